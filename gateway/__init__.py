@@ -1,0 +1,3 @@
+"""Site video gateway."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,85 @@
+"use strict";
+// A thin client of the public API: the same bearer token and routes any integrator would use.
+const KEY = "gateway-token";
+const $ = (id) => document.getElementById(id);
+
+function token() { return sessionStorage.getItem(KEY); }
+
+async function api(path) {
+  const res = await fetch(path, { headers: { Authorization: "Bearer " + token() } });
+  if (res.status === 401) { signOut("Token rejected."); throw new Error("unauthorised"); }
+  if (!res.ok) throw new Error((await res.json()).error || res.statusText);
+  return res.json();
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY);
+  $("cameras").hidden = true; $("logout").hidden = true; $("login").hidden = false;
+  $("login-error").textContent = message || "";
+}
+
+function cell(text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text == null ? "–" : text;
+  if (cls) td.className = cls;
+  return td;
+}
+
+function ago(ts) {
+  const s = Math.max(0, Math.round(Date.now() / 1000 - ts));
+  if (s < 90) return s + " s ago";
+  if (s < 5400) return Math.round(s / 60) + " min ago";
+  return Math.round(s / 3600) + " h ago";
+}
+
+let hdMin = null;
+
+function render(cameras) {
+  const rows = $("camera-rows");
+  rows.replaceChildren();
+  let online = 0;
+  for (const c of cameras) {
+    const m = c.measured;
+    if (c.state === "online" || c.state === "degraded") online++;
+    const tr = document.createElement("tr");
+    tr.append(cell(c.name), cell(c.zones.join(", ")));
+    const st = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = "badge " + c.state; badge.textContent = c.state;
+    st.append(badge);
+    if (c.reason) { const r = document.createElement("span"); r.className = "reason"; r.textContent = c.reason; st.append(r); }
+    tr.append(st, cell(m.codec));
+    const res = m.width ? m.width + "×" + m.height : null;
+    const notHd = hdMin && m.width && Math.min(m.width, m.height) < Math.min(hdMin[0], hdMin[1]);
+    tr.append(cell(res, notHd ? "not-hd" : ""), cell(m.fps), cell(m.bitrate_kbps == null ? null : m.bitrate_kbps + " kb/s"));
+    tr.append(cell(ago(c.since)), cell(c.url, "src"));
+    rows.append(tr);
+  }
+  $("summary").textContent = online + " / " + cameras.length + " cameras online";
+}
+
+async function refresh() {
+  if (!token()) return;
+  try { render(await api("/api/v1/cameras")); } catch (e) { console.warn(e); }
+}
+
+async function start() {
+  const site = await api("/api/v1/site");
+  $("site-name").textContent = site.name;
+  $("site-unit").textContent = site.unit + (site.key_unit ? " · key unit" : "");
+  hdMin = site.hd_min_resolution.split("x").map(Number);
+  $("login").hidden = true; $("cameras").hidden = false; $("logout").hidden = false;
+  await refresh();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(KEY, $("token").value.trim());
+    $("token").value = "";
+    start().catch((e) => signOut(e.message));
+  });
+  $("logout").addEventListener("click", () => signOut());
+  if (token()) start().catch((e) => signOut(e.message)); else signOut();
+  setInterval(refresh, 2000);
+});

@@ -1,0 +1,124 @@
+"""create_app(config): the one place that wires the gateway's parts together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import swagger_ui_bundle  # type: ignore[import-untyped]
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import RequestResponseEndpoint
+
+from gateway import __version__
+from gateway.api.errors import install_error_handlers
+from gateway.api.routes import cameras, system, users
+from gateway.auth import UserStore
+from gateway.config import GatewayConfig
+from gateway.health.history import StateHistory
+from gateway.health.state import HealthTracker
+from gateway.runtime import Runtime
+from gateway.storage.db import Database
+from gateway.supervisor import SourceFactory, rtsp_source_factory
+
+log = logging.getLogger(__name__)
+
+_STATIC = Path(__file__).parent / "api" / "static"
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+# Every asset is served by the gateway itself; nothing may load from elsewhere.
+_CSP = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; frame-ancestors 'none'"
+# Swagger UI's page starts itself with an inline script.
+_CSP_DOCS = _CSP + "; script-src 'self' 'unsafe-inline'"
+
+
+def create_app(
+    config: GatewayConfig,
+    *,
+    start_cameras: bool = True,
+    source_factory: SourceFactory = rtsp_source_factory,
+) -> FastAPI:
+    """Build the application. Nothing starts until the ASGI lifespan does (no work at import or here)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(config.storage.url).open()
+        history = StateHistory(db)
+        history.start()
+        tracker = HealthTracker([c.id for c in config.cameras])
+        tracker.subscribe(history.record)
+        runtime = Runtime(
+            config=config,
+            db=db,
+            users=UserStore(db),
+            tracker=tracker,
+            history=history,
+            source_factory=source_factory,
+        )
+        app.state.runtime = runtime
+        log.info(
+            "gateway %s: site %s, %d camera(s), storage %s",
+            __version__,
+            config.site.id,
+            len(config.cameras),
+            db.display_url,
+        )
+        if start_cameras:
+            await runtime.start_cameras()
+        try:
+            yield
+        finally:
+            await runtime.stop_cameras()
+            history.close()
+            db.close()
+            log.info("gateway stopped")
+
+    app = FastAPI(
+        title="Site video gateway",
+        version=__version__,
+        description="Camera health, HD coverage and uplinks for a site's video surveillance.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        response.headers.update(_SECURITY_HEADERS)
+        response.headers["Content-Security-Policy"] = _CSP_DOCS if request.url.path == "/docs" else _CSP
+        return response
+
+    install_error_handlers(app)
+    app.include_router(system.router)
+    app.include_router(cameras.router)
+    app.include_router(users.router)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Site video gateway API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        # The page holds no data itself: it asks for a token and reads the API like any client.
+        return FileResponse(_STATIC / "dashboard.html")
+
+    return app

@@ -1,0 +1,173 @@
+"""Command line: `gateway run | check-config | user ... | demo`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import ConfigError, GatewayError
+
+log = logging.getLogger("gateway")
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        type=Path,
+        default=os.environ.get("GATEWAY_CONFIG"),
+        help="site config file (default: $GATEWAY_CONFIG)",
+    )
+
+
+def _load(args: argparse.Namespace, *, check_secrets: bool = True) -> GatewayConfig:
+    if args.config is None:
+        raise ConfigError("(no config)", [])
+    return load_config(args.config, check_secrets=check_secrets)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            config = load_config(path, check_secrets=not args.no_secrets)
+        except ConfigError as exc:
+            status = EXIT_CONFIG
+            print(f"{path}: {len(exc.issues)} error(s)")
+            for issue in exc.issues:
+                print(f"  {issue}")
+            continue
+        print(f"{path}: OK ({len(config.zones)} zone(s), {len(config.cameras)} camera(s))")
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.logs import setup_logging
+
+    config = _load(args)
+    setup_logging(config.logging.level)
+    host = args.host or config.server.bind
+    port = args.port or config.server.port
+    app = create_app(config)
+    log.info("API and dashboard on http://%s:%d/", host, port)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,  # keep our handler, which masks credentials
+            access_log=config.logging.level == "DEBUG",
+            timeout_graceful_shutdown=5,
+        )
+    )
+    server.run()
+    return EXIT_OK
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from gateway.auth import UserStore
+    from gateway.storage.db import Database
+
+    config = _load(args, check_secrets=False)
+    with Database(config.storage.url) as db:
+        users = UserStore(db)
+        if args.user_cmd == "add":
+            user, token = users.add_user(args.name, args.role)
+            print(f"created user {user.name} ({user.role.value}); token (shown once, keep it safe):")
+            print(token)
+        elif args.user_cmd == "token":
+            print(users.issue_token(args.name))
+        elif args.user_cmd == "revoke":
+            print(f"revoked {users.revoke_tokens(args.name)} token(s) of {args.name}")
+        elif args.user_cmd in ("disable", "enable"):
+            users.set_disabled(args.name, args.user_cmd == "disable")
+            print(f"user {args.name} {args.user_cmd}d")
+        else:
+            for user in users.list():
+                print(f"{user.name:<24} {user.role.value:<9} {'disabled' if user.disabled else 'active'}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.sim.demo import run_demo
+
+    return run_demo(
+        config_path=args.config_file,
+        samples_dir=args.samples,
+        api_port=args.port,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="Site video-surveillance gateway")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the gateway: camera supervisors and the API")
+    _config_arg(p)
+    p.add_argument("--host", help="override server.bind")
+    p.add_argument("--port", type=int, help="override server.port")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate config files and print every error with its key path")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--no-secrets", action="store_true", help="do not check that referenced secrets are readable")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("user", help="manage users and API tokens")
+    user_sub = p.add_subparsers(dest="user_cmd", required=True)
+    for name, help_text in (
+        ("add", "create a user and print its first token once"),
+        ("token", "issue an additional token for a user"),
+        ("revoke", "revoke every token of a user"),
+        ("disable", "disable a user"),
+        ("enable", "enable a user"),
+        ("list", "list users"),
+    ):
+        q = user_sub.add_parser(name, help=help_text)
+        _config_arg(q)
+        if name != "list":
+            q.add_argument("name")
+        if name == "add":
+            q.add_argument("--role", required=True, choices=["admin", "operator", "auditor", "police"])
+    p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("demo", help="run a simulated site of local RTSP cameras and the gateway on it")
+    p.add_argument("--config-file", type=Path, default=Path("configs/demo-site.yaml"))
+    p.add_argument("--samples", type=Path, default=Path("samples/clips"), help="where sample clips are made")
+    p.add_argument("--port", type=int, default=None, help="API port (default: the config's)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        if not exc.issues:
+            print("error: no config file given (use -c FILE or set GATEWAY_CONFIG)", file=sys.stderr)
+        else:
+            print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    except GatewayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

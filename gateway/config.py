@@ -1,0 +1,422 @@
+"""The gateway's one config tree: pydantic models loaded from YAML, validated completely at start.
+
+Every model forbids unknown keys, so a typo is an error with its key path, never a silently
+ignored setting. `load_config` collects *all* problems (structure first, then cross-references
+and secrets) and raises one ConfigError listing each with its key path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from adapters.common.redact import mask_text, mask_url, with_credentials
+from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- small validated types -------------------------------------------------------------------------
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError("must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+def _gb_id(value: str) -> str:
+    if not re.fullmatch(r"\d{20}", value):
+        raise ValueError("a GB/T 28181 ID is exactly 20 digits")
+    return value
+
+
+GbId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v), AfterValidator(_gb_id)]
+
+# GB/T 28181-2016 annex D type codes (digits 11-13) that may stand for a forwarded camera channel.
+CAMERA_TYPE_CODES = frozenset({"131", "132"})
+
+
+def _resolution(value: Any) -> Any:
+    """Accept '1920x1080' as well as {width: 1920, height: 1080}."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
+        if not match:
+            raise ValueError("resolution must look like '1920x1080'")
+        return {"width": int(match.group(1)), "height": int(match.group(2))}
+    return value
+
+
+class Resolution(_Model):
+    width: int = Field(gt=0, le=16384, description="Pixels per line")
+    height: int = Field(gt=0, le=16384, description="Lines")
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    def at_least(self, other: Resolution) -> bool:
+        # Compare pixel counts along both axes: a 1080x1920 portrait camera still counts as 1080p.
+        return min(self.width, self.height) >= min(other.width, other.height) and max(self.width, self.height) >= max(
+            other.width, other.height
+        )
+
+
+ResolutionField = Annotated[Resolution, BeforeValidator(_resolution)]
+
+
+class SecretRef(_Model):
+    """A secret is never written in the config: it names an environment variable or a file."""
+
+    env: str | None = Field(default=None, description="Name of an environment variable holding the secret")
+    file: Path | None = Field(default=None, description="Path of a file whose first line is the secret")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        if self.env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.env):
+            raise ValueError("'env' must be an environment variable name")
+        return self
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+    def resolve(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None or value == "":
+                raise SecretUnavailableError(f"environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            first = self.file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SecretUnavailableError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+        if not first or not first[0].strip():
+            raise SecretUnavailableError(f"secret file {self.file} is empty")
+        return first[0].strip()
+
+
+# -- site ------------------------------------------------------------------------------------------
+
+
+class UnitConfig(_Model):
+    """The organisation responsible for the site's security (the 'unit')."""
+
+    name: str = Field(min_length=1, description="Legal name of the unit")
+    key_unit: bool = Field(default=False, description="Designated key unit (重点单位): stricter HD policy")
+    headcount: int = Field(ge=0, description="Number of staff, for the security-staffing check")
+    security_staff: int | None = Field(default=None, ge=0, description="Declared number of security staff")
+    full_time_security_staff: int | None = Field(
+        default=None, ge=0, description="Declared full-time security staff (key units)"
+    )
+    civil_code: str | None = Field(
+        default=None, pattern=r"^\d{6}$", description="Administrative division code (6 digits)"
+    )
+    address: str | None = None
+    gb_id: GbId | None = Field(default=None, description="The gateway's own GB/T 28181 ID as a platform")
+
+
+class SiteConfig(_Model):
+    id: Slug = Field(description="Short id of the site, used in reports and topics")
+    name: str = Field(min_length=1)
+    timezone: str = Field(default="Asia/Shanghai", description="IANA zone used for day boundaries in reports")
+    unit: UnitConfig
+
+
+ZoneKind = Literal["entrance", "crowded_area", "key_area", "perimeter", "other"]
+
+
+class ZoneConfig(_Model):
+    id: Slug
+    name: str = Field(min_length=1)
+    kind: ZoneKind = Field(description="entrance | crowded_area | key_area | perimeter | other")
+    description: str | None = None
+
+
+# -- cameras ---------------------------------------------------------------------------------------
+
+
+class OnvifSource(_Model):
+    host: str = Field(min_length=1)
+    port: int = Field(default=80, ge=1, le=65535)
+    profile: str | None = Field(default=None, description="Profile token of the main stream (default: first)")
+
+
+class SourceConfig(_Model):
+    rtsp: str | None = Field(default=None, description="RTSP URL without credentials")
+    onvif: OnvifSource | None = None
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTP transport for RTSP")
+
+    @model_validator(mode="after")
+    def _check(self) -> SourceConfig:
+        if (self.rtsp is None) == (self.onvif is None):
+            raise ValueError("give exactly one of 'rtsp' or 'onvif'")
+        if self.rtsp is not None:
+            parts = urlsplit(self.rtsp)
+            if parts.scheme not in ("rtsp", "rtsps"):
+                raise ValueError("'rtsp' must be an rtsp:// or rtsps:// URL")
+            if not parts.hostname:
+                raise ValueError("'rtsp' URL has no host")
+            if parts.username is not None or parts.password is not None:
+                raise ValueError(
+                    "credentials do not belong in the URL: set credentials.username and "
+                    "credentials.password (env or file)"
+                )
+        return self
+
+
+class CredentialsConfig(_Model):
+    username: str = Field(min_length=1)
+    password: SecretRef | None = None
+
+
+class ExpectedStream(_Model):
+    """What the camera is configured (or required) to send; measured values are kept beside it."""
+
+    resolution: ResolutionField | None = None
+    fps: float | None = Field(default=None, gt=0, le=240)
+    codec: Literal["h264", "h265"] | None = None
+
+
+class CameraConfig(_Model):
+    id: Slug
+    name: str = Field(min_length=1)
+    enabled: bool = True
+    source: SourceConfig
+    credentials: CredentialsConfig | None = None
+    zones: list[Slug] = Field(default_factory=list, description="Ids of the zones this camera covers")
+    expected: ExpectedStream = Field(default_factory=ExpectedStream)
+    gb_channel_id: GbId | None = Field(default=None, description="GB/T 28181 channel ID (type 131 or 132)")
+    location: str | None = None
+
+    def display_url(self) -> str:
+        """The source URL as it may be shown anywhere: user name visible, password masked."""
+        if self.source.rtsp is None:
+            assert self.source.onvif is not None
+            user = f"{self.credentials.username}:***@" if self.credentials else ""
+            return f"onvif://{user}{self.source.onvif.host}:{self.source.onvif.port}"
+        if self.credentials is None:
+            return self.source.rtsp
+        return mask_url(with_credentials(self.source.rtsp, self.credentials.username, "x"))
+
+    def secret_url(self) -> str:
+        """The URL with real credentials, for the client library only. Never log it."""
+        assert self.source.rtsp is not None
+        if self.credentials is None:
+            return self.source.rtsp
+        password = self.credentials.password.resolve() if self.credentials.password else None
+        return with_credentials(self.source.rtsp, self.credentials.username, password)
+
+
+# -- policy, runtime -------------------------------------------------------------------------------
+
+
+class PolicyConfig(_Model):
+    hd_min_resolution: ResolutionField | None = Field(
+        default=None, description="Minimum resolution that counts as HD; default 1920x1080 for key units, else 1280x720"
+    )
+    min_fps: float = Field(default=15.0, gt=0, le=240, description="Minimum frame rate that counts as working")
+    uptime_target_percent: float = Field(default=99.0, ge=0, le=100)
+    retention_days: int = Field(default=30, ge=1, le=3650, description="Days of recorded video required")
+    max_clock_drift_s: float = Field(default=5.0, gt=0)
+
+
+class SupervisorConfig(_Model):
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    stall_timeout_s: float = Field(default=5.0, gt=0, le=300, description="Connected but no packets: offline")
+    backoff_initial_s: float = Field(default=1.0, gt=0, le=60)
+    backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _order(self) -> SupervisorConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+
+class ServerConfig(_Model):
+    bind: str = Field(default="127.0.0.1", description="Address the API listens on")
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class StorageConfig(_Model):
+    url: str = Field(
+        default="sqlite:///var/gateway.db",
+        description="SQLAlchemy URL: sqlite:///PATH (default, WAL mode) or postgresql://...",
+    )
+
+    @model_validator(mode="after")
+    def _scheme(self) -> StorageConfig:
+        scheme = self.url.split(":", 1)[0]
+        if scheme.split("+", 1)[0] not in ("sqlite", "postgresql"):
+            raise ValueError("storage url must start with sqlite:/// or postgresql://")
+        return self
+
+
+class LoggingConfig(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class GatewayConfig(_Model):
+    version: Literal[1] = Field(default=1, description="Config format version")
+    site: SiteConfig
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    def hd_min_resolution(self) -> Resolution:
+        if self.policy.hd_min_resolution is not None:
+            return self.policy.hd_min_resolution
+        return Resolution(width=1920, height=1080) if self.site.unit.key_unit else Resolution(width=1280, height=720)
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self.cameras if c.id == camera_id), None)
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys, which plain YAML silently lets the last one win."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen[key] = loader.construct_object(value_node, deep=deep)
+    return seen
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _shown_value(value: Any) -> str | None:
+    if isinstance(value, (dict, list)):
+        return None
+    text = mask_text(repr(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _issues_from_validation(exc: ValidationError) -> list[ConfigIssue]:
+    issues = []
+    for err in exc.errors(include_url=False):
+        # Pydantic puts the failing union member / validator name into loc; keep only real keys.
+        loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
+        message = err["msg"].removeprefix("Value error, ")
+        value = None if err["type"] == "missing" else _shown_value(err.get("input"))
+        issues.append(ConfigIssue(_key_path(loc), message, value))
+    return issues
+
+
+def _cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    zone_ids: set[str] = set()
+    for i, zone in enumerate(config.zones):
+        if zone.id in zone_ids:
+            issues.append(ConfigIssue(f"zones[{i}].id", "duplicate zone id", zone.id))
+        zone_ids.add(zone.id)
+    camera_ids: set[str] = set()
+    channel_ids: set[str] = set()
+    for i, cam in enumerate(config.cameras):
+        where = f"cameras[{i}]"
+        if cam.id in camera_ids:
+            issues.append(ConfigIssue(f"{where}.id", "duplicate camera id", cam.id))
+        camera_ids.add(cam.id)
+        for j, zone_id in enumerate(cam.zones):
+            if zone_id not in zone_ids:
+                issues.append(ConfigIssue(f"{where}.zones[{j}]", "no zone with this id is declared", zone_id))
+        if cam.gb_channel_id is not None:
+            if cam.gb_channel_id[10:13] not in CAMERA_TYPE_CODES:
+                issues.append(
+                    ConfigIssue(
+                        f"{where}.gb_channel_id",
+                        "type code (digits 11-13) must be 131 (camera) or 132 (IP camera)",
+                        cam.gb_channel_id,
+                    )
+                )
+            if cam.gb_channel_id in channel_ids:
+                issues.append(ConfigIssue(f"{where}.gb_channel_id", "duplicate channel id", cam.gb_channel_id))
+            channel_ids.add(cam.gb_channel_id)
+        if check_secrets and cam.enabled and cam.credentials and cam.credentials.password:
+            ref = cam.credentials.password
+            try:
+                ref.resolve()
+            except SecretUnavailableError as exc:
+                key = "env" if ref.env else "file"
+                issues.append(ConfigIssue(f"{where}.credentials.password.{key}", str(exc)))
+    if config.site.unit.gb_id is not None and config.site.unit.gb_id[10:13] != "200":
+        issues.append(
+            ConfigIssue("site.unit.gb_id", "a platform ID has type code 200 in digits 11-13", config.site.unit.gb_id)
+        )
+    return issues
+
+
+def parse_config(data: Any, *, source: str = "<config>", check_secrets: bool = True) -> GatewayConfig:
+    """Validate already-parsed YAML/JSON data; raise ConfigError listing every issue."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigIssue("(top level)", "the config must be a mapping of keys")])
+    try:
+        config = GatewayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _issues_from_validation(exc)) from None
+    issues = _cross_check(config, check_secrets=check_secrets)
+    if issues:
+        raise ConfigError(source, issues)
+    return config
+
+
+def load_config(path: Path | str, *, check_secrets: bool = True) -> GatewayConfig:
+    """Load and validate a YAML config file; raise ConfigError listing every issue."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [ConfigIssue("(file)", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [ConfigIssue(where, f"invalid YAML: {problem}")]) from None
+    return parse_config(data if data is not None else {}, source=source, check_secrets=check_secrets)

@@ -1,0 +1,1 @@
+"""Camera health: current state per camera, measured stream figures, and their history."""

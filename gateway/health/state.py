@@ -1,0 +1,89 @@
+"""Per-camera state machine and the tracker that owns every camera's current status."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+log = logging.getLogger(__name__)
+
+
+class CameraState(enum.StrEnum):
+    CONNECTING = "connecting"
+    ONLINE = "online"
+    DEGRADED = "degraded"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class MeasuredStream:
+    """Figures measured from the packets actually received, not what the camera claims."""
+
+    codec: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    bitrate_kbps: float | None = None
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    camera_id: str
+    state: CameraState
+    reason: str | None
+    since: float  # wall-clock time of the last state change
+    measured: MeasuredStream = field(default_factory=MeasuredStream)
+    last_packet_at: float | None = None
+    reconnects: int = 0
+
+
+StateListener = Callable[[CameraStatus, CameraStatus | None], None]
+
+
+class HealthTracker:
+    """Holds the current status of every camera and tells listeners about state changes.
+
+    Lives on the event loop thread only. A change of state or reason is logged once; retries that
+    end in the same state and reason are silent, so a dead camera does not flood the log.
+    """
+
+    def __init__(self, camera_ids: list[str], clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        now = clock()
+        self._status = {cid: CameraStatus(cid, CameraState.CONNECTING, None, now) for cid in camera_ids}
+        self._listeners: list[StateListener] = []
+
+    def subscribe(self, listener: StateListener) -> None:
+        self._listeners.append(listener)
+
+    def get(self, camera_id: str) -> CameraStatus:
+        return self._status[camera_id]
+
+    def all(self) -> list[CameraStatus]:
+        return list(self._status.values())
+
+    def set_state(self, camera_id: str, state: CameraState, reason: str | None = None) -> CameraStatus:
+        old = self._status[camera_id]
+        if old.state == state and old.reason == reason:
+            return old
+        new = replace(old, state=state, reason=reason, since=self._clock())
+        if state in (CameraState.OFFLINE, CameraState.CONNECTING, CameraState.DISABLED):
+            new = replace(new, measured=MeasuredStream())
+        self._status[camera_id] = new
+        level = logging.WARNING if state is CameraState.OFFLINE else logging.INFO
+        log.log(level, "camera %s: %s%s", camera_id, state.value, f" ({reason})" if reason else "")
+        for listener in self._listeners:
+            listener(new, old)
+        return new
+
+    def update_measured(self, camera_id: str, measured: MeasuredStream, last_packet_at: float) -> None:
+        old = self._status[camera_id]
+        self._status[camera_id] = replace(old, measured=measured, last_packet_at=last_packet_at)
+
+    def count_reconnect(self, camera_id: str) -> None:
+        old = self._status[camera_id]
+        self._status[camera_id] = replace(old, reconnects=old.reconnects + 1)

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.auth import UserStore
+from gateway.config import GatewayConfig, parse_config
+from gateway.storage.db import Database
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
+    monkeypatch.setenv("API_TEST_PW", "cam-password-1")
+    return parse_config(
+        {
+            "site": {"id": "s1", "name": "Test site", "unit": {"name": "Unit", "headcount": 10, "key_unit": True}},
+            "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
+            "cameras": [
+                {
+                    "id": "cam1",
+                    "name": "Gate cam",
+                    "source": {"rtsp": "rtsp://127.0.0.1:9/a"},
+                    "credentials": {"username": "viewer", "password": {"env": "API_TEST_PW"}},
+                    "zones": ["gate"],
+                    "expected": {"resolution": "1920x1080"},
+                },
+                {"id": "cam2", "name": "Off", "enabled": False, "source": {"rtsp": "rtsp://127.0.0.1:9/b"}},
+            ],
+            "storage": {"url": f"sqlite:///{tmp_path}/g.db"},
+        }
+    )
+
+
+@pytest.fixture
+def tokens(config: GatewayConfig) -> dict[str, str]:
+    with Database(config.storage.url) as db:
+        store = UserStore(db)
+        return {role: store.add_user(f"{role}-user", role)[1] for role in ("admin", "operator", "auditor", "police")}
+
+
+@pytest.fixture
+def client(config: GatewayConfig, tokens: dict[str, str]) -> Iterator[TestClient]:
+    with TestClient(create_app(config, start_cameras=False)) as c:
+        yield c
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_healthz_needs_no_token(client: TestClient) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["cameras"] == 2
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/cameras", "/api/v1/cameras/cam1", "/api/v1/site", "/api/v1/me", "/api/v1/users"]
+)
+def test_every_api_route_requires_a_token(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert r.json() == {"error": "missing bearer token"}
+    r = client.get(path, headers=auth("gw_wrong"))
+    assert r.status_code == 401
+    r = client.get(path, headers={"Authorization": "Basic YTpi"})
+    assert r.status_code == 401
+
+
+def test_all_routes_in_openapi_are_protected(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, methods in spec["paths"].items():
+        for method in methods:
+            if path == "/healthz":
+                continue
+            r = client.request(method.upper(), path.replace("{camera_id}", "cam1"))
+            assert r.status_code == 401, (method, path)
+
+
+def test_wrong_role_gets_403(client: TestClient, tokens: dict[str, str]) -> None:
+    for role in ("operator", "auditor", "police"):
+        r = client.get("/api/v1/users", headers=auth(tokens[role]))
+        assert r.status_code == 403, role
+        assert "may not" in r.json()["error"]
+    assert client.get("/api/v1/users", headers=auth(tokens["admin"])).status_code == 200
+
+
+def test_cameras_listed_with_masked_urls(client: TestClient, tokens: dict[str, str]) -> None:
+    r = client.get("/api/v1/cameras", headers=auth(tokens["police"]))
+    assert r.status_code == 200
+    cams = {c["id"]: c for c in r.json()}
+    assert cams["cam1"]["url"] == "rtsp://viewer:***@127.0.0.1:9/a"
+    assert cams["cam1"]["expected"]["width"] == 1920
+    assert cams["cam2"]["state"] == "connecting"  # supervisors not started in this test
+    assert "cam-password-1" not in r.text
+    assert client.get("/api/v1/cameras/nope", headers=auth(tokens["admin"])).status_code == 404
+
+
+def test_admin_creates_user_via_api(client: TestClient, tokens: dict[str, str]) -> None:
+    r = client.post("/api/v1/users", json={"name": "officer1", "role": "police"}, headers=auth(tokens["admin"]))
+    assert r.status_code == 201
+    new_token = r.json()["token"]
+    assert client.get("/api/v1/me", headers=auth(new_token)).json()["role"] == "police"
+    r = client.post("/api/v1/users", json={"name": "officer1", "role": "police"}, headers=auth(tokens["admin"]))
+    assert r.status_code == 409
+    r = client.post("/api/v1/users", json={"name": "x", "role": "god"}, headers=auth(tokens["admin"]))
+    assert r.status_code == 422 and "unknown role" in r.json()["error"]
+    r = client.post("/api/v1/users", content=b"{not json", headers=auth(tokens["admin"]))
+    assert r.status_code == 422
+
+
+def test_tokens_never_reach_the_logs(
+    client: TestClient, tokens: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for token in tokens.values():
+        client.get("/api/v1/cameras", headers=auth(token))
+        client.get("/api/v1/users", headers=auth(token))
+    client.get("/api/v1/cameras", headers=auth("gw_not-a-real-token"))
+    logged = caplog.text
+    assert all(token not in logged for token in tokens.values())
+    assert "gw_not-a-real-token" not in logged
+
+
+def test_pages_and_docs_are_self_contained(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/dashboard.js" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower() and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200

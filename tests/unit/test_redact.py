@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from adapters.common.redact import mask_text, mask_url, with_credentials
+from gateway.logs import RedactingFilter
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("rtsp://admin:s3cret@10.0.0.5:554/ch1", "rtsp://admin:***@10.0.0.5:554/ch1"),
+        ("rtsp://admin:s3cret@cam.local/ch1?x=1", "rtsp://admin:***@cam.local/ch1?x=1"),
+        ("rtsp://10.0.0.5/ch1", "rtsp://10.0.0.5/ch1"),
+        ("rtsp://admin@10.0.0.5/ch1", "rtsp://admin@10.0.0.5/ch1"),
+        ("rtsp://admin:p%40ss@[fe80::1]:554/x", "rtsp://admin:***@[fe80::1]:554/x"),
+        ("postgresql://gw:pw@db:5432/gateway", "postgresql://gw:***@db:5432/gateway"),
+    ],
+)
+def test_mask_url(url: str, expected: str) -> None:
+    assert mask_url(url) == expected
+
+
+def test_mask_text_finds_urls_and_key_values_inside_messages() -> None:
+    text = "Connection refused: 'rtsp://root:hunter22@1.2.3.4/live' password=hunter22 token: gw_abc"
+    masked = mask_text(text)
+    assert "hunter22" not in masked
+    assert "gw_abc" not in masked
+    assert "rtsp://root:***@1.2.3.4/live" in masked
+
+
+def test_mask_text_masks_given_literal_secrets() -> None:
+    assert mask_text("server said: bad digest for zzpassword99", ("zzpassword99",)) == "server said: bad digest for ***"
+
+
+def test_with_credentials_quotes_special_characters() -> None:
+    url = with_credentials("rtsp://10.0.0.5:554/a", "ad min", "p@ss:word/")
+    assert url == "rtsp://ad%20min:p%40ss%3Aword%2F@10.0.0.5:554/a"
+    assert mask_url(url) == "rtsp://ad%20min:***@10.0.0.5:554/a"
+
+
+def test_logging_filter_masks_message_args_and_exceptions() -> None:
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "open %s failed", ("rtsp://u:pw123@h/x",), None)
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "open rtsp://u:***@h/x failed"
+    try:
+        raise ValueError("cannot open rtsp://u:pw123@h/x")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
+    RedactingFilter().filter(record)
+    assert record.exc_text is not None and "pw123" not in record.exc_text

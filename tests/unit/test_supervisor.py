@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+
+import pytest
+
+from adapters.common.media import Packet, StreamInfo
+from adapters.rtsp import Reason, SourceError
+from gateway.config import CameraConfig, SupervisorConfig
+from gateway.health.state import CameraState, HealthTracker
+from gateway.supervisor import Backoff, CameraSupervisor
+
+INFO = StreamInfo("h264", 1920, 1080, "High", 25.0, Fraction(1, 90000), None)
+CAMERA = CameraConfig.model_validate({"id": "cam", "name": "C", "source": {"rtsp": "rtsp://127.0.0.1/x"}})
+FAST = SupervisorConfig(backoff_initial_s=0.02, backoff_max_s=0.05)
+
+
+class ScriptedSource:
+    """Plays one step of a script per session: an error to raise on open, or N packets then an error."""
+
+    def __init__(self, step: tuple[str, int | Reason]) -> None:
+        self.step = step
+        self.closed = False
+
+    def open(self) -> StreamInfo:
+        kind, arg = self.step
+        if kind == "fail":
+            assert isinstance(arg, Reason)
+            raise SourceError(arg, "scripted")
+        return INFO
+
+    def packets(self) -> Iterator[Packet]:
+        _, count = self.step
+        assert isinstance(count, int)
+        for i in range(count):
+            time.sleep(0.001)
+            yield Packet("cam", "h264", i * 3600, i * 3600, INFO.time_base, i % 50 == 0, b"x" * 1000, time.monotonic())
+        raise SourceError(Reason.STALLED, "scripted stall")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_backoff_grows_with_jitter_up_to_the_cap() -> None:
+    b = Backoff(1.0, 30.0, random.Random(1))
+    delays = [b.next_delay() for _ in range(10)]
+    for n, d in enumerate(delays):
+        ceiling = min(30.0, 2.0**n)
+        assert ceiling / 2 <= d <= ceiling
+    assert max(delays) <= 30.0 and delays[-1] >= 15.0
+    b.reset()
+    assert b.next_delay() <= 1.0
+
+
+async def test_states_follow_the_source_and_each_change_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.health.state")
+    script = (
+        [("fail", Reason.REFUSED)] * 5 + [("ok", 60), ("fail", Reason.AUTH_FAILED)] + [("fail", Reason.REFUSED)] * 50
+    )
+    sources: list[ScriptedSource] = []
+
+    def factory(_c: CameraConfig, _s: SupervisorConfig) -> ScriptedSource:
+        sources.append(ScriptedSource(script[min(len(sources), len(script) - 1)]))
+        return sources[-1]
+
+    tracker = HealthTracker(["cam"])
+    seen: list[tuple[CameraState, str | None]] = []
+    tracker.subscribe(lambda new, _old: seen.append((new.state, new.reason)))
+    sup = CameraSupervisor(CAMERA, FAST, tracker, factory)
+    task = asyncio.create_task(sup.run())
+    for _ in range(400):
+        await asyncio.sleep(0.01)
+        if len(sources) >= 10:
+            break
+    sup.stop()
+    await asyncio.wait_for(task, 2)
+    assert all(s.closed for s in sources)
+    assert (CameraState.OFFLINE, "refused") in seen
+    online_at = seen.index((CameraState.ONLINE, None))
+    assert seen[online_at + 1] == (CameraState.OFFLINE, "stalled")
+    assert (CameraState.OFFLINE, "auth failed") in seen[online_at:]
+    # Five refusals in a row produce one offline entry, not five.
+    assert seen[:online_at].count((CameraState.OFFLINE, "refused")) == 1
+    offline_lines = [r for r in caplog.records if "offline (refused)" in r.getMessage()]
+    assert len(offline_lines) == 2  # once before the good session, once after auth failed
+
+
+async def test_measured_figures_are_published() -> None:
+    def factory(_c: CameraConfig, _s: SupervisorConfig) -> ScriptedSource:
+        return ScriptedSource(("ok", 2000))
+
+    tracker = HealthTracker(["cam"])
+    sup = CameraSupervisor(CAMERA, FAST, tracker, factory)
+    task = asyncio.create_task(sup.run())
+    for _ in range(300):
+        await asyncio.sleep(0.01)
+        m = tracker.get("cam").measured
+        if m.fps is not None:
+            break
+    sup.stop()
+    await asyncio.wait_for(task, 5)
+    status = tracker.get("cam")
+    assert status.measured.width == 1920 and status.measured.codec == "h264"
+    assert status.measured.fps is not None and status.measured.fps > 50  # ~1 ms per packet in the script
