@@ -50,10 +50,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from gateway.app import create_app
     from gateway.logs import setup_logging
+    from gateway.serve import serve
 
     config = _load(args)
     setup_logging(config.logging.level)
@@ -61,17 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     port = args.port or config.server.port
     app = create_app(config)
     log.info("API and dashboard on http://%s:%d/", host, port)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,  # keep our handler, which masks credentials
-            access_log=config.logging.level == "DEBUG",
-            timeout_graceful_shutdown=5,
-        )
-    )
-    server.run()
+    serve(app, host, port, access_log=config.logging.level == "DEBUG")
     return EXIT_OK
 
 

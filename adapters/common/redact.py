@@ -16,7 +16,8 @@ MASK = "***"
 _URL_CREDENTIALS = re.compile(r"(?P<prefix>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):(?P<secret>[^\s@/]*)@")
 # key=value or "key": "value" forms that carry secrets in query strings, headers or JSON.
 _KEY_VALUE = re.compile(
-    r"(?P<key>(?:password|passwd|pwd|token|secret|api[_-]?key|authorization)\"?\s*[:=]\s*\"?)"
+    # Not after a hyphen or letter: "camera wrong-password: offline" names a camera, it holds no secret.
+    r"(?P<key>(?<![\w-])(?:\w+_)?(?:password|passwd|pwd|token|secret|api[_-]?key|authorization)\"?\s*[:=]\s*\"?)"
     r"(?P<value>(?:Bearer\s+|Digest\s+|Basic\s+)?[^\s\"&,;]+)",
     re.IGNORECASE,
 )

@@ -14,7 +14,7 @@ from gateway.storage.db import Database
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
+_Row = tuple[str, float, str, str | None]
 
 
 class StateHistory:
@@ -26,7 +26,8 @@ class StateHistory:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._queue: queue.Queue[object] = queue.Queue()
+        # None is the stop marker.
+        self._queue: queue.Queue[_Row | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -39,21 +40,21 @@ class StateHistory:
     def close(self, timeout_s: float = 10.0) -> None:
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        self._queue.put(None)
         self._thread.join(timeout_s)
         self._thread = None
 
     def _writer(self) -> None:
         while True:
             item = self._queue.get()
-            batch = [] if item is _STOP else [item]
-            stop = item is _STOP
+            batch = [] if item is None else [item]
+            stop = item is None
             while not stop:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if more is _STOP:
+                if more is None:
                     stop = True
                 else:
                     batch.append(more)
@@ -62,11 +63,8 @@ class StateHistory:
             if stop:
                 return
 
-    def _write(self, batch: list[object]) -> None:
-        rows = [
-            {"camera_id": cid, "ts": ts, "state": state, "reason": reason}
-            for cid, ts, state, reason in batch  # type: ignore[misc]
-        ]
+    def _write(self, batch: list[_Row]) -> None:
+        rows = [{"camera_id": cid, "ts": ts, "state": state, "reason": reason} for cid, ts, state, reason in batch]
         try:
             with self._db.engine.begin() as conn:
                 conn.execute(schema.camera_state_changes.insert(), rows)

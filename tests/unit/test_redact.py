@@ -53,3 +53,9 @@ def test_logging_filter_masks_message_args_and_exceptions() -> None:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", None, sys.exc_info())
     RedactingFilter().filter(record)
     assert record.exc_text is not None and "pw123" not in record.exc_text
+
+
+def test_mask_text_leaves_names_that_merely_contain_secret_words() -> None:
+    assert mask_text("camera wrong-password: offline (auth failed)") == "camera wrong-password: offline (auth failed)"
+    assert mask_text("db_password=abc123 ok") == "db_password=*** ok"
+    assert mask_text('{"password": "abc123"}') == '{"password": "***"}'

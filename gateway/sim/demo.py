@@ -1,0 +1,169 @@
+"""`gateway demo`: a simulated site of real local RTSP cameras, and the gateway running on it.
+
+The cameras are GStreamer RTSP servers on 127.0.0.1 serving generated clips; the gateway reads them
+exactly as it would read a site's cameras. What each camera shows is chosen by its path in the
+demo config, so the config stays the single description of the site.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from gateway.config import GatewayConfig, load_config
+from gateway.errors import ConfigError, ConfigIssue, ConflictError, SimulatorError
+from gateway.sim.server import RtspServerProcess
+
+log = logging.getLogger(__name__)
+
+PASSWORD_ENV = "GATEWAY_DEMO_RTSP_PASSWORD"  # noqa: S105 - a variable name, not a password
+RTSP_USER = "demo"
+ADMIN_USER = "demo-admin"
+
+# Which clip each demo camera path serves (see gateway.sim.clips for what the clips show).
+CLIP_FOR_PATH = {
+    "/gate": "hd_h264",
+    "/lobby": "hd_h265",
+    "/corridor": "sd_h264",
+    "/server-room": "frozen",
+    "/warehouse": "dark",
+    "/carpark": "hd720_h264",
+}
+# Cameras on this path drop out: their server is stopped for DOWN_S out of every minute.
+FLAPPING_PATHS = frozenset({"/carpark"})
+UP_S, DOWN_S = 40.0, 20.0
+
+
+@dataclass(frozen=True)
+class Mount:
+    port: int
+    path: str
+    clip: str
+
+
+def demo_mounts(config: GatewayConfig) -> list[Mount]:
+    """Derive the RTSP mounts to serve from the camera URLs of the demo config."""
+    mounts = []
+    for cam in config.cameras:
+        if cam.source.rtsp is None:
+            continue
+        url = urlsplit(cam.source.rtsp)
+        if url.hostname not in ("127.0.0.1", "localhost") or url.path not in CLIP_FOR_PATH:
+            raise SimulatorError(
+                f"camera {cam.id}: the demo serves only rtsp://127.0.0.1:PORT{{{','.join(CLIP_FOR_PATH)}}}"
+            )
+        mounts.append(Mount(url.port or 554, url.path, CLIP_FOR_PATH[url.path]))
+    return mounts
+
+
+class Flapper:
+    """Stops and restarts one RTSP server on a schedule, like a camera on a flaky switch port."""
+
+    def __init__(self, server: RtspServerProcess, up_s: float, down_s: float) -> None:
+        self._server = server
+        self._up_s, self._down_s = up_s, down_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="demo-flapper", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._up_s):
+            log.info("demo: taking %s down for %.0f s", self._server.url("/"), self._down_s)
+            self._server.kill()
+            if self._stop.wait(self._down_s):
+                return
+            try:
+                self._server.start()
+            except SimulatorError as exc:
+                log.error("demo: could not restart the flapping camera: %s", exc)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+def _admin_token(config: GatewayConfig) -> str:
+    from gateway.auth import UserStore
+    from gateway.storage.db import Database
+
+    with Database(config.storage.url) as db:
+        users = UserStore(db)
+        try:
+            return users.add_user(ADMIN_USER, "admin")[1]
+        except ConflictError:
+            return users.issue_token(ADMIN_USER)
+
+
+def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) -> int:
+    import os
+
+    from gateway.app import create_app
+    from gateway.logs import setup_logging
+    from gateway.serve import serve
+    from gateway.sim.clips import make_clips
+
+    setup_logging("INFO")
+    # A new RTSP password on every start: the demo has no default credentials either.
+    password = os.environ.get(PASSWORD_ENV) or secrets.token_urlsafe(12)
+    os.environ[PASSWORD_ENV] = password
+    config = load_config(config_path)
+    mounts = demo_mounts(config)
+    for i, cam in enumerate(config.cameras):
+        if cam.credentials is None or cam.credentials.username != RTSP_USER:
+            issue = ConfigIssue(
+                f"cameras[{i}].credentials.username", f"the demo cameras accept only user {RTSP_USER!r}"
+            )
+            raise ConfigError(str(config_path), [issue])
+
+    log.info("demo: making sample clips in %s (first run only)", samples_dir)
+    clips = make_clips(samples_dir, names={m.clip for m in mounts})
+
+    by_port: dict[int, list[Mount]] = defaultdict(list)
+    for mount in mounts:
+        by_port[mount.port].append(mount)
+    servers: list[RtspServerProcess] = []
+    flappers: list[Flapper] = []
+    try:
+        for port, port_mounts in sorted(by_port.items()):
+            server = RtspServerProcess(
+                port=port,
+                mounts=[(m.path, clips[m.clip]) for m in port_mounts],
+                username=RTSP_USER,
+                password=password,
+            )
+            server.start()
+            servers.append(server)
+            if any(m.path in FLAPPING_PATHS for m in port_mounts):
+                if len(port_mounts) > 1:
+                    raise SimulatorError(f"port {port}: a flapping camera needs an RTSP server of its own")
+                flappers.append(Flapper(server, UP_S, DOWN_S))
+        for flapper in flappers:
+            flapper.start()
+
+        token = _admin_token(config)
+        host, port = config.server.bind, api_port or config.server.port
+        banner = (
+            f"\n  Simulated site '{config.site.name}': {len(mounts)} cameras on "
+            f"{', '.join(f'rtsp://127.0.0.1:{p}' for p in sorted(by_port))}\n"
+            f"  Dashboard and API:  http://{host}:{port}/   (API docs: http://{host}:{port}/docs)\n"
+            f"  Admin token (new on every start, paste it into the dashboard):\n    {token}\n"
+            "  Stop with Ctrl-C.\n"
+        )
+        print(banner, file=sys.stderr, flush=True)
+        serve(create_app(config), host, port)
+    finally:
+        for flapper in flappers:
+            flapper.stop()
+        for server in servers:
+            server.stop()
+    return 0
