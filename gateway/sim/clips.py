@@ -1,0 +1,452 @@
+"""Synthetic camera clips for the RTSP simulator.
+
+Each clip is a raw Annex-B elementary stream (``.h264`` / ``.h265``) that loops seamlessly: it holds a
+whole number of GOPs, every GOP starts with an IDR carrying its parameter sets, and all motion is
+periodic over the clip, so the server can replay it forever without re-encoding. The burned-in clock
+is the one thing that jumps back at the loop point, as it would on a camera whose clock was reset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+# Bump whenever the pictures or encoder settings change, so cached clips are regenerated.
+GENERATOR_VERSION = 2
+
+Codec = Literal["h264", "h265"]
+Image = npt.NDArray[np.uint8]
+
+_EXTENSIONS: dict[Codec, str] = {"h264": ".h264", "h265": ".h265"}
+_MUXERS: dict[Codec, str] = {"h264": "h264", "h265": "hevc"}
+_GRAIN_MARGIN = 64
+_OSD_EPOCH = datetime(2024, 5, 1, 8, 0, 0)  # fixed, so that clips are reproducible
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    name: str
+    path: Path
+    codec: Codec
+    width: int
+    height: int
+    fps: int
+    frames: int
+    gop: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.fps
+
+
+# --- people ------------------------------------------------------------------------------------------
+
+# Rectangles (x0, y0, x1, y1) around one person in the ultralytics sample images.
+_PERSON_CROPS: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    "coat": ("bus.jpg", (45, 385, 250, 912)),
+    "black": ("bus.jpg", (222, 398, 348, 880)),
+    "suit": ("zidane.jpg", (745, 40, 1150, 720)),
+}
+
+
+def _assets_dir() -> Path:
+    # Only the data files are needed: importing ultralytics would pull in torch.
+    spec = importlib.util.find_spec("ultralytics")
+    locations = spec.submodule_search_locations if spec else None
+    if not locations:
+        raise FileNotFoundError(
+            "ultralytics sample images not found: pip install --no-deps ultralytics-opencv-headless==8.4.190"
+        )
+    return Path(locations[0]) / "assets"
+
+
+@dataclass(frozen=True)
+class _Sprite:
+    image: npt.NDArray[np.float32]
+    alpha: npt.NDArray[np.float32]  # H x W x 1, soft edge so the crop's own background fades out
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+def _load_person(key: str, height: int, *, mirror: bool = False) -> _Sprite:
+    file_name, (x0, y0, x1, y1) = _PERSON_CROPS[key]
+    path = _assets_dir() / file_name
+    picture = cv2.imread(str(path))
+    if picture is None:
+        raise FileNotFoundError(f"cannot read sample image {path}")
+    crop = picture[y0:y1, x0:x1]
+    width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+    crop = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+    if mirror:
+        crop = crop[:, ::-1]
+    # A super-ellipse keeps head and feet while hiding the rectangle's corners.
+    ys = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+    xs = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    radius = (xs**4 + ys**4) ** 0.25
+    alpha = np.clip((1.0 - radius) / 0.2, 0.0, 1.0)[:, :, None]
+    return _Sprite(crop.astype(np.float32), alpha.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class _Walker:
+    """A person crossing the frame horizontally, `laps` times per clip, bobbing with each step."""
+
+    sprite: _Sprite
+    feet_y: float  # fraction of frame height where the feet are
+    laps: int = 1
+    steps: int = 8  # steps per lap; integer so the bob is periodic too
+    phase: float = 0.0
+    leftwards: bool = False
+
+    def position(self, n: int, frames: int, frame_width: int) -> tuple[int, int]:
+        """Top-left corner of the sprite in frame n; periodic in n with period `frames`."""
+        u = (n * self.laps / frames + self.phase) % 1.0
+        if self.leftwards:
+            u = 1.0 - u
+        travel = frame_width + self.sprite.width
+        x = round(u * travel) - self.sprite.width
+        bob = abs(np.sin(np.pi * self.steps * u)) * self.sprite.height * 0.015
+        return x, round(-bob)
+
+
+def _paste(canvas: Image, sprite: _Sprite, x: int, y: int) -> None:
+    h, w = canvas.shape[:2]
+    cx0, cy0 = max(x, 0), max(y, 0)
+    cx1, cy1 = min(x + sprite.width, w), min(y + sprite.height, h)
+    if cx0 >= cx1 or cy0 >= cy1:
+        return
+    src = np.s_[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
+    roi = canvas[cy0:cy1, cx0:cx1].astype(np.float32)
+    alpha = sprite.alpha[src]
+    canvas[cy0:cy1, cx0:cx1] = (roi + (sprite.image[src] - roi) * alpha).astype(np.uint8)
+
+
+# --- scenes ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Palette:
+    wall_top: tuple[int, int, int]
+    wall_bottom: tuple[int, int, int]
+    floor_far: tuple[int, int, int]
+    floor_near: tuple[int, int, int]
+    accent: tuple[int, int, int]
+
+
+_DAY = _Palette((200, 205, 210), (150, 160, 170), (120, 125, 130), (70, 75, 85), (40, 90, 160))
+_WARM = _Palette((170, 200, 225), (120, 150, 180), (100, 120, 140), (50, 65, 80), (150, 70, 40))
+_NIGHT = _Palette((14, 12, 12), (10, 9, 9), (9, 9, 9), (5, 5, 5), (18, 16, 14))
+
+
+def _gradient(rows: int, width: int, top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Image:
+    t = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None, None]
+    column = np.array(top, np.float32) * (1.0 - t) + np.array(bottom, np.float32) * t
+    return np.repeat(column, width, axis=1).astype(np.uint8)
+
+
+def _background(width: int, height: int, palette: _Palette, layout: int) -> Image:
+    """A corridor-like scene: wall, tiled floor in perspective, a door, windows, a pillar."""
+    horizon = int(height * 0.45)
+    image = np.vstack(
+        [
+            _gradient(horizon, width, palette.wall_top, palette.wall_bottom),
+            _gradient(height - horizon, width, palette.floor_far, palette.floor_near),
+        ]
+    )
+    s = height / 1080
+    line = tuple(max(0, c - 25) for c in palette.floor_near)
+    vanish_x = width * (0.35 + 0.3 * layout)
+    for k in range(-12, 13):
+        cv2.line(image, (int(vanish_x + k * 60 * s), horizon), (int(width / 2 + k * 260 * s), height), line, 1)
+    y, step = float(horizon), 12.0 * s
+    while y < height:
+        cv2.line(image, (0, int(y)), (width, int(y)), line, 1)
+        step *= 1.35
+        y += step
+    dark = tuple(max(0, c - 60) for c in palette.wall_bottom)
+    door_x = int(width * (0.12 if layout == 0 else 0.7))
+    cv2.rectangle(image, (door_x, int(horizon - 330 * s)), (door_x + int(170 * s), horizon), dark, -1)
+    cv2.rectangle(image, (door_x, int(horizon - 330 * s)), (door_x + int(170 * s), horizon), palette.accent, 3)
+    for i in range(3):
+        wx = int(width * (0.4 + 0.15 * i)) if layout == 0 else int(width * (0.08 + 0.15 * i))
+        cv2.rectangle(image, (wx, int(90 * s)), (wx + int(200 * s), int(260 * s)), palette.wall_top, -1)
+        cv2.rectangle(image, (wx, int(90 * s)), (wx + int(200 * s), int(260 * s)), dark, 2)
+    pillar_x = int(width * (0.85 if layout == 0 else 0.5))
+    cv2.rectangle(image, (pillar_x, 0), (pillar_x + int(90 * s), int(horizon + 40 * s)), dark, -1)
+    sign_x, sign_y = door_x + int(25 * s), int(horizon - 400 * s)
+    cv2.rectangle(image, (sign_x, sign_y), (sign_x + int(120 * s), sign_y + int(50 * s)), (40, 150, 40), -1)
+    cv2.putText(image, "EXIT", (sign_x + int(14 * s), sign_y + int(40 * s)), cv2.FONT_HERSHEY_SIMPLEX, 1.2 * s,
+                (255, 255, 255), max(1, round(2 * s)), cv2.LINE_AA)  # fmt: skip
+    return image
+
+
+def _draw_osd(image: Image, label: str, when: datetime) -> None:
+    """Burn in a clock and a camera name, as real cameras do (white text with a dark outline)."""
+    height, width = image.shape[:2]
+    scale = height / 1080 * 1.3
+    thick = max(1, round(height / 1080 * 3))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    stamp = when.strftime("%Y-%m-%d %H:%M:%S")
+    for text, origin in ((stamp, (int(30 * scale), int(50 * scale))),
+                         (label, (width - int(30 * scale) - cv2.getTextSize(label, font, scale, thick)[0][0],
+                                  height - int(30 * scale)))):  # fmt: skip
+        cv2.putText(image, text, origin, font, scale, (0, 0, 0), thick + 3, cv2.LINE_AA)
+        cv2.putText(image, text, origin, font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+
+
+@dataclass(frozen=True)
+class _Scene:
+    background: Image
+    label: str
+    walkers: tuple[_Walker, ...] = ()
+    frozen: bool = False
+    noise: int = 0  # per-pixel sensor noise adds 0..noise 8-bit levels
+    seed: int = 0
+    extras: tuple[Callable[[Image, int, int], None], ...] = ()
+
+    def _grain_field(self, rng: np.random.Generator) -> Image:
+        height, width = self.background.shape[:2]
+        size = (height + _GRAIN_MARGIN, width + _GRAIN_MARGIN, 1)
+        luma = rng.integers(0, self.noise + 1, size=size, dtype=np.uint8)
+        return np.repeat(luma, 3, axis=2)
+
+    def frames(self, count: int, fps: int) -> Iterator[Image]:
+        rng = np.random.default_rng(self.seed)
+        height, width = self.background.shape[:2]
+        grain = self._grain_field(rng) if self.noise else None
+        still: Image | None = None
+        for n in range(count):
+            if self.frozen and still is not None:
+                yield still
+                continue
+            image = self.background.copy()
+            for extra in self.extras:
+                extra(image, n, count)
+            for walker in sorted(self.walkers, key=lambda w: w.feet_y):  # nearer people drawn last
+                x, bob = walker.position(n, count, width)
+                _paste(image, walker.sprite, x, int(walker.feet_y * height) - walker.sprite.height + bob)
+            if grain is not None:
+                # A random window into one larger grain field: per-frame noise at a fraction of the cost.
+                dy, dx = (int(v) for v in rng.integers(0, _GRAIN_MARGIN, size=2))
+                image = np.asarray(cv2.add(image, grain[dy : dy + height, dx : dx + width]), np.uint8)
+            _draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
+            still = image
+            yield image
+
+
+def _sliding_box(color: tuple[int, int, int], y_frac: float) -> Callable[[Image, int, int], None]:
+    """A box (a trolley, a car) crossing once per clip, for a scene with motion but no person."""
+
+    def draw(image: Image, n: int, count: int) -> None:
+        height, width = image.shape[:2]
+        box_w, box_h = int(width * 0.18), int(height * 0.12)
+        x = int((n / count) * (width + box_w)) - box_w
+        y = int(height * y_frac)
+        cv2.rectangle(image, (x, y), (x + box_w, y + box_h), color, -1)
+        cv2.rectangle(image, (x, y), (x + box_w, y + box_h), (20, 20, 20), 3)
+
+    return draw
+
+
+# --- clip catalogue ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ClipSpec:
+    name: str
+    codec: Codec
+    width: int
+    height: int
+    bitrate: int
+    scene: Callable[[int, int], _Scene]  # (width, height) -> scene; built only when encoding
+    fps: int = 25
+
+
+def _hd_h264_scene(w: int, h: int) -> _Scene:
+    return _Scene(
+        _background(w, h, _DAY, 0),
+        "CAM01 ENTRANCE",
+        (
+            _Walker(_load_person("coat", int(h * 0.5)), feet_y=0.93, steps=10),
+            _Walker(_load_person("black", int(h * 0.3), mirror=True), feet_y=0.7, phase=0.4, leftwards=True),
+        ),
+    )
+
+
+def _hd_h265_scene(w: int, h: int) -> _Scene:
+    return _Scene(
+        _background(w, h, _WARM, 1),
+        "CAM02 LOBBY",
+        (
+            _Walker(_load_person("suit", int(h * 0.55), mirror=True), feet_y=1.02, leftwards=True, steps=6),
+            _Walker(_load_person("coat", int(h * 0.28)), feet_y=0.68, laps=2, phase=0.25, steps=6),
+        ),
+    )
+
+
+def _sd_scene(w: int, h: int) -> _Scene:
+    return _Scene(
+        _background(w, h, _DAY, 1),
+        "CAM03 GATE",
+        (_Walker(_load_person("black", int(h * 0.55)), feet_y=0.92, steps=8),),
+    )
+
+
+def _frozen_scene(w: int, h: int) -> _Scene:
+    return _Scene(
+        _background(w, h, _DAY, 0),
+        "CAM04 STORE",
+        (_Walker(_load_person("coat", int(h * 0.5)), feet_y=0.93, phase=0.5),),
+        frozen=True,
+    )
+
+
+def _dark_scene(w: int, h: int) -> _Scene:
+    return _Scene(_background(w, h, _NIGHT, 0), "CAM05 YARD", noise=6, seed=5)
+
+
+def _hd720_scene(w: int, h: int) -> _Scene:
+    return _Scene(_background(w, h, _WARM, 0), "CAM06 LOADING", extras=(_sliding_box((30, 120, 200), 0.62),))
+
+
+CLIPS: tuple[_ClipSpec, ...] = (
+    _ClipSpec("hd_h264", "h264", 1920, 1080, 1_500_000, _hd_h264_scene),
+    _ClipSpec("hd_h265", "h265", 1920, 1080, 1_500_000, _hd_h265_scene),
+    _ClipSpec("sd_h264", "h264", 704, 576, 600_000, _sd_scene),
+    _ClipSpec("frozen", "h264", 1920, 1080, 1_500_000, _frozen_scene),
+    _ClipSpec("dark", "h264", 1920, 1080, 1_500_000, _dark_scene),
+    _ClipSpec("hd720_h264", "h264", 1280, 720, 1_000_000, _hd720_scene),
+)
+CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in CLIPS)
+
+
+def loop_frames(seconds: float, fps: int, gop: int) -> int:
+    """Frames in a clip of about `seconds`: a whole number (at least one) of GOPs, so the loop
+    point is an ordinary GOP boundary."""
+    return max(1, round(seconds * fps / gop)) * gop
+
+
+# --- encoding ----------------------------------------------------------------------------------------
+
+
+def _encoder_options(spec: _ClipSpec, gop: int) -> dict[str, str]:
+    # Fixed GOP (no scene cuts), no B-frames, closed GOPs and parameter sets before every IDR,
+    # so that any keyframe is a valid place to start or loop.
+    kbps = spec.bitrate // 1000
+    common = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1"
+    vbv = f"vbv-maxrate={kbps * 3 // 2}:vbv-bufsize={kbps * 2}"
+    if spec.codec == "h264":
+        return {"preset": "veryfast", "x264-params": f"{common}:{vbv}"}
+    return {"preset": "ultrafast", "x265-params": f"{common}:open-gop=0:{vbv}:log-level=error:info=0"}
+
+
+def _encode(spec: _ClipSpec, target: Path, frames: int, gop: int) -> None:
+    scene = spec.scene(spec.width, spec.height)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with av.open(str(tmp), mode="w", format=_MUXERS[spec.codec]) as container:
+            stream = container.add_stream(
+                "libx264" if spec.codec == "h264" else "libx265",
+                rate=spec.fps,
+                options=_encoder_options(spec, gop),
+            )
+            stream.width = spec.width
+            stream.height = spec.height
+            stream.pix_fmt = "yuv420p"
+            # PyAV defaults to slice threads, which makes libx264 cut every picture into several slices.
+            stream.thread_type = "FRAME"
+            stream.bit_rate = spec.bitrate
+            for n, image in enumerate(scene.frames(frames, spec.fps)):
+                # OpenCV's BGR->I420 (BT.601, limited range, like swscale's default) is ~3x faster.
+                i420 = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)
+                frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+                frame.pts = n
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        tmp.chmod(0o644)  # mkstemp's 0600 would hide the clips from a server run as another user
+        tmp.replace(target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _sidecar(info: ClipInfo) -> dict[str, object]:
+    # The path is stored relative, so that a clip directory can be moved.
+    return {"generator_version": GENERATOR_VERSION, **asdict(info), "path": info.path.name}
+
+
+def _is_cached(info: ClipInfo, sidecar_path: Path) -> bool:
+    if not info.path.is_file() or info.path.stat().st_size == 0:
+        return False
+    try:
+        return bool(json.loads(sidecar_path.read_text()) == _sidecar(info))
+    except (OSError, ValueError):
+        return False
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    Path(tmp_name).chmod(0o644)
+    Path(tmp_name).replace(path)
+
+
+def make_clips(
+    out_dir: Path,
+    *,
+    seconds: float = 8.0,
+    force: bool = False,
+    names: Iterable[str] | None = None,
+) -> dict[str, ClipInfo]:
+    """Generate (or reuse from cache) the simulator clips in `out_dir`, keyed by clip name.
+
+    `seconds` is rounded to a whole number of 2-second GOPs. `names` selects a subset of CLIP_NAMES.
+    """
+    wanted = set(CLIP_NAMES if names is None else names)
+    unknown = wanted - set(CLIP_NAMES)
+    if unknown:
+        raise ValueError(f"unknown clip names {sorted(unknown)}; known: {', '.join(CLIP_NAMES)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clips: dict[str, ClipInfo] = {}
+    for spec in CLIPS:
+        if spec.name not in wanted:
+            continue
+        gop = 2 * spec.fps
+        info = ClipInfo(
+            name=spec.name,
+            path=(out_dir / f"{spec.name}{_EXTENSIONS[spec.codec]}").resolve(),
+            codec=spec.codec,
+            width=spec.width,
+            height=spec.height,
+            fps=spec.fps,
+            frames=loop_frames(seconds, spec.fps, gop),
+            gop=gop,
+        )
+        sidecar_path = out_dir / f"{spec.name}.json"
+        if force or not _is_cached(info, sidecar_path):
+            _encode(spec, info.path, info.frames, gop)
+            _write_atomic(sidecar_path, json.dumps(_sidecar(info), indent=2) + "\n")
+        clips[spec.name] = info
+    return clips
