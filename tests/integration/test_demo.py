@@ -1,0 +1,79 @@
+"""`gateway demo` as `make demo` runs it: simulated cameras, the gateway, a usable token."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from gateway.sim.server import free_port
+
+from .gatewayproc import GATEWAY, child_env
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_demo_site_comes_up_with_its_six_cameras(tmp_path: Path) -> None:
+    # The shipped demo config, moved onto free ports and a private database so the test can run
+    # beside a developer's own demo.
+    config = yaml.safe_load((REPO / "configs" / "demo-site.yaml").read_text())
+    rtsp_ports = {8554: free_port(), 8555: free_port()}
+    for cam in config["cameras"]:
+        for old, new in rtsp_ports.items():
+            cam["source"]["rtsp"] = cam["source"]["rtsp"].replace(f":{old}/", f":{new}/")
+    api_port = free_port()
+    config["server"]["port"] = api_port
+    config["storage"]["url"] = f"sqlite:///{tmp_path}/demo.db"
+    path = tmp_path / "demo.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    log_path = tmp_path / "demo.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [*GATEWAY, "demo", "--config-file", str(path), "--samples", str(REPO / "samples" / "clips")],
+            env=child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        token = None
+        cams: dict[str, dict[str, object]] = {}
+        deadline = time.monotonic() + 90  # includes making the clips on a fresh checkout
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            if token is None:
+                found = re.search(r"^\s+(gw_[A-Za-z0-9_-]+)\s*$", log_path.read_text(), re.MULTILINE)
+                token = found.group(1) if found else None
+            if token is not None:
+                try:
+                    r = httpx.get(
+                        f"http://127.0.0.1:{api_port}/api/v1/cameras",
+                        headers={"Authorization": f"Bearer {token}"},
+                        timeout=2,
+                    )
+                    cams = {c["id"]: c for c in r.json()}
+                    if cams and all(c["state"] == "online" and c["measured"]["fps"] for c in cams.values()):
+                        break
+                except httpx.TransportError:
+                    pass
+            time.sleep(0.5)
+        assert set(cams) == {c["id"] for c in config["cameras"]}, log_path.read_text()
+        assert all(c["state"] == "online" for c in cams.values()), cams
+        measured = {cid: (c["measured"]["codec"], c["measured"]["width"]) for cid, c in cams.items()}  # type: ignore[index]
+        assert measured["lobby-h265"] == ("h265", 1920)
+        assert measured["corridor-sd"] == ("h264", 704)
+        assert measured["carpark-flaky"] == ("h264", 1280)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    text = log_path.read_text()
+    assert proc.returncode == 0, text
+    assert "Dashboard and API:  http://127.0.0.1:" in text
