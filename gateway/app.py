@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,11 +17,12 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from gateway import __version__
 from gateway.api.errors import install_error_handlers
-from gateway.api.routes import cameras, system, users
+from gateway.api.routes import cameras, health, metrics, system, users
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
-from gateway.health.history import StateHistory
+from gateway.health.history import HistoryWriter
 from gateway.health.state import HealthTracker
+from gateway.health.uptime import HistoryReader
 from gateway.runtime import Runtime
 from gateway.storage.db import Database
 from gateway.supervisor import SourceFactory, rtsp_source_factory
@@ -52,32 +54,38 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(config.storage.url).open()
-        history = StateHistory(db)
-        history.start()
-        tracker = HealthTracker([c.id for c in config.cameras])
-        tracker.subscribe(history.record)
+        history = HistoryWriter(db, instance=f"{config.site.id}@{socket.gethostname()}")
+        run_id = history.start()
+        # Cameras start the run in its first instant, so the run has no unexplained gap in its history.
+        tracker = HealthTracker(
+            [c.id for c in config.cameras],
+            since=history.started_at,
+            disabled=frozenset(c.id for c in config.cameras if not c.enabled),
+        )
+        tracker.subscribe(history.record_state)
         runtime = Runtime(
             config=config,
             db=db,
             users=UserStore(db),
             tracker=tracker,
             history=history,
+            reader=HistoryReader(db, current_run_id=run_id),
             source_factory=source_factory,
         )
         app.state.runtime = runtime
         log.info(
-            "gateway %s: site %s, %d camera(s), storage %s",
+            "gateway %s: site %s, %d camera(s), storage %s, run %d",
             __version__,
             config.site.id,
             len(config.cameras),
             db.display_url,
+            run_id,
         )
-        if start_cameras:
-            await runtime.start_cameras()
+        await runtime.start(cameras=start_cameras)
         try:
             yield
         finally:
-            await runtime.stop_cameras()
+            await runtime.stop()
             history.close()
             db.close()
             log.info("gateway stopped")
@@ -102,6 +110,8 @@ def create_app(
     app.include_router(system.router)
     app.include_router(cameras.router)
     app.include_router(users.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")

@@ -244,10 +244,27 @@ class PolicyConfig(_Model):
 
 
 class SupervisorConfig(_Model):
-    connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
-    stall_timeout_s: float = Field(default=5.0, gt=0, le=300, description="Connected but no packets: offline")
+    connect_timeout_s: float = Field(default=5.0, gt=0, le=120, description="Time allowed to open a stream")
+    stall_timeout_s: float = Field(
+        default=3.0, gt=0, le=300, description="Connected but no packets for this long: offline (stalled)"
+    )
     backoff_initial_s: float = Field(default=1.0, gt=0, le=60)
     backoff_max_s: float = Field(default=30.0, gt=0, le=3600)
+    auth_retry_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Least wait after a refused login: cameras lock accounts after a few bad attempts",
+    )
+    probe_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="While a camera refuses connections, how often its port is checked (cheap TCP connect)",
+    )
+    sample_interval_s: float = Field(
+        default=60.0, ge=5, le=3600, description="How often measured stream figures are stored as history"
+    )
 
     @model_validator(mode="after")
     def _order(self) -> SupervisorConfig:

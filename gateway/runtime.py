@@ -5,16 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
-from gateway.health.history import StateHistory
-from gateway.health.state import CameraState, CameraStatus, HealthTracker
+from gateway.health.history import HistoryWriter
+from gateway.health.policy import HealthPolicy
+from gateway.health.state import CameraStatus, HealthTracker
+from gateway.health.uptime import HistoryReader
+from gateway.pipeline.bus import PacketBus
 from gateway.storage.db import Database
 from gateway.supervisor import CameraSupervisor, SourceFactory, rtsp_source_factory
 
 log = logging.getLogger(__name__)
+
+# The last heartbeat bounds a run that ended without a clean stop (crash, power cut), so this is the
+# most monitored time a crash can be credited with.
+HEARTBEAT_S = 5.0
 
 
 @dataclass
@@ -23,23 +32,51 @@ class Runtime:
     db: Database
     users: UserStore
     tracker: HealthTracker
-    history: StateHistory
+    history: HistoryWriter
+    reader: HistoryReader
     source_factory: SourceFactory = rtsp_source_factory
-    supervisors: list[CameraSupervisor] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    buses: dict[str, PacketBus] = field(default_factory=dict)
+    supervisors: dict[str, CameraSupervisor] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def start_cameras(self) -> None:
+    def __post_init__(self) -> None:
+        self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
+
+    async def start(self, *, cameras: bool = True) -> None:
+        policy = HealthPolicy.from_config(self.config)
+        # Every run opens with each camera's state, so uptime never has to guess across a restart.
+        self.tracker.announce()
+        self._every(HEARTBEAT_S, self._heartbeat, "history-heartbeat")
+        self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
+        if not cameras:
+            return
         for camera in self.config.cameras:
             if not camera.enabled:
-                self.tracker.set_state(camera.id, CameraState.DISABLED, "disabled in config")
                 continue
-            supervisor = CameraSupervisor(camera, self.config.supervisor, self.tracker, self.source_factory)
-            self.supervisors.append(supervisor)
+            supervisor = CameraSupervisor(
+                camera, self.config.supervisor, policy, self.tracker, self.buses[camera.id], self.source_factory
+            )
+            self.supervisors[camera.id] = supervisor
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))
         log.info("started %d camera supervisor(s)", len(self.supervisors))
 
-    async def stop_cameras(self) -> None:
-        for supervisor in self.supervisors:
+    def _every(self, seconds: float, fn: Callable[[], Awaitable[None]], name: str) -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                await fn()
+
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    async def _heartbeat(self) -> None:
+        self.history.heartbeat()
+
+    async def _sample(self) -> None:
+        self.history.record_samples(self.tracker.all())
+
+    async def stop(self) -> None:
+        for supervisor in self.supervisors.values():
             supervisor.stop()
         for task in self._tasks:
             task.cancel()
@@ -48,6 +85,8 @@ class Runtime:
                 await task
         self._tasks.clear()
         self.supervisors.clear()
+        # A last sample, so that the stored figures reach up to the stop.
+        self.history.record_samples(self.tracker.all())
 
     def status(self, camera_id: str) -> CameraStatus:
         return self.tracker.get(camera_id)

@@ -76,11 +76,16 @@ class RtspSource:
     def open(self) -> StreamInfo:
         options = {
             "rtsp_transport": self._transport,
-            # Socket I/O timeout in microseconds: a stalled TCP connection errors out instead of hanging.
-            "timeout": str(int(self._read_timeout_s * 1_000_000)),
+            # Socket I/O timeout in microseconds. FFmpeg's RTSP client gives up only after two of these
+            # in a row (measured), so half the stall timeout makes a silent stream fail on time.
+            "timeout": str(int(self._read_timeout_s * 1_000_000 / 2)),
             "allowed_media_types": "video",
-            # Do not wait to fill a reorder buffer: we measure arrival times.
-            "max_delay": "500000",
+            # Take codec and size from the SDP's parameter sets instead of reading a second of video
+            # first: opening drops from ~1.1 s to ~0.1 s. In-band SPS fill in what the SDP lacks.
+            "analyzeduration": "0",
+            "probesize": "32",
+            # Do not hold packets back to reorder them: arrival times are measured.
+            "max_delay": "0",
         }
         try:
             self._container = av.open(

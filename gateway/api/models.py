@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from pydantic import BaseModel, Field
 
 from gateway.config import CameraConfig
@@ -9,11 +11,24 @@ from gateway.health.state import CameraStatus
 
 
 class Measured(BaseModel):
+    """Measured from the packets received (no decoding): what the camera really sends."""
+
     codec: str | None
+    profile: str | None
+    level: str | None
     width: int | None
     height: int | None
-    fps: float | None
+    resolution_source: str | None = Field(description="'sps' (parameter sets) or 'sdp'")
+    fps: float | None = Field(description="From timestamps over the last seconds")
+    signalled_fps: float | None = Field(description="What the SPS timing info or the SDP announces")
     bitrate_kbps: float | None
+    gop_frames: int | None
+    keyframe_interval_s: float | None
+    packets: int
+    bytes: int
+    ts_jumps: int = Field(description="Timestamp jumps (backwards, or forwards by many frames)")
+    gaps: int = Field(description="Pauses of over a second between packets")
+    max_gap_s: float
 
 
 class Expected(BaseModel):
@@ -64,7 +79,7 @@ class CameraOut(BaseModel):
                 fps=camera.expected.fps,
                 codec=camera.expected.codec,
             ),
-            measured=Measured(codec=m.codec, width=m.width, height=m.height, fps=m.fps, bitrate_kbps=m.bitrate_kbps),
+            measured=Measured(**asdict(m)),
         )
 
 
@@ -104,3 +119,64 @@ class Healthz(BaseModel):
     status: str
     cameras: int
     online: int
+
+
+class CameraHealthOut(CameraOut):
+    bus_subscribers: int
+    bus_dropped: int = Field(description="Packets dropped by slow consumers of this camera")
+
+
+class OutageOut(BaseModel):
+    start: float
+    end: float
+    duration_s: float
+    reasons: list[str]
+    ongoing: bool
+
+
+class UptimeOut(BaseModel):
+    camera_id: str
+    start: float
+    end: float
+    uptime_percent: float | None = Field(description="Online or degraded, as a share of the time known")
+    up_s: float
+    down_s: float
+    unknown_s: float = Field(description="Gateway not running, or connecting after a start")
+    seconds: dict[str, float] = Field(description="Time per state in the window")
+    outages: list[OutageOut]
+
+
+class IntervalOut(BaseModel):
+    start: float
+    end: float
+    state: str
+    reason: str | None
+
+
+class RunOut(BaseModel):
+    id: int
+    instance: str
+    start: float
+    end: float
+    clean_stop: bool
+    current: bool
+
+
+class GatewayRunsOut(BaseModel):
+    runs: list[RunOut]
+    down: list[IntervalOut] = Field(description="Parts of the window no gateway run covered")
+    down_s: float
+
+
+class SampleOut(BaseModel):
+    ts: float
+    state: str
+    codec: str | None
+    profile: str | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    bitrate_kbps: float | None
+    gop_frames: int | None
+    keyframe_interval_s: float | None
+    reconnects: int

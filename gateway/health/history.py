@@ -1,11 +1,20 @@
-"""Persist every camera state change, so uptime can be computed over any window later."""
+"""Persist camera history: one row per state change, a periodic stats sample, and gateway runs.
+
+All writes go through one background thread, so the event loop never waits on the disk. Writes
+that fail (disk full, database locked) are kept and retried; a clean shutdown drains everything.
+"""
 
 from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.health.state import CameraStatus
@@ -14,59 +23,157 @@ from gateway.storage.db import Database
 
 log = logging.getLogger(__name__)
 
-_Row = tuple[str, float, str, str | None]
+# Samples are expendable, state changes are not: past this many pending samples (the database has
+# been failing for a long while) the oldest samples are dropped and counted.
+MAX_PENDING_SAMPLES = 100_000
+_RETRY_MAX_S = 30.0
 
 
-class StateHistory:
-    """Writes state changes in a background thread so the event loop never waits on the disk.
+@dataclass
+class _Pending:
+    """What the writer thread has taken from the queue and not yet written."""
 
-    Changes are queued in order and written in batches; `close()` drains the queue first, so a
-    clean shutdown loses nothing.
-    """
+    states: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    heartbeat: float | None = None
+    stop: float | None = None
 
-    def __init__(self, db: Database) -> None:
+    def __bool__(self) -> bool:
+        return bool(self.states or self.samples or self.heartbeat or self.stop)
+
+
+class HistoryWriter:
+    """Owns this process's run row and writes history rows in the background."""
+
+    def __init__(self, db: Database, instance: str | None = None) -> None:
         self._db = db
-        # None is the stop marker.
-        self._queue: queue.Queue[_Row | None] = queue.Queue()
+        self.instance = instance or socket.gethostname()
+        self.run_id: int | None = None
+        self.started_at: float | None = None
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self.dropped_samples = 0
+        self.failed_writes = 0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._writer, name="state-history", daemon=True)
+    def start(self) -> int:
+        """Open a new run (synchronously, at start-up) and start the writer thread."""
+        now = time.time()
+        with self._db.engine.begin() as conn:
+            key = conn.execute(
+                schema.gateway_runs.insert().values(instance=self.instance, started_at=now, heartbeat_at=now)
+            ).inserted_primary_key
+        assert key is not None
+        self.run_id, self.started_at = int(key[0]), now
+        self._thread = threading.Thread(target=self._writer, name="history-writer", daemon=True)
         self._thread.start()
+        return self.run_id
 
-    def record(self, new: CameraStatus, _old: CameraStatus | None = None) -> None:
-        self._queue.put((new.camera_id, new.since, new.state.value, new.reason))
+    def record_state(self, new: CameraStatus, _old: CameraStatus | None = None) -> None:
+        row = {"run_id": self.run_id, "camera_id": new.camera_id, "ts": new.since, "state": new.state.value}
+        self._queue.put(("state", {**row, "reason": new.reason}))
+
+    def record_samples(self, statuses: list[CameraStatus], at: float | None = None) -> None:
+        ts = at or time.time()
+        for s in statuses:
+            m = s.measured
+            self._queue.put(
+                (
+                    "sample",
+                    {
+                        "run_id": self.run_id,
+                        "camera_id": s.camera_id,
+                        "ts": ts,
+                        "state": s.state.value,
+                        "codec": m.codec,
+                        "profile": m.profile,
+                        "width": m.width,
+                        "height": m.height,
+                        "fps": m.fps,
+                        "bitrate_kbps": m.bitrate_kbps,
+                        "gop_frames": m.gop_frames,
+                        "keyframe_interval_s": m.keyframe_interval_s,
+                        "packets": m.packets,
+                        "bytes": m.bytes,
+                        "ts_jumps": m.ts_jumps,
+                        "gaps": m.gaps,
+                        "reconnects": s.reconnects,
+                    },
+                )
+            )
+
+    def heartbeat(self) -> None:
+        self._queue.put(("heartbeat", time.time()))
 
     def close(self, timeout_s: float = 10.0) -> None:
         if self._thread is None:
             return
-        self._queue.put(None)
+        self._queue.put(("stop", time.time()))
         self._thread.join(timeout_s)
         self._thread = None
 
-    def _writer(self) -> None:
-        while True:
-            item = self._queue.get()
-            batch = [] if item is None else [item]
-            stop = item is None
-            while not stop:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                else:
-                    batch.append(more)
-            if batch:
-                self._write(batch)
-            if stop:
-                return
+    def pending(self) -> int:
+        return self._queue.qsize()
 
-    def _write(self, batch: list[_Row]) -> None:
-        rows = [{"camera_id": cid, "ts": ts, "state": state, "reason": reason} for cid, ts, state, reason in batch]
+    # -- writer thread -----------------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        pending = _Pending()
+        delay = 1.0
+        while True:
+            try:
+                # Block for new work, or only until the next retry when a write has failed.
+                self._absorb(*self._queue.get(timeout=delay if pending else None), pending)
+                while True:  # everything else already waiting goes into the same transaction
+                    self._absorb(*self._queue.get_nowait(), pending)
+            except queue.Empty:
+                pass
+            if len(pending.samples) > MAX_PENDING_SAMPLES:
+                excess = len(pending.samples) - MAX_PENDING_SAMPLES
+                del pending.samples[:excess]
+                self.dropped_samples += excess
+                log.error("history: dropped %d stats samples the database could not take", excess)
+            if self._flush(pending):
+                if pending.stop is not None:
+                    return
+                pending, delay = _Pending(), 1.0
+            else:
+                delay = min(delay * 2, _RETRY_MAX_S)
+                if pending.stop is not None and time.time() - pending.stop > 5:
+                    log.error("history: giving up on %d state change(s) at shutdown", len(pending.states))
+                    return
+
+    @staticmethod
+    def _absorb(kind: str, item: Any, pending: _Pending) -> None:
+        if kind == "state":
+            pending.states.append(item)
+        elif kind == "sample":
+            pending.samples.append(item)
+        elif kind == "heartbeat":
+            pending.heartbeat = item
+        elif kind == "stop":
+            pending.stop = item
+
+    def _flush(self, pending: _Pending) -> bool:
         try:
             with self._db.engine.begin() as conn:
-                conn.execute(schema.camera_state_changes.insert(), rows)
+                if pending.states:
+                    conn.execute(schema.camera_state_changes.insert(), pending.states)
+                if pending.samples:
+                    conn.execute(schema.camera_samples.insert(), pending.samples)
+                last_seen = pending.stop or pending.heartbeat
+                if last_seen is not None:
+                    values: dict[str, float] = {"heartbeat_at": last_seen}
+                    if pending.stop is not None:
+                        values["stopped_at"] = pending.stop
+                    runs = schema.gateway_runs
+                    conn.execute(update(runs).where(runs.c.id == self.run_id).values(values))
         except SQLAlchemyError as exc:
-            log.error("could not store %d camera state change(s): %s", len(rows), exc)
+            self.failed_writes += 1
+            if self.failed_writes == 1 or self.failed_writes % 100 == 0:
+                pending_rows = len(pending.states) + len(pending.samples)
+                log.error("history: write failed (%d rows pending, will retry): %s", pending_rows, exc)
+            return False
+        if self.failed_writes:
+            log.info("history: writes work again")
+            self.failed_writes = 0
+        return True

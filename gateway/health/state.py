@@ -24,10 +24,21 @@ class MeasuredStream:
     """Figures measured from the packets actually received, not what the camera claims."""
 
     codec: str | None = None
+    profile: str | None = None
+    level: str | None = None
     width: int | None = None
     height: int | None = None
-    fps: float | None = None
+    resolution_source: str | None = None  # "sps" (in-band or SDP parameter sets) or "sdp" (FFmpeg's view)
+    fps: float | None = None  # from timestamps over the last few seconds
+    signalled_fps: float | None = None  # what the SPS timing info or the SDP announces
     bitrate_kbps: float | None = None
+    gop_frames: int | None = None
+    keyframe_interval_s: float | None = None
+    packets: int = 0
+    bytes: int = 0
+    ts_jumps: int = 0
+    gaps: int = 0
+    max_gap_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -51,14 +62,32 @@ class HealthTracker:
     end in the same state and reason are silent, so a dead camera does not flood the log.
     """
 
-    def __init__(self, camera_ids: list[str], clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        camera_ids: list[str],
+        clock: Callable[[], float] = time.time,
+        *,
+        since: float | None = None,
+        disabled: frozenset[str] = frozenset(),
+    ) -> None:
         self._clock = clock
-        now = clock()
-        self._status = {cid: CameraStatus(cid, CameraState.CONNECTING, None, now) for cid in camera_ids}
+        start = clock() if since is None else since
+        self._status = {
+            cid: CameraStatus(cid, CameraState.DISABLED, "disabled in config", start)
+            if cid in disabled
+            else CameraStatus(cid, CameraState.CONNECTING, None, start)
+            for cid in camera_ids
+        }
         self._listeners: list[StateListener] = []
 
     def subscribe(self, listener: StateListener) -> None:
         self._listeners.append(listener)
+
+    def announce(self) -> None:
+        """Tell listeners every camera's current status, e.g. to open a new run's history."""
+        for status in self._status.values():
+            for listener in self._listeners:
+                listener(status, None)
 
     def get(self, camera_id: str) -> CameraStatus:
         return self._status[camera_id]

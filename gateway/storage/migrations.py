@@ -28,11 +28,12 @@ def _initial(conn: Connection) -> None:
         table.create(conn)
 
 
-def _camera_state_changes(conn: Connection) -> None:
-    schema.camera_state_changes.create(conn)
+def _camera_history(conn: Connection) -> None:
+    for table in (schema.gateway_runs, schema.camera_state_changes, schema.camera_samples):
+        table.create(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
-    Migration(2, "camera state changes", _camera_state_changes),
+    Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
 )

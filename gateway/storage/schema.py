@@ -52,13 +52,50 @@ api_tokens = Table(
     Column("revoked_at", Float, nullable=True),
 )
 
+gateway_runs = Table(
+    "gateway_runs",
+    metadata,
+    # Each start of a gateway process is a run. Time outside every run is "unknown" for uptime: the
+    # gateway was not watching, which is not the same as the camera being down.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instance", String(100), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("stopped_at", Float, nullable=True),
+)
+
 camera_state_changes = Table(
     "camera_state_changes",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("gateway_runs.id"), nullable=False),
     Column("camera_id", String(64), nullable=False),
     Column("ts", Float, nullable=False),
     Column("state", String(20), nullable=False),
     Column("reason", Text, nullable=True),
     Index("ix_camera_state_changes_camera_ts", "camera_id", "ts"),
+)
+
+camera_samples = Table(
+    "camera_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("gateway_runs.id"), nullable=False),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("codec", String(10), nullable=True),
+    Column("profile", String(40), nullable=True),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("fps", Float, nullable=True),
+    Column("bitrate_kbps", Float, nullable=True),
+    Column("gop_frames", Integer, nullable=True),
+    Column("keyframe_interval_s", Float, nullable=True),
+    Column("packets", Integer, nullable=False, default=0),
+    Column("bytes", Integer, nullable=False, default=0),
+    Column("ts_jumps", Integer, nullable=False, default=0),
+    Column("gaps", Integer, nullable=False, default=0),
+    Column("reconnects", Integer, nullable=False, default=0),
+    Index("ix_camera_samples_camera_ts", "camera_id", "ts"),
 )

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +18,11 @@ import yaml
 
 from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess, free_port
-
-from .gatewayproc import GatewayProcess, child_env, run_cli
+from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
 
 pytestmark = pytest.mark.integration
+
+MOUNTS = {"/h264": "hd_h264", "/h265": "hd_h265", "/h720": "hd720_h264", "/sd": "sd_h264"}
 
 
 @pytest.fixture(scope="module")
@@ -27,136 +32,277 @@ def rtsp_password() -> str:
 
 @pytest.fixture(scope="module")
 def cameras(sim_clips: dict[str, ClipInfo], rtsp_password: str) -> Iterator[RtspServerProcess]:
-    mounts = [("/h264", sim_clips["hd_h264"]), ("/h265", sim_clips["hd_h265"]), ("/sd", sim_clips["sd_h264"])]
+    mounts = [(path, sim_clips[name]) for path, name in MOUNTS.items()]
     with RtspServerProcess(mounts, username="cam", password=rtsp_password) as server:
         yield server
 
 
-def _camera(cid: str, url: str, password_env: str, zone: str = "gate") -> dict[str, Any]:
+def camera(cid: str, url: str, password_env: str = "IT_PW", **extra: Any) -> dict[str, Any]:
+    source = {"rtsp": url, **extra.pop("source", {})}
     return {
         "id": cid,
         "name": cid,
-        "source": {"rtsp": url},
+        "source": source,
         "credentials": {"username": "cam", "password": {"env": password_env}},
-        "zones": [zone],
+        "zones": ["gate"],
+        **extra,
     }
 
 
-@pytest.fixture
-def site(tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str) -> Iterator[dict[str, Any]]:
-    api_port = free_port()
-    config = {
-        "site": {"id": "it", "name": "Integration site", "unit": {"name": "U", "headcount": 50, "key_unit": True}},
-        "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
-        "cameras": [
-            _camera("gate-h264", cameras.url("/h264"), "IT_PW"),
-            _camera("gate-h265", cameras.url("/h265"), "IT_PW"),
-            _camera("corridor-sd", cameras.url("/sd"), "IT_PW"),
-            _camera("wrong-path", cameras.url("/missing"), "IT_PW"),
-            _camera("wrong-password", cameras.url("/h264"), "IT_BAD_PW"),
-            _camera("nobody-home", f"rtsp://127.0.0.1:{free_port()}/x", "IT_PW"),
-        ],
-        "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 5},
-        "server": {"bind": "127.0.0.1", "port": api_port},
-        "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
-    }
-    path = tmp_path / "site.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = child_env(IT_PW=rtsp_password, IT_BAD_PW="not-" + rtsp_password)
-    yield {"path": path, "env": env, "port": api_port, "db": tmp_path / "gateway.db"}
+class Site:
+    """A site config on disk, an admin token, and the gateway process that runs it."""
 
-
-def _wait_for(proc: GatewayProcess, token: str, want: dict[str, str], timeout: float = 25.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    cams: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        cams = {c["id"]: c for c in proc.get("/api/v1/cameras", token).json()}
-        ready = all(
-            cams[cid]["state"] == state and (state != "online" or cams[cid]["measured"]["fps"])
-            for cid, state in want.items()
-        )
-        if ready:
-            return cams
-        time.sleep(0.3)
-    raise AssertionError(f"cameras did not reach {want}: {cams}")
-
-
-def cameras_url_masked(url: str) -> str:
-    assert url.startswith("rtsp://cam:***@127.0.0.1:") and url.endswith("/h264"), url
-    return url
-
-
-def test_gateway_lists_and_measures_real_cameras(site: dict[str, Any], rtsp_password: str, tmp_path: Path) -> None:
-    added = run_cli(["user", "add", "it-admin", "--role", "admin", "-c", str(site["path"])], site["env"])
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip().splitlines()[-1]
-    police = run_cli(["user", "add", "officer", "--role", "police", "-c", str(site["path"])], site["env"])
-    police_token = police.stdout.strip().splitlines()[-1]
-
-    proc = GatewayProcess(["run", "-c", str(site["path"])], site["env"], tmp_path / "gateway.log", site["port"])
-    proc.start()
-    try:
-        assert proc.get("/api/v1/cameras", "gw_nope").status_code == 401
-        assert proc.get("/api/v1/users", police_token).status_code == 403
-        cams = _wait_for(
-            proc,
-            token,
-            {
-                "gate-h264": "online",
-                "gate-h265": "online",
-                "corridor-sd": "online",
-                "wrong-path": "offline",
-                "wrong-password": "offline",
-                "nobody-home": "offline",
+    def __init__(self, tmp_path: Path, cams: list[dict[str, Any]], env: dict[str, str], key_unit: bool = False) -> None:
+        self.port = free_port()
+        self.db = tmp_path / "gateway.db"
+        self.path = tmp_path / "site.yaml"
+        self.env = env
+        self.log_path = tmp_path / "gateway.log"
+        config = {
+            "site": {"id": "it", "name": "Integration", "unit": {"name": "U", "headcount": 50, "key_unit": key_unit}},
+            "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
+            "cameras": cams,
+            "supervisor": {
+                "connect_timeout_s": 3,
+                "stall_timeout_s": 3,
+                "backoff_initial_s": 0.5,
+                "backoff_max_s": 4,
+                "sample_interval_s": 5,
             },
-        )
-        seen = {
-            cid: (c["measured"]["codec"], c["measured"]["width"], c["measured"]["height"]) for cid, c in cams.items()
+            "server": {"bind": "127.0.0.1", "port": self.port},
+            "storage": {"url": f"sqlite:///{self.db}"},
         }
-        assert seen["gate-h264"] == ("h264", 1920, 1080)
-        assert seen["gate-h265"] == ("h265", 1920, 1080)
-        assert seen["corridor-sd"] == ("h264", 704, 576)
-        for cid in ("gate-h264", "gate-h265", "corridor-sd"):
-            assert 20 <= cams[cid]["measured"]["fps"] <= 30, cams[cid]
-            assert cams[cid]["measured"]["bitrate_kbps"] > 50
-        assert cams["wrong-path"]["reason"] == "not found"
-        assert cams["wrong-password"]["reason"] == "auth failed"
-        assert cams["nobody-home"]["reason"] == "refused"
-        assert cams["gate-h264"]["url"] == cameras_url_masked(cams["gate-h264"]["url"])
-        listing = proc.get("/api/v1/cameras", token).text
-        assert rtsp_password not in listing
-        time.sleep(2)  # a few retries of the failing cameras
-    finally:
-        assert proc.stop() == 0
+        self.path.write_text(yaml.safe_dump(config))
+        added = run_cli(["user", "add", "it-admin", "--role", "admin", "-c", str(self.path)], env)
+        assert added.returncode == 0, added.stderr
+        self.token = added.stdout.split()[-1]
+        self.proc = GatewayProcess(["run", "-c", str(self.path)], env, self.log_path, self.port)
 
-    log = proc.log()
-    assert rtsp_password not in log and token not in log and police_token not in log
-    assert log.count("camera wrong-password: offline (auth failed)") == 1, log
-    with sqlite3.connect(site["db"]) as db:
-        rows = db.execute("SELECT camera_id, state, reason FROM camera_state_changes ORDER BY id").fetchall()
-    assert ("gate-h264", "online", None) in rows
-    assert ("wrong-password", "offline", "auth failed") in rows
-    # Retries do not write history: a camera dead from the start has one offline row, however often retried.
-    assert [r for r in rows if r[0] == "nobody-home"] == [("nobody-home", "offline", "refused")]
+    def get(self, path: str) -> Any:
+        r = self.proc.get(path, self.token)
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        return r.json()
+
+    def cameras(self) -> dict[str, Any]:
+        return {c["id"]: c for c in self.get("/api/v1/cameras")}
+
+    def wait_for(self, want: dict[str, str], timeout: float = 20.0) -> tuple[dict[str, Any], float]:
+        """Poll until each camera is in the wanted state; return the cameras and the time it took."""
+        started = time.monotonic()
+        cams: dict[str, Any] = {}
+        while time.monotonic() - started < timeout:
+            cams = self.cameras()
+            if all(
+                cams[cid]["state"] == state and (state == "offline" or cams[cid]["measured"]["fps"])
+                for cid, state in want.items()
+            ):
+                return cams, time.monotonic() - started
+            time.sleep(0.1)
+        raise AssertionError(
+            f"cameras did not reach {want}: { {k: (v['state'], v['reason']) for k, v in cams.items()} }"
+        )
+
+    def state_rows(self, camera_id: str) -> list[tuple[float, str, str | None]]:
+        with sqlite3.connect(self.db) as db:
+            return db.execute(
+                "SELECT ts, state, reason FROM camera_state_changes WHERE camera_id = ? ORDER BY ts, id", (camera_id,)
+            ).fetchall()
 
 
-def test_server_kill_and_restart_is_seen(site: dict[str, Any], cameras: RtspServerProcess, tmp_path: Path) -> None:
-    token = run_cli(["user", "add", "a", "--role", "operator", "-c", str(site["path"])], site["env"]).stdout.split()[-1]
-    proc = GatewayProcess(["run", "-c", str(site["path"])], site["env"], tmp_path / "gateway.log", site["port"])
-    proc.start()
+def clip_kbps(clip: ClipInfo) -> float:
+    return clip.path.stat().st_size * 8 / clip.seconds / 1000
+
+
+def test_measures_codec_resolution_fps_gop_and_bitrate(
+    tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str, sim_clips: dict[str, ClipInfo]
+) -> None:
+    cams = [camera(cid, cameras.url(path)) for path, cid in MOUNTS.items()]
+    cams.append(camera("udp-h264", cameras.url("/h264"), source={"transport": "udp"}))
+    site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password))
+    site.proc.start()
     try:
-        _wait_for(proc, token, {"gate-h264": "online"})
-        cameras.kill()
-        t0 = time.monotonic()
-        cams = _wait_for(proc, token, {"gate-h264": "offline"}, timeout=10)
-        assert cams["gate-h264"]["reason"] in ("stream ended", "refused", "stalled"), cams["gate-h264"]
-        down_after = time.monotonic() - t0
-        cameras.start()
-        t1 = time.monotonic()
-        _wait_for(proc, token, {"gate-h264": "online"}, timeout=15)
-        back_after = time.monotonic() - t1
+        site.wait_for({"hd_h264": "online", "hd_h265": "online", "hd720_h264": "online", "udp-h264": "online"})
+        # Not HD by the default policy of a unit that is not a key unit (1280x720).
+        site.wait_for({"sd_h264": "degraded"})
+        time.sleep(5)  # let the 5 s measuring window fill
+        seen = site.cameras()
+        metrics = site.proc.get("/metrics", site.token).text
     finally:
-        if not cameras.running:
-            cameras.start()
-        proc.stop()
-    assert down_after < 8 and back_after < 12, (down_after, back_after)
+        assert site.proc.stop() == 0
+    for cid in ("hd_h264", "hd_h265", "hd720_h264", "sd_h264", "udp-h264"):
+        clip = sim_clips["hd_h264" if cid == "udp-h264" else cid]
+        m = seen[cid]["measured"]
+        assert (m["codec"], m["width"], m["height"]) == (clip.codec, clip.width, clip.height), (cid, m)
+        assert m["resolution_source"] == "sps"
+        assert m["fps"] == pytest.approx(clip.fps, abs=0.5), (cid, m)
+        assert m["signalled_fps"] == pytest.approx(clip.fps, abs=0.01)
+        assert m["gop_frames"] == clip.gop and m["keyframe_interval_s"] == pytest.approx(clip.gop / clip.fps, abs=0.05)
+        # The measuring window holds 5 s of an 8 s loop, so allow for scenes that vary along the loop.
+        assert m["bitrate_kbps"] == pytest.approx(clip_kbps(clip), rel=0.35), (cid, m, clip_kbps(clip))
+        assert m["ts_jumps"] == 0
+    assert seen["hd_h264"]["measured"]["profile"] == "High"
+    assert seen["hd_h265"]["measured"]["profile"] == "Main"
+    assert 'gateway_camera_up{camera="hd_h265"} 1' in metrics
+
+
+def test_failures_have_reasons_backoff_and_no_leaks(
+    tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str
+) -> None:
+    # A TCP server that answers RTSP with garbage, and an HTTP server: both must give a clear reason.
+    garbage = _serve_forever(b"\x00\xff garbage \x13\x37" * 100)
+    http = _serve_forever(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    dead_port = free_port()
+    cams = [
+        camera("ok", cameras.url("/h264")),
+        camera("wrong-path", cameras.url("/missing")),
+        camera("wrong-password", cameras.url("/h264"), "IT_BAD_PW"),
+        camera("nobody-home", f"rtsp://127.0.0.1:{dead_port}/x"),
+        camera("garbage", f"rtsp://127.0.0.1:{garbage}/x"),
+        camera("http-server", f"rtsp://127.0.0.1:{http}/x"),
+        camera("no-such-host", "rtsp://no-such-camera.invalid/x"),
+    ]
+    site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password, IT_BAD_PW="not-" + rtsp_password), key_unit=True)
+    site.proc.start()
+    try:
+        site.wait_for({"ok": "online", **{c["id"]: "offline" for c in cams if c["id"] != "ok"}})
+        time.sleep(3)  # several retries of the failing cameras
+        seen = site.cameras()
+        listing = site.proc.get("/api/v1/cameras", site.token).text
+        assert site.get("/healthz")["online"] == 1
+    finally:
+        assert site.proc.stop() == 0
+    reasons = {cid: c["reason"] for cid, c in seen.items()}
+    assert seen["ok"]["state"] == "online", seen["ok"]
+    assert reasons["wrong-path"] == "not found"
+    assert reasons["wrong-password"] == "auth failed"
+    assert reasons["nobody-home"] == "refused"
+    assert reasons["garbage"] in ("protocol error", "timeout", "stream ended"), reasons
+    assert reasons["http-server"] in ("protocol error", "timeout", "stream ended"), reasons
+    assert reasons["no-such-host"] == "unreachable"
+    # A refused login is retried only after auth_retry_s (60 s): cameras lock accounts otherwise.
+    assert seen["wrong-password"]["reconnects"] == 1
+    assert seen["nobody-home"]["reconnects"] >= 3
+    log = site.proc.log()
+    assert rtsp_password not in log and rtsp_password not in listing and site.token not in log
+    assert "Traceback" not in log
+    assert log.count("camera wrong-password: offline (auth failed)") == 1, log
+    assert log.count("camera nobody-home: offline (refused)") == 1, log
+    # Retries write no history: a camera dead from the start has its opening row and one offline row.
+    assert [r[1:] for r in site.state_rows("nobody-home")] == [("connecting", None), ("offline", "refused")]
+
+
+def test_server_killed_and_restarted_intervals_match_the_truth(
+    tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str
+) -> None:
+    server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
+    server.start()
+    site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
+    site.proc.start()
+    try:
+        site.wait_for({"cam": "online"})
+        time.sleep(2)
+        killed_at = time.time()
+        server.kill()
+        _, detect_s = site.wait_for({"cam": "offline"}, timeout=10)
+        time.sleep(4)
+        server.start()
+        back_at = time.time()
+        _, return_s = site.wait_for({"cam": "online"}, timeout=10)
+        time.sleep(1)
+        uptime = site.get(f"/api/v1/cameras/cam/uptime?from={killed_at - 60}&to={time.time()}")
+    finally:
+        server.stop()
+        site.proc.stop()
+    assert detect_s <= 5.0, detect_s
+    assert return_s <= 2.0, return_s
+    [outage] = uptime["outages"]
+    assert outage["start"] == pytest.approx(killed_at, abs=2.0)
+    assert outage["end"] == pytest.approx(back_at, abs=2.0)
+    assert outage["duration_s"] == pytest.approx(back_at - killed_at, abs=2.0)
+    assert uptime["down_s"] == pytest.approx(outage["duration_s"], abs=0.01)
+
+
+def test_a_stalled_stream_is_detected(tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str) -> None:
+    # SIGSTOP freezes the server with its sockets open: packets stop without a TCP reset, as when a
+    # switch port or a camera's encoder hangs.
+    server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
+    server.start()
+    site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
+    site.proc.start()
+    try:
+        site.wait_for({"cam": "online"})
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        cams, _ = site.wait_for({"cam": "offline"}, timeout=10)
+        detect_s = time.monotonic() - stopped_at
+        os.kill(server.pid, signal.SIGCONT)
+        site.wait_for({"cam": "online"}, timeout=15)
+    finally:
+        if server.pid is not None:
+            os.kill(server.pid, signal.SIGCONT)
+        server.stop()
+        site.proc.stop()
+    assert cams["cam"]["reason"] == "stalled"
+    assert detect_s <= 5.0, detect_s
+
+
+def test_uptime_survives_a_gateway_crash(tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str) -> None:
+    server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
+    server.start()
+    site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
+    try:
+        first_start = time.time()
+        site.proc.start()
+        site.wait_for({"cam": "online"})
+        time.sleep(6)  # at least one heartbeat
+        assert site.proc.proc is not None
+        site.proc.proc.send_signal(signal.SIGKILL)
+        site.proc.proc.wait()
+        crashed_at = time.time()
+        time.sleep(4)
+        restarted_at = time.time()
+        site.proc.start()
+        site.wait_for({"cam": "online"})
+        time.sleep(2)
+        end = time.time()
+        runs = site.get(f"/api/v1/gateway/runs?from={first_start - 1}&to={end}")
+        uptime = site.get(f"/api/v1/cameras/cam/uptime?from={first_start}&to={end}")
+    finally:
+        server.stop()
+        site.proc.stop()
+    first, second = runs["runs"]
+    assert not first["clean_stop"] and second["current"]
+    # The crashed run ends at its last heartbeat (every 5 s), never after the crash.
+    assert crashed_at - 5.5 <= first["end"] <= crashed_at
+    gap = [d for d in runs["down"] if d["start"] >= first_start]
+    assert len(gap) == 1 and gap[0]["end"] == pytest.approx(restarted_at, abs=1.5)
+    # The gateway's downtime is unknown for the camera, not an outage.
+    assert uptime["outages"] == []
+    assert uptime["down_s"] == 0
+    assert uptime["unknown_s"] >= crashed_at - first["end"] + (restarted_at - crashed_at) - 1.5
+    assert uptime["uptime_percent"] == 100.0
+
+
+def _serve_forever(reply: bytes) -> int:
+    """A TCP server on 127.0.0.1 that answers every connection with `reply` and hangs up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(4096)
+                    conn.sendall(reply)
+                except OSError:
+                    pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return int(listener.getsockname()[1])

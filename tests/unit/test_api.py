@@ -97,7 +97,8 @@ def test_cameras_listed_with_masked_urls(client: TestClient, tokens: dict[str, s
     cams = {c["id"]: c for c in r.json()}
     assert cams["cam1"]["url"] == "rtsp://viewer:***@127.0.0.1:9/a"
     assert cams["cam1"]["expected"]["width"] == 1920
-    assert cams["cam2"]["state"] == "connecting"  # supervisors not started in this test
+    assert cams["cam1"]["state"] == "connecting"  # supervisors not started in this test
+    assert cams["cam2"]["state"] == "disabled"
     assert "cam-password-1" not in r.text
     assert client.get("/api/v1/cameras/nope", headers=auth(tokens["admin"])).status_code == 404
 
@@ -136,3 +137,51 @@ def test_pages_and_docs_are_self_contained(client: TestClient) -> None:
     assert docs.status_code == 200
     assert "cdn" not in docs.text.lower() and "/docs-assets/swagger-ui-bundle.js" in docs.text
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_health_uptime_and_runs(client: TestClient, tokens: dict[str, str]) -> None:
+    h = auth(tokens["auditor"])
+    health = client.get("/api/v1/cameras/cam1/health", headers=h)
+    assert health.status_code == 200 and health.json()["bus_dropped"] == 0
+    up = client.get("/api/v1/cameras/cam1/uptime", headers=h).json()
+    # The gateway started a moment ago: nearly the whole default 24 h window is unknown, none is downtime.
+    assert up["down_s"] == 0 and up["unknown_s"] > 86000
+    runs = client.get("/api/v1/gateway/runs", headers=h).json()
+    assert len(runs["runs"]) == 1 and runs["runs"][0]["current"]
+    timeline = client.get("/api/v1/cameras/cam2/timeline?from=-60&to=" + str(runs["runs"][0]["start"] + 1), headers=h)
+    assert timeline.status_code == 422  # negative time
+    r = client.get("/api/v1/cameras/cam2/timeline", params={"from": runs["runs"][0]["start"] - 10}, headers=h)
+    assert [i["state"] for i in r.json()] == ["unknown", "disabled"]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"from": "2025-03-02T00:00:00", "to": "2025-03-01T00:00:00"}, "'from' must be before 'to'"),
+        ({"from": "2020-01-01", "to": "2025-01-01"}, "at most 400 days"),
+        ({"from": "yesterday"}, "'from' must be ISO 8601"),
+        ({"to": "9999999999999"}, "outside any plausible time"),
+    ],
+)
+def test_bad_periods_are_clear_4xx(
+    client: TestClient, tokens: dict[str, str], query: dict[str, str], message: str
+) -> None:
+    r = client.get("/api/v1/cameras/cam1/uptime", params=query, headers=auth(tokens["operator"]))
+    assert r.status_code == 422
+    assert message in r.json()["error"]
+
+
+def test_unknown_camera_is_404_everywhere(client: TestClient, tokens: dict[str, str]) -> None:
+    for path in ("health", "uptime", "outages", "timeline", "samples"):
+        r = client.get(f"/api/v1/cameras/nope/{path}", headers=auth(tokens["admin"]))
+        assert r.status_code == 404 and r.json() == {"error": "no camera 'nope'"}
+
+
+def test_metrics(client: TestClient, tokens: dict[str, str]) -> None:
+    assert client.get("/metrics", headers=auth(tokens["police"])).status_code == 403
+    r = client.get("/metrics", headers=auth(tokens["operator"]))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    lines = r.text.splitlines()
+    assert 'gateway_camera_up{camera="cam1"} 0' in lines
+    assert 'gateway_camera_state{camera="cam2",state="disabled"} 1' in lines
+    assert "# TYPE gateway_camera_reconnects_total counter" in lines

@@ -11,13 +11,15 @@ import pytest
 
 from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, SourceError
-from gateway.config import CameraConfig, SupervisorConfig
+from gateway.config import CameraConfig, Resolution, SupervisorConfig
+from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, HealthTracker
 from gateway.supervisor import Backoff, CameraSupervisor
 
 INFO = StreamInfo("h264", 1920, 1080, "High", 25.0, Fraction(1, 90000), None)
 CAMERA = CameraConfig.model_validate({"id": "cam", "name": "C", "source": {"rtsp": "rtsp://127.0.0.1/x"}})
-FAST = SupervisorConfig(backoff_initial_s=0.02, backoff_max_s=0.05)
+FAST = SupervisorConfig(backoff_initial_s=0.02, backoff_max_s=0.05, auth_retry_s=0.05)
+POLICY = HealthPolicy(hd_min=Resolution(width=1280, height=720), min_fps=15)
 
 
 class ScriptedSource:
@@ -71,7 +73,7 @@ async def test_states_follow_the_source_and_each_change_is_logged_once(caplog: p
     tracker = HealthTracker(["cam"])
     seen: list[tuple[CameraState, str | None]] = []
     tracker.subscribe(lambda new, _old: seen.append((new.state, new.reason)))
-    sup = CameraSupervisor(CAMERA, FAST, tracker, factory)
+    sup = CameraSupervisor(CAMERA, FAST, POLICY, tracker, source_factory=factory)
     task = asyncio.create_task(sup.run())
     for _ in range(400):
         await asyncio.sleep(0.01)
@@ -95,7 +97,7 @@ async def test_measured_figures_are_published() -> None:
         return ScriptedSource(("ok", 2000))
 
     tracker = HealthTracker(["cam"])
-    sup = CameraSupervisor(CAMERA, FAST, tracker, factory)
+    sup = CameraSupervisor(CAMERA, FAST, POLICY, tracker, source_factory=factory)
     task = asyncio.create_task(sup.run())
     for _ in range(300):
         await asyncio.sleep(0.01)

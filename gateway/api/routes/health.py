@@ -1,0 +1,125 @@
+"""Camera health history: current health, uptime, outages, stats samples, and gateway runs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from gateway.api.deps import AnyUser, RuntimeDep
+from gateway.api.models import (
+    CameraHealthOut,
+    CameraOut,
+    GatewayRunsOut,
+    IntervalOut,
+    OutageOut,
+    RunOut,
+    SampleOut,
+    UptimeOut,
+)
+from gateway.api.period import Period, parse_period
+from gateway.config import CameraConfig
+from gateway.errors import NotFoundError
+from gateway.runtime import Runtime
+from gateway.storage import schema
+
+router = APIRouter(prefix="/api/v1", tags=["health"])
+
+From = Annotated[str | None, Query(alias="from", description="ISO 8601 or Unix seconds; default: 24 h before 'to'")]
+To = Annotated[str | None, Query(alias="to", description="ISO 8601 or Unix seconds; default: now")]
+MAX_SAMPLES = 10_000
+
+
+def _camera(runtime: Runtime, camera_id: str) -> CameraConfig:
+    camera = runtime.config.camera(camera_id)
+    if camera is None:
+        raise NotFoundError(f"no camera {camera_id!r}")
+    return camera
+
+
+def _period(runtime: Runtime, start: str | None, end: str | None) -> Period:
+    return parse_period(start, end, ZoneInfo(runtime.config.site.timezone))
+
+
+@router.get("/cameras/{camera_id}/health", response_model=CameraHealthOut)
+async def camera_health(camera_id: str, runtime: RuntimeDep, _user: AnyUser) -> CameraHealthOut:
+    camera = _camera(runtime, camera_id)
+    bus = runtime.buses[camera_id]
+    base = CameraOut.build(camera, runtime.status(camera_id)).model_dump()
+    return CameraHealthOut(**base, bus_subscribers=len(bus.subscribers), bus_dropped=bus.dropped())
+
+
+@router.get("/cameras/{camera_id}/uptime", response_model=UptimeOut)
+def camera_uptime(camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None) -> UptimeOut:
+    _camera(runtime, camera_id)
+    period = _period(runtime, start, end)
+    summary = runtime.reader.uptime(camera_id, period.start, period.end, period.now)
+    return UptimeOut(
+        camera_id=camera_id,
+        start=period.start,
+        end=period.end,
+        uptime_percent=summary.uptime_percent,
+        up_s=round(summary.up_s, 3),
+        down_s=round(summary.down_s, 3),
+        unknown_s=round(summary.unknown_s, 3),
+        seconds=summary.seconds,
+        outages=[
+            OutageOut(
+                start=o.start, end=o.end, duration_s=round(o.duration, 3), reasons=list(o.reasons), ongoing=o.ongoing
+            )
+            for o in summary.outages
+        ],
+    )
+
+
+@router.get("/cameras/{camera_id}/outages", response_model=list[OutageOut])
+def camera_outages(
+    camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
+) -> list[OutageOut]:
+    return camera_uptime(camera_id, runtime, _user, start, end).outages
+
+
+@router.get("/cameras/{camera_id}/timeline", response_model=list[IntervalOut])
+def camera_timeline(
+    camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
+) -> list[IntervalOut]:
+    _camera(runtime, camera_id)
+    period = _period(runtime, start, end)
+    return [
+        IntervalOut(start=i.start, end=i.end, state=i.state, reason=i.reason)
+        for i in runtime.reader.timeline(camera_id, period.start, period.end, period.now)
+    ]
+
+
+@router.get("/cameras/{camera_id}/samples", response_model=list[SampleOut])
+def camera_samples(
+    camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
+) -> list[SampleOut]:
+    _camera(runtime, camera_id)
+    period = _period(runtime, start, end)
+    t = schema.camera_samples
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(
+            select(t)
+            .where(t.c.camera_id == camera_id, t.c.ts >= period.start, t.c.ts < period.end)
+            .order_by(t.c.ts)
+            .limit(MAX_SAMPLES)
+        ).all()
+    return [SampleOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/gateway/runs", response_model=GatewayRunsOut)
+def gateway_runs(runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None) -> GatewayRunsOut:
+    period = _period(runtime, start, end)
+    runs = runtime.reader.runs(period.start, period.end, period.now)
+    down = runtime.reader.gateway_down(period.start, period.end, period.now)
+    return GatewayRunsOut(
+        runs=[
+            RunOut(id=r.id, instance=r.instance, start=r.start, end=r.end, clean_stop=r.clean, current=r.current)
+            for r in runs
+        ],
+        down=[IntervalOut(start=i.start, end=i.end, state=i.state, reason=i.reason) for i in down],
+        down_s=round(sum(i.duration for i in down), 3),
+    )

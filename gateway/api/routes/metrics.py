@@ -1,0 +1,120 @@
+"""Prometheus metrics in the text exposition format (written by hand: a few dozen lines, no dependency)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
+
+from gateway import __version__
+from gateway.api.deps import RuntimeDep, require
+from gateway.auth import Role
+from gateway.health.state import CameraState
+from gateway.runtime import Runtime
+
+router = APIRouter(tags=["system"])
+_UP = (CameraState.ONLINE, CameraState.DEGRADED)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples: list[tuple[dict[str, str], float | None]]) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            if value is None:
+                continue
+            text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+            self.lines.append(f"{name}{{{text}}} {value:g}" if text else f"{name} {value:g}")
+
+    def render(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def render_metrics(runtime: Runtime) -> str:
+    out = _Exposition()
+    statuses = runtime.tracker.all()
+    cam = [({"camera": s.camera_id}, s) for s in statuses]
+    out.family("gateway_info", "gauge", "Gateway version", [({"version": __version__}, 1)])
+    out.family("gateway_start_time_seconds", "gauge", "Unix time the gateway started", [({}, runtime.started_at)])
+    out.family(
+        "gateway_camera_up",
+        "gauge",
+        "1 when the camera delivers video (online or degraded)",
+        [(labels, 1.0 if s.state in _UP else 0.0) for labels, s in cam],
+    )
+    out.family(
+        "gateway_camera_state",
+        "gauge",
+        "1 for the camera's current state",
+        [({**labels, "state": st.value}, 1.0 if s.state is st else 0.0) for labels, s in cam for st in CameraState],
+    )
+    out.family(
+        "gateway_camera_fps",
+        "gauge",
+        "Measured frame rate (from timestamps)",
+        [(labels, s.measured.fps) for labels, s in cam],
+    )
+    out.family(
+        "gateway_camera_bitrate_bits_per_second",
+        "gauge",
+        "Measured bitrate",
+        [
+            (labels, s.measured.bitrate_kbps * 1000 if s.measured.bitrate_kbps is not None else None)
+            for labels, s in cam
+        ],
+    )
+    out.family(
+        "gateway_camera_width_pixels",
+        "gauge",
+        "Measured picture width",
+        [(labels, s.measured.width) for labels, s in cam],
+    )
+    out.family(
+        "gateway_camera_height_pixels",
+        "gauge",
+        "Measured picture height",
+        [(labels, s.measured.height) for labels, s in cam],
+    )
+    out.family(
+        "gateway_camera_gop_frames",
+        "gauge",
+        "Frames from one keyframe to the next",
+        [(labels, s.measured.gop_frames) for labels, s in cam],
+    )
+    out.family(
+        "gateway_camera_reconnects_total",
+        "counter",
+        "Failed sessions since the gateway started",
+        [(labels, s.reconnects) for labels, s in cam],
+    )
+    out.family(
+        "gateway_camera_bus_dropped_total",
+        "counter",
+        "Packets dropped by slow consumers",
+        [({"camera": cid}, bus.dropped()) for cid, bus in runtime.buses.items()],
+    )
+    out.family(
+        "gateway_history_pending_rows", "gauge", "History rows waiting to be written", [({}, runtime.history.pending())]
+    )
+    out.family(
+        "gateway_history_failed_writes",
+        "gauge",
+        "Consecutive failed history writes",
+        [({}, runtime.history.failed_writes)],
+    )
+    return out.render()
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[Depends(require(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))],
+)
+async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
+    return PlainTextResponse(render_metrics(runtime), media_type="text/plain; version=0.0.4; charset=utf-8")
