@@ -88,6 +88,19 @@ def cmd_user(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_probe(args: argparse.Namespace) -> int:
+    from gateway.probe import add_credentials, format_json, format_table, probe_many
+
+    urls = [add_credentials(u, args.user, args.password_env) for u in args.urls]
+    bad = [u for u in args.urls if not u.startswith(("rtsp://", "rtsps://"))]
+    if bad:
+        print(f"error: not an rtsp:// URL: {bad[0]}", file=sys.stderr)
+        return EXIT_CONFIG
+    results = probe_many(urls, max_seconds=args.seconds, transport=args.transport, timeout_s=args.timeout)
+    print(format_json(results) if args.json else format_table(results))
+    return EXIT_OK if all(r.ok for r in results) else EXIT_ERROR
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.sim.demo import run_demo
 
@@ -131,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "add":
             q.add_argument("--role", required=True, choices=["admin", "operator", "auditor", "police"])
     p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("probe", help="measure RTSP streams (codec, resolution, fps, bitrate, GOP) in parallel")
+    p.add_argument("urls", nargs="+", metavar="URL", help="rtsp:// URLs")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--seconds", type=float, default=5.0, help="read at most this long per stream (default 5)")
+    p.add_argument("--timeout", type=float, default=5.0, help="connect and read timeout (default 5)")
+    p.add_argument("--transport", choices=["tcp", "udp"], default="tcp")
+    p.add_argument("--user", help="user name to log in with (instead of putting it in the URL)")
+    p.add_argument("--password-env", help="environment variable holding the password (keeps it out of ps)")
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("demo", help="run a simulated site of local RTSP cameras and the gateway on it")
     p.add_argument("--config-file", type=Path, default=Path("configs/demo-site.yaml"))

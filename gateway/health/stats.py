@@ -146,7 +146,9 @@ class StreamStats:
             signalled_fps=sps.fps if sps and sps.fps else self._info.nominal_fps,
             bitrate_kbps=bitrate,
             gop_frames=self.gop_frames,
-            keyframe_interval_s=self.keyframe_interval_s,
+            keyframe_interval_s=self.keyframe_interval_s
+            if self.keyframe_interval_s is not None or not (self.gop_frames and fps)
+            else round(self.gop_frames / fps, 3),
             packets=self.packets,
             bytes=self.bytes,
             ts_jumps=self.ts_jumps,

@@ -1,0 +1,122 @@
+"""`gateway probe`: measure streams without decoding, many at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from urllib.parse import unquote, urlsplit
+
+from adapters.common.redact import mask_url, with_credentials
+from adapters.rtsp import RtspSource, SourceError
+from gateway.health.stats import StreamStats
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    url: str  # password masked
+    ok: bool
+    reason: str | None = None
+    detail: str | None = None
+    codec: str | None = None
+    profile: str | None = None
+    level: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    signalled_fps: float | None = None
+    bitrate_kbps: float | None = None
+    gop_frames: int | None = None
+    keyframe_interval_s: float | None = None
+    seconds: float = 0.0
+
+
+def probe_one(url: str, *, max_seconds: float = 5.0, transport: str = "tcp", timeout_s: float = 5.0) -> ProbeResult:
+    """Read until two keyframes (so the GOP is known) or `max_seconds`, whichever comes first."""
+    started = time.monotonic()
+    password = urlsplit(url).password
+    secrets = (unquote(password),) if password else ()
+    source = RtspSource(
+        "probe", url, transport=transport, connect_timeout_s=timeout_s, read_timeout_s=timeout_s, secrets=secrets
+    )
+    shown = mask_url(url)
+    try:
+        stats = StreamStats(source.open())
+        deadline = started + max_seconds
+        for packet in source.packets():
+            stats.add(packet)
+            # From the first keyframe to the second is one whole GOP, wherever in a GOP we joined.
+            if stats.keyframes >= 2 or packet.arrival >= deadline:
+                break
+    except SourceError as exc:
+        return ProbeResult(
+            shown, ok=False, reason=exc.reason.value, detail=exc.detail, seconds=round(time.monotonic() - started, 2)
+        )
+    finally:
+        source.close()
+    m = stats.snapshot()
+    return ProbeResult(
+        shown,
+        ok=True,
+        codec=m.codec,
+        profile=m.profile,
+        level=m.level,
+        width=m.width,
+        height=m.height,
+        fps=m.fps,
+        signalled_fps=m.signalled_fps,
+        bitrate_kbps=m.bitrate_kbps,
+        gop_frames=m.gop_frames,
+        keyframe_interval_s=m.keyframe_interval_s,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
+def probe_many(
+    urls: Sequence[str], *, max_seconds: float = 5.0, transport: str = "tcp", timeout_s: float = 5.0, workers: int = 64
+) -> list[ProbeResult]:
+    """Probe in parallel threads (PyAV releases the GIL while it waits on sockets); keep the order."""
+    if not urls:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(urls)), thread_name_prefix="probe") as pool:
+        return list(
+            pool.map(lambda u: probe_one(u, max_seconds=max_seconds, transport=transport, timeout_s=timeout_s), urls)
+        )
+
+
+def add_credentials(url: str, user: str | None, password_env: str | None) -> str:
+    if user is None:
+        return url
+    password = os.environ.get(password_env) if password_env else None
+    return with_credentials(url, user, password)
+
+
+def format_table(results: Sequence[ProbeResult]) -> str:
+    header = ("URL", "CODEC", "PROFILE", "RESOLUTION", "FPS", "KBIT/S", "GOP", "KEYINT", "TIME", "STATUS")
+    rows = [header]
+    for r in results:
+        rows.append(
+            (
+                r.url,
+                r.codec or "-",
+                r.profile or "-",
+                f"{r.width}x{r.height}" if r.width else "-",
+                f"{r.fps:g}" if r.fps is not None else "-",
+                f"{r.bitrate_kbps:g}" if r.bitrate_kbps is not None else "-",
+                str(r.gop_frames) if r.gop_frames is not None else "-",
+                f"{r.keyframe_interval_s:g}s" if r.keyframe_interval_s is not None else "-",
+                f"{r.seconds:g}s",
+                "ok" if r.ok else (r.reason or "failed"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows
+    )
+
+
+def format_json(results: Sequence[ProbeResult]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)
