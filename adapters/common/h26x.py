@@ -256,10 +256,6 @@ class _BitReader:
         self._value = int.from_bytes(rbsp, "big")
         self._bits_left = len(rbsp) * 8
 
-    @property
-    def bits_left(self) -> int:
-        return self._bits_left
-
     def u(self, count: int) -> int:
         if count > self._bits_left:
             raise ParameterSetError("parameter set truncated")
@@ -645,6 +641,10 @@ def parse_h265_sps(nal: bytes | bytearray | memoryview) -> ParameterSetInfo:
     are reported per frame, like an interlaced H.264 SPS, so a 1080i camera reads as 1080 lines.
     """
     r = _BitReader(_rbsp_payload(nal, 2, H265_NAL_SPS, "h265"))
+    layer_id = ((nal[0] & 1) << 5) | (nal[1] >> 3)
+    if layer_id != 0:
+        # Multi-layer (MV-HEVC / SHVC) SPS syntax differs; the base layer's SPS describes the stream.
+        raise ParameterSetError(f"SPS of layer {layer_id} is not supported, only the base layer's")
     r.skip(4)  # sps_video_parameter_set_id
     max_sub_layers_minus1 = r.u(3)
     if max_sub_layers_minus1 > 6:
@@ -696,7 +696,7 @@ def parse_h265_sps(nal: bytes | bytearray | memoryview) -> ParameterSetInfo:
         rps_counts.append(_h265_st_ref_pic_set(r, idx, rps_counts))
     if r.flag():  # long_term_ref_pics_present_flag
         for _ in range(r.ue("num_long_term_ref_pics_sps", 32)):
-            r.skip(log2_max_poc_lsb)  # lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
+            r.skip(log2_max_poc_lsb + 1)  # lt_ref_pic_poc_lsb_sps, used_by_curr_pic_lt_sps_flag
     r.skip(2)  # sps_temporal_mvp_enabled_flag, strong_intra_smoothing_enabled_flag
 
     fps, field_seq = _h265_vui_or_none(r) if r.flag() else (None, False)

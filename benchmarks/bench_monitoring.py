@@ -1,0 +1,123 @@
+"""Monitoring cost: N camera streams watched by the gateway vs decoding them (what peers do).
+
+    .venv/bin/python -m benchmarks.bench_monitoring --streams 200
+
+Both sides read the same 1080p25 H.264 streams from a real local RTSP server (GStreamer). Only the
+gateway's own process is counted; the server's CPU is printed for context. The decoding baseline
+runs in the same invocation with PyAV (thread_type AUTO), on fewer streams because decoding 200 is
+beyond this machine, and is reported per stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+from benchmarks.common import REPO, Gateway, cpu_share, median, rss_mb, threads
+from gateway.sim.clips import make_clips
+from gateway.sim.server import RtspServerProcess
+
+DECODER = textwrap.dedent(
+    """
+    import sys, threading, av
+    def decode(url):
+        c = av.open(url, options={"rtsp_transport": "tcp"})
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        for packet in c.demux(s):
+            for _ in packet.decode():
+                pass
+    for url in sys.argv[1:]:
+        threading.Thread(target=decode, args=(url,), daemon=True).start()
+    print("started", flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+def measure(pid: int, seconds: float, repeats: int) -> list[float]:
+    return [cpu_share(pid, seconds / repeats) for _ in range(repeats)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--streams", type=int, default=200)
+    ap.add_argument("--mounts", type=int, default=20, help="distinct RTSP paths the streams are spread over")
+    ap.add_argument("--decode-streams", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=30.0, help="measuring time per side")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+
+    clip = make_clips(REPO / "samples" / "clips", names={"hd_h264"})["hd_h264"]
+    kbps = clip.path.stat().st_size * 8 / clip.seconds / 1000
+    mounts = [(f"/cam{i}", clip) for i in range(args.mounts)]
+    results: dict[str, object] = {
+        "streams": args.streams,
+        "stream": f"{clip.width}x{clip.height} {clip.fps} fps H.264, {kbps:.0f} kbit/s, GOP {clip.gop}",
+    }
+    with RtspServerProcess(mounts) as server, tempfile.TemporaryDirectory() as tmp:
+        urls = [server.url(f"/cam{i % args.mounts}") for i in range(args.streams)]
+        cams = [{"id": f"c{i:03d}", "name": f"c{i}", "source": {"rtsp": u}} for i, u in enumerate(urls)]
+        gateway = Gateway(Path(tmp), cams)
+        gateway.start()
+        try:
+            ready_s = gateway.wait_all()
+            time.sleep(10)  # settle: every session past its first second
+            server_cpu = cpu_share(server.pid or 0, 5)
+            shares = measure(gateway.pid, args.seconds, 5)
+            rss = rss_mb(gateway.pid)
+            n_threads = threads(gateway.pid)
+            online = sum(1 for c in gateway.cameras().values() if c["state"] in ("online", "degraded"))
+        finally:
+            gateway.stop()
+        results.update(
+            gateway_cpu_cores=round(median(shares), 4),
+            gateway_cpu_per_stream_pct=round(100 * median(shares) / args.streams, 3),
+            gateway_rss_mb=round(rss, 1),
+            gateway_rss_per_stream_mb=round(rss / args.streams, 2),
+            gateway_threads=n_threads,
+            online_at_end=online,
+            all_online_after_s=round(ready_s, 1),
+            server_cpu_cores=round(server_cpu, 3),
+        )
+
+        decoder = subprocess.Popen(
+            [sys.executable, "-c", DECODER, *urls[: args.decode_streams]], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert decoder.stdout is not None
+            decoder.stdout.readline()
+            time.sleep(5)
+            dshares = measure(decoder.pid, args.seconds, 5)
+            drss = rss_mb(decoder.pid)
+        finally:
+            decoder.kill()
+            decoder.wait()
+        per_stream_decode = median(dshares) / args.decode_streams
+        results.update(
+            baseline_decode_streams=args.decode_streams,
+            baseline_cpu_per_stream_pct=round(100 * per_stream_decode, 2),
+            baseline_rss_per_stream_mb=round(drss / args.decode_streams, 1),
+            cpu_ratio_baseline_over_gateway=round(per_stream_decode / (median(shares) / args.streams), 1),
+        )
+
+    print(json.dumps(results, indent=2))
+    print(
+        f"\n{args.streams} streams: gateway {results['gateway_cpu_cores']:.3f} cores "
+        f"({results['gateway_cpu_per_stream_pct']}% of a core per stream), "
+        f"{results['gateway_rss_per_stream_mb']} MB RSS per stream; decoding baseline "
+        f"{results['baseline_cpu_per_stream_pct']}% per stream -> "
+        f"{results['cpu_ratio_baseline_over_gateway']}x less CPU"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
