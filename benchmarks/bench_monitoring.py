@@ -2,8 +2,9 @@
 
     .venv/bin/python -m benchmarks.bench_monitoring --streams 200
 
-Both sides read the same 1080p25 H.264 streams from a real local RTSP server (GStreamer). Only the
-gateway's own process is counted; the server's CPU is printed for context. The decoding baseline
+Both sides read the same 1080p25 H.264 streams from a real local RTSP server (GStreamer). The
+gateway's processes are counted (main and camera reader processes); the server's CPU is printed
+for context. The decoding baseline
 runs in the same invocation with PyAV (thread_type AUTO), on fewer streams because decoding 200 is
 beyond this machine, and is reported per stream.
 """

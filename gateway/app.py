@@ -23,9 +23,9 @@ from gateway.config import GatewayConfig
 from gateway.health.history import HistoryWriter
 from gateway.health.state import HealthTracker
 from gateway.health.uptime import HistoryReader
+from gateway.pipeline.readers import SourceFactory, rtsp_source_factory
 from gateway.runtime import Runtime
 from gateway.storage.db import Database
-from gateway.supervisor import SourceFactory, rtsp_source_factory
 
 log = logging.getLogger(__name__)
 

@@ -262,6 +262,23 @@ class SupervisorConfig(_Model):
         le=60,
         description="While a camera refuses connections, how often its port is checked (cheap TCP connect)",
     )
+    read_batch_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=2,
+        description="Cameras nobody is viewing or forwarding are read in bursts this far apart (0: per packet);"
+        " it costs nothing in detection time and saves most of the CPU of many streams",
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Processes that read cameras (0: all in the main process); default: one per"
+        " cameras_per_worker cameras, none for a small site",
+    )
+    cameras_per_worker: int = Field(
+        default=50, ge=1, le=500, description="Cameras one reader process hosts when workers is automatic"
+    )
     sample_interval_s: float = Field(
         default=60.0, ge=5, le=3600, description="How often measured stream figures are stored as history"
     )

@@ -16,8 +16,10 @@ from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.readers import Reader, SourceFactory, ThreadReader, rtsp_source_factory
+from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.storage.db import Database
-from gateway.supervisor import CameraSupervisor, SourceFactory, rtsp_source_factory
+from gateway.supervisor import CameraSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     buses: dict[str, PacketBus] = field(default_factory=dict)
     supervisors: dict[str, CameraSupervisor] = field(default_factory=dict)
+    camera_reader: Reader | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -51,15 +54,24 @@ class Runtime:
         self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
         if not cameras:
             return
-        for camera in self.config.cameras:
-            if not camera.enabled:
-                continue
-            supervisor = CameraSupervisor(
-                camera, self.config.supervisor, policy, self.tracker, self.buses[camera.id], self.source_factory
-            )
+        enabled = [c for c in self.config.cameras if c.enabled]
+        settings = self.config.supervisor
+        workers = settings.workers
+        if workers is None:
+            workers = default_worker_count(len(enabled), settings.cameras_per_worker)
+        if workers > 0:
+            self.camera_reader = ProcessReader(settings, [c.id for c in enabled], workers, self.source_factory)
+        else:
+            self.camera_reader = ThreadReader(settings, self.buses, self.source_factory)
+        for camera in enabled:
+            supervisor = CameraSupervisor(camera, settings, policy, self.tracker, self.camera_reader)
             self.supervisors[camera.id] = supervisor
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))
-        log.info("started %d camera supervisor(s)", len(self.supervisors))
+        log.info(
+            "started %d camera supervisor(s), read %s",
+            len(self.supervisors),
+            f"by {workers} worker process(es)" if workers else "in this process",
+        )
 
     def _every(self, seconds: float, fn: Callable[[], Awaitable[None]], name: str) -> None:
         async def loop() -> None:
@@ -85,6 +97,8 @@ class Runtime:
                 await task
         self._tasks.clear()
         self.supervisors.clear()
+        if self.camera_reader is not None:
+            await self.camera_reader.close()
         # A last sample, so that the stored figures reach up to the stop.
         self.history.record_samples(self.tracker.all())
 

@@ -1,64 +1,31 @@
-"""One supervisor task per camera: run its source, report state, back off and restart on failure.
+"""One supervisor task per camera: start its sessions, judge its state, back off and retry.
 
-The blocking PyAV session runs in a daemon thread of its own (not the default executor) so that
-shutting the gateway down never waits on a socket stuck in a read. The thread measures the stream
-itself and hands the event loop one snapshot a second, not one call per packet.
+The reading itself (blocking PyAV, in a thread or a worker process) belongs to a Reader, which
+hands the supervisor one measured snapshot a second and tells it how each session ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Protocol
 from urllib.parse import urlsplit
 
-from adapters.common.media import Packet, StreamInfo
-from adapters.rtsp import Reason, RtspSource, SourceError
+from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, HealthTracker, MeasuredStream
-from gateway.health.stats import StreamStats
-from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.readers import Reader
 
 log = logging.getLogger(__name__)
 
-# How often the reader thread hands measured figures to the event loop: often enough for a live
-# dashboard, rare enough that 200 cameras cost a few hundred callbacks a second at most.
-PUBLISH_INTERVAL_S = 1.0
 # Failures where the camera's port itself is shut: watching the port brings it back fastest.
 _PORT_REASONS = frozenset({Reason.REFUSED, Reason.UNREACHABLE, Reason.ENDED})
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
-
-
-class Source(Protocol):
-    def open(self) -> StreamInfo: ...
-    def packets(self) -> Iterator[Packet]: ...
-    def close(self) -> None: ...
-
-
-SourceFactory = Callable[[CameraConfig, SupervisorConfig], Source]
-
-
-def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
-    secrets: tuple[str, ...] = ()
-    url = camera.secret_url()
-    if camera.credentials and camera.credentials.password:
-        secrets = (camera.credentials.password.resolve(),)
-    return RtspSource(
-        camera.id,
-        url,
-        transport=camera.source.transport,
-        connect_timeout_s=settings.connect_timeout_s,
-        read_timeout_s=settings.stall_timeout_s,
-        secrets=secrets,
-    )
 
 
 class Backoff:
@@ -80,31 +47,6 @@ class Backoff:
         self._attempt = 0
 
 
-def _run_in_daemon_thread(fn: Callable[[], None], name: str) -> asyncio.Future[None]:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-
-    def target() -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, which decides
-            loop.call_soon_threadsafe(_settle, future, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, None)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
-
-
-def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is None:
-        future.set_result(None)
-    else:
-        future.set_exception(exc)
-
-
 async def port_open(host: str, port: int, within_s: float) -> bool:
     """True when a TCP connection to host:port succeeds: a camera's RTSP port is back."""
     try:
@@ -119,21 +61,21 @@ async def port_open(host: str, port: int, within_s: float) -> bool:
 
 
 class CameraSupervisor:
+    """Decides when to read a camera and what its state is; a Reader does the reading."""
+
     def __init__(
         self,
         camera: CameraConfig,
         settings: SupervisorConfig,
         policy: HealthPolicy,
         tracker: HealthTracker,
-        bus: PacketBus | None = None,
-        source_factory: SourceFactory = rtsp_source_factory,
+        reader: Reader,
     ) -> None:
         self.camera = camera
         self._settings = settings
         self._policy = policy
         self._tracker = tracker
-        self.bus = bus or PacketBus(camera.id)
-        self._source_factory = source_factory
+        self._reader = reader
         self._stop = threading.Event()
         self._stop_async: asyncio.Event | None = None
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
@@ -156,7 +98,7 @@ class CameraSupervisor:
                 started = time.monotonic()
                 reason: Reason | None = None
                 try:
-                    await _run_in_daemon_thread(functools.partial(self._read, session), name=f"camera-{cid}")
+                    await self._reader.run_session(self.camera, session, self._on_snapshot)
                     reason = Reason.ENDED
                     text = reason.value
                 except SourceError as exc:
@@ -178,6 +120,7 @@ class CameraSupervisor:
 
     def stop(self) -> None:
         self._stop.set()
+        self._reader.stop_session(self.camera.id)
         if self._stop_async is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(self._stop_async.set)
 
@@ -205,28 +148,6 @@ class CameraSupervisor:
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_async.wait(), seconds)
-
-    def _read(self, session: int) -> None:
-        """Runs in the camera's thread: open, read until failure or stop."""
-        assert self._loop is not None
-        call = self._loop.call_soon_threadsafe
-        source = self._source_factory(self.camera, self._settings)
-        try:
-            info = source.open()
-            stats = StreamStats(info)
-            bus = self.bus
-            next_publish = 0.0
-            for packet in source.packets():
-                if self._stop.is_set():
-                    return
-                stats.add(packet)
-                if bus.subscribers:
-                    bus.publish(packet)
-                if packet.arrival >= next_publish:
-                    next_publish = packet.arrival + PUBLISH_INTERVAL_S
-                    call(self._on_snapshot, session, stats.snapshot(), time.time())
-        finally:
-            source.close()
 
     def _on_snapshot(self, session: int, measured: MeasuredStream, at: float) -> None:
         if session != self._session or self._stop.is_set():

@@ -306,3 +306,45 @@ def _serve_forever(reply: bytes) -> int:
 
     threading.Thread(target=serve, daemon=True).start()
     return int(listener.getsockname()[1])
+
+
+def test_cameras_read_in_worker_processes(tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str) -> None:
+    cams = [camera(cid, cameras.url(path)) for path, cid in MOUNTS.items()]
+    cams.append(camera("wrong-password", cameras.url("/h264"), "IT_BAD_PW"))
+    site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password, IT_BAD_PW="nope"))
+    config = yaml.safe_load(site.path.read_text())
+    config["supervisor"]["workers"] = 2
+    site.path.write_text(yaml.safe_dump(config))
+    site.proc.start()
+    try:
+        want = {"hd_h264": "online", "hd_h265": "online", "hd720_h264": "online", "sd_h264": "degraded"}
+        site.wait_for({**want, "wrong-password": "offline"})
+        time.sleep(4.5)  # two keyframes for the GOP
+        seen = site.cameras()
+        assert seen["hd_h265"]["measured"]["gop_frames"] == 50
+        assert seen["wrong-password"]["reason"] == "auth failed"
+        assert site.proc.proc is not None
+        workers = _children(site.proc.proc.pid)
+        assert len(workers) == 2, workers
+        # A reader process that dies takes its cameras offline; they come back in a new one.
+        os.kill(workers[0], signal.SIGKILL)
+        site.wait_for(want, timeout=20)
+        assert len(_children(site.proc.proc.pid)) == 2
+    finally:
+        assert site.proc.stop() == 0
+    assert "reader process 0 ended" in site.proc.log() or "reader process 1 ended" in site.proc.log()
+    assert rtsp_password not in site.proc.log()
+
+
+def _children(pid: int) -> list[int]:
+    """The camera reader processes of a gateway (not multiprocessing's resource tracker)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                    out.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return sorted(out)

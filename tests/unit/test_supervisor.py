@@ -14,6 +14,7 @@ from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, Resolution, SupervisorConfig
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, HealthTracker
+from gateway.pipeline.readers import ThreadReader
 from gateway.supervisor import Backoff, CameraSupervisor
 
 INFO = StreamInfo("h264", 1920, 1080, "High", 25.0, Fraction(1, 90000), None)
@@ -73,7 +74,7 @@ async def test_states_follow_the_source_and_each_change_is_logged_once(caplog: p
     tracker = HealthTracker(["cam"])
     seen: list[tuple[CameraState, str | None]] = []
     tracker.subscribe(lambda new, _old: seen.append((new.state, new.reason)))
-    sup = CameraSupervisor(CAMERA, FAST, POLICY, tracker, source_factory=factory)
+    sup = CameraSupervisor(CAMERA, FAST, POLICY, tracker, ThreadReader(FAST, {}, factory))
     task = asyncio.create_task(sup.run())
     for _ in range(400):
         await asyncio.sleep(0.01)
@@ -97,7 +98,7 @@ async def test_measured_figures_are_published() -> None:
         return ScriptedSource(("ok", 2000))
 
     tracker = HealthTracker(["cam"])
-    sup = CameraSupervisor(CAMERA, FAST, POLICY, tracker, source_factory=factory)
+    sup = CameraSupervisor(CAMERA, FAST, POLICY, tracker, ThreadReader(FAST, {}, factory))
     task = asyncio.create_task(sup.run())
     for _ in range(300):
         await asyncio.sleep(0.01)

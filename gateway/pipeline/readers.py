@@ -1,0 +1,161 @@
+"""Where camera sessions are read: in threads of this process, or in worker processes.
+
+A reader runs one session of one camera at a time: open the source, measure every packet, hand a
+snapshot to the supervisor once a second, publish packets to the camera's bus when someone
+listens, and end by raising why. Supervisors decide when to start a session; readers only read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from adapters.common.media import Packet, StreamInfo
+from adapters.rtsp import Reason, RtspSource, SourceError
+from gateway.config import CameraConfig, SupervisorConfig
+from gateway.health.state import MeasuredStream
+from gateway.health.stats import StreamStats
+from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.pacing import Pacer
+
+# How often a session hands measured figures to the supervisor: often enough for a live
+# dashboard, rare enough that 200 cameras cost a few hundred messages a second at most.
+PUBLISH_INTERVAL_S = 1.0
+
+SnapshotFn = Callable[[int, MeasuredStream, float], None]
+
+
+class Source(Protocol):
+    def open(self) -> StreamInfo: ...
+    def packets(self) -> Iterator[Packet]: ...
+    def close(self) -> None: ...
+
+
+SourceFactory = Callable[[CameraConfig, SupervisorConfig], Source]
+
+
+def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
+    secrets: tuple[str, ...] = ()
+    url = camera.secret_url()
+    if camera.credentials and camera.credentials.password:
+        secrets = (camera.credentials.password.resolve(),)
+    return RtspSource(
+        camera.id,
+        url,
+        transport=camera.source.transport,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.stall_timeout_s,
+        secrets=secrets,
+    )
+
+
+def read_session(
+    source: Source,
+    settings: SupervisorConfig,
+    stop: threading.Event,
+    emit: Callable[[MeasuredStream, float], None],
+    bus: PacketBus | None = None,
+) -> None:
+    """Blocking: read one session until it fails (raises SourceError) or `stop` is set (returns)."""
+    try:
+        info = source.open()
+        stats = StreamStats(info)
+        pacer = Pacer(settings.read_batch_s)
+        time_base = float(info.time_base)
+        next_publish = 0.0
+        for packet in source.packets():
+            if stop.is_set():
+                return
+            stats.add(packet)
+            if packet.arrival >= next_publish:
+                next_publish = packet.arrival + PUBLISH_INTERVAL_S
+                emit(stats.snapshot(), time.time())
+            if bus is not None and bus.subscribers:
+                # Someone forwards or views this camera: every packet goes out as it arrives.
+                bus.publish(packet)
+                continue
+            ts = packet.dts if packet.dts is not None else packet.pts
+            nap = pacer.nap_after(ts * time_base if ts is not None else None, packet.arrival)
+            if nap:
+                stop.wait(nap)
+    finally:
+        source.close()
+    if not stop.is_set():
+        raise SourceError(Reason.ENDED, "the stream ended")
+
+
+class Reader(Protocol):
+    async def run_session(self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn) -> None:
+        """Read one session; return when stopped, raise SourceError (or a secret error) when it fails."""
+        ...
+
+    def stop_session(self, camera_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ThreadReader:
+    """Each session in a daemon thread of this process (not the default executor, so that shutting
+    down never waits on a socket stuck in a read). Right for small sites and for cameras whose
+    packets are forwarded; past ~100 cameras one process spends its time handing the GIL around."""
+
+    def __init__(
+        self,
+        settings: SupervisorConfig,
+        buses: dict[str, PacketBus],
+        source_factory: SourceFactory = rtsp_source_factory,
+    ) -> None:
+        self._settings = settings
+        self._buses = buses
+        self._source_factory = source_factory
+        self._stops: dict[str, threading.Event] = {}
+
+    async def run_session(self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn) -> None:
+        loop = asyncio.get_running_loop()
+        stop = self._stops[camera.id] = threading.Event()
+
+        def emit(measured: MeasuredStream, at: float) -> None:
+            loop.call_soon_threadsafe(on_snapshot, session, measured, at)
+
+        def target() -> None:
+            source = self._source_factory(camera, self._settings)
+            read_session(source, self._settings, stop, emit, self._buses.get(camera.id))
+
+        await run_in_daemon_thread(target, name=f"camera-{camera.id}")
+
+    def stop_session(self, camera_id: str) -> None:
+        stop = self._stops.get(camera_id)
+        if stop is not None:
+            stop.set()
+
+    async def close(self) -> None:
+        for stop in self._stops.values():
+            stop.set()
+
+
+def run_in_daemon_thread(fn: Callable[[], None], name: str) -> asyncio.Future[None]:
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task, which decides
+            loop.call_soon_threadsafe(_settle, future, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, None)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
