@@ -26,7 +26,7 @@ from benchmarks.common import REPO, Gateway, median
 from gateway.sim.clips import make_clips
 from gateway.sim.server import RtspServerProcess
 
-GIVE_UP_S = 30.0
+GIVE_UP_S = 20.0
 
 
 class NaiveWatcher:

@@ -15,6 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 from adapters.rtsp import Reason, SourceError
+from adapters.rtsp.ping import rtsp_ping
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.policy import HealthPolicy
@@ -23,8 +24,10 @@ from gateway.pipeline.readers import Reader
 
 log = logging.getLogger(__name__)
 
-# Failures where the camera's port itself is shut: watching the port brings it back fastest.
-_PORT_REASONS = frozenset({Reason.REFUSED, Reason.UNREACHABLE, Reason.ENDED})
+# Failures where the camera's server itself may be gone or hung: watching it brings it back fastest.
+_PING_REASONS = frozenset(
+    {Reason.REFUSED, Reason.UNREACHABLE, Reason.ENDED, Reason.STALLED, Reason.TIMEOUT, Reason.PROTOCOL}
+)
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
 
 
@@ -45,19 +48,6 @@ class Backoff:
 
     def reset(self) -> None:
         self._attempt = 0
-
-
-async def port_open(host: str, port: int, within_s: float) -> bool:
-    """True when a TCP connection to host:port succeeds: a camera's RTSP port is back."""
-    try:
-        async with asyncio.timeout(within_s):
-            _reader, writer = await asyncio.open_connection(host, port)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 class CameraSupervisor:
@@ -82,6 +72,9 @@ class CameraSupervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session = 0
         self._endpoint = _endpoint(camera)
+        # Set when the camera's server stopped answering RTSP at all; it survives failed attempts, so
+        # that its first answer afterwards triggers a retry at once.
+        self._server_silent = False
 
     async def run(self) -> None:
         cid = self.camera.id
@@ -131,14 +124,18 @@ class CameraSupervisor:
         assert self._stop_async is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + delay
-        if reason in _PORT_REASONS and self._endpoint is not None:
-            # Watch the port and retry the moment it opens again, instead of sleeping out the backoff.
-            host, port = self._endpoint
+        if reason in _PING_REASONS and self._endpoint is not None:
+            # Retry the moment a server that stopped answering answers again, instead of sleeping out
+            # the backoff. A server that answered all along (only the stream failed) gets the backoff.
+            host, port, tls = self._endpoint
             interval = self._settings.probe_interval_s
             while (remaining := deadline - loop.time()) > 0 and not self._stop.is_set():
                 probe_started = loop.time()
-                if await port_open(host, port, within_s=min(interval, remaining)):
+                answers = await rtsp_ping(host, port, within_s=min(interval, remaining), tls=tls)
+                if answers and self._server_silent:
+                    self._server_silent = False
                     return
+                self._server_silent = self._server_silent or not answers
                 await self._sleep(min(interval - (loop.time() - probe_started), deadline - loop.time()))
             return
         await self._sleep(delay)
@@ -162,7 +159,7 @@ class CameraSupervisor:
         self._tracker.update_measured(cid, measured, at)
 
 
-def _endpoint(camera: CameraConfig) -> tuple[str, int] | None:
+def _endpoint(camera: CameraConfig) -> tuple[str, int, bool] | None:
     if camera.source.rtsp is None:
         return None
     url = urlsplit(camera.source.rtsp)
@@ -172,4 +169,4 @@ def _endpoint(camera: CameraConfig) -> tuple[str, int] | None:
         port = url.port
     except ValueError:
         return None
-    return url.hostname, port or _DEFAULT_PORTS.get(url.scheme, 554)
+    return url.hostname, port or _DEFAULT_PORTS.get(url.scheme, 554), url.scheme == "rtsps"
