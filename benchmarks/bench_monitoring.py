@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--mounts", type=int, default=20, help="distinct RTSP paths the streams are spread over")
     ap.add_argument("--decode-streams", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=30.0, help="measuring time per side")
+    ap.add_argument("--workers", type=int, default=None, help="supervisor.workers (default: automatic)")
+    ap.add_argument("--read-batch", type=float, default=None, help="supervisor.read_batch_s (default: 0.5)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -65,7 +67,8 @@ def main() -> None:
     with RtspServerProcess(mounts) as server, tempfile.TemporaryDirectory() as tmp:
         urls = [server.url(f"/cam{i % args.mounts}") for i in range(args.streams)]
         cams = [{"id": f"c{i:03d}", "name": f"c{i}", "source": {"rtsp": u}} for i, u in enumerate(urls)]
-        gateway = Gateway(Path(tmp), cams)
+        overrides = {"workers": args.workers, "read_batch_s": args.read_batch}
+        gateway = Gateway(Path(tmp), cams, **{k: v for k, v in overrides.items() if v is not None})
         gateway.start()
         try:
             ready_s = gateway.wait_all()
