@@ -191,28 +191,37 @@ def test_failures_have_reasons_backoff_and_no_leaks(
     assert [r[1:] for r in site.state_rows("nobody-home")] == [("connecting", None), ("offline", "refused")]
 
 
-def test_server_killed_and_restarted_intervals_match_the_truth(
+@pytest.fixture
+def lone_camera(
     tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str
-) -> None:
+) -> Iterator[tuple[RtspServerProcess, Site]]:
+    """A site of one 720p camera on an RTSP server of its own, for tests that kill or freeze it."""
     server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
     server.start()
     site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
-    site.proc.start()
     try:
-        site.wait_for({"cam": "online"})
-        time.sleep(2)
-        killed_at = time.time()
-        server.kill()
-        _, detect_s = site.wait_for({"cam": "offline"}, timeout=10)
-        time.sleep(4)
-        server.start()
-        back_at = time.time()
-        _, return_s = site.wait_for({"cam": "online"}, timeout=10)
-        time.sleep(1)
-        uptime = site.get(f"/api/v1/cameras/cam/uptime?from={killed_at - 60}&to={time.time()}")
+        yield server, site
     finally:
+        if server.pid is not None and server.running:
+            os.kill(server.pid, signal.SIGCONT)
         server.stop()
         site.proc.stop()
+
+
+def test_server_killed_and_restarted_intervals_match_the_truth(lone_camera: tuple[RtspServerProcess, Site]) -> None:
+    server, site = lone_camera
+    site.proc.start()
+    site.wait_for({"cam": "online"})
+    time.sleep(2)
+    killed_at = time.time()
+    server.kill()
+    _, detect_s = site.wait_for({"cam": "offline"}, timeout=10)
+    time.sleep(4)
+    server.start()
+    back_at = time.time()
+    _, return_s = site.wait_for({"cam": "online"}, timeout=10)
+    time.sleep(1)
+    uptime = site.get(f"/api/v1/cameras/cam/uptime?from={killed_at - 60}&to={time.time()}")
     # Sanity bounds only (CI machines are shared); the figures are measured in benchmarks/bench_detection.py.
     assert detect_s <= 8.0, detect_s
     assert return_s <= 5.0, return_s
@@ -223,55 +232,41 @@ def test_server_killed_and_restarted_intervals_match_the_truth(
     assert uptime["down_s"] == pytest.approx(outage["duration_s"], abs=0.01)
 
 
-def test_a_stalled_stream_is_detected(tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str) -> None:
+def test_a_stalled_stream_is_detected(lone_camera: tuple[RtspServerProcess, Site]) -> None:
     # SIGSTOP freezes the server with its sockets open: packets stop without a TCP reset, as when a
     # switch port or a camera's encoder hangs.
-    server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
-    server.start()
-    site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
+    server, site = lone_camera
     site.proc.start()
-    try:
-        site.wait_for({"cam": "online"})
-        assert server.pid is not None
-        os.kill(server.pid, signal.SIGSTOP)
-        stopped_at = time.monotonic()
-        cams, _ = site.wait_for({"cam": "offline"}, timeout=10)
-        detect_s = time.monotonic() - stopped_at
-        os.kill(server.pid, signal.SIGCONT)
-        site.wait_for({"cam": "online"}, timeout=15)
-    finally:
-        if server.pid is not None:
-            os.kill(server.pid, signal.SIGCONT)
-        server.stop()
-        site.proc.stop()
+    site.wait_for({"cam": "online"})
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    cams, _ = site.wait_for({"cam": "offline"}, timeout=10)
+    detect_s = time.monotonic() - stopped_at
+    os.kill(server.pid, signal.SIGCONT)
+    site.wait_for({"cam": "online"}, timeout=15)
     assert cams["cam"]["reason"] == "stalled"
     assert detect_s <= 8.0, detect_s  # sanity bound; measured in benchmarks/bench_detection.py
 
 
-def test_uptime_survives_a_gateway_crash(tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str) -> None:
-    server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
-    server.start()
-    site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
-    try:
-        first_start = time.time()
-        site.proc.start()
-        site.wait_for({"cam": "online"})
-        time.sleep(6)  # at least one heartbeat
-        assert site.proc.proc is not None
-        site.proc.proc.send_signal(signal.SIGKILL)
-        site.proc.proc.wait()
-        crashed_at = time.time()
-        time.sleep(4)
-        restarted_at = time.time()
-        site.proc.start()
-        site.wait_for({"cam": "online"})
-        time.sleep(2)
-        end = time.time()
-        runs = site.get(f"/api/v1/gateway/runs?from={first_start - 1}&to={end}")
-        uptime = site.get(f"/api/v1/cameras/cam/uptime?from={first_start}&to={end}")
-    finally:
-        server.stop()
-        site.proc.stop()
+def test_uptime_survives_a_gateway_crash(lone_camera: tuple[RtspServerProcess, Site]) -> None:
+    _, site = lone_camera
+    first_start = time.time()
+    site.proc.start()
+    site.wait_for({"cam": "online"})
+    time.sleep(6)  # at least one heartbeat
+    assert site.proc.proc is not None
+    site.proc.proc.send_signal(signal.SIGKILL)
+    site.proc.proc.wait()
+    crashed_at = time.time()
+    time.sleep(4)
+    restarted_at = time.time()
+    site.proc.start()
+    site.wait_for({"cam": "online"})
+    time.sleep(2)
+    end = time.time()
+    runs = site.get(f"/api/v1/gateway/runs?from={first_start - 1}&to={end}")
+    uptime = site.get(f"/api/v1/cameras/cam/uptime?from={first_start}&to={end}")
     first, second = runs["runs"]
     assert not first["clean_stop"] and second["current"]
     # The crashed run ends at its last heartbeat (every 5 s), never after the crash.
