@@ -335,6 +335,7 @@ CLIPS: tuple[_ClipSpec, ...] = (
     _ClipSpec("frozen", "h264", 1920, 1080, 1_500_000, _frozen_scene),
     _ClipSpec("dark", "h264", 1920, 1080, 1_500_000, _dark_scene),
     _ClipSpec("hd720_h264", "h264", 1280, 720, 1_000_000, _hd720_scene),
+    _ClipSpec("hd720_h265", "h265", 1280, 720, 800_000, _hd720_scene),
 )
 CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in CLIPS)
 

@@ -22,7 +22,7 @@ from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
 
 pytestmark = pytest.mark.integration
 
-MOUNTS = {"/h264": "hd_h264", "/h265": "hd_h265", "/h720": "hd720_h264", "/sd": "sd_h264"}
+MOUNTS = {"/h264": "hd_h264", "/h265": "hd_h265", "/h720": "hd720_h264", "/h265-720": "hd720_h265", "/sd": "sd_h264"}
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,15 @@ def test_measures_codec_resolution_fps_gop_and_bitrate(
     site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password))
     site.proc.start()
     try:
-        site.wait_for({"hd_h264": "online", "hd_h265": "online", "hd720_h264": "online", "udp-h264": "online"})
+        site.wait_for(
+            {
+                "hd_h264": "online",
+                "hd_h265": "online",
+                "hd720_h264": "online",
+                "hd720_h265": "online",
+                "udp-h264": "online",
+            }
+        )
         # Not HD by the default policy of a unit that is not a key unit (1280x720).
         site.wait_for({"sd_h264": "degraded"})
         time.sleep(5)  # let the 5 s measuring window fill
@@ -129,7 +137,7 @@ def test_measures_codec_resolution_fps_gop_and_bitrate(
         metrics = site.proc.get("/metrics", site.token).text
     finally:
         assert site.proc.stop() == 0
-    for cid in ("hd_h264", "hd_h265", "hd720_h264", "sd_h264", "udp-h264"):
+    for cid in ("hd_h264", "hd_h265", "hd720_h264", "hd720_h265", "sd_h264", "udp-h264"):
         clip = sim_clips["hd_h264" if cid == "udp-h264" else cid]
         m = seen[cid]["measured"]
         assert (m["codec"], m["width"], m["height"]) == (clip.codec, clip.width, clip.height), (cid, m)
@@ -141,7 +149,7 @@ def test_measures_codec_resolution_fps_gop_and_bitrate(
         assert m["bitrate_kbps"] == pytest.approx(clip_kbps(clip), rel=0.35), (cid, m, clip_kbps(clip))
         assert m["ts_jumps"] == 0
     assert seen["hd_h264"]["measured"]["profile"] == "High"
-    assert seen["hd_h265"]["measured"]["profile"] == "Main"
+    assert seen["hd_h265"]["measured"]["profile"] == seen["hd720_h265"]["measured"]["profile"] == "Main"
     assert 'gateway_camera_up{camera="hd_h265"} 1' in metrics
 
 
@@ -314,6 +322,7 @@ def test_cameras_read_in_worker_processes(tmp_path: Path, cameras: RtspServerPro
     site.proc.start()
     try:
         want = {"hd_h264": "online", "hd_h265": "online", "hd720_h264": "online", "sd_h264": "degraded"}
+        want["hd720_h265"] = "online"
         site.wait_for({**want, "wrong-password": "offline"})
         time.sleep(4.5)  # two keyframes for the GOP
         seen = site.cameras()
