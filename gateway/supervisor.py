@@ -100,6 +100,10 @@ class CameraSupervisor:
                     log.debug("camera %s: %s", cid, exc)
                 except SecretUnavailableError as exc:
                     text = f"credentials unavailable: {exc}"
+                except Exception:
+                    # A bug in reading one camera must not end its supervision: report, back off, retry.
+                    log.exception("camera %s: reader failed", cid)
+                    text = "internal error"
                 if self._stop.is_set():
                     break
                 self._tracker.set_state(cid, CameraState.OFFLINE, text)

@@ -16,6 +16,7 @@ class Reason(enum.StrEnum):
     ENDED = "stream ended"
     PROTOCOL = "protocol error"
     TIMEOUT = "timeout"
+    UNSUPPORTED_SOURCE = "unsupported source"
 
 
 class SourceError(Exception):

@@ -38,6 +38,9 @@ SourceFactory = Callable[[CameraConfig, SupervisorConfig], Source]
 
 
 def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
+    if camera.source.rtsp is None:
+        # Unfinished: ONVIF sources need the ONVIF adapter to resolve their stream URI first.
+        raise SourceError(Reason.UNSUPPORTED_SOURCE, "ONVIF sources are not supported yet; give an rtsp URL")
     secrets: tuple[str, ...] = ()
     url = camera.secret_url()
     if camera.credentials and camera.credentials.password:

@@ -111,3 +111,30 @@ async def test_measured_figures_are_published() -> None:
     assert status.measured.width == 1920 and status.measured.codec == "h264"
     # Frame rate comes from timestamps (3600 ticks at 90 kHz), not from how fast packets arrived (~1 ms).
     assert status.measured.fps == 25.0
+
+
+async def _run_briefly(sup: CameraSupervisor, seconds: float) -> None:
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(seconds)
+    sup.stop()
+    await asyncio.wait_for(task, 2)
+
+
+async def test_a_reader_bug_is_reported_and_retried_not_fatal(caplog: pytest.LogCaptureFixture) -> None:
+    attempts = []
+
+    def broken(_c: CameraConfig, _s: SupervisorConfig) -> ScriptedSource:
+        attempts.append(1)
+        raise RuntimeError("boom")
+
+    tracker = HealthTracker(["cam"])
+    await _run_briefly(CameraSupervisor(CAMERA, FAST, POLICY, tracker, ThreadReader(FAST, {}, broken)), 0.3)
+    assert tracker.get("cam").state is CameraState.OFFLINE and tracker.get("cam").reason == "internal error"
+    assert len(attempts) >= 2  # still supervised after the failure
+
+
+async def test_onvif_source_is_reported_as_unsupported_for_now() -> None:
+    onvif = CameraConfig.model_validate({"id": "cam", "name": "C", "source": {"onvif": {"host": "127.0.0.1"}}})
+    tracker = HealthTracker(["cam"])
+    await _run_briefly(CameraSupervisor(onvif, FAST, POLICY, tracker, ThreadReader(FAST, {})), 0.2)
+    assert tracker.get("cam").reason == "unsupported source"
