@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -89,16 +90,61 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from gateway.probe import add_credentials, format_json, format_table, probe_many
+    from gateway.probe import add_credentials, format_json, format_table, probe_many, resolve_onvif
 
-    urls = [add_credentials(u, args.user, args.password_env) for u in args.urls]
-    bad = [u for u in args.urls if not u.startswith(("rtsp://", "rtsps://"))]
+    bad = [u for u in args.urls if not u.startswith(("rtsp://", "rtsps://", "onvif://"))]
     if bad:
-        print(f"error: not an rtsp:// URL: {bad[0]}", file=sys.stderr)
+        print(f"error: not an rtsp:// or onvif:// URL: {bad[0]}", file=sys.stderr)
         return EXIT_CONFIG
+    password = os.environ.get(args.password_env) if args.password_env else None
+    urls, notes = [], []
+    for url in args.urls:
+        if url.startswith("onvif://"):
+            resolved, note = asyncio.run(resolve_onvif(url, args.user, password, timeout_s=args.timeout))
+            notes.append(note)
+            if resolved is not None:
+                urls.append(resolved)
+            continue
+        urls.append(add_credentials(url, args.user, args.password_env))
     results = probe_many(urls, max_seconds=args.seconds, transport=args.transport, timeout_s=args.timeout)
-    print(format_json(results) if args.json else format_table(results))
-    return EXIT_OK if all(r.ok for r in results) else EXIT_ERROR
+    if args.json:
+        print(format_json(results, notes))
+    else:
+        for note in notes:
+            print(note)
+        if results:
+            print(format_table(results))
+    failed = len(urls) < len(args.urls) or not all(r.ok for r in results)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from adapters.onvif import discover
+    from gateway.discover import add_to_config, endpoint_of, scope_value
+
+    hosts = [h for item in args.hosts for h in item.split(",") if h]
+    devices = asyncio.run(
+        discover(
+            timeout_s=args.timeout,
+            interface=args.interface,
+            hosts=hosts or None,
+            port=args.port,
+            multicast=not args.no_multicast,
+        )
+    )
+    for device in devices:
+        host, port = endpoint_of(device)
+        name = scope_value(device, "name") or "-"
+        hardware = scope_value(device, "hardware") or "-"
+        print(f"{host}:{port}  {name}  ({hardware})  {' '.join(device.xaddrs)}")
+    print(f"{len(devices)} ONVIF device(s) found")
+    if args.write is not None:
+        added = add_to_config(args.write, devices, args.user, args.password_env)
+        print(
+            f"added {len(added)} camera(s) to {args.write}: {', '.join(added) or 'none new'}; "
+            "assign their zones before relying on coverage reports"
+        )
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -146,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_user)
 
     p = sub.add_parser("probe", help="measure RTSP streams (codec, resolution, fps, bitrate, GOP) in parallel")
-    p.add_argument("urls", nargs="+", metavar="URL", help="rtsp:// URLs")
+    p.add_argument("urls", nargs="+", metavar="URL", help="rtsp:// URLs, or onvif://[user@]host[:port]")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--seconds", type=float, default=5.0, help="read at most this long per stream (default 5)")
     p.add_argument("--timeout", type=float, default=5.0, help="connect and read timeout (default 5)")
@@ -154,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", help="user name to log in with (instead of putting it in the URL)")
     p.add_argument("--password-env", help="environment variable holding the password (keeps it out of ps)")
     p.set_defaults(func=cmd_probe)
+
+    p = sub.add_parser("discover", help="find ONVIF cameras (WS-Discovery) and optionally add them to a config")
+    p.add_argument("--interface", help="local IPv4 address to send the multicast probe from")
+    p.add_argument("--hosts", action="append", default=[], help="hosts or CIDR ranges to probe by unicast")
+    p.add_argument("--port", type=int, default=3702, help="WS-Discovery port (default 3702)")
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--no-multicast", action="store_true", help="only probe --hosts by unicast")
+    p.add_argument("--write", type=Path, help="add the cameras found to this site config")
+    p.add_argument("--user", help="user name to write into the new cameras' credentials")
+    p.add_argument("--password-env", help="environment variable the new cameras' password is read from")
+    p.set_defaults(func=cmd_discover)
 
     p = sub.add_parser("demo", help="run a simulated site of local RTSP cameras and the gateway on it")
     p.add_argument("--config-file", type=Path, default=Path("configs/demo-site.yaml"))

@@ -161,7 +161,10 @@ class ZoneConfig(_Model):
 class OnvifSource(_Model):
     host: str = Field(min_length=1)
     port: int = Field(default=80, ge=1, le=65535)
-    profile: str | None = Field(default=None, description="Profile token of the main stream (default: first)")
+    profile: str | None = Field(
+        default=None, description="Profile token of the main stream (default: the largest H.264/H.265 profile)"
+    )
+    sub_profile: str | None = Field(default=None, description="Profile token of a sub stream for analytics")
 
 
 class SourceConfig(_Model):
@@ -290,6 +293,13 @@ class SupervisorConfig(_Model):
         return self
 
 
+class OnvifConfig(_Model):
+    refresh_s: float = Field(
+        default=3600.0, ge=60, le=86400, description="How often each ONVIF camera's inventory and clock are read"
+    )
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
 class ServerConfig(_Model):
     bind: str = Field(default="127.0.0.1", description="Address the API listens on")
     port: int = Field(default=8080, ge=1, le=65535)
@@ -320,6 +330,7 @@ class GatewayConfig(_Model):
     cameras: list[CameraConfig] = Field(default_factory=list)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    onvif: OnvifConfig = Field(default_factory=OnvifConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)

@@ -118,5 +118,45 @@ def format_table(results: Sequence[ProbeResult]) -> str:
     )
 
 
-def format_json(results: Sequence[ProbeResult]) -> str:
-    return json.dumps([asdict(r) for r in results], indent=2)
+def format_json(results: Sequence[ProbeResult], onvif: Sequence[str] = ()) -> str:
+    if not onvif:
+        return json.dumps([asdict(r) for r in results], indent=2)
+    return json.dumps({"onvif": list(onvif), "streams": [asdict(r) for r in results]}, indent=2)
+
+
+async def resolve_onvif(
+    url: str, user: str | None, password: str | None, *, timeout_s: float = 5.0
+) -> tuple[str | None, str]:
+    """The main stream's rtsp:// URL of an onvif://[user@]host[:port] device, and a line about the device."""
+    from adapters.onvif import OnvifClient, OnvifError
+    from gateway.inventory import choose_profile
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 80
+    user = user or (unquote(parts.username) if parts.username else None)
+    if parts.password:
+        password = unquote(parts.password)
+    shown = f"onvif://{host}:{port}"
+    try:
+        async with OnvifClient(host, port, user, password, timeout_s=timeout_s) as client:
+            inventory = await client.inventory()
+    except OnvifError as exc:
+        return None, f"{shown}: {exc.reason}: {exc.detail}"
+    main = choose_profile(inventory.profiles, None)
+    info, clock = inventory.info, inventory.clock
+    offset = f"{clock.offset_s:+.1f} s" if clock.offset_s is not None else "unknown"
+    if inventory.recordings is None:
+        retention = "not verifiable"
+    elif inventory.recordings.earliest and inventory.recordings.latest:
+        days = (inventory.recordings.latest - inventory.recordings.earliest).total_seconds() / 86400
+        retention = f"{days:.1f} days recorded"
+    else:
+        retention = "no recordings"
+    note = (
+        f"{shown}: {info.manufacturer} {info.model} (firmware {info.firmware}), clock {offset}, "
+        f"{len(inventory.profiles)} profile(s), retention {retention}"
+    )
+    if main is None or not main.stream_uri:
+        return None, note + ", no video stream"
+    # The camera's stream takes the same account as its ONVIF service.
+    return with_credentials(main.stream_uri, user, password), note + f", main stream {main.token}"

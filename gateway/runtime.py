@@ -15,6 +15,7 @@ from gateway.health.history import HistoryWriter
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
+from gateway.inventory import InventoryService
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, SourceFactory, ThreadReader, rtsp_source_factory
 from gateway.pipeline.workers import ProcessReader, default_worker_count
@@ -41,10 +42,12 @@ class Runtime:
     buses: dict[str, PacketBus] = field(default_factory=dict)
     supervisors: dict[str, CameraSupervisor] = field(default_factory=dict)
     camera_reader: Reader | None = None
+    inventory: InventoryService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
+        self.inventory = InventoryService(self.config, self.db)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -54,6 +57,8 @@ class Runtime:
         self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
         if not cameras:
             return
+        if self.inventory.onvif_cameras():
+            self._tasks.append(asyncio.create_task(self.inventory.run(), name="onvif-inventory"))
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
         workers = settings.workers
@@ -64,7 +69,9 @@ class Runtime:
         else:
             self.camera_reader = ThreadReader(settings, self.buses, self.source_factory)
         for camera in enabled:
-            supervisor = CameraSupervisor(camera, settings, policy, self.tracker, self.camera_reader)
+            supervisor = CameraSupervisor(
+                camera, settings, policy, self.tracker, self.camera_reader, resolve=self.inventory.resolve
+            )
             self.supervisors[camera.id] = supervisor
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))
         log.info(

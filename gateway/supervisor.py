@@ -12,6 +12,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from adapters.rtsp import Reason, SourceError
@@ -50,6 +51,13 @@ class Backoff:
         self._attempt = 0
 
 
+Resolver = Callable[[CameraConfig], Awaitable[CameraConfig]]
+
+
+async def _as_is(camera: CameraConfig) -> CameraConfig:
+    return camera
+
+
 class CameraSupervisor:
     """Decides when to read a camera and what its state is; a Reader does the reading."""
 
@@ -60,12 +68,14 @@ class CameraSupervisor:
         policy: HealthPolicy,
         tracker: HealthTracker,
         reader: Reader,
+        resolve: Resolver | None = None,
     ) -> None:
         self.camera = camera
         self._settings = settings
         self._policy = policy
         self._tracker = tracker
         self._reader = reader
+        self._resolve = resolve or _as_is
         self._stop = threading.Event()
         self._stop_async: asyncio.Event | None = None
         self._backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s)
@@ -91,7 +101,10 @@ class CameraSupervisor:
                 started = time.monotonic()
                 reason: Reason | None = None
                 try:
-                    await self._reader.run_session(self.camera, session, self._on_snapshot)
+                    # ONVIF cameras get their stream URL (again) before every session.
+                    camera = await self._resolve(self.camera)
+                    self._endpoint = _endpoint(camera)
+                    await self._reader.run_session(camera, session, self._on_snapshot)
                     reason = Reason.ENDED
                     text = reason.value
                 except SourceError as exc:

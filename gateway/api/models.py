@@ -121,9 +121,29 @@ class Healthz(BaseModel):
     online: int
 
 
+class DeviceOut(BaseModel):
+    """What the camera says about itself over ONVIF, at the last check."""
+
+    checked_at: float
+    ok: bool
+    error: str | None
+    manufacturer: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    clock_offset_s: float | None = Field(description="Camera clock minus gateway clock")
+    clock_ok: bool | None = Field(description="Within policy.max_clock_drift_s")
+    retention_verifiable: bool = Field(description="False when the device offers no recording search")
+    retention_days: float | None
+    retention_ok: bool | None = Field(description="At least policy.retention_days")
+    main_profile: str | None
+    main_stream: str | None = Field(description="Codec and size the camera is configured to send")
+
+
 class CameraHealthOut(CameraOut):
     bus_subscribers: int
     bus_dropped: int = Field(description="Packets dropped by slow consumers of this camera")
+    device: DeviceOut | None = Field(description="ONVIF cameras only")
 
 
 class OutageOut(BaseModel):

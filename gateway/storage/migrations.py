@@ -33,7 +33,12 @@ def _camera_history(conn: Connection) -> None:
         table.create(conn)
 
 
+def _camera_inventory(conn: Connection) -> None:
+    schema.camera_inventory.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
+    Migration(3, "camera inventory from ONVIF", _camera_inventory),
 )

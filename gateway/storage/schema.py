@@ -7,6 +7,7 @@ Migrations create these tables; repositories query them. Times are stored as UTC
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Column,
     Float,
@@ -98,4 +99,28 @@ camera_samples = Table(
     Column("gaps", Integer, nullable=False, default=0),
     Column("reconnects", Integer, nullable=False, default=0),
     Index("ix_camera_samples_camera_ts", "camera_id", "ts"),
+)
+
+camera_inventory = Table(
+    "camera_inventory",
+    metadata,
+    # What a camera says about itself over ONVIF, each time it is asked (at start and periodically).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("manufacturer", String(100), nullable=True),
+    Column("model", String(100), nullable=True),
+    Column("firmware", String(100), nullable=True),
+    Column("serial", String(100), nullable=True),
+    Column("clock_offset_s", Float, nullable=True),
+    Column("ntp", Boolean, nullable=True),
+    Column("main_profile", JSON, nullable=True),
+    Column("profiles", JSON, nullable=True),
+    # None: the device offers no recording search, so retention is "not verifiable".
+    Column("recordings_earliest", Float, nullable=True),
+    Column("recordings_latest", Float, nullable=True),
+    Column("recording_search", Boolean, nullable=True),
+    Index("ix_camera_inventory_camera_ts", "camera_id", "ts"),
 )

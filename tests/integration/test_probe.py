@@ -38,4 +38,4 @@ def test_probe_measures_streams_in_parallel(sim_clips: dict[str, ClipInfo]) -> N
 
 def test_probe_rejects_non_rtsp_urls() -> None:
     done = run_cli(["probe", "http://127.0.0.1/x"], child_env())
-    assert done.returncode == 2 and "not an rtsp:// URL" in done.stderr
+    assert done.returncode == 2 and "not an rtsp:// or onvif:// URL" in done.stderr

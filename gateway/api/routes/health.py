@@ -12,6 +12,7 @@ from gateway.api.deps import AnyUser, RuntimeDep
 from gateway.api.models import (
     CameraHealthOut,
     CameraOut,
+    DeviceOut,
     GatewayRunsOut,
     IntervalOut,
     OutageOut,
@@ -48,7 +49,36 @@ async def camera_health(camera_id: str, runtime: RuntimeDep, _user: AnyUser) -> 
     camera = _camera(runtime, camera_id)
     bus = runtime.buses[camera_id]
     base = CameraOut.build(camera, runtime.status(camera_id)).model_dump()
-    return CameraHealthOut(**base, bus_subscribers=len(bus.subscribers), bus_dropped=bus.dropped())
+    return CameraHealthOut(
+        **base, bus_subscribers=len(bus.subscribers), bus_dropped=bus.dropped(), device=_device(runtime, camera_id)
+    )
+
+
+def _device(runtime: Runtime, camera_id: str) -> DeviceOut | None:
+    reading = runtime.inventory.latest.get(camera_id)
+    if reading is None:
+        return None
+    policy = runtime.config.policy
+    info = reading.inventory.info if reading.inventory else None
+    offset = reading.clock_offset_s
+    days = reading.retention_days()
+    enc = reading.main.encoding if reading.main else None
+    return DeviceOut(
+        checked_at=reading.ts,
+        ok=reading.ok,
+        error=reading.error,
+        manufacturer=info.manufacturer if info else None,
+        model=info.model if info else None,
+        firmware=info.firmware if info else None,
+        serial=info.serial if info else None,
+        clock_offset_s=round(offset, 3) if offset is not None else None,
+        clock_ok=abs(offset) <= policy.max_clock_drift_s if offset is not None else None,
+        retention_verifiable=bool(reading.recording_search),
+        retention_days=days,
+        retention_ok=days >= policy.retention_days if days is not None else None,
+        main_profile=reading.main.token if reading.main else None,
+        main_stream=f"{enc.codec} {enc.width}x{enc.height}" if enc else None,
+    )
 
 
 @router.get("/cameras/{camera_id}/uptime", response_model=UptimeOut)

@@ -1,0 +1,512 @@
+"""A test ONVIF device: a real HTTP server on 127.0.0.1 answering from per-vendor response templates.
+
+Imports only the standard library and adapters/common, so the demo and tests can run it anywhere.
+Templates live in onvif_responses/<vendor>/<Action>.xml (Media2 actions as Media2.<Action>.xml);
+an action without a template is answered with an ActionNotSupported fault, as a real device would.
+
+It checks WS-Security UsernameToken digests against its own (possibly skewed) clock and HTTP digest
+against its own nonce, and answers a wrong password with a NotAuthorized fault or a 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from string import Template
+from types import TracebackType
+from typing import Any, ClassVar, Final, Self
+from xml.etree import ElementTree as ET
+from xml.sax.saxutils import escape
+
+__all__ = ["VENDORS", "DiscoveryResponder", "OnvifDeviceServer"]
+
+RESPONSES_DIR: Final = Path(__file__).with_name("onvif_responses")
+NS_MEDIA2: Final = "http://www.onvif.org/ver20/media/wsdl"
+AUTH_MODES: Final = ("wsse", "digest", "both", "none")
+CREATED_WINDOW_S: Final = 30.0
+MAX_REQUEST_BYTES: Final = 256 * 1024
+PRE_AUTH_ACTIONS: Final = frozenset({"GetSystemDateAndTime"})
+
+
+@dataclass(frozen=True)
+class _Stream:
+    token: str
+    name: str
+    codec: str  # as ONVIF spells it: H264, H265, JPEG
+    width: int
+    height: int
+    fps: int
+    bitrate_kbps: int
+    gop: int
+    profile: str
+
+
+@dataclass(frozen=True)
+class _Vendor:
+    manufacturer: str
+    model: str
+    default_auth: str
+    tz_hours: int  # the device's local time zone, for LocalDateTime
+    main: _Stream
+    sub: _Stream
+    embed_credentials: bool = False  # put user:password@ into stream URIs, as some firmwares do
+    realm: str = "IP Camera"
+    auth_fail_status: int = 400  # HTTP status of a NotAuthorized fault
+
+
+VENDORS: Final[dict[str, _Vendor]] = {
+    "generic": _Vendor(
+        manufacturer="Generic",
+        model="GEN-IPC-1080",
+        default_auth="wsse",
+        tz_hours=0,
+        main=_Stream("profile_main", "mainStream", "H264", 1920, 1080, 25, 4096, 50, "Main"),
+        sub=_Stream("profile_sub", "subStream", "H264", 640, 360, 15, 512, 30, "Baseline"),
+    ),
+    "hik-like": _Vendor(
+        manufacturer="HikLike",
+        model="HL-2CD-4MP",
+        default_auth="both",
+        tz_hours=8,
+        main=_Stream("Profile_101", "mainStream", "H265", 2560, 1440, 20, 6144, 40, "Main"),
+        sub=_Stream("Profile_102", "subStream", "H264", 640, 480, 15, 512, 30, "Main"),
+        embed_credentials=True,
+        realm="HikLikeCamera",
+        auth_fail_status=401,
+    ),
+    "dahua-like": _Vendor(
+        manufacturer="DahuaLike",
+        model="DL-IPC-HFW",
+        default_auth="digest",
+        tz_hours=8,
+        main=_Stream("MediaProfile00000", "MainStream", "H265", 2688, 1520, 25, 4096, 50, "Main"),
+        sub=_Stream("MediaProfile00001", "SubStream", "H264", 704, 576, 25, 1024, 50, "Main"),
+        realm="Login to DL-IPC",
+        auth_fail_status=401,
+    ),
+}
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2].rpartition(":")[2]
+
+
+def _ns(tag: str) -> str:
+    return tag[1:].partition("}")[0] if tag.startswith("{") else ""
+
+
+def _find(el: ET.Element | None, name: str) -> ET.Element | None:
+    if el is None:
+        return None
+    for d in el.iter():
+        if isinstance(d.tag, str) and _local(d.tag) == name:
+            return d
+    return None
+
+
+def _text(el: ET.Element | None, name: str) -> str | None:
+    found = _find(el, name)
+    return None if found is None or found.text is None else found.text.strip()
+
+
+def _md5(value: str) -> str:
+    return hashlib.md5(value.encode("utf-8")).hexdigest()  # noqa: S324 - HTTP digest is MD5 by definition
+
+
+def _parse_digest_header(value: str) -> dict[str, str]:
+    if not value.lower().startswith("digest "):
+        return {}
+    out: dict[str, str] = {}
+    rest = value[7:]
+    while rest:
+        rest = rest.lstrip(" ,")
+        key, eq, rest = rest.partition("=")
+        if not eq:
+            break
+        if rest.startswith('"'):
+            val, _, rest = rest[1:].partition('"')
+        else:
+            val, _, rest = rest.partition(",")
+        out[key.strip().lower()] = val.strip()
+    return out
+
+
+class OnvifDeviceServer:
+    """A simulated ONVIF camera. `auth=None` uses the vendor shape's usual scheme."""
+
+    def __init__(
+        self,
+        vendor: str,
+        username: str,
+        password: str,
+        *,
+        main_uri: str,
+        sub_uri: str | None = None,
+        clock_skew_s: float = 0.0,
+        auth: str | None = None,
+        recordings: tuple[datetime, datetime] | None = None,
+        port: int = 0,
+        clock_needs_auth: bool = False,
+    ) -> None:
+        if vendor not in VENDORS:
+            raise ValueError(f"unknown vendor shape {vendor!r}; known: {sorted(VENDORS)}")
+        self.vendor = vendor
+        self.shape = VENDORS[vendor]
+        self.auth = auth or self.shape.default_auth
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {AUTH_MODES}")
+        self.username = username
+        self.password = password
+        self.main_uri = main_uri
+        self.sub_uri = sub_uri
+        self.clock_skew_s = clock_skew_s
+        self.recordings = recordings
+        self.clock_needs_auth = clock_needs_auth  # firmwares that break the spec's pre-auth GetSystemDateAndTime
+        self._requested_port = port
+        self._templates = self._load_templates(RESPONSES_DIR / vendor)
+        self._digest_nonce = secrets.token_hex(16)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
+        self.requests: list[str] = []  # actions served, in order (for tests)
+
+    @staticmethod
+    def _load_templates(folder: Path) -> dict[str, Template]:
+        return {p.stem: Template(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.xml"))}
+
+    # -- lifecycle --
+
+    @property
+    def port(self) -> int:
+        """The bound port (still known after stop(), for messages and assertions)."""
+        if self._port is None:
+            raise RuntimeError("server not started")
+        return self._port
+
+    @property
+    def xaddr(self) -> str:
+        return f"http://127.0.0.1:{self.port}/onvif/device_service"
+
+    def start(self) -> Self:
+        device = self
+
+        class Handler(_Handler):
+            server_device: ClassVar[OnvifDeviceServer] = device
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._requested_port), Handler)
+        self._httpd.daemon_threads = True
+        self._port = int(self._httpd.server_address[1])
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name=f"onvif-sim-{self.vendor}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- device behaviour --
+
+    def device_now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.clock_skew_s)
+
+    def check_wsse(self, envelope: ET.Element) -> bool:
+        token = _find(_find(envelope, "Header"), "UsernameToken")
+        if token is None:
+            return False
+        user, digest = _text(token, "Username"), _text(token, "Password")
+        nonce_b64, created = _text(token, "Nonce"), _text(token, "Created")
+        if not (user and digest and nonce_b64 and created) or user != self.username:
+            return False
+        try:
+            nonce = base64.b64decode(nonce_b64, validate=True)
+            created_at = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            return False
+        if created_at.tzinfo is None:
+            created_at = created_at.replace(tzinfo=UTC)
+        if abs((created_at - self.device_now()).total_seconds()) > CREATED_WINDOW_S:
+            return False
+        raw = nonce + created.encode() + self.password.encode()
+        expected = base64.b64encode(hashlib.sha1(raw).digest()).decode()  # noqa: S324 - WSS PasswordDigest
+        return secrets.compare_digest(expected, digest)
+
+    def check_digest(self, header: str | None, method: str) -> bool:
+        fields = _parse_digest_header(header or "")
+        if not fields or fields.get("username") != self.username or fields.get("nonce") != self._digest_nonce:
+            return False
+        ha1 = _md5(f"{self.username}:{fields.get('realm', '')}:{self.password}")
+        ha2 = _md5(f"{method}:{fields.get('uri', '')}")
+        if fields.get("qop"):
+            expected = _md5(
+                f"{ha1}:{fields['nonce']}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:{fields['qop']}:{ha2}"
+            )
+        else:
+            expected = _md5(f"{ha1}:{fields['nonce']}:{ha2}")
+        return secrets.compare_digest(expected, fields.get("response", ""))
+
+    def digest_challenge(self) -> str:
+        return f'Digest realm="{self.shape.realm}", qop="auth", nonce="{self._digest_nonce}", algorithm=MD5'
+
+    def _stream_uri(self, uri: str) -> str:
+        if not self.shape.embed_credentials or "://" not in uri:
+            return uri
+        scheme, _, rest = uri.partition("://")
+        return f"{scheme}://{self.username}:{self.password}@{rest}"
+
+    def _stream_for(self, token: str | None) -> tuple[_Stream, str] | None:
+        if token == self.shape.main.token:
+            return self.shape.main, self.main_uri
+        if token == self.shape.sub.token and self.sub_uri is not None:
+            return self.shape.sub, self.sub_uri
+        return None
+
+    def _clock_values(self) -> dict[str, Any]:
+        now = self.device_now()
+        local = now + timedelta(hours=self.shape.tz_hours)
+        values: dict[str, Any] = {}
+        for prefix, moment in (("utc_", now), ("local_", local)):
+            for field in ("year", "month", "day", "hour", "minute", "second"):
+                values[prefix + field] = getattr(moment, field)
+        return values
+
+    def render(self, key: str, request: ET.Element) -> str | None:
+        """The response body for one action, or None when this shape does not implement it."""
+        template = self._templates.get(key)
+        if template is None:
+            return None
+        values: dict[str, Any] = {"xaddr_base": f"http://127.0.0.1:{self.port}"}
+        values.update(self._clock_values())
+        action = key.rpartition(".")[2]
+        if action == "GetProfiles":
+            fragment = self._templates.get(key.replace("GetProfiles", "Profile"))
+            streams = [self.shape.main] + ([self.shape.sub] if self.sub_uri is not None else [])
+            values["profiles"] = "".join(fragment.substitute(vars(s)) if fragment is not None else "" for s in streams)
+        elif action in ("GetStreamUri", "GetSnapshotUri"):
+            found = self._stream_for(_text(request, "ProfileToken"))
+            if found is None:
+                return self._fault("Sender", "InvalidArgVal", "NoProfile", "no such profile")
+            stream, uri = found
+            if action == "GetStreamUri":
+                values["uri"] = escape(self._stream_uri(uri))
+            else:
+                values["uri"] = escape(f"http://127.0.0.1:{self.port}/snapshot/{stream.token}.jpg")
+        elif action == "GetRecordingSummary":
+            if self.recordings is None:
+                values.update(data_from="", data_until="", recordings=0)
+            else:
+                start, end = self.recordings
+                iso = "%Y-%m-%dT%H:%M:%SZ"
+                values.update(
+                    data_from=f"<tt:DataFrom>{start.astimezone(UTC).strftime(iso)}</tt:DataFrom>",
+                    data_until=f"<tt:DataUntil>{end.astimezone(UTC).strftime(iso)}</tt:DataUntil>",
+                    recordings=1,
+                )
+        return template.substitute(values)
+
+    @staticmethod
+    def _fault(code: str, subcode: str, subsub: str | None, reason: str) -> str:
+        inner = f"<env:Subcode><env:Value>ter:{subsub}</env:Value></env:Subcode>" if subsub else ""
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+            'xmlns:ter="http://www.onvif.org/ver10/error">'
+            "<env:Body><env:Fault>"
+            f"<env:Code><env:Value>env:{code}</env:Value><env:Subcode><env:Value>ter:{subcode}</env:Value>"
+            f"{inner}</env:Subcode></env:Code>"
+            f'<env:Reason><env:Text xml:lang="en">{escape(reason)}</env:Text></env:Reason>'
+            "</env:Fault></env:Body></env:Envelope>"
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_device: ClassVar[OnvifDeviceServer]
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; do not wait 40 ms for an ACK
+    server_version = "onvif-sim/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _send(self, status: int, body: str, extra: dict[str, str] | None = None) -> None:
+        data = body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/soap+xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.send_response(405)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        device = self.server_device
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > MAX_REQUEST_BYTES:
+            self._send(400, device._fault("Sender", "InvalidArgVal", None, "bad request size"))
+            return
+        raw = self.rfile.read(length)
+        if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
+            self._send(400, device._fault("Sender", "WellFormed", None, "DTD not allowed"))
+            return
+        try:
+            envelope = ET.fromstring(raw)  # noqa: S314 - DTDs refused above; requests come from tests
+        except ET.ParseError:
+            self._send(400, device._fault("Sender", "WellFormed", None, "not well-formed"))
+            return
+        body = _find(envelope, "Body")
+        request = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
+        if request is None:
+            self._send(400, device._fault("Sender", "InvalidArgVal", None, "empty body"))
+            return
+        action = _local(request.tag)
+        key = f"Media2.{action}" if _ns(request.tag) == NS_MEDIA2 else action
+        device.requests.append(key)
+        needs_auth = action not in PRE_AUTH_ACTIONS or device.clock_needs_auth
+        if needs_auth and not self._authorised(envelope):
+            return
+        response = device.render(key, request)
+        if response is None:
+            self._send(400, device._fault("Receiver", "ActionNotSupported", None, f"{action} is not supported"))
+            return
+        self._send(200, response)
+
+    def _authorised(self, envelope: ET.Element) -> bool:
+        device = self.server_device
+        mode = device.auth
+        if mode == "none":
+            return True
+        if mode in ("wsse", "both") and device.check_wsse(envelope):
+            return True
+        if mode in ("digest", "both") and device.check_digest(self.headers.get("Authorization"), "POST"):
+            return True
+        fault = device._fault("Sender", "NotAuthorized", None, "Sender not Authorized")
+        if mode == "wsse":
+            self._send(device.shape.auth_fail_status, fault)
+        else:
+            self._send(401, fault, {"WWW-Authenticate": device.digest_challenge()})
+        return False
+
+
+class DiscoveryResponder:
+    """Answers WS-Discovery Probes on UDP 127.0.0.1:`port` with one ProbeMatch for `xaddr`."""
+
+    def __init__(self, xaddr: str, port: int = 0, *, endpoint: str | None = None) -> None:
+        self.xaddr = xaddr
+        self.endpoint = endpoint or f"urn:uuid:{secrets.token_hex(4)}-0000-4000-8000-{secrets.token_hex(6)}"
+        self._requested_port = port
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.probes = 0
+
+    @property
+    def port(self) -> int:
+        if self._sock is None:
+            raise RuntimeError("responder not started")
+        return int(self._sock.getsockname()[1])
+
+    def start(self) -> Self:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", self._requested_port))
+        sock.settimeout(0.1)
+        self._sock = sock
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._serve, name="wsd-sim", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                data, addr = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            reply = self.answer(data)
+            if reply is not None:
+                try:
+                    sock.sendto(reply, addr)
+                except OSError:
+                    continue
+
+    def answer(self, data: bytes) -> bytes | None:
+        if b"<!DOCTYPE" in data.upper() or b"<!ENTITY" in data.upper():
+            return None
+        try:
+            root = ET.fromstring(data)  # noqa: S314 - DTDs refused above
+        except ET.ParseError:
+            return None
+        probe = _find(root, "Probe")
+        if probe is None:
+            return None
+        types = _text(probe, "Types") or ""
+        if types and "NetworkVideoTransmitter" not in types:
+            return None
+        self.probes += 1
+        message_id = _text(root, "MessageID") or ""
+        wsa = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" '
+            f'xmlns:wsa="{wsa}" xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
+            'xmlns:dn="http://www.onvif.org/ver10/network/wsdl" xmlns:tds="http://www.onvif.org/ver10/device/wsdl">'
+            "<SOAP-ENV:Header>"
+            f"<wsa:MessageID>urn:uuid:{secrets.token_hex(16)}</wsa:MessageID>"
+            f"<wsa:RelatesTo>{escape(message_id)}</wsa:RelatesTo>"
+            f"<wsa:To>{wsa}/role/anonymous</wsa:To>"
+            "<wsa:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/ProbeMatches</wsa:Action>"
+            "</SOAP-ENV:Header><SOAP-ENV:Body><d:ProbeMatches><d:ProbeMatch>"
+            f"<wsa:EndpointReference><wsa:Address>{escape(self.endpoint)}</wsa:Address></wsa:EndpointReference>"
+            "<d:Types>dn:NetworkVideoTransmitter tds:Device</d:Types>"
+            "<d:Scopes>onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming "
+            "onvif://www.onvif.org/name/SimCamera onvif://www.onvif.org/location/lab</d:Scopes>"
+            f"<d:XAddrs>{escape(self.xaddr)}</d:XAddrs>"
+            "<d:MetadataVersion>1</d:MetadataVersion>"
+            "</d:ProbeMatch></d:ProbeMatches></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+        ).encode()

@@ -1,0 +1,159 @@
+"""The gateway with ONVIF cameras: discovery, --write, probe, and running on the written config.
+
+The ONVIF device is a real HTTP SOAP server on 127.0.0.1 whose stream URI points at the real RTSP
+test server, as a camera's does.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gateway.sim.clips import ClipInfo
+from gateway.sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
+from gateway.sim.server import RtspServerProcess, free_port
+from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+
+pytestmark = pytest.mark.integration
+
+SKEW_S = 3600.0  # the camera's clock is an hour fast: ONVIF auth must still work
+
+
+@pytest.fixture(scope="module")
+def password() -> str:
+    return secrets.token_urlsafe(10)
+
+
+@pytest.fixture(scope="module")
+def camera_site(sim_clips: dict[str, ClipInfo], password: str) -> Iterator[dict[str, Any]]:
+    """One camera: its RTSP server, its ONVIF device service, and its WS-Discovery responder."""
+    with RtspServerProcess(
+        [("/main", sim_clips["hd_h264"]), ("/sub", sim_clips["sd_h264"])], username="admin", password=password
+    ) as rtsp:
+        device = OnvifDeviceServer(
+            "generic",
+            "admin",
+            password,
+            main_uri=rtsp.url("/main"),
+            sub_uri=rtsp.url("/sub"),
+            clock_skew_s=SKEW_S,
+            auth="wsse",
+            recordings=(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)),
+        )
+        with device:
+            discovery_port = free_port_udp()
+            with DiscoveryResponder(device.xaddr, discovery_port):
+                yield {"device": device, "discovery_port": discovery_port, "rtsp": rtsp}
+
+
+def free_port_udp() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_discover_write_check_and_run(tmp_path: Path, camera_site: dict[str, Any], password: str) -> None:
+    api_port = free_port()
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "site": {"id": "onvif-site", "name": "ONVIF site", "unit": {"name": "U", "headcount": 10}},
+                "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
+                "server": {"bind": "127.0.0.1", "port": api_port},
+                "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+            }
+        )
+    )
+    env = child_env(CAM_PW=password)
+    found = run_cli(
+        [
+            "discover",
+            "--no-multicast",
+            "--hosts",
+            "127.0.0.1",
+            "--port",
+            str(camera_site["discovery_port"]),
+            "--timeout",
+            "1.5",
+            "--write",
+            str(path),
+            "--user",
+            "admin",
+            "--password-env",
+            "CAM_PW",
+        ],
+        env,
+    )
+    assert found.returncode == 0, found.stderr
+    assert "1 ONVIF device(s) found" in found.stdout and "added 1 camera(s)" in found.stdout
+    again = run_cli(
+        [
+            "discover",
+            "--no-multicast",
+            "--hosts",
+            "127.0.0.1",
+            "--port",
+            str(camera_site["discovery_port"]),
+            "--timeout",
+            "1",
+            "--write",
+            str(path),
+        ],
+        env,
+    )
+    assert "added 0 camera(s)" in again.stdout  # already in the config
+    written = yaml.safe_load(path.read_text())
+    [cam] = written["cameras"]
+    assert cam["source"]["onvif"] == {"host": "127.0.0.1", "port": camera_site["device"].port}
+    assert cam["credentials"] == {"username": "admin", "password": {"env": "CAM_PW"}}
+    assert password not in path.read_text()
+    checked = run_cli(["check-config", str(path)], env)
+    assert checked.returncode == 0, checked.stdout
+
+    token = run_cli(["user", "add", "a", "--role", "auditor", "-c", str(path)], env).stdout.split()[-1]
+    proc = GatewayProcess(["run", "-c", str(path)], env, tmp_path / "gateway.log", api_port)
+    proc.start()
+    try:
+        deadline = time.monotonic() + 25
+        health: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            health = proc.get(f"/api/v1/cameras/{cam['id']}/health", token).json()
+            if health["state"] == "online" and health["measured"]["fps"] and health["device"]:
+                break
+            time.sleep(0.3)
+    finally:
+        assert proc.stop() == 0
+    assert health["state"] == "online", health
+    assert (health["measured"]["codec"], health["measured"]["width"]) == ("h264", 1920)
+    device = health["device"]
+    assert device["ok"] and device["manufacturer"]
+    assert device["clock_offset_s"] == pytest.approx(SKEW_S, abs=2)
+    assert device["clock_ok"] is False  # an hour off is far beyond policy.max_clock_drift_s
+    assert device["retention_verifiable"] is True and device["retention_days"] == 50.0
+    assert device["retention_ok"] is True  # policy default: 30 days
+    assert password not in proc.log()
+
+
+def test_probe_onvif_url(camera_site: dict[str, Any], password: str) -> None:
+    port = camera_site["device"].port
+    env = child_env(CAM_PW=password)
+    done = run_cli(["probe", "--json", "--password-env", "CAM_PW", f"onvif://admin@127.0.0.1:{port}"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert "clock +3600" in result["onvif"][0] or "clock +3599" in result["onvif"][0], result["onvif"]
+    [stream] = result["streams"]
+    assert stream["ok"] and stream["width"] == 1920 and stream["url"].startswith("rtsp://admin:***@")
+    assert password not in done.stdout
+    wrong = run_cli(["probe", f"onvif://admin:nope@127.0.0.1:{port}"], env)
+    assert wrong.returncode == 1 and "auth failed" in wrong.stdout
