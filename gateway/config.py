@@ -298,6 +298,18 @@ class OnvifConfig(_Model):
         default=3600.0, ge=60, le=86400, description="How often each ONVIF camera's inventory and clock are read"
     )
     timeout_s: float = Field(default=5.0, gt=0, le=60)
+    set_clock: Literal["off", "manual", "ntp"] = Field(
+        default="off",
+        description="Correct a camera clock that drifts past policy.max_clock_drift_s: 'manual' sets it to"
+        " the gateway's time, 'ntp' points it at ntp_server. Off by default: the site may manage clocks itself",
+    )
+    ntp_server: str | None = Field(default=None, description="NTP server for set_clock: ntp")
+
+    @model_validator(mode="after")
+    def _ntp(self) -> OnvifConfig:
+        if self.set_clock == "ntp" and not self.ntp_server:
+            raise ValueError("set_clock: ntp needs ntp_server")
+        return self
 
 
 class ServerConfig(_Model):
@@ -309,6 +321,13 @@ class StorageConfig(_Model):
     url: str = Field(
         default="sqlite:///var/gateway.db",
         description="SQLAlchemy URL: sqlite:///PATH (default, WAL mode) or postgresql://...",
+    )
+    samples_days: int = Field(
+        default=400,
+        ge=7,
+        le=3650,
+        description="Days stats samples and ONVIF readings are kept (state changes and runs are kept for good:"
+        " they are small and uptime reports need them)",
     )
 
     @model_validator(mode="after")

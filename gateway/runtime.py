@@ -9,9 +9,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
-from gateway.health.history import HistoryWriter
+from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 # The last heartbeat bounds a run that ended without a clean stop (crash, power cut), so this is the
 # most monitored time a crash can be credited with.
 HEARTBEAT_S = 5.0
+PRUNE_EVERY_S = 6 * 3600.0
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Runtime:
         self.tracker.announce()
         self._every(HEARTBEAT_S, self._heartbeat, "history-heartbeat")
         self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
+        self._every(PRUNE_EVERY_S, self._prune, "history-pruner")
         if not cameras:
             return
         if self.inventory.onvif_cameras():
@@ -90,6 +94,16 @@ class Runtime:
 
     async def _heartbeat(self) -> None:
         self.history.heartbeat()
+
+    async def _prune(self) -> None:
+        cutoff = time.time() - self.config.storage.samples_days * 86400
+        try:
+            deleted = await asyncio.to_thread(prune, self.db, cutoff)
+        except SQLAlchemyError as exc:
+            log.error("history: pruning old samples failed: %s", exc)
+            return
+        if deleted:
+            log.info("history: pruned %d sample(s) older than %d days", deleted, self.config.storage.samples_days)
 
     async def _sample(self) -> None:
         self.history.record_samples(self.tracker.all())

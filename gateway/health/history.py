@@ -177,3 +177,12 @@ class HistoryWriter:
             log.info("history: writes work again")
             self.failed_writes = 0
         return True
+
+
+def prune(db: Database, older_than: float) -> int:
+    """Delete stats samples and ONVIF readings older than `older_than` (Unix time); return the count."""
+    deleted = 0
+    with db.engine.begin() as conn:
+        for table in (schema.camera_samples, schema.camera_inventory):
+            deleted += conn.execute(table.delete().where(table.c.ts < older_than)).rowcount
+    return deleted

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.health.history import HistoryWriter
+from gateway.health.history import HistoryWriter, prune
 from gateway.health.state import CameraState, CameraStatus
 from gateway.health.uptime import HistoryReader, Interval, outages
 from gateway.storage import schema
@@ -128,3 +128,15 @@ def test_history_writer_keeps_rows_while_the_database_fails(db: Database) -> Non
     with db.engine.connect() as conn:
         rows = conn.execute(schema.camera_state_changes.select()).all()
     assert [r.ts for r in rows] == [T0 + i for i in range(5)]
+
+
+def test_prune_drops_old_samples_only(db: Database) -> None:
+    run = add_run(db, T0, T0, None)
+    add_states(db, run, "cam", [(T0, "online", None)])
+    rows = [{"run_id": run, "camera_id": "cam", "ts": T0 + d * 86400, "state": "online"} for d in range(10)]
+    with db.engine.begin() as conn:
+        conn.execute(schema.camera_samples.insert(), rows)
+    assert prune(db, T0 + 5 * 86400) == 5
+    with db.engine.connect() as conn:
+        assert len(conn.execute(schema.camera_samples.select()).all()) == 5
+        assert len(conn.execute(schema.camera_state_changes.select()).all()) == 1
