@@ -116,6 +116,8 @@ class InventoryService:
                 onvif.host, onvif.port, username, password, timeout_s=self.config.onvif.timeout_s
             ) as client:
                 inventory = await client.inventory()
+                if self._clock_to_set(inventory):
+                    inventory = await self._set_clock(camera, client, inventory)
         except OnvifError as exc:
             return CameraInventory(camera.id, now, ok=False, error=f"{exc.reason}: {exc.detail}")
         except SecretUnavailableError as exc:
@@ -124,6 +126,37 @@ class InventoryService:
         sub = choose_profile(inventory.profiles, onvif.sub_profile) if onvif.sub_profile else None
         error = None if main is not None else f"no profile {onvif.profile!r} with a stream" if onvif.profile else None
         return CameraInventory(camera.id, now, ok=True, error=error, inventory=inventory, main=main, sub=sub)
+
+    def _clock_to_set(self, inventory: Inventory) -> bool:
+        offset = inventory.clock.offset_s
+        return (
+            self.config.onvif.set_clock != "off"
+            and offset is not None
+            and abs(offset) > self.config.policy.max_clock_drift_s
+        )
+
+    async def _set_clock(self, camera: CameraConfig, client: OnvifClient, inventory: Inventory) -> Inventory:
+        """Correct the camera's clock as configured, and read the inventory again to record the result."""
+        onvif = self.config.onvif
+        before = inventory.clock.offset_s
+        try:
+            if onvif.set_clock == "ntp":
+                await client.set_system_time(ntp_server=onvif.ntp_server)
+            else:
+                await client.set_system_time()
+        except OnvifError as exc:
+            log.warning("camera %s: could not set its clock (%+.1f s off): %s", camera.id, before, exc.reason)
+            return inventory
+        after = await client.inventory()
+        # Unfinished: this belongs in the tamper-evident audit trail (issue 8) once it exists.
+        log.warning(
+            "camera %s: clock set (%s), offset %+.1f s -> %s",
+            camera.id,
+            onvif.set_clock if onvif.set_clock == "manual" else f"ntp {onvif.ntp_server}",
+            before,
+            f"{after.clock.offset_s:+.1f} s" if after.clock.offset_s is not None else "unknown",
+        )
+        return after
 
     def _store(self, reading: CameraInventory) -> None:
         inv = reading.inventory

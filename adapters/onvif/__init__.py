@@ -1,4 +1,4 @@
-"""ONVIF southbound adapter: WS-Discovery, device info, clock, services, profiles, URIs, recordings.
+"""ONVIF southbound adapter: WS-Discovery, device info, clock, services, profiles, URIs, recordings, events.
 
 A small hand-written async SOAP client on httpx (no zeep); responses are parsed with defusedxml.
 """
@@ -13,6 +13,7 @@ from adapters.onvif.client import (
     VideoEncoding,
 )
 from adapters.onvif.discovery import DiscoveredDevice, discover
+from adapters.onvif.events import OnvifEvent, PullPoint, WatchStats, watch_events
 from adapters.onvif.soap import OnvifError
 
 __all__ = [
@@ -23,7 +24,11 @@ __all__ = [
     "MediaProfile",
     "OnvifClient",
     "OnvifError",
+    "OnvifEvent",
+    "PullPoint",
     "RecordingSummary",
     "VideoEncoding",
+    "WatchStats",
     "discover",
+    "watch_events",
 ]

@@ -8,6 +8,7 @@ port-forward report their private address).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from xml.sax.saxutils import escape as _xml_text
 
 import httpx
 
+from adapters.onvif.events import PullPoint, create_pull_point
 from adapters.onvif.soap import (
     NS_DEVICE,
     NS_MEDIA,
@@ -75,6 +77,12 @@ _DEVICE_PATH: Final = "/onvif/device_service"
 
 
 @dataclass(frozen=True)
+class _CallOptions:
+    header: str = ""  # extra SOAP header blocks
+    timeout_s: float | None = None  # None: the client's timeout
+
+
+@dataclass(frozen=True)
 class DeviceInfo:
     manufacturer: str | None
     model: str | None
@@ -109,6 +117,7 @@ class ClockReading:
     offset_s: float | None  # device minus local, at the middle of the request
     ntp: bool | None
     timezone: str | None
+    daylight_savings: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,32 @@ def _onvif_datetime(el: Element | None) -> datetime | None:
         return datetime(year, month, day, hour or 0, minute or 0, second or 0)
     except ValueError:
         return None
+
+
+def _onvif_datetime_xml(utc: datetime) -> str:
+    """tt:DateTime content (Date, then Time, as the schema orders them) for an aware UTC datetime."""
+    return (
+        f"<tt:Date><tt:Year>{utc.year}</tt:Year><tt:Month>{utc.month}</tt:Month><tt:Day>{utc.day}</tt:Day></tt:Date>"
+        f"<tt:Time><tt:Hour>{utc.hour}</tt:Hour><tt:Minute>{utc.minute}</tt:Minute>"
+        f"<tt:Second>{utc.second}</tt:Second></tt:Time>"
+    )
+
+
+_DNS_NAME: Final = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+
+
+def _ntp_manual_entry(server: str) -> str:
+    """tt:NetworkHost content for one NTP server; ValueError for anything that is neither IP nor DNS name."""
+    server = server.strip()
+    try:
+        addr = ipaddress.ip_address(server)
+    except ValueError:
+        if not _DNS_NAME.match(server) or server.replace(".", "").isdigit():
+            raise ValueError(f"not an IP address or DNS name: {server!r}") from None
+        return f"<tt:Type>DNS</tt:Type><tt:DNSname>{_xml_text(server)}</tt:DNSname>"
+    if addr.version == 4:
+        return f"<tt:Type>IPv4</tt:Type><tt:IPv4Address>{addr}</tt:IPv4Address>"
+    return f"<tt:Type>IPv6</tt:Type><tt:IPv6Address>{addr}</tt:IPv6Address>"
 
 
 _POSIX_TZ: Final = re.compile(r"^\s*(?:<[^>]*>|[A-Za-z]{3,})([+-]?)(\d{1,2})(?::(\d{1,2}))?(?::(\d{1,2}))?")
@@ -279,6 +314,7 @@ class OnvifClient:
         self._services: dict[str, str] | None = None
         self._digest: httpx.DigestAuth | None = None
         self._clock_tried = False
+        self._resyncing = False
 
     @property
     def auth_mode(self) -> str | None:
@@ -304,6 +340,10 @@ class OnvifClient:
     def _secrets(self) -> tuple[str, ...]:
         return (self._password,) if self._password else ()
 
+    def rebase(self, xaddr: str) -> str:
+        """An address the device reported (service, subscription), re-based onto the host:port we use."""
+        return self._rebase(xaddr)
+
     def _rebase(self, xaddr: str) -> str:
         """Keep the path of a reported XAddr but talk to the host:port we were given."""
         try:
@@ -313,7 +353,7 @@ class OnvifClient:
         return self._base + (parts.path or _DEVICE_PATH) + (f"?{parts.query}" if parts.query else "")
 
     async def _post(
-        self, url: str, action: str, payload: bytes, auth: httpx.Auth | None
+        self, url: str, action: str, payload: bytes, auth: httpx.Auth | None, timeout_s: float | None = None
     ) -> tuple[httpx.Response, float, float]:
         if self._http is None:
             raise RuntimeError("OnvifClient must be used as an async context manager")
@@ -321,7 +361,11 @@ class OnvifClient:
         t0 = time.time()
         try:
             response = await self._http.post(
-                url, content=payload, headers=headers, auth=auth or httpx.USE_CLIENT_DEFAULT
+                url,
+                content=payload,
+                headers=headers,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout_s is None else timeout_s,
             )
         except httpx.TimeoutException as exc:
             raise OnvifError("timeout", f"{url}: {type(exc).__name__}", secrets=self._secrets()) from None
@@ -354,15 +398,35 @@ class OnvifClient:
         device_now = datetime.now(UTC) + timedelta(seconds=self.offset_s or 0.0)
         return username_token(self.username, self._password, device_now)
 
-    async def call(self, url: str, action: str, body: str, *, authenticated: bool = True) -> Element:
-        """POST one SOAP request and return the response Body; authenticates as described above."""
-        return (await self._call_timed(url, action, body, authenticated=authenticated))[0]
+    async def call(
+        self,
+        url: str,
+        action: str,
+        body: str,
+        *,
+        authenticated: bool = True,
+        header: str = "",
+        timeout_s: float | None = None,
+    ) -> Element:
+        """POST one SOAP request and return the response Body; authenticates as described above.
+
+        `header`: extra SOAP header blocks (WS-Addressing for event subscriptions); `timeout_s`: this
+        request's HTTP timeout instead of the client's (a PullMessages long-poll outlasts it)."""
+        opts = _CallOptions(header, timeout_s)
+        return (await self._call_timed(url, action, body, authenticated=authenticated, opts=opts))[0]
+
+    def _envelope(self, body: str, opts: _CallOptions, *, wsse: bool) -> bytes:
+        security = self._security() if wsse else None
+        return build_envelope(body, ((security or "") + opts.header) or None)
 
     async def _call_timed(
-        self, url: str, action: str, body: str, *, authenticated: bool = True
+        self, url: str, action: str, body: str, *, authenticated: bool = True, opts: _CallOptions | None = None
     ) -> tuple[Element, float, float]:
+        opts = opts or _CallOptions()
         if not authenticated or not self.username:
-            response, t0, t1 = await self._post(url, action, build_envelope(body), None)
+            response, t0, t1 = await self._post(
+                url, action, self._envelope(body, opts, wsse=False), None, opts.timeout_s
+            )
             return self._interpret(response), t0, t1
         if self._auth_mode is None and not self._clock_tried:
             # The UsernameToken's Created must be in device time: learn the clock first.
@@ -372,24 +436,44 @@ class OnvifClient:
                 if exc.reason in ("unreachable", "timeout", "not onvif"):
                     raise
         if self._auth_mode == "digest":
-            return await self._call_digest(url, action, body)
+            return await self._call_digest(url, action, body, opts)
         try:
-            response, t0, t1 = await self._post(url, action, build_envelope(body, self._security()), None)
+            response, t0, t1 = await self._post(
+                url, action, self._envelope(body, opts, wsse=True), None, opts.timeout_s
+            )
             result = self._interpret(response)
         except OnvifError as exc:
-            if exc.reason != "auth failed" or self._auth_mode == "wsse":
+            if exc.reason != "auth failed" or (self._auth_mode == "wsse" and self._resyncing):
                 raise
+            if self._auth_mode == "wsse":
+                return await self._call_wsse_after_resync(url, action, body, opts, exc)
             # WS-UsernameToken refused (401 or NotAuthorized fault): try HTTP digest.
-            return await self._call_digest(url, action, body, first=True)
+            return await self._call_digest(url, action, body, opts, first=True)
         self._auth_mode = "wsse"
         return result, t0, t1
 
+    async def _call_wsse_after_resync(
+        self, url: str, action: str, body: str, opts: _CallOptions, refused: OnvifError
+    ) -> tuple[Element, float, float]:
+        """A token that used to be accepted was refused: the device clock has likely jumped (NTP sync,
+        reboot, someone set it), which moves its `Created` window. Re-learn the clock and retry once."""
+        self._resyncing = True  # a clock read that itself needs auth must not recurse into here
+        try:
+            await self.system_time()
+        except OnvifError:
+            raise refused from None
+        finally:
+            self._resyncing = False
+        response, t0, t1 = await self._post(url, action, self._envelope(body, opts, wsse=True), None, opts.timeout_s)
+        return self._interpret(response), t0, t1
+
     async def _call_digest(
-        self, url: str, action: str, body: str, *, first: bool = False
+        self, url: str, action: str, body: str, opts: _CallOptions, *, first: bool = False
     ) -> tuple[Element, float, float]:
         if self._digest is None:  # one instance, so the server's challenge is reused (nc counts up)
             self._digest = httpx.DigestAuth(self.username or "", self._password or "")
-        response, t0, t1 = await self._post(url, action, build_envelope(body), self._digest)
+        payload = self._envelope(body, opts, wsse=False)
+        response, t0, t1 = await self._post(url, action, payload, self._digest, opts.timeout_s)
         try:
             result = self._interpret(response)
         except OnvifError as exc:
@@ -434,7 +518,49 @@ class OnvifClient:
             offset = device_utc.timestamp() + 0.5 - (t0 + t1) / 2.0
             self.offset_s = offset
         ntp = None if dtype is None else dtype.strip().upper() == "NTP"
-        return ClockReading(device_utc=device_utc, offset_s=offset, ntp=ntp, timezone=tz)
+        dst_text = (text_of(resp, "DaylightSavings") or "").lower()
+        dst = {"true": True, "1": True, "false": False, "0": False}.get(dst_text)
+        return ClockReading(device_utc=device_utc, offset_s=offset, ntp=ntp, timezone=tz, daylight_savings=dst)
+
+    async def set_system_time(self, *, utc: datetime | None = None, ntp_server: str | None = None) -> None:
+        """Set the device clock: Manual to `utc` (default: now), or NTP from `ntp_server` (IP or DNS name).
+
+        The device's time zone and DST flag are read first and sent back unchanged (some firmwares reset
+        the zone when it is left out). Afterwards the clock is re-read, so that later WS-UsernameToken
+        `Created` stamps use the new device time. Raises ValueError for bad arguments and
+        OnvifError("not supported") when the device refuses to have its clock set.
+        """
+        if utc is not None and ntp_server is not None:
+            raise ValueError("give either utc or ntp_server, not both")
+        if utc is not None and utc.tzinfo is None:
+            raise ValueError("utc must be timezone-aware")
+        ntp_entry = _ntp_manual_entry(ntp_server) if ntp_server is not None else None
+        current = await self.system_time()
+        if ntp_entry is not None:
+            # Server first, then mode: a device switched to NTP before it has a server may step to 1970.
+            await self.call(
+                self.device_xaddr,
+                f"{NS_DEVICE}/SetNTP",
+                f'<tds:SetNTP xmlns:tds="{NS_DEVICE}"><tds:FromDHCP>false</tds:FromDHCP>'
+                f"<tds:NTPManual>{ntp_entry}</tds:NTPManual></tds:SetNTP>",
+            )
+            await self._set_date_time("NTP", current, None)
+        else:
+            # Rounded, not truncated: the device keeps whole seconds, so this halves the worst-case error.
+            target = utc if utc is not None else datetime.now(UTC) + timedelta(milliseconds=500)
+            await self._set_date_time("Manual", current, target.astimezone(UTC))
+        await self.system_time()
+
+    async def _set_date_time(self, mode: str, current: ClockReading, utc: datetime | None) -> None:
+        dst = "true" if current.daylight_savings else "false"
+        tz = f"<tds:TimeZone><tt:TZ>{_xml_text(current.timezone)}</tt:TZ></tds:TimeZone>" if current.timezone else ""
+        utc_xml = "" if utc is None else f"<tds:UTCDateTime>{_onvif_datetime_xml(utc)}</tds:UTCDateTime>"
+        await self.call(
+            self.device_xaddr,
+            f"{NS_DEVICE}/SetSystemDateAndTime",
+            f'<tds:SetSystemDateAndTime xmlns:tds="{NS_DEVICE}"><tds:DateTimeType>{mode}</tds:DateTimeType>'
+            f"<tds:DaylightSavings>{dst}</tds:DaylightSavings>{tz}{utc_xml}</tds:SetSystemDateAndTime>",
+        )
 
     async def device_information(self) -> DeviceInfo:
         body = await self.call(
@@ -609,6 +735,12 @@ class OnvifClient:
             latest=_xsd_datetime(text_of(summary, "DataUntil")),
             recordings=_int(text_of(summary, "NumberRecordings")) or 0,
         )
+
+    # -- events --
+
+    async def create_pull_point(self, termination_s: float = 60.0) -> PullPoint:
+        """A PullPoint events subscription; see adapters.onvif.events (watch_events for the robust loop)."""
+        return await create_pull_point(self, termination_s)
 
     async def inventory(self) -> Inventory:
         """Everything above in one pass: clock first (so WS-Security uses device time)."""

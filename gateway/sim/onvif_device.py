@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
+import re
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +25,7 @@ from pathlib import Path
 from string import Template
 from types import TracebackType
 from typing import Any, ClassVar, Final, Self
+from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -59,6 +63,8 @@ class _Vendor:
     embed_credentials: bool = False  # put user:password@ into stream URIs, as some firmwares do
     realm: str = "IP Camera"
     auth_fail_status: int = 400  # HTTP status of a NotAuthorized fault
+    lost_subscription_status: int = 400  # HTTP status of the fault for a subscription it no longer knows
+    datetime_type: str = "Manual"  # DateTimeType reported until someone sets the clock
 
 
 VENDORS: Final[dict[str, _Vendor]] = {
@@ -67,6 +73,7 @@ VENDORS: Final[dict[str, _Vendor]] = {
         model="GEN-IPC-1080",
         default_auth="wsse",
         tz_hours=0,
+        datetime_type="NTP",
         main=_Stream("profile_main", "mainStream", "H264", 1920, 1080, 25, 4096, 50, "Main"),
         sub=_Stream("profile_sub", "subStream", "H264", 640, 360, 15, 512, 30, "Baseline"),
     ),
@@ -80,6 +87,7 @@ VENDORS: Final[dict[str, _Vendor]] = {
         embed_credentials=True,
         realm="HikLikeCamera",
         auth_fail_status=401,
+        lost_subscription_status=404,
     ),
     "dahua-like": _Vendor(
         manufacturer="DahuaLike",
@@ -116,6 +124,15 @@ def _text(el: ET.Element | None, name: str) -> str | None:
     return None if found is None or found.text is None else found.text.strip()
 
 
+def _ntp_host_xml(host: str) -> str:
+    try:
+        kind = f"IPv{ipaddress.ip_address(host).version}"
+    except ValueError:
+        kind = "DNS"
+    field = "DNSname" if kind == "DNS" else f"{kind}Address"
+    return f"<tt:NTPManual><tt:Type>{kind}</tt:Type><tt:{field}>{escape(host)}</tt:{field}></tt:NTPManual>"
+
+
 def _md5(value: str) -> str:
     return hashlib.md5(value.encode("utf-8")).hexdigest()  # noqa: S324 - HTTP digest is MD5 by definition
 
@@ -136,6 +153,67 @@ def _parse_digest_header(value: str) -> dict[str, str]:
             val, _, rest = rest.partition(",")
         out[key.strip().lower()] = val.strip()
     return out
+
+
+@dataclass
+class _Subscription:
+    expires: float  # time.monotonic()
+    queue: list[str]  # rendered wsnt:NotificationMessage fragments
+
+
+class _HttpReply(Exception):
+    """Raised by render() to answer with a specific HTTP status (e.g. 404 for a forgotten subscription)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+_DURATION: Final = re.compile(r"^P(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+EVENT_ACTIONS: Final = frozenset({"CreatePullPointSubscription", "PullMessages", "Renew", "Unsubscribe"})
+MAX_PULL_WAIT_S: Final = 10.0
+
+
+def _duration_s(value: str | None, default: float) -> float:
+    """xs:duration 'PT1M30S' -> 90.0; the default for anything else (absolute times included)."""
+    m = _DURATION.match((value or "").strip())
+    if m is None or not any(m.groups()):
+        return default
+    hours, minutes, seconds = m.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds or 0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _subscription_id(path: str) -> str:
+    """The id in '/onvif/subscription?sub=ab12' or '/onvif/Events/PullSubManager?Idx=ab12'."""
+    parts = urlsplit(path)
+    for values in parse_qs(parts.query).values():
+        return values[0]
+    return parts.path.rpartition("/")[2]
+
+
+def _notification(topic: str, data: dict[str, str], source: dict[str, str], utc: datetime, operation: str) -> str:
+    def items(values: dict[str, str]) -> str:
+        return "".join(
+            f'<tt:SimpleItem Name="{escape(k, _ATTR)}" Value="{escape(v, _ATTR)}"/>' for k, v in values.items()
+        )
+
+    topic = topic if ":" in topic.partition("/")[0] else f"tns1:{topic}"
+    return (
+        "<wsnt:NotificationMessage>"
+        '<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
+        f"{escape(topic)}</wsnt:Topic><wsnt:Message>"
+        f'<tt:Message UtcTime="{_iso(utc)}" PropertyOperation="{escape(operation, _ATTR)}">'
+        f"<tt:Source>{items(source)}</tt:Source><tt:Data>{items(data)}</tt:Data>"
+        "</tt:Message></wsnt:Message></wsnt:NotificationMessage>"
+    )
+
+
+_ATTR: Final = {'"': "&quot;"}
 
 
 class OnvifDeviceServer:
@@ -176,6 +254,13 @@ class OnvifDeviceServer:
         self._port: int | None = None
         self._thread: threading.Thread | None = None
         self.requests: list[str] = []  # actions served, in order (for tests)
+        self.datetime_type = self.shape.datetime_type
+        self.ntp_from_dhcp = True
+        self.ntp_servers: list[str] = []  # set by SetNTP (for tests)
+        self._subs: dict[str, _Subscription] = {}
+        self._events = threading.Condition()  # guards _subs; wakes long-polling PullMessages
+        self.subscriptions_created = 0
+        self.renewals = 0
 
     @staticmethod
     def _load_templates(folder: Path) -> dict[str, Template]:
@@ -291,15 +376,107 @@ class OnvifDeviceServer:
                 values[prefix + field] = getattr(moment, field)
         return values
 
-    def render(self, key: str, request: ET.Element) -> str | None:
+    # -- events (test hooks and PullPoint behaviour) --
+
+    def emit_event(
+        self,
+        topic: str,
+        data: dict[str, str],
+        source: dict[str, str] | None = None,
+        *,
+        operation: str = "Changed",
+    ) -> None:
+        """Queue one event for every live subscription, e.g. ('tns1:VideoSource/MotionAlarm', {'State': 'true'})."""
+        fragment = _notification(topic, data, source or {"Source": "VideoSource_1"}, self.device_now(), operation)
+        with self._events:
+            for sub in self._live_subscriptions():
+                sub.queue.append(fragment)
+            self._events.notify_all()
+
+    def reboot(self) -> None:
+        """Forget every subscription, as a camera does when it restarts; later pulls get a fault (or 404)."""
+        with self._events:
+            self._subs.clear()
+            self._events.notify_all()
+
+    @property
+    def live_subscriptions(self) -> int:
+        with self._events:
+            return len(self._live_subscriptions())
+
+    def _live_subscriptions(self) -> list[_Subscription]:
+        now = time.monotonic()
+        for sub_id in [k for k, v in self._subs.items() if v.expires <= now]:
+            del self._subs[sub_id]  # the lease ran out: a real camera drops it too
+        return list(self._subs.values())
+
+    def _subscription(self, path: str) -> tuple[str, _Subscription]:
+        sub_id = _subscription_id(path)
+        self._live_subscriptions()
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            fault = self._fault("Sender", "InvalidArgVal", "ResourceUnknownFault", "no such subscription")
+            raise _HttpReply(self.shape.lost_subscription_status, fault)
+        return sub_id, sub
+
+    def _event_values(self, action: str, request: ET.Element, path: str) -> dict[str, Any]:
+        with self._events:
+            if action == "CreatePullPointSubscription":
+                sub_id = secrets.token_hex(4)
+                lease = _duration_s(_text(request, "InitialTerminationTime"), 60.0)
+                self._subs[sub_id] = sub = _Subscription(time.monotonic() + lease, [])
+                self.subscriptions_created += 1
+            else:
+                sub_id, sub = self._subscription(path)
+            messages = ""
+            if action == "PullMessages":
+                messages = self._pull(sub, request)
+            elif action == "Renew":
+                sub.expires = time.monotonic() + _duration_s(_text(request, "TerminationTime"), 60.0)
+                self.renewals += 1
+            elif action == "Unsubscribe":
+                del self._subs[sub_id]
+            now = self.device_now()
+            termination = now + timedelta(seconds=max(0.0, sub.expires - time.monotonic()))
+        return {
+            "sub_id": sub_id,
+            "messages": messages,
+            "current_time": _iso(now),
+            "termination_time": _iso(termination),
+        }
+
+    def _pull(self, sub: _Subscription, request: ET.Element) -> str:
+        """Long-poll: wait (lock held by the caller, released while waiting) until events or the timeout."""
+        wait = min(_duration_s(_text(request, "Timeout"), 5.0), MAX_PULL_WAIT_S)
+        limit = max(1, int(_text(request, "MessageLimit") or "100"))
+        deadline = time.monotonic() + wait
+        while not sub.queue and sub in self._subs.values() and time.monotonic() < deadline:
+            self._events.wait(deadline - time.monotonic())
+        if sub not in self._subs.values():  # rebooted while we waited
+            fault = self._fault("Sender", "InvalidArgVal", "ResourceUnknownFault", "no such subscription")
+            raise _HttpReply(self.shape.lost_subscription_status, fault)
+        taken, sub.queue[:] = sub.queue[:limit], sub.queue[limit:]
+        return "".join(taken)
+
+    def render(self, key: str, request: ET.Element, path: str = "/") -> str | None:
         """The response body for one action, or None when this shape does not implement it."""
         template = self._templates.get(key)
         if template is None:
             return None
         values: dict[str, Any] = {"xaddr_base": f"http://127.0.0.1:{self.port}"}
         values.update(self._clock_values())
+        values.update(datetime_type=self.datetime_type, ntp_from_dhcp=str(self.ntp_from_dhcp).lower())
+        values["ntp_manual"] = "".join(_ntp_host_xml(s) for s in self.ntp_servers)
         action = key.rpartition(".")[2]
-        if action == "GetProfiles":
+        if action in EVENT_ACTIONS:
+            values.update(self._event_values(action, request, path))
+        elif action == "SetSystemDateAndTime":
+            fault = self._set_date_time(request)
+            if fault is not None:
+                return fault
+        elif action == "SetNTP":
+            self._set_ntp(request)
+        elif action == "GetProfiles":
             fragment = self._templates.get(key.replace("GetProfiles", "Profile"))
             streams = [self.shape.main] + ([self.shape.sub] if self.sub_uri is not None else [])
             values["profiles"] = "".join(fragment.substitute(vars(s)) if fragment is not None else "" for s in streams)
@@ -324,6 +501,34 @@ class OnvifDeviceServer:
                     recordings=1,
                 )
         return template.substitute(values)
+
+    def _set_date_time(self, request: ET.Element) -> str | None:
+        """Apply SetSystemDateAndTime by moving the skew, so GetSystemDateAndTime and the WS-Security
+        `Created` window follow the new clock. Returns a fault body for a bad request."""
+        mode = _text(request, "DateTimeType")
+        if mode not in ("Manual", "NTP"):
+            return self._fault("Sender", "InvalidArgVal", "InvalidDateTimeType", "DateTimeType must be Manual or NTP")
+        if mode == "Manual":
+            utc = _find(request, "UTCDateTime")
+            fields = [_text(utc, f) for f in ("Year", "Month", "Day", "Hour", "Minute", "Second")]
+            try:
+                year, month, day, hour, minute, second = (int(f or "") for f in fields)
+                target = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+            except ValueError:
+                return self._fault("Sender", "InvalidArgVal", "InvalidDateTime", "bad or missing UTCDateTime")
+            self.clock_skew_s = (target - datetime.now(UTC)).total_seconds()
+        self.datetime_type = mode
+        return None
+
+    def _set_ntp(self, request: ET.Element) -> None:
+        self.ntp_from_dhcp = (_text(request, "FromDHCP") or "").lower() == "true"
+        servers: list[str] = []
+        for entry in request.iter():
+            if isinstance(entry.tag, str) and _local(entry.tag) == "NTPManual":
+                host = _text(entry, "IPv4Address") or _text(entry, "IPv6Address") or _text(entry, "DNSname")
+                if host:
+                    servers.append(host)
+        self.ntp_servers = servers
 
     @staticmethod
     def _fault(code: str, subcode: str, subsub: str | None, reason: str) -> str:
@@ -390,7 +595,11 @@ class _Handler(BaseHTTPRequestHandler):
         needs_auth = action not in PRE_AUTH_ACTIONS or device.clock_needs_auth
         if needs_auth and not self._authorised(envelope):
             return
-        response = device.render(key, request)
+        try:
+            response = device.render(key, request, self.path)
+        except _HttpReply as reply:
+            self._send(reply.status, reply.body)
+            return
         if response is None:
             self._send(400, device._fault("Receiver", "ActionNotSupported", None, f"{action} is not supported"))
             return

@@ -157,3 +157,77 @@ def test_probe_onvif_url(camera_site: dict[str, Any], password: str) -> None:
     assert password not in done.stdout
     wrong = run_cli(["probe", f"onvif://admin:nope@127.0.0.1:{port}"], env)
     assert wrong.returncode == 1 and "auth failed" in wrong.stdout
+
+
+def _onvif_site(tmp_path: Path, device: OnvifDeviceServer, **onvif: Any) -> tuple[Path, int]:
+    api_port = free_port()
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "site": {"id": "onvif-site", "name": "ONVIF site", "unit": {"name": "U", "headcount": 10}},
+                "cameras": [
+                    {
+                        "id": "cam",
+                        "name": "Cam",
+                        "source": {"onvif": {"host": "127.0.0.1", "port": device.port}},
+                        "credentials": {"username": "admin", "password": {"env": "CAM_PW"}},
+                    }
+                ],
+                "onvif": onvif,
+                "server": {"bind": "127.0.0.1", "port": api_port},
+                "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+            }
+        )
+    )
+    return path, api_port
+
+
+def test_gateway_corrects_a_skewed_camera_clock_when_told_to(
+    tmp_path: Path, camera_site: dict[str, Any], password: str
+) -> None:
+    rtsp: RtspServerProcess = camera_site["rtsp"]
+    with OnvifDeviceServer("generic", "admin", password, main_uri=rtsp.url("/main"), clock_skew_s=-1800) as device:
+        path, api_port = _onvif_site(tmp_path, device, set_clock="manual")
+        env = child_env(CAM_PW=password)
+        info = run_cli(["onvif", "info", "cam", "-c", str(path)], env)
+        assert info.returncode == 0, info.stdout + info.stderr
+        assert _offset(info.stdout) == pytest.approx(-1800, abs=2)
+        token = run_cli(["user", "add", "a", "--role", "admin", "-c", str(path)], env).stdout.split()[-1]
+        proc = GatewayProcess(["run", "-c", str(path)], env, tmp_path / "gateway.log", api_port)
+        proc.start()
+        try:
+            deadline = time.monotonic() + 20
+            device_info: dict[str, Any] | None = None
+            while time.monotonic() < deadline:
+                device_info = proc.get("/api/v1/cameras/cam/health", token).json()["device"]
+                if device_info:
+                    break
+                time.sleep(0.3)
+        finally:
+            proc.stop()
+    assert device_info is not None and device_info["clock_offset_s"] == pytest.approx(0, abs=2)
+    assert device_info["clock_ok"] is True
+    assert "camera cam: clock set (manual), offset -1800" in proc.log()
+
+
+def test_onvif_set_time_cli(tmp_path: Path, camera_site: dict[str, Any], password: str) -> None:
+    rtsp: RtspServerProcess = camera_site["rtsp"]
+    with OnvifDeviceServer("hik-like", "admin", password, main_uri=rtsp.url("/main"), clock_skew_s=600) as device:
+        path, _ = _onvif_site(tmp_path, device)
+        env = child_env(CAM_PW=password)
+        done = run_cli(["onvif", "set-time", "cam", "-c", str(path)], env)
+        assert done.returncode == 0, done.stderr
+        assert _offset(done.stdout) == pytest.approx(600, abs=2), done.stdout
+        again = run_cli(["onvif", "info", "cam", "-c", str(path)], env)
+    assert _offset(again.stdout) == pytest.approx(0, abs=2), again.stdout
+    assert password not in done.stdout + done.stderr + again.stdout
+
+
+def _offset(text: str) -> float:
+    """The first clock offset a `gateway onvif` command printed."""
+    import re
+
+    found = re.search(r"clock offset ([-+]?[0-9.]+)", text)
+    assert found, text
+    return float(found.group(1))

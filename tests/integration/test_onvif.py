@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -107,6 +107,72 @@ async def test_clock_that_demands_digest_auth_is_still_read() -> None:
             clock = await cam.system_time()
             assert cam.auth_mode == "digest"
     assert clock.offset_s == pytest.approx(HOUR, abs=2.0)
+
+
+@pytest.mark.parametrize("vendor", ["generic", "hik-like"])
+async def test_skewed_clock_is_set_to_our_time_and_auth_keeps_working(vendor: str) -> None:
+    with _device(vendor, clock_skew_s=HOUR) as dev:
+        async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
+            assert (await cam.system_time()).offset_s == pytest.approx(HOUR, abs=2.0)
+            await cam.set_system_time()
+            assert cam.offset_s == pytest.approx(0.0, abs=2.0)  # re-read after setting
+            assert (await cam.device_information()).model  # digests now use the new device time
+            clock = await cam.system_time()
+        assert "SetSystemDateAndTime" in dev.requests and dev.datetime_type == "Manual"
+    assert clock.offset_s == pytest.approx(0.0, abs=2.0) and clock.ntp is False
+
+
+async def test_clock_set_to_a_given_time() -> None:
+    target = datetime.now(UTC) - timedelta(days=2)
+    with _device("generic") as dev:
+        async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
+            await cam.set_system_time(utc=target)
+            assert cam.offset_s == pytest.approx(-2 * 86400.0, abs=2.0)
+            assert (await cam.device_information()).manufacturer == "Generic"
+    assert dev.clock_skew_s == pytest.approx(-2 * 86400.0, abs=2.0)
+
+
+@pytest.mark.parametrize(("vendor", "server"), [("generic", "192.0.2.123"), ("hik-like", "ntp.example.org")])
+async def test_ntp_mode_and_server_are_recorded(vendor: str, server: str) -> None:
+    with _device(vendor) as dev:
+        async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
+            await cam.set_system_time(ntp_server=server)
+            clock = await cam.system_time()
+        assert dev.requests.index("SetNTP") < dev.requests.index("SetSystemDateAndTime")
+    assert clock.ntp is True and dev.datetime_type == "NTP"
+    assert dev.ntp_servers == [server] and dev.ntp_from_dhcp is False
+
+
+async def test_clock_that_cannot_be_set_is_not_supported() -> None:
+    with _device("dahua-like", clock_skew_s=HOUR) as dev:
+        async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
+            with pytest.raises(OnvifError) as info:
+                await cam.set_system_time()
+            assert (await cam.device_information()).manufacturer == "DahuaLike"  # session still usable
+    assert info.value.reason == "not supported"
+    assert dev.clock_skew_s == HOUR
+
+
+async def test_bad_arguments_are_refused_before_any_request() -> None:
+    with _device("generic") as dev:
+        async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
+            with pytest.raises(ValueError, match="either"):
+                await cam.set_system_time(utc=datetime.now(UTC), ntp_server="192.0.2.1")
+            with pytest.raises(ValueError, match="timezone-aware"):
+                await cam.set_system_time(utc=datetime(2026, 1, 1))
+            with pytest.raises(ValueError, match="DNS name"):
+                await cam.set_system_time(ntp_server="evil</tt:DNSname>")
+        assert dev.requests == []
+
+
+async def test_clock_jump_behind_our_back_is_resynced_once() -> None:
+    with _device("generic") as dev:
+        async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
+            await cam.device_information()
+            dev.clock_skew_s = HOUR  # e.g. the camera's own NTP sync stepped its clock
+            assert (await cam.device_information()).model == "GEN-IPC-1080"
+            assert cam.offset_s == pytest.approx(HOUR, abs=2.0)
+    assert dev.requests.count("GetSystemDateAndTime") == 2
 
 
 @pytest.mark.parametrize("vendor", ["generic", "hik-like", "dahua-like"])

@@ -13,7 +13,9 @@ import pytest
 from adapters.onvif.client import (
     _encoding_media1,
     _encoding_media2,
+    _ntp_manual_entry,
     _onvif_datetime,
+    _onvif_datetime_xml,
     _strip_credentials,
     posix_tz_offset,
 )
@@ -179,6 +181,13 @@ _VALUES = {
     "data_from": "",
     "data_until": "",
     "recordings": 0,
+    "datetime_type": "NTP",
+    "sub_id": "ab12",
+    "messages": "",
+    "current_time": "2026-03-04T05:06:07Z",
+    "termination_time": "2026-03-04T05:07:07Z",
+    "ntp_from_dhcp": "false",
+    "ntp_manual": "<tt:NTPManual><tt:Type>DNS</tt:Type><tt:DNSname>pool.ntp.org</tt:DNSname></tt:NTPManual>",
     **{
         f"{p}_{f}": v
         for p in ("utc", "local")
@@ -235,6 +244,30 @@ def test_clock_shapes() -> None:
     assert posix_tz_offset("<+0530>-5:30") == timedelta(hours=5, minutes=30)
     assert posix_tz_offset("UTC0") == timedelta(0)
     assert posix_tz_offset("nonsense") is None
+
+
+def test_set_time_datetime_round_trips_through_the_reader() -> None:
+    moment = datetime(2026, 12, 31, 23, 59, 58, tzinfo=UTC)
+    el = parse_xml(f'<tt:UTCDateTime xmlns:tt="urn:x">{_onvif_datetime_xml(moment)}</tt:UTCDateTime>'.encode())
+    assert _onvif_datetime(el) == moment.replace(tzinfo=None)
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ("192.0.2.10", "<tt:Type>IPv4</tt:Type><tt:IPv4Address>192.0.2.10</tt:IPv4Address>"),
+        (" pool.ntp.org ", "<tt:Type>DNS</tt:Type><tt:DNSname>pool.ntp.org</tt:DNSname>"),
+        ("2001:db8::1", "<tt:Type>IPv6</tt:Type><tt:IPv6Address>2001:db8::1</tt:IPv6Address>"),
+    ],
+)
+def test_ntp_server_entry_by_kind(server: str, expected: str) -> None:
+    assert _ntp_manual_entry(server) == expected
+
+
+@pytest.mark.parametrize("server", ["", "not a host", "<x/>", "-bad.example", "300.1.2.3", "a" * 64 + ".com"])
+def test_ntp_server_that_is_neither_ip_nor_dns_name_is_refused(server: str) -> None:
+    with pytest.raises(ValueError, match="not an IP address or DNS name"):
+        _ntp_manual_entry(server)
 
 
 def test_media1_encoder_shapes() -> None:
