@@ -304,6 +304,10 @@ class OnvifConfig(_Model):
         " the gateway's time, 'ntp' points it at ntp_server. Off by default: the site may manage clocks itself",
     )
     ntp_server: str | None = Field(default=None, description="NTP server for set_clock: ntp")
+    events: bool = Field(
+        default=False,
+        description="Subscribe to each ONVIF camera's own events (motion, tamper) by PullPoint and store them",
+    )
 
     @model_validator(mode="after")
     def _ntp(self) -> OnvifConfig:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
+from gateway.device_events import DeviceEventService
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraStatus, HealthTracker
@@ -46,11 +47,13 @@ class Runtime:
     supervisors: dict[str, CameraSupervisor] = field(default_factory=dict)
     camera_reader: Reader | None = None
     inventory: InventoryService = field(init=False)
+    device_events: DeviceEventService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
         self.inventory = InventoryService(self.config, self.db)
+        self.device_events = DeviceEventService(self.config, self.db)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -63,6 +66,8 @@ class Runtime:
             return
         if self.inventory.onvif_cameras():
             self._tasks.append(asyncio.create_task(self.inventory.run(), name="onvif-inventory"))
+        if self.device_events.cameras():
+            self._tasks.append(asyncio.create_task(self.device_events.run(), name="onvif-events"))
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
         workers = settings.workers
@@ -109,6 +114,7 @@ class Runtime:
         self.history.record_samples(self.tracker.all())
 
     async def stop(self) -> None:
+        self.device_events.stop()
         for supervisor in self.supervisors.values():
             supervisor.stop()
         for task in self._tasks:

@@ -200,3 +200,11 @@ class SampleOut(BaseModel):
     gop_frames: int | None
     keyframe_interval_s: float | None
     reconnects: int
+
+
+class DeviceEventOut(BaseModel):
+    ts: float
+    kind: str = Field(description="motion | tamper | other")
+    topic: str
+    operation: str | None = Field(description="Initialized (state at subscription), Changed or Deleted")
+    data: dict[str, str] | None

@@ -448,7 +448,8 @@ class OnvifDeviceServer:
     def _pull(self, sub: _Subscription, request: ET.Element) -> str:
         """Long-poll: wait (lock held by the caller, released while waiting) until events or the timeout."""
         wait = min(_duration_s(_text(request, "Timeout"), 5.0), MAX_PULL_WAIT_S)
-        limit = max(1, int(_text(request, "MessageLimit") or "100"))
+        limit_text = _text(request, "MessageLimit") or "100"
+        limit = max(1, int(limit_text)) if limit_text.isdigit() else 100
         deadline = time.monotonic() + wait
         while not sub.queue and sub in self._subs.values() and time.monotonic() < deadline:
             self._events.wait(deadline - time.monotonic())

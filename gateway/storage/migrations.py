@@ -37,8 +37,13 @@ def _camera_inventory(conn: Connection) -> None:
     schema.camera_inventory.create(conn)
 
 
+def _device_events(conn: Connection) -> None:
+    schema.device_events.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
     Migration(3, "camera inventory from ONVIF", _camera_inventory),
+    Migration(4, "events reported by cameras over ONVIF", _device_events),
 )

@@ -124,3 +124,17 @@ camera_inventory = Table(
     Column("recording_search", Boolean, nullable=True),
     Index("ix_camera_inventory_camera_ts", "camera_id", "ts"),
 )
+
+device_events = Table(
+    "device_events",
+    metadata,
+    # Events a camera reports itself over ONVIF (motion, tamper), as opposed to our own detections.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("topic", String(200), nullable=False),
+    Column("operation", String(20), nullable=True),
+    Column("data", JSON, nullable=True),
+    Index("ix_device_events_camera_ts", "camera_id", "ts"),
+)

@@ -231,3 +231,42 @@ def _offset(text: str) -> float:
     found = re.search(r"clock offset ([-+]?[0-9.]+)", text)
     assert found, text
     return float(found.group(1))
+
+
+def test_camera_events_are_stored_across_a_camera_reboot(
+    tmp_path: Path, camera_site: dict[str, Any], password: str
+) -> None:
+    rtsp: RtspServerProcess = camera_site["rtsp"]
+    with OnvifDeviceServer("generic", "admin", password, main_uri=rtsp.url("/main")) as device:
+        path, api_port = _onvif_site(tmp_path, device, events=True)
+        env = child_env(CAM_PW=password)
+        token = run_cli(["user", "add", "a", "--role", "operator", "-c", str(path)], env).stdout.split()[-1]
+        proc = GatewayProcess(["run", "-c", str(path)], env, tmp_path / "gateway.log", api_port)
+        started = time.time()
+        proc.start()
+
+        def events() -> list[dict[str, Any]]:
+            return list(proc.get(f"/api/v1/cameras/cam/device-events?from={started - 5}", token).json())
+
+        try:
+            time.sleep(3)  # subscribed
+            device.emit_event("tns1:RuleEngine/CellMotionDetector/Motion", {"IsMotion": "true"})
+            _wait(lambda: any(e["kind"] == "motion" and e["operation"] != "Initialized" for e in events()))
+            device.reboot()  # the camera forgets the subscription: the gateway must notice and subscribe again
+            time.sleep(2)
+            device.emit_event("tns1:VideoSource/GlobalSceneChange/ImagingService", {"State": "true"})
+            _wait(lambda: any(e["kind"] == "tamper" for e in events()), timeout=30)
+            tampers = proc.get(f"/api/v1/cameras/cam/device-events?from={started - 5}&kind=tamper", token).json()
+        finally:
+            proc.stop()
+    assert len(tampers) == 1 and tampers[0]["data"]["State"] == "true"
+    assert "the camera reports tampering" in proc.log()
+
+
+def _wait(check: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError("condition not reached")

@@ -40,7 +40,13 @@ def test_partial_database_gets_only_missing_migrations(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/g.db"
     with Database(url) as db, db.engine.begin() as conn:
         # Roll back to version 1 as an older gateway would have left it.
-        for table in (schema.camera_inventory, schema.camera_samples, schema.camera_state_changes, schema.gateway_runs):
+        for table in (
+            schema.device_events,
+            schema.camera_inventory,
+            schema.camera_samples,
+            schema.camera_state_changes,
+            schema.gateway_runs,
+        ):
             table.drop(conn)
         conn.execute(schema.schema_migrations.delete().where(schema.schema_migrations.c.version > 1))
     with Database(url) as db:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
@@ -12,6 +12,7 @@ from gateway.api.deps import AnyUser, RuntimeDep
 from gateway.api.models import (
     CameraHealthOut,
     CameraOut,
+    DeviceEventOut,
     DeviceOut,
     GatewayRunsOut,
     IntervalOut,
@@ -153,3 +154,24 @@ def gateway_runs(runtime: RuntimeDep, _user: AnyUser, start: From = None, end: T
         down=[IntervalOut(start=i.start, end=i.end, state=i.state, reason=i.reason) for i in down],
         down_s=round(sum(i.duration for i in down), 3),
     )
+
+
+@router.get("/cameras/{camera_id}/device-events", response_model=list[DeviceEventOut])
+def camera_device_events(
+    camera_id: str,
+    runtime: RuntimeDep,
+    _user: AnyUser,
+    start: From = None,
+    end: To = None,
+    kind: Annotated[Literal["motion", "tamper", "other"] | None, Query()] = None,
+) -> list[DeviceEventOut]:
+    """Events the camera itself reported over ONVIF (with onvif.events on)."""
+    _camera(runtime, camera_id)
+    period = _period(runtime, start, end)
+    t = schema.device_events
+    query = select(t).where(t.c.camera_id == camera_id, t.c.ts >= period.start, t.c.ts < period.end)
+    if kind is not None:
+        query = query.where(t.c.kind == kind)
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(query.order_by(t.c.ts).limit(MAX_SAMPLES)).all()
+    return [DeviceEventOut.model_validate(row, from_attributes=True) for row in rows]
