@@ -8,7 +8,9 @@ port-forward report their private address).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -185,6 +187,14 @@ def _onvif_datetime_xml(utc: datetime) -> str:
         f"<tt:Time><tt:Hour>{utc.hour}</tt:Hour><tt:Minute>{utc.minute}</tt:Minute>"
         f"<tt:Second>{utc.second}</tt:Second></tt:Time>"
     )
+
+
+async def _next_whole_second() -> datetime:
+    """Sleep to the next whole second of our clock and return it. UTCDateTime carries whole seconds
+    only; sent at the boundary, the device is set to within the network latency, not within 1 s."""
+    now = time.time()
+    await asyncio.sleep(math.ceil(now) - now)
+    return datetime.fromtimestamp(math.ceil(now), UTC)
 
 
 _DNS_NAME: Final = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
@@ -546,9 +556,8 @@ class OnvifClient:
             )
             await self._set_date_time("NTP", current, None)
         else:
-            # Rounded, not truncated: the device keeps whole seconds, so this halves the worst-case error.
-            target = utc if utc is not None else datetime.now(UTC) + timedelta(milliseconds=500)
-            await self._set_date_time("Manual", current, target.astimezone(UTC))
+            target = utc.astimezone(UTC) if utc is not None else await _next_whole_second()
+            await self._set_date_time("Manual", current, target)
         await self.system_time()
 
     async def _set_date_time(self, mode: str, current: ClockReading, utc: datetime | None) -> None:
