@@ -40,6 +40,7 @@ from adapters.onvif.soap import (
     parse_envelope,
     text_of,
     username_token,
+    xsd_datetime,
 )
 
 __all__ = [
@@ -227,16 +228,6 @@ def posix_tz_offset(tz: str | None) -> timedelta | None:
     sign, hours, minutes, seconds = m.groups()
     west = timedelta(hours=int(hours), minutes=int(minutes or 0), seconds=int(seconds or 0))
     return west if sign == "-" else -west  # POSIX counts hours west of Greenwich
-
-
-def _xsd_datetime(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _first(el: Element | None, default: Element) -> Element:
@@ -740,8 +731,8 @@ class OnvifClient:
         if summary is None:
             raise OnvifError("bad response", "GetRecordingSummary without Summary")
         return RecordingSummary(
-            earliest=_xsd_datetime(text_of(summary, "DataFrom")),
-            latest=_xsd_datetime(text_of(summary, "DataUntil")),
+            earliest=xsd_datetime(text_of(summary, "DataFrom")),
+            latest=xsd_datetime(text_of(summary, "DataUntil")),
             recordings=_int(text_of(summary, "NumberRecordings")) or 0,
         )
 

@@ -15,12 +15,21 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Final, Literal, TypeVar
 from xml.etree.ElementTree import Element, tostring
 from xml.sax.saxutils import escape
 
-from adapters.onvif.soap import NS_EVENTS, OnvifError, child, descendant, descendants, local_name, text_of
+from adapters.onvif.soap import (
+    NS_EVENTS,
+    OnvifError,
+    child,
+    descendant,
+    descendants,
+    local_name,
+    text_of,
+    xsd_datetime,
+)
 
 if TYPE_CHECKING:
     from adapters.onvif.client import OnvifClient
@@ -80,16 +89,6 @@ def normalise_topic(raw: str) -> str:
     return "/".join(local_name(part.strip()) for part in raw.strip().split("/") if part.strip())
 
 
-def _utc(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def _simple_items(el: Element | None) -> dict[str, str]:
     out: dict[str, str] = {}
     if el is None:
@@ -110,7 +109,7 @@ def _event(notification: Element) -> OnvifEvent | None:
         return None
     return OnvifEvent(
         topic=topic,
-        utc=_utc(inner.get("UtcTime")),
+        utc=xsd_datetime(inner.get("UtcTime")),
         source=_simple_items(child(inner, "Source")),
         data=_simple_items(child(inner, "Data")),
         operation=inner.get("PropertyOperation"),
@@ -131,8 +130,8 @@ def parse_notifications(body: Element) -> list[OnvifEvent]:
 
 def _remaining_s(response: Element | None, fallback: float) -> float:
     """Subscription lifetime left, from TerminationTime - CurrentTime (both device clock, so skew cancels)."""
-    current = _utc(text_of(descendant(response, "CurrentTime")))
-    termination = _utc(text_of(descendant(response, "TerminationTime")))
+    current = xsd_datetime(text_of(descendant(response, "CurrentTime")))
+    termination = xsd_datetime(text_of(descendant(response, "TerminationTime")))
     if current is None or termination is None:
         return fallback
     return max(0.0, (termination - current).total_seconds())

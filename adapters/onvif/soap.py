@@ -209,3 +209,14 @@ def fault_error(fault: Element) -> OnvifError:
     if any(marker in haystack for marker in _UNSUPPORTED_MARKERS):
         return OnvifError("not supported", detail)
     return OnvifError("bad response", detail)
+
+
+def xsd_datetime(value: str | None) -> datetime | None:
+    """An xs:dateTime as an aware UTC datetime (naive values are taken as UTC); None if absent or invalid."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
