@@ -172,6 +172,7 @@ class CameraSupervisor:
         degraded = self._policy.degradation(self.camera, measured, previous)
         if current.state not in (CameraState.ONLINE, CameraState.DEGRADED):
             self._backoff.reset()
+            self._server_silent = False
         self._tracker.set_state(cid, CameraState.DEGRADED if degraded else CameraState.ONLINE, degraded)
         self._tracker.update_measured(cid, measured, at)
 
