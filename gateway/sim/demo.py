@@ -13,11 +13,13 @@ import sys
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, ConfigIssue, ConflictError, SimulatorError
+from gateway.sim.onvif_device import OnvifDeviceServer
 from gateway.sim.server import RtspServerProcess
 
 log = logging.getLogger(__name__)
@@ -47,9 +49,19 @@ class Mount:
     clip: str
 
 
+# ONVIF cameras of the demo are served by a simulated ONVIF device whose main stream is this clip,
+# on a mount of the first RTSP server.
+ONVIF_CLIP = "hd_h264"
+
+
+def _onvif_path(port: int) -> str:
+    return f"/onvif-{port}"
+
+
 def demo_mounts(config: GatewayConfig) -> list[Mount]:
-    """Derive the RTSP mounts to serve from the camera URLs of the demo config."""
+    """Derive the RTSP mounts to serve from the camera URLs (and ONVIF devices) of the demo config."""
     mounts = []
+    rtsp_ports = []
     for cam in config.cameras:
         if cam.source.rtsp is None:
             continue
@@ -59,6 +71,16 @@ def demo_mounts(config: GatewayConfig) -> list[Mount]:
                 f"camera {cam.id}: the demo serves only rtsp://127.0.0.1:PORT{{{','.join(CLIP_FOR_PATH)}}}"
             )
         mounts.append(Mount(url.port or 554, url.path, CLIP_FOR_PATH[url.path]))
+        if url.path not in FLAPPING_PATHS:
+            rtsp_ports.append(url.port or 554)
+    for cam in config.cameras:
+        onvif = cam.source.onvif
+        if onvif is None:
+            continue
+        if onvif.host not in ("127.0.0.1", "localhost") or not rtsp_ports:
+            raise SimulatorError(f"camera {cam.id}: the demo simulates ONVIF devices on 127.0.0.1 only")
+        # Beside the first steady camera: a flapping camera's server is taken down every minute.
+        mounts.append(Mount(rtsp_ports[0], _onvif_path(onvif.port), ONVIF_CLIP))
     return mounts
 
 
@@ -90,6 +112,22 @@ class Flapper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+
+def _onvif_device(port: int, rtsp: RtspServerProcess, password: str) -> OnvifDeviceServer:
+    """A simulated ONVIF camera: 40 days of recordings, a clock 2 s fast, its stream on the RTSP server."""
+    now = datetime.now(UTC)
+    device = OnvifDeviceServer(
+        "generic",
+        RTSP_USER,
+        password,
+        main_uri=rtsp.url(_onvif_path(port)),
+        clock_skew_s=2.0,
+        recordings=(now - timedelta(days=40), now),
+        port=port,
+    )
+    device.start()
+    return device
 
 
 def _admin_token(config: GatewayConfig) -> str:
@@ -133,6 +171,7 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
         by_port[mount.port].append(mount)
     servers: list[RtspServerProcess] = []
     flappers: list[Flapper] = []
+    devices: list[OnvifDeviceServer] = []
     try:
         for port, port_mounts in sorted(by_port.items()):
             server = RtspServerProcess(
@@ -149,6 +188,12 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
                 flappers.append(Flapper(server, UP_S, DOWN_S))
         for flapper in flappers:
             flapper.start()
+        for cam in config.cameras:
+            if cam.source.onvif is not None:
+                host_server = next(
+                    sv for sv in servers if any(p == _onvif_path(cam.source.onvif.port) for p, _ in sv.mounts)
+                )
+                devices.append(_onvif_device(cam.source.onvif.port, host_server, password))
 
         token = _admin_token(config)
         host, port = config.server.bind, api_port or config.server.port
@@ -164,6 +209,8 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
     finally:
         for flapper in flappers:
             flapper.stop()
+        for device in devices:
+            device.stop()
         for server in servers:
             server.stop()
     return 0

@@ -20,12 +20,15 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_site_comes_up_with_its_six_cameras(tmp_path: Path) -> None:
+def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
     # The shipped demo config, moved onto free ports and a private database so the test can run
     # beside a developer's own demo.
     config = yaml.safe_load((REPO / "configs" / "demo-site.yaml").read_text())
     rtsp_ports = {8554: free_port(), 8555: free_port()}
     for cam in config["cameras"]:
+        if "onvif" in cam["source"]:
+            cam["source"]["onvif"]["port"] = free_port()
+            continue
         for old, new in rtsp_ports.items():
             cam["source"]["rtsp"] = cam["source"]["rtsp"].replace(f":{old}/", f":{new}/")
     api_port = free_port()
@@ -77,8 +80,17 @@ def test_demo_site_comes_up_with_its_six_cameras(tmp_path: Path) -> None:
             "server-room-frozen": "online",
             "warehouse-dark": "online",
             "carpark-flaky": "degraded",
+            "side-gate-onvif": "online",
         }, cams
         assert cams["corridor-sd"]["reason"] == "704x576 is below HD (1920x1080)"
+        device = httpx.get(
+            f"http://127.0.0.1:{api_port}/api/v1/cameras/side-gate-onvif/health",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()["device"]
+        assert device["retention_days"] == pytest.approx(40, abs=0.1) and device["clock_offset_s"] == pytest.approx(
+            2, abs=1.5
+        )
         measured = {cid: (c["measured"]["codec"], c["measured"]["width"]) for cid, c in cams.items()}  # type: ignore[index]
         assert measured["lobby-h265"] == ("h265", 1920)
         assert measured["corridor-sd"] == ("h264", 704)
