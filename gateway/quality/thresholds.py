@@ -19,15 +19,16 @@ class QualityThresholds:
     """Smallest decoded frame (px, both sides ``min_width`` x ``min_width * 9/16``) that is checked at
     all; anything smaller (a broken decode, a thumbnail) is ``not_checkable`` rather than judged."""
 
-    blank_uniform_share: float = 0.95
+    blank_uniform_share: float = 0.97
     """Black/blank: score = share (0..1) of the pixels whose luma lies within ``blank_luma_tolerance``
-    of the median luma. A black frame, a grey or blue "no signal" screen is uniform (> 0.98 even with
-    a small "NO SIGNAL" caption or a burned-in clock); a real scene, even a dark or low-texture one,
-    spreads over more levels (< 0.9 on the sample clips). Fail at or above 0.95."""
+    of the median luma. A black frame, a grey or blue "no signal" screen is uniform (0.995..1.0, even
+    with a "NO SIGNAL" caption and some noise); a real scene spreads over more levels (0.1..0.2 on the
+    clean clips, 0.89 on the "dark" night clip, whose picture is dark but present). Fail at 0.97."""
 
-    blank_luma_tolerance: int = 6
+    blank_luma_tolerance: int = 4
     """Half width (8-bit luma levels) of the band around the median used by the blank score: above the
-    sensor/compression noise of a uniform frame after downscaling (1-3 levels)."""
+    sensor and compression noise of a uniform frame after downscaling (1-2 levels), below the spread
+    of a dark but real scene."""
 
     black_luma: float = 20.0
     """A blank frame whose mean luma is below this (8-bit levels) is reported as "black" rather than
@@ -46,17 +47,18 @@ class QualityThresholds:
     """... or when more than 40 % of the pixels are clipped (luma >= 250): a sky or a lit window
     clips 10-25 % of a normal outdoor frame; over 40 % the camera is overexposed."""
 
-    blur_min_sharpness: float = 0.18
-    """Blur/defocus: score = sharpness, the share (0..1) of the high-frequency energy (variance of the
-    Laplacian) of the 640 px grey image that is lost when the image is re-blurred with a 5x5 Gaussian
-    (sigma 1.2). This is the re-blur principle (Crete et al. 2007): re-blurring a sharp image removes
-    much of its Laplacian energy (0.5..0.9 on sharp scenes), re-blurring a defocused one changes
-    little (< 0.15). It is normalised for resolution (always measured at 640 px wide) and for
-    contrast and scene content (a ratio). Fail below 0.18."""
+    blur_min_sharpness: float = 0.15
+    """Blur/defocus: score = sharpness, the standard deviation of the Laplacian of the 640 px grey image
+    divided by the standard deviation of the 320 px grey image (its contrast): the variance of the
+    Laplacian, normalised for resolution (always measured at 640 px wide, whatever the camera sends)
+    and for the scene's contrast (a ratio, unit-less). Sharp scenes measure 0.5..1.2 (the sample clips
+    0.53..0.79, noise raises it); a Gaussian defocus of sigma 4 px at 1080p brings it to 0.06..0.14
+    and sigma 3 px to 0.10..0.23. Fail below 0.15: a margin of more than 3x under the softest clean
+    clip, while a blur that visibly smears a face (sigma >= 4 px at 1080p) is caught."""
 
-    blur_min_texture: float = 4.0
-    """Minimum standard deviation of the Laplacian (8-bit levels) for the blur check to be
-    meaningful; a flat frame (blank, covered) has no edges to judge and is ``not_checkable``."""
+    blur_min_contrast: float = 5.0
+    """Minimum luma standard deviation (8-bit levels, 320 px image) for the blur check to mean
+    anything; a uniform frame (blank, covered) has no edges to judge and is ``not_checkable``."""
 
     occlusion_block_px: int = 16
     """Side (px, on the 320 px image) of the blocks used by the occlusion check: 20 x 11 blocks on a
@@ -68,32 +70,44 @@ class QualityThresholds:
     texture, noise and shading at this block size."""
 
     occlusion_dark_luma: float = 70.0
-    """A low-texture block counts as covering the lens when it is also darker than 70 (8-bit), or
-    when it is any brightness but the low-texture blocks make a single connected region (close-range
-    object); see ``occlusion_max_share``."""
+    """A low-texture block counts as covering the lens when it is also darker than 70 (8-bit): an
+    object at close range in front of the lens is unlit (it shadows itself); a bright uniform wall
+    in focus is scene, not occlusion."""
+
+    occlusion_min_lit_share: float = 0.10
+    """When the whole frame is dark (mean luma below ``dark_mean_luma``) and fewer than 10 % of the
+    blocks are brighter than ``occlusion_dark_luma``, a covered lens cannot be told from a dark scene:
+    occlusion is ``not_checkable`` and the dark check carries the alarm. A hand over 70 % of a lit
+    scene leaves the rest of the scene lit (25..30 % of the blocks)."""
 
     occlusion_max_share: float = 0.60
-    """Occlusion/covered lens: score = share (0..1) of the frame covered by the largest connected
-    region of low-texture dark blocks. Fail at 0.60 or more: large uniform walls or floors of the
-    sample scenes stay below 0.35 because they keep texture or are bright; a palm or a bag over the
-    lens covers most of the frame."""
+    """Occlusion/covered lens: score = share (0..1) of the blocks that are low-texture and dark.
+    Fail at 0.60 or more: the clean scenes stay below 0.2 (their large walls and floors keep some
+    texture or are lit; 30 % darker: 0.15), while a palm or a bag over the lens covers most of the
+    frame (0.72 for a hand over about 75 %)."""
 
-    cast_min_distance: float = 14.0
-    """Colour cast: score = distance (CIELab a/b units, as OpenCV's 8-bit Lab, about 1 CIE unit each)
-    of the mean chroma from neutral grey, over pixels that are neither black nor clipped. Fail when it
-    is at least 14 (a clearly visible tint; white balance errors of a few units are not visible) ..."""
+    cast_min_distance: float = 20.0
+    """Colour cast: score = distance (Lab a/b units, OpenCV's 8-bit Lab, about 1 CIE unit each) of
+    the mean chroma from neutral grey, over pixels that are neither near-black nor clipped. Fail when
+    it is at least 20 (a strong tint: a lost IR-cut filter turns a scene purple/red, a broken colour
+    channel turns it blue/green at 30+) ... Warm-lit scenes are legitimately off-neutral: the warm
+    sample clips measure 16..17, hence 20 and not the 10..12 a colour scientist would call a cast."""
 
-    cast_min_factor: float = 1.5
-    """... and the mean chroma distance is at least 1.5 times the chroma spread (standard deviation of
-    a/b): a tint shifts the whole image at once (factor >> 1), while a colourful scene (a green lawn,
-    a red shop front) has a mean away from grey but a wide spread (factor < 1)."""
+    cast_min_factor: float = 0.5
+    """... and the mean chroma distance is at least 0.5 times the chroma spread (standard deviation of
+    a/b): a tint shifts every colour of the image at once (mean far, spread small), while a
+    colourful scene (a green lawn, a red shop front among other colours) has a mean away from grey
+    but a wide spread (factor 0.1..0.35 on the synthetic clean scenes; a strong tint on a colourful
+    scene still gives 0.6..1.3)."""
 
-    noise_max_sigma: float = 6.0
+    noise_max_sigma: float = 4.0
     """Heavy noise: score = estimated noise standard deviation (8-bit levels, on the 640 px image)
     from the difference between the image and its 3x3 median-filtered copy, over flat blocks only (so
     that edges do not count), as the robust median absolute deviation scaled to sigma. Clean cameras
-    measure 0.5..2.5 at this size; fail above 6 (heavy grain, e.g. a failing sensor or a night scene
-    with gain at its maximum)."""
+    measure 0..2 at this size (the sample clips 0..0.5; synthetic scenes with sigma 3 grain 1.2..1.9);
+    downscaling from 1080p averages noise down by about 3x, so sigma 15 grain at 1080p measures 5.5
+    and sigma 25 measures 9. Fail above 4, i.e. about sigma 11 at full 1080p resolution (heavy grain, e.g. a
+    failing sensor or a night scene with gain at its maximum)."""
 
     frozen_pixel_delta: int = 18
     """Frozen: a pixel of the 320 px grey image (lightly blurred) has changed when it differs by more
@@ -119,12 +133,14 @@ class QualityThresholds:
     picture must be unchanged over the whole window, e.g. 20 s at one sample every 10 s. Before that
     the state is ``not_checkable``."""
 
-    scene_min_correlation: float = 0.45
+    scene_min_correlation: float = 0.60
     """Scene change/camera moved: score = median, over the textured blocks of a 4 x 4 grid, of the
     normalised cross-correlation between the current and the reference 160 px grey images (lightly
     blurred). NCC is invariant to gain and offset (lighting) and the median ignores the few blocks a
-    person walking through changes. An unmoved camera measures 0.8..1.0; a shift of 5 % of the width
-    or a rotation of a few degrees drops it below 0.4. Fail below 0.45."""
+    person walking through changes. An unmoved camera measures 0.95..1.0 (also 30 % brighter or
+    darker, or with a person in the picture); a shift of 1 % of the width (vibration) 0.93, 2 %
+    0.80, 3 % 0.67, 4 % 0.57, 8 % 0.20; a rotation of 3 degrees 0.87, 5 degrees 0.74, 8 degrees
+    0.54. Fail below 0.60: a turn of about 4 % of the field of view or 7 degrees of roll."""
 
     scene_min_blocks: int = 4
     """At least 4 of the 16 blocks must be textured (standard deviation >= ``scene_block_std`` in the
