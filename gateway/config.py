@@ -282,6 +282,12 @@ class SupervisorConfig(_Model):
     cameras_per_worker: int = Field(
         default=50, ge=1, le=500, description="Cameras one reader process hosts when workers is automatic"
     )
+    quality_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="Decode one keyframe this often per camera for the picture-quality checks (0: off)",
+    )
     sample_interval_s: float = Field(
         default=60.0, ge=5, le=3600, description="How often measured stream figures are stored as history"
     )

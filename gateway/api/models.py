@@ -10,6 +10,13 @@ from gateway.config import CameraConfig
 from gateway.health.state import CameraStatus
 
 
+class QualityCheckOut(BaseModel):
+    name: str
+    score: float
+    state: str = Field(description="pass | fail | not_checkable")
+    detail: str
+
+
 class Measured(BaseModel):
     """Measured from the packets received (no decoding): what the camera really sends."""
 
@@ -29,6 +36,8 @@ class Measured(BaseModel):
     ts_jumps: int = Field(description="Timestamp jumps (backwards, or forwards by many frames)")
     gaps: int = Field(description="Pauses of over a second between packets")
     max_gap_s: float
+    quality: list[QualityCheckOut] = Field(description="Picture-quality checks of the last sampled keyframe")
+    quality_at: float | None
 
 
 class Expected(BaseModel):

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from gateway.quality.checks import CheckResult
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,8 @@ class MeasuredStream:
     ts_jumps: int = 0
     gaps: int = 0
     max_gap_s: float = 0.0
+    quality: tuple[CheckResult, ...] = ()  # the last picture-quality diagnosis of a sampled keyframe
+    quality_at: float | None = None
 
 
 @dataclass(frozen=True)

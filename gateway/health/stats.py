@@ -13,6 +13,7 @@ from collections import deque
 from adapters.common.h26x import ParameterSetError, ParameterSetInfo, find_sps, nal_units_from_extradata, parse_sps
 from adapters.common.media import Packet, StreamInfo
 from gateway.health.state import MeasuredStream
+from gateway.quality.checks import CheckResult
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class StreamStats:
         self.keyframe_interval_s: float | None = None
         self._sps: bytes | None = None
         self.sps_info: ParameterSetInfo | None = None
+        self.quality: tuple[CheckResult, ...] = ()
+        self.quality_at: float | None = None
         if info.extradata:
             self._sps_from_extradata(info.extradata)
 
@@ -154,4 +157,6 @@ class StreamStats:
             ts_jumps=self.ts_jumps,
             gaps=self.gaps,
             max_gap_s=round(self.max_gap_s, 3),
+            quality=self.quality,
+            quality_at=self.quality_at,
         )

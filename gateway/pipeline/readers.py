@@ -20,6 +20,7 @@ from gateway.health.state import MeasuredStream
 from gateway.health.stats import StreamStats
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.pacing import Pacer
+from gateway.quality.sampler import KeyframeSampler
 
 # How often a session hands measured figures to the supervisor: often enough for a live
 # dashboard, rare enough that 200 cameras cost a few hundred messages a second at most.
@@ -67,12 +68,15 @@ def read_session(
         info = source.open()
         stats = StreamStats(info)
         pacer = Pacer(settings.read_batch_s)
+        sampler = KeyframeSampler(info, settings.quality_interval_s) if settings.quality_interval_s > 0 else None
         time_base = float(info.time_base)
         next_publish = 0.0
         for packet in source.packets():
             if stop.is_set():
                 return
             stats.add(packet)
+            if sampler is not None and (quality := sampler.offer(packet)) is not None:
+                stats.quality, stats.quality_at = quality, time.time()
             if packet.arrival >= next_publish:
                 next_publish = packet.arrival + PUBLISH_INTERVAL_S
                 emit(stats.snapshot(), time.time())

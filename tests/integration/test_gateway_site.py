@@ -353,3 +353,31 @@ def _children(pid: int) -> list[int]:
             except (OSError, ValueError, IndexError):
                 pass
     return sorted(out)
+
+
+def test_picture_quality_of_sampled_keyframes(
+    tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str
+) -> None:
+    mounts = [("/ok", sim_clips["hd_h264"]), ("/frozen", sim_clips["frozen"]), ("/dark", sim_clips["dark"])]
+    with RtspServerProcess(mounts, username="cam", password=rtsp_password) as server:
+        cams = [camera(path.strip("/"), server.url(path)) for path, _ in mounts]
+        site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password))
+        config = yaml.safe_load(site.path.read_text())
+        config["supervisor"]["quality_interval_s"] = 1.9  # one sample per GOP
+        site.path.write_text(yaml.safe_dump(config))
+        site.proc.start()
+        try:
+            deadline = time.monotonic() + 30
+            verdicts: dict[str, dict[str, str]] = {}
+            while time.monotonic() < deadline:
+                verdicts = {
+                    cid: {q["name"]: q["state"] for q in c["measured"]["quality"]} for cid, c in site.cameras().items()
+                }
+                if all(v.get("frozen") in ("pass", "fail") for v in verdicts.values()):
+                    break
+                time.sleep(0.5)
+        finally:
+            site.proc.stop()
+    assert verdicts["frozen"]["frozen"] == "fail", verdicts
+    assert verdicts["dark"]["dark"] == "fail", verdicts
+    assert verdicts["ok"]["frozen"] == "pass" and "fail" not in verdicts["ok"].values(), verdicts

@@ -52,6 +52,8 @@ function render(cameras) {
     const res = m.width ? m.width + "×" + m.height : null;
     const notHd = hdMin && m.width && Math.min(m.width, m.height) < Math.min(hdMin[0], hdMin[1]);
     tr.append(cell(res, notHd ? "not-hd" : ""), cell(m.fps), cell(m.bitrate_kbps == null ? null : m.bitrate_kbps + " kb/s"));
+    const failed = (m.quality || []).filter((q) => q.state === "fail").map((q) => q.name.replace("_", " "));
+    tr.append(cell(m.quality && m.quality.length ? (failed.length ? failed.join(", ") : "ok") : null, failed.length ? "not-hd" : ""));
     tr.append(cell(ago(c.since)), cell(c.url, "src"));
     rows.append(tr);
   }
