@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="measuring time per side")
     ap.add_argument("--workers", type=int, default=None, help="supervisor.workers (default: automatic)")
     ap.add_argument("--read-batch", type=float, default=None, help="supervisor.read_batch_s (default: 0.5)")
+    ap.add_argument("--quality-interval", type=float, default=None, help="supervisor.quality_interval_s (default: 60)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -67,7 +68,11 @@ def main() -> None:
     with RtspServerProcess(mounts) as server, tempfile.TemporaryDirectory() as tmp:
         urls = [server.url(f"/cam{i % args.mounts}") for i in range(args.streams)]
         cams = [{"id": f"c{i:03d}", "name": f"c{i}", "source": {"rtsp": u}} for i, u in enumerate(urls)]
-        overrides = {"workers": args.workers, "read_batch_s": args.read_batch}
+        overrides = {
+            "workers": args.workers,
+            "read_batch_s": args.read_batch,
+            "quality_interval_s": args.quality_interval,
+        }
         gateway = Gateway(Path(tmp), cams, **{k: v for k, v in overrides.items() if v is not None})
         gateway.start()
         try:

@@ -283,7 +283,7 @@ class SupervisorConfig(_Model):
         default=50, ge=1, le=500, description="Cameras one reader process hosts when workers is automatic"
     )
     quality_interval_s: float = Field(
-        default=30.0,
+        default=60.0,
         ge=0,
         le=3600,
         description="Decode one keyframe this often per camera for the picture-quality checks (0: off)",

@@ -26,9 +26,8 @@ class KeyframeSampler:
         self._interval_s = interval_s
         self._thresholds = thresholds
         self._next = 0.0
-        self._decoder = cast(VideoCodecContext, av.CodecContext.create(_DECODERS[info.codec], "r"))
-        if info.extradata:
-            self._decoder.extradata = info.extradata
+        self._codec = _DECODERS[info.codec]
+        self._extradata = info.extradata
         self._frozen = FrozenTracker()
         # Unfinished: the reference for "camera moved" is the first sample of the session; storing one
         # per camera across restarts belongs to the coverage work (issue 5).
@@ -40,17 +39,28 @@ class KeyframeSampler:
             return None
         self._next = packet.arrival + self._interval_s
         try:
-            frames = self._decoder.decode(av.Packet(packet.data))
+            frames = self._decode(packet.data)
         except (av.error.FFmpegError, ValueError) as exc:
             return _not_checkable(f"keyframe did not decode: {type(exc).__name__}")
         if not frames:
-            return None  # a decoder that holds frames back gives this one with the next keyframe
+            return _not_checkable("keyframe gave no picture")
         # bgr24 is always 8-bit; PyAV's type covers every pixel format.
         image = cast("npt.NDArray[np.uint8]", frames[-1].to_ndarray(format="bgr24"))
         prepared = prepare(image, self._thresholds)
         if self._reference is None and prepared.ok:
             self._reference = Reference.from_prepared(prepared)
         return tuple(diagnose(prepared, thresholds=self._thresholds, frozen=self._frozen, reference=self._reference))
+
+    def _decode(self, data: bytes) -> list[av.VideoFrame]:
+        # A decoder only for this keyframe, freed right after: a 1080p decoder holds ~10 MB of
+        # buffers, too much to keep for each of hundreds of cameras between samples every minute.
+        decoder = cast(VideoCodecContext, av.CodecContext.create(self._codec, "r"))
+        decoder.thread_count = 1
+        if self._extradata:
+            decoder.extradata = self._extradata
+        frames = list(decoder.decode(av.Packet(data)))
+        frames.extend(decoder.decode(None))  # flush: an isolated keyframe is complete on its own
+        return frames
 
 
 def _not_checkable(detail: str) -> tuple[CheckResult, ...]:
