@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from adapters.common.redact import with_credentials
 from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess, free_port
 from tests.integration.gatewayproc import child_env, run_cli
@@ -19,7 +20,7 @@ def test_probe_measures_streams_in_parallel(sim_clips: dict[str, ClipInfo]) -> N
         urls = [server.url(p) for p, _ in mounts] + [server.url("/missing"), f"rtsp://127.0.0.1:{free_port()}/x"]
         env = child_env(PROBE_PW="probe-pass-1")
         done = run_cli(["probe", "--json", "--user", "viewer", "--password-env", "PROBE_PW", *urls], env)
-        table = run_cli(["probe", urls[0].replace("rtsp://", "rtsp://viewer:probe-pass-1@")], env)
+        table = run_cli(["probe", with_credentials(urls[0], "viewer", "probe-pass-1")], env)
     assert done.returncode == 1  # two of the streams failed
     results = json.loads(done.stdout)
     assert [r["url"] for r in results] == [u.replace("rtsp://", "rtsp://viewer:***@") for u in urls]

@@ -17,6 +17,7 @@ import av
 import av.error
 import pytest
 
+from adapters.common.redact import with_credentials
 from gateway.sim.clips import ClipInfo, make_clips
 from gateway.sim.server import SERVER_SCRIPT, RtspServerProcess, SimulatorError
 
@@ -125,7 +126,7 @@ def test_digest_auth(sim_clips: dict[str, ClipInfo]) -> None:
         with pytest.raises(av.error.HTTPUnauthorizedError):
             open_rtsp(srv.url("/sd"))
         with pytest.raises(av.error.HTTPUnauthorizedError):
-            open_rtsp(srv.url("/sd").replace("rtsp://", "rtsp://viewer:wrong@"))
+            open_rtsp(with_credentials(srv.url("/sd"), "viewer", "wrong"))
         with open_rtsp(srv.url("/sd").replace("rtsp://", f"rtsp://viewer:{password}@")) as container:
             assert len(read_packets(container, 5)) == 5
 

@@ -17,7 +17,7 @@ MINIMAL = {
         {
             "id": "cam1",
             "name": "Cam 1",
-            "source": {"rtsp": "rtsp://127.0.0.1:8554/a"},
+            "source": {"rtsp": "rtsp://cam.example:8554/a"},
             "credentials": {"username": "u", "password": {"env": "TEST_CAM1_PASSWORD"}},
             "zones": ["gate"],
         }
@@ -47,8 +47,8 @@ def test_minimal_config_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.server.bind == "127.0.0.1"
     assert config.storage.url.startswith("sqlite:///")
     assert str(config.hd_min_resolution()) == "1280x720"  # not a key unit
-    assert config.cameras[0].secret_url() == "rtsp://u:pw@127.0.0.1:8554/a"
-    assert config.cameras[0].display_url() == "rtsp://u:***@127.0.0.1:8554/a"
+    assert config.cameras[0].secret_url() == "rtsp://u:pw@cam.example:8554/a"
+    assert config.cameras[0].display_url() == "rtsp://u:***@cam.example:8554/a"
 
 
 def test_key_unit_defaults_to_1080p() -> None:
@@ -116,11 +116,11 @@ def test_secret_from_file(tmp_path: Path) -> None:
     secret.write_text("from-file\n")
     cam = {**MINIMAL["cameras"][0], "credentials": {"username": "u", "password": {"file": str(secret)}}}
     config = parse_config({**MINIMAL, "cameras": [cam]})
-    assert config.cameras[0].secret_url() == "rtsp://u:from-file@127.0.0.1:8554/a"
+    assert config.cameras[0].secret_url() == "rtsp://u:from-file@cam.example:8554/a"
 
 
 def test_password_inline_in_url_is_refused_and_not_echoed() -> None:
-    cam = {**MINIMAL["cameras"][0], "source": {"rtsp": "rtsp://admin:Sup3rSecret@10.1.1.1/x"}}
+    cam = {**MINIMAL["cameras"][0], "source": {"rtsp": "rtsp://admin:Sup3rSecret@cam.example/x"}}
     with pytest.raises(ConfigError) as info:
         parse_config({**MINIMAL, "cameras": [cam]}, check_secrets=False)
     assert _paths(info.value) == ["cameras[0].source"]

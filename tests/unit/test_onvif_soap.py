@@ -166,7 +166,9 @@ def test_soap11_fault_is_understood() -> None:
 
 
 def test_error_detail_never_carries_the_password() -> None:
-    err = OnvifError("unreachable", "rtsp://admin:hunter22@10.0.0.5/ failed; password=hunter22", secrets=("hunter22",))
+    err = OnvifError(
+        "unreachable", "rtsp://admin:hunter22@cam.example/ failed; password=hunter22", secrets=("hunter22",)
+    )
     assert "hunter22" not in str(err)
     assert "hunter22" not in err.detail
     with pytest.raises(ValueError, match="unknown"):
@@ -303,7 +305,7 @@ def test_media2_encoder_shape() -> None:
 
 
 def test_stream_uri_credentials_are_stripped() -> None:
-    assert _strip_credentials("rtsp://admin:pw@10.0.0.5:554/Streaming/101") == "rtsp://10.0.0.5:554/Streaming/101"
+    assert _strip_credentials("rtsp://admin:pw@cam.example:554/Streaming/101") == "rtsp://cam.example:554/Streaming/101"
     assert _strip_credentials("rtsp://10.0.0.5/a?b=1") == "rtsp://10.0.0.5/a?b=1"
     assert _strip_credentials(None) is None
 

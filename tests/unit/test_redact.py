@@ -11,12 +11,12 @@ from gateway.logs import RedactingFilter
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("rtsp://admin:s3cret@10.0.0.5:554/ch1", "rtsp://admin:***@10.0.0.5:554/ch1"),
-        ("rtsp://admin:s3cret@cam.local/ch1?x=1", "rtsp://admin:***@cam.local/ch1?x=1"),
-        ("rtsp://10.0.0.5/ch1", "rtsp://10.0.0.5/ch1"),
-        ("rtsp://admin@10.0.0.5/ch1", "rtsp://admin@10.0.0.5/ch1"),
-        ("rtsp://admin:p%40ss@[fe80::1]:554/x", "rtsp://admin:***@[fe80::1]:554/x"),
-        ("postgresql://gw:pw@db:5432/gateway", "postgresql://gw:***@db:5432/gateway"),
+        ("rtsp://admin:s3cret@cam1.example:554/ch1", "rtsp://admin:***@cam1.example:554/ch1"),
+        ("rtsp://admin:s3cret@cam2.example/ch1?x=1", "rtsp://admin:***@cam2.example/ch1?x=1"),
+        ("rtsp://cam1.example/ch1", "rtsp://cam1.example/ch1"),
+        ("rtsp://admin@cam1.example/ch1", "rtsp://admin@cam1.example/ch1"),
+        ("rtsp://admin:p%40ss@[2001:db8::1]:554/x", "rtsp://admin:***@[2001:db8::1]:554/x"),  # example IPv6
+        ("postgresql://gw:pw@db.example:5432/gateway", "postgresql://gw:***@db.example:5432/gateway"),
     ],
 )
 def test_mask_url(url: str, expected: str) -> None:
@@ -24,11 +24,11 @@ def test_mask_url(url: str, expected: str) -> None:
 
 
 def test_mask_text_finds_urls_and_key_values_inside_messages() -> None:
-    text = "Connection refused: 'rtsp://root:hunter22@1.2.3.4/live' password=hunter22 token: gw_abc"
+    text = "Connection refused: 'rtsp://root:hunter22@cam3.example/live' password=hunter22 token: gw_abc"
     masked = mask_text(text)
     assert "hunter22" not in masked
     assert "gw_abc" not in masked
-    assert "rtsp://root:***@1.2.3.4/live" in masked
+    assert "rtsp://root:***@cam3.example/live" in masked
 
 
 def test_mask_text_masks_given_literal_secrets() -> None:
@@ -36,17 +36,19 @@ def test_mask_text_masks_given_literal_secrets() -> None:
 
 
 def test_with_credentials_quotes_special_characters() -> None:
-    url = with_credentials("rtsp://10.0.0.5:554/a", "ad min", "p@ss:word/")
-    assert url == "rtsp://ad%20min:p%40ss%3Aword%2F@10.0.0.5:554/a"
-    assert mask_url(url) == "rtsp://ad%20min:***@10.0.0.5:554/a"
+    url = with_credentials("rtsp://cam1.example:554/a", "ad min", "p@ss:word/")
+    assert url == "rtsp://ad%20min:p%40ss%3Aword%2F@cam1.example:554/a"
+    assert mask_url(url) == "rtsp://ad%20min:***@cam1.example:554/a"
 
 
 def test_logging_filter_masks_message_args_and_exceptions() -> None:
-    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "open %s failed", ("rtsp://u:pw123@h/x",), None)
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "open %s failed", ("rtsp://u:pw123@cam.example/x",), None
+    )
     assert RedactingFilter().filter(record)
-    assert record.getMessage() == "open rtsp://u:***@h/x failed"
+    assert record.getMessage() == "open rtsp://u:***@cam.example/x failed"
     try:
-        raise ValueError("cannot open rtsp://u:pw123@h/x")
+        raise ValueError("cannot open rtsp://u:pw123@cam.example/x")
     except ValueError:
         import sys
 
