@@ -63,6 +63,7 @@ def create_app(
             disabled=frozenset(c.id for c in config.cameras if not c.enabled),
         )
         tracker.subscribe(history.record_state)
+        tracker.subscribe_quality(history.record_quality)
         runtime = Runtime(
             config=config,
             db=db,

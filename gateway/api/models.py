@@ -12,7 +12,7 @@ from gateway.health.state import CameraStatus
 
 class QualityCheckOut(BaseModel):
     name: str
-    score: float
+    score: float | None = Field(description="None (NaN) when the check could not run")
     state: str = Field(description="pass | fail | not_checkable")
     detail: str
 
@@ -217,3 +217,11 @@ class DeviceEventOut(BaseModel):
     topic: str
     operation: str | None = Field(description="Initialized (state at subscription), Changed or Deleted")
     data: dict[str, str] | None
+
+
+class QualityRowOut(BaseModel):
+    ts: float
+    check: str
+    state: str = Field(description="pass | fail | not_checkable")
+    score: float | None
+    detail: str | None

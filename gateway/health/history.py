@@ -7,6 +7,7 @@ that fail (disk full, database locked) are kept and retried; a clean shutdown dr
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import socket
 import threading
@@ -14,10 +15,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Table, update
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InvalidRequestError,
+    SQLAlchemyError,
+    StatementError,
+)
 
 from gateway.health.state import CameraStatus
+from gateway.quality.checks import CheckResult
 from gateway.storage import schema
 from gateway.storage.db import Database
 
@@ -35,11 +44,12 @@ class _Pending:
 
     states: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    quality: list[dict[str, Any]] = field(default_factory=list)
     heartbeat: float | None = None
     stop: float | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.states or self.samples or self.heartbeat or self.stop)
+        return bool(self.states or self.samples or self.quality or self.heartbeat or self.stop)
 
 
 class HistoryWriter:
@@ -54,6 +64,7 @@ class HistoryWriter:
         self._thread: threading.Thread | None = None
         self.dropped_samples = 0
         self.failed_writes = 0
+        self.rejected_rows = 0
 
     def start(self) -> int:
         """Open a new run (synchronously, at start-up) and start the writer thread."""
@@ -100,6 +111,13 @@ class HistoryWriter:
                     },
                 )
             )
+
+    def record_quality(self, camera_id: str, at: float, results: tuple[CheckResult, ...]) -> None:
+        for r in results:
+            row = {"run_id": self.run_id, "camera_id": camera_id, "ts": at, "check": r.name, "state": r.state}
+            # A check that could not run has no score (NaN): store NULL, which SQL can compare.
+            score = r.score if math.isfinite(r.score) else None
+            self._queue.put(("quality", {**row, "score": score, "detail": r.detail}))
 
     def heartbeat(self) -> None:
         self._queue.put(("heartbeat", time.time()))
@@ -148,6 +166,8 @@ class HistoryWriter:
             pending.states.append(item)
         elif kind == "sample":
             pending.samples.append(item)
+        elif kind == "quality":
+            pending.quality.append(item)
         elif kind == "heartbeat":
             pending.heartbeat = item
         elif kind == "stop":
@@ -156,33 +176,72 @@ class HistoryWriter:
     def _flush(self, pending: _Pending) -> bool:
         try:
             with self._db.engine.begin() as conn:
-                if pending.states:
-                    conn.execute(schema.camera_state_changes.insert(), pending.states)
-                if pending.samples:
-                    conn.execute(schema.camera_samples.insert(), pending.samples)
-                last_seen = pending.stop or pending.heartbeat
-                if last_seen is not None:
-                    values: dict[str, float] = {"heartbeat_at": last_seen}
-                    if pending.stop is not None:
-                        values["stopped_at"] = pending.stop
-                    runs = schema.gateway_runs
-                    conn.execute(update(runs).where(runs.c.id == self.run_id).values(values))
+                self._write(conn, pending)
         except SQLAlchemyError as exc:
-            self.failed_writes += 1
-            if self.failed_writes == 1 or self.failed_writes % 100 == 0:
-                pending_rows = len(pending.states) + len(pending.samples)
-                log.error("history: write failed (%d rows pending, will retry): %s", pending_rows, exc)
-            return False
+            if _refused(exc):
+                # Some row can never be written (a bug, not the disk): write the rest one by one, so
+                # that one bad row does not block every later state change behind it.
+                log.error("history: a batch was refused (%s); writing it row by row", type(exc).__name__)
+                self._write_row_by_row(pending)
+            else:
+                self.failed_writes += 1
+                if self.failed_writes == 1 or self.failed_writes % 100 == 0:
+                    pending_rows = len(pending.states) + len(pending.samples) + len(pending.quality)
+                    log.error("history: write failed (%d rows pending, will retry): %s", pending_rows, exc)
+                return False
         if self.failed_writes:
             log.info("history: writes work again")
             self.failed_writes = 0
         return True
+
+    def _write(self, conn: Connection, pending: _Pending) -> None:
+        for table, rows in self._groups(pending):
+            if rows:
+                conn.execute(table.insert(), rows)
+        last_seen = pending.stop or pending.heartbeat
+        if last_seen is not None:
+            values: dict[str, float] = {"heartbeat_at": last_seen}
+            if pending.stop is not None:
+                values["stopped_at"] = pending.stop
+            runs = schema.gateway_runs
+            conn.execute(update(runs).where(runs.c.id == self.run_id).values(values))
+
+    @staticmethod
+    def _groups(pending: _Pending) -> list[tuple[Table, list[dict[str, Any]]]]:
+        return [
+            (schema.camera_state_changes, pending.states),
+            (schema.camera_samples, pending.samples),
+            (schema.camera_quality, pending.quality),
+        ]
+
+    def _write_row_by_row(self, pending: _Pending) -> None:
+        for table, rows in self._groups(pending):
+            for row in rows:
+                try:
+                    with self._db.engine.begin() as conn:
+                        conn.execute(table.insert(), [row])
+                except SQLAlchemyError as exc:
+                    if not _refused(exc):
+                        raise
+                    self.rejected_rows += 1
+                    log.error("history: dropped a %s row the database refuses: %s", table.name, exc)
+        with self._db.engine.begin() as conn:
+            self._write(conn, _Pending(heartbeat=pending.heartbeat, stop=pending.stop))
+
+
+def _refused(exc: SQLAlchemyError) -> bool:
+    """A write that will fail the same way every time (bad rows), as opposed to a full disk or a lock."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return False  # the database itself: disk full, locked, connection lost - worth retrying
+    return isinstance(exc, StatementError | InvalidRequestError)
 
 
 def prune(db: Database, older_than: float) -> int:
     """Delete stats samples and ONVIF readings older than `older_than` (Unix time); return the count."""
     deleted = 0
     with db.engine.begin() as conn:
-        for table in (schema.camera_samples, schema.camera_inventory):
+        for table in (schema.camera_samples, schema.camera_inventory, schema.camera_quality):
             deleted += conn.execute(table.delete().where(table.c.ts < older_than)).rowcount
     return deleted

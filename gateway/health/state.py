@@ -57,6 +57,8 @@ class CameraStatus:
 
 
 StateListener = Callable[[CameraStatus, CameraStatus | None], None]
+# Called with (camera id, when, results) for each new picture-quality diagnosis.
+QualityListener = Callable[[str, float, tuple[CheckResult, ...]], None]
 
 
 class HealthTracker:
@@ -83,9 +85,13 @@ class HealthTracker:
             for cid in camera_ids
         }
         self._listeners: list[StateListener] = []
+        self._quality_listeners: list[QualityListener] = []
 
     def subscribe(self, listener: StateListener) -> None:
         self._listeners.append(listener)
+
+    def subscribe_quality(self, listener: QualityListener) -> None:
+        self._quality_listeners.append(listener)
 
     def announce(self) -> None:
         """Tell listeners every camera's current status, e.g. to open a new run's history."""
@@ -116,6 +122,9 @@ class HealthTracker:
     def update_measured(self, camera_id: str, measured: MeasuredStream, last_packet_at: float) -> None:
         old = self._status[camera_id]
         self._status[camera_id] = replace(old, measured=measured, last_packet_at=last_packet_at)
+        if measured.quality and measured.quality_at is not None and measured.quality_at != old.measured.quality_at:
+            for listener in self._quality_listeners:
+                listener(camera_id, measured.quality_at, measured.quality)
 
     def count_reconnect(self, camera_id: str) -> None:
         old = self._status[camera_id]

@@ -41,9 +41,14 @@ def _device_events(conn: Connection) -> None:
     schema.device_events.create(conn)
 
 
+def _camera_quality(conn: Connection) -> None:
+    schema.camera_quality.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
     Migration(3, "camera inventory from ONVIF", _camera_inventory),
     Migration(4, "events reported by cameras over ONVIF", _device_events),
+    Migration(5, "picture-quality checks of sampled keyframes", _camera_quality),
 )

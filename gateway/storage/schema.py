@@ -138,3 +138,18 @@ device_events = Table(
     Column("data", JSON, nullable=True),
     Index("ix_device_events_camera_ts", "camera_id", "ts"),
 )
+
+camera_quality = Table(
+    "camera_quality",
+    metadata,
+    # One row per check per sampled keyframe: the history picture-quality incidents are read from.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("gateway_runs.id"), nullable=False),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("check", String(30), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("score", Float, nullable=True),  # NULL when the check could not run
+    Column("detail", Text, nullable=True),
+    Index("ix_camera_quality_camera_ts", "camera_id", "ts"),
+)

@@ -140,3 +140,37 @@ def test_prune_drops_old_samples_only(db: Database) -> None:
     with db.engine.connect() as conn:
         assert len(conn.execute(schema.camera_samples.select()).all()) == 5
         assert len(conn.execute(schema.camera_state_changes.select()).all()) == 1
+
+
+def test_history_writer_records_quality_verdicts(db: Database) -> None:
+    from gateway.quality.checks import CheckResult
+
+    writer = HistoryWriter(db, instance="test")
+    writer.start()
+    writer.record_quality(
+        "cam", T0, (CheckResult("frozen", 0.0, "fail", "no change"), CheckResult("dark", 90.0, "pass", ""))
+    )
+    writer.close()
+    with db.engine.connect() as conn:
+        rows = conn.execute(schema.camera_quality.select()).all()
+    assert [(r.check, r.state, r.ts) for r in rows] == [("frozen", "fail", T0), ("dark", "pass", T0)]
+
+
+def test_a_row_the_database_refuses_does_not_block_the_rest(db: Database) -> None:
+    from gateway.quality.checks import CheckResult
+
+    writer = HistoryWriter(db, instance="test")
+    writer.start()
+    writer.record_state(CameraStatus("cam", CameraState.ONLINE, None, T0))
+    # A bad row, as a bug would make one: no state at all.
+    writer._queue.put(("state", {"run_id": writer.run_id, "camera_id": "cam", "ts": T0 + 1, "state": None}))
+    writer.record_quality("cam", T0 + 2, (CheckResult("frozen", float("nan"), "not_checkable", "window filling"),))
+    writer.record_state(CameraStatus("cam", CameraState.OFFLINE, "refused", T0 + 3))
+    writer.close()
+    with db.engine.connect() as conn:
+        states = conn.execute(schema.camera_state_changes.select()).all()
+        quality = conn.execute(schema.camera_quality.select()).one()
+        run = conn.execute(schema.gateway_runs.select()).one()
+    assert [s.state for s in states] == ["online", "offline"]
+    assert quality.score is None and quality.state == "not_checkable"
+    assert writer.rejected_rows == 1 and run.stopped_at is not None

@@ -17,6 +17,7 @@ from gateway.api.models import (
     GatewayRunsOut,
     IntervalOut,
     OutageOut,
+    QualityRowOut,
     RunOut,
     SampleOut,
     UptimeOut,
@@ -175,3 +176,27 @@ def camera_device_events(
     with runtime.db.engine.connect() as conn:
         rows = conn.execute(query.order_by(t.c.ts).limit(MAX_SAMPLES)).all()
     return [DeviceEventOut.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/cameras/{camera_id}/quality", response_model=list[QualityRowOut])
+def camera_quality(
+    camera_id: str,
+    runtime: RuntimeDep,
+    _user: AnyUser,
+    start: From = None,
+    end: To = None,
+    check: Annotated[str | None, Query(description="one check, e.g. frozen")] = None,
+    failed: Annotated[bool, Query(description="only failed checks")] = False,
+) -> list[QualityRowOut]:
+    """Stored picture-quality verdicts of the camera's sampled keyframes."""
+    _camera(runtime, camera_id)
+    period = _period(runtime, start, end)
+    t = schema.camera_quality
+    query = select(t).where(t.c.camera_id == camera_id, t.c.ts >= period.start, t.c.ts < period.end)
+    if check is not None:
+        query = query.where(t.c.check == check)
+    if failed:
+        query = query.where(t.c.state == "fail")
+    with runtime.db.engine.connect() as conn:
+        rows = conn.execute(query.order_by(t.c.ts, t.c.id).limit(MAX_SAMPLES)).all()
+    return [QualityRowOut.model_validate(row, from_attributes=True) for row in rows]
