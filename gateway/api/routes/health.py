@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, Table, select
 
 from gateway.api.deps import AnyUser, RuntimeDep
 from gateway.api.models import (
@@ -44,6 +45,24 @@ def _camera(runtime: Runtime, camera_id: str) -> CameraConfig:
 
 def _period(runtime: Runtime, start: str | None, end: str | None) -> Period:
     return parse_period(start, end, ZoneInfo(runtime.config.site.timezone))
+
+
+def _history_rows(
+    runtime: Runtime,
+    table: Table,
+    camera_id: str,
+    start: str | None,
+    end: str | None,
+    *conditions: ColumnElement[bool],
+) -> Sequence[Row[Any]]:
+    """One camera's rows of a time-stamped history table within the period, oldest first, capped."""
+    _camera(runtime, camera_id)
+    period = _period(runtime, start, end)
+    query = select(table).where(
+        table.c.camera_id == camera_id, table.c.ts >= period.start, table.c.ts < period.end, *conditions
+    )
+    with runtime.db.engine.connect() as conn:
+        return conn.execute(query.order_by(table.c.ts, table.c.id).limit(MAX_SAMPLES)).all()
 
 
 @router.get("/cameras/{camera_id}/health", response_model=CameraHealthOut)
@@ -129,16 +148,7 @@ def camera_timeline(
 def camera_samples(
     camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
 ) -> list[SampleOut]:
-    _camera(runtime, camera_id)
-    period = _period(runtime, start, end)
-    t = schema.camera_samples
-    with runtime.db.engine.connect() as conn:
-        rows = conn.execute(
-            select(t)
-            .where(t.c.camera_id == camera_id, t.c.ts >= period.start, t.c.ts < period.end)
-            .order_by(t.c.ts)
-            .limit(MAX_SAMPLES)
-        ).all()
+    rows = _history_rows(runtime, schema.camera_samples, camera_id, start, end)
     return [SampleOut.model_validate(row, from_attributes=True) for row in rows]
 
 
@@ -167,14 +177,8 @@ def camera_device_events(
     kind: Annotated[Literal["motion", "tamper", "other"] | None, Query()] = None,
 ) -> list[DeviceEventOut]:
     """Events the camera itself reported over ONVIF (with onvif.events on)."""
-    _camera(runtime, camera_id)
-    period = _period(runtime, start, end)
     t = schema.device_events
-    query = select(t).where(t.c.camera_id == camera_id, t.c.ts >= period.start, t.c.ts < period.end)
-    if kind is not None:
-        query = query.where(t.c.kind == kind)
-    with runtime.db.engine.connect() as conn:
-        rows = conn.execute(query.order_by(t.c.ts).limit(MAX_SAMPLES)).all()
+    rows = _history_rows(runtime, t, camera_id, start, end, *([t.c.kind == kind] if kind is not None else []))
     return [DeviceEventOut.model_validate(row, from_attributes=True) for row in rows]
 
 
@@ -189,14 +193,9 @@ def camera_quality(
     failed: Annotated[bool, Query(description="only failed checks")] = False,
 ) -> list[QualityRowOut]:
     """Stored picture-quality verdicts of the camera's sampled keyframes."""
-    _camera(runtime, camera_id)
-    period = _period(runtime, start, end)
     t = schema.camera_quality
-    query = select(t).where(t.c.camera_id == camera_id, t.c.ts >= period.start, t.c.ts < period.end)
-    if check is not None:
-        query = query.where(t.c.check == check)
+    conditions = [t.c.check == check] if check is not None else []
     if failed:
-        query = query.where(t.c.state == "fail")
-    with runtime.db.engine.connect() as conn:
-        rows = conn.execute(query.order_by(t.c.ts, t.c.id).limit(MAX_SAMPLES)).all()
+        conditions.append(t.c.state == "fail")
+    rows = _history_rows(runtime, t, camera_id, start, end, *conditions)
     return [QualityRowOut.model_validate(row, from_attributes=True) for row in rows]
