@@ -13,6 +13,7 @@ import ipaddress
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -646,35 +647,28 @@ class OnvifClient:
 
     async def _profiles_media1(self, url: str) -> list[MediaProfile]:
         body = await self.call(url, f"{NS_MEDIA}/GetProfiles", f'<trt:GetProfiles xmlns:trt="{NS_MEDIA}"/>')
-        result: list[MediaProfile] = []
-        response = _first(descendant(body, "GetProfilesResponse"), body)
-        for prof in children(response, "Profiles"):
-            token = prof.get("token")
-            if not token:
-                continue
-            stream = await self._optional_uri(
-                url,
-                f"{NS_MEDIA}/GetStreamUri",
+
+        def stream_request(token: str) -> str:
+            return (
                 f'<trt:GetStreamUri xmlns:trt="{NS_MEDIA}"><trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream>'
                 "<tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>"
-                f"<trt:ProfileToken>{_xml_text(token)}</trt:ProfileToken></trt:GetStreamUri>",
+                f"<trt:ProfileToken>{token}</trt:ProfileToken></trt:GetStreamUri>"
             )
-            snapshot = await self._optional_uri(
-                url,
-                f"{NS_MEDIA}/GetSnapshotUri",
-                f'<trt:GetSnapshotUri xmlns:trt="{NS_MEDIA}"><trt:ProfileToken>{_xml_text(token)}</trt:ProfileToken>'
-                "</trt:GetSnapshotUri>",
+
+        def snapshot_request(token: str) -> str:
+            return (
+                f'<trt:GetSnapshotUri xmlns:trt="{NS_MEDIA}"><trt:ProfileToken>{token}</trt:ProfileToken>'
+                "</trt:GetSnapshotUri>"
             )
-            result.append(
-                MediaProfile(
-                    token=token,
-                    name=text_of(prof, "Name"),
-                    encoding=_encoding_media1(child(prof, "VideoEncoderConfiguration")),
-                    stream_uri=stream,
-                    snapshot_uri=snapshot,
-                )
-            )
-        return result
+
+        return await self._profiles_from(
+            url,
+            body,
+            NS_MEDIA,
+            stream_request,
+            snapshot_request,
+            lambda prof: _encoding_media1(child(prof, "VideoEncoderConfiguration")),
+        )
 
     async def _profiles_media2(self, url: str) -> list[MediaProfile]:
         body = await self.call(
@@ -682,29 +676,52 @@ class OnvifClient:
             f"{NS_MEDIA2}/GetProfiles",
             f'<tr2:GetProfiles xmlns:tr2="{NS_MEDIA2}"><tr2:Type>All</tr2:Type></tr2:GetProfiles>',
         )
+
+        def stream_request(token: str) -> str:
+            return (
+                f'<tr2:GetStreamUri xmlns:tr2="{NS_MEDIA2}"><tr2:Protocol>RTSP</tr2:Protocol>'
+                f"<tr2:ProfileToken>{token}</tr2:ProfileToken></tr2:GetStreamUri>"
+            )
+
+        def snapshot_request(token: str) -> str:
+            return (
+                f'<tr2:GetSnapshotUri xmlns:tr2="{NS_MEDIA2}"><tr2:ProfileToken>{token}</tr2:ProfileToken>'
+                "</tr2:GetSnapshotUri>"
+            )
+
+        return await self._profiles_from(
+            url,
+            body,
+            NS_MEDIA2,
+            stream_request,
+            snapshot_request,
+            lambda prof: _encoding_media2(child(prof, "Configurations", "VideoEncoder")),
+        )
+
+    async def _profiles_from(
+        self,
+        url: str,
+        body: Element,
+        namespace: str,
+        stream_request: Callable[[str], str],
+        snapshot_request: Callable[[str], str],
+        encoding: Callable[[Element], VideoEncoding | None],
+    ) -> list[MediaProfile]:
+        """Profiles of a GetProfiles answer, each with its stream and snapshot URI (Media1 and Media2 alike)."""
         result: list[MediaProfile] = []
         response = _first(descendant(body, "GetProfilesResponse"), body)
         for prof in children(response, "Profiles"):
             token = prof.get("token")
             if not token:
                 continue
-            stream = await self._optional_uri(
-                url,
-                f"{NS_MEDIA2}/GetStreamUri",
-                f'<tr2:GetStreamUri xmlns:tr2="{NS_MEDIA2}"><tr2:Protocol>RTSP</tr2:Protocol>'
-                f"<tr2:ProfileToken>{_xml_text(token)}</tr2:ProfileToken></tr2:GetStreamUri>",
-            )
-            snapshot = await self._optional_uri(
-                url,
-                f"{NS_MEDIA2}/GetSnapshotUri",
-                f'<tr2:GetSnapshotUri xmlns:tr2="{NS_MEDIA2}"><tr2:ProfileToken>{_xml_text(token)}</tr2:ProfileToken>'
-                "</tr2:GetSnapshotUri>",
-            )
+            quoted = _xml_text(token)
+            stream = await self._optional_uri(url, f"{namespace}/GetStreamUri", stream_request(quoted))
+            snapshot = await self._optional_uri(url, f"{namespace}/GetSnapshotUri", snapshot_request(quoted))
             result.append(
                 MediaProfile(
                     token=token,
                     name=text_of(prof, "Name"),
-                    encoding=_encoding_media2(child(prof, "Configurations", "VideoEncoder")),
+                    encoding=encoding(prof),
                     stream_uri=stream,
                     snapshot_uri=snapshot,
                 )
