@@ -21,6 +21,7 @@ from gateway.api.routes import cameras, health, metrics, system, users
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.health.history import HistoryWriter
+from gateway.health.policy import HealthPolicy
 from gateway.health.state import HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.pipeline.readers import SourceFactory, rtsp_source_factory
@@ -55,7 +56,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(config.storage.url).open()
         history = HistoryWriter(db, instance=f"{config.site.id}@{socket.gethostname()}")
-        run_id = history.start()
+        run_id = history.start(policy=HealthPolicy.from_config(config).describe())
         # Cameras start the run in its first instant, so the run has no unexplained gap in its history.
         tracker = HealthTracker(
             [c.id for c in config.cameras],

@@ -7,6 +7,8 @@ and secrets) and raises one ConfigError listing each with its key path.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
 from pathlib import Path
@@ -21,11 +23,14 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from adapters.common.redact import mask_text, mask_url, with_credentials
 from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
+from gateway.quality.checks import CHECK_NAMES
+from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
 
 class _Model(BaseModel):
@@ -236,6 +241,46 @@ class CameraConfig(_Model):
 # -- policy, runtime -------------------------------------------------------------------------------
 
 
+class QualityPolicy(_Model):
+    checks: list[str] = Field(
+        default_factory=lambda: list(CHECK_NAMES),
+        description="Picture-quality checks whose failure makes a camera degraded (not coverage); the others"
+        " are still measured and stored",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Overrides of the quality thresholds (see docs/quality.md), e.g. {dark_mean_luma: 30}",
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, checks: list[str]) -> list[str]:
+        unknown = [c for c in checks if c not in CHECK_NAMES]
+        if unknown:
+            raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECK_NAMES)}")
+        return checks
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
+        for key, value in thresholds.items():
+            if key not in fields:
+                raise ValueError(f"unknown threshold {key!r}; see docs/quality.md for the list")
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"threshold {key} must be a finite number >= 0")
+            if fields[key] in (int, "int") and value != int(value):
+                raise ValueError(f"threshold {key} must be a whole number")
+        return thresholds
+
+    def quality_thresholds(self) -> QualityThresholds:
+        fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
+        values: dict[str, Any] = {
+            k: int(v) if fields[k] in (int, "int") else float(v) for k, v in self.thresholds.items()
+        }
+        return dataclasses.replace(DEFAULT_THRESHOLDS, **values)
+
+
 class PolicyConfig(_Model):
     hd_min_resolution: ResolutionField | None = Field(
         default=None, description="Minimum resolution that counts as HD; default 1920x1080 for key units, else 1280x720"
@@ -244,6 +289,17 @@ class PolicyConfig(_Model):
     uptime_target_percent: float = Field(default=99.0, ge=0, le=100)
     retention_days: int = Field(default=30, ge=1, le=3650, description="Days of recorded video required")
     max_clock_drift_s: float = Field(default=5.0, gt=0)
+    coverage_target_percent: float = Field(
+        default=99.0, ge=0, le=100, description="Share of the monitored time each zone must be covered"
+    )
+    min_monitored_percent: float = Field(
+        default=95.0,
+        ge=0,
+        le=100,
+        description="Share of a report's period the gateway must have watched for the report to pass: time"
+        " nobody watched is not evidence of coverage",
+    )
+    quality: QualityPolicy = Field(default_factory=lambda: QualityPolicy())
 
 
 class SupervisorConfig(_Model):

@@ -22,6 +22,7 @@ from gateway.inventory import InventoryService
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, SourceFactory, ThreadReader, rtsp_source_factory
 from gateway.pipeline.workers import ProcessReader, default_worker_count
+from gateway.quality.references import QualityReferences
 from gateway.storage.db import Database
 from gateway.supervisor import CameraSupervisor
 
@@ -48,15 +49,18 @@ class Runtime:
     camera_reader: Reader | None = None
     inventory: InventoryService = field(init=False)
     device_events: DeviceEventService = field(init=False)
+    references: QualityReferences = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
         self.inventory = InventoryService(self.config, self.db)
         self.device_events = DeviceEventService(self.config, self.db)
+        self.references = QualityReferences(self.db)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
+        await asyncio.to_thread(self.references.load)
         # Every run opens with each camera's state, so uptime never has to guess across a restart.
         self.tracker.announce()
         self._every(HEARTBEAT_S, self._heartbeat, "history-heartbeat")
@@ -79,7 +83,13 @@ class Runtime:
             self.camera_reader = ThreadReader(settings, self.buses, self.source_factory)
         for camera in enabled:
             supervisor = CameraSupervisor(
-                camera, settings, policy, self.tracker, self.camera_reader, resolve=self.inventory.resolve
+                camera,
+                settings,
+                policy,
+                self.tracker,
+                self.camera_reader,
+                resolve=self.inventory.resolve,
+                references=self.references,
             )
             self.supervisors[camera.id] = supervisor
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from adapters.rtsp import Reason, SourceError
@@ -22,6 +23,8 @@ from gateway.errors import SecretUnavailableError
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, HealthTracker, MeasuredStream
 from gateway.pipeline.readers import Reader
+from gateway.quality.references import QualityReferences
+from gateway.quality.sampler import SamplerSetup
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +72,10 @@ class CameraSupervisor:
         tracker: HealthTracker,
         reader: Reader,
         resolve: Resolver | None = None,
+        references: QualityReferences | None = None,
     ) -> None:
         self.camera = camera
+        self._references = references
         self._settings = settings
         self._policy = policy
         self._tracker = tracker
@@ -104,7 +109,7 @@ class CameraSupervisor:
                     # ONVIF cameras get their stream URL (again) before every session.
                     camera = await self._resolve(self.camera)
                     self._endpoint = _endpoint(camera)
-                    await self._reader.run_session(camera, session, self._on_snapshot)
+                    await self._reader.run_session(camera, session, self._on_snapshot, self._quality_setup())
                     reason = Reason.ENDED
                     text = reason.value
                 except SourceError as exc:
@@ -168,13 +173,22 @@ class CameraSupervisor:
             return  # a late snapshot from a session that has already ended
         cid = self.camera.id
         current = self._tracker.get(cid)
+        if measured.new_reference is not None:
+            if self._references is not None:
+                self._references.save(cid, measured.new_reference, at)
+            measured = replace(measured, new_reference=None)
         previous = current.reason if current.state is CameraState.DEGRADED else None
-        degraded = self._policy.degradation(self.camera, measured, previous)
+        verdict = self._policy.judge(self.camera, measured, previous)
         if current.state not in (CameraState.ONLINE, CameraState.DEGRADED):
             self._backoff.reset()
             self._server_silent = False
-        self._tracker.set_state(cid, CameraState.DEGRADED if degraded else CameraState.ONLINE, degraded)
+        state = CameraState.DEGRADED if verdict.reason else CameraState.ONLINE
+        self._tracker.set_state(cid, state, verdict.reason, verdict.faults)
         self._tracker.update_measured(cid, measured, at)
+
+    def _quality_setup(self) -> SamplerSetup:
+        reference = self._references.get(self.camera.id) if self._references is not None else None
+        return SamplerSetup(self._settings.quality_interval_s, self._policy.quality_thresholds, reference)
 
 
 def _endpoint(camera: CameraConfig) -> tuple[str, int, bool] | None:

@@ -11,6 +11,10 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav x265
   # ffprobe: reference measurements in tests and benchmarks
   ffmpeg
+  # fonts the PDF reports embed (Latin and CJK: camera and zone names are often Chinese)
+  fonts-dejavu-core fonts-droid-fallback
+  # the headless browser the page tests drive (Playwright is pointed at it; it never downloads one)
+  chromium
   make
 )
 

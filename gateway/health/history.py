@@ -66,12 +66,14 @@ class HistoryWriter:
         self.failed_writes = 0
         self.rejected_rows = 0
 
-    def start(self) -> int:
+    def start(self, policy: dict[str, Any] | None = None) -> int:
         """Open a new run (synchronously, at start-up) and start the writer thread."""
         now = time.time()
         with self._db.engine.begin() as conn:
             key = conn.execute(
-                schema.gateway_runs.insert().values(instance=self.instance, started_at=now, heartbeat_at=now)
+                schema.gateway_runs.insert().values(
+                    instance=self.instance, started_at=now, heartbeat_at=now, policy=policy
+                )
             ).inserted_primary_key
         assert key is not None
         self.run_id, self.started_at = int(key[0]), now
@@ -81,7 +83,7 @@ class HistoryWriter:
 
     def record_state(self, new: CameraStatus, _old: CameraStatus | None = None) -> None:
         row = {"run_id": self.run_id, "camera_id": new.camera_id, "ts": new.since, "state": new.state.value}
-        self._queue.put(("state", {**row, "reason": new.reason}))
+        self._queue.put(("state", {**row, "reason": new.reason, "faults": list(new.faults) or None}))
 
     def record_samples(self, statuses: list[CameraStatus], at: float | None = None) -> None:
         ts = at or time.time()

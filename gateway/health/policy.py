@@ -1,32 +1,86 @@
-"""When an online camera counts as degraded: too slow, or below the HD threshold of the policy."""
+"""When an online camera counts as degraded: too slow, below the policy's HD threshold, or a picture
+that fails a quality check. A degraded camera delivers video but is not coverage."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.config import CameraConfig, GatewayConfig, Resolution
 from gateway.health.state import MeasuredStream
+from gateway.quality.checks import CHECK_NAMES
+from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
 # A camera degraded for its frame rate recovers only 10 % above the threshold, so a stream hovering
 # at the limit does not flap between online and degraded every second.
 RECOVERY_MARGIN = 1.1
+
+# Fault codes are stored with each state change and counted by the coverage report: never rename one.
+BELOW_HD = "below_hd"
+LOW_FPS = "low_fps"
+QUALITY_PREFIX = "quality:"
+
+# What people read for each failing quality check; stable, so the state changes only with the verdict.
+QUALITY_REASONS = {
+    "blank": "picture blank (black or no signal)",
+    "dark": "picture too dark",
+    "bright": "picture overexposed",
+    "blur": "picture blurred or out of focus",
+    "occlusion": "lens covered",
+    "colour_cast": "strong colour cast",
+    "noise": "picture very noisy",
+    "frozen": "picture frozen",
+    "scene_change": "camera moved (view differs from its reference picture)",
+}
+assert set(QUALITY_REASONS) == set(CHECK_NAMES)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reason: str | None  # None: good enough
+    faults: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class HealthPolicy:
     hd_min: Resolution
     min_fps: float
+    quality_checks: frozenset[str] = frozenset(CHECK_NAMES)
+    quality_thresholds: QualityThresholds = DEFAULT_THRESHOLDS
 
     @classmethod
     def from_config(cls, config: GatewayConfig) -> HealthPolicy:
-        return cls(hd_min=config.hd_min_resolution(), min_fps=config.policy.min_fps)
+        quality = config.policy.quality
+        return cls(
+            hd_min=config.hd_min_resolution(),
+            min_fps=config.policy.min_fps,
+            quality_checks=frozenset(quality.checks),
+            quality_thresholds=quality.quality_thresholds(),
+        )
 
-    def degradation(self, camera: CameraConfig, measured: MeasuredStream, previous: str | None = None) -> str | None:
-        """A short, stable reason why the stream is not good enough, or None when it is.
+    def describe(self) -> dict[str, Any]:
+        """The policy as stored with each gateway run."""
+        changed = {
+            f.name: getattr(self.quality_thresholds, f.name)
+            for f in dataclasses.fields(QualityThresholds)
+            if getattr(self.quality_thresholds, f.name) != getattr(DEFAULT_THRESHOLDS, f.name)
+        }
+        return {
+            "hd_min_resolution": str(self.hd_min),
+            "min_fps": self.min_fps,
+            "quality_checks": [c for c in CHECK_NAMES if c in self.quality_checks],
+            "quality_thresholds_changed": changed,
+        }
+
+    def judge(self, camera: CameraConfig, measured: MeasuredStream, previous: str | None = None) -> Verdict:
+        """Why the stream is not good enough (a short, stable reason and fault codes), if it is not.
 
         The reason names thresholds, not live figures, so that it changes only when the verdict does.
+        ``previous`` is the reason of the current degraded state, for the frame-rate hysteresis.
         """
-        reasons = []
+        reasons: list[str] = []
+        faults: list[str] = []
         fps = measured.fps
         if fps is not None:
             expected = camera.expected.fps
@@ -38,8 +92,17 @@ class HealthPolicy:
                 threshold *= RECOVERY_MARGIN
             if fps < threshold:
                 reasons.append(why)
+                faults.append(LOW_FPS)
         if measured.width and measured.height:
             res = Resolution(width=measured.width, height=measured.height)
             if not res.at_least(self.hd_min):
                 reasons.append(f"{res} is below HD ({self.hd_min})")
-        return "; ".join(reasons) or None
+                faults.append(BELOW_HD)
+        for result in measured.quality:
+            if result.state == "fail" and result.name in self.quality_checks:
+                reasons.append(QUALITY_REASONS.get(result.name, f"picture check {result.name} failed"))
+                faults.append(QUALITY_PREFIX + result.name)
+        return Verdict("; ".join(reasons) or None, tuple(faults))
+
+    def degradation(self, camera: CameraConfig, measured: MeasuredStream, previous: str | None = None) -> str | None:
+        return self.judge(camera, measured, previous).reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import enum
 import logging
 import time
@@ -43,6 +44,9 @@ class MeasuredStream:
     max_gap_s: float = 0.0
     quality: tuple[CheckResult, ...] = ()  # the last picture-quality diagnosis of a sampled keyframe
     quality_at: float | None = None
+    # A reference picture the reader just took for the "camera moved" check, to be stored; travels
+    # in one snapshot only.
+    new_reference: builtins.bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,7 @@ class CameraStatus:
     measured: MeasuredStream = field(default_factory=MeasuredStream)
     last_packet_at: float | None = None
     reconnects: int = 0
+    faults: tuple[str, ...] = ()  # stable codes behind a degraded state: "below_hd", "quality:frozen"
 
 
 StateListener = Callable[[CameraStatus, CameraStatus | None], None]
@@ -105,11 +110,13 @@ class HealthTracker:
     def all(self) -> list[CameraStatus]:
         return list(self._status.values())
 
-    def set_state(self, camera_id: str, state: CameraState, reason: str | None = None) -> CameraStatus:
+    def set_state(
+        self, camera_id: str, state: CameraState, reason: str | None = None, faults: tuple[str, ...] = ()
+    ) -> CameraStatus:
         old = self._status[camera_id]
-        if old.state == state and old.reason == reason:
+        if old.state == state and old.reason == reason and old.faults == faults:
             return old
-        new = replace(old, state=state, reason=reason, since=self._clock())
+        new = replace(old, state=state, reason=reason, faults=faults, since=self._clock())
         if state in (CameraState.OFFLINE, CameraState.CONNECTING, CameraState.DISABLED):
             new = replace(new, measured=MeasuredStream())
         self._status[camera_id] = new

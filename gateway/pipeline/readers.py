@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Protocol
 
 from adapters.common.media import Packet, StreamInfo
@@ -20,7 +21,7 @@ from gateway.health.state import MeasuredStream
 from gateway.health.stats import StreamStats
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.pacing import Pacer
-from gateway.quality.sampler import KeyframeSampler
+from gateway.quality.sampler import KeyframeSampler, SamplerSetup
 
 # How often a session hands measured figures to the supervisor: often enough for a live
 # dashboard, rare enough that 200 cameras cost a few hundred messages a second at most.
@@ -62,24 +63,30 @@ def read_session(
     stop: threading.Event,
     emit: Callable[[MeasuredStream, float], None],
     bus: PacketBus | None = None,
+    quality: SamplerSetup | None = None,
 ) -> None:
     """Blocking: read one session until it fails (raises SourceError) or `stop` is set (returns)."""
     try:
         info = source.open()
         stats = StreamStats(info)
         pacer = Pacer(settings.read_batch_s)
-        sampler = KeyframeSampler(info, settings.quality_interval_s) if settings.quality_interval_s > 0 else None
+        if quality is None:
+            quality = SamplerSetup(settings.quality_interval_s)
+        sampler = KeyframeSampler.from_setup(info, quality) if quality.interval_s > 0 else None
         time_base = float(info.time_base)
         next_publish = 0.0
         for packet in source.packets():
             if stop.is_set():
                 return
             stats.add(packet)
-            if sampler is not None and (quality := sampler.offer(packet)) is not None:
-                stats.quality, stats.quality_at = quality, time.time()
+            if sampler is not None and (verdicts := sampler.offer(packet)) is not None:
+                stats.quality, stats.quality_at = verdicts, time.time()
             if packet.arrival >= next_publish:
                 next_publish = packet.arrival + PUBLISH_INTERVAL_S
-                emit(stats.snapshot(), time.time())
+                snapshot = stats.snapshot()
+                if sampler is not None and (reference := sampler.take_new_reference()) is not None:
+                    snapshot = replace(snapshot, new_reference=reference)
+                emit(snapshot, time.time())
             if bus is not None and bus.subscribers:
                 # Someone forwards or views this camera: every packet goes out as it arrives.
                 bus.publish(packet)
@@ -95,7 +102,9 @@ def read_session(
 
 
 class Reader(Protocol):
-    async def run_session(self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn) -> None:
+    async def run_session(
+        self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
+    ) -> None:
         """Read one session; return when stopped, raise SourceError (or a secret error) when it fails."""
         ...
 
@@ -120,7 +129,9 @@ class ThreadReader:
         self._source_factory = source_factory
         self._stops: dict[str, threading.Event] = {}
 
-    async def run_session(self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn) -> None:
+    async def run_session(
+        self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
+    ) -> None:
         loop = asyncio.get_running_loop()
         stop = self._stops[camera.id] = threading.Event()
 
@@ -129,7 +140,7 @@ class ThreadReader:
 
         def target() -> None:
             source = self._source_factory(camera, self._settings)
-            read_session(source, self._settings, stop, emit, self._buses.get(camera.id))
+            read_session(source, self._settings, stop, emit, self._buses.get(camera.id), quality)
 
         await run_in_daemon_thread(target, name=f"camera-{camera.id}")
 

@@ -27,6 +27,7 @@ from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
 from gateway.pipeline.readers import SnapshotFn, SourceFactory, read_session, rtsp_source_factory
+from gateway.quality.sampler import SamplerSetup
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,12 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
         with send_lock, contextlib.suppress(OSError, EOFError):
             conn.send(message)
 
-    def session(camera: CameraConfig, number: int, stop: threading.Event) -> None:
+    def session(camera: CameraConfig, number: int, stop: threading.Event, quality: SamplerSetup | None) -> None:
         reason: str | None = None
         detail = ""
         try:
             source = source_factory(camera, settings)
-            read_session(source, settings, stop, lambda m, at: send(("snap", camera.id, number, m, at)))
+            read_session(source, settings, stop, lambda m, at: send(("snap", camera.id, number, m, at)), None, quality)
         except SourceError as exc:
             reason, detail = exc.reason.value, exc.detail
         except SecretUnavailableError as exc:
@@ -66,10 +67,10 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
         except (EOFError, OSError):
             return
         if message[0] == "start":
-            camera, number = message[1], message[2]
+            camera, number, quality = message[1], message[2], message[3]
             stop = stops[camera.id] = threading.Event()
             threading.Thread(
-                target=session, args=(camera, number, stop), name=f"camera-{camera.id}", daemon=True
+                target=session, args=(camera, number, stop, quality), name=f"camera-{camera.id}", daemon=True
             ).start()
         elif message[0] == "stop":
             if (stop_event := stops.get(message[1])) is not None:
@@ -145,12 +146,14 @@ class ProcessReader:
         log.info("camera reader process %d started (pid %s)", index, process.pid)
         return worker
 
-    async def run_session(self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn) -> None:
+    async def run_session(
+        self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         worker = self._worker(self._placement[camera.id])
         future: asyncio.Future[None] = self._loop.create_future()
         worker.sessions[camera.id] = _Pending(session, future, on_snapshot)
-        if not worker.send(("start", camera, session)):
+        if not worker.send(("start", camera, session, quality)):
             worker.sessions.pop(camera.id, None)
             raise SourceError(Reason.PROTOCOL, "camera reader process is not running")
         await future

@@ -6,6 +6,8 @@ stays decode-free. Results travel with the next stats snapshot; no frame leaves 
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import cast
 
 import av
@@ -15,10 +17,31 @@ import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 
 from adapters.common.media import Packet, StreamInfo
-from gateway.quality.checks import CHECK_NAMES, CheckResult, FrozenTracker, Reference, diagnose, prepare
+from gateway.quality.checks import (
+    CHECK_NAMES,
+    CheckResult,
+    FrozenTracker,
+    Prepared,
+    Reference,
+    check_blank,
+    check_dark,
+    diagnose,
+    prepare,
+)
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
+log = logging.getLogger(__name__)
+
 _DECODERS = {"h264": "h264", "h265": "hevc"}
+
+
+@dataclass(frozen=True)
+class SamplerSetup:
+    """What one reading session needs for quality sampling; crosses into reader processes (pickled)."""
+
+    interval_s: float
+    thresholds: QualityThresholds = DEFAULT_THRESHOLDS
+    reference: bytes | None = None  # the camera's stored reference picture (Reference.to_bytes)
 
 
 class KeyframeSampler:
@@ -29,9 +52,23 @@ class KeyframeSampler:
         self._codec = _DECODERS[info.codec]
         self._extradata = info.extradata
         self._frozen = FrozenTracker()
-        # Unfinished: the reference for "camera moved" is the first sample of the session; storing one
-        # per camera across restarts belongs to the coverage work (issue 5).
         self._reference: Reference | None = None
+        self.new_reference: bytes | None = None  # set once, when this sampler took the camera's first reference
+
+    @classmethod
+    def from_setup(cls, info: StreamInfo, setup: SamplerSetup) -> KeyframeSampler:
+        sampler = cls(info, setup.interval_s, setup.thresholds)
+        if setup.reference is not None:
+            try:
+                sampler._reference = Reference.from_bytes(setup.reference)
+            except ValueError as exc:
+                # A damaged stored reference is replaced by a new one rather than stopping the checks.
+                log.warning("quality reference of a camera is unreadable (%s); taking a new one", exc)
+        return sampler
+
+    def take_new_reference(self) -> bytes | None:
+        data, self.new_reference = self.new_reference, None
+        return data
 
     def offer(self, packet: Packet) -> tuple[CheckResult, ...] | None:
         """Diagnose this packet if it is a keyframe and a sample is due; else None (cheap)."""
@@ -47,8 +84,9 @@ class KeyframeSampler:
         # bgr24 is always 8-bit; PyAV's type covers every pixel format.
         image = cast("npt.NDArray[np.uint8]", frames[-1].to_ndarray(format="bgr24"))
         prepared = prepare(image, self._thresholds)
-        if self._reference is None and prepared.ok:
+        if self._reference is None and _good_reference(prepared, self._thresholds):
             self._reference = Reference.from_prepared(prepared)
+            self.new_reference = self._reference.to_bytes()
         return tuple(diagnose(prepared, thresholds=self._thresholds, frozen=self._frozen, reference=self._reference))
 
     def _decode(self, data: bytes) -> list[av.VideoFrame]:
@@ -65,3 +103,8 @@ class KeyframeSampler:
 
 def _not_checkable(detail: str) -> tuple[CheckResult, ...]:
     return tuple(CheckResult(name, 0.0, "not_checkable", detail) for name in CHECK_NAMES)
+
+
+def _good_reference(p: Prepared, t: QualityThresholds) -> bool:
+    # A black, no-signal or unlit picture would make every later good picture read as "moved".
+    return p.ok and check_blank(p, t).state == "pass" and check_dark(p, t).state == "pass"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
 
 from gateway.storage import schema
 
@@ -28,8 +28,32 @@ def _initial(conn: Connection) -> None:
         table.create(conn)
 
 
+# The shapes migration 2 created, before migration 6 added columns to them.
+_v2 = MetaData()
+_v2_gateway_runs = Table(
+    "gateway_runs",
+    _v2,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instance", String(100), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("stopped_at", Float, nullable=True),
+)
+_v2_camera_state_changes = Table(
+    "camera_state_changes",
+    _v2,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("gateway_runs.id"), nullable=False),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("reason", Text, nullable=True),
+    Index("ix_camera_state_changes_camera_ts", "camera_id", "ts"),
+)
+
+
 def _camera_history(conn: Connection) -> None:
-    for table in (schema.gateway_runs, schema.camera_state_changes, schema.camera_samples):
+    for table in (_v2_gateway_runs, _v2_camera_state_changes, schema.camera_samples):
         table.create(conn)
 
 
@@ -45,10 +69,23 @@ def _camera_quality(conn: Connection) -> None:
     schema.camera_quality.create(conn)
 
 
+def _add_column(conn: Connection, table: Table, name: str) -> None:
+    column = table.c[name]
+    kind = column.type.compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"))
+
+
+def _coverage(conn: Connection) -> None:
+    _add_column(conn, schema.gateway_runs, "policy")
+    _add_column(conn, schema.camera_state_changes, "faults")
+    schema.quality_references.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
     Migration(3, "camera inventory from ONVIF", _camera_inventory),
     Migration(4, "events reported by cameras over ONVIF", _device_events),
     Migration(5, "picture-quality checks of sampled keyframes", _camera_quality),
+    Migration(6, "fault codes of degraded states, run policies, quality reference pictures", _coverage),
 )

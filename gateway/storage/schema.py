@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -63,6 +64,9 @@ gateway_runs = Table(
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
     Column("stopped_at", Float, nullable=True),
+    # The policy this run judged cameras against (HD threshold, min fps, quality checks), so that a
+    # report can say when the judgement it reads was made under another policy.
+    Column("policy", JSON, nullable=True),
 )
 
 camera_state_changes = Table(
@@ -75,6 +79,9 @@ camera_state_changes = Table(
     Column("state", String(20), nullable=False),
     Column("reason", Text, nullable=True),
     Index("ix_camera_state_changes_camera_ts", "camera_id", "ts"),
+    # Stable codes behind a degraded state ("below_hd", "low_fps", "quality:frozen"): what coverage
+    # reports count incidents by, while `reason` stays free text for people.
+    Column("faults", JSON, nullable=True),
 )
 
 camera_samples = Table(
@@ -152,4 +159,14 @@ camera_quality = Table(
     Column("score", Float, nullable=True),  # NULL when the check could not run
     Column("detail", Text, nullable=True),
     Index("ix_camera_quality_camera_ts", "camera_id", "ts"),
+)
+
+quality_references = Table(
+    "quality_references",
+    metadata,
+    # The picture each camera should see (small grey image), for the "camera moved" check. Kept across
+    # restarts: a camera knocked aside while the gateway was down must still read as moved.
+    Column("camera_id", String(64), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("image", LargeBinary, nullable=False),
 )
