@@ -17,7 +17,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from gateway import __version__
 from gateway.api.errors import install_error_handlers
-from gateway.api.routes import cameras, health, metrics, system, users
+from gateway.api.routes import cameras, health, metrics, reports, system, users
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.health.history import HistoryWriter
@@ -105,7 +105,9 @@ def create_app(
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await call_next(request)
         response.headers.update(_SECURITY_HEADERS)
-        response.headers["Content-Security-Policy"] = _CSP_DOCS if request.url.path == "/docs" else _CSP
+        # A route may set a stricter policy of its own (the HTML report: inline styles, nothing else).
+        if "content-security-policy" not in response.headers:
+            response.headers["Content-Security-Policy"] = _CSP_DOCS if request.url.path == "/docs" else _CSP
         return response
 
     install_error_handlers(app)
@@ -113,6 +115,7 @@ def create_app(
     app.include_router(cameras.router)
     app.include_router(users.router)
     app.include_router(health.router)
+    app.include_router(reports.router)
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.

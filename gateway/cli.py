@@ -1,4 +1,4 @@
-"""Command line: `gateway run | check-config | user ... | demo`."""
+"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | quality | demo`."""
 
 from __future__ import annotations
 
@@ -197,6 +197,64 @@ def cmd_discover(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from gateway.health.uptime import HistoryReader
+    from gateway.reports.coverage import build_report
+    from gateway.reports.period import report_period
+    from gateway.reports.render import render
+    from gateway.storage.db import Database
+
+    config = _load(args, check_secrets=False)
+    known = {z.id for z in config.zones}
+    unknown = [z for z in args.zone if z not in known]
+    if unknown:
+        print(f"error: no zone {unknown[0]!r} in {args.config}", file=sys.stderr)
+        return EXIT_CONFIG
+    window = report_period(
+        kind=args.period, day=args.date, start=args.start, end=args.end, tz=ZoneInfo(config.site.timezone)
+    )
+    with Database(config.storage.url) as db:
+        report = build_report(config, HistoryReader(db), window, zone_ids=args.zone or None)
+    rendered = render(report, args.format)
+    output: Path | None = args.output
+    if output is None and args.format == "pdf":
+        output = Path(rendered.filename)
+    if output is None or str(output) == "-":
+        sys.stdout.buffer.write(rendered.body)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(rendered.body)
+    verdict = "PASS" if report.passed else "FAIL"
+    fails = sum(1 for f in report.findings if f.severity == "fail")
+    where = f", written to {output}" if output is not None and str(output) != "-" else ""
+    print(f"coverage report {window.label}: {verdict} ({fails} failure(s)){where}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from gateway.quality.references import QualityReferences
+    from gateway.storage.db import Database
+
+    config = _load(args, check_secrets=False)
+    if config.camera(args.camera) is None:
+        print(f"error: no camera {args.camera!r} in {args.config}", file=sys.stderr)
+        return EXIT_CONFIG
+    with Database(config.storage.url) as db:
+        forgotten = QualityReferences(db).reset(args.camera)
+    print(
+        f"camera {args.camera}: reference picture "
+        + (
+            "forgotten; the next good picture becomes the new one once the gateway restarts"
+            " (a running gateway keeps its copy until then)"
+            if forgotten
+            else "not stored"
+        )
+    )
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.sim.demo import run_demo
 
@@ -274,6 +332,26 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "set-time":
             q.add_argument("--ntp", metavar="SERVER", help="configure NTP instead of setting the time once")
     p.set_defaults(func=cmd_onvif)
+
+    p = sub.add_parser("report", help="write the coverage/compliance report for a period")
+    _config_arg(p)
+    p.add_argument("--from", dest="start", help="start, ISO 8601 (site time zone) or Unix seconds")
+    p.add_argument("--to", dest="end", help="end (default now)")
+    p.add_argument("--period", choices=["day", "week", "month"], help="a calendar period instead of --from/--to")
+    p.add_argument("--date", help="a day inside --period, e.g. 2026-11-22 (default today)")
+    p.add_argument("--zone", action="append", default=[], help="only this zone (repeat for several)")
+    p.add_argument("--format", choices=["json", "csv", "html", "pdf"], default="json")
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout; PDF: its own file name)")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("quality", help="picture-quality housekeeping")
+    quality_sub = p.add_subparsers(dest="quality_cmd", required=True)
+    q = quality_sub.add_parser(
+        "reset-reference", help="forget a camera's reference picture after re-aiming it on purpose"
+    )
+    _config_arg(q)
+    q.add_argument("camera", help="camera id")
+    p.set_defaults(func=cmd_quality)
 
     p = sub.add_parser("demo", help="run a simulated site of local RTSP cameras and the gateway on it")
     p.add_argument("--config-file", type=Path, default=Path("configs/demo-site.yaml"))

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 # been failing for a long while) the oldest samples are dropped and counted.
 MAX_PENDING_SAMPLES = 100_000
 _RETRY_MAX_S = 30.0
+# Unchanged picture-quality verdicts are stored this often (seconds), changes at once.
+QUALITY_KEEP_S = 600.0
 
 
 @dataclass
@@ -65,6 +67,7 @@ class HistoryWriter:
         self.dropped_samples = 0
         self.failed_writes = 0
         self.rejected_rows = 0
+        self._quality_last: dict[str, tuple[float, tuple[str, ...]]] = {}
 
     def start(self, policy: dict[str, Any] | None = None) -> int:
         """Open a new run (synchronously, at start-up) and start the writer thread."""
@@ -115,6 +118,16 @@ class HistoryWriter:
             )
 
     def record_quality(self, camera_id: str, at: float, results: tuple[CheckResult, ...]) -> None:
+        """Store a diagnosis when a check changes state, else at most every QUALITY_KEEP_S per camera.
+
+        Nine rows a minute per camera would be most of the database for a large site; the verdicts
+        that matter for coverage are in the state changes, these rows keep the scores behind them.
+        """
+        last = self._quality_last.get(camera_id)
+        states = tuple(r.state for r in results)
+        if last is not None and last[1] == states and at - last[0] < QUALITY_KEEP_S:
+            return
+        self._quality_last[camera_id] = (at, states)
         for r in results:
             row = {"run_id": self.run_id, "camera_id": camera_id, "ts": at, "check": r.name, "state": r.state}
             # A check that could not run has no score (NaN): store NULL, which SQL can compare.

@@ -9,8 +9,9 @@ not evidence that the camera was.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 
 from gateway.storage import schema
 from gateway.storage.db import Database
@@ -25,6 +26,7 @@ class Interval:
     end: float
     state: str
     reason: str | None = None
+    faults: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float:
@@ -85,6 +87,19 @@ class HistoryReader:
         self._db = db
         self._current_run_id = current_run_id
 
+    @property
+    def engine(self) -> Engine:
+        return self._db.engine
+
+    def run_policies(self, run_ids: list[int]) -> dict[int, dict[str, Any] | None]:
+        """The policy each run judged cameras under (None for runs from before it was stored)."""
+        if not run_ids:
+            return {}
+        r = schema.gateway_runs
+        with self._db.engine.connect() as conn:
+            rows = conn.execute(select(r.c.id, r.c.policy).where(r.c.id.in_(run_ids))).all()
+        return {row.id: row.policy for row in rows}
+
     def runs(self, start: float, end: float, now: float) -> list[Run]:
         r = schema.gateway_runs
         with self._db.engine.connect() as conn:
@@ -119,28 +134,44 @@ class HistoryReader:
             gaps.append(Interval(t, end, UNKNOWN, "gateway not running"))
         return gaps
 
-    def timeline(self, camera_id: str, start: float, end: float, now: float) -> list[Interval]:
+    def timeline(
+        self,
+        camera_id: str,
+        start: float,
+        end: float,
+        now: float,
+        *,
+        conn: Connection | None = None,
+        runs: dict[int, Run] | None = None,
+    ) -> list[Interval]:
+        """The camera's states over the window. ``conn`` and ``runs`` (all runs that may matter, by id)
+        let a caller reading many cameras share one connection and one read of the runs."""
+        if conn is None:
+            with self._db.engine.connect() as own:
+                return self.timeline(camera_id, start, end, now, conn=own, runs=runs)
         c = schema.camera_state_changes
-        with self._db.engine.connect() as conn:
-            before = conn.execute(
-                select(c.c.run_id, c.c.ts, c.c.state, c.c.reason)
-                .where(c.c.camera_id == camera_id, c.c.ts < start)
-                .order_by(c.c.ts.desc(), c.c.id.desc())
-                .limit(1)
-            ).all()
-            inside = conn.execute(
-                select(c.c.run_id, c.c.ts, c.c.state, c.c.reason)
-                .where(and_(c.c.camera_id == camera_id, c.c.ts >= start, c.c.ts < end))
-                .order_by(c.c.ts, c.c.id)
-            ).all()
-            runs = self._runs_by_id(conn, {row.run_id for row in (*before, *inside)}, now)
-        changes: dict[int, list[tuple[float, str, str | None]]] = {}
+        columns = (c.c.run_id, c.c.ts, c.c.state, c.c.reason, c.c.faults)
+        before = conn.execute(
+            select(*columns)
+            .where(c.c.camera_id == camera_id, c.c.ts < start)
+            .order_by(c.c.ts.desc(), c.c.id.desc())
+            .limit(1)
+        ).all()
+        inside = conn.execute(
+            select(*columns)
+            .where(and_(c.c.camera_id == camera_id, c.c.ts >= start, c.c.ts < end))
+            .order_by(c.c.ts, c.c.id)
+        ).all()
+        ids = {row.run_id for row in (*before, *inside)}
+        if runs is None or not ids <= runs.keys():
+            runs = {**(runs or {}), **self._runs_by_id(conn, ids - (runs or {}).keys(), now)}
+        changes: dict[int, list[tuple[float, str, str | None, tuple[str, ...]]]] = {}
         for row in (*before, *inside):
-            changes.setdefault(row.run_id, []).append((row.ts, row.state, row.reason))
+            changes.setdefault(row.run_id, []).append((row.ts, row.state, row.reason, tuple(row.faults or ())))
 
         intervals: list[Interval] = []
         t = start
-        for run in sorted(runs.values(), key=lambda r: r.start):
+        for run in sorted((runs[i] for i in ids), key=lambda r: r.start):
             seg_start, seg_end = max(t, run.start, start), min(end, run.end)
             if seg_end <= seg_start:
                 continue
@@ -151,6 +182,9 @@ class HistoryReader:
         if t < end:
             intervals.append(Interval(t, end, UNKNOWN, "gateway not running"))
         return _coalesce(intervals)
+
+    def runs_by_id(self, start: float, end: float, now: float) -> dict[int, Run]:
+        return {run.id: run for run in self.runs(start, end, now)}
 
     def _runs_by_id(self, conn: Connection, ids: set[int], now: float) -> dict[int, Run]:
         if not ids:
@@ -173,19 +207,20 @@ class HistoryReader:
         )
 
 
-def _segment(changes: list[tuple[float, str, str | None]], start: float, end: float) -> list[Interval]:
+def _segment(changes: list[tuple[float, str, str | None, tuple[str, ...]]], start: float, end: float) -> list[Interval]:
     """The states of one run's changes between start and end; before the first change: unknown."""
     out: list[Interval] = []
+    faults: tuple[str, ...] = ()
     state, reason, t = UNKNOWN, None, start
-    for ts, new_state, new_reason in changes:
+    for ts, new_state, new_reason, new_faults in changes:
         if ts <= start:
-            state, reason = new_state, new_reason
+            state, reason, faults = new_state, new_reason, new_faults
             continue
         if ts >= end:
             break
-        out.append(Interval(t, ts, state, reason))
-        state, reason, t = new_state, new_reason, ts
-    out.append(Interval(t, end, state, reason))
+        out.append(Interval(t, ts, state, reason, faults))
+        state, reason, faults, t = new_state, new_reason, new_faults, ts
+    out.append(Interval(t, end, state, reason, faults))
     # "connecting" right after a start is not evidence either way.
     return [Interval(i.start, i.end, UNKNOWN, "connecting") if i.state == "connecting" else i for i in out]
 
@@ -195,8 +230,9 @@ def _coalesce(intervals: list[Interval]) -> list[Interval]:
     for iv in intervals:
         if iv.duration <= 0:
             continue
-        if out and out[-1].state == iv.state and out[-1].reason == iv.reason and out[-1].end == iv.start:
-            out[-1] = Interval(out[-1].start, iv.end, iv.state, iv.reason)
+        last = out[-1] if out else None
+        if last and (last.state, last.reason, last.faults) == (iv.state, iv.reason, iv.faults) and last.end == iv.start:
+            out[-1] = Interval(last.start, iv.end, iv.state, iv.reason, iv.faults)
         else:
             out.append(iv)
     return out

@@ -1,0 +1,72 @@
+"""Coverage/compliance reports for auditors: JSON, CSV, HTML or PDF for a day, week, month or custom period."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from gateway.api.deps import RuntimeDep, require
+from gateway.auth import Role, User
+from gateway.errors import InvalidRequestError, NotFoundError
+from gateway.reports.coverage import build_report
+from gateway.reports.period import report_period
+from gateway.reports.render import FORMATS, render
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+ReportUser = Annotated[User, Depends(require(Role.ADMIN, Role.AUDITOR, Role.OPERATOR))]
+# The HTML report carries its own styles and nothing else: no script, no outside resource.
+_HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+
+
+@router.get(
+    "/coverage",
+    summary="Coverage and compliance report",
+    responses={
+        200: {
+            "description": "The report in the asked format",
+            "content": {"application/json": {}, "text/csv": {}, "text/html": {}, "application/pdf": {}},
+        }
+    },
+)
+async def coverage_report(
+    runtime: RuntimeDep,
+    user: ReportUser,
+    start: Annotated[str | None, Query(alias="from", description="ISO 8601 or Unix seconds (custom period)")] = None,
+    end: Annotated[str | None, Query(alias="to", description="ISO 8601 or Unix seconds; default now")] = None,
+    period: Annotated[str | None, Query(description="day | week | month, around 'date' (default today)")] = None,
+    date: Annotated[str | None, Query(description="A day in the period, 2026-11-22, with 'period'")] = None,
+    fmt: Annotated[str, Query(alias="format", description=f"One of {', '.join(FORMATS)}")] = "json",
+    site: Annotated[str | None, Query(description="Site id; this gateway serves one site")] = None,
+    zone: Annotated[list[str] | None, Query(description="Only these zones (repeat for several)")] = None,
+) -> Response:
+    config = runtime.config
+    if site is not None and site != config.site.id:
+        raise NotFoundError(f"no site {site[:64]!r}: this gateway serves {config.site.id!r}")
+    if zone:
+        known = {z.id for z in config.zones}
+        unknown = [z for z in zone if z not in known]
+        if unknown:
+            raise NotFoundError(f"no zone {unknown[0][:64]!r}")
+    if fmt not in FORMATS:
+        raise InvalidRequestError(f"'format' must be one of {', '.join(FORMATS)}, not {fmt[:20]!r}")
+    window = report_period(kind=period, day=date, start=start, end=end, tz=ZoneInfo(config.site.timezone))
+
+    def make() -> tuple[bytes, str, str]:
+        report = build_report(config, runtime.reader, window, zone_ids=zone or None)
+        rendered = render(report, fmt)
+        return rendered.body, rendered.media_type, rendered.filename
+
+    body, media_type, filename = await asyncio.to_thread(make)
+    # Issue 8's audit log will record who exported which report; until then the log says it.
+    log.info("user %s exported the %s coverage report %s", user.name, fmt, window.label)
+    disposition = "inline" if fmt in ("json", "html") else "attachment"
+    headers = {"Content-Disposition": f'{disposition}; filename="{filename}"', "Cache-Control": "no-store"}
+    if fmt == "html":
+        headers["Content-Security-Policy"] = _HTML_CSP
+    return Response(body, media_type=media_type, headers=headers)

@@ -1,0 +1,550 @@
+"""Build the coverage/compliance report of a site for a period, from the stored history.
+
+A camera counts as coverage at an instant when it is online and not degraded: degraded already
+means below the HD threshold, under the minimum frame rate, or a picture that fails a quality check
+(see :mod:`gateway.health.policy`). A zone is covered when at least one of its cameras is. Time no
+gateway was watching is "unknown": it is reported, never counted as covered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from gateway import __version__
+from gateway.config import GatewayConfig, UnitConfig, ZoneConfig
+from gateway.health.policy import BELOW_HD, LOW_FPS, QUALITY_PREFIX
+from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run, outages
+from gateway.quality.checks import CHECK_NAMES
+from gateway.quality.thresholds import QualityThresholds
+from gateway.reports.model import (
+    CameraReport,
+    Finding,
+    GatewayDowntime,
+    Incident,
+    Outage,
+    PolicyStated,
+    Report,
+    Span,
+    StaffingCheck,
+    ZoneReport,
+)
+from gateway.storage import schema
+
+# Timeline bars are drawn at most this many spans wide; shorter spans merge into their worst state.
+TIMELINE_SPANS = 400
+# The worse state wins when short spans are merged for drawing.
+_SEVERITY = {"offline": 4, "degraded": 3, UNKNOWN: 2, "disabled": 1, "online": 0}
+_ORDER = {"fail": 0, "warn": 1, "info": 2}
+
+
+@dataclass(frozen=True)
+class ReportPeriod:
+    start: float
+    end: float
+    label: str
+    now: float
+
+
+def build_report(
+    config: GatewayConfig,
+    reader: HistoryReader,
+    period: ReportPeriod,
+    *,
+    zone_ids: Sequence[str] | None = None,
+) -> Report:
+    """The report for the whole site, or only for ``zone_ids`` (and the cameras in them)."""
+    start, end, now = period.start, period.end, period.now
+    zones = [z for z in config.zones if zone_ids is None or z.id in zone_ids]
+    if zone_ids is None:
+        cameras = list(config.cameras)
+    else:
+        wanted = {z.id for z in zones}
+        cameras = [c for c in config.cameras if wanted & set(c.zones)]
+    policy = _policy(config)
+    runs = reader.runs_by_id(start, end, now)
+    down = reader.gateway_down(start, end, now)
+
+    timelines: dict[str, list[Interval]] = {}
+    latest: dict[str, tuple[str | None, str | None, float | None]] = {}
+    inventory: dict[str, tuple[float | None, float | None]] = {}
+    with reader.engine.connect() as conn:
+        for cam in cameras:
+            timelines[cam.id] = reader.timeline(cam.id, start, end, now, conn=conn, runs=runs)
+            latest[cam.id] = _latest_measured(conn, cam.id, start, end)
+            inventory[cam.id] = _latest_inventory(conn, cam.id, end)
+
+    camera_reports = [
+        _camera_report(
+            cam.id, cam.name, tuple(cam.zones), cam.enabled, timelines[cam.id], policy, period, latest[cam.id],
+            inventory[cam.id],
+        )
+        for cam in cameras
+    ]  # fmt: skip
+    zone_reports = [
+        _zone_report(z, [c.id for c in cameras if z.id in c.zones], timelines, policy, period) for z in zones
+    ]
+
+    down_s = sum(iv.duration for iv in down)
+    span = end - start
+    gateway = GatewayDowntime(
+        seconds=round(down_s, 3),
+        percent=round(100 * down_s / span, 3),
+        spans=tuple(Span(iv.start, iv.end, UNKNOWN, iv.reason or "gateway not running") for iv in down),
+        runs=len(runs),
+    )
+    staffing = staffing_check(config.site.unit)
+
+    findings: list[Finding] = []
+    monitored = 100.0 - gateway.percent
+    if monitored < policy.min_monitored_percent:
+        findings.append(
+            Finding(
+                "fail",
+                "gateway",
+                f"the gateway watched the site for only {monitored:.1f} % of the period (policy:"
+                f" {policy.min_monitored_percent:g} %); coverage in the rest is not evidenced",
+            )
+        )
+    elif down_s > 0:
+        findings.append(Finding("info", "gateway", f"the gateway was not running for {_hms(down_s)}"))
+    for z in zone_reports:
+        findings.extend(z.findings)
+    for c in camera_reports:
+        findings.extend(c.findings)
+    unverifiable = [c.id for c in camera_reports if c.enabled and c.retention_days is None]
+    if unverifiable:
+        findings.append(
+            Finding(
+                "warn",
+                "retention",
+                f"recording retention could not be verified for {len(unverifiable)} camera(s)"
+                f" ({_short_list(unverifiable)}): they offer no ONVIF recording search",
+            )
+        )
+    if staffing.passed is False:
+        findings.append(Finding("fail", "staffing", _staffing_message(staffing)))
+    elif staffing.passed is None:
+        findings.append(Finding("warn", "staffing", "the unit declares no security staff; the rule cannot be checked"))
+    findings = _merge_policy_notes(findings, reader, runs, policy)
+
+    site = config.site
+    return Report(
+        site_id=site.id,
+        site_name=site.name,
+        unit_name=site.unit.name,
+        timezone=site.timezone,
+        period_label=period.label,
+        start=start,
+        end=end,
+        generated_at=now,
+        gateway_version=__version__,
+        policy=policy,
+        passed=not any(f.severity == "fail" for f in findings),
+        findings=tuple(f for f in findings if f.severity != "info")
+        + tuple(f for f in findings if f.severity == "info"),
+        zones=tuple(zone_reports),
+        cameras=tuple(camera_reports),
+        gateway=gateway,
+        staffing=staffing,
+        notes=_NOTES,
+    )
+
+
+_NOTES = (
+    "A camera counts as coverage while it is online and not degraded: at or above the HD threshold and"
+    " the minimum frame rate, with a picture that passes the configured quality checks.",
+    "A zone is covered while at least one of its cameras counts as coverage; percentages are of the"
+    " time the gateway was watching (unknown time is shown apart and never counted as covered).",
+    "Resolution and frame rate are measured from the received stream, not read from the camera's settings.",
+    "Quality faults are dated from the sample that detected them: one sampling interval (frozen: the"
+    " whole window) may separate the start of a fault from its detection.",
+)
+
+
+# --- cameras ---------------------------------------------------------------------------------------
+
+
+def _camera_report(
+    camera_id: str,
+    name: str,
+    zones: tuple[str, ...],
+    enabled: bool,
+    timeline: list[Interval],
+    policy: PolicyStated,
+    period: ReportPeriod,
+    measured: tuple[str | None, str | None, float | None],
+    inventory: tuple[float | None, float | None],
+) -> CameraReport:
+    seconds = {s: 0.0 for s in ("online", "degraded", "offline", "disabled", UNKNOWN)}
+    for iv in timeline:
+        seconds[iv.state] = seconds.get(iv.state, 0.0) + iv.duration
+    up = seconds["online"] + seconds["degraded"]
+    known = up + seconds["offline"] + seconds["disabled"]
+    uptime = _percent(up, known)
+    good = _percent(seconds["online"], known)
+    found_outages = tuple(
+        Outage(o.start, o.end, o.reasons, o.ongoing and o.end >= period.now - 1e-6)
+        for o in outages(timeline, period.now)
+    )
+    incidents = tuple(_incidents(timeline, period.end, period.now))
+    resolution, codec, fps = measured
+    clock_offset, retention = inventory
+
+    findings: list[Finding] = []
+    subject = f"camera {camera_id}"
+    if not enabled:
+        findings.append(Finding("warn", subject, "disabled in the configuration"))
+    elif uptime is None:
+        findings.append(Finding("fail", subject, "no monitored time in the period"))
+    else:
+        if uptime < policy.uptime_target_percent:
+            findings.append(
+                Finding(
+                    "fail",
+                    subject,
+                    f"uptime {uptime:.2f} % is below the target {policy.uptime_target_percent:g} %"
+                    f" ({len(found_outages)} outage(s), {_hms(seconds['offline'])} offline)",
+                )
+            )
+        by_fault: dict[str, float] = {}
+        for inc in incidents:
+            by_fault[inc.fault] = by_fault.get(inc.fault, 0.0) + inc.duration_s
+        for fault, total in by_fault.items():
+            findings.append(Finding("fail", subject, f"{_fault_text(fault, policy)} for {_hms(total)}"))
+    if clock_offset is not None and abs(clock_offset) > policy.max_clock_drift_s:
+        findings.append(
+            Finding(
+                "fail",
+                subject,
+                f"clock off by {clock_offset:+.1f} s (policy: within {policy.max_clock_drift_s:g} s)",
+            )
+        )
+    if retention is not None and retention < policy.retention_days:
+        findings.append(
+            Finding(
+                "fail",
+                subject,
+                f"recordings reach back {retention:.1f} days (policy: {policy.retention_days} days)",
+            )
+        )
+    return CameraReport(
+        id=camera_id,
+        name=name,
+        zones=zones,
+        enabled=enabled,
+        required_resolution=policy.hd_min_resolution,
+        measured_resolution=resolution,
+        measured_codec=codec,
+        measured_fps=fps,
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        uptime_percent=uptime,
+        good_percent=good,
+        outages=found_outages,
+        incidents=incidents,
+        timeline=tuple(_drawable(timeline, period.start, period.end)),
+        clock_offset_s=clock_offset,
+        retention_days=retention,
+        passed=not any(f.severity == "fail" for f in findings),
+        findings=tuple(findings),
+    )
+
+
+def _fault_text(fault: str, policy: PolicyStated) -> str:
+    if fault == BELOW_HD:
+        return f"below HD ({policy.hd_min_resolution})"
+    if fault == LOW_FPS:
+        return f"frame rate below the minimum ({policy.min_fps:g} fps)"
+    if fault.startswith(QUALITY_PREFIX):
+        return f"picture quality: {fault.removeprefix(QUALITY_PREFIX).replace('_', ' ')}"
+    return fault
+
+
+def _legacy_faults(reason: str | None) -> tuple[str, ...]:
+    """Fault codes of a degraded state stored before faults had their own column."""
+    text = reason or ""
+    found = tuple(code for code, marker in ((LOW_FPS, "frame rate below"), (BELOW_HD, "below HD")) if marker in text)
+    return found or ("degraded",)
+
+
+def _incidents(timeline: list[Interval], end: float, now: float) -> list[Incident]:
+    """Each fault's stretches of degraded time (a stretch may hold several faults at once)."""
+    open_: dict[str, tuple[float, float, str]] = {}
+    found: list[Incident] = []
+    for iv in timeline:
+        faults = (iv.faults or _legacy_faults(iv.reason)) if iv.state == "degraded" else ()
+        for fault in list(open_):
+            if fault not in faults:
+                s, e, detail = open_.pop(fault)
+                found.append(Incident(fault, s, e, detail, ongoing=False))
+        for fault in faults:
+            if fault in open_ and open_[fault][1] == iv.start:
+                s, _, detail = open_[fault]
+                open_[fault] = (s, iv.end, detail)
+            else:
+                if fault in open_:
+                    s, e, detail = open_.pop(fault)
+                    found.append(Incident(fault, s, e, detail, ongoing=False))
+                open_[fault] = (iv.start, iv.end, iv.reason or fault)
+    for fault, (s, e, detail) in open_.items():
+        found.append(Incident(fault, s, e, detail, ongoing=e >= end - 1e-6 and end >= now - 1e-6))
+    return sorted(found, key=lambda i: (i.start, i.fault))
+
+
+def _drawable(timeline: list[Interval], start: float, end: float) -> list[Span]:
+    """The timeline as at most about TIMELINE_SPANS spans: a short span merges into a bucket that
+    shows the worst state in it, so that a one-minute outage in a 90-day bar stays visible."""
+    width = (end - start) / TIMELINE_SPANS
+    out: list[Span] = []
+    bucket: Span | None = None
+    for iv in timeline:
+        span = Span(iv.start, iv.end, iv.state, iv.reason or "")
+        if span.duration_s >= width:
+            if bucket is not None:
+                out.append(bucket)
+                bucket = None
+            out.append(span)
+            continue
+        if bucket is None:
+            bucket = span
+        else:
+            worse = _SEVERITY.get(span.state, 0) > _SEVERITY.get(bucket.state, 0)
+            bucket = Span(
+                bucket.start,
+                span.end,
+                span.state if worse else bucket.state,
+                "mixed: " + (span.detail if worse else bucket.detail).removeprefix("mixed: "),
+            )
+        if bucket.duration_s >= width:
+            out.append(bucket)
+            bucket = None
+    if bucket is not None:
+        out.append(bucket)
+    return out
+
+
+def _latest_measured(
+    conn: Connection, camera_id: str, start: float, end: float
+) -> tuple[str | None, str | None, float | None]:
+    s = schema.camera_samples
+    row = conn.execute(
+        select(s.c.width, s.c.height, s.c.codec, s.c.fps)
+        .where(s.c.camera_id == camera_id, s.c.ts >= start, s.c.ts <= end, s.c.width.is_not(None))
+        .order_by(s.c.ts.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None, None
+    return f"{row.width}x{row.height}", row.codec, row.fps
+
+
+def _latest_inventory(conn: Connection, camera_id: str, end: float) -> tuple[float | None, float | None]:
+    """(clock offset, retention days) from the last ONVIF reading up to the end of the period."""
+    i = schema.camera_inventory
+    row = conn.execute(
+        select(i.c.ts, i.c.clock_offset_s, i.c.recording_search, i.c.recordings_earliest)
+        .where(i.c.camera_id == camera_id, i.c.ts <= end, i.c.ok.is_(True))
+        .order_by(i.c.ts.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    retention = None
+    if row.recording_search and row.recordings_earliest is not None:
+        retention = round(max(0.0, row.ts - row.recordings_earliest) / 86400, 2)
+    return row.clock_offset_s, retention
+
+
+# --- zones -----------------------------------------------------------------------------------------
+
+
+def _zone_report(
+    zone: ZoneConfig,
+    camera_ids: list[str],
+    timelines: dict[str, list[Interval]],
+    policy: PolicyStated,
+    period: ReportPeriod,
+) -> ZoneReport:
+    subject = f"zone {zone.id}"
+    gaps: list[Span] = []
+    seconds = {"covered": 0.0, "uncovered": 0.0, UNKNOWN: 0.0}
+    if not camera_ids:
+        seconds["uncovered"] = period.end - period.start
+        gaps.append(Span(period.start, period.end, "uncovered", "no camera in this zone"))
+    for a, b, states in _sweep([timelines[c] for c in camera_ids]):
+        pairs = list(zip(camera_ids, states, strict=True))
+        if any(iv.state == "online" for _, iv in pairs):
+            kind = "covered"
+        elif any(iv.state == UNKNOWN for _, iv in pairs):
+            kind = UNKNOWN
+        else:
+            kind = "uncovered"
+        seconds[kind] += b - a
+        if kind == "uncovered":
+            why = "; ".join(f"{cid}: {iv.state}" + (f" ({iv.reason})" if iv.reason else "") for cid, iv in pairs)
+            if gaps and gaps[-1].end == a and gaps[-1].detail == why:
+                gaps[-1] = Span(gaps[-1].start, b, "uncovered", why)
+            else:
+                gaps.append(Span(a, b, "uncovered", why))
+    covered = _percent(seconds["covered"], seconds["covered"] + seconds["uncovered"])
+    findings: list[Finding] = []
+    if not camera_ids:
+        findings.append(Finding("fail", subject, "no camera is assigned to this zone"))
+    elif covered is None:
+        findings.append(Finding("fail", subject, "no monitored time in the period"))
+    elif covered < policy.coverage_target_percent:
+        findings.append(
+            Finding(
+                "fail",
+                subject,
+                f"covered {covered:.2f} % of the monitored time (target {policy.coverage_target_percent:g} %);"
+                f" {len(gaps)} gap(s), {_hms(seconds['uncovered'])} in all",
+            )
+        )
+    return ZoneReport(
+        id=zone.id,
+        name=zone.name,
+        kind=zone.kind,
+        cameras=tuple(camera_ids),
+        seconds={k: round(v, 3) for k, v in seconds.items()},
+        covered_percent=covered,
+        gaps=tuple(gaps),
+        passed=not findings,
+        findings=tuple(findings),
+    )
+
+
+def _sweep(timelines: list[list[Interval]]) -> Iterable[tuple[float, float, list[Interval]]]:
+    """Walk several timelines of the same window together: each stretch with every camera's interval.
+
+    With no timelines there is nothing to walk; the caller sees no stretch at all.
+    """
+    if not timelines:
+        return
+    idx = [0] * len(timelines)
+    t = timelines[0][0].start if timelines[0] else 0.0
+    while all(i < len(tl) for i, tl in zip(idx, timelines, strict=True)):
+        current = [tl[i] for i, tl in zip(idx, timelines, strict=True)]
+        nxt = min(iv.end for iv in current)
+        if nxt > t:
+            yield t, nxt, current
+        t = nxt
+        for k, iv in enumerate(current):
+            if iv.end <= t:
+                idx[k] += 1
+
+
+# --- staffing and policy ---------------------------------------------------------------------------
+
+STAFFING_RULE = (
+    "Tianjin opinion: up to 200 staff, at least 2 security staff; over 200, at least 2 %. Key units,"
+    " full-time security staff: up to 200 staff 2; 201-500: 3; 501-2000: 5 per mille; over 2000: 4 per mille."
+)
+
+
+def required_security_staff(headcount: int, key_unit: bool) -> tuple[int, int | None]:
+    """(security staff, full-time security staff or None for other units) the rule asks for."""
+    total = 2 if headcount <= 200 else math.ceil(headcount * 0.02)
+    if not key_unit:
+        return total, None
+    if headcount <= 200:
+        full = 2
+    elif headcount <= 500:
+        full = 3
+    elif headcount <= 2000:
+        full = math.ceil(headcount * 5 / 1000)
+    else:
+        full = math.ceil(headcount * 4 / 1000)
+    return total, full
+
+
+def staffing_check(unit: UnitConfig) -> StaffingCheck:
+    required, required_full = required_security_staff(unit.headcount, unit.key_unit)
+    declared, declared_full = unit.security_staff, unit.full_time_security_staff
+    if declared is None and (required_full is None or declared_full is None):
+        passed: bool | None = None
+    else:
+        passed = (declared is None or declared >= required) and (
+            required_full is None or declared_full is None or declared_full >= required_full
+        )
+        if required_full is not None and declared_full is None:
+            passed = None if passed else False
+    return StaffingCheck(
+        headcount=unit.headcount,
+        key_unit=unit.key_unit,
+        required=required,
+        declared=declared,
+        required_full_time=required_full,
+        declared_full_time=declared_full,
+        rule=STAFFING_RULE,
+        passed=passed,
+    )
+
+
+def _staffing_message(s: StaffingCheck) -> str:
+    parts = []
+    if s.declared is not None and s.declared < s.required:
+        parts.append(f"{s.declared} security staff declared, {s.required} required for {s.headcount} staff")
+    full, declared_full = s.required_full_time, s.declared_full_time
+    if full is not None and declared_full is not None and declared_full < full:
+        parts.append(f"{declared_full} full-time security staff declared, {full} required for a key unit")
+    return "; ".join(parts) or "security staffing below the rule"
+
+
+def _policy(config: GatewayConfig) -> PolicyStated:
+    p = config.policy
+    thresholds = p.quality.quality_thresholds()
+    return PolicyStated(
+        key_unit=config.site.unit.key_unit,
+        hd_min_resolution=str(config.hd_min_resolution()),
+        min_fps=p.min_fps,
+        uptime_target_percent=p.uptime_target_percent,
+        coverage_target_percent=p.coverage_target_percent,
+        min_monitored_percent=p.min_monitored_percent,
+        retention_days=p.retention_days,
+        max_clock_drift_s=p.max_clock_drift_s,
+        quality_interval_s=config.supervisor.quality_interval_s,
+        quality_checks=tuple(c for c in CHECK_NAMES if c in p.quality.checks),
+        quality_thresholds={f.name: float(getattr(thresholds, f.name)) for f in dataclasses.fields(QualityThresholds)},
+    )
+
+
+def _merge_policy_notes(
+    findings: list[Finding], reader: HistoryReader, runs: dict[int, Run], policy: PolicyStated
+) -> list[Finding]:
+    """Warn when some of the period was judged live under another HD threshold or frame rate."""
+    differing = 0
+    for stored in reader.run_policies(list(runs)).values():
+        if stored is None:
+            continue
+        if stored.get("hd_min_resolution") != policy.hd_min_resolution or stored.get("min_fps") != policy.min_fps:
+            differing += 1
+    if differing:
+        findings.append(
+            Finding(
+                "warn",
+                "policy",
+                f"{differing} gateway run(s) in the period judged cameras under a different HD threshold or"
+                " minimum frame rate than the policy stated here",
+            )
+        )
+    return findings
+
+
+def _percent(part: float, whole: float) -> float | None:
+    return round(100.0 * part / whole, 3) if whole > 0 else None
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}"
+
+
+def _short_list(ids: list[str], limit: int = 5) -> str:
+    return ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
