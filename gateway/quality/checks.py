@@ -144,16 +144,30 @@ def _laplacian_var(image: U8 | F32) -> float:
 
 
 def check_blur(p: Prepared, t: QualityThresholds = DEFAULT_THRESHOLDS) -> CheckResult:
-    """Blur/defocus: Laplacian standard deviation (640 px) relative to the picture's contrast (320 px)."""
+    """Blur/defocus: median over textured blocks (640 px image) of Laplacian std / luma std.
+
+    Per block, so that the on-screen clock and caption, burned in sharp after the lens, cannot
+    pass a defocused picture off as sharp: they cover a few blocks and drop out of the median.
+    """
     if not p.ok:
         return _nc("blur", p.reason)
-    _, std = cv2.meanStdDev(p.grey)
-    contrast = float(std[0, 0])
-    if contrast < t.blur_min_contrast:
-        return _nc("blur", f"too little contrast to judge focus (luma std {contrast:.1f})")
-    sharpness = _laplacian_var(p.mid_grey) ** 0.5 / contrast
+    block = t.blur_block_px
+    h, w = p.mid_grey.shape
+    rows, cols = h // block, w // block
+    if rows == 0 or cols == 0:
+        return _nc("blur", "frame too small for the focus check")
+    grey = p.mid_grey[: rows * block, : cols * block].astype(np.float32)
+    lap = cv2.Laplacian(grey, cv2.CV_32F, ksize=1)
+    grey_std = grey.reshape(rows, block, cols, block).std(axis=(1, 3))
+    lap_std = np.asarray(lap).reshape(rows, block, cols, block).std(axis=(1, 3))
+    textured = grey_std >= t.blur_min_contrast
+    count = int(np.count_nonzero(textured))
+    if count < t.blur_min_blocks:
+        return _nc("blur", f"too little texture to judge focus ({count} textured blocks)")
+    sharpness = float(np.median(lap_std[textured] / grey_std[textured]))
     failed = sharpness < t.blur_min_sharpness
-    return _result("blur", sharpness, failed, f"sharpness {sharpness:.2f} (min {t.blur_min_sharpness:g})")
+    detail = f"sharpness {sharpness:.2f} over {count} blocks (min {t.blur_min_sharpness:g})"
+    return _result("blur", sharpness, failed, detail)
 
 
 def _block_stats(grey: U8, block: int) -> tuple[F32, F32]:

@@ -47,18 +47,26 @@ class QualityThresholds:
     """... or when more than 40 % of the pixels are clipped (luma >= 250): a sky or a lit window
     clips 10-25 % of a normal outdoor frame; over 40 % the camera is overexposed."""
 
-    blur_min_sharpness: float = 0.15
-    """Blur/defocus: score = sharpness, the standard deviation of the Laplacian of the 640 px grey image
-    divided by the standard deviation of the 320 px grey image (its contrast): the variance of the
-    Laplacian, normalised for resolution (always measured at 640 px wide, whatever the camera sends)
-    and for the scene's contrast (a ratio, unit-less). Sharp scenes measure 0.5..1.2 (the sample clips
-    0.53..0.79, noise raises it); a Gaussian defocus of sigma 4 px at 1080p brings it to 0.06..0.14
-    and sigma 3 px to 0.10..0.23. Fail below 0.15: a margin of more than 3x under the softest clean
-    clip, while a blur that visibly smears a face (sigma >= 4 px at 1080p) is caught."""
+    blur_min_sharpness: float = 0.6
+    """Blur/defocus: score = sharpness, the median over the textured 32 px blocks of the 640 px grey
+    image of (standard deviation of the block's Laplacian / standard deviation of the block's luma):
+    edge energy relative to local contrast, measured at 640 px whatever the camera sends. Per block
+    and by median because cameras burn their clock and caption in sharp *after* the lens: measured
+    over the whole frame, that text made a defocused clip read as sharp (0.66, inside the clean range).
+    Sharp scenes measure 1.5..2.6 (the sample clips, see docs/quality.md), a covered lens 0.9..1.4,
+    the defocused clip (sigma 6 px at 1080p, sharp OSD) 0.21..0.23, synthetic defocus at 1080p of
+    sigma 3 px 0.29..0.46, 4 px 0.19..0.30, 8 px 0.10..0.12. Fail below 0.6: more than 2x under the
+    softest clean picture and above every defocus that visibly smears a face."""
+
+    blur_block_px: int = 32
+    """Side (px, on the 640 px image) of the blocks of the blur check: 20 x 11 blocks on 16:9."""
 
     blur_min_contrast: float = 5.0
-    """Minimum luma standard deviation (8-bit levels, 320 px image) for the blur check to mean
-    anything; a uniform frame (blank, covered) has no edges to judge and is ``not_checkable``."""
+    """A block counts for the blur check when its luma standard deviation (8-bit levels) is at least
+    5; a flat block (sky, wall, a uniform frame) has no edges to judge."""
+
+    blur_min_blocks: int = 8
+    """At least 8 textured blocks are needed, else focus is ``not_checkable`` (blank, covered, fog)."""
 
     occlusion_block_px: int = 16
     """Side (px, on the 320 px image) of the blocks used by the occlusion check: 20 x 11 blocks on a

@@ -4,6 +4,10 @@ Each clip is a raw Annex-B elementary stream (``.h264`` / ``.h265``) that loops 
 whole number of GOPs, every GOP starts with an IDR carrying its parameter sets, and all motion is
 periodic over the clip, so the server can replay it forever without re-encoding. The burned-in clock
 is the one thing that jumps back at the loop point, as it would on a camera whose clock was reset.
+
+``FAULT_CLIPS`` are short 720p clips of broken cameras (black, blurred, covered, colour cast, noisy,
+moved) for the picture-quality tests; they are made only by :func:`make_fault_clips`, never by the
+demo. The "moved" clip does not loop seamlessly: its view jumps back at the loop point.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -25,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 # Bump whenever the pictures or encoder settings change, so cached clips are regenerated.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 Codec = Literal["h264", "h265"]
 Image = npt.NDArray[np.uint8]
@@ -213,15 +217,22 @@ def _draw_osd(image: Image, label: str, when: datetime) -> None:
         cv2.putText(image, text, origin, font, scale, (255, 255, 255), thick, cv2.LINE_AA)
 
 
+# What happens to the picture between the scene and the sensor (defocus, a hand on the lens, the camera
+# turned): (image, frame number, frame count) -> image.
+Lens = Callable[[Image, int, int], Image]
+
+
 @dataclass(frozen=True)
 class _Scene:
     background: Image
     label: str
     walkers: tuple[_Walker, ...] = ()
-    frozen: bool = False
+    frozen: bool = False  # the picture stops after the first frame; the camera's clock keeps running
     noise: int = 0  # per-pixel sensor noise adds 0..noise 8-bit levels
     seed: int = 0
     extras: tuple[Callable[[Image, int, int], None], ...] = ()
+    lens: tuple[Lens, ...] = ()
+    colour_gains: tuple[float, float, float] | None = None  # B, G, R gains of a miscoloured sensor
 
     def _grain_field(self, rng: np.random.Generator) -> Image:
         height, width = self.background.shape[:2]
@@ -233,10 +244,15 @@ class _Scene:
         rng = np.random.default_rng(self.seed)
         height, width = self.background.shape[:2]
         grain = self._grain_field(rng) if self.noise else None
+        gains = np.diag(np.array(self.colour_gains, np.float32)) if self.colour_gains else None
         still: Image | None = None
         for n in range(count):
             if self.frozen and still is not None:
-                yield still
+                # A frozen encoder keeps stamping its clock on the last picture it got: only the OSD changes,
+                # which is what the frozen check must see through.
+                image = still.copy()
+                _draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
+                yield image
                 continue
             image = self.background.copy()
             for extra in self.extras:
@@ -244,12 +260,18 @@ class _Scene:
             for walker in sorted(self.walkers, key=lambda w: w.feet_y):  # nearer people drawn last
                 x, bob = walker.position(n, count, width)
                 _paste(image, walker.sprite, x, int(walker.feet_y * height) - walker.sprite.height + bob)
+            # Light goes through the lens, then the sensor adds its noise and colour, then the encoder
+            # burns in the OSD: so the OSD stays sharp, unmoved and uncoloured whatever the lens does.
+            for lens in self.lens:
+                image = lens(image, n, count)
             if grain is not None:
                 # A random window into one larger grain field: per-frame noise at a fraction of the cost.
                 dy, dx = (int(v) for v in rng.integers(0, _GRAIN_MARGIN, size=2))
                 image = np.asarray(cv2.add(image, grain[dy : dy + height, dx : dx + width]), np.uint8)
+            if gains is not None:
+                image = np.asarray(cv2.transform(image, gains), np.uint8)  # saturates, as a sensor clips
+            still = image.copy() if self.frozen else image
             _draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
-            still = image
             yield image
 
 
@@ -267,6 +289,55 @@ def _sliding_box(color: tuple[int, int, int], y_frac: float) -> Callable[[Image,
     return draw
 
 
+def _defocus(sigma_1080: float) -> Lens:
+    """A lens out of focus: a Gaussian blur of `sigma_1080` px at 1080p, scaled to the frame's height."""
+
+    def blur(image: Image, n: int, count: int) -> Image:
+        sigma = sigma_1080 * image.shape[0] / 1080
+        return np.asarray(cv2.GaussianBlur(image, (0, 0), sigma), np.uint8)
+
+    return blur
+
+
+def _hand_on_lens(width: int, height: int) -> Lens:
+    """A palm close to the lens, from the lower right: unlit, far out of focus, over about 75 % of the picture."""
+    s = height / 1080
+    mask = np.zeros((height, width), np.float32)
+    cv2.ellipse(
+        mask, (int(width * 0.7), int(height * 0.75)), (int(width * 0.5), int(height * 0.9)), -20, 0, 360, 1.0, -1
+    )
+    for i in range(3):  # the fingers' ends reach up to the top left, blurred into one shape
+        cv2.ellipse(mask, (int(width * (0.33 + 0.1 * i)), int(height * (0.25 - 0.06 * i))),
+                    (int(110 * s), int(280 * s)), 30, 0, 360, 1.0, -1)  # fmt: skip
+    # So close to the lens the hand is a blur several percent of the frame wide, with no texture left.
+    alpha = cv2.GaussianBlur(mask, (0, 0), 25 * s)[:, :, None]
+    # Skin in its own shadow; light leaking round the edge makes it a little brighter towards the top left.
+    ys = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    xs = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :, None]
+    shade = 1.25 - 0.35 * (xs + ys) / 2
+    palm = np.array((22, 28, 40), np.float32) * shade
+
+    def cover(image: Image, n: int, count: int) -> Image:
+        return np.asarray(image * (1.0 - alpha) + palm * alpha, np.uint8)
+
+    return cover
+
+
+def _knocked(at: float, shift: float, angle: float) -> Lens:
+    """The camera turned by `shift` of the frame width and rolled by `angle` degrees from `at` of the clip on."""
+
+    def turn(image: Image, n: int, count: int) -> Image:
+        if n < at * count:
+            return image
+        height, width = image.shape[:2]
+        m = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+        m[0, 2] += shift * width
+        # What comes into view at the edge is unknown; a mirror of the scene is as plausible as anything.
+        return np.asarray(cv2.warpAffine(image, m, (width, height), borderMode=cv2.BORDER_REFLECT), np.uint8)
+
+    return turn
+
+
 # --- clip catalogue ----------------------------------------------------------------------------------
 
 
@@ -279,6 +350,7 @@ class _ClipSpec:
     bitrate: int
     scene: Callable[[int, int], _Scene]  # (width, height) -> scene; built only when encoding
     fps: int = 25
+    gop_seconds: int = 2
 
 
 def _hd_h264_scene(w: int, h: int) -> _Scene:
@@ -338,6 +410,58 @@ CLIPS: tuple[_ClipSpec, ...] = (
     _ClipSpec("hd720_h265", "h265", 1280, 720, 800_000, _hd720_scene),
 )
 CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in CLIPS)
+
+
+# Broken cameras, for the picture-quality tests. Each is the entrance scene (two people walking, the OSD
+# clock running) with one fault, at 720p with a keyframe every second so that a few seconds of clip give
+# several keyframes to sample; "frozen" and "dark" are in CLIPS already (the demo serves them).
+
+
+def _black_scene(w: int, h: int) -> _Scene:
+    # A capped lens or a dead sensor: black with a little sensor noise, the OSD still drawn by the encoder.
+    return _Scene(np.zeros((h, w, 3), np.uint8), "CAM11 BLACK", noise=3, seed=11)
+
+
+def _blurred_scene(w: int, h: int) -> _Scene:
+    # sigma 6 px at 1080p (4 px here): faces and the floor tiles smear; the burned-in OSD stays sharp.
+    return replace(_hd_h264_scene(w, h), label="CAM12 DEFOCUSED", lens=(_defocus(6.0),))
+
+
+def _covered_scene(w: int, h: int) -> _Scene:
+    return replace(_hd_h264_scene(w, h), label="CAM13 COVERED", lens=(_hand_on_lens(w, h),))
+
+
+def _colour_cast_scene(w: int, h: int) -> _Scene:
+    # A lost IR-cut filter in daylight: infrared reaches the red and blue pixels, green lags: a pink-purple cast.
+    return replace(_hd_h264_scene(w, h), label="CAM14 IR-CUT", colour_gains=(1.15, 0.75, 1.35))
+
+
+_NOISY_GRAIN = 80  # uniform 0..80 levels: sigma 23 at full resolution, like a sensor at maximum gain
+
+
+def _noisy_scene(w: int, h: int) -> _Scene:
+    base = _hd_h264_scene(w, h)
+    # The grain only adds; darkening the scene by its mean keeps the exposure where it was.
+    background = np.asarray(cv2.subtract(base.background, np.full_like(base.background, _NOISY_GRAIN // 2)), np.uint8)
+    return replace(base, background=background, label="CAM15 NOISY", noise=_NOISY_GRAIN, seed=15)
+
+
+def _moved_scene(w: int, h: int) -> _Scene:
+    # Knocked half way: turned by 12 % of the field of view and rolled 4 degrees (the threshold is ~4 %).
+    return replace(_hd_h264_scene(w, h), label="CAM16 MOVED", lens=(_knocked(0.5, 0.12, 4.0),))
+
+
+# 10 fps, as many cameras record, to keep generation cheap. The noisy clip gets a camera's full 720p
+# bitrate: at 1 Mbit/s x264 smooths the grain of some keyframes away (the noise check then reads 2.6..9.3).
+FAULT_CLIPS: tuple[_ClipSpec, ...] = (
+    _ClipSpec("black", "h264", 1280, 720, 1_000_000, _black_scene, fps=10, gop_seconds=1),
+    _ClipSpec("blurred", "h264", 1280, 720, 1_000_000, _blurred_scene, fps=10, gop_seconds=1),
+    _ClipSpec("covered", "h264", 1280, 720, 1_000_000, _covered_scene, fps=10, gop_seconds=1),
+    _ClipSpec("colour_cast", "h264", 1280, 720, 1_000_000, _colour_cast_scene, fps=10, gop_seconds=1),
+    _ClipSpec("noisy", "h264", 1280, 720, 4_000_000, _noisy_scene, fps=10, gop_seconds=1),
+    _ClipSpec("moved", "h264", 1280, 720, 1_000_000, _moved_scene, fps=10, gop_seconds=1),
+)
+FAULT_CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in FAULT_CLIPS)
 
 
 def loop_frames(seconds: float, fps: int, gop: int) -> int:
@@ -425,16 +549,43 @@ def make_clips(
 
     `seconds` is rounded to a whole number of 2-second GOPs. `names` selects a subset of CLIP_NAMES.
     """
-    wanted = set(CLIP_NAMES if names is None else names)
-    unknown = wanted - set(CLIP_NAMES)
+    return _make(CLIPS, out_dir, seconds=seconds, force=force, names=names)
+
+
+def make_fault_clips(
+    out_dir: Path,
+    *,
+    seconds: float = 6.0,
+    force: bool = False,
+    names: Iterable[str] | None = None,
+) -> dict[str, ClipInfo]:
+    """Generate (or reuse from cache) the fault clips (FAULT_CLIP_NAMES) in `out_dir`, keyed by clip name.
+
+    Separate from :func:`make_clips` so that the demo never waits for them. `seconds` is rounded to whole
+    1-second GOPs: 6 s give six keyframes, three on each side of the "moved" clip's turn.
+    """
+    return _make(FAULT_CLIPS, out_dir, seconds=seconds, force=force, names=names)
+
+
+def _make(
+    specs: tuple[_ClipSpec, ...],
+    out_dir: Path,
+    *,
+    seconds: float,
+    force: bool,
+    names: Iterable[str] | None,
+) -> dict[str, ClipInfo]:
+    known = [spec.name for spec in specs]
+    wanted = set(known if names is None else names)
+    unknown = wanted - set(known)
     if unknown:
-        raise ValueError(f"unknown clip names {sorted(unknown)}; known: {', '.join(CLIP_NAMES)}")
+        raise ValueError(f"unknown clip names {sorted(unknown)}; known: {', '.join(known)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     clips: dict[str, ClipInfo] = {}
-    for spec in CLIPS:
+    for spec in specs:
         if spec.name not in wanted:
             continue
-        gop = 2 * spec.fps
+        gop = spec.gop_seconds * spec.fps
         info = ClipInfo(
             name=spec.name,
             path=(out_dir / f"{spec.name}{_EXTENSIONS[spec.codec]}").resolve(),

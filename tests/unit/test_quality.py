@@ -173,7 +173,8 @@ def test_blurred_frame(size: tuple[int, int], sigma_1080: float) -> None:
     frame = np.asarray(cv2.GaussianBlur(scene(w, h), (0, 0), sigma_1080 * w / 1920), np.uint8)
     result = check_blur(prepare(frame))
     assert result.state == "fail", result
-    assert check_blur(prepare(scene(w, h))).score > 3 * DEFAULT_THRESHOLDS.blur_min_sharpness
+    # The same scene in focus keeps a margin of 2x over the threshold.
+    assert check_blur(prepare(scene(w, h))).score > 2 * DEFAULT_THRESHOLDS.blur_min_sharpness
 
 
 @pytest.mark.parametrize("size", SIZES)
