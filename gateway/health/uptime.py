@@ -8,10 +8,11 @@ not evidence that the camera was.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, Text, bindparam, select, type_coerce
 
 from gateway.storage import schema
 from gateway.storage.db import Database
@@ -20,8 +21,8 @@ UNKNOWN = "unknown"
 _UP = frozenset({"online", "degraded"})
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
+    # A tuple, not a dataclass: reports over months of history make hundreds of thousands of these.
     start: float
     end: float
     state: str
@@ -144,44 +145,39 @@ class HistoryReader:
         conn: Connection | None = None,
         runs: dict[int, Run] | None = None,
     ) -> list[Interval]:
-        """The camera's states over the window. ``conn`` and ``runs`` (all runs that may matter, by id)
-        let a caller reading many cameras share one connection and one read of the runs."""
+        return self.timelines([camera_id], start, end, now, conn=conn, runs=runs)[camera_id]
+
+    def timelines(
+        self,
+        camera_ids: list[str],
+        start: float,
+        end: float,
+        now: float,
+        *,
+        conn: Connection | None = None,
+        runs: dict[int, Run] | None = None,
+    ) -> dict[str, list[Interval]]:
+        """Each camera's states over the window, read with one query for the window's changes (plus
+        one small indexed query per camera for its state when the window opens). ``runs`` (all runs
+        that may matter, by id) may be given by a caller that has them already."""
         if conn is None:
             with self._db.engine.connect() as own:
-                return self.timeline(camera_id, start, end, now, conn=own, runs=runs)
-        c = schema.camera_state_changes
-        columns = (c.c.run_id, c.c.ts, c.c.state, c.c.reason, c.c.faults)
-        before = conn.execute(
-            select(*columns)
-            .where(c.c.camera_id == camera_id, c.c.ts < start)
-            .order_by(c.c.ts.desc(), c.c.id.desc())
-            .limit(1)
-        ).all()
-        inside = conn.execute(
-            select(*columns)
-            .where(and_(c.c.camera_id == camera_id, c.c.ts >= start, c.c.ts < end))
-            .order_by(c.c.ts, c.c.id)
-        ).all()
-        ids = {row.run_id for row in (*before, *inside)}
-        if runs is None or not ids <= runs.keys():
-            runs = {**(runs or {}), **self._runs_by_id(conn, ids - (runs or {}).keys(), now)}
-        changes: dict[int, list[tuple[float, str, str | None, tuple[str, ...]]]] = {}
-        for row in (*before, *inside):
-            changes.setdefault(row.run_id, []).append((row.ts, row.state, row.reason, tuple(row.faults or ())))
-
-        intervals: list[Interval] = []
-        t = start
-        for run in sorted((runs[i] for i in ids), key=lambda r: r.start):
-            seg_start, seg_end = max(t, run.start, start), min(end, run.end)
-            if seg_end <= seg_start:
-                continue
-            if seg_start > t:
-                intervals.append(Interval(t, seg_start, UNKNOWN, "gateway not running"))
-            intervals.extend(_segment(changes.get(run.id, []), seg_start, seg_end))
-            t = seg_end
-        if t < end:
-            intervals.append(Interval(t, end, UNKNOWN, "gateway not running"))
-        return _coalesce(intervals)
+                return self.timelines(camera_ids, start, end, now, conn=own, runs=runs)
+        wanted = set(camera_ids)
+        changes: dict[str, list[tuple[int, float, str, str | None, tuple[str, ...]]]] = {cid: [] for cid in camera_ids}
+        for cid in camera_ids:
+            for row in conn.execute(_BEFORE, {"cid": cid, "start": start}).all():
+                changes[cid].append((row[1], row[2], row[3], row[4], _faults(row[5])))
+        inside = _INSIDE_FEW if len(camera_ids) <= 20 else _INSIDE_ALL
+        params: dict[str, Any] = {"start": start, "end": end, "cids": camera_ids}
+        for cid, run_id, ts, state, reason, faults in conn.execute(inside, params).all():
+            if cid in wanted:
+                changes[cid].append((run_id, ts, state, reason, _faults(faults)))
+        ids = {change[0] for rows in changes.values() for change in rows}
+        known = runs or {}
+        if not ids <= known.keys():
+            known = {**known, **self._runs_by_id(conn, ids - known.keys(), now)}
+        return {cid: _assemble(rows, known, start, end) for cid, rows in changes.items()}
 
     def runs_by_id(self, start: float, end: float, now: float) -> dict[int, Run]:
         return {run.id: run for run in self.runs(start, end, now)}
@@ -207,12 +203,72 @@ class HistoryReader:
         )
 
 
+_C = schema.camera_state_changes
+# The faults column is read as text and decoded only where present (most rows have none): SQLAlchemy's
+# JSON type would decode every row of a months-long report. PostgreSQL's driver hands over lists.
+_COLUMNS = (_C.c.camera_id, _C.c.run_id, _C.c.ts, _C.c.state, _C.c.reason, type_coerce(_C.c.faults, Text))
+_BEFORE = (
+    select(*_COLUMNS)
+    .where(_C.c.camera_id == bindparam("cid"), _C.c.ts < bindparam("start"))
+    .order_by(_C.c.ts.desc(), _C.c.id.desc())
+    .limit(1)
+)
+_INSIDE_ALL = (
+    select(*_COLUMNS)
+    .where(_C.c.ts >= bindparam("start"), _C.c.ts < bindparam("end"))
+    .order_by(_C.c.camera_id, _C.c.ts, _C.c.id)
+)
+_INSIDE_FEW = (
+    select(*_COLUMNS)
+    .where(
+        _C.c.camera_id.in_(bindparam("cids", expanding=True)), _C.c.ts >= bindparam("start"), _C.c.ts < bindparam("end")
+    )
+    .order_by(_C.c.camera_id, _C.c.ts, _C.c.id)
+)
+
+
+def _faults(value: object) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = json.loads(value)
+    return tuple(value) if isinstance(value, list) else ()
+
+
+def _assemble(
+    changes: list[tuple[int, float, str, str | None, tuple[str, ...]]], runs: dict[int, Run], start: float, end: float
+) -> list[Interval]:
+    """One camera's intervals from its changes (oldest first), each read within the run that wrote it."""
+    by_run: dict[int, list[tuple[float, str, str | None, tuple[str, ...]]]] = {}
+    for run_id, ts, state, reason, faults in changes:
+        by_run.setdefault(run_id, []).append((ts, state, reason, faults))
+    intervals: list[Interval] = []
+    t = start
+    for run in sorted((runs[i] for i in by_run), key=lambda r: r.start):
+        seg_start, seg_end = max(t, run.start, start), min(end, run.end)
+        if seg_end <= seg_start:
+            continue
+        if seg_start > t:
+            intervals.append(Interval(t, seg_start, UNKNOWN, "gateway not running"))
+        intervals.extend(_segment(by_run[run.id], seg_start, seg_end))
+        t = seg_end
+    if t < end:
+        intervals.append(Interval(t, end, UNKNOWN, "gateway not running"))
+    return _coalesce(intervals)
+
+
 def _segment(changes: list[tuple[float, str, str | None, tuple[str, ...]]], start: float, end: float) -> list[Interval]:
-    """The states of one run's changes between start and end; before the first change: unknown."""
+    """The states of one run's changes between start and end; before the first change: unknown.
+
+    "connecting" right after a start is not evidence either way, so it reads as unknown too.
+    """
     out: list[Interval] = []
     faults: tuple[str, ...] = ()
-    state, reason, t = UNKNOWN, None, start
+    reason: str | None = None
+    state, t = UNKNOWN, start
     for ts, new_state, new_reason, new_faults in changes:
+        if new_state == "connecting":
+            new_state, new_reason = UNKNOWN, "connecting"
         if ts <= start:
             state, reason, faults = new_state, new_reason, new_faults
             continue
@@ -221,20 +277,20 @@ def _segment(changes: list[tuple[float, str, str | None, tuple[str, ...]]], star
         out.append(Interval(t, ts, state, reason, faults))
         state, reason, faults, t = new_state, new_reason, new_faults, ts
     out.append(Interval(t, end, state, reason, faults))
-    # "connecting" right after a start is not evidence either way.
-    return [Interval(i.start, i.end, UNKNOWN, "connecting") if i.state == "connecting" else i for i in out]
+    return out
 
 
 def _coalesce(intervals: list[Interval]) -> list[Interval]:
     out: list[Interval] = []
+    last: Interval | None = None
     for iv in intervals:
-        if iv.duration <= 0:
+        if iv[1] <= iv[0]:
             continue
-        last = out[-1] if out else None
-        if last and (last.state, last.reason, last.faults) == (iv.state, iv.reason, iv.faults) and last.end == iv.start:
-            out[-1] = Interval(last.start, iv.end, iv.state, iv.reason, iv.faults)
+        if last is not None and last[2:] == iv[2:] and last[1] == iv[0]:
+            last = out[-1] = Interval(last[0], iv[1], iv[2], iv[3], iv[4])
         else:
             out.append(iv)
+            last = iv
     return out
 
 

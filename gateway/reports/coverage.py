@@ -8,17 +8,18 @@ gateway was watching is "unknown": it is reported, never counted as covered.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from gateway import __version__
 from gateway.config import GatewayConfig, UnitConfig, ZoneConfig
 from gateway.health.policy import BELOW_HD, LOW_FPS, QUALITY_PREFIX
-from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run, outages
+from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import QualityThresholds
 from gateway.reports.model import (
@@ -69,12 +70,11 @@ def build_report(
     runs = reader.runs_by_id(start, end, now)
     down = reader.gateway_down(start, end, now)
 
-    timelines: dict[str, list[Interval]] = {}
     latest: dict[str, tuple[str | None, str | None, float | None]] = {}
     inventory: dict[str, tuple[float | None, float | None]] = {}
     with reader.engine.connect() as conn:
+        timelines = reader.timelines([c.id for c in cameras], start, end, now, conn=conn, runs=runs)
         for cam in cameras:
-            timelines[cam.id] = reader.timeline(cam.id, start, end, now, conn=conn, runs=runs)
             latest[cam.id] = _latest_measured(conn, cam.id, start, end)
             inventory[cam.id] = _latest_inventory(conn, cam.id, end)
 
@@ -180,17 +180,11 @@ def _camera_report(
     measured: tuple[str | None, str | None, float | None],
     inventory: tuple[float | None, float | None],
 ) -> CameraReport:
-    seconds = {s: 0.0 for s in ("online", "degraded", "offline", "disabled", UNKNOWN)}
-    for iv in timeline:
-        seconds[iv.state] = seconds.get(iv.state, 0.0) + iv.duration
+    seconds, found_outages = _seconds_and_outages(timeline, period.now)
     up = seconds["online"] + seconds["degraded"]
     known = up + seconds["offline"] + seconds["disabled"]
     uptime = _percent(up, known)
     good = _percent(seconds["online"], known)
-    found_outages = tuple(
-        Outage(o.start, o.end, o.reasons, o.ongoing and o.end >= period.now - 1e-6)
-        for o in outages(timeline, period.now)
-    )
     incidents = tuple(_incidents(timeline, period.end, period.now))
     resolution, codec, fps = measured
     clock_offset, retention = inventory
@@ -276,6 +270,8 @@ def _incidents(timeline: list[Interval], end: float, now: float) -> list[Inciden
     open_: dict[str, tuple[float, float, str]] = {}
     found: list[Incident] = []
     for iv in timeline:
+        if iv.state != "degraded" and not open_:
+            continue
         faults = (iv.faults or _legacy_faults(iv.reason)) if iv.state == "degraded" else ()
         for fault in list(open_):
             if fault not in faults:
@@ -295,48 +291,87 @@ def _incidents(timeline: list[Interval], end: float, now: float) -> list[Inciden
     return sorted(found, key=lambda i: (i.start, i.fault))
 
 
+def _seconds_and_outages(timeline: list[Interval], now: float) -> tuple[dict[str, float], tuple[Outage, ...]]:
+    """Time per state, and the runs of consecutive offline intervals (one pass: months of history)."""
+    seconds = dict.fromkeys(("online", "degraded", "offline", "disabled", UNKNOWN), 0.0)
+    found: list[Outage] = []
+    o_start = o_end = 0.0
+    reasons: dict[str, None] = {}
+    for start, end, state, reason, _ in timeline:
+        seconds[state] = seconds.get(state, 0.0) + (end - start)
+        if state == "offline":
+            if reasons and o_end == start:
+                o_end = end
+            else:
+                if reasons:
+                    found.append(Outage(o_start, o_end, tuple(reasons), False))
+                    reasons = {}
+                o_start, o_end = start, end
+            reasons[reason or "unknown"] = None
+        elif reasons:
+            found.append(Outage(o_start, o_end, tuple(reasons), False))
+            reasons = {}
+    if reasons:
+        found.append(Outage(o_start, o_end, tuple(reasons), o_end >= now - 1e-6))
+    return seconds, tuple(found)
+
+
 def _drawable(timeline: list[Interval], start: float, end: float) -> list[Span]:
     """The timeline as at most about TIMELINE_SPANS spans: a short span merges into a bucket that
     shows the worst state in it, so that a one-minute outage in a 90-day bar stays visible."""
     width = (end - start) / TIMELINE_SPANS
     out: list[Span] = []
-    bucket: Span | None = None
-    for iv in timeline:
-        span = Span(iv.start, iv.end, iv.state, iv.reason or "")
-        if span.duration_s >= width:
-            if bucket is not None:
-                out.append(bucket)
-                bucket = None
-            out.append(span)
+    b_start: float | None = None
+    b_end, b_state, b_detail, b_severity, mixed = 0.0, "", "", -1, False
+    for s, e, state, reason, _ in timeline:
+        if e - s >= width:
+            if b_start is not None:
+                out.append(Span(b_start, b_end, b_state, ("mixed: " if mixed else "") + b_detail))
+                b_start = None
+            out.append(Span(s, e, state, reason or ""))
             continue
-        if bucket is None:
-            bucket = span
+        severity = _SEVERITY.get(state, 0)
+        if b_start is None:
+            b_start, b_state, b_detail, b_severity, mixed = s, state, reason or "", severity, False
         else:
-            worse = _SEVERITY.get(span.state, 0) > _SEVERITY.get(bucket.state, 0)
-            bucket = Span(
-                bucket.start,
-                span.end,
-                span.state if worse else bucket.state,
-                "mixed: " + (span.detail if worse else bucket.detail).removeprefix("mixed: "),
-            )
-        if bucket.duration_s >= width:
-            out.append(bucket)
-            bucket = None
-    if bucket is not None:
-        out.append(bucket)
+            mixed = True
+            if severity > b_severity:
+                b_state, b_detail, b_severity = state, reason or "", severity
+        b_end = e
+        if b_end - b_start >= width:
+            out.append(Span(b_start, b_end, b_state, ("mixed: " if mixed else "") + b_detail))
+            b_start = None
+    if b_start is not None:
+        out.append(Span(b_start, b_end, b_state, ("mixed: " if mixed else "") + b_detail))
     return out
+
+
+_S = schema.camera_samples
+# Built once: constructing a statement costs more than running it against the (camera_id, ts) index.
+_LATEST_SAMPLE = (
+    select(_S.c.width, _S.c.height, _S.c.codec, _S.c.fps)
+    .where(
+        _S.c.camera_id == bindparam("cid"),
+        _S.c.ts >= bindparam("start"),
+        _S.c.ts <= bindparam("end"),
+        _S.c.width.is_not(None),
+    )
+    .order_by(_S.c.ts.desc())
+    .limit(1)
+)
+_I = schema.camera_inventory
+_LATEST_INVENTORY = (
+    select(_I.c.ts, _I.c.clock_offset_s, _I.c.recording_search, _I.c.recordings_earliest)
+    .where(_I.c.camera_id == bindparam("cid"), _I.c.ts <= bindparam("end"), _I.c.ok.is_(True))
+    .order_by(_I.c.ts.desc())
+    .limit(1)
+)
 
 
 def _latest_measured(
     conn: Connection, camera_id: str, start: float, end: float
 ) -> tuple[str | None, str | None, float | None]:
-    s = schema.camera_samples
-    row = conn.execute(
-        select(s.c.width, s.c.height, s.c.codec, s.c.fps)
-        .where(s.c.camera_id == camera_id, s.c.ts >= start, s.c.ts <= end, s.c.width.is_not(None))
-        .order_by(s.c.ts.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_LATEST_SAMPLE, {"cid": camera_id, "start": start, "end": end}).first()
     if row is None:
         return None, None, None
     return f"{row.width}x{row.height}", row.codec, row.fps
@@ -344,13 +379,7 @@ def _latest_measured(
 
 def _latest_inventory(conn: Connection, camera_id: str, end: float) -> tuple[float | None, float | None]:
     """(clock offset, retention days) from the last ONVIF reading up to the end of the period."""
-    i = schema.camera_inventory
-    row = conn.execute(
-        select(i.c.ts, i.c.clock_offset_s, i.c.recording_search, i.c.recordings_earliest)
-        .where(i.c.camera_id == camera_id, i.c.ts <= end, i.c.ok.is_(True))
-        .order_by(i.c.ts.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_LATEST_INVENTORY, {"cid": camera_id, "end": end}).first()
     if row is None:
         return None, None
     retention = None
@@ -369,39 +398,31 @@ def _zone_report(
     policy: PolicyStated,
     period: ReportPeriod,
 ) -> ZoneReport:
+    """Covered while any camera is online; else unknown while any camera is unknown; else uncovered."""
     subject = f"zone {zone.id}"
-    gaps: list[Span] = []
-    seconds = {"covered": 0.0, "uncovered": 0.0, UNKNOWN: 0.0}
-    if not camera_ids:
-        seconds["uncovered"] = period.end - period.start
-        gaps.append(Span(period.start, period.end, "uncovered", "no camera in this zone"))
-    for a, b, states in _sweep([timelines[c] for c in camera_ids]):
-        pairs = list(zip(camera_ids, states, strict=True))
-        if any(iv.state == "online" for _, iv in pairs):
-            kind = "covered"
-        elif any(iv.state == UNKNOWN for _, iv in pairs):
-            kind = UNKNOWN
-        else:
-            kind = "uncovered"
-        seconds[kind] += b - a
-        if kind == "uncovered":
-            why = "; ".join(f"{cid}: {iv.state}" + (f" ({iv.reason})" if iv.reason else "") for cid, iv in pairs)
-            if gaps and gaps[-1].end == a and gaps[-1].detail == why:
-                gaps[-1] = Span(gaps[-1].start, b, "uncovered", why)
-            else:
-                gaps.append(Span(a, b, "uncovered", why))
-    covered = _percent(seconds["covered"], seconds["covered"] + seconds["uncovered"])
+    covered = _union([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == "online"])
+    unknown = _subtract(
+        _union([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == UNKNOWN]), covered
+    )
+    uncovered = _subtract(_subtract([(period.start, period.end)], covered), unknown)
+    seconds = {
+        "covered": sum(b - a for a, b in covered),
+        "uncovered": sum(b - a for a, b in uncovered),
+        UNKNOWN: sum(b - a for a, b in unknown),
+    }
+    gaps = [Span(a, b, "uncovered", _why(a, b, camera_ids, timelines)) for a, b in uncovered]
+    covered_pct = _percent(seconds["covered"], seconds["covered"] + seconds["uncovered"])
     findings: list[Finding] = []
     if not camera_ids:
         findings.append(Finding("fail", subject, "no camera is assigned to this zone"))
-    elif covered is None:
+    elif covered_pct is None:
         findings.append(Finding("fail", subject, "no monitored time in the period"))
-    elif covered < policy.coverage_target_percent:
+    elif covered_pct < policy.coverage_target_percent:
         findings.append(
             Finding(
                 "fail",
                 subject,
-                f"covered {covered:.2f} % of the monitored time (target {policy.coverage_target_percent:g} %);"
+                f"covered {covered_pct:.2f} % of the monitored time (target {policy.coverage_target_percent:g} %);"
                 f" {len(gaps)} gap(s), {_hms(seconds['uncovered'])} in all",
             )
         )
@@ -411,31 +432,60 @@ def _zone_report(
         kind=zone.kind,
         cameras=tuple(camera_ids),
         seconds={k: round(v, 3) for k, v in seconds.items()},
-        covered_percent=covered,
+        covered_percent=covered_pct,
         gaps=tuple(gaps),
         passed=not findings,
         findings=tuple(findings),
     )
 
 
-def _sweep(timelines: list[list[Interval]]) -> Iterable[tuple[float, float, list[Interval]]]:
-    """Walk several timelines of the same window together: each stretch with every camera's interval.
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            if b > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b)
+        elif b > a:
+            merged.append((a, b))
+    return merged
 
-    With no timelines there is nothing to walk; the caller sees no stretch at all.
-    """
-    if not timelines:
-        return
-    idx = [0] * len(timelines)
-    t = timelines[0][0].start if timelines[0] else 0.0
-    while all(i < len(tl) for i, tl in zip(idx, timelines, strict=True)):
-        current = [tl[i] for i, tl in zip(idx, timelines, strict=True)]
-        nxt = min(iv.end for iv in current)
-        if nxt > t:
-            yield t, nxt, current
-        t = nxt
-        for k, iv in enumerate(current):
-            if iv.end <= t:
-                idx[k] += 1
+
+def _subtract(spans: list[tuple[float, float]], cut: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Both sorted and disjoint; the parts of ``spans`` outside ``cut``."""
+    out: list[tuple[float, float]] = []
+    j = 0
+    for a, b in spans:
+        while j < len(cut) and cut[j][1] <= a:
+            j += 1
+        k, t = j, a
+        while k < len(cut) and cut[k][0] < b:
+            if cut[k][0] > t:
+                out.append((t, cut[k][0]))
+            t = max(t, cut[k][1])
+            k += 1
+        if t < b:
+            out.append((t, b))
+    return out
+
+
+def _why(a: float, b: float, camera_ids: list[str], timelines: dict[str, list[Interval]]) -> str:
+    """What each camera of the zone was doing during an uncovered stretch."""
+    if not camera_ids:
+        return "no camera in this zone"
+    parts = []
+    for cid in camera_ids:
+        timeline = timelines[cid]
+        i = max(0, bisect.bisect_right(timeline, a, key=lambda iv: iv.start) - 1)
+        seen: dict[str, None] = {}
+        while i < len(timeline) and timeline[i].start < b:
+            iv = timeline[i]
+            if iv.end > a:
+                seen[iv.state + (f" ({iv.reason})" if iv.reason else "")] = None
+            i += 1
+            if len(seen) > 3:
+                break
+        parts.append(f"{cid}: " + ", ".join(seen))
+    return "; ".join(parts)
 
 
 # --- staffing and policy ---------------------------------------------------------------------------

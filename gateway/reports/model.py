@@ -26,7 +26,7 @@ class Finding:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built by the hundred thousand; treat as immutable
 class Span:
     """A stretch of time in one state, with why (timeline bars, outages, incidents, gaps)."""
 
@@ -40,7 +40,7 @@ class Span:
         return self.end - self.start
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built by the hundred thousand; treat as immutable
 class Incident:
     """A stretch of time when an online camera did not count as coverage, by fault.
 
@@ -60,7 +60,7 @@ class Incident:
         return self.end - self.start
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built by the hundred thousand; treat as immutable
 class Outage:
     start: float
     end: float

@@ -1,0 +1,202 @@
+"""Coverage report generation for a large site: 1,000 cameras x 90 days of history (target: JSON < 2 s).
+
+    .venv/bin/python -m benchmarks.bench_report [--cameras 1000] [--days 90] [--repeats 5] [--db PATH]
+
+The history is synthetic but shaped like a real site's: a gateway restarted every week (one of
+them a crash with a 20-minute gap), each camera online with a 2-minute reboot every night, a
+quality incident every few days, every tenth camera below HD for a week, and every hundredth
+camera flapping for an hour each day (a few dozen changes a day). Stats samples are stored every
+6 hours (the report reads only the last one per camera, by index, so their number hardly matters);
+ONVIF inventory once a day per camera. The database is built once and reused (--db).
+
+Figures are medians over --repeats runs, in one process on this machine:
+
+  baseline: read rows   fetching every state change of the period with sqlite3, no processing
+                        (the floor for any report that reads the history)
+  baseline: per camera  the API's existing uptime path (HistoryReader.uptime) for every camera
+  build                 the whole Report model (zones, cameras, incidents, findings)
+  json/csv/html/pdf     build + render to each format
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gateway.config import GatewayConfig
+from gateway.health.uptime import HistoryReader
+from gateway.reports.coverage import ReportPeriod, build_report
+from gateway.reports.render import render
+from gateway.storage.db import Database
+
+DAY = 86400.0
+START = 1_760_000_000.0  # October 2025
+
+
+def site_config(cameras: int, db_url: str) -> GatewayConfig:
+    zones = [{"id": f"z{i}", "name": f"Zone {i}", "kind": "key_area"} for i in range(cameras // 4)]
+    cams = [
+        {
+            "id": f"cam{i:04d}",
+            "name": f"Camera {i}",
+            "source": {"rtsp": f"rtsp://10.0.{i // 250}.{i % 250 + 1}/stream"},
+            "zones": [f"z{i // 4}"],
+        }
+        for i in range(cameras)
+    ]
+    return GatewayConfig.model_validate(
+        {
+            "site": {"id": "big", "name": "Big site", "unit": {"name": "U", "headcount": 5000, "key_unit": True}},
+            "zones": zones,
+            "cameras": cams,
+            "storage": {"url": db_url},
+        }
+    )
+
+
+def build_history(path: Path, cameras: int, days: int) -> None:
+    rng = random.Random(5)
+    end = START + days * DAY
+    db = sqlite3.connect(path)
+    # Let the gateway create the schema, then fill it directly (much faster than the writer thread).
+    runs: list[tuple[int, float, float, float | None]] = []
+    t, run_id = START, 0
+    while t < end:
+        run_id += 1
+        stop = min(end, t + 7 * DAY)
+        crashed = run_id == 3
+        runs.append((run_id, t, stop, None if crashed else stop))
+        t = stop + (1200.0 if crashed else 5.0)
+    db.executemany(
+        "INSERT INTO gateway_runs (id, instance, started_at, heartbeat_at, stopped_at) VALUES (?, 'bench', ?, ?, ?)",
+        [(r, s, h, st) for r, s, h, st in runs],
+    )
+    states: list[tuple[Any, ...]] = []
+    samples: list[tuple[Any, ...]] = []
+    inventory: list[tuple[Any, ...]] = []
+    for c in range(cameras):
+        cid = f"cam{c:04d}"
+        below_hd_from = START + rng.randrange(days) * DAY if c % 10 == 0 else None
+        for run, run_start, run_end, _ in runs:
+            states.append((run, cid, run_start, "online", None, None))
+            day = run_start - (run_start - START) % DAY
+            while day < run_end:
+                reboot = day + 3 * 3600 + rng.uniform(0, 600)
+                if run_start < reboot < run_end - 300:
+                    states.append((run, cid, reboot, "offline", "the stream ended", None))
+                    states.append((run, cid, reboot + 120, "online", None, None))
+                if rng.random() < 0.3:
+                    at = day + rng.uniform(8 * 3600, 20 * 3600)
+                    if run_start < at < run_end - 3600:
+                        states.append((run, cid, at, "degraded", "picture frozen", '["quality:frozen"]'))
+                        states.append((run, cid, at + rng.uniform(60, 3600), "online", None, None))
+                if below_hd_from is not None and below_hd_from <= day < below_hd_from + 7 * DAY:
+                    at = day + 12 * 3600
+                    if run_start < at < run_end - 3600:
+                        states.append((run, cid, at, "degraded", "704x576 is below HD (1920x1080)", '["below_hd"]'))
+                        states.append((run, cid, at + 1800, "online", None, None))
+                if c % 100 == 0:
+                    at = day + 14 * 3600
+                    for k in range(20):
+                        if run_start < at + k * 180 + 120 < run_end:
+                            states.append((run, cid, at + k * 180, "offline", "connection refused", None))
+                            states.append((run, cid, at + k * 180 + 60, "online", None, None))
+                day += DAY
+            s = run_start
+            while s < run_end:
+                samples.append((run, cid, s, "online", "h264", 1920, 1080, 25.0))
+                s += 6 * 3600
+        d = START
+        while d < end:
+            inventory.append((cid, d, 1, rng.uniform(-2, 2), 1, d - 35 * DAY))
+            d += DAY
+    states.sort(key=lambda r: (r[1], r[2]))
+    db.executemany(
+        "INSERT INTO camera_state_changes (run_id, camera_id, ts, state, reason, faults) VALUES (?, ?, ?, ?, ?, ?)",
+        states,
+    )
+    db.executemany(
+        "INSERT INTO camera_samples (run_id, camera_id, ts, state, codec, width, height, fps, packets, bytes,"
+        " ts_jumps, gaps, reconnects) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)",
+        samples,
+    )
+    db.executemany(
+        "INSERT INTO camera_inventory (camera_id, ts, ok, clock_offset_s, recording_search, recordings_earliest)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        inventory,
+    )
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+    print(f"history: {len(runs)} runs, {len(states):,} state changes, {len(samples):,} samples, {len(inventory):,} inventory rows")
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cameras", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/bench_report.db"))
+    args = parser.parse_args()
+
+    url = f"sqlite:///{args.db}"
+    marker = args.db.with_suffix(f".{args.cameras}x{args.days}")
+    if not marker.exists():
+        args.db.unlink(missing_ok=True)
+        Database(url).open().close()
+        started = time.perf_counter()
+        build_history(args.db, args.cameras, args.days)
+        print(f"built {args.db} in {time.perf_counter() - started:.0f} s")
+        marker.touch()
+    config = site_config(args.cameras, url)
+    period = ReportPeriod(START, START + args.days * DAY, f"{args.days} days", START + args.days * DAY + 60)
+
+    with Database(url) as db:
+        reader = HistoryReader(db)
+        raw = sqlite3.connect(args.db)
+
+        def read_rows() -> int:
+            return len(
+                raw.execute(
+                    "SELECT run_id, camera_id, ts, state, reason, faults FROM camera_state_changes"
+                    " WHERE ts >= ? AND ts < ?",
+                    (period.start, period.end),
+                ).fetchall()
+            )
+
+        def per_camera() -> int:
+            return len([reader.uptime(c.id, period.start, period.end, period.now) for c in config.cameras])
+
+        rows_s, rows = median_time(read_rows, args.repeats)
+        per_camera_s, _ = median_time(per_camera, max(1, args.repeats // 2))
+        build_s, report = median_time(lambda: build_report(config, reader, period), args.repeats)
+        print(f"\n{args.cameras} cameras x {args.days} days, {rows:,} state changes in the period")
+        print(f"{'step':<34}{'median':>10}")
+        print(f"{'baseline: read rows (sqlite3)':<34}{rows_s:>9.2f}s")
+        print(f"{'baseline: uptime per camera (API)':<34}{per_camera_s:>9.2f}s")
+        print(f"{'build the report model':<34}{build_s:>9.2f}s")
+        assert report is not None
+        for fmt in ("json", "csv", "html", "pdf"):
+            repeats = args.repeats if fmt != "pdf" else max(1, args.repeats // 2)
+            render_s, out = median_time(lambda fmt=fmt: render(report, fmt), repeats)  # type: ignore[misc]
+            size = len(out.body) / 1e6  # type: ignore[attr-defined]
+            print(f"{'build + ' + fmt:<34}{build_s + render_s:>9.2f}s   ({render_s:.2f} s to render, {size:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
