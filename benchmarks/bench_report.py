@@ -134,7 +134,10 @@ def build_history(path: Path, cameras: int, days: int) -> None:
     db.commit()
     db.execute("ANALYZE")
     db.close()
-    print(f"history: {len(runs)} runs, {len(states):,} state changes, {len(samples):,} samples, {len(inventory):,} inventory rows")
+    print(
+        f"history: {len(runs)} runs, {len(states):,} state changes, {len(samples):,} samples,"
+        f" {len(inventory):,} inventory rows"
+    )
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> tuple[float, object]:

@@ -1,0 +1,305 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import replace
+from html.parser import HTMLParser
+
+import pypdf
+import pytest
+
+from gateway.errors import InvalidRequestError
+from gateway.reports.model import CameraReport, Report
+from gateway.reports.render import FORMATS, STATE_FILLS, PdfFonts, render, render_pdf
+from tests.reportdata import big_report, sample_report
+
+CAMERA_IDS = ("cam-gate-hd", "cam-east", "cam-store", "cam-lobby")
+XSS = "<script>alert(1)</script>"
+
+
+def with_camera(report: Report, cam_id: str, **changes: object) -> Report:
+    cameras = tuple(replace(cam, **changes) if cam.id == cam_id else cam for cam in report.cameras)  # type: ignore[arg-type]
+    return replace(report, cameras=cameras)
+
+
+def camera(report: Report, cam_id: str) -> CameraReport:
+    return next(cam for cam in report.cameras if cam.id == cam_id)
+
+
+# -------------------------------------------------------------------------------------------- dispatch
+
+
+def test_unknown_format_is_an_invalid_request_naming_the_allowed_ones() -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        render(sample_report(), "xlsx")
+    assert raised.value.http_status == 422
+    for fmt in FORMATS:
+        assert fmt in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type"),
+    [("json", "application/json"), ("csv", "text/csv"), ("html", "text/html"), ("pdf", "application/pdf")],
+)
+def test_media_type_and_filename(fmt: str, media_type: str) -> None:
+    out = render(sample_report(), fmt)
+    assert out.media_type.startswith(media_type)
+    # The period end is exclusive: one day is one date in the name.
+    assert out.filename == f"coverage-plant-7-20261120-20261120.{fmt}"
+
+
+def test_filename_keeps_only_safe_characters_of_the_site_id() -> None:
+    out = render(sample_report(site_id="../东门 site"), "json")
+    assert "/" not in out.filename and " " not in out.filename
+    assert out.filename.endswith("-20261120-20261120.json")
+
+
+# ------------------------------------------------------------------------------------------------ json
+
+
+def test_json_round_trips_with_local_iso_times() -> None:
+    report = sample_report()
+    body = render(report, "json").body
+    data = json.loads(body.decode("utf-8"))
+    assert data["site_id"] == "plant-7"
+    assert data["passed"] is False
+    assert data["start_iso"] == "2026-11-20T00:00:00+08:00"
+    assert [cam["id"] for cam in data["cameras"]] == list(CAMERA_IDS)
+    east = data["cameras"][1]
+    assert east["outages"][0]["start_iso"] == "2026-11-20T03:10:00+08:00"
+    assert east["outages"][0]["duration_s"] == 4500
+    assert "东门" in body.decode("utf-8")  # ensure_ascii=False: names stay readable
+    assert data["staffing"]["passed"] is True
+
+
+def test_json_never_writes_nan() -> None:
+    report = with_camera(sample_report(), "cam-east", uptime_percent=float("nan"), clock_offset_s=float("inf"))
+    body = render(report, "json").body.decode("utf-8")
+    assert "NaN" not in body and "Infinity" not in body
+    east = json.loads(body)["cameras"][1]
+    assert east["uptime_percent"] is None and east["clock_offset_s"] is None
+
+
+# ------------------------------------------------------------------------------------------------- csv
+
+
+def csv_rows(report: Report) -> list[dict[str, str]]:
+    body = render(report, "csv").body
+    assert body.startswith(b"\xef\xbb\xbf"), "Excel needs the UTF-8 BOM"
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def test_csv_has_every_record_type_and_camera() -> None:
+    rows = csv_rows(sample_report())
+    records = {row["record"] for row in rows}
+    assert records == {
+        "report",
+        "finding",
+        "zone",
+        "zone_gap",
+        "camera",
+        "outage",
+        "incident",
+        "gateway_down",
+        "staffing",
+    }
+    report_row = next(row for row in rows if row["record"] == "report")
+    assert report_row["verdict"] == "FAIL"
+    assert report_row["start"] == "2026-11-20T00:00:00+08:00"
+    assert "hd_min_resolution=1920x1080" in report_row["detail"]
+    assert [row["id"] for row in rows if row["record"] == "camera"] == list(CAMERA_IDS)
+    zones = {row["id"]: row for row in rows if row["record"] == "zone"}
+    assert zones["east-gate"]["name"] == "东门"
+    assert zones["east-gate"]["verdict"] == "FAIL"
+    lobby = next(row for row in rows if row["record"] == "camera" and row["id"] == "cam-lobby")
+    assert lobby["measured_resolution"] == "704x576"
+    assert lobby["clock_offset_s"] == "7.8"
+
+
+def test_csv_durations_are_seconds_and_hms() -> None:
+    rows = csv_rows(sample_report())
+    outages = [row for row in rows if row["record"] == "outage"]
+    assert [(row["id"], row["duration_s"], row["duration_hms"]) for row in outages] == [
+        ("cam-east", "4500", "1:15:00"),
+        ("cam-east", "150", "0:02:30"),
+    ]
+    assert outages[0]["start"] == "2026-11-20T03:10:00+08:00"
+    assert outages[0]["detail"] == "rtsp: connection refused; onvif: no answer"
+    incident = next(row for row in rows if row["record"] == "incident" and row["kind"] == "quality:frozen")
+    assert incident["duration_s"] == "5280" and incident["ongoing"] == "no"
+    east = next(row for row in rows if row["record"] == "camera" and row["id"] == "cam-east")
+    assert east["outages"] == "2" and east["outage_s"] == "4650"
+    assert east["retention_days"] == "" and "retention not verifiable" in east["detail"]
+    total = next(row for row in rows if row["record"] == "gateway_down" and row["kind"] == "total")
+    assert total["duration_s"] == "1200" and total["duration_hms"] == "0:20:00"
+
+
+def test_csv_neutralises_formulas_but_not_numbers() -> None:
+    evil = '=HYPERLINK("http://evil.example/","click")'
+    report = with_camera(sample_report(), "cam-east", name=evil, zones=("@SUM(A1)",))
+    rows = csv_rows(report)
+    east = next(row for row in rows if row["record"] == "camera" and row["id"] == "cam-east")
+    assert east["name"] == "'" + evil
+    assert east["zones"] == "'@SUM(A1)"
+    assert all(row["name"] == "'" + evil for row in rows if row["record"] == "outage")
+    assert east["clock_offset_s"] == "-2.5"  # a negative number we wrote stays a number
+    for row in rows:
+        for value in row.values():
+            assert not value.startswith(("=", "+", "@")), value
+
+
+# ------------------------------------------------------------------------------------------------ html
+
+
+class Collector(HTMLParser):
+    """Elements (tag, attributes) in document order, and the text inside ``#verdict``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.verdict_text = ""
+        self._in_verdict = 0
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {key: value or "" for key, value in attrs}
+        self.elements.append((tag, attributes))
+        if attributes.get("id") == "verdict":
+            self._in_verdict = 1
+        elif self._in_verdict:
+            self._in_verdict += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._in_verdict:
+            self._in_verdict -= 1
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._in_verdict:
+            self.verdict_text += data
+
+    def find(self, tag: str, **attrs: str) -> list[dict[str, str]]:
+        return [a for t, a in self.elements if t == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+
+def parsed_html(report: Report) -> tuple[str, Collector]:
+    html = render(report, "html").body.decode("utf-8")
+    collector = Collector()
+    collector.feed(html)
+    collector.close()
+    return html, collector
+
+
+def test_html_has_the_stable_ids_tests_and_people_rely_on() -> None:
+    report = sample_report()
+    html, page = parsed_html(report)
+    assert "FAIL" in page.verdict_text
+    for section in ("policy", "gateway-downtime", "staffing"):
+        assert len([a for _, a in page.elements if a.get("id") == section]) == 1, section
+    assert page.find("table", id="zones") and page.find("table", id="cameras")
+    assert [a["data-camera"] for a in page.find("tr") if "data-camera" in a] == list(CAMERA_IDS)
+    assert [a["data-zone"] for a in page.find("tr") if "data-zone" in a] == ["main-gate", "east-gate", "warehouse"]
+    timelines = [a for t, a in page.elements if t == "svg" and "timeline" in a.get("class", "").split()]
+    assert [a["data-camera"] for a in timelines if "data-camera" in a] == list(CAMERA_IDS)
+    fills = {a["fill"] for a in page.find("rect") if "data-state" in a}
+    assert fills <= set(STATE_FILLS.values())
+    assert {STATE_FILLS["online"], STATE_FILLS["offline"], STATE_FILLS["degraded"], STATE_FILLS["unknown"]} <= fills
+    assert "东门" in html and "1:15:00" in html and "not verifiable" in html
+    # Self-contained: nothing to fetch, nothing to run.
+    assert "<script" not in html and "http://" not in html and "https://" not in html and "<link" not in html
+
+
+def test_html_passes_when_the_report_passes() -> None:
+    _, page = parsed_html(sample_report(passed=False, findings=()))
+    assert "FAIL" in page.verdict_text
+    _, page = parsed_html(sample_report(passed=True, findings=()))
+    assert "PASS" in page.verdict_text and "FAIL" not in page.verdict_text
+
+
+def test_html_escapes_names_from_config() -> None:
+    report = with_camera(sample_report(), "cam-east", name=XSS, zones=(XSS,))
+    report = replace(report, site_name=f'"{XSS}', notes=(XSS,))
+    html, page = parsed_html(report)
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert XSS in "".join(page.text)  # shown to the reader as text
+
+
+# ------------------------------------------------------------------------------------------------- pdf
+
+
+def pdf_text(body: bytes) -> tuple[int, str]:
+    reader = pypdf.PdfReader(io.BytesIO(body))
+    return len(reader.pages), "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_pdf_carries_the_content() -> None:
+    report = sample_report()
+    body = render(report, "pdf").body
+    assert body.startswith(b"%PDF-")
+    pages, text = pdf_text(body)
+    assert pages >= 1
+    for expected in (
+        "Riverside Plant 7",
+        "FAIL",
+        "东门",
+        "1:15:00",
+        "0:02:30",
+        "quality:frozen",
+        "704x576",
+        "Page 1 of",
+    ):
+        assert expected in text, expected
+    for cam_id in CAMERA_IDS:
+        assert cam_id in text, cam_id
+
+
+def test_pdf_without_truetype_fonts_still_renders_and_says_so() -> None:
+    body = render_pdf(sample_report(), fonts=PdfFonts(regular=None, bold=None, fallback=None))
+    pages, text = pdf_text(body)
+    assert pages >= 1
+    assert "Riverside Plant 7" in text and "cam-east" in text and "FAIL" in text
+    assert "Helvetica" in text and "shown as '?'" in text
+
+
+def test_pdf_without_cjk_fallback_replaces_what_it_cannot_draw() -> None:
+    fonts = PdfFonts(regular="/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", bold=None, fallback=None)
+    _, text = pdf_text(render_pdf(sample_report(), fonts=fonts))
+    assert "cam-east" in text and "shown as '?'" in text
+
+
+def test_pdf_survives_hostile_and_long_names() -> None:
+    long_name = "东门入口" * 40 + " " + "x" * 300
+    report = with_camera(sample_report(), "cam-east", name=long_name, zones=(XSS, "=1+1"))
+    report = replace(report, notes=("😀 emoji and \u202e bidi override", "line\nbreak"))
+    pages, text = pdf_text(render(report, "pdf").body)
+    assert pages >= 1 and "cam-east" in text
+
+
+# ----------------------------------------------------------------------------------------------- sizes
+
+
+def test_big_report_renders_quickly() -> None:
+    report = big_report(cameras=1000)
+    limits = {"json": 10.0, "csv": 5.0, "html": 10.0}
+    for fmt, limit in limits.items():
+        started = time.perf_counter()
+        out = render(report, fmt)
+        elapsed = time.perf_counter() - started
+        assert out.body and elapsed < limit, (fmt, elapsed)
+    html = render(report, "html").body.decode("utf-8")
+    assert html.count('<tr data-camera="') == 1000
+
+
+def test_big_report_pdf_is_paged_with_every_camera() -> None:
+    report = big_report(cameras=200)
+    started = time.perf_counter()
+    body = render(report, "pdf").body
+    elapsed = time.perf_counter() - started
+    pages, text = pdf_text(body)
+    assert elapsed < 15.0, elapsed
+    assert pages > 5
+    for cam in report.cameras[::37]:
+        assert cam.id in text
