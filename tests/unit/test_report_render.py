@@ -12,7 +12,7 @@ import pytest
 
 from gateway.errors import InvalidRequestError
 from gateway.reports.model import CameraReport, Report
-from gateway.reports.render import FORMATS, STATE_FILLS, PdfFonts, render, render_pdf
+from gateway.reports.render import FORMATS, LIST_LIMIT, STATE_FILLS, PdfFonts, render, render_pdf
 from tests.reportdata import big_report, sample_report
 
 CAMERA_IDS = ("cam-gate-hd", "cam-east", "cam-store", "cam-lobby")
@@ -303,3 +303,19 @@ def test_big_report_pdf_is_paged_with_every_camera() -> None:
     assert pages > 5
     for cam in report.cameras[::37]:
         assert cam.id in text
+
+
+def test_pages_list_the_longest_outages_and_count_the_rest() -> None:
+    report = sample_report()
+    cam = report.cameras[1]
+    first = cam.outages[0]
+    many = tuple(replace(first, start=first.start + k * 10, end=first.start + k * 10 + 1 + k % 7) for k in range(40))
+    report = replace(report, cameras=(report.cameras[0], replace(cam, outages=many), *report.cameras[2:]))
+    html = render(report, "html").body.decode("utf-8")
+    table = html.split(f'data-camera-outages="{cam.id}"')[1].split("</table>")[0]
+    assert table.count("<tr>") == 1 + LIST_LIMIT  # header + the longest ones
+    assert f"… and {40 - LIST_LIMIT} shorter one(s)" in html
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(render(report, "pdf").body)).pages)
+    assert f"and {40 - LIST_LIMIT} shorter one(s)" in text
+    # The exports keep every one.
+    assert len(json.loads(render(report, "json").body)["cameras"][1]["outages"]) == 40
