@@ -3,9 +3,13 @@
     .venv/bin/python -m benchmarks.bench_report [--cameras 1000] [--days 90] [--repeats 5] [--db PATH]
 
 The history is synthetic but shaped like a real site's: a gateway restarted every week (one of
-them a crash with a 20-minute gap), each camera online with a 2-minute reboot every night, a
-quality incident every few days, every tenth camera below HD for a week, and every hundredth
-camera flapping for an hour each day (a few dozen changes a day). Stats samples are stored every
+them a crash with a 20-minute gap), every tenth camera below HD for a week, every hundredth camera
+flapping for an hour each day (20 outages a day). Two profiles (--history):
+
+  typical   each camera reboots (2-minute outage) about once a week and has a quality incident
+            (frozen, 1 min to 1 h) about every ten days
+  heavy     each camera reboots every night and has a quality incident about every third day
+            (about 5x the changes of "typical": a badly kept site) Stats samples are stored every
 6 hours (the report reads only the last one per camera, by index, so their number hardly matters);
 ONVIF inventory once a day per camera. The database is built once and reused (--db).
 
@@ -60,7 +64,11 @@ def site_config(cameras: int, db_url: str) -> GatewayConfig:
     )
 
 
-def build_history(path: Path, cameras: int, days: int) -> None:
+PROFILES = {"typical": (1 / 7, 0.1), "heavy": (1.0, 0.3)}  # P(reboot), P(quality incident) per camera-day
+
+
+def build_history(path: Path, cameras: int, days: int, profile: str = "heavy") -> None:
+    p_reboot, p_incident = PROFILES[profile]
     rng = random.Random(5)
     end = START + days * DAY
     db = sqlite3.connect(path)
@@ -88,10 +96,10 @@ def build_history(path: Path, cameras: int, days: int) -> None:
             day = run_start - (run_start - START) % DAY
             while day < run_end:
                 reboot = day + 3 * 3600 + rng.uniform(0, 600)
-                if run_start < reboot < run_end - 300:
+                if rng.random() < p_reboot and run_start < reboot < run_end - 300:
                     states.append((run, cid, reboot, "offline", "the stream ended", None))
                     states.append((run, cid, reboot + 120, "online", None, None))
-                if rng.random() < 0.3:
+                if rng.random() < p_incident:
                     at = day + rng.uniform(8 * 3600, 20 * 3600)
                     if run_start < at < run_end - 3600:
                         states.append((run, cid, at, "degraded", "picture frozen", '["quality:frozen"]'))
@@ -154,8 +162,10 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=1000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--db", type=Path, default=Path("/tmp/bench_report.db"))
+    parser.add_argument("--history", choices=sorted(PROFILES), default="typical")
+    parser.add_argument("--db", type=Path, help="default /tmp/bench_report-<history>.db")
     args = parser.parse_args()
+    args.db = args.db or Path(f"/tmp/bench_report-{args.history}.db")
 
     url = f"sqlite:///{args.db}"
     marker = args.db.with_suffix(f".{args.cameras}x{args.days}")
@@ -163,7 +173,7 @@ def main() -> None:
         args.db.unlink(missing_ok=True)
         Database(url).open().close()
         started = time.perf_counter()
-        build_history(args.db, args.cameras, args.days)
+        build_history(args.db, args.cameras, args.days, args.history)
         print(f"built {args.db} in {time.perf_counter() - started:.0f} s")
         marker.touch()
     config = site_config(args.cameras, url)
@@ -188,7 +198,7 @@ def main() -> None:
         rows_s, rows = median_time(read_rows, args.repeats)
         per_camera_s, _ = median_time(per_camera, max(1, args.repeats // 2))
         build_s, report = median_time(lambda: build_report(config, reader, period), args.repeats)
-        print(f"\n{args.cameras} cameras x {args.days} days, {rows:,} state changes in the period")
+        print(f"\n{args.cameras} cameras x {args.days} days ({args.history}), {rows:,} state changes in the period")
         print(f"{'step':<34}{'median':>10}")
         print(f"{'baseline: read rows (sqlite3)':<34}{rows_s:>9.2f}s")
         print(f"{'baseline: uptime per camera (API)':<34}{per_camera_s:>9.2f}s")

@@ -7,8 +7,9 @@ Times are Unix seconds (floats) in the model; the renderers show them in the sit
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -259,14 +260,18 @@ class _IsoFormatter:
 
     def __init__(self, tz: ZoneInfo) -> None:
         self._tz = tz
-        self._offsets: dict[int, timedelta] = {}
+        self._offsets: dict[int, tuple[int, str]] = {}
 
     def __call__(self, ts: float) -> str:
         hour = int(ts // 3600)
-        offset = self._offsets.get(hour)
-        if offset is None:
-            offset = self._offsets[hour] = datetime.fromtimestamp(ts, self._tz).utcoffset() or timedelta(0)
-        return datetime.fromtimestamp(ts, timezone(offset)).isoformat(timespec="seconds")
+        known = self._offsets.get(hour)
+        if known is None:
+            offset = datetime.fromtimestamp(ts, self._tz).utcoffset() or timedelta(0)
+            seconds = int(offset.total_seconds())
+            sign = "+" if seconds >= 0 else "-"
+            hh, mm = divmod(abs(seconds) // 60, 60)
+            known = self._offsets[hour] = (seconds, f"{sign}{hh:02d}:{mm:02d}")
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(math.floor(ts) + known[0])) + known[1]
 
     def span(self, start: float, end: float) -> dict[str, Any]:
         return {
