@@ -663,6 +663,11 @@ _FAIL = (192, 41, 41)
 _WARN = (176, 120, 0)
 
 
+# fpdf2 reserves the alias's own width for the page count: "{nb}" leaves room for 4 characters only
+# (a 90-day report of a large site runs to four digits of pages), hence a longer alias.
+_PAGES_ALIAS = "{pages_total}"
+
+
 class _ReportPdf(FPDF):
     """FPDF with the report's footer (site, period, page x of y) on every page."""
 
@@ -675,7 +680,7 @@ class _ReportPdf(FPDF):
         self.set_text_color(*_MUTED)
         self.cell(0, 4, self.footer_text, align="L")
         self.set_x(self.l_margin)
-        self.cell(0, 4, f"Page {self.page_no()} of {{nb}}", align="R")
+        self.cell(0, 4, f"Page {self.page_no()} of {_PAGES_ALIAS}", align="R")
 
 
 @dataclass(frozen=True)
@@ -700,6 +705,7 @@ class _PdfWriter:
         self.clock = _Clock(report)
         self.replaced = False
         pdf = _ReportPdf(orientation="L", unit="mm", format="A4")
+        pdf.alias_nb_pages(_PAGES_ALIAS)
         pdf.set_margins(10, 10, 10)
         pdf.set_auto_page_break(True, margin=12)
         pdf.set_title(f"Coverage report {report.site_name} {report.period_label}")

@@ -74,7 +74,29 @@ async function start() {
   await refresh();
 }
 
+// The report route needs the bearer token, so a plain link cannot fetch it: fetch, then hand the
+// browser the file (auditor, operator and admin tokens only; others get the API's 403 message).
+async function downloadReport(ev) {
+  ev.preventDefault();
+  $("report-error").textContent = "";
+  const fmt = $("report-format").value;
+  const res = await fetch("/api/v1/reports/coverage?period=" + $("report-period").value + "&format=" + fmt,
+    { headers: { Authorization: "Bearer " + token() } });
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    $("report-error").textContent = body.error || res.statusText;
+    return;
+  }
+  const name = (res.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await res.blob());
+  link.download = name ? name[1] : "coverage." + fmt;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("report").addEventListener("submit", (ev) => downloadReport(ev).catch((e) => { $("report-error").textContent = e.message; }));
   $("login").addEventListener("submit", (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(KEY, $("token").value.trim());
