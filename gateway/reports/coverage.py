@@ -35,6 +35,7 @@ from gateway.reports.model import (
     Span,
     StaffingCheck,
     ZoneReport,
+    hms,
 )
 from gateway.storage import schema
 
@@ -137,7 +138,7 @@ def _build(
             )
         )
     elif down_s > 0:
-        findings.append(Finding("info", "gateway", f"the gateway was not running for {_hms(down_s)}"))
+        findings.append(Finding("info", "gateway", f"the gateway was not running for {hms(down_s)}"))
     for z in zone_reports:
         findings.extend(z.findings)
     for c in camera_reports:
@@ -171,8 +172,7 @@ def _build(
         gateway_version=__version__,
         policy=policy,
         passed=not any(f.severity == "fail" for f in findings),
-        findings=tuple(f for f in findings if f.severity != "info")
-        + tuple(f for f in findings if f.severity == "info"),
+        findings=tuple(sorted(findings, key=lambda f: _ORDER[f.severity])),
         zones=tuple(zone_reports),
         cameras=tuple(camera_reports),
         gateway=gateway,
@@ -228,14 +228,14 @@ def _camera_report(
                     "fail",
                     subject,
                     f"uptime {uptime:.2f} % is below the target {policy.uptime_target_percent:g} %"
-                    f" ({len(found_outages)} outage(s), {_hms(seconds['offline'])} offline)",
+                    f" ({len(found_outages)} outage(s), {hms(seconds['offline'])} offline)",
                 )
             )
         by_fault: dict[str, float] = {}
         for inc in incidents:
             by_fault[inc.fault] = by_fault.get(inc.fault, 0.0) + inc.duration_s
         for fault, total in by_fault.items():
-            findings.append(Finding("fail", subject, f"{_fault_text(fault, policy)} for {_hms(total)}"))
+            findings.append(Finding("fail", subject, f"{_fault_text(fault, policy)} for {hms(total)}"))
     if clock_offset is not None and abs(clock_offset) > policy.max_clock_drift_s:
         findings.append(
             Finding(
@@ -449,7 +449,7 @@ def _zone_report(
                 "fail",
                 subject,
                 f"covered {covered_pct:.2f} % of the monitored time (target {policy.coverage_target_percent:g} %);"
-                f" {len(gaps)} gap(s), {_hms(seconds['uncovered'])} in all",
+                f" {len(gaps)} gap(s), {hms(seconds['uncovered'])} in all",
             )
         )
     return ZoneReport(
@@ -613,13 +613,6 @@ def _merge_policy_notes(
 
 def _percent(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 3) if whole > 0 else None
-
-
-def _hms(seconds: float) -> str:
-    s = round(seconds)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}"
 
 
 def _short_list(ids: list[str], limit: int = 5) -> str:

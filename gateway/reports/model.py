@@ -247,6 +247,15 @@ class Report:
         }
 
 
+def hms(seconds: float | None) -> str:
+    """``h:mm:ss`` (hours keep counting past 24, as auditors add them up); empty when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return ""
+    sign = "-" if seconds < 0 else ""
+    total = round(abs(seconds))
+    return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
 def _num(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 

@@ -48,6 +48,7 @@ from gateway.reports.model import (
     Finding,
     Report,
     Span,
+    hms,
 )
 
 FORMATS = ("json", "csv", "html", "pdf")
@@ -146,16 +147,6 @@ def more_note(items: Sequence[Any], limit: int = LIST_LIMIT) -> str:
     rest = len(items) - limit
     rest_s = sum(x.duration_s for x in items) - sum(x.duration_s for x in shown)
     return f"… and {rest} shorter one(s), {hms(rest_s)} in all; the CSV and JSON exports list every one"
-
-
-def hms(seconds: float | None) -> str:
-    """``h:mm:ss`` (hours keep counting past 24, as auditors add them up); empty when unknown."""
-    value = _finite(seconds)
-    if value is None:
-        return ""
-    sign = "-" if value < 0 else ""
-    total = round(abs(value))
-    return f"{sign}{total // 3600}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
 def _num(value: float | None, digits: int = 3) -> str:
