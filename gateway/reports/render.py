@@ -115,17 +115,6 @@ def _finite(value: float | None) -> float | None:
     return value
 
 
-def _json_safe(value: Any) -> Any:
-    # allow_nan=False would raise on a NaN that slipped through a division; an unknown is null instead.
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 # The pages a person reads (HTML, PDF) list at most this many outages and incidents per camera and
 # gaps per zone: the longest ones, in time order, with a line saying how many more the CSV and JSON
 # hold. A 90-day report of a large site would otherwise run to thousands of pages.
