@@ -18,9 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -28,27 +26,15 @@ from pydantic import (
 )
 
 from adapters.common.redact import mask_text, mask_url, with_credentials
+from gateway.analytics.config import RULE_KINDS, AnalyticsConfig, CameraAnalytics
+from gateway.analytics.config import cross_check as analytics_cross_check
+from gateway.config_types import Model as _Model
+from gateway.config_types import Slug
 from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 # -- small validated types -------------------------------------------------------------------------
-
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-def _slug(value: str) -> str:
-    if not _SLUG.match(value):
-        raise ValueError("must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
-    return value
-
-
-Slug = Annotated[str, AfterValidator(_slug)]
 
 
 def _gb_id(value: str) -> str:
@@ -174,6 +160,9 @@ class OnvifSource(_Model):
 
 class SourceConfig(_Model):
     rtsp: str | None = Field(default=None, description="RTSP URL without credentials")
+    sub_rtsp: str | None = Field(
+        default=None, description="RTSP URL of a smaller sub stream (analytics decode it instead of the main stream)"
+    )
     onvif: OnvifSource | None = None
     transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTP transport for RTSP")
 
@@ -181,12 +170,14 @@ class SourceConfig(_Model):
     def _check(self) -> SourceConfig:
         if (self.rtsp is None) == (self.onvif is None):
             raise ValueError("give exactly one of 'rtsp' or 'onvif'")
-        if self.rtsp is not None:
-            parts = urlsplit(self.rtsp)
+        for key, url in (("rtsp", self.rtsp), ("sub_rtsp", self.sub_rtsp)):
+            if url is None:
+                continue
+            parts = urlsplit(url)
             if parts.scheme not in ("rtsp", "rtsps"):
-                raise ValueError("'rtsp' must be an rtsp:// or rtsps:// URL")
+                raise ValueError(f"'{key}' must be an rtsp:// or rtsps:// URL")
             if not parts.hostname:
-                raise ValueError("'rtsp' URL has no host")
+                raise ValueError(f"'{key}' URL has no host")
             if parts.username is not None or parts.password is not None:
                 raise ValueError(
                     "credentials do not belong in the URL: set credentials.username and "
@@ -218,6 +209,7 @@ class CameraConfig(_Model):
     expected: ExpectedStream = Field(default_factory=ExpectedStream)
     gb_channel_id: GbId | None = Field(default=None, description="GB/T 28181 channel ID (type 131 or 132)")
     location: str | None = None
+    analytics: CameraAnalytics | None = Field(default=None, description="Person and behaviour detection rules")
 
     def display_url(self) -> str:
         """The source URL as it may be shown anywhere: user name visible, password masked."""
@@ -229,13 +221,15 @@ class CameraConfig(_Model):
             return self.source.rtsp
         return mask_url(with_credentials(self.source.rtsp, self.credentials.username, "x"))
 
-    def secret_url(self) -> str:
-        """The URL with real credentials, for the client library only. Never log it."""
-        assert self.source.rtsp is not None
+    def secret_url(self, *, sub: bool = False) -> str:
+        """The URL (of the sub stream with sub=True) with real credentials, for the client library only.
+        Never log it."""
+        url = self.source.sub_rtsp if sub else self.source.rtsp
+        assert url is not None
         if self.credentials is None:
-            return self.source.rtsp
+            return url
         password = self.credentials.password.resolve() if self.credentials.password else None
-        return with_credentials(self.source.rtsp, self.credentials.username, password)
+        return with_credentials(url, self.credentials.username, password)
 
 
 # -- policy, runtime -------------------------------------------------------------------------------
@@ -419,6 +413,7 @@ class GatewayConfig(_Model):
     server: ServerConfig = Field(default_factory=ServerConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
 
     def hd_min_resolution(self) -> Resolution:
         if self.policy.hd_min_resolution is not None:
@@ -466,11 +461,13 @@ def _shown_value(value: Any) -> str | None:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _issues_from_validation(exc: ValidationError) -> list[ConfigIssue]:
+def issues_from_validation(exc: ValidationError) -> list[ConfigIssue]:
     issues = []
     for err in exc.errors(include_url=False):
         # Pydantic puts the failing union member / validator name into loc; keep only real keys.
         loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
+        # A discriminated union (analytics rules) puts the chosen tag after the list index: drop it.
+        loc = tuple(p for i, p in enumerate(loc) if not (i and isinstance(loc[i - 1], int) and p in RULE_KINDS))
         message = err["msg"].removeprefix("Value error, ")
         value = None if err["type"] == "missing" else _shown_value(err.get("input"))
         issues.append(ConfigIssue(_key_path(loc), message, value))
@@ -506,6 +503,16 @@ def _cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIs
             if cam.gb_channel_id in channel_ids:
                 issues.append(ConfigIssue(f"{where}.gb_channel_id", "duplicate channel id", cam.gb_channel_id))
             channel_ids.add(cam.gb_channel_id)
+        if cam.analytics is not None:
+            expected = cam.expected.resolution
+            issues += analytics_cross_check(
+                f"{where}.analytics",
+                cam.analytics,
+                expected_size=(expected.width, expected.height) if expected else None,
+                has_sub_stream=cam.source.sub_rtsp is not None,
+                zone_ids=zone_ids,
+                site=config.analytics,
+            )
         if check_secrets and cam.enabled and cam.credentials and cam.credentials.password:
             ref = cam.credentials.password
             try:
@@ -527,7 +534,7 @@ def parse_config(data: Any, *, source: str = "<config>", check_secrets: bool = T
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, _issues_from_validation(exc)) from None
+        raise ConfigError(source, issues_from_validation(exc)) from None
     issues = _cross_check(config, check_secrets=check_secrets)
     if issues:
         raise ConfigError(source, issues)

@@ -1,0 +1,24 @@
+"""The base model and small validated types shared by every part of the config tree."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError("must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
