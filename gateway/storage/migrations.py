@@ -81,6 +81,11 @@ def _coverage(conn: Connection) -> None:
     schema.quality_references.create(conn)
 
 
+def _analytics_events(conn: Connection) -> None:
+    for table in (schema.events, schema.event_snapshots):
+        table.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -88,4 +93,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "events reported by cameras over ONVIF", _device_events),
     Migration(5, "picture-quality checks of sampled keyframes", _camera_quality),
     Migration(6, "fault codes of degraded states, run policies, quality reference pictures", _coverage),
+    Migration(7, "analytics events and their snapshots", _analytics_events),
 )

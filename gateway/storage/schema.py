@@ -170,3 +170,33 @@ quality_references = Table(
     Column("ts", Float, nullable=False),
     Column("image", LargeBinary, nullable=False),
 )
+
+events = Table(
+    "events",
+    metadata,
+    # Our own detections (analytics rules firing), as opposed to device_events that cameras report.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("rule_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("zone_id", String(64), nullable=True),
+    Column("ts", Float, nullable=False),
+    Column("track_ids", JSON, nullable=False),
+    # [[x1, y1, x2, y2, score, track_id], ...] in pixels of a frame_width x frame_height picture.
+    Column("boxes", JSON, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("frame_width", Integer, nullable=False),
+    Column("frame_height", Integer, nullable=False),
+    Column("has_snapshot", Boolean, nullable=False),
+    Index("ix_events_camera_ts", "camera_id", "ts"),
+    Index("ix_events_ts", "ts"),
+)
+
+event_snapshots = Table(
+    "event_snapshots",
+    metadata,
+    # Apart from `events` so that listing and counting events never read image bytes.
+    Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
+    Column("image", LargeBinary, nullable=False),
+)
