@@ -8,6 +8,7 @@ import pytest
 
 if TYPE_CHECKING:
     from gateway.sim.clips import ClipInfo
+    from gateway.sim.people_clips import PeopleClip
 
 # Tests never reach beyond 127.0.0.1; keep any library that might phone home quiet.
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -32,3 +33,11 @@ def fault_clips() -> dict[str, ClipInfo]:
     from gateway.sim.clips import make_fault_clips
 
     return make_fault_clips(_clip_dir())
+
+
+@pytest.fixture(scope="session")
+def people_clips() -> dict[str, PeopleClip]:
+    """The people clips (walk, loiter, crowd, fall, empty: 720p, 10 fps, with ground truth), cached across runs."""
+    from gateway.sim.people_clips import make_people_clips
+
+    return make_people_clips(_clip_dir())
