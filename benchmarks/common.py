@@ -79,7 +79,9 @@ def median(values: list[float]) -> float:
 class Gateway:
     """`gateway run` on a generated config, in its own process, with an admin token."""
 
-    def __init__(self, workdir: Path, cameras: list[dict[str, Any]], **supervisor: Any) -> None:
+    def __init__(
+        self, workdir: Path, cameras: list[dict[str, Any]], extra: dict[str, Any] | None = None, **supervisor: Any
+    ) -> None:
         from gateway.sim.server import free_port
 
         self.port = free_port()
@@ -91,6 +93,7 @@ class Gateway:
             "server": {"bind": "127.0.0.1", "port": self.port},
             "storage": {"url": f"sqlite:///{workdir}/gateway.db"},
             "logging": {"level": "WARNING"},
+            **(extra or {}),
         }
         self.config_path = workdir / "site.yaml"
         self.config_path.write_text(yaml.safe_dump(config))

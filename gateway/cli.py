@@ -1,4 +1,4 @@
-"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | quality | demo`."""
+"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | quality | detect | demo`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             status = EXIT_CONFIG
             print(f"{path}: {len(exc.issues)} error(s)")
             for issue in exc.issues:
+                print(f"  {issue}")
+            continue
+        from gateway.analytics.check import detector_issues
+
+        if issues := detector_issues(config):
+            status = EXIT_CONFIG
+            print(f"{path}: {len(issues)} error(s)")
+            for issue in issues:
                 print(f"  {issue}")
             continue
         print(f"{path}: OK ({len(config.zones)} zone(s), {len(config.cameras)} camera(s))")
@@ -255,6 +263,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    from gateway.analytics.cli import detect
+
+    return detect(args, _load(args) if args.config is not None else None)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.sim.demo import run_demo
 
@@ -352,6 +366,20 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(q)
     q.add_argument("camera", help="camera id")
     p.set_defaults(func=cmd_quality)
+
+    p = sub.add_parser("detect", help="run person/behaviour detection on a clip or URL and print the events")
+    _config_arg(p)
+    p.add_argument("source", help="video file (MP4, MKV, raw .h264/.h265) or rtsp:// URL")
+    p.add_argument("--camera", help="use this configured camera's rules (needs -c)")
+    p.add_argument("--rules", type=Path, help="YAML file with one camera's analytics block (rules, image_size, fps)")
+    p.add_argument("--backend", choices=["yolo_onnx", "hog"], help="detector backend (default: the config's)")
+    p.add_argument("--model", help="model manifest name (default: the config's)")
+    p.add_argument("--fps", type=float, help="analysed frames a second (default: the config's)")
+    p.add_argument("--no-motion-gate", action="store_true", help="run the detector on every sampled frame")
+    p.add_argument("--seconds", type=float, help="stop after this much of the clip or stream")
+    p.add_argument("--snapshots", type=Path, help="write each event's snapshot JPEG into this folder")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("demo", help="run a simulated site of local RTSP cameras and the gateway on it")
     p.add_argument("--config-file", type=Path, default=Path("configs/demo-site.yaml"))

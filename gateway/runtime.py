@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway.analytics.events import EventStore
+from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.device_events import DeviceEventService
@@ -20,7 +22,7 @@ from gateway.health.state import CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
 from gateway.pipeline.bus import PacketBus
-from gateway.pipeline.readers import Reader, SourceFactory, ThreadReader, rtsp_source_factory
+from gateway.pipeline.readers import Reader, RoutedReader, SourceFactory, ThreadReader, rtsp_source_factory
 from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.quality.references import QualityReferences
 from gateway.storage.db import Database
@@ -50,6 +52,8 @@ class Runtime:
     inventory: InventoryService = field(init=False)
     device_events: DeviceEventService = field(init=False)
     references: QualityReferences = field(init=False)
+    events: EventStore = field(init=False)
+    analytics: AnalyticsService = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -57,6 +61,8 @@ class Runtime:
         self.inventory = InventoryService(self.config, self.db)
         self.device_events = DeviceEventService(self.config, self.db)
         self.references = QualityReferences(self.db)
+        self.events = EventStore(self.db)
+        self.analytics = AnalyticsService(self.config, self.buses, self.events)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -77,9 +83,14 @@ class Runtime:
         workers = settings.workers
         if workers is None:
             workers = default_worker_count(len(enabled), settings.cameras_per_worker)
-        if workers > 0:
-            self.camera_reader = ProcessReader(settings, [c.id for c in enabled], workers, self.source_factory)
+        local = cameras_needing_packets(self.config)
+        remote = [c.id for c in enabled if c.id not in local]
+        if workers > 0 and remote:
+            processes = ProcessReader(settings, remote, workers, self.source_factory)
+            threads = ThreadReader(settings, self.buses, self.source_factory)
+            self.camera_reader = RoutedReader(threads, processes, local) if local else processes
         else:
+            workers = 0
             self.camera_reader = ThreadReader(settings, self.buses, self.source_factory)
         for camera in enabled:
             supervisor = CameraSupervisor(
@@ -93,6 +104,7 @@ class Runtime:
             )
             self.supervisors[camera.id] = supervisor
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))
+        await self.analytics.start()
         log.info(
             "started %d camera supervisor(s), read %s",
             len(self.supervisors),
@@ -119,6 +131,14 @@ class Runtime:
             return
         if deleted:
             log.info("history: pruned %d sample(s) older than %d days", deleted, self.config.storage.samples_days)
+        days = self.config.analytics.events_days
+        try:
+            deleted = await asyncio.to_thread(self.events.prune, time.time() - days * 86400)
+        except SQLAlchemyError as exc:
+            log.error("analytics: pruning old events failed: %s", exc)
+            return
+        if deleted:
+            log.info("analytics: pruned %d event(s) older than %d days", deleted, days)
 
     async def _sample(self) -> None:
         self.history.record_samples(self.tracker.all())
@@ -134,6 +154,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         self.supervisors.clear()
+        await self.analytics.stop()
         if self.camera_reader is not None:
             await self.camera_reader.close()
         # A last sample, so that the stored figures reach up to the stop.

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections import deque
 
-from adapters.common.media import Packet
+from adapters.common.media import Packet, StreamInfo
 
 
 class Subscription:
@@ -78,14 +78,58 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+class BlockingSubscription:
+    """A subscription for a consumer thread (the analytics decoder), same drop-oldest bound."""
+
+    def __init__(self, bus: PacketBus, name: str, maxlen: int) -> None:
+        self.name = name
+        self.maxlen = maxlen
+        self.dropped = 0
+        self.delivered = 0
+        self.closed = False
+        self._bus = bus
+        self._queue: deque[Packet] = deque()
+        self._ready = threading.Condition()
+
+    def _offer(self, packet: Packet) -> None:
+        with self._ready:
+            if len(self._queue) >= self.maxlen:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(packet)
+            self._ready.notify()
+
+    def get(self, timeout: float) -> Packet | None:
+        """The next packet, or None after `timeout` seconds without one or once closed."""
+        with self._ready:
+            if not self._queue and not self.closed:
+                self._ready.wait(timeout)
+            if not self._queue:
+                return None
+            self.delivered += 1
+            return self._queue.popleft()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        self._bus._remove(self)
+        with self._ready:
+            self.closed = True
+            self._ready.notify_all()
+
+
 class PacketBus:
     """Fan-out of one camera's packets. Thread-safe publish; subscribe from the event loop."""
 
     def __init__(self, camera_id: str) -> None:
         self.camera_id = camera_id
         self.published = 0
+        # What the current session's source announced (codec parameters a decoder needs); set by
+        # the reader when a session opens.
+        self.info: StreamInfo | None = None
         # Replaced, never mutated, so the reader thread can iterate it without a lock.
-        self._subscribers: tuple[Subscription, ...] = ()
+        self._subscribers: tuple[Subscription | BlockingSubscription, ...] = ()
         self._lock = threading.Lock()
 
     def subscribe(self, name: str, maxlen: int = 256) -> Subscription:
@@ -96,7 +140,15 @@ class PacketBus:
             self._subscribers = (*self._subscribers, sub)
         return sub
 
-    def _remove(self, sub: Subscription) -> None:
+    def subscribe_blocking(self, name: str, maxlen: int = 256) -> BlockingSubscription:
+        if maxlen < 1:
+            raise ValueError("maxlen must be at least 1")
+        sub = BlockingSubscription(self, name, maxlen)
+        with self._lock:
+            self._subscribers = (*self._subscribers, sub)
+        return sub
+
+    def _remove(self, sub: Subscription | BlockingSubscription) -> None:
         with self._lock:
             self._subscribers = tuple(s for s in self._subscribers if s is not sub)
 
@@ -106,7 +158,7 @@ class PacketBus:
             sub._offer(packet)
 
     @property
-    def subscribers(self) -> tuple[Subscription, ...]:
+    def subscribers(self) -> tuple[Subscription | BlockingSubscription, ...]:
         return self._subscribers
 
     def dropped(self) -> int:

@@ -68,6 +68,8 @@ def read_session(
     """Blocking: read one session until it fails (raises SourceError) or `stop` is set (returns)."""
     try:
         info = source.open()
+        if bus is not None:
+            bus.info = info
         stats = StreamStats(info)
         pacer = Pacer(settings.read_batch_s)
         if quality is None:
@@ -152,6 +154,31 @@ class ThreadReader:
     async def close(self) -> None:
         for stop in self._stops.values():
             stop.set()
+
+
+class RoutedReader:
+    """Cameras whose packets this process needs (analytics on the main stream; later forwarding and
+    live view) are read in threads here; the others in worker processes."""
+
+    def __init__(self, local: Reader, remote: Reader, local_ids: set[str]) -> None:
+        self._local = local
+        self._remote = remote
+        self._local_ids = local_ids
+
+    def _pick(self, camera_id: str) -> Reader:
+        return self._local if camera_id in self._local_ids else self._remote
+
+    async def run_session(
+        self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
+    ) -> None:
+        await self._pick(camera.id).run_session(camera, session, on_snapshot, quality)
+
+    def stop_session(self, camera_id: str) -> None:
+        self._pick(camera_id).stop_session(camera_id)
+
+    async def close(self) -> None:
+        await self._local.close()
+        await self._remote.close()
 
 
 def run_in_daemon_thread(fn: Callable[[], None], name: str) -> asyncio.Future[None]:

@@ -1,0 +1,381 @@
+"""The live analytics: a feeder thread per analysed camera, one detector thread for all of them.
+
+Feeder: packets (the camera's bus, or its own sub-stream session) -> decode -> sample at the
+analysis rate -> motion gate -> the camera's slot. Each camera has ONE slot: a frame that is
+still waiting when the next one comes is replaced and counted as dropped, so a busy detector
+sheds load evenly instead of falling behind (Frigate's habit). Detector: takes the oldest
+waiting frame, detects, tracks, judges rules, stores events with their snapshots.
+
+Optional at run time: if the detector cannot load (no onnxruntime, model missing or altered),
+the service says why in its status and the log, and the rest of the gateway runs on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from adapters.common.media import Packet
+from adapters.rtsp import RtspSource, SourceError
+from gateway.analytics.analyzer import CameraAnalyzer
+from gateway.analytics.events import Event, EventBox, EventStore
+from gateway.analytics.frames import Frame, FrameSampler
+from gateway.analytics.rules import RuleHit
+from gateway.analytics.snapshot import event_label, render_snapshot
+from gateway.config import CameraConfig, GatewayConfig
+from gateway.errors import SecretUnavailableError
+from gateway.pipeline.bus import BlockingSubscription, PacketBus
+from models.base import Detector
+from models.errors import ModelError
+from models.registry import load_detector
+
+log = logging.getLogger(__name__)
+
+# Packets a camera's feeder may fall behind before the oldest are dropped: about two seconds of
+# 25 fps video. Dropping means waiting for the next keyframe, so this is a last resort.
+FEED_QUEUE = 50
+SUB_RETRY_S = (2.0, 30.0)
+
+DetectorFactory = Callable[[GatewayConfig], Detector]
+
+
+def detector_from_config(config: GatewayConfig) -> Detector:
+    d = config.analytics.detector
+    return load_detector(d.backend, model=d.model, models_dir=d.models_dir, threads=d.threads, confidence=d.confidence)
+
+
+def analysed_cameras(config: GatewayConfig) -> list[CameraConfig]:
+    if not config.analytics.enabled:
+        return []
+    return [c for c in config.cameras if c.enabled and c.analytics is not None and c.analytics.enabled]
+
+
+def cameras_needing_packets(config: GatewayConfig) -> set[str]:
+    """Cameras whose main-stream packets analytics read from the bus, so must be read in-process."""
+    return {c.id for c in analysed_cameras(config) if c.analytics is not None and c.analytics.stream == "main"}
+
+
+@dataclass
+class CameraFeed:
+    camera: CameraConfig
+    analyzer: CameraAnalyzer
+    sampler: FrameSampler | None = None
+    dropped_busy: int = 0  # frames replaced in the slot before the detector took them
+    dropped_packets: int = 0  # packets the feeder fell behind on
+    events: int = 0
+    last_error: str | None = None
+    connected: bool = False
+
+
+@dataclass
+class DetectorStats:
+    runs: int = 0
+    errors: int = 0
+    busy_s: float = 0.0
+    recent_ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    # From the frame's packet arriving to its detections being judged: what an alarm waits for.
+    recent_lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+
+
+class AnalyticsService:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        buses: dict[str, PacketBus],
+        events: EventStore,
+        *,
+        detector_factory: DetectorFactory = detector_from_config,
+    ) -> None:
+        self._config = config
+        self._buses = buses
+        self._events = events
+        self._detector_factory = detector_factory
+        self._detector: Detector | None = None
+        self._tz = ZoneInfo(config.site.timezone)
+        self._feeds: dict[str, CameraFeed] = {}
+        self._slots: dict[str, Frame] = {}
+        self._ready = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subs: list[BlockingSubscription] = []
+        self.state = "off"  # off | loading | running | unavailable | stopped
+        self.problem: str | None = None
+        self.detector_stats = DetectorStats()
+        self._started = time.monotonic()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(analysed_cameras(self._config))
+
+    async def start(self) -> None:
+        cameras = analysed_cameras(self._config)
+        if not cameras:
+            return
+        self.state = "loading"
+        try:
+            self._detector = await asyncio.to_thread(self._detector_factory, self._config)
+        except ModelError as exc:
+            self.state, self.problem = "unavailable", str(exc)
+            log.error("analytics unavailable, the rest of the gateway runs on: %s", exc)
+            return
+        log.info("analytics: %s on %d camera(s)", self._detector.name, len(cameras))
+        for camera in cameras:
+            assert camera.analytics is not None
+            expected = camera.expected.resolution
+            analyzer = CameraAnalyzer(
+                camera.id,
+                camera.analytics,
+                self._config.analytics,
+                tz=self._tz,
+                expected_size=(expected.width, expected.height) if expected else None,
+            )
+            feed = self._feeds[camera.id] = CameraFeed(camera, analyzer)
+            if camera.analytics.stream == "main":
+                sub = self._buses[camera.id].subscribe_blocking("analytics", FEED_QUEUE)
+                self._subs.append(sub)
+                self._spawn(functools.partial(self._feed_from_bus, feed, sub), f"analytics-{camera.id}")
+            else:
+                self._spawn(functools.partial(self._feed_from_sub_stream, feed), f"analytics-{camera.id}")
+        self._spawn(self._detect_loop, "analytics-detector")
+        self.state = "running"
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for sub in self._subs:
+            sub.close()
+        with self._ready:
+            self._ready.notify_all()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 5)
+        if self._detector is not None:
+            self._detector.close()
+        if self.state == "running":
+            self.state = "stopped"
+
+    # -- feeders -----------------------------------------------------------------------------------
+
+    def _feed_from_bus(self, feed: CameraFeed, sub: BlockingSubscription) -> None:
+        bus = self._buses[feed.camera.id]
+        seen_dropped = 0
+        info = None
+        while not self._stop.is_set():
+            packet = sub.get(0.5)
+            if packet is None:
+                continue
+            if bus.info is not info or feed.sampler is None:
+                # A new session (reconnect, new parameters): a fresh decoder from its first keyframe.
+                info = bus.info
+                if info is None:
+                    continue
+                feed.sampler = self._new_sampler(feed, info)
+                if feed.sampler is None:
+                    continue
+            if sub.dropped != seen_dropped:
+                feed.dropped_packets += sub.dropped - seen_dropped
+                seen_dropped = sub.dropped
+                feed.sampler.gap()
+            feed.connected = True
+            self._offer(feed, packet)
+
+    def _feed_from_sub_stream(self, feed: CameraFeed) -> None:
+        camera = feed.camera
+        settings = self._config.supervisor
+        delay = SUB_RETRY_S[0]
+        while not self._stop.is_set():
+            source: RtspSource | None = None
+            try:
+                secrets: tuple[str, ...] = ()
+                if camera.credentials and camera.credentials.password:
+                    secrets = (camera.credentials.password.resolve(),)
+                source = RtspSource(
+                    f"{camera.id}-sub",
+                    camera.secret_url(sub=True),
+                    transport=camera.source.transport,
+                    connect_timeout_s=settings.connect_timeout_s,
+                    read_timeout_s=settings.stall_timeout_s,
+                    secrets=secrets,
+                )
+                info = source.open()
+                feed.sampler = self._new_sampler(feed, info)
+                if feed.sampler is None:
+                    return
+                feed.connected, feed.last_error, delay = True, None, SUB_RETRY_S[0]
+                for packet in source.packets():
+                    if self._stop.is_set():
+                        return
+                    self._offer(feed, packet)
+            except (SourceError, SecretUnavailableError) as exc:
+                feed.last_error = f"sub stream: {exc}"
+            except Exception as exc:  # one camera's analysis must not end the others'
+                log.exception("analytics: camera %s sub stream failed", camera.id)
+                feed.last_error = f"sub stream: internal error {type(exc).__name__}"
+            finally:
+                if source is not None:
+                    source.close()
+            feed.connected = False
+            self._stop.wait(delay)
+            delay = min(delay * 2, SUB_RETRY_S[1])
+
+    def _new_sampler(self, feed: CameraFeed, info: Any) -> FrameSampler | None:
+        assert feed.camera.analytics is not None
+        try:
+            return FrameSampler(info, feed.camera.analytics.fps or self._config.analytics.fps)
+        except ValueError as exc:
+            feed.last_error = str(exc)
+            return None
+
+    def _offer(self, feed: CameraFeed, packet: Packet) -> None:
+        assert feed.sampler is not None
+        try:
+            frame = feed.sampler.offer(packet)
+            if frame is None or not feed.analyzer.wants_detection(frame):
+                return
+        except Exception as exc:  # noqa: BLE001 - a bad frame costs that frame, never the feeder
+            feed.last_error = f"frame: {type(exc).__name__}: {exc}"
+            feed.sampler.gap()
+            return
+        cid = feed.camera.id
+        with self._ready:
+            if cid in self._slots:
+                feed.dropped_busy += 1
+            self._slots[cid] = frame
+            self._ready.notify()
+
+    # -- the detector ------------------------------------------------------------------------------
+
+    def _detect_loop(self) -> None:
+        assert self._detector is not None
+        while not self._stop.is_set():
+            with self._ready:
+                while not self._slots and not self._stop.is_set():
+                    self._ready.wait(0.5)
+                if self._stop.is_set():
+                    return
+                # The frame that has waited longest goes first: every camera gets its turn.
+                cid = min(self._slots, key=lambda c: self._slots[c].arrival)
+                frame = self._slots.pop(cid)
+            feed = self._feeds[cid]
+            t0 = time.perf_counter()
+            try:
+                detections = self._detector.detect(frame.image)
+            except Exception as exc:  # noqa: BLE001 - a frame the model chokes on is skipped, counted
+                self.detector_stats.errors += 1
+                feed.last_error = f"detector: {type(exc).__name__}: {exc}"
+                continue
+            spent = time.perf_counter() - t0
+            stats = self.detector_stats
+            stats.runs += 1
+            stats.busy_s += spent
+            stats.recent_ms.append(spent * 1000)
+            wall = time.time() - (time.monotonic() - frame.arrival)
+            try:
+                _tracks, hits = feed.analyzer.analyse(frame, detections, wall)
+            except Exception as exc:  # a rule bug costs this frame, not the camera
+                log.exception("analytics: camera %s rules failed", cid)
+                feed.last_error = f"rules: {type(exc).__name__}"
+                continue
+            stats.recent_lag_ms.append((time.monotonic() - frame.arrival) * 1000)
+            for hit in hits:
+                self._store(feed, frame, hit)
+
+    def _store(self, feed: CameraFeed, frame: Frame, hit: RuleHit) -> None:
+        event = event_from_hit(feed.camera.id, hit, frame)
+        try:
+            jpeg = render_snapshot(
+                frame.image,
+                event.boxes,
+                label=event_label(hit.kind, hit.rule_id, hit.wall, self._tz),
+                overlays=feed.analyzer.overlay(hit.rule_id),
+                quality=self._config.analytics.snapshot_quality,
+            )
+        except Exception as exc:  # noqa: BLE001 - an event without its picture beats no event
+            log.warning("analytics: snapshot of %s failed: %s", feed.camera.id, exc)
+            jpeg = None
+        try:
+            self._events.add(event, jpeg)
+        except SQLAlchemyError as exc:
+            log.error("analytics: event of %s not stored: %s", feed.camera.id, exc)
+            feed.last_error = "event store failed"
+            return
+        feed.events += 1
+        log.info("event: camera %s: %s", feed.camera.id, hit.message)
+
+    # -- status ------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        stats = self.detector_stats
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        recent, lag = list(stats.recent_ms), list(stats.recent_lag_ms)
+        cameras = {}
+        for cid, feed in self._feeds.items():
+            s = feed.sampler.counters if feed.sampler is not None else None
+            a = feed.analyzer.counters
+            cameras[cid] = {
+                "stream": feed.camera.analytics.stream if feed.camera.analytics else "main",
+                "connected": feed.connected,
+                "decoded_frames": s.decoded if s else 0,
+                "sampled_frames": s.sampled if s else 0,
+                "decode_errors": s.decode_errors if s else 0,
+                "motion_frames": a.motion,
+                "detected_frames": a.detected,
+                "dropped_busy": feed.dropped_busy,
+                "dropped_packets": feed.dropped_packets,
+                "persons_detected": a.persons,
+                "events": feed.events,
+                "line_counts": feed.analyzer.counts(),
+                "last_error": feed.last_error,
+            }
+        return {
+            "state": self.state,
+            "problem": self.problem,
+            "detector": None
+            if self._detector is None
+            else {
+                "name": self._detector.name,
+                "runs": stats.runs,
+                "errors": stats.errors,
+                "median_ms": round(statistics.median(recent), 1) if recent else None,
+                "median_lag_ms": round(statistics.median(lag), 1) if lag else None,
+                "busy_percent": round(100 * stats.busy_s / elapsed, 1),
+            },
+            "cameras": cameras,
+        }
+
+
+def event_from_hit(camera_id: str, hit: RuleHit, frame: Frame) -> Event:
+    h, w = frame.image.shape[:2]
+    boxes = tuple(
+        EventBox(round(d.x1, 1), round(d.y1, 1), round(d.x2, 1), round(d.y2, 1), round(d.score, 3), tid)
+        for d, tid in zip(hit.boxes, hit.track_ids, strict=False)
+    )
+    return Event(
+        id=None,
+        camera_id=camera_id,
+        rule_id=hit.rule_id,
+        kind=hit.kind,
+        zone_id=hit.zone,
+        at=hit.wall,
+        track_ids=hit.track_ids,
+        boxes=boxes,
+        detail=dict(hit.detail),
+        message=hit.message,
+        frame_width=w,
+        frame_height=h,
+        has_snapshot=False,
+    )
