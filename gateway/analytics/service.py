@@ -3,8 +3,8 @@
 Feeder: packets (the camera's bus, or its own sub-stream session) -> decode -> sample at the
 analysis rate -> motion gate -> the camera's slot. Each camera has ONE slot: a frame that is
 still waiting when the next one comes is replaced and counted as dropped, so a busy detector
-sheds load evenly instead of falling behind (Frigate's habit). Detector: takes the oldest
-waiting frame, detects, tracks, judges rules, stores events with their snapshots.
+sheds load evenly instead of falling behind (Frigate's habit). Detector: serves the cameras
+in turn, detects, tracks, judges rules, stores events with their snapshots.
 
 Optional at run time: if the detector cannot load (no onnxruntime, model missing or altered),
 the service says why in its status and the log, and the rest of the gateway runs on.
@@ -105,6 +105,7 @@ class AnalyticsService:
         self._tz = ZoneInfo(config.site.timezone)
         self._feeds: dict[str, CameraFeed] = {}
         self._slots: dict[str, Frame] = {}
+        self._served: dict[str, float] = {}
         self._ready = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -267,9 +268,11 @@ class AnalyticsService:
                     self._ready.wait(0.5)
                 if self._stop.is_set():
                     return
-                # The frame that has waited longest goes first: every camera gets its turn.
-                cid = min(self._slots, key=lambda c: self._slots[c].arrival)
+                # The camera served longest ago goes first. (Not the oldest frame: a camera whose slot
+                # is refreshed just before each pick would always hold the newest one and starve.)
+                cid = min(self._slots, key=lambda c: self._served.get(c, 0.0))
                 frame = self._slots.pop(cid)
+                self._served[cid] = time.monotonic()
             feed = self._feeds[cid]
             t0 = time.perf_counter()
             try:

@@ -108,7 +108,58 @@ def render_metrics(runtime: Runtime) -> str:
         "Consecutive failed history writes",
         [({}, runtime.history.failed_writes)],
     )
+    _analytics(out, runtime)
     return out.render()
+
+
+_ANALYTICS_FRAMES = {
+    "sampled": "sampled_frames",
+    "motion": "motion_frames",
+    "detected": "detected_frames",
+    "dropped_busy": "dropped_busy",
+    "decode_error": "decode_errors",
+}
+
+
+def _analytics(out: _Exposition, runtime: Runtime) -> None:
+    status = runtime.analytics.status()
+    if status["state"] == "off":
+        return
+    out.family(
+        "gateway_analytics_running", "gauge", "1 while person detection runs", [({}, status["state"] == "running")]
+    )
+    cams = status["cameras"]
+    out.family(
+        "gateway_analytics_frames_total",
+        "counter",
+        "Analysed frames by stage (sampled, with motion, detected, dropped while the detector was busy)",
+        [({"camera": c, "stage": stage}, v[key]) for c, v in cams.items() for stage, key in _ANALYTICS_FRAMES.items()],
+    )
+    out.family(
+        "gateway_analytics_events_total",
+        "counter",
+        "Detection events stored",
+        [({"camera": c}, v["events"]) for c, v in cams.items()],
+    )
+    detector = status["detector"]
+    if detector is not None:
+        out.family("gateway_detector_runs_total", "counter", "Detector runs", [({}, detector["runs"])])
+        out.family(
+            "gateway_detector_errors_total", "counter", "Frames the detector failed on", [({}, detector["errors"])]
+        )
+        ms = detector["median_ms"]
+        out.family(
+            "gateway_detector_seconds",
+            "gauge",
+            "Median detector time per frame, last 200 frames",
+            [({}, ms / 1000 if ms is not None else None)],
+        )
+        out.family(
+            "gateway_detector_busy_ratio",
+            "gauge",
+            "Share of time the detector ran",
+            [({}, detector["busy_percent"] / 100)],
+        )
 
 
 @router.get(

@@ -60,9 +60,48 @@ function render(cameras) {
   $("summary").textContent = online + " / " + cameras.length + " cameras online";
 }
 
+// Snapshots need the bearer token too: fetched once per event and kept as blob URLs.
+const thumbs = new Map();
+
+async function thumb(ev) {
+  if (!thumbs.has(ev.id)) {
+    const res = await fetch(ev.snapshot_url, { headers: { Authorization: "Bearer " + token() } });
+    thumbs.set(ev.id, res.ok ? URL.createObjectURL(await res.blob()) : null);
+  }
+  return thumbs.get(ev.id);
+}
+
+async function renderEvents() {
+  const status = await api("/api/v1/analytics");
+  if (status.state === "off") return;
+  $("events").hidden = false;
+  $("analytics-state").textContent = status.state === "running"
+    ? (status.detector ? status.detector.name : "") : status.state + (status.problem ? ": " + status.problem : "");
+  const { events } = await api("/api/v1/events?limit=8");
+  const list = $("event-list");
+  const items = [];
+  for (const ev of events) {
+    const li = document.createElement("li");
+    const src = ev.snapshot_url ? await thumb(ev) : null;
+    if (src) { const img = document.createElement("img"); img.src = src; img.alt = ev.kind; li.append(img); }
+    const text = document.createElement("div");
+    const when = document.createElement("strong");
+    when.textContent = ev.time.slice(0, 19).replace("T", " ") + " · " + ev.camera_id;
+    const what = document.createElement("span");
+    what.textContent = ev.message;
+    text.append(when, what);
+    li.append(text);
+    items.push(li);
+  }
+  if (!items.length) { const li = document.createElement("li"); li.textContent = "No events yet."; items.push(li); }
+  list.replaceChildren(...items);
+}
+
 async function refresh() {
   if (!token()) return;
   try { render(await api("/api/v1/cameras")); } catch (e) { console.warn(e); }
+  // Police tokens may not read events (403): the panel then simply stays hidden.
+  try { await renderEvents(); } catch (e) { console.warn(e); }
 }
 
 async function start() {

@@ -1,0 +1,295 @@
+"""The live analytics end to end: GStreamer RTSP cameras on 127.0.0.1, `gateway run` as a process, the real model.
+
+One gateway watches three cameras for the whole module: `walk` (a line crossing and an intrusion on the
+main stream), `empty` (motion without anyone: must stay silent) and `crowd` (analysed on its sub stream).
+A second gateway, whose models folder is empty, shows that analytics fail softly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from gateway.sim.clips import ClipInfo
+from gateway.sim.people_clips import PeopleClip
+from gateway.sim.server import RtspServerProcess, free_port
+from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "var" / "models"
+ANALYSIS_FPS = 2.0
+# A person crosses the walk clip's line 2.8 s into a 13 s loop; allow a late start and a busy box.
+EVENT_DEADLINE_S = 40.0
+T = TypeVar("T")
+
+
+def clip_info(clip: PeopleClip) -> ClipInfo:
+    return ClipInfo(clip.name, clip.path, "h264", clip.width, clip.height, clip.fps, clip.frames, clip.gop)
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float = EVENT_DEADLINE_S) -> T:
+    """Poll `probe` until it returns something other than None (or the deadline passes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.25)
+
+
+@dataclass
+class Gateway:
+    proc: GatewayProcess
+    path: Path
+    env: dict[str, str]
+    tokens: dict[str, str]  # role -> token
+
+    def get(self, path: str, role: str = "admin") -> Any:
+        r = self.proc.get(path, self.tokens[role])
+        assert r.status_code == 200, (path, r.status_code, r.text)
+        return r.json()
+
+    def analytics(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/api/v1/analytics")
+        return result
+
+    def events(self, camera: str, role: str = "operator") -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.get(f"/api/v1/events?camera={camera}", role)["events"]
+        return result
+
+    def cameras(self) -> dict[str, dict[str, Any]]:
+        return {c["id"]: c for c in self.get("/api/v1/cameras")}
+
+
+def camera(cid: str, url: str, analytics: dict[str, Any], **source: str) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "name": cid,
+        "source": {"rtsp": url, **source},
+        "credentials": {"username": "cam", "password": {"env": "IT_PW"}},
+        "analytics": analytics,
+    }
+
+
+def make_gateway(
+    tmp: Path, cams: list[dict[str, Any]], env: dict[str, str], models_dir: Path, roles: tuple[str, ...]
+) -> Gateway:
+    port = free_port()
+    config = {
+        "site": {"id": "it", "name": "Analytics", "unit": {"name": "U", "headcount": 50, "key_unit": False}},
+        "cameras": cams,
+        "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 4},
+        # The people clips run at 10 fps: below the default minimum of 15 they would all be "degraded".
+        "policy": {"min_fps": 8},
+        "server": {"bind": "127.0.0.1", "port": port},
+        "storage": {"url": f"sqlite:///{tmp / 'gateway.db'}"},
+        "analytics": {"fps": ANALYSIS_FPS, "detector": {"models_dir": str(models_dir)}},
+    }
+    path = tmp / "site.yaml"
+    path.write_text(yaml.safe_dump(config))
+    tokens = {}
+    for role in roles:
+        added = run_cli(["user", "add", f"it-{role}", "--role", role, "-c", str(path)], env)
+        assert added.returncode == 0, added.stderr
+        tokens[role] = added.stdout.split()[-1]
+    return Gateway(GatewayProcess(["run", "-c", str(path)], env, tmp / "gateway.log", port), path, env, tokens)
+
+
+def floor_polygon() -> list[list[int]]:
+    return [[200, 480], [1080, 480], [1080, 715], [200, 715]]
+
+
+def walk_rules(walk: PeopleClip) -> dict[str, Any]:
+    (a, b), (towards,) = walk.geometry["line"], walk.geometry["towards"]
+    return {
+        "image_size": f"{walk.width}x{walk.height}",
+        "rules": [
+            {
+                "id": "door",
+                "kind": "line_crossing",
+                "line": [list(a), list(b)],
+                "towards": list(towards),
+                "cooldown_s": 0,
+            },
+            {"id": "floor", "kind": "intrusion", "polygon": floor_polygon(), "cooldown_s": 0},
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def rtsp_password() -> str:
+    return secrets.token_urlsafe(10)
+
+
+@pytest.fixture(scope="module")
+def server(people_clips: dict[str, PeopleClip], rtsp_password: str) -> Iterator[RtspServerProcess]:
+    mounts = [(f"/{name}", clip_info(people_clips[name])) for name in ("walk", "empty", "crowd")]
+    mounts.append(("/crowd-sub", clip_info(people_clips["crowd"])))
+    with RtspServerProcess(mounts, username="cam", password=rtsp_password) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory,
+    server: RtspServerProcess,
+    people_clips: dict[str, PeopleClip],
+    rtsp_password: str,
+) -> Iterator[Gateway]:
+    walk, crowd = people_clips["walk"], people_clips["crowd"]
+    area = [list(p) for p in crowd.geometry["area"]]
+    cams = [
+        camera("walk", server.url("/walk"), walk_rules(walk)),
+        camera("empty", server.url("/empty"), walk_rules(walk)),
+        camera(
+            "crowd",
+            server.url("/crowd"),
+            {
+                "stream": "sub",
+                "image_size": f"{crowd.width}x{crowd.height}",
+                "rules": [{"id": "hall", "kind": "crowding", "max_people": 4, "polygon": area, "cooldown_s": 0}],
+            },
+            sub_rtsp=server.url("/crowd-sub"),
+        ),
+    ]
+    env = child_env(IT_PW=rtsp_password)
+    gw = make_gateway(tmp_path_factory.mktemp("live"), cams, env, MODELS, ("admin", "operator", "police"))
+    gw.proc.start()
+    try:
+        yield gw
+    finally:
+        gw.proc.stop()
+
+
+def first_event(gw: Gateway, camera: str, kind: str) -> Callable[[], dict[str, Any] | None]:
+    def probe() -> dict[str, Any] | None:
+        return next((e for e in gw.events(camera) if e["kind"] == kind), None)
+
+    return probe
+
+
+def test_a_line_crossing_arrives_with_boxes_and_a_snapshot(site: Gateway) -> None:
+    event = wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"))
+    assert event["camera_id"] == "walk" and event["rule_id"] == "door"
+    assert event["detail"]["direction"] == "towards", event
+    w, h = event["frame_width"], event["frame_height"]
+    assert (w, h) == (1280, 720)
+    assert event["boxes"] and len(event["boxes"]) == len(event["track_ids"])
+    for box in event["boxes"]:
+        assert 0 <= box["x1"] < box["x2"] <= w and 0 <= box["y1"] < box["y2"] <= h, box
+        assert 0 < box["score"] <= 1
+    assert event["snapshot_url"] == f"/api/v1/events/{event['id']}/snapshot"
+    r = site.proc.get(event["snapshot_url"], site.tokens["operator"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content[:2] == b"\xff\xd8"
+    image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    assert image.shape[1] <= w and image.shape[0] <= h and image.shape[2] == 3
+    # The intrusion rule on the same camera fires too, and the event is also reachable by its id.
+    wait_until("an intrusion on camera walk", first_event(site, "walk", "intrusion"))
+    assert site.get(f"/api/v1/events/{event['id']}", "operator") == event
+
+
+def test_analytics_status_shows_the_work(site: Gateway) -> None:
+    wait_until("camera walk analysed", lambda: True if site.analytics()["cameras"]["walk"]["sampled_frames"] else None)
+    before, t0 = site.analytics()["cameras"]["walk"]["sampled_frames"], time.monotonic()
+    time.sleep(4)  # the sampled frames' rate needs a few seconds of video
+    status = site.analytics()
+    rate = (status["cameras"]["walk"]["sampled_frames"] - before) / (time.monotonic() - t0)
+    assert status["state"] == "running" and status["problem"] is None, status
+    assert rate == pytest.approx(ANALYSIS_FPS, abs=0.8), status
+    assert status["detector"]["runs"] > 0 and status["detector"]["errors"] == 0, status
+    assert status["detector"]["name"].startswith("yolo11n-pose-416"), status
+    for cid, stream in (("walk", "main"), ("empty", "main"), ("crowd", "sub")):
+        cam = status["cameras"][cid]
+        assert cam["connected"] and cam["stream"] == stream and cam["decode_errors"] == 0, (cid, cam)
+
+
+def test_an_empty_scene_raises_nothing_though_it_moves(site: Gateway) -> None:
+    # Watch for as long as it takes the walk camera to raise an event, and the empty one to see motion.
+    wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"))
+    # At least 3 s of analysed frames with the trolley, the swaying shadow and the dimming lights.
+    wait_until("motion on camera empty", lambda: site.analytics()["cameras"]["empty"]["detected_frames"] >= 6 or None)
+    cam = site.analytics()["cameras"]["empty"]
+    assert cam["motion_frames"] > 0 and cam["detected_frames"] > 0, cam
+    assert site.events("empty") == []
+    assert cam["events"] == 0, cam
+
+
+def test_a_crowd_on_the_sub_stream(site: Gateway) -> None:
+    event = wait_until("crowding on camera crowd", first_event(site, "crowd", "crowding"))
+    assert event["rule_id"] == "hall"
+    assert event["detail"]["limit"] == 4 and event["detail"]["count"] > 4, event
+    assert len(event["track_ids"]) == event["detail"]["count"]
+    assert site.analytics()["cameras"]["crowd"]["stream"] == "sub"
+
+
+def test_health_and_metrics_are_undisturbed(site: Gateway) -> None:
+    def all_up() -> dict[str, dict[str, Any]] | None:
+        cams = site.cameras()
+        return cams if all(c["state"] in ("online", "degraded") for c in cams.values()) else None
+
+    wait_until("cameras online", all_up, timeout=20)
+    wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"))
+    cams = site.cameras()
+    assert {cid: (c["state"], c["reason"]) for cid, c in cams.items()} == {
+        "walk": ("online", None),
+        "empty": ("online", None),
+        "crowd": ("online", None),
+    }
+    with sqlite3.connect(site.path.parent / "gateway.db") as db:
+        states = {row[0] for row in db.execute("SELECT state FROM camera_state_changes")}
+    assert states <= {"connecting", "online", "degraded"}, states
+    r = site.proc.get("/metrics", site.tokens["admin"])
+    assert r.status_code == 200
+    assert 'gateway_camera_up{camera="walk"} 1' in r.text
+    log = site.proc.log()
+    assert "Traceback" not in log and site.env["IT_PW"] not in log
+
+
+def test_events_are_for_staff_not_police(site: Gateway) -> None:
+    police = site.proc.get("/api/v1/events", site.tokens["police"])
+    assert police.status_code == 403, police.text
+    assert site.proc.get("/api/v1/events/1/snapshot", site.tokens["police"]).status_code == 403
+    assert site.proc.get("/api/v1/events", site.tokens["operator"]).status_code == 200
+    assert httpx.get(f"{site.proc.base}/api/v1/events", timeout=5).status_code == 401
+
+
+def test_a_missing_model_fails_softly(
+    tmp_path: Path, server: RtspServerProcess, people_clips: dict[str, PeopleClip], rtsp_password: str
+) -> None:
+    empty_models = tmp_path / "no-models"
+    empty_models.mkdir()
+    cams = [camera("walk", server.url("/walk"), walk_rules(people_clips["walk"]))]
+    gw = make_gateway(tmp_path, cams, child_env(IT_PW=rtsp_password), empty_models, ("admin",))
+    gw.proc.start()
+    try:
+        wait_until("camera walk online", lambda: gw.cameras()["walk"]["state"] == "online" or None, timeout=20)
+        status = gw.analytics()
+    finally:
+        assert gw.proc.stop() == 0
+    assert status["state"] == "unavailable", status
+    assert status["detector"] is None and status["cameras"] == {}
+    problem = status["problem"]
+    assert str(empty_models / "yolo11n-pose-416.onnx") in problem, problem
+    assert "python -m models.export" in problem, problem
+    assert "analytics unavailable" in gw.proc.log()
+    checked = run_cli(["check-config", str(gw.path)], gw.env)
+    assert checked.returncode == 2, checked
+    assert "analytics.detector.model" in checked.stdout, checked.stdout
+    assert "missing" in checked.stdout and "models.export" in checked.stdout, checked.stdout
