@@ -52,6 +52,8 @@ def _clock(seconds: float) -> str:
 
 def detect(args: argparse.Namespace, config: GatewayConfig | None) -> int:
     analytics = _rules(args, config)
+    if not str(args.source).startswith(("rtsp://", "rtsps://")) and not Path(args.source).is_file():
+        raise GatewayError(f"no such file: {args.source}")
     settings = config.analytics if config is not None else AnalyticsConfig()
     detector_settings = settings.detector.model_copy(
         update={k: v for k, v in (("backend", args.backend), ("model", args.model)) if v is not None}
