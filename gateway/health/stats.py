@@ -87,6 +87,14 @@ class StreamStats:
         ts = packet.dts if packet.dts is not None else packet.pts
         # FFmpeg's RTSP client gives the first packet of a session no timestamp.
         t = ts * self._tb if ts is not None else None
+        if t is not None and t == self._last_t:
+            # Another part of the same picture: a camera that cuts pictures into slices can have
+            # them arrive as separate packets with one timestamp. One frame, more bytes.
+            self._window[-1] = (t, self._window[-1][1] + packet.size)
+            self._window_bytes += packet.size
+            if packet.keyframe and (sps := find_sps(self._info.codec, packet.data)) is not None:
+                self._use_sps(sps)
+            return
         if t is not None:
             self._add_timed(t, packet.size)
         if packet.keyframe:

@@ -54,6 +54,8 @@ class KeyframeSampler:
         self._frozen = FrozenTracker()
         self._reference: Reference | None = None
         self.new_reference: bytes | None = None  # set once, when this sampler took the camera's first reference
+        self._held: list[bytes] = []
+        self._held_pts: int | None = None
 
     @classmethod
     def from_setup(cls, info: StreamInfo, setup: SamplerSetup) -> KeyframeSampler:
@@ -71,12 +73,29 @@ class KeyframeSampler:
         return data
 
     def offer(self, packet: Packet) -> tuple[CheckResult, ...] | None:
-        """Diagnose this packet if it is a keyframe and a sample is due; else None (cheap)."""
+        """Take the packet; return a diagnosis when one is complete, else None (cheap).
+
+        A due keyframe is held until the next packet shows whether more of the same picture follows:
+        a camera that cuts pictures into slices can send one picture as several packets with one
+        timestamp, and a lone first slice would decode as a partly grey picture.
+        """
+        if self._held:
+            if packet.pts is not None and packet.pts == self._held_pts:
+                self._held.append(packet.data)
+                return None
+            data, self._held = b"".join(self._held), []
+            return self._diagnose(data)
         if not packet.keyframe or packet.arrival < self._next:
             return None
         self._next = packet.arrival + self._interval_s
+        if packet.pts is None:
+            return self._diagnose(packet.data)
+        self._held, self._held_pts = [packet.data], packet.pts
+        return None
+
+    def _diagnose(self, data: bytes) -> tuple[CheckResult, ...]:
         try:
-            frames = self._decode(packet.data)
+            frames = self._decode(data)
         except (av.error.FFmpegError, ValueError) as exc:
             return _not_checkable(f"keyframe did not decode: {type(exc).__name__}")
         if not frames:
