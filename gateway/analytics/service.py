@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 # 25 fps video. Dropping means waiting for the next keyframe, so this is a last resort.
 FEED_QUEUE = 50
 SUB_RETRY_S = (2.0, 30.0)
+STOP_WAIT_S = 5.0
 
 DetectorFactory = Callable[[GatewayConfig], Detector]
 
@@ -162,8 +163,11 @@ class AnalyticsService:
             sub.close()
         with self._ready:
             self._ready.notify_all()
+        # One deadline for all: a sub-stream feeder can sit in a socket read until its timeout, and
+        # they are daemon threads, so a slow one is left behind rather than holding up shutdown.
+        deadline = time.monotonic() + STOP_WAIT_S
         for thread in self._threads:
-            await asyncio.to_thread(thread.join, 5)
+            await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
         if self._detector is not None:
             self._detector.close()
         if self.state == "running":
