@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from fractions import Fraction
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from adapters.common.media import Packet
 from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.readers import RoutedReader
 
 
 def pkt(i: int) -> Packet:
@@ -51,3 +55,61 @@ async def test_close_ends_iteration_and_unsubscribes() -> None:
     bus.publish(pkt(2))  # no subscriber: nothing queued anywhere
     with pytest.raises(ValueError, match="maxlen"):
         bus.subscribe("bad", maxlen=0)
+
+
+# -- the blocking subscription the analytics feeders use, and routing cameras to readers -------------
+
+
+def test_blocking_subscription_drops_oldest_and_counts() -> None:
+    bus = PacketBus("cam")
+    sub = bus.subscribe_blocking("analytics", maxlen=3)
+    for n in range(5):
+        bus.publish(pkt(n))
+    assert sub.dropped == 2
+    assert [p.pts for p in (sub.get(0.1), sub.get(0.1), sub.get(0.1))] == [2, 3, 4]  # type: ignore[union-attr]
+    assert sub.get(0.01) is None  # empty: times out
+    sub.close()
+    bus.publish(pkt(9))
+    assert sub.get(0.01) is None and not bus.subscribers
+
+
+def test_blocking_subscription_wakes_a_waiting_thread() -> None:
+    bus = PacketBus("cam")
+    sub = bus.subscribe_blocking("analytics")
+    got: list[Packet | None] = []
+    waiter = threading.Thread(target=lambda: got.append(sub.get(5.0)))
+    waiter.start()
+    time.sleep(0.05)
+    bus.publish(pkt(1))
+    waiter.join(2)
+    assert got and got[0] is not None and got[0].pts == 1
+
+
+async def test_routed_reader_sends_each_camera_to_its_reader() -> None:
+    calls: list[tuple[str, str]] = []
+
+    class Recorder:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        async def run_session(self, camera: Any, session: int, on_snapshot: Any, quality: Any = None) -> None:
+            calls.append((self.name, camera.id))
+
+        def stop_session(self, camera_id: str) -> None:
+            calls.append((self.name, "stop " + camera_id))
+
+        async def close(self) -> None:
+            calls.append((self.name, "close"))
+
+    routed = RoutedReader(Recorder("threads"), Recorder("processes"), {"analysed"})
+    await routed.run_session(SimpleNamespace(id="analysed"), 1, lambda *a: None)  # type: ignore[arg-type]
+    await routed.run_session(SimpleNamespace(id="plain"), 1, lambda *a: None)  # type: ignore[arg-type]
+    routed.stop_session("plain")
+    await routed.close()
+    assert calls == [
+        ("threads", "analysed"),
+        ("processes", "plain"),
+        ("processes", "stop plain"),
+        ("threads", "close"),
+        ("processes", "close"),
+    ]
