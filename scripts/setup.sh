@@ -15,6 +15,8 @@ APT_PACKAGES=(
   fonts-dejavu-core fonts-droid-fallback
   # the headless browser the page tests drive (Playwright is pointed at it; it never downloads one)
   chromium
+  # SIPp: plays the GB/T 28181 upper platform in the tests
+  sip-tester
   make
 )
 
