@@ -17,7 +17,7 @@ from starlette.middleware.base import RequestResponseEndpoint
 
 from gateway import __version__
 from gateway.api.errors import install_error_handlers
-from gateway.api.routes import analytics, cameras, events, health, metrics, reports, system, users
+from gateway.api.routes import analytics, cameras, events, health, metrics, reports, system, uplinks, users
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.health.history import HistoryWriter
@@ -118,6 +118,7 @@ def create_app(
     app.include_router(reports.router)
     app.include_router(events.router)
     app.include_router(analytics.router)
+    app.include_router(uplinks.router)
     app.include_router(metrics.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.

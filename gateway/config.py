@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -31,8 +30,11 @@ from gateway.analytics.config import cross_check as analytics_cross_check
 from gateway.config_types import Model as _Model
 from gateway.config_types import Slug
 from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
+from gateway.forward.config import UplinksConfig
+from gateway.forward.config import cross_check as uplinks_cross_check
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
+from gateway.secrets import SecretRef as SecretRef  # re-exported: its home moved, importers did not
 
 # -- small validated types -------------------------------------------------------------------------
 
@@ -74,39 +76,6 @@ class Resolution(_Model):
 
 
 ResolutionField = Annotated[Resolution, BeforeValidator(_resolution)]
-
-
-class SecretRef(_Model):
-    """A secret is never written in the config: it names an environment variable or a file."""
-
-    env: str | None = Field(default=None, description="Name of an environment variable holding the secret")
-    file: Path | None = Field(default=None, description="Path of a file whose first line is the secret")
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of 'env' or 'file'")
-        if self.env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.env):
-            raise ValueError("'env' must be an environment variable name")
-        return self
-
-    def describe(self) -> str:
-        return f"environment variable {self.env}" if self.env else f"file {self.file}"
-
-    def resolve(self) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None or value == "":
-                raise SecretUnavailableError(f"environment variable {self.env} is not set")
-            return value
-        assert self.file is not None
-        try:
-            first = self.file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise SecretUnavailableError(f"cannot read secret file {self.file}: {exc.strerror}") from None
-        if not first or not first[0].strip():
-            raise SecretUnavailableError(f"secret file {self.file} is empty")
-        return first[0].strip()
 
 
 # -- site ------------------------------------------------------------------------------------------
@@ -414,6 +383,9 @@ class GatewayConfig(_Model):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    uplinks: UplinksConfig = Field(
+        default_factory=UplinksConfig, description="Upper platforms the site registers to (GB/T 28181)"
+    )
 
     def hd_min_resolution(self) -> Resolution:
         if self.policy.hd_min_resolution is not None:
@@ -524,6 +496,9 @@ def _cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIs
         issues.append(
             ConfigIssue("site.unit.gb_id", "a platform ID has type code 200 in digits 11-13", config.site.unit.gb_id)
         )
+    issues += uplinks_cross_check(
+        config.uplinks, unit_gb_id=config.site.unit.gb_id, cameras=config.cameras, check_secrets=check_secrets
+    )
     return issues
 
 

@@ -16,9 +16,10 @@ from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.device_events import DeviceEventService
+from gateway.forward.gb28181 import Gb28181Service, device_info_from
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
-from gateway.health.state import CameraStatus, HealthTracker
+from gateway.health.state import CameraState, CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
 from gateway.pipeline.bus import PacketBus
@@ -54,6 +55,7 @@ class Runtime:
     references: QualityReferences = field(init=False)
     events: EventStore = field(init=False)
     analytics: AnalyticsService = field(init=False)
+    uplinks: Gb28181Service = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -63,6 +65,7 @@ class Runtime:
         self.references = QualityReferences(self.db)
         self.events = EventStore(self.db)
         self.analytics = AnalyticsService(self.config, self.buses, self.events)
+        self.uplinks = Gb28181Service(self.config, self._camera_state, device_info_from(self.inventory.latest))
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -105,6 +108,8 @@ class Runtime:
             self.supervisors[camera.id] = supervisor
             self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))
         await self.analytics.start()
+        # Uplinks last: the catalog a platform asks for right after registering lists live states.
+        await self.uplinks.start()
         log.info(
             "started %d camera supervisor(s), read %s",
             len(self.supervisors),
@@ -144,6 +149,8 @@ class Runtime:
         self.history.record_samples(self.tracker.all())
 
     async def stop(self) -> None:
+        # Unregister first, while the platform can still be told cleanly that we are going.
+        await self.uplinks.stop()
         self.device_events.stop()
         for supervisor in self.supervisors.values():
             supervisor.stop()
@@ -159,6 +166,12 @@ class Runtime:
             await self.camera_reader.close()
         # A last sample, so that the stored figures reach up to the stop.
         self.history.record_samples(self.tracker.all())
+
+    def _camera_state(self, camera_id: str) -> CameraState | None:
+        try:
+            return self.tracker.get(camera_id).state
+        except KeyError:
+            return None
 
     def status(self, camera_id: str) -> CameraStatus:
         return self.tracker.get(camera_id)

@@ -109,7 +109,29 @@ def render_metrics(runtime: Runtime) -> str:
         [({}, runtime.history.failed_writes)],
     )
     _analytics(out, runtime)
+    _uplinks(out, runtime)
     return out.render()
+
+
+def _uplinks(out: _Exposition, runtime: Runtime) -> None:
+    links = runtime.uplinks.status()
+    if not links:
+        return
+    labels = [({"platform": u["id"]}, u) for u in links]
+    out.family(
+        "gateway_gb_registered",
+        "gauge",
+        "1 while registered to the GB/T 28181 platform",
+        [(lb, 1.0 if u["state"] == "registered" else 0.0) for lb, u in labels],
+    )
+    for name, key, help_text in (
+        ("gateway_gb_keepalive_ok_total", "keepalive_ok", "Keepalives the platform answered"),
+        ("gateway_gb_keepalive_missed_total", "keepalive_missed", "Keepalives left unanswered"),
+        ("gateway_gb_register_failures_total", "failures", "Failed registrations and lost links"),
+        ("gateway_gb_queries_total", "queries", "Catalog/DeviceInfo/DeviceStatus queries received"),
+        ("gateway_gb_responses_failed_total", "responses_failed", "Query responses the platform did not accept"),
+    ):
+        out.family(name, "counter", help_text, [(lb, u["counters"].get(key, 0)) for lb, u in labels])
 
 
 _ANALYTICS_FRAMES = {

@@ -1,0 +1,21 @@
+"""How the uplinks to upper platforms are doing: registration, keepalive, counters. No secrets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from gateway.api.deps import RuntimeDep, require
+from gateway.auth import Role, User
+
+router = APIRouter(tags=["uplinks"])
+StaffUser = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))]
+
+
+@router.get("/api/v1/uplinks")
+async def uplinks_status(runtime: RuntimeDep, _user: StaffUser) -> list[dict[str, Any]]:
+    """One entry per GB/T 28181 platform. state: unregistered | registering | registered | failed
+    (reason and last_failure say why); times are Unix seconds; time_offset_s is the platform's clock
+    minus ours, from its 200 OK Date."""
+    return runtime.uplinks.status()

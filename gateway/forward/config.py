@@ -1,0 +1,122 @@
+"""Config of the northbound uplinks (`uplinks:` in the site config).
+
+Imports nothing from gateway.config (which imports this module); the checks that need the rest
+of the tree take plain values and return ConfigIssues with full key paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Annotated, Literal, Protocol
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from gateway.config_types import Model, Slug
+from gateway.errors import ConfigIssue, SecretUnavailableError
+from gateway.secrets import SecretRef
+
+# GB/T 28181-2016 clause 9.1.2: a registration lasts at least 3600 s, and a failed one is retried
+# no sooner than 60 s later; neither is configurable below the standard's floor.
+MIN_EXPIRES_S = 3600
+RETRY_S = 60.0
+PLATFORM_TYPE = "200"  # annex D digits 11-13: SIP server / platform
+
+_DIGITS20 = re.compile(r"\d{20}")
+
+
+def _platform_id(value: str) -> str:
+    if not _DIGITS20.fullmatch(value):
+        raise ValueError("a GB/T 28181 ID is exactly 20 digits")
+    if value[10:13] != PLATFORM_TYPE:
+        raise ValueError("a platform ID has type code 200 in digits 11-13")
+    return value
+
+
+# YAML reads an unquoted 20-digit ID as an int: accept it as the digits it is.
+_AsText = BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)
+PlatformId = Annotated[str, _AsText, AfterValidator(_platform_id)]
+
+
+class Gb28181Uplink(Model):
+    """One upper platform the site registers to (city network, sector regulator...)."""
+
+    id: Slug = Field(description="Short name of this uplink, used in the API, metrics and logs")
+    server_id: PlatformId = Field(description="The platform's 20-digit SIP server ID (type 200)")
+    server_domain: Annotated[str, _AsText] = Field(
+        min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$", description="SIP domain, usually 10 digits"
+    )
+    host: str = Field(min_length=1, max_length=253, description="Address of the platform's SIP server")
+    port: int = Field(default=5060, ge=1, le=65535)
+    transport: Literal["udp", "tcp"] = "udp"
+    password: SecretRef = Field(description="Registration password (env or file), given by the platform")
+    local_port: int = Field(default=5060, ge=0, le=65535, description="Our SIP port (0: any free port)")
+    expires_s: int = Field(
+        default=MIN_EXPIRES_S, ge=MIN_EXPIRES_S, le=86400, description="Registration lifetime (>= 3600)"
+    )
+    keepalive_s: float = Field(default=60.0, ge=1, le=3600, description="Keepalive MESSAGE interval")
+    keepalive_misses: int = Field(default=3, ge=1, le=10, description="Unanswered keepalives that mean offline")
+    channels: Literal["all"] | list[Slug] = Field(
+        default="all", description="'all' cameras with a gb_channel_id, or a list of camera ids"
+    )
+    charset: Literal["GB2312", "UTF-8"] = Field(default="GB2312", description="Encoding of our MANSCDP bodies")
+    catalog_per_message: int = Field(default=20, ge=1, le=200, description="Catalog items per Response MESSAGE")
+
+
+class UplinksConfig(Model):
+    gb28181: list[Gb28181Uplink] = Field(default_factory=list, description="GB/T 28181 upper platforms")
+
+
+class _Camera(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def gb_channel_id(self) -> str | None: ...
+
+
+def cross_check(
+    uplinks: UplinksConfig, *, unit_gb_id: str | None, cameras: Sequence[_Camera], check_secrets: bool
+) -> list[ConfigIssue]:
+    """Issues of the uplinks against the rest of the tree, each with its key path."""
+    issues: list[ConfigIssue] = []
+    if uplinks.gb28181 and unit_gb_id is None:
+        issues.append(
+            ConfigIssue("site.unit.gb_id", "uplinks.gb28181 needs the gateway's own 20-digit ID (type 200) here")
+        )
+    channel_of = {c.id: c.gb_channel_id for c in cameras}
+    seen_ids: set[str] = set()
+    local_ports: set[tuple[str, int]] = set()
+    for i, up in enumerate(uplinks.gb28181):
+        where = f"uplinks.gb28181[{i}]"
+        if up.id in seen_ids:
+            issues.append(ConfigIssue(f"{where}.id", "duplicate uplink id", up.id))
+        seen_ids.add(up.id)
+        if unit_gb_id is not None and up.server_id == unit_gb_id:
+            issues.append(ConfigIssue(f"{where}.server_id", "is the gateway's own ID (site.unit.gb_id)", up.server_id))
+        if up.local_port:
+            # Each link owns its socket: two on one port would fail to bind at start.
+            port_key = (up.transport, up.local_port)
+            if port_key in local_ports:
+                issues.append(
+                    ConfigIssue(f"{where}.local_port", "another uplink already uses this port", str(up.local_port))
+                )
+            local_ports.add(port_key)
+        if isinstance(up.channels, list):
+            chosen: set[str] = set()
+            for j, cid in enumerate(up.channels):
+                if cid in chosen:
+                    issues.append(ConfigIssue(f"{where}.channels[{j}]", "camera listed twice", cid))
+                chosen.add(cid)
+                if cid not in channel_of:
+                    issues.append(ConfigIssue(f"{where}.channels[{j}]", "no camera with this id", cid))
+                elif channel_of[cid] is None:
+                    issues.append(
+                        ConfigIssue(f"{where}.channels[{j}]", "this camera has no gb_channel_id to forward as", cid)
+                    )
+        if check_secrets:
+            try:
+                up.password.resolve()
+            except SecretUnavailableError as exc:
+                key = "env" if up.password.env else "file"
+                issues.append(ConfigIssue(f"{where}.password.{key}", str(exc)))
+    return issues

@@ -1,0 +1,327 @@
+"""GB/T 28181 uplinks: register the site to each upper platform and answer its queries.
+
+One PlatformLink per configured platform, all registering as the site's own ID (site.unit.gb_id).
+A MESSAGE with a MANSCDP Query is answered 200 at once; the Response goes out afterwards as a new
+MESSAGE request (GB/T 28181-2016 clause 9.5), a big catalog in parts, each part sent only once
+the previous one got its 200. Nothing a platform sends may crash the gateway: malformed bodies get
+their 4xx, unknown commands a 200 that is otherwise ignored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapters.gb28181 import manscdp
+from adapters.gb28181.sip import SipMessage, new_call_id, new_tag, request, response_to
+from adapters.gb28181.ua import PlatformLink, PlatformSettings
+from gateway import __version__
+from gateway.config import GatewayConfig
+from gateway.errors import SecretUnavailableError
+from gateway.forward.catalog import (
+    GATEWAY_MANUFACTURER,
+    GATEWAY_MODEL,
+    UNKNOWN,
+    DeviceInfoOf,
+    StateOf,
+    catalog_items,
+    channel_lookup,
+    is_up,
+    selected_cameras,
+)
+from gateway.forward.config import RETRY_S, Gb28181Uplink
+from gateway.inventory import CameraInventory
+
+log = logging.getLogger(__name__)
+
+_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus"})
+_COUNTERS = (
+    "queries",
+    "responses_sent",
+    "responses_failed",
+    "rejected",
+    "ignored",
+    "invites_refused",
+)
+
+
+def _route_to(host: str, port: int) -> str:
+    """Our source address towards the platform (connecting a UDP socket sends nothing)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, port))
+            return str(probe.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+class Uplink:
+    """One platform: its link, its answers to queries, its counters."""
+
+    def __init__(
+        self, config: GatewayConfig, uplink: Gb28181Uplink, state_of: StateOf, device_info: DeviceInfoOf
+    ) -> None:
+        self.config = config
+        self.uplink = uplink
+        self._state_of = state_of
+        self._device_info = device_info
+        self.link: PlatformLink | None = None
+        self.start_error: str | None = None
+        self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._channels = channel_lookup(config, uplink)
+        self._system_id = config.site.unit.gb_id or ""
+
+    async def start(self) -> None:
+        up = self.uplink
+        try:
+            password = up.password.resolve()
+        except SecretUnavailableError as exc:
+            self.start_error = str(exc)  # check-config catches this; a secret removed since start lands here
+            log.error("GB/T 28181 uplink %s: not started: %s", up.id, exc)
+            return
+        contact = await asyncio.to_thread(_route_to, up.host, up.port)
+        settings = PlatformSettings(
+            server_id=up.server_id,
+            server_host=up.host,
+            server_port=up.port,
+            server_domain=up.server_domain,
+            device_id=self._system_id,
+            password=password,
+            transport=up.transport,
+            local_port=up.local_port,
+            expires_s=up.expires_s,
+            keepalive_s=up.keepalive_s,
+            keepalive_misses=up.keepalive_misses,
+            retry_s=RETRY_S,
+            contact_host=contact,
+        )
+        link = PlatformLink(settings, self._on_request)
+        try:
+            await link.start()
+        except OSError as exc:  # the UDP port is taken: report it, keep the gateway running
+            self.start_error = f"cannot listen on port {up.local_port}: {exc.strerror or exc}"
+            log.error("GB/T 28181 uplink %s: not started: %s", up.id, self.start_error)
+            return
+        self.link = link
+        log.info("GB/T 28181 uplink %s: registering to %s as %s", up.id, settings.target, self._system_id)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.link is not None:
+            await self.link.stop()
+
+    # --- requests from the platform -------------------------------------------------------------
+
+    async def _on_request(self, msg: SipMessage) -> SipMessage | None:
+        if msg.method == "INVITE":
+            # unfinished: live video sessions (INVITE -> PS over RTP) come with gateway/forward media.
+            self.counters["invites_refused"] += 1
+            return response_to(msg, 501)
+        if msg.method != "MESSAGE":
+            return None  # the link answers 405 with Allow
+        if msg.content_type != manscdp.CONTENT_TYPE.lower():
+            self.counters["rejected"] += 1
+            return response_to(msg, 415, extra_headers=[("Accept", manscdp.CONTENT_TYPE)])
+        try:
+            body = manscdp.parse(msg.body)
+        except manscdp.ManscdpError as exc:
+            self.counters["rejected"] += 1
+            log.info("GB/T 28181 uplink %s: refused a MESSAGE: %s", self.uplink.id, exc)
+            return response_to(msg, exc.status)
+        if body.root != "Query" or body.cmd_type not in _QUERIES:
+            self.counters["ignored"] += 1
+            log.debug("GB/T 28181 uplink %s: ignored %s %s", self.uplink.id, body.root, body.cmd_type)
+            return response_to(msg, 200)
+        self.counters["queries"] += 1
+        # The link sends our 200 as soon as this returns; the task runs after that (same loop).
+        task = asyncio.create_task(self._answer(body), name=f"gb28181-{self.uplink.id}-{body.cmd_type}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return response_to(msg, 200)
+
+    async def _answer(self, query: manscdp.Manscdp) -> None:
+        try:
+            bodies = self._responses(query)
+            if not bodies:
+                self.counters["ignored"] += 1
+                log.debug("GB/T 28181 uplink %s: %s for unknown ID %s", self.uplink.id, query.cmd_type, query.device_id)
+                return
+            for part in bodies:
+                if not await self._send(part):
+                    self.counters["responses_failed"] += 1
+                    return  # the rest would only confuse a platform that lost the thread
+                self.counters["responses_sent"] += 1
+        except Exception:  # an answer that fails must not take the link or the gateway with it
+            log.exception("GB/T 28181 uplink %s: answering %s failed", self.uplink.id, query.cmd_type)
+            self.counters["responses_failed"] += 1
+
+    def _responses(self, query: manscdp.Manscdp) -> list[bytes]:
+        up, sn, target = self.uplink, query.sn, query.device_id
+        charset = up.charset
+        camera = self._channels.get(target)
+        if target != self._system_id and camera is None:
+            return []
+        if query.cmd_type == "Catalog":
+            items = catalog_items(self.config, up, self._state_of, self._device_info)
+            if camera is not None:  # a channel's catalog: itself only
+                items = [i for i in items if i.device_id == target]
+            return manscdp.catalog_responses(sn, target, items, up.catalog_per_message, charset=charset)
+        if query.cmd_type == "DeviceInfo":
+            if camera is None:
+                return [
+                    manscdp.device_info_response(
+                        sn,
+                        target,
+                        name=self.config.site.name,
+                        manufacturer=GATEWAY_MANUFACTURER,
+                        model=GATEWAY_MODEL,
+                        firmware=__version__,
+                        channels=len(selected_cameras(self.config, up)),
+                        charset=charset,
+                    )
+                ]
+            manufacturer, model = self._device_info(camera.id)
+            return [
+                manscdp.device_info_response(
+                    sn,
+                    target,
+                    name=camera.name,
+                    manufacturer=manufacturer or UNKNOWN,
+                    model=model or UNKNOWN,
+                    firmware=UNKNOWN,
+                    channels=1,
+                    charset=charset,
+                )
+            ]
+        # DeviceStatus: the system is up while it answers; a channel is as its camera is.
+        up_now = True if camera is None else is_up(self._state_of(camera.id))
+        return [
+            manscdp.device_status_response(
+                sn,
+                target,
+                online=up_now,
+                status_ok=up_now,
+                device_time=self._now(),
+                encode=None if camera is None else up_now,
+                charset=charset,
+            )
+        ]
+
+    def _now(self) -> datetime:
+        """The site's wall-clock time: DeviceTime carries no zone, and the platform reads it as local."""
+        try:
+            return datetime.now(ZoneInfo(self.config.site.timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            return datetime.now().astimezone()
+
+    async def _send(self, body: bytes) -> bool:
+        """One Response MESSAGE as a client transaction; True when the platform answered 2xx."""
+        link = self.link
+        addr = link.local_addr if link is not None else None
+        if link is None or addr is None:
+            return False
+        s = link.settings
+        host = s.contact_host or addr[0]
+        server_uri = f"sip:{s.server_id}@{s.server_domain}"
+        msg = request(
+            "MESSAGE",
+            server_uri,
+            via_host=host,
+            via_port=addr[1],
+            transport=s.transport,
+            from_uri=f"sip:{s.device_id}@{s.server_domain}",
+            from_tag=new_tag(),
+            to_uri=server_uri,
+            call_id=new_call_id(host),
+            cseq=1,
+            body=body,
+            content_type=manscdp.CONTENT_TYPE,
+            user_agent=s.user_agent,
+        )
+        try:
+            resp = await link.send_request(msg)
+        except (TimeoutError, OSError, RuntimeError) as exc:
+            log.warning("GB/T 28181 uplink %s: response MESSAGE not delivered: %s", self.uplink.id, exc)
+            return False
+        status = resp.status or 0
+        if not 200 <= status < 300:
+            log.warning("GB/T 28181 uplink %s: platform answered %d to our response MESSAGE", self.uplink.id, status)
+            return False
+        return True
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        up, link = self.uplink, self.link
+        base: dict[str, Any] = {
+            "id": up.id,
+            "protocol": "gb28181",
+            "server_id": up.server_id,
+            "target": f"{up.host}:{up.port} ({up.transport})",
+            "transport": up.transport,
+            "channels": len(selected_cameras(self.config, up)),
+        }
+        if link is None:
+            return {
+                **base,
+                "state": "failed",
+                "reason": self.start_error or "not started",
+                "last_failure": self.start_error,
+                "registered_at": None,
+                "expires_at": None,
+                "last_keepalive_ok": None,
+                "keepalive_misses": 0,
+                "time_offset_s": None,
+                "counters": dict(self.counters),
+            }
+        return {
+            **base,
+            "state": link.state,
+            "reason": link.reason,
+            "last_failure": link.last_failure,
+            "registered_at": link.registered_at,
+            "expires_at": link.expires_at,
+            "last_keepalive_ok": link.last_keepalive_ok,
+            "keepalive_misses": link.keepalive_misses,
+            "time_offset_s": link.time_offset_s,
+            "counters": {**link.counters, **self.counters, "dropped": link.dropped},
+        }
+
+
+class Gb28181Service:
+    """Every configured GB/T 28181 uplink; nothing starts before `start()`."""
+
+    def __init__(self, config: GatewayConfig, state_of: StateOf, device_info: DeviceInfoOf) -> None:
+        self.uplinks = [Uplink(config, up, state_of, device_info) for up in config.uplinks.gb28181]
+
+    async def start(self) -> None:
+        for uplink in self.uplinks:
+            await uplink.start()
+
+    async def stop(self) -> None:
+        # Unregister from all platforms at once: each may take a round trip, and stop is on a clock.
+        await asyncio.gather(*(u.stop() for u in self.uplinks), return_exceptions=True)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [u.status() for u in self.uplinks]
+
+
+def device_info_from(latest: Mapping[str, CameraInventory]) -> DeviceInfoOf:
+    """(manufacturer, model) of a camera from its last ONVIF reading (a live view of `latest`)."""
+
+    def info(camera_id: str) -> tuple[str | None, str | None]:
+        reading = latest.get(camera_id)
+        if reading is None or reading.inventory is None:
+            return None, None
+        return reading.inventory.info.manufacturer, reading.inventory.info.model
+
+    return info

@@ -1,0 +1,49 @@
+"""SecretRef: how the config names a secret (an environment variable or a file), never the secret.
+
+A module of its own so that config sub-trees (gateway/forward/config.py) can use it without
+importing gateway.config, which imports them. gateway.config re-exports it unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from gateway.config_types import Model
+from gateway.errors import SecretUnavailableError
+
+
+class SecretRef(Model):
+    """A secret is never written in the config: it names an environment variable or a file."""
+
+    env: str | None = Field(default=None, description="Name of an environment variable holding the secret")
+    file: Path | None = Field(default=None, description="Path of a file whose first line is the secret")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        if self.env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.env):
+            raise ValueError("'env' must be an environment variable name")
+        return self
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+    def resolve(self) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None or value == "":
+                raise SecretUnavailableError(f"environment variable {self.env} is not set")
+            return value
+        assert self.file is not None
+        try:
+            first = self.file.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise SecretUnavailableError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+        if not first or not first[0].strip():
+            raise SecretUnavailableError(f"secret file {self.file} is empty")
+        return first[0].strip()
