@@ -402,7 +402,7 @@ class PlatformLink:
         if host not in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
             return host
         if self._route_host is None:
-            self._route_host = _route_to(self.settings.server_host, self.settings.server_port)
+            self._route_host = route_to(self.settings.server_host, self.settings.server_port)
         return self._route_host
 
     @property
@@ -605,7 +605,7 @@ def _prefixed(history: list[str], text: str) -> str:
     return " then ".join([*history, text])
 
 
-def _route_to(host: str, port: int) -> str:
+def route_to(host: str, port: int) -> str:
     """Our source address towards the platform (a connected UDP socket sends nothing)."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as probe:

@@ -129,8 +129,12 @@ class _Check(ABC, Generic[R]):
     def reset(self) -> None:
         """Forget episode state (leaving the schedule window); the cooldown is kept."""
 
-    def _cooling(self, now: float) -> bool:
-        return self.last_hit is not None and now - self.last_hit < self.rule.cooldown_s
+    def _admit(self, now: float) -> bool:
+        """A hit is due: let it through (and start the cooldown) unless the rule is cooling down."""
+        if self.last_hit is not None and now - self.last_hit < self.rule.cooldown_s:
+            return False
+        self.last_hit = now
+        return True
 
     def _hit(self, frame: _Frame, tracks: Sequence[Track], detail: dict[str, object], what: str) -> RuleHit:
         where = f"rule '{self.rule.id}'" + (f", zone '{self.rule.zone}'" if self.rule.zone else "")
@@ -161,6 +165,15 @@ def _people(n: int) -> str:
     return f"{n} person" if n == 1 else f"{n} people"
 
 
+def _take_due(episodes: dict[int, _Episode], candidates: list[Track], now: float, threshold: float) -> list[Track]:
+    """The candidates whose episode has lasted `threshold` and not fired yet; marks them fired, so a
+    hit swallowed by the cooldown still counts as reported."""
+    due = [t for t in candidates if not episodes[t.id].fired and now - episodes[t.id].since >= threshold]
+    for t in due:
+        episodes[t.id].fired = True
+    return due
+
+
 def _end_episodes(episodes: dict[int, _Episode], alive: set[int], now: float, still: set[int]) -> None:
     """Drop the episodes of dead tracks and of tracks out of the condition for more than GRACE_S."""
     for tid in list(episodes):
@@ -186,18 +199,9 @@ class _DwellCheck(_Check[D]):
             episode = self.episodes.setdefault(t.id, _Episode(since=frame.now, last_in=frame.now))
             episode.last_in = frame.now
         _end_episodes(self.episodes, {t.id for t in frame.tracks}, frame.now, {t.id for t in inside})
-        due = [
-            t
-            for t in inside
-            if not self.episodes[t.id].fired and frame.now - self.episodes[t.id].since >= self.threshold
-        ]
-        if not due:
+        due = _take_due(self.episodes, inside, frame.now, self.threshold)
+        if not due or not self._admit(frame.now):
             return []
-        for t in due:
-            self.episodes[t.id].fired = True
-        if self._cooling(frame.now):
-            return []
-        self.last_hit = frame.now
         return [self._report(frame, inside, due)]
 
     @abstractmethod
@@ -243,9 +247,8 @@ class _Crowding(_Check[CrowdingRule]):
         if self.episode.fired or frame.now - self.episode.since < self.rule.min_seconds:
             return []
         self.episode.fired = True
-        if self._cooling(frame.now):
+        if not self._admit(frame.now):
             return []
-        self.last_hit = frame.now
         detail: dict[str, object] = {"count": len(inside), "limit": limit}
         return [self._hit(frame, inside, detail, f"Crowding: {_people(len(inside))} where at most {limit} may be")]
 
@@ -293,18 +296,9 @@ class _Fall(_Check[FallRule]):
         alive = {t.id for t in frame.tracks}
         _end_episodes(self.episodes, alive, frame.now, {t.id for t in lying})
         self.upright &= alive
-        due = [
-            t
-            for t in lying
-            if not self.episodes[t.id].fired and frame.now - self.episodes[t.id].since >= self.rule.min_seconds
-        ]
-        if not due:
+        due = _take_due(self.episodes, lying, frame.now, self.rule.min_seconds)
+        if not due or not self._admit(frame.now):
             return []
-        for t in due:
-            self.episodes[t.id].fired = True
-        if self._cooling(frame.now):
-            return []
-        self.last_hit = frame.now
         first = self.episodes[due[0].id]
         detail = {**first.detail, "was_upright": due[0].id in self.upright}
         what = f"Possible fall: {_people(len(due))} lying for at least {self.rule.min_seconds:g} s"

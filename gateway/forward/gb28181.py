@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.gb28181 import manscdp
 from adapters.gb28181.sip import SipMessage, new_call_id, new_tag, request, response_to
-from adapters.gb28181.ua import PlatformLink, PlatformSettings
+from adapters.gb28181.ua import PlatformLink, PlatformSettings, route_to
 from gateway import __version__
 from gateway.config import GatewayConfig
 from gateway.errors import SecretUnavailableError
@@ -50,16 +49,6 @@ _COUNTERS = (
 )
 
 
-def _route_to(host: str, port: int) -> str:
-    """Our source address towards the platform (connecting a UDP socket sends nothing)."""
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect((host, port))
-            return str(probe.getsockname()[0])
-    except OSError:
-        return "127.0.0.1"
-
-
 class Uplink:
     """One platform: its link, its answers to queries, its counters."""
 
@@ -85,7 +74,7 @@ class Uplink:
             self.start_error = str(exc)  # check-config catches this; a secret removed since start lands here
             log.error("GB/T 28181 uplink %s: not started: %s", up.id, exc)
             return
-        contact = await asyncio.to_thread(_route_to, up.host, up.port)
+        contact = await asyncio.to_thread(route_to, up.host, up.port)
         settings = PlatformSettings(
             server_id=up.server_id,
             server_host=up.host,
