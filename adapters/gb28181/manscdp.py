@@ -46,6 +46,7 @@ __all__ = [
     "format_time",
     "keepalive",
     "parse",
+    "result_response",
 ]
 
 CONTENT_TYPE: Final = "Application/MANSCDP+xml"
@@ -410,6 +411,11 @@ def catalog_notify(
     body = "".join(item.xml(event) for item, event in items_with_event)
     inner = [_el("SumNum", len(items_with_event)), f'<DeviceList Num="{len(items_with_event)}">{body}</DeviceList>']
     return _document("Notify", "Catalog", sn, device_id, inner, charset)
+
+
+def result_response(cmd_type: str, sn: int, device_id: str, *, ok: bool = True, charset: Charset = "GB2312") -> bytes:
+    """A bare Response with Result OK/ERROR, the body of a 200 to a catalog or alarm SUBSCRIBE (A.2.6)."""
+    return _document("Response", cmd_type, sn, device_id, [_el("Result", "OK" if ok else "ERROR")], charset)
 
 
 def device_info_response(

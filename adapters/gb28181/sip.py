@@ -31,6 +31,7 @@ __all__ = [
     "SipMessage",
     "StreamFramer",
     "addr_uri",
+    "error_response",
     "format_gb_date",
     "header_params",
     "is_keepalive",
@@ -618,6 +619,49 @@ class StreamFramer:
         self._pending = None
         self._scan = 0
         return msg
+
+
+# --- answering what did not parse ----------------------------------------------------------------
+
+_ERROR_HEADERS: Final = frozenset({"via", "from", "to", "call-id", "cseq"})
+
+
+def error_response(data: bytes, error: SipError, user_agent: str | None = DEFAULT_USER_AGENT) -> SipMessage | None:
+    """The `error.status` answer to a request that failed `parse`, or None when none can be built.
+
+    RFC 3261 section 8.2 wants a malformed request answered when it can be, so the sender stops
+    retransmitting and learns why. Only the start line and the five headers a response copies are
+    read, leniently and within the usual limits; a response, or a request whose Via, From, To,
+    Call-ID or CSeq cannot be found, is dropped (there is nobody to answer).
+    """
+    start = _skip_crlf(data)
+    head = data[start : start + MAX_HEADER_SECTION]
+    end = head.find(b"\r\n\r\n")
+    lines = (head if end < 0 else head[:end]).split(b"\n")
+    first = lines[0].removesuffix(b"\r").decode("ascii", "replace")
+    parts = first.split(" ")
+    if len(parts) != 3 or not _TOKEN_RE.fullmatch(parts[0]) or not _VERSION_RE.fullmatch(parts[2]):
+        return None
+    method = parts[0]
+    if method == "ACK":
+        return None  # never answered (RFC 3261 section 17.2.1)
+    found: list[tuple[str, str]] = []
+    for raw in lines[1 : MAX_HEADERS + 1]:
+        raw = raw.removesuffix(b"\r")
+        if len(raw) > MAX_LINE or _CTL_BYTES_RE.search(raw):
+            continue
+        line = raw.decode("utf-8", "surrogateescape")
+        match = _HEADER_RE.match(line)
+        if match is not None and _key(match.group(1)) in _ERROR_HEADERS:
+            found.append((match.group(1), line[match.end() :].strip(" \t")))
+    present = {_key(name) for name, _ in found}
+    if present != _ERROR_HEADERS:
+        return None
+    try:
+        req = SipMessage(method=method, uri="sip:invalid", headers=found)
+        return response_to(req, error.status, error.reason, user_agent=user_agent)
+    except ValueError:
+        return None
 
 
 # --- building -----------------------------------------------------------------------------------

@@ -13,7 +13,15 @@ import logging
 from collections.abc import Callable
 from typing import Final, Literal, cast
 
-from adapters.gb28181.sip import MAX_MESSAGE, SipError, SipMessage, StreamFramer, is_keepalive, parse
+from adapters.gb28181.sip import (
+    MAX_MESSAGE,
+    SipError,
+    SipMessage,
+    StreamFramer,
+    error_response,
+    is_keepalive,
+    parse,
+)
 
 __all__ = ["Addr", "OnMessage", "TcpTransport", "Transport", "UdpTransport"]
 
@@ -76,6 +84,9 @@ class UdpTransport(_Base, asyncio.DatagramProtocol):
         except SipError as exc:
             self.dropped += 1
             log.debug("dropped an unparsable datagram from %s: %s", addr, exc.reason)
+            answer = error_response(data, exc)
+            if answer is not None and self._transport is not None and not self._transport.is_closing():
+                self._transport.sendto(answer.to_bytes(), addr)
             return
         self._deliver(msg, (str(addr[0]), int(addr[1])))
 

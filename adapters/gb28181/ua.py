@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from adapters.gb28181 import manscdp
+from adapters.gb28181.dialog import Dialog
 from adapters.gb28181.digest import Challenge, DigestError, authorization, parse_challenge
 from adapters.gb28181.sip import (
     DEFAULT_USER_AGENT,
@@ -39,12 +40,14 @@ from adapters.gb28181.sip import (
 )
 from adapters.gb28181.transport import Addr, TcpTransport, Transport, UdpTransport
 
-__all__ = ["T2_S", "LinkState", "OnRequest", "PlatformLink", "PlatformSettings"]
+__all__ = ["T2_S", "LinkState", "OnAck", "OnRequest", "OnState", "PlatformLink", "PlatformSettings"]
 
 log = logging.getLogger(__name__)
 
 LinkState = Literal["unregistered", "registering", "registered", "failed"]
 OnRequest = Callable[[SipMessage], Awaitable[SipMessage | None]]
+OnAck = Callable[[SipMessage], None]
+OnState = Callable[[LinkState, str], None]  # (new state, reason), on every change of state
 
 T2_S: Final = 4.0  # RFC 3261 section 17.1.2.2: the retransmit interval never exceeds T2
 MAX_PENDING: Final = 32  # client transactions in flight (we run a handful at most)
@@ -117,9 +120,20 @@ class PlatformLink:
     the constructor; `start()` binds/connects and starts one task.
     """
 
-    def __init__(self, settings: PlatformSettings, on_request: OnRequest | None = None) -> None:
+    def __init__(
+        self,
+        settings: PlatformSettings,
+        on_request: OnRequest | None = None,
+        *,
+        on_ack: OnAck | None = None,
+        on_state: OnState | None = None,
+        allow: str = "MESSAGE",
+    ) -> None:
         self.settings = settings
         self._on_request = on_request
+        self._on_ack = on_ack
+        self._on_state = on_state
+        self._allow = allow
         self.state: LinkState = "unregistered"
         self.reason = ""
         self.last_failure: str | None = None
@@ -141,6 +155,7 @@ class PlatformLink:
                 "requests_rejected_busy",
                 "responses_unmatched",
                 "connects",
+                "acks_missing",
             ),
             0,
         )
@@ -157,6 +172,8 @@ class PlatformLink:
         self._nc = 0
         self._dropped_closed = 0  # parse drops of transports already closed
         self._route_host: str | None = None
+        # 2xx answers to INVITE resent over UDP until their ACK (RFC 3261 section 13.3.1.4).
+        self._awaiting_ack: dict[tuple[str, int], asyncio.Task[None]] = {}
 
     # --- public API -----------------------------------------------------------------------------
 
@@ -195,6 +212,9 @@ class PlatformLink:
                     await self._register(0)
             except (TimeoutError, OSError, RegisterFailed, SipError) as exc:
                 log.info("unregister from %s failed: %s", self.settings.target, exc)
+        for resend in self._awaiting_ack.values():
+            resend.cancel()
+        self._awaiting_ack.clear()
         for handler in list(self._handlers):
             handler.cancel()
         if self._handlers:
@@ -249,14 +269,56 @@ class PlatformLink:
             lost.cancel()
             self._pending.pop(key, None)
 
+    def in_dialog(
+        self,
+        dialog: Dialog,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        extra_headers: list[tuple[str, str]] | None = None,
+    ) -> SipMessage:
+        """Our next request inside `dialog` (BYE, NOTIFY), with our Via; send it with send_request.
+
+        It goes to the platform's SIP address over the link's transport, as every request of the
+        link does, whatever the dialog's Contact names: the platform's proxy routes it from there.
+        """
+        transport = self._transport
+        if transport is None or transport.lost.is_set():
+            raise ConnectionError(f"not connected to {self.settings.target}")
+        return dialog.request(
+            method,
+            via_host=self._contact_host(),
+            via_port=transport.local[1],
+            transport=self.settings.transport,
+            extra_headers=extra_headers,
+            body=body,
+            content_type=content_type,
+            user_agent=self.settings.user_agent,
+        )
+
+    @property
+    def contact_uri(self) -> str | None:
+        """Our Contact (sip:<device id>@<address>:<port>) for the answers that create a dialog."""
+        transport = self._transport
+        if transport is None:
+            return None
+        return f"sip:{self.settings.device_id}@{self._contact_host()}:{transport.local[1]}"
+
     # --- state ----------------------------------------------------------------------------------
 
     def _set_state(self, state: LinkState, reason: str) -> None:
-        if state != self.state or reason != self.reason:
+        changed = state != self.state
+        if changed or reason != self.reason:
             level = logging.WARNING if state == "failed" else logging.INFO
             log.log(level, "GB/T 28181 link to %s: %s (%s)", self.settings.target, state, reason)
         self.state = state
         self.reason = reason
+        if changed and self._on_state is not None:
+            try:
+                self._on_state(state, reason)
+            except Exception:  # an observer must not break the link
+                log.exception("on_state failed")
 
     # --- main loop ------------------------------------------------------------------------------
 
@@ -552,7 +614,18 @@ class PlatformLink:
 
     def _on_incoming_request(self, msg: SipMessage, addr: Addr) -> None:
         if msg.method == "ACK":
-            return  # never answered (RFC 3261 section 17.2.1)
+            # Never answered (RFC 3261 section 17.2.1). It ends the 2xx retransmissions and, for a
+            # live session, starts the media.
+            with contextlib.suppress(SipError):
+                resend = self._awaiting_ack.pop((msg.call_id, msg.cseq[0]), None)
+                if resend is not None:
+                    resend.cancel()
+            if self._on_ack is not None:
+                try:
+                    self._on_ack(msg)
+                except Exception:  # one bad ACK must not stop the receive path
+                    log.exception("on_ack failed")
+            return
         self.counters["requests_received"] += 1
         key = (msg.via_branch or "", msg.method or "")
         if key in self._answered:
@@ -569,6 +642,10 @@ class PlatformLink:
         self._answered[key] = None
         while len(self._answered) > MAX_ANSWERED:
             self._answered.popitem(last=False)
+        if msg.method == "INVITE":
+            # Opening the media may take a TCP connect: stop the platform's INVITE retransmissions
+            # now (RFC 3261 section 17.2.1).
+            self._send_response(response_to(msg, 100, user_agent=self.settings.user_agent), addr)
         task = asyncio.create_task(self._handle(msg, addr, key))
         self._handlers.add(task)
         task.add_done_callback(self._handlers.discard)
@@ -583,11 +660,44 @@ class PlatformLink:
                 resp = response_to(msg, 500, user_agent=self.settings.user_agent)
         if resp is None:
             status = 200 if msg.method == "MESSAGE" else 405
-            extra = [] if status == 200 else [("Allow", "REGISTER, MESSAGE")]
+            extra = [] if status == 200 else [("Allow", self._allow)]
             resp = response_to(msg, status, received=addr, extra_headers=extra, user_agent=self.settings.user_agent)
         data = self._send_response(resp, addr)
         if key in self._answered and data is not None:
             self._answered[key] = data
+        if (
+            data is not None
+            and msg.method == "INVITE"
+            and resp.status is not None
+            and 200 <= resp.status < 300
+            and self._transport is not None
+            and not self._transport.reliable
+        ):
+            ack_key = (msg.call_id, msg.cseq[0])
+            old = self._awaiting_ack.pop(ack_key, None)
+            if old is not None:
+                old.cancel()
+            self._awaiting_ack[ack_key] = asyncio.create_task(self._resend_until_ack(ack_key, data, addr))
+
+    async def _resend_until_ack(self, key: tuple[str, int], data: bytes, addr: Addr) -> None:
+        """RFC 3261 section 13.3.1.4: resend a 2xx to INVITE at T1, doubling to T2, until the ACK
+        comes (the ACK handler cancels this) or 64*T1 passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.timer_f_s
+        interval = self.settings.t1_s
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                await asyncio.sleep(min(interval, remaining))
+                if loop.time() >= deadline or self._transport is None:
+                    break
+                with contextlib.suppress(OSError):
+                    self._transport.send(data, addr)
+                    self.counters["retransmits"] += 1
+                interval = min(interval * 2, T2_S)
+            self.counters["acks_missing"] += 1
+        finally:
+            if self._awaiting_ack.get(key) is asyncio.current_task():
+                del self._awaiting_ack[key]
 
     def _send_response(self, resp: SipMessage, addr: Addr) -> bytes | None:
         if self._transport is None:
