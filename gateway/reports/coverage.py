@@ -19,14 +19,18 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, bindparam, select
 
 from gateway import __version__
-from gateway.config import GatewayConfig, UnitConfig, ZoneConfig
+from gateway.config import CameraConfig, GatewayConfig, UnitConfig, ZoneConfig
+from gateway.forward.catalog import selected_cameras
+from gateway.forward.ledger import ForwardLedger, SessionSummary, merge_spans
 from gateway.health.policy import BELOW_HD, LOW_FPS, QUALITY_PREFIX
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import QualityThresholds
 from gateway.reports.model import (
+    CameraForwarding,
     CameraReport,
     Finding,
+    ForwardingReport,
     GatewayDowntime,
     Incident,
     Outage,
@@ -34,6 +38,7 @@ from gateway.reports.model import (
     Report,
     Span,
     StaffingCheck,
+    UplinkReport,
     ZoneReport,
     hms,
 )
@@ -60,10 +65,16 @@ def build_report(
     period: ReportPeriod,
     *,
     zone_ids: Sequence[str] | None = None,
+    ledger: ForwardLedger | None = None,
 ) -> Report:
-    """The report for the whole site, or only for ``zone_ids`` (and the cameras in them)."""
+    """The report for the whole site, or only for ``zone_ids`` (and the cameras in them).
+
+    ``ledger`` (on the same database as ``reader``) gives the GB/T 28181 forwarding history; without
+    it a site with uplinks still shows which cameras are configured for forwarding, with registered
+    time and sessions unknown.
+    """
     with without_gc():
-        return _build(config, reader, period, zone_ids)
+        return _build(config, reader, period, zone_ids, ledger)
 
 
 @contextlib.contextmanager
@@ -84,7 +95,11 @@ def without_gc() -> Iterator[None]:
 
 
 def _build(
-    config: GatewayConfig, reader: HistoryReader, period: ReportPeriod, zone_ids: Sequence[str] | None
+    config: GatewayConfig,
+    reader: HistoryReader,
+    period: ReportPeriod,
+    zone_ids: Sequence[str] | None,
+    ledger: ForwardLedger | None,
 ) -> Report:
     start, end, now = period.start, period.end, period.now
     zones = [z for z in config.zones if zone_ids is None or z.id in zone_ids]
@@ -125,6 +140,9 @@ def _build(
         runs=len(runs),
     )
     staffing = staffing_check(config.site.unit)
+    forwarding, forwarded_by_camera = _forwarding(config, cameras, ledger, period, down)
+    if forwarding is not None:
+        camera_reports = [dataclasses.replace(c, forwarding=forwarded_by_camera[c.id]) for c in camera_reports]
 
     findings: list[Finding] = []
     monitored = 100.0 - gateway.percent
@@ -157,7 +175,14 @@ def _build(
         findings.append(Finding("fail", "staffing", _staffing_message(staffing)))
     elif staffing.passed is None:
         findings.append(Finding("warn", "staffing", "the unit declares no security staff; the rule cannot be checked"))
+    if forwarding is not None:
+        findings.extend(_forwarding_findings(forwarding, period))
     findings = _merge_policy_notes(findings, reader, runs, policy)
+    notes: tuple[str, ...] = _NOTES
+    if forwarding is not None:
+        notes += (forwarding.definition,)
+        if not forwarding.history:
+            notes += ("The forwarding history was not available: registered time and sessions are unknown.",)
 
     site = config.site
     return Report(
@@ -177,7 +202,8 @@ def _build(
         cameras=tuple(camera_reports),
         gateway=gateway,
         staffing=staffing,
-        notes=_NOTES,
+        notes=notes,
+        forwarding=forwarding,
     )
 
 
@@ -190,6 +216,116 @@ _NOTES = (
     "Quality faults are dated from the sample that detected them: one sampling interval (frozen: the"
     " whole window) may separate the start of a fault from its detection.",
 )
+
+
+# --- forwarding to the city network (GB/T 28181 uplinks) -------------------------------------------
+
+FORWARDING_DEFINITION = (
+    "Forwarded to the city network: the camera is configured for a GB/T 28181 uplink (upper platform)."
+    " Registered is the share of the period, up to when the report was made, during which at least one"
+    " of those uplinks was registered to its platform, so that the platform could open the camera's"
+    " live video; time the gateway was not running counts as not registered. Sessions are the live"
+    " video sessions the platforms opened on the camera."
+)
+
+
+def _forwarding(
+    config: GatewayConfig,
+    cameras: list[CameraConfig],
+    ledger: ForwardLedger | None,
+    period: ReportPeriod,
+    down: list[Interval],
+) -> tuple[ForwardingReport | None, dict[str, CameraForwarding]]:
+    """The site's forwarding and each camera's; (None, {}) for a site with no uplink configured, so
+    that its report does not list every camera as "not forwarded"."""
+    uplinks = config.uplinks.gb28181
+    if not uplinks:
+        return None, {}
+    start, end, now = period.start, period.end, period.now
+    elapsed = max(0.0, min(end, now) - start)
+    in_report = {c.id for c in cameras}
+    uplinks_of: dict[str, list[str]] = {c.id: [] for c in cameras}
+    cameras_of: dict[str, tuple[str, ...]] = {}
+    for up in uplinks:
+        cameras_of[up.id] = tuple(c.id for c in selected_cameras(config, up) if c.id in in_report)
+        for cid in cameras_of[up.id]:
+            uplinks_of[cid].append(up.id)
+
+    spans: dict[str, list[tuple[float, float]]] | None = None
+    sessions: dict[str, SessionSummary] = {}
+    if ledger is not None:
+        found = ledger.uplink_intervals(start, end, now, uplink_ids=list(cameras_of))
+        # Open rows of a run that crashed and has not restarted would otherwise count until now:
+        # no gateway running means no registration, whatever the ledger still says.
+        gateway_down = [(iv.start, iv.end) for iv in down]
+        spans = {uid: _subtract(found.get(uid, []), gateway_down) for uid in cameras_of}
+        sessions = ledger.camera_sessions(start, end, now)
+
+    registered_cache: dict[tuple[str, ...], float | None] = {}
+
+    def registered(ids: tuple[str, ...]) -> float | None:
+        if spans is None:
+            return None
+        if ids not in registered_cache:
+            union = merge_spans([span for uid in ids for span in spans[uid]])
+            registered_cache[ids] = round(sum(b - a for a, b in union), 3)
+        return registered_cache[ids]
+
+    def percent(seconds: float | None) -> float | None:
+        return None if seconds is None else _percent(seconds, elapsed)
+
+    by_camera: dict[str, CameraForwarding] = {}
+    for cam in cameras:
+        ids = tuple(uplinks_of[cam.id])
+        seconds = registered(ids) if ids else (None if spans is None else 0.0)
+        s = sessions.get(cam.id)
+        by_camera[cam.id] = CameraForwarding(
+            uplinks=ids,
+            registered_s=seconds,
+            registered_percent=percent(seconds),
+            sessions=s.count if s else 0,
+            session_s=round(s.seconds, 3) if s else 0.0,
+            bytes_sent=s.bytes_sent if s else 0,
+        )
+
+    key_zones = {z.id for z in config.zones if z.kind == "key_area"}
+    enabled = [c for c in cameras if c.enabled]
+    key_area = [c for c in enabled if key_zones & set(c.zones)]
+    site = ForwardingReport(
+        uplinks=tuple(
+            UplinkReport(
+                id=uid,
+                cameras=cids,
+                registered_s=registered((uid,)),
+                registered_percent=percent(registered((uid,))),
+            )
+            for uid, cids in cameras_of.items()
+        ),
+        cameras=len(enabled),
+        forwarded=sum(1 for c in enabled if by_camera[c.id].forwarded),
+        registered=sum(1 for c in enabled if by_camera[c.id].forwarded and (by_camera[c.id].registered_s or 0) > 0),
+        key_area_cameras=len(key_area),
+        key_area_forwarded=sum(1 for c in key_area if by_camera[c.id].forwarded),
+        history=ledger is not None,
+        definition=FORWARDING_DEFINITION,
+    )
+    return site, by_camera
+
+
+def _forwarding_findings(forwarding: ForwardingReport, period: ReportPeriod) -> list[Finding]:
+    """A warning per uplink that forwards cameras but was never registered while the period ran."""
+    if not forwarding.history or min(period.end, period.now) <= period.start:
+        return []
+    return [
+        Finding(
+            "warn",
+            f"uplink {u.id}",
+            f"never registered to its platform in the period: its {len(u.cameras)} camera(s) were not"
+            " visible to the city network through it",
+        )
+        for u in forwarding.uplinks
+        if u.cameras and not u.registered_s
+    ]
 
 
 # --- cameras ---------------------------------------------------------------------------------------

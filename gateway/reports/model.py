@@ -75,6 +75,57 @@ class Outage:
 
 
 @dataclass(frozen=True)
+class CameraForwarding:
+    """Whether the city network could see a camera over the period.
+
+    Forwarded means configured for at least one GB/T 28181 uplink; ``registered_s`` is the time at
+    least one of those uplinks was registered to its platform (so the platform could open video),
+    None when the report was made without the forwarding history.
+    """
+
+    uplinks: tuple[str, ...]  # uplink ids configured to forward the camera; empty: not forwarded
+    registered_s: float | None
+    registered_percent: float | None  # of the elapsed period (up to the time the report was made)
+    sessions: int  # live video sessions the platforms opened that overlap the period
+    session_s: float  # their time inside the period
+    bytes_sent: int  # whole-session totals of those sessions that ended
+
+    @property
+    def forwarded(self) -> bool:
+        return bool(self.uplinks)
+
+
+@dataclass(frozen=True)
+class UplinkReport:
+    id: str
+    cameras: tuple[str, ...]  # the report's cameras this uplink forwards
+    registered_s: float | None  # None: no forwarding history was read
+    registered_percent: float | None
+
+
+@dataclass(frozen=True)
+class ForwardingReport:
+    """The site's GB/T 28181 forwarding; absent from a report when the site has no uplink configured."""
+
+    uplinks: tuple[UplinkReport, ...]
+    cameras: int  # enabled cameras in the report
+    forwarded: int  # of them, configured for at least one uplink
+    registered: int  # of those, with some time an uplink of theirs was registered
+    key_area_cameras: int  # enabled cameras in a key_area zone, the ones an auditor asks about first
+    key_area_forwarded: int
+    history: bool  # False: made without the forwarding history, so registered time is unknown
+    definition: str  # what "forwarded" means, stated in every output
+
+    def summary(self) -> str:
+        text = f"{self.forwarded} of {self.cameras} enabled camera(s) forwarded"
+        if self.history:
+            text += f", {self.registered} while an uplink was registered"
+        if self.key_area_cameras:
+            text += f"; key-area cameras: {self.key_area_forwarded} of {self.key_area_cameras} forwarded"
+        return text
+
+
+@dataclass(frozen=True)
 class CameraReport:
     id: str
     name: str
@@ -94,6 +145,7 @@ class CameraReport:
     retention_days: float | None  # oldest recording reported by the camera/NVR; None: not verifiable
     passed: bool
     findings: tuple[Finding, ...] = ()
+    forwarding: CameraForwarding | None = None  # None: the site has no GB/T 28181 uplink
 
 
 @dataclass(frozen=True)
@@ -167,6 +219,7 @@ class Report:
     gateway: GatewayDowntime
     staffing: StaffingCheck
     notes: tuple[str, ...] = field(default_factory=tuple)  # how things were measured, for the reader
+    forwarding: ForwardingReport | None = None  # None: the site has no GB/T 28181 uplink
 
     def local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, ZoneInfo(self.timezone))
@@ -231,6 +284,7 @@ class Report:
                     "retention_days": _num(c.retention_days),
                     "passed": c.passed,
                     "findings": [_finding(f) for f in c.findings],
+                    "forwarding": _camera_forwarding(c.forwarding),
                 }
                 for c in self.cameras
             ],
@@ -244,6 +298,7 @@ class Report:
             },
             "staffing": asdict(self.staffing),
             "notes": list(self.notes),
+            "forwarding": _forwarding(self.forwarding),
         }
 
 
@@ -258,6 +313,44 @@ def hms(seconds: float | None) -> str:
 
 def _num(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
+
+
+def _camera_forwarding(f: CameraForwarding | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {
+        "forwarded": f.forwarded,
+        "uplinks": list(f.uplinks),
+        "registered_s": _num(f.registered_s),
+        "registered_percent": _num(f.registered_percent),
+        "sessions": f.sessions,
+        "session_s": _num(f.session_s),
+        "bytes_sent": f.bytes_sent,
+    }
+
+
+def _forwarding(f: ForwardingReport | None) -> dict[str, Any] | None:
+    if f is None:
+        return None
+    return {
+        "summary": f.summary(),
+        "definition": f.definition,
+        "history": f.history,
+        "cameras": f.cameras,
+        "forwarded": f.forwarded,
+        "registered": f.registered,
+        "key_area_cameras": f.key_area_cameras,
+        "key_area_forwarded": f.key_area_forwarded,
+        "uplinks": [
+            {
+                "id": u.id,
+                "cameras": list(u.cameras),
+                "registered_s": _num(u.registered_s),
+                "registered_percent": _num(u.registered_percent),
+            }
+            for u in f.uplinks
+        ],
+    }
 
 
 def _finding(f: Finding) -> dict[str, str]:

@@ -9,9 +9,10 @@ meaning across record types (unused ones stay empty):
 
 =============  =============================================================================================
 record         ``report`` | ``finding`` | ``zone`` | ``zone_gap`` | ``camera`` | ``outage`` | ``incident`` |
-               ``gateway_down`` | ``staffing``
+               ``gateway_down`` | ``staffing`` | ``forwarding`` | ``uplink`` (the last two only for a site
+               with GB/T 28181 uplinks configured)
 id             site id (report), finding subject, zone id (zone, zone_gap), camera id (camera, outage,
-               incident), ``gateway`` (gateway_down), ``staffing``
+               incident), ``gateway`` (gateway_down), ``staffing``, ``forwarding``, uplink id (uplink)
 name           site, zone or camera name
 kind           period label (report), zone kind, incident fault, span state (zone_gap, gateway_down; the
                gateway total row says ``total``)
@@ -19,7 +20,11 @@ verdict        PASS / FAIL (report, zone, camera, staffing; staffing may say NOT
 start, end     local ISO 8601 with offset (report period and every span)
 duration_s     seconds, and duration_hms as h:mm:ss (spans; a camera's outage_s and the gateway total too)
 detail         report: unit, time zone, generated at, version and the whole policy as ``key=value; ...``;
-               finding message; gap, outage and incident reasons; staffing rule
+               finding message; gap, outage and incident reasons; staffing rule; forwarding: the site
+               line and what "forwarded" means
+forwarded,     camera rows of a site with uplinks: ``yes``/``no``, the uplink ids, the percent of the
+uplinks, ...   period an uplink of the camera was registered (uplink rows: that uplink's), and the live
+               sessions (count, seconds in the period, bytes sent)
 =============  =============================================================================================
 """
 
@@ -45,6 +50,7 @@ from gateway.errors import InvalidRequestError
 from gateway.reports.coverage import without_gc
 from gateway.reports.model import (
     TIMELINE_STATES,
+    CameraForwarding,
     Finding,
     Report,
     Span,
@@ -173,6 +179,16 @@ def _retention_label(days: float | None) -> str:
 def _fps_label(fps: float | None) -> str:
     value = _finite(fps)
     return "—" if value is None else f"{value:.1f}"
+
+
+def size_label(count: int) -> str:
+    """Bytes in decimal units, as network traffic is counted: ``0 B``, ``12.3 MB``."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(value) < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
 
 
 def _sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
@@ -304,6 +320,13 @@ CSV_COLUMNS = (
     "declared",
     "required_full_time",
     "declared_full_time",
+    "forwarded",
+    "uplinks",
+    "registered_percent",
+    "registered_s",
+    "sessions",
+    "session_s",
+    "bytes_sent",
     "detail",
 )
 _COLUMN_SET = frozenset(CSV_COLUMNS)
@@ -425,6 +448,7 @@ def _csv_rows(report: Report) -> Iterator[dict[str, str]]:
             "incident_s": _num(sum(i.duration_s for i in cam.incidents)),
             "clock_offset_s": _num(cam.clock_offset_s),
             "retention_days": _num(cam.retention_days),
+            **_forwarding_cells(cam.forwarding),
             "detail": csv_safe(
                 "; ".join(
                     [f.message for f in cam.findings]
@@ -482,6 +506,37 @@ def _csv_rows(report: Report) -> Iterator[dict[str, str]]:
         "required_full_time": "" if staffing.required_full_time is None else str(staffing.required_full_time),
         "declared_full_time": "" if staffing.declared_full_time is None else str(staffing.declared_full_time),
         "detail": csv_safe(staffing.rule),
+    }
+    forwarding = report.forwarding
+    if forwarding is not None:
+        yield {
+            "record": "forwarding",
+            "id": "forwarding",
+            "cameras": str(forwarding.cameras),
+            "forwarded": str(forwarding.forwarded),
+            "detail": csv_safe(f"{forwarding.summary()}. {forwarding.definition}"),
+        }
+        for uplink in forwarding.uplinks:
+            yield {
+                "record": "uplink",
+                "id": csv_safe(uplink.id),
+                "cameras": csv_safe("; ".join(uplink.cameras)),
+                "registered_percent": _num(uplink.registered_percent),
+                "registered_s": _num(uplink.registered_s),
+            }
+
+
+def _forwarding_cells(forwarding: CameraForwarding | None) -> dict[str, str]:
+    if forwarding is None:
+        return {}
+    return {
+        "forwarded": _yes(forwarding.forwarded),
+        "uplinks": csv_safe("; ".join(forwarding.uplinks)),
+        "registered_percent": _num(forwarding.registered_percent),
+        "registered_s": _num(forwarding.registered_s),
+        "sessions": str(forwarding.sessions),
+        "session_s": _num(forwarding.session_s),
+        "bytes_sent": str(forwarding.bytes_sent),
     }
 
 
@@ -584,6 +639,7 @@ def render_html(report: Report) -> bytes:
             outage_total=lambda cam: sum(o.duration_s for o in cam.outages),
             longest=longest,
             more_note=more_note,
+            size=size_label,
         )
     )
     return html.encode("utf-8")
@@ -1169,6 +1225,8 @@ def _pdf_content(w: _PdfWriter) -> None:
             event_rows(),
         )
 
+    _pdf_forwarding(w)
+
     gateway = report.gateway
     w.heading("Gateway downtime", "time no gateway was watching counts as unknown, never as coverage")
     w.paragraph(
@@ -1226,3 +1284,63 @@ def _pdf_content(w: _PdfWriter) -> None:
         w.heading("Notes")
         for note in notes:
             w.paragraph(f"• {note}" if w.ttf else f"- {note}")
+
+
+def _pdf_forwarding(w: _PdfWriter) -> None:
+    report = w.report
+    forwarding = report.forwarding
+    w.heading("Forwarded to the city network", "GB/T 28181 uplinks to upper platforms")
+    if forwarding is None:
+        w.paragraph(
+            "Not applicable: this site has no GB/T 28181 uplink configured, so no camera is forwarded to an"
+            " upper platform.",
+            colour=_MUTED,
+        )
+        return
+    w.paragraph(f"{forwarding.summary()}.")
+    w.paragraph(forwarding.definition, colour=_MUTED)
+    pdf = w.pdf
+    pdf.set_y(pdf.get_y() + 1)
+
+    def registered(seconds: float | None, percent: float | None) -> str:
+        return "unknown" if seconds is None else _pct(percent).replace("—", "-")
+
+    w.table(
+        [_Col("Uplink", 50), _Col("Cameras forwarded", 157), _Col("Registered", 35, "R"), _Col("Time", 35, "R")],
+        (
+            (
+                u.id,
+                ", ".join(u.cameras) or "none",
+                registered(u.registered_s, u.registered_percent),
+                hms(u.registered_s),
+            )
+            for u in forwarding.uplinks
+        ),
+    )
+    rows: list[tuple[str | tuple[str, tuple[int, int, int]], ...]] = []
+    for cam in report.cameras:
+        f = cam.forwarding
+        if f is None:
+            continue
+        uplinks = ", ".join(f.uplinks) if f.forwarded else ("not forwarded", _WARN)
+        rows.append(
+            (
+                f"{cam.name} ({cam.id})",
+                uplinks,
+                registered(f.registered_s, f.registered_percent) if f.forwarded else "-",
+                str(f.sessions),
+                hms(f.session_s),
+                size_label(f.bytes_sent),
+            )
+        )
+    w.table(
+        [
+            _Col("Camera", 80),
+            _Col("Uplinks", 87),
+            _Col("Registered", 30, "R"),
+            _Col("Sessions", 20, "R"),
+            _Col("Session time", 30, "R"),
+            _Col("Sent", 30, "R"),
+        ],
+        rows,
+    )

@@ -86,6 +86,11 @@ def _analytics_events(conn: Connection) -> None:
         table.create(conn)
 
 
+def _uplink_ledger(conn: Connection) -> None:
+    for table in (schema.uplink_intervals, schema.uplink_sessions):
+        table.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -94,4 +99,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "picture-quality checks of sampled keyframes", _camera_quality),
     Migration(6, "fault codes of degraded states, run policies, quality reference pictures", _coverage),
     Migration(7, "analytics events and their snapshots", _analytics_events),
+    Migration(8, "GB/T 28181 uplink registrations and live sessions", _uplink_ledger),
 )

@@ -200,3 +200,33 @@ event_snapshots = Table(
     Column("event_id", Integer, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
     Column("image", LargeBinary, nullable=False),
 )
+
+uplink_intervals = Table(
+    "uplink_intervals",
+    metadata,
+    # Stretches a GB/T 28181 uplink was registered to its platform. An open row (ended_at NULL) is a
+    # registration still held, or one a crash left open until the next start closes it.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uplink_id", String(64), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("end_reason", Text, nullable=True),
+    Index("ix_uplink_intervals_uplink_start", "uplink_id", "started_at"),
+)
+
+uplink_sessions = Table(
+    "uplink_sessions",
+    metadata,
+    # One row per live video session a platform opened (INVITE) on a camera, for the coverage report.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uplink_id", String(64), nullable=False),
+    Column("camera_id", String(64), nullable=False),
+    Column("channel_id", String(32), nullable=False),
+    Column("call_id", String(255), nullable=False),
+    Column("transport", String(16), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("bytes_sent", Integer, nullable=True),
+    Column("end_reason", Text, nullable=True),
+    Index("ix_uplink_sessions_camera_start", "camera_id", "started_at"),
+)

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.config import GatewayConfig, UnitConfig
 from gateway.errors import InvalidRequestError
+from gateway.forward.ledger import ForwardLedger
 from gateway.health.uptime import HistoryReader
 from gateway.reports.coverage import ReportPeriod, build_report, required_security_staff, staffing_check
 from gateway.reports.period import report_period
@@ -20,14 +21,17 @@ T0 = 1_763_600_000.0  # 2025-11-20 around 09:33 in Shanghai
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def site(**policy: Any) -> GatewayConfig:
+def site(*, uplinks: list[dict[str, Any]] | None = None, **policy: Any) -> GatewayConfig:
     cam = {"credentials": None}
-    return GatewayConfig.model_validate(
+    unit: dict[str, Any] = {"name": "Co", "key_unit": True, "headcount": 340, "security_staff": 7}
+    if uplinks is not None:
+        unit["gb_id"] = UNIT_GB_ID
+    config = GatewayConfig.model_validate(
         {
             "site": {
                 "id": "plant",
                 "name": "Plant",
-                "unit": {"name": "Co", "key_unit": True, "headcount": 340, "security_staff": 7},
+                "unit": unit,
             },
             "zones": [
                 {"id": "gate", "name": "Gate", "kind": "entrance"},
@@ -58,8 +62,30 @@ def site(**policy: Any) -> GatewayConfig:
                 },
             ],
             "policy": policy,
+            "uplinks": {"gb28181": uplinks or []},
         }
     )
+    if uplinks is not None:
+        # gate-1 and store-1 can be forwarded (they have a channel ID); gate-2 cannot.
+        channels = {"gate-1": "12010000001320000001", "store-1": "12010000001320000002"}
+        cameras = [c.model_copy(update={"gb_channel_id": channels.get(c.id)}) for c in config.cameras]
+        config = config.model_copy(update={"cameras": cameras})
+    return config
+
+
+UNIT_GB_ID = "12010000002000000001"
+
+
+def uplink(uplink_id: str, port: int, channels: Any = "all") -> dict[str, Any]:
+    return {
+        "id": uplink_id,
+        "server_id": "12000000002000000001",
+        "server_domain": "1200000000",
+        "host": "10.0.0.1",
+        "password": {"env": "GB_TEST_PW"},
+        "local_port": port,
+        "channels": channels,
+    }
 
 
 @pytest.fixture
@@ -212,6 +238,109 @@ def test_zone_filter_keeps_only_its_cameras(db: Database) -> None:
     )
     assert [z.id for z in report.zones] == ["gate"]
     assert [c.id for c in report.cameras] == ["gate-1", "gate-2"]
+
+
+def forwarding_history(db: Database) -> ForwardLedger:
+    """On top of ``history``: city registered 100..400, then from 700 on (a row the crash at 800 left
+    open); district registered 300..600; province never. Sessions: gate-1 150..250 on city (1000 bytes
+    sent), store-1 from 900 on district, still open."""
+    ledger = ForwardLedger(db)
+    ledger.link_registered("city", T0 + 100)
+    ledger.link_unregistered("city", T0 + 400, "keepalive timeout")
+    ledger.link_registered("city", T0 + 700)
+    ledger.link_registered("district", T0 + 300)
+    ledger.link_unregistered("district", T0 + 600, "stop")
+    sid = ledger.session_started("city", "gate-1", "12010000001320000001", "call-1", "udp", T0 + 150)
+    ledger.session_ended(sid, T0 + 250, 1000, "bye")
+    ledger.session_started("district", "store-1", "12010000001320000002", "call-2", "tcp-passive", T0 + 900)
+    return ledger
+
+
+def forwarding_site() -> GatewayConfig:
+    return site(
+        uplinks=[uplink("city", 5060), uplink("district", 5061, ["store-1"]), uplink("province", 5062, ["gate-1"])]
+    )
+
+
+def test_report_says_which_cameras_were_forwarded_and_while_registered(db: Database) -> None:
+    history(db)
+    ledger = forwarding_history(db)
+    period = ReportPeriod(T0, T0 + 1000, "custom", T0 + 2000)
+    report = build_report(forwarding_site(), HistoryReader(db), period, ledger=ledger)
+    cams = {c.id: c.forwarding for c in report.cameras}
+
+    gate1, gate2, store = cams["gate-1"], cams["gate-2"], cams["store-1"]
+    assert gate1 is not None and gate2 is not None and store is not None
+    # city: 100..400, and 700..1000 less the gateway's downtime 800..850 (a crash's open row does not
+    # count while no gateway ran); province adds nothing.
+    assert gate1.uplinks == ("city", "province")
+    assert (gate1.registered_s, gate1.registered_percent) == (550.0, 55.0)
+    assert (gate1.sessions, gate1.session_s, gate1.bytes_sent) == (1, 100.0, 1000)
+    # At least one of city or district: 100..600, 700..800, 850..1000.
+    assert store.uplinks == ("city", "district")
+    assert (store.registered_s, store.registered_percent) == (750.0, 75.0)
+    assert (store.sessions, store.session_s, store.bytes_sent) == (1, 100.0, 0)
+    assert not gate2.forwarded and gate2.uplinks == () and gate2.sessions == 0
+
+    fw = report.forwarding
+    assert fw is not None and fw.history
+    assert {u.id: (u.cameras, u.registered_s) for u in fw.uplinks} == {
+        "city": (("gate-1", "store-1"), 550.0),
+        "district": (("store-1",), 300.0),
+        "province": (("gate-1",), 0.0),
+    }
+    assert (fw.cameras, fw.forwarded, fw.registered, fw.key_area_cameras, fw.key_area_forwarded) == (3, 2, 2, 1, 1)
+    assert fw.summary() == (
+        "2 of 3 enabled camera(s) forwarded, 2 while an uplink was registered; key-area cameras: 1 of 1 forwarded"
+    )
+    warned = [f for f in report.findings if f.subject.startswith("uplink ")]
+    assert [(f.severity, f.subject) for f in warned] == [("warn", "uplink province")]
+    assert fw.definition in report.notes
+
+    data = report.to_dict()
+    assert data["forwarding"]["uplinks"][0] == {
+        "id": "city",
+        "cameras": ["gate-1", "store-1"],
+        "registered_s": 550.0,
+        "registered_percent": 55.0,
+    }
+    assert data["cameras"][1]["forwarding"]["forwarded"] is False
+    assert data["cameras"][2]["forwarding"]["registered_percent"] == 75.0
+
+
+def test_forwarding_percent_is_of_the_elapsed_period(db: Database) -> None:
+    run = add_run(db, T0, T0 + 500, None)
+    add_states(db, run, "gate-1", [(T0, "online", None, None)])
+    ledger = ForwardLedger(db)
+    ledger.link_registered("city", T0 + 100)
+    reader = HistoryReader(db, current_run_id=run)
+    # A day still running at T0 + 500: registered 400 of the 500 s elapsed, not of the whole day.
+    report = build_report(
+        site(uplinks=[uplink("city", 5060)]), reader, ReportPeriod(T0, T0 + 86400, "day", T0 + 500), ledger=ledger
+    )
+    gate1 = report.cameras[0].forwarding
+    assert gate1 is not None and (gate1.registered_s, gate1.registered_percent) == (400.0, 80.0)
+
+
+def test_without_the_ledger_forwarding_is_configured_but_unknown(db: Database) -> None:
+    history(db)
+    report = build_report(forwarding_site(), HistoryReader(db), ReportPeriod(T0, T0 + 1000, "custom", T0 + 2000))
+    fw = report.forwarding
+    assert fw is not None and not fw.history and fw.forwarded == 2
+    gate1 = report.cameras[0].forwarding
+    assert gate1 is not None and gate1.forwarded and gate1.registered_s is None and gate1.registered_percent is None
+    assert not any(f.subject.startswith("uplink ") for f in report.findings)
+    assert any("forwarding history was not available" in n for n in report.notes)
+
+
+def test_site_without_uplinks_has_no_forwarding_column(db: Database) -> None:
+    history(db)
+    ledger = ForwardLedger(db)
+    report = build_report(site(), HistoryReader(db), ReportPeriod(T0, T0 + 1000, "custom", T0 + 2000), ledger=ledger)
+    assert report.forwarding is None
+    assert all(c.forwarding is None for c in report.cameras)
+    data = report.to_dict()
+    assert data["forwarding"] is None and data["cameras"][0]["forwarding"] is None
 
 
 @pytest.mark.parametrize(

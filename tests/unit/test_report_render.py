@@ -11,8 +11,17 @@ import pypdf
 import pytest
 
 from gateway.errors import InvalidRequestError
-from gateway.reports.model import CameraReport, Report
-from gateway.reports.render import FORMATS, LIST_LIMIT, STATE_FILLS, PdfFonts, render, render_pdf
+from gateway.reports.coverage import FORWARDING_DEFINITION
+from gateway.reports.model import CameraForwarding, CameraReport, ForwardingReport, Report, UplinkReport
+from gateway.reports.render import (
+    FORMATS,
+    LIST_LIMIT,
+    STATE_FILLS,
+    PdfFonts,
+    render,
+    render_pdf,
+    size_label,
+)
 from tests.reportdata import big_report, sample_report
 
 CAMERA_IDS = ("cam-gate-hd", "cam-east", "cam-store", "cam-lobby")
@@ -319,3 +328,103 @@ def test_pages_list_the_longest_outages_and_count_the_rest() -> None:
     assert f"and {40 - LIST_LIMIT} shorter one(s)" in text
     # The exports keep every one.
     assert len(json.loads(render(report, "json").body)["cameras"][1]["outages"]) == 40
+
+
+# ------------------------------------------------------------------------------------------ forwarding
+
+
+def forwarded_report() -> Report:
+    """The sample day with two uplinks: cam-gate-hd forwarded by both, cam-east by city (never
+    registered while history was read), cam-store and cam-lobby not forwarded."""
+    report = sample_report()
+    both = CameraForwarding(("city", "district"), 84_240.0, 97.5, 3, 5400.0, 1_234_567_890)
+    city = CameraForwarding(("city",), 0.0, 0.0, 0, 0.0, 0)
+    none = CameraForwarding((), 0.0, 0.0, 0, 0.0, 0)
+    for cam_id, fw in (("cam-gate-hd", both), ("cam-east", city), ("cam-store", none), ("cam-lobby", none)):
+        report = with_camera(report, cam_id, forwarding=fw)
+    forwarding = ForwardingReport(
+        uplinks=(
+            UplinkReport("city", ("cam-gate-hd", "cam-east"), 0.0, 0.0),
+            UplinkReport("district", ("cam-gate-hd",), 84_240.0, 97.5),
+        ),
+        cameras=4,
+        forwarded=2,
+        registered=1,
+        key_area_cameras=1,
+        key_area_forwarded=0,
+        history=True,
+        definition=FORWARDING_DEFINITION,
+    )
+    return replace(report, forwarding=forwarding)
+
+
+def test_size_label() -> None:
+    assert [size_label(n) for n in (0, 999, 1000, 1_234_567_890, 5 * 10**12)] == [
+        "0 B",
+        "999 B",
+        "1.0 kB",
+        "1.2 GB",
+        "5000.0 GB",
+    ]
+
+
+def test_csv_has_forwarding_per_camera_and_uplink() -> None:
+    rows = csv_rows(forwarded_report())
+    cams = {row["id"]: row for row in rows if row["record"] == "camera"}
+    gate = cams["cam-gate-hd"]
+    assert (gate["forwarded"], gate["uplinks"], gate["registered_percent"], gate["registered_s"]) == (
+        "yes",
+        "city; district",
+        "97.5",
+        "84240",
+    )
+    assert (gate["sessions"], gate["session_s"], gate["bytes_sent"]) == ("3", "5400", "1234567890")
+    assert (cams["cam-store"]["forwarded"], cams["cam-store"]["uplinks"]) == ("no", "")
+    site = next(row for row in rows if row["record"] == "forwarding")
+    assert site["detail"].startswith("2 of 4 enabled camera(s) forwarded, 1 while an uplink was registered;")
+    assert "key-area cameras: 0 of 1 forwarded" in site["detail"] and "registered to its platform" in site["detail"]
+    uplinks = {row["id"]: row for row in rows if row["record"] == "uplink"}
+    assert uplinks["city"]["cameras"] == "cam-gate-hd; cam-east" and uplinks["city"]["registered_percent"] == "0"
+    assert uplinks["district"]["registered_s"] == "84240"
+    # A site without uplinks has neither record nor values in these columns.
+    plain = csv_rows(sample_report())
+    assert not any(row["record"] in ("forwarding", "uplink") for row in plain)
+    assert all(row["forwarded"] == "" for row in plain)
+
+
+def test_json_has_forwarding() -> None:
+    data = json.loads(render(forwarded_report(), "json").body)
+    assert data["forwarding"]["forwarded"] == 2 and data["forwarding"]["definition"] == FORWARDING_DEFINITION
+    assert data["cameras"][0]["forwarding"]["uplinks"] == ["city", "district"]
+    assert data["cameras"][2]["forwarding"]["forwarded"] is False
+    assert json.loads(render(sample_report(), "json").body)["forwarding"] is None
+
+
+def test_html_shows_forwarded_and_not_forwarded_cameras() -> None:
+    html, page = parsed_html(forwarded_report())
+    assert len(page.find("section", id="forwarding")) == 1
+    assert [a["data-uplink"] for a in page.find("tr") if "data-uplink" in a] == ["city", "district"]
+    rows = [a["data-forward-camera"] for a in page.find("tr") if "data-forward-camera" in a]
+    assert rows == list(CAMERA_IDS)
+    section = html.split('id="forwarding"')[1].split("</section>")[0]
+    gate = section.split('data-forward-camera="cam-gate-hd"')[1].split("</tr>")[0]
+    assert "city, district" in gate and "97.50 %" in gate and "1:30:00" in gate and "1.2 GB" in gate
+    store = section.split('data-forward-camera="cam-store"')[1].split("</tr>")[0]
+    assert "not forwarded" in store
+    assert "2 of 4 enabled camera(s) forwarded" in section and "Not applicable" not in section
+
+
+def test_html_and_pdf_say_not_applicable_without_uplinks() -> None:
+    html, page = parsed_html(sample_report())
+    section = html.split('id="forwarding"')[1].split("</section>")[0]
+    assert "Not applicable" in section and "not forwarded" not in html
+    assert not [a for a in page.find("tr") if "data-forward-camera" in a]
+    _, text = pdf_text(render(sample_report(), "pdf").body)
+    assert "Not applicable: this site has no GB/T 28181 uplink" in text
+
+
+def test_pdf_shows_forwarding() -> None:
+    _, text = pdf_text(render(forwarded_report(), "pdf").body)
+    for expected in ("Forwarded to the city network", "2 of 4 enabled camera(s) forwarded", "not forwarded", "1.2 GB"):
+        assert expected in text, expected
+    assert "97.50 %" in text and "city, district" in text

@@ -41,6 +41,8 @@ def test_partial_database_gets_only_missing_migrations(tmp_path: Path) -> None:
     with Database(url) as db, db.engine.begin() as conn:
         # Roll back to version 1 as an older gateway would have left it.
         for table in (
+            schema.uplink_sessions,
+            schema.uplink_intervals,
             schema.event_snapshots,
             schema.events,
             schema.quality_references,
