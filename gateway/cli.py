@@ -208,6 +208,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
+    from gateway.forward.ledger import ForwardLedger
     from gateway.health.uptime import HistoryReader
     from gateway.reports.coverage import build_report
     from gateway.reports.period import report_period
@@ -224,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         kind=args.period, day=args.date, start=args.start, end=args.end, tz=ZoneInfo(config.site.timezone)
     )
     with Database(config.storage.url) as db:
-        report = build_report(config, HistoryReader(db), window, zone_ids=args.zone or None)
+        report = build_report(config, HistoryReader(db), window, zone_ids=args.zone or None, ledger=ForwardLedger(db))
     rendered = render(report, args.format)
     output: Path | None = args.output
     if output is None and args.format == "pdf":

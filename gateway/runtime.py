@@ -16,7 +16,8 @@ from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.device_events import DeviceEventService
-from gateway.forward.gb28181 import Gb28181Service, device_info_from
+from gateway.forward.gb28181 import Gb28181Service, device_info_from, forwarded_camera_ids
+from gateway.forward.ledger import ForwardLedger, previous_run_end
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, CameraStatus, HealthTracker
@@ -56,6 +57,7 @@ class Runtime:
     events: EventStore = field(init=False)
     analytics: AnalyticsService = field(init=False)
     uplinks: Gb28181Service = field(init=False)
+    ledger: ForwardLedger = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -65,13 +67,24 @@ class Runtime:
         self.references = QualityReferences(self.db)
         self.events = EventStore(self.db)
         self.analytics = AnalyticsService(self.config, self.buses, self.events)
-        self.uplinks = Gb28181Service(self.config, self._camera_state, device_info_from(self.inventory.latest))
+        self.ledger = ForwardLedger(self.db)
+        self.uplinks = Gb28181Service(
+            self.config, self._camera_state, device_info_from(self.inventory.latest), self.buses, self.ledger
+        )
+        self.tracker.subscribe(self.uplinks.camera_changed)
+        self.analytics.on_event(self.uplinks.detection_event)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
         await asyncio.to_thread(self.references.load)
         # Every run opens with each camera's state, so uptime never has to guess across a restart.
         self.tracker.announce()
+        # Registrations and sessions a crash left open end where that run's history ends.
+        try:
+            ended = previous_run_end(self.db, self.history.run_id) or time.time()
+            await asyncio.to_thread(self.ledger.close_open, ended, "gateway stopped unexpectedly")
+        except SQLAlchemyError as exc:
+            log.error("forwarding ledger: closing a crashed run's rows failed: %s", exc)
         self._every(HEARTBEAT_S, self._heartbeat, "history-heartbeat")
         self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
         self._every(PRUNE_EVERY_S, self._prune, "history-pruner")
@@ -86,7 +99,8 @@ class Runtime:
         workers = settings.workers
         if workers is None:
             workers = default_worker_count(len(enabled), settings.cameras_per_worker)
-        local = cameras_needing_packets(self.config)
+        # Analysed and forwarded cameras are read here: their packets go to consumers in this process.
+        local = cameras_needing_packets(self.config) | forwarded_camera_ids(self.config)
         remote = [c.id for c in enabled if c.id not in local]
         if workers > 0 and remote:
             processes = ProcessReader(settings, remote, workers, self.source_factory)
@@ -144,6 +158,10 @@ class Runtime:
             return
         if deleted:
             log.info("analytics: pruned %d event(s) older than %d days", deleted, days)
+        try:
+            await asyncio.to_thread(self.ledger.prune, cutoff)
+        except SQLAlchemyError as exc:
+            log.error("forwarding ledger: pruning failed: %s", exc)
 
     async def _sample(self) -> None:
         self.history.record_samples(self.tracker.all())
@@ -151,6 +169,10 @@ class Runtime:
     async def stop(self) -> None:
         # Unregister first, while the platform can still be told cleanly that we are going.
         await self.uplinks.stop()
+        try:
+            self.ledger.close_open(time.time(), "gateway stopped")
+        except SQLAlchemyError as exc:
+            log.error("forwarding ledger: closing rows at stop failed: %s", exc)
         self.device_events.stop()
         for supervisor in self.supervisors.values():
             supervisor.stop()

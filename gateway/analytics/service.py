@@ -115,6 +115,12 @@ class AnalyticsService:
         self.problem: str | None = None
         self.detector_stats = DetectorStats()
         self._started = time.monotonic()
+        self._listeners: list[Callable[[Event], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def on_event(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener(event)` on the event loop for every stored event (uplinks, alarms)."""
+        self._listeners.append(listener)
 
     @property
     def enabled(self) -> bool:
@@ -124,6 +130,7 @@ class AnalyticsService:
         cameras = analysed_cameras(self._config)
         if not cameras:
             return
+        self._loop = asyncio.get_running_loop()
         self.state = "loading"
         try:
             self._detector = await asyncio.to_thread(self._detector_factory, self._config)
@@ -322,6 +329,11 @@ class AnalyticsService:
             return
         feed.events += 1
         log.info("event: camera %s: %s", feed.camera.id, hit.message)
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            for listener in self._listeners:
+                # The detector thread stores; listeners live on the loop, like the rest of the gateway.
+                loop.call_soon_threadsafe(_notify, listener, event)
 
     # -- status ------------------------------------------------------------------------------------
 
@@ -386,3 +398,10 @@ def event_from_hit(camera_id: str, hit: RuleHit, frame: Frame) -> Event:
         frame_height=h,
         has_snapshot=False,
     )
+
+
+def _notify(listener: Callable[[Event], None], event: Event) -> None:
+    try:
+        listener(event)
+    except Exception:  # a listener's failure must not reach the loop's exception handler silently
+        log.exception("analytics: event listener failed")

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Literal, Protocol
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, IPvAnyAddress
 
 from gateway.config_types import Model, Slug
 from gateway.errors import ConfigIssue, SecretUnavailableError
@@ -61,6 +61,14 @@ class Gb28181Uplink(Model):
     )
     charset: Literal["GB2312", "UTF-8"] = Field(default="GB2312", description="Encoding of our MANSCDP bodies")
     catalog_per_message: int = Field(default=20, ge=1, le=200, description="Catalog items per Response MESSAGE")
+    max_sessions: int = Field(default=16, ge=1, le=256, description="Live video sessions at once (INVITEs beyond: 486)")
+    media_ip: IPvAnyAddress | None = Field(
+        default=None, description="Address put in our SDP answers; default: the address the SIP link uses"
+    )
+    alarms: Literal["subscribed", "always", "off"] = Field(
+        default="subscribed",
+        description="Alarm Notify: to an alarm SUBSCRIBE only, also as MESSAGE without one, or never",
+    )
 
 
 class UplinksConfig(Model):

@@ -1,27 +1,33 @@
-"""GB/T 28181 uplinks: register the site to each upper platform and answer its queries.
+"""GB/T 28181 uplinks: register the site to each upper platform, answer it, stream to it, alert it.
 
 One PlatformLink per configured platform, all registering as the site's own ID (site.unit.gb_id).
 A MESSAGE with a MANSCDP Query is answered 200 at once; the Response goes out afterwards as a new
 MESSAGE request (GB/T 28181-2016 clause 9.5), a big catalog in parts, each part sent only once
-the previous one got its 200. Nothing a platform sends may crash the gateway: malformed bodies get
-their 4xx, unknown commands a 200 that is otherwise ignored.
+the previous one got its 200. INVITE/ACK/BYE/CANCEL are live video (`live.py`), SUBSCRIBE the
+catalog and alarm subscriptions (`subscriptions.py`). Camera state changes end sessions of lost
+cameras, NOTIFY catalog subscribers ON/OFF, and raise alarms; detection events raise alarms too.
+Nothing a platform sends may crash the gateway: malformed bodies get their 4xx, unknown commands a
+200 that is otherwise ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapters.gb28181 import manscdp
 from adapters.gb28181.sip import SipMessage, new_call_id, new_tag, request, response_to
-from adapters.gb28181.ua import PlatformLink, PlatformSettings, route_to
+from adapters.gb28181.ua import LinkState, PlatformLink, PlatformSettings, route_to
 from gateway import __version__
+from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
 from gateway.errors import SecretUnavailableError
+from gateway.forward import alarms
 from gateway.forward.catalog import (
     GATEWAY_MANUFACTURER,
     GATEWAY_MODEL,
@@ -34,7 +40,11 @@ from gateway.forward.catalog import (
     selected_cameras,
 )
 from gateway.forward.config import RETRY_S, Gb28181Uplink
+from gateway.forward.live import LiveVideo, SessionJournal
+from gateway.forward.subscriptions import Subscriptions
+from gateway.health.state import CameraStatus
 from gateway.inventory import CameraInventory
+from gateway.pipeline.bus import PacketBus
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +55,58 @@ _COUNTERS = (
     "responses_failed",
     "rejected",
     "ignored",
-    "invites_refused",
+    "alarms_sent",
+    "alarms_failed",
 )
+ALLOW = "INVITE, ACK, BYE, CANCEL, MESSAGE, SUBSCRIBE"
+
+
+class ForwardJournal(SessionJournal, Protocol):
+    """The forwarding ledger as the uplinks use it: sessions, and registration intervals."""
+
+    def link_registered(self, uplink_id: str, at: float) -> None: ...
+
+    def link_unregistered(self, uplink_id: str, at: float, reason: str) -> None: ...
 
 
 class Uplink:
     """One platform: its link, its answers to queries, its counters."""
 
     def __init__(
-        self, config: GatewayConfig, uplink: Gb28181Uplink, state_of: StateOf, device_info: DeviceInfoOf
+        self,
+        config: GatewayConfig,
+        uplink: Gb28181Uplink,
+        state_of: StateOf,
+        device_info: DeviceInfoOf,
+        buses: Mapping[str, PacketBus] | None = None,
+        journal: ForwardJournal | None = None,
     ) -> None:
         self.config = config
         self.uplink = uplink
         self._state_of = state_of
         self._device_info = device_info
+        self._journal = journal
         self.link: PlatformLink | None = None
         self.start_error: str | None = None
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._channels = channel_lookup(config, uplink)
+        self._cameras = {c.id: c for c in self._channels.values()}
         self._system_id = config.site.unit.gb_id or ""
+        self._alarm_sn = 0
+        self.live = LiveVideo(
+            uplink.id,
+            self._channels,
+            buses or {},
+            state_of,
+            lambda: self.link,
+            max_sessions=uplink.max_sessions,
+            media_ip=str(uplink.media_ip) if uplink.media_ip is not None else None,
+            journal=journal,
+        )
+        self.subscriptions = Subscriptions(
+            uplink.id, self._system_id, lambda: self.link, charset=uplink.charset, initial_catalog=self._state_bodies
+        )
 
     async def start(self) -> None:
         up = self.uplink
@@ -90,7 +132,7 @@ class Uplink:
             retry_s=RETRY_S,
             contact_host=contact,
         )
-        link = PlatformLink(settings, self._on_request)
+        link = PlatformLink(settings, self._on_request, on_ack=self.live.on_ack, on_state=self._link_state, allow=ALLOW)
         try:
             await link.start()
         except OSError as exc:  # the UDP port is taken: report it, keep the gateway running
@@ -101,6 +143,9 @@ class Uplink:
         log.info("GB/T 28181 uplink %s: registering to %s as %s", up.id, settings.target, self._system_id)
 
     async def stop(self) -> None:
+        # BYE every session while the link can still carry it, then unregister.
+        await self.live.stop()
+        await self.subscriptions.stop()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -108,14 +153,115 @@ class Uplink:
         if self.link is not None:
             await self.link.stop()
 
+    def _link_state(self, state: LinkState, reason: str) -> None:
+        if self._journal is None:
+            return
+        try:
+            if state == "registered":
+                self._journal.link_registered(self.uplink.id, time.time())
+            else:
+                self._journal.link_unregistered(self.uplink.id, time.time(), reason)
+        except Exception:  # the ledger is for reports; the link must go on
+            log.exception("GB/T 28181 uplink %s: could not record a registration change", self.uplink.id)
+
+    # --- what happens on the site ---------------------------------------------------------------
+
+    def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
+        camera = self._cameras.get(status.camera_id)
+        if camera is None or camera.gb_channel_id is None:
+            return
+        now_up = is_up(status.state)
+        was_up = previous is not None and is_up(previous.state)
+        self.live.camera_changed(camera.id, now_up)
+        if previous is not None and now_up != was_up:
+            channel = camera.gb_channel_id
+            event: manscdp.CatalogEvent = "ON" if now_up else "OFF"
+            self.subscriptions.notify("Catalog", lambda sn: self._catalog_change(sn, channel, event))
+        for alarm in alarms.from_state(status, previous):
+            self.raise_alarm(alarm)
+
+    def detection_event(self, event: Event) -> None:
+        if event.camera_id in self._cameras:
+            alarm = alarms.from_event(event)
+            if alarm is not None:
+                self.raise_alarm(alarm)
+
+    def raise_alarm(self, alarm: alarms.Alarm) -> None:
+        """Alarm Notify to this platform: by NOTIFY to its alarm subscriptions, or, with
+        `alarms: always` and none, as a MESSAGE (clause 9.4)."""
+        camera = self._cameras.get(alarm.camera_id)
+        mode = self.uplink.alarms
+        if camera is None or camera.gb_channel_id is None or mode == "off":
+            return
+        channel = camera.gb_channel_id
+
+        def body(sn: int) -> list[bytes]:
+            return [
+                manscdp.alarm_notify(
+                    sn,
+                    channel,
+                    priority=alarm.priority,
+                    method=alarm.method,
+                    time=self._at(alarm.at),
+                    description=alarm.description,
+                    alarm_type=alarm.alarm_type,
+                    event_type=alarm.event_type,
+                    charset=self.uplink.charset,
+                )
+            ]
+
+        if self.subscriptions.notify("Alarm", body):
+            self.counters["alarms_sent"] += 1
+            return
+        if mode == "always" and self.link is not None and self.link.state == "registered":
+            self._alarm_sn += 1
+            self._spawn(self._send_alarm(body(self._alarm_sn)[0]), f"gb28181-{self.uplink.id}-alarm")
+
+    async def _send_alarm(self, body: bytes) -> None:
+        try:
+            ok = await self._send(body)
+        except Exception:  # an alarm that cannot go out is counted, never raised into the loop
+            log.exception("GB/T 28181 uplink %s: alarm not sent", self.uplink.id)
+            ok = False
+        self.counters["alarms_sent" if ok else "alarms_failed"] += 1
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _catalog_change(self, sn: int, channel: str, event: manscdp.CatalogEvent) -> list[bytes]:
+        items = [i for i in self._catalog() if i.device_id == channel]
+        return [manscdp.catalog_notify(sn, self._system_id, [(i, event) for i in items], charset=self.uplink.charset)]
+
+    def _state_bodies(self, sn: int) -> list[bytes]:
+        """Every channel's state as ON/OFF events: the first NOTIFY of a catalog subscription."""
+        items = [i for i in self._catalog() if i.device_id != self._system_id]
+        per = self.uplink.catalog_per_message
+        pairs: list[tuple[manscdp.CatalogItem, manscdp.CatalogEvent]] = [
+            (i, "ON" if i.status == "ON" else "OFF") for i in items
+        ]
+        return [
+            manscdp.catalog_notify(sn, self._system_id, pairs[k : k + per], charset=self.uplink.charset)
+            for k in range(0, max(len(pairs), 1), per)
+        ]
+
+    def _catalog(self) -> list[manscdp.CatalogItem]:
+        return catalog_items(self.config, self.uplink, self._state_of, self._device_info)
+
     # --- requests from the platform -------------------------------------------------------------
 
     async def _on_request(self, msg: SipMessage) -> SipMessage | None:
-        if msg.method == "INVITE":
-            # unfinished: live video sessions (INVITE -> PS over RTP) come with gateway/forward media.
-            self.counters["invites_refused"] += 1
-            return response_to(msg, 501)
-        if msg.method != "MESSAGE":
+        method = msg.method
+        if method == "INVITE":
+            return await self.live.on_invite(msg)
+        if method == "BYE":
+            return self.live.on_bye(msg)
+        if method == "CANCEL":
+            return self.live.on_cancel(msg)
+        if method == "SUBSCRIBE":
+            return self._on_subscribe(msg)
+        if method != "MESSAGE":
             return None  # the link answers 405 with Allow
         if msg.content_type != manscdp.CONTENT_TYPE.lower():
             self.counters["rejected"] += 1
@@ -136,6 +282,18 @@ class Uplink:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return response_to(msg, 200)
+
+    def _on_subscribe(self, msg: SipMessage) -> SipMessage:
+        if msg.content_type != manscdp.CONTENT_TYPE.lower():
+            self.counters["rejected"] += 1
+            return response_to(msg, 415, extra_headers=[("Accept", manscdp.CONTENT_TYPE)])
+        try:
+            query = manscdp.parse(msg.body)
+        except manscdp.ManscdpError as exc:
+            self.counters["rejected"] += 1
+            log.info("GB/T 28181 uplink %s: refused a SUBSCRIBE: %s", self.uplink.id, exc)
+            return response_to(msg, exc.status)
+        return self.subscriptions.on_subscribe(msg, query)
 
     async def _answer(self, query: manscdp.Manscdp) -> None:
         try:
@@ -206,11 +364,14 @@ class Uplink:
         ]
 
     def _now(self) -> datetime:
-        """The site's wall-clock time: DeviceTime carries no zone, and the platform reads it as local."""
+        return self._at(time.time())
+
+    def _at(self, ts: float) -> datetime:
+        """The site's wall-clock time: MANSCDP times carry no zone, and the platform reads them as local."""
         try:
-            return datetime.now(ZoneInfo(self.config.site.timezone))
+            return datetime.fromtimestamp(ts, ZoneInfo(self.config.site.timezone))
         except (ZoneInfoNotFoundError, ValueError):
-            return datetime.now().astimezone()
+            return datetime.fromtimestamp(ts).astimezone()
 
     async def _send(self, body: bytes) -> bool:
         """One Response MESSAGE as a client transaction; True when the platform answered 2xx."""
@@ -270,7 +431,9 @@ class Uplink:
                 "last_keepalive_ok": None,
                 "keepalive_misses": 0,
                 "time_offset_s": None,
-                "counters": dict(self.counters),
+                "counters": self._counters(),
+                "sessions": [],
+                "subscriptions": [],
             }
         return {
             **base,
@@ -282,15 +445,48 @@ class Uplink:
             "last_keepalive_ok": link.last_keepalive_ok,
             "keepalive_misses": link.keepalive_misses,
             "time_offset_s": link.time_offset_s,
-            "counters": {**link.counters, **self.counters, "dropped": link.dropped},
+            "counters": {**link.counters, **self._counters(), "dropped": link.dropped},
+            "sessions": self.live.status(),
+            "subscriptions": self.subscriptions.status(),
+        }
+
+    def _counters(self) -> dict[str, int]:
+        return {
+            **self.counters,
+            **self.live.counters,
+            "bytes_sent": self.live.bytes_sent(),
+            **self.subscriptions.counters,
         }
 
 
 class Gb28181Service:
     """Every configured GB/T 28181 uplink; nothing starts before `start()`."""
 
-    def __init__(self, config: GatewayConfig, state_of: StateOf, device_info: DeviceInfoOf) -> None:
-        self.uplinks = [Uplink(config, up, state_of, device_info) for up in config.uplinks.gb28181]
+    def __init__(
+        self,
+        config: GatewayConfig,
+        state_of: StateOf,
+        device_info: DeviceInfoOf,
+        buses: Mapping[str, PacketBus] | None = None,
+        journal: ForwardJournal | None = None,
+    ) -> None:
+        self.uplinks = [Uplink(config, up, state_of, device_info, buses, journal) for up in config.uplinks.gb28181]
+
+    def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
+        """A HealthTracker listener (event loop thread)."""
+        for uplink in self.uplinks:
+            try:
+                uplink.camera_changed(status, previous)
+            except Exception:  # one uplink's trouble must not reach the tracker or the others
+                log.exception("GB/T 28181 uplink %s: state change not handled", uplink.uplink.id)
+
+    def detection_event(self, event: Event) -> None:
+        """An analytics event listener (called on the event loop)."""
+        for uplink in self.uplinks:
+            try:
+                uplink.detection_event(event)
+            except Exception:
+                log.exception("GB/T 28181 uplink %s: event not handled", uplink.uplink.id)
 
     async def start(self) -> None:
         for uplink in self.uplinks:
@@ -314,3 +510,8 @@ def device_info_from(latest: Mapping[str, CameraInventory]) -> DeviceInfoOf:
         return reading.inventory.info.manufacturer, reading.inventory.info.model
 
     return info
+
+
+def forwarded_camera_ids(config: GatewayConfig) -> set[str]:
+    """Cameras some uplink may stream: their packets must be read in this process (the bus)."""
+    return {c.id for up in config.uplinks.gb28181 for c in selected_cameras(config, up) if c.enabled}

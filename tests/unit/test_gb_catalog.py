@@ -113,6 +113,13 @@ def test_expires_below_the_standard_floor() -> None:
     assert len(issues) == 1 and issues[0].startswith("uplinks.gb28181[0].expires_s: Input should be greater than")
 
 
+def test_live_video_and_alarm_settings() -> None:
+    up = config(media_ip="192.168.1.20", max_sessions=4, alarms="always").uplinks.gb28181[0]
+    assert (str(up.media_ip), up.max_sessions, up.alarms) == ("192.168.1.20", 4, "always")
+    issues = broken(lambda d: d["uplinks"]["gb28181"][0].update(media_ip="gateway.local", alarms="sometimes"))
+    assert [i.split(":")[0] for i in issues] == ["uplinks.gb28181[0].media_ip", "uplinks.gb28181[0].alarms"]
+
+
 def test_password_is_required() -> None:
     issues = broken(lambda d: d["uplinks"]["gb28181"][0].pop("password"))
     assert issues == ["uplinks.gb28181[0].password: Field required"]
@@ -218,12 +225,12 @@ async def test_bad_requests_get_their_status_and_never_raise() -> None:
         (_message(b"<Notify><CmdType>Catalog</CmdType><SN>x</SN><DeviceID>1</DeviceID></Notify>"), 400),
         (_message(b"<Response><CmdType>Catalog</CmdType><SN>1</SN><DeviceID>1</DeviceID></Response>"), 200),
         (_message(_query("NoSuchCommand")), 200),
-        (_message(b"v=0\r\n", "application/sdp", "INVITE"), 501),  # unfinished: live video sessions
+        (_message(b"v=0\r\n", "application/sdp", "INVITE"), 503),  # no SIP link up to answer from
     ]
     for msg, status in cases:
         resp = await up._on_request(msg)
         assert resp is not None and resp.status == status, (msg.body[:40], resp and resp.status)
-    assert up.counters["rejected"] == 4 and up.counters["ignored"] == 2 and up.counters["invites_refused"] == 1
+    assert up.counters["rejected"] == 4 and up.counters["ignored"] == 2 and up.live.counters["invites_refused"] == 1
 
 
 async def test_a_query_is_answered_200_and_the_response_follows() -> None:

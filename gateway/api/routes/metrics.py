@@ -130,8 +130,27 @@ def _uplinks(out: _Exposition, runtime: Runtime) -> None:
         ("gateway_gb_register_failures_total", "failures", "Failed registrations and lost links"),
         ("gateway_gb_queries_total", "queries", "Catalog/DeviceInfo/DeviceStatus queries received"),
         ("gateway_gb_responses_failed_total", "responses_failed", "Query responses the platform did not accept"),
+        ("gateway_gb_invites_total", "invites", "INVITEs received (live video requests)"),
+        ("gateway_gb_invites_refused_total", "invites_refused", "INVITEs answered with an error"),
+        ("gateway_gb_sessions_started_total", "sessions_started", "Live sessions that started streaming"),
+        ("gateway_gb_byes_sent_total", "byes_sent", "Sessions we ended with BYE (camera lost, media failed)"),
+        ("gateway_gb_sent_bytes_total", "bytes_sent", "Live video bytes sent (RTP, framing included)"),
+        ("gateway_gb_notify_sent_total", "notify_sent", "Catalog and alarm NOTIFYs the platform accepted"),
+        ("gateway_gb_alarms_total", "alarms_sent", "Alarms sent to the platform"),
     ):
         out.family(name, "counter", help_text, [(lb, u["counters"].get(key, 0)) for lb, u in labels])
+    out.family(
+        "gateway_gb_sessions",
+        "gauge",
+        "Live video sessions in progress",
+        [(lb, len(u["sessions"])) for lb, u in labels],
+    )
+    out.family(
+        "gateway_gb_subscriptions",
+        "gauge",
+        "Catalog and alarm subscriptions in force",
+        [(lb, len(u["subscriptions"])) for lb, u in labels],
+    )
 
 
 _ANALYTICS_FRAMES = {

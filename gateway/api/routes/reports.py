@@ -58,7 +58,7 @@ async def coverage_report(
     window = report_period(kind=period, day=date, start=start, end=end, tz=ZoneInfo(config.site.timezone))
 
     def make() -> tuple[bytes, str, str]:
-        report = build_report(config, runtime.reader, window, zone_ids=zone or None)
+        report = build_report(config, runtime.reader, window, zone_ids=zone or None, ledger=runtime.ledger)
         rendered = render(report, fmt)
         return rendered.body, rendered.media_type, rendered.filename
 

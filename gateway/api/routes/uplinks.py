@@ -1,4 +1,5 @@
-"""How the uplinks to upper platforms are doing: registration, keepalive, counters. No secrets."""
+"""How the uplinks to upper platforms are doing: registration, keepalive, live sessions, subscriptions,
+counters. No secrets."""
 
 from __future__ import annotations
 
@@ -17,5 +18,6 @@ StaffUser = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.AUDI
 async def uplinks_status(runtime: RuntimeDep, _user: StaffUser) -> list[dict[str, Any]]:
     """One entry per GB/T 28181 platform. state: unregistered | registering | registered | failed
     (reason and last_failure say why); times are Unix seconds; time_offset_s is the platform's clock
-    minus ours, from its 200 OK Date."""
+    minus ours, from its 200 OK Date. `sessions` lists the live video sessions in progress (camera,
+    channel, transport, peer, bytes and frames sent), `subscriptions` the catalog/alarm ones."""
     return runtime.uplinks.status()

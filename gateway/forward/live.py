@@ -1,0 +1,457 @@
+"""Live video sessions of one GB/T 28181 uplink: INVITE, ACK, BYE, CANCEL (GB/T 28181-2016 clause 9.2).
+
+The platform INVITEs a channel with an SDP offer (`s=Play`). We answer 200 with our SDP once the
+media socket is ready (UDP bound, or TCP connected/listening per the offer), and on the ACK start
+sending the camera's packets, taken from its packet bus, as PS over RTP (`MediaSender`). Every
+viewer of a camera reads the same bus, so the camera is read once however many sessions there are.
+
+A session ends on the platform's BYE, on our BYE when the camera is lost (state no longer online
+or degraded) or the media connection fails, when no ACK comes within 64*T1, at shutdown, or when a
+new INVITE for the same channel carries the same Subject (the platform restarting its view: the old
+session is replaced, per the standard's Subject rule in clause 9.2).
+
+Only live view is served: Playback and Download need recordings this gateway does not keep, and are
+refused with 488 and a Warning that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+from adapters.common.media import Packet
+from adapters.gb28181 import sdp
+from adapters.gb28181.dialog import Dialog, DialogId
+from adapters.gb28181.media import Codec, MediaError, MediaSender, MediaTarget
+from adapters.gb28181.sip import SipError, SipMessage, addr_uri, new_tag, response_to
+from adapters.gb28181.ua import PlatformLink
+from gateway.config import CameraConfig
+from gateway.forward.catalog import StateOf, is_up
+from gateway.pipeline.bus import PacketBus, Subscription
+
+log = logging.getLogger(__name__)
+
+SDP_TYPE: Final = "application/sdp"
+# Packets queued per session before the oldest are dropped: about 10 s of 25 fps video, so a short
+# stall of the event loop loses nothing, and a session that cannot keep up costs bounded memory.
+SESSION_QUEUE: Final = 256
+DISCARD_PORT: Final = 9  # the m= port of an active TCP endpoint (RFC 4145 section 4)
+_CODECS: Final[frozenset[str]] = frozenset({"h264", "h265"})
+
+SessionState = Literal["answered", "streaming", "ended"]
+
+
+class SessionJournal(Protocol):
+    """Where session starts and ends are recorded for reports (the forwarding ledger)."""
+
+    def session_started(
+        self, uplink_id: str, camera_id: str, channel_id: str, call_id: str, transport: str, at: float
+    ) -> int: ...
+
+    def session_ended(self, session_id: int, at: float, bytes_sent: int, reason: str) -> None: ...
+
+
+@dataclass
+class LiveSession:
+    """One platform viewer of one camera."""
+
+    camera_id: str
+    channel_id: str
+    dialog: Dialog
+    subject: str | None
+    offer: sdp.PlayOffer
+    answer: bytes
+    sender: MediaSender
+    created_at: float = field(default_factory=time.time)
+    state: SessionState = "answered"
+    ended_reason: str | None = None
+    journal_id: int | None = None
+    task: asyncio.Task[None] | None = None
+    ack_timer: asyncio.Task[None] | None = None
+    subscription: Subscription | None = None
+
+    def status(self) -> dict[str, Any]:
+        stats = self.sender.stats
+        target = self.sender.target
+        peer = stats.peer or ((target.remote_ip, target.remote_port) if target.sends_to_remote else None)
+        return {
+            "camera_id": self.camera_id,
+            "channel_id": self.channel_id,
+            "call_id": self.dialog.call_id,
+            "state": self.state,
+            "transport": target.transport if target.transport == "udp" else f"tcp-{target.setup}",
+            "peer": f"{peer[0]}:{peer[1]}" if peer else None,
+            "ssrc": f"{target.ssrc:010d}",
+            "created_at": self.created_at,
+            "started_at": stats.started_at,
+            "frames_sent": stats.frames_sent,
+            "bytes_sent": stats.bytes_sent,
+            "frames_dropped": stats.frames_dropped + (self.subscription.dropped if self.subscription else 0),
+            "last_error": stats.last_error,
+        }
+
+
+class LiveVideo:
+    """The live sessions of one uplink. Lives on the event loop; `link()` is the uplink's SIP link."""
+
+    def __init__(
+        self,
+        uplink_id: str,
+        channels: Mapping[str, CameraConfig],
+        buses: Mapping[str, PacketBus],
+        state_of: StateOf,
+        link: Callable[[], PlatformLink | None],
+        *,
+        max_sessions: int,
+        media_ip: str | None = None,
+        journal: SessionJournal | None = None,
+        ack_timeout_s: float = 32.0,
+    ) -> None:
+        self.uplink_id = uplink_id
+        self._channels = channels
+        self._buses = buses
+        self._state_of = state_of
+        self._link = link
+        self._max_sessions = max_sessions
+        self._media_ip = media_ip
+        self._journal = journal
+        self._ack_timeout_s = ack_timeout_s
+        self.sessions: dict[DialogId, LiveSession] = {}
+        self._pending: dict[str, asyncio.Event] = {}  # INVITE branch -> set by a CANCEL
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.counters: dict[str, int] = dict.fromkeys(
+            (
+                "invites",
+                "invites_refused",
+                "sessions_started",
+                "sessions_ended",
+                "byes_received",
+                "byes_sent",
+                "byes_failed",
+                "replaced",
+                "cancelled",
+                "bytes_sent",
+            ),
+            0,
+        )
+
+    # --- requests ---------------------------------------------------------------------------------
+
+    async def on_invite(self, msg: SipMessage) -> SipMessage:
+        self.counters["invites"] += 1
+        if msg.to_tag:
+            return self._reinvite(msg)
+        resp = await self._invite(msg)
+        if resp.status is not None and resp.status >= 300:
+            self.counters["invites_refused"] += 1
+        return resp
+
+    def _reinvite(self, msg: SipMessage) -> SipMessage:
+        """A session refresh: same media, same answer (we never change a running stream)."""
+        session = self._find(msg)
+        if session is None or session.state == "ended":
+            return response_to(msg, 481)
+        return self._ok(msg, session)
+
+    async def _invite(self, msg: SipMessage) -> SipMessage:
+        link = self._link()
+        if link is None or link.contact_uri is None:
+            return response_to(msg, 503)
+        channel_id = _user(msg.uri or "") or _user(addr_uri(msg.get("To") or ""))
+        camera = self._channels.get(channel_id)
+        if camera is None:
+            return response_to(msg, 404, extra_headers=[_warning("no such channel")])
+        if (msg.content_type or "") != SDP_TYPE:
+            return response_to(msg, 415, extra_headers=[("Accept", SDP_TYPE)])
+        try:
+            offer = sdp.parse_offer(msg.body)
+        except sdp.SdpError as exc:
+            log.info("GB/T 28181 uplink %s: refused an INVITE for %s: %s", self.uplink_id, channel_id, exc.detail)
+            return response_to(msg, exc.status, extra_headers=[_warning(exc.detail)])
+        if offer.session_name.lower() != "play":
+            return response_to(msg, 488, extra_headers=[_warning("only live Play is served: no recordings here")])
+        bus = self._buses.get(camera.id)
+        info = bus.info if bus is not None else None
+        if bus is None or info is None or not is_up(self._state_of(camera.id)):
+            return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")])
+        if info.codec not in _CODECS:
+            return response_to(msg, 488, extra_headers=[_warning(f"cannot carry {info.codec} in PS")])
+        subject = msg.get("Subject")
+        replaced = self._same_subject(channel_id, subject)
+        live = [s for s in self.sessions.values() if s.state != "ended" and s not in replaced]
+        if len(live) >= self._max_sessions:
+            return response_to(msg, 486, extra_headers=[_warning("too many live sessions")])
+        ssrc = offer.ssrc if offer.ssrc and len(offer.ssrc) == 10 else _new_ssrc()
+        try:
+            local_tag = new_tag()
+            dialog = Dialog.as_uas(msg, local_tag)
+            target = dataclasses.replace(MediaTarget.from_offer(offer), ssrc=int(ssrc))
+        except SipError as exc:
+            return response_to(msg, exc.status, extra_headers=[_warning(exc.reason)])
+        except ValueError as exc:
+            return response_to(msg, 488, extra_headers=[_warning(str(exc))])
+        codec: Codec = "h264" if info.codec == "h264" else "h265"
+        extradata = info.extradata if info.extradata and info.extradata.startswith((b"\0\0\1", b"\0\0\0\1")) else None
+        sender = MediaSender(target, codec, parameter_sets=extradata)
+        branch = msg.via_branch or ""
+        cancelled = self._pending[branch] = asyncio.Event()
+        opening = asyncio.ensure_future(sender.open())
+        waiting = asyncio.ensure_future(cancelled.wait())
+        try:
+            # A CANCEL must not wait for a TCP connect that may take seconds.
+            await asyncio.wait({opening, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            if cancelled.is_set():
+                opening.cancel()
+                sender.close()
+                self.counters["cancelled"] += 1
+                return response_to(msg, 487)
+            port = opening.result()
+        except (OSError, TimeoutError, MediaError) as exc:
+            sender.close()
+            detail = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+            log.warning("GB/T 28181 uplink %s: media for %s not opened: %s", self.uplink_id, channel_id, detail)
+            return response_to(msg, 503, extra_headers=[_warning(f"media not opened: {detail}")])
+        finally:
+            waiting.cancel()
+            self._pending.pop(branch, None)
+        if port == 0:
+            # TCP active: we connected out and listen nowhere. Port 0 would mean "stream rejected"
+            # (RFC 3264 section 6); RFC 4145 section 4 has an active endpoint name the discard port.
+            port = DISCARD_PORT
+        media_ip = self._media_ip or _host_of(link.contact_uri)
+        answer = sdp.build_answer(offer, device_id=channel_id, local_ip=media_ip, local_port=port, ssrc=ssrc)
+        session = LiveSession(
+            camera_id=camera.id,
+            channel_id=channel_id,
+            dialog=dialog,
+            subject=subject,
+            offer=offer,
+            answer=answer.encode(),
+            sender=sender,
+        )
+        for old in replaced:
+            self.counters["replaced"] += 1
+            self._end(old, "replaced by a new INVITE with the same Subject", bye=True)
+        self.sessions[dialog.id] = session
+        session.ack_timer = self._spawn(self._expect_ack(session), f"gb-ack-{channel_id}")
+        log.info(
+            "GB/T 28181 uplink %s: INVITE for %s (%s) answered, media %s port %d",
+            self.uplink_id,
+            channel_id,
+            camera.id,
+            target.transport if target.transport == "udp" else f"tcp {target.setup}",
+            port,
+        )
+        return self._ok(msg, session)
+
+    def _ok(self, msg: SipMessage, session: LiveSession) -> SipMessage:
+        link = self._link()
+        contact = link.contact_uri if link is not None else None
+        extra = [("Contact", f"<{contact}>")] if contact else []
+        return response_to(
+            msg,
+            200,
+            to_tag=session.dialog.local_tag,
+            extra_headers=extra,
+            body=session.answer,
+            content_type=SDP_TYPE,
+        )
+
+    def on_ack(self, msg: SipMessage) -> None:
+        session = self._find(msg)
+        if session is None or session.state != "answered":
+            return  # a retransmitted ACK, or one for a session already over
+        if session.ack_timer is not None:
+            session.ack_timer.cancel()
+        bus = self._buses.get(session.camera_id)
+        if bus is None:
+            self._end(session, "camera gone", bye=True)
+            return
+        session.state = "streaming"
+        session.subscription = bus.subscribe(f"gb28181:{self.uplink_id}:{session.dialog.call_id}", SESSION_QUEUE)
+        session.task = self._spawn(self._stream(session, session.subscription), f"gb-live-{session.channel_id}")
+        self.counters["sessions_started"] += 1
+        if self._journal is not None:
+            target = session.sender.target
+            try:
+                session.journal_id = self._journal.session_started(
+                    self.uplink_id,
+                    session.camera_id,
+                    session.channel_id,
+                    session.dialog.call_id,
+                    target.transport if target.transport == "udp" else f"tcp-{target.setup}",
+                    time.time(),
+                )
+            except Exception:  # the record is for reports; the video matters more
+                log.exception("GB/T 28181 uplink %s: could not record a session start", self.uplink_id)
+
+    def on_bye(self, msg: SipMessage) -> SipMessage:
+        session = self._find(msg)
+        if session is None or session.state == "ended":
+            return response_to(msg, 481)
+        self.counters["byes_received"] += 1
+        self._end(session, "BYE from the platform", bye=False)
+        return response_to(msg, 200)
+
+    def on_cancel(self, msg: SipMessage) -> SipMessage:
+        """CANCEL of an INVITE still being answered (RFC 3261 section 9.2): 200 here, 487 there."""
+        pending = self._pending.get(msg.via_branch or "")
+        if pending is None:
+            return response_to(msg, 481)
+        pending.set()
+        return response_to(msg, 200)
+
+    # --- camera state -----------------------------------------------------------------------------
+
+    def camera_changed(self, camera_id: str, up: bool) -> None:
+        """A camera that stops delivering video ends its sessions with our BYE (clause 9.2.3)."""
+        if up:
+            return
+        for session in list(self.sessions.values()):
+            if session.camera_id == camera_id and session.state != "ended":
+                self._end(session, "camera lost", bye=True)
+
+    # --- ending -----------------------------------------------------------------------------------
+
+    def _end(self, session: LiveSession, reason: str, *, bye: bool) -> None:
+        if session.state == "ended":
+            return
+        was_streaming = session.state == "streaming"
+        session.state = "ended"
+        session.ended_reason = reason
+        self.sessions.pop(session.dialog.id, None)
+        session.sender.close()
+        if session.subscription is not None:
+            session.subscription.close()
+        for task in (session.task, session.ack_timer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self.counters["sessions_ended"] += int(was_streaming)
+        self.counters["bytes_sent"] += session.sender.stats.bytes_sent
+        log.info(
+            "GB/T 28181 uplink %s: session for %s (%s) ended: %s, %d bytes sent",
+            self.uplink_id,
+            session.channel_id,
+            session.camera_id,
+            reason,
+            session.sender.stats.bytes_sent,
+        )
+        if self._journal is not None and session.journal_id is not None:
+            try:
+                self._journal.session_ended(session.journal_id, time.time(), session.sender.stats.bytes_sent, reason)
+            except Exception:
+                log.exception("GB/T 28181 uplink %s: could not record a session end", self.uplink_id)
+        if bye:
+            self._spawn(self._send_bye(session), f"gb-bye-{session.channel_id}")
+
+    async def _send_bye(self, session: LiveSession) -> None:
+        link = self._link()
+        if link is None:
+            return
+        try:
+            resp = await link.send_request(link.in_dialog(session.dialog, "BYE"))
+        except (TimeoutError, OSError, RuntimeError, ValueError) as exc:
+            self.counters["byes_failed"] += 1
+            log.info("GB/T 28181 uplink %s: BYE for %s not answered: %s", self.uplink_id, session.channel_id, exc)
+            return
+        self.counters["byes_sent"] += 1
+        if resp.status is None or resp.status >= 300:
+            log.info("GB/T 28181 uplink %s: BYE for %s answered %s", self.uplink_id, session.channel_id, resp.status)
+
+    async def _expect_ack(self, session: LiveSession) -> None:
+        await asyncio.sleep(self._ack_timeout_s)
+        if session.state == "answered":
+            # RFC 3261 section 13.3.1.4: no ACK for our 2xx means the dialog must be ended by BYE.
+            self._end(session, "no ACK from the platform", bye=True)
+
+    async def _stream(self, session: LiveSession, subscription: Subscription) -> None:
+        reason = "the camera's stream ended"
+        bye = True
+        try:
+            await session.sender.run(_packets(subscription))
+        except MediaError as exc:
+            reason = exc.reason
+        except asyncio.CancelledError:
+            bye = False  # ended by us (BYE, camera lost, stop): the caller decided already
+            raise
+        except Exception:
+            log.exception("GB/T 28181 uplink %s: media of %s failed", self.uplink_id, session.channel_id)
+            reason = "internal error"
+        finally:
+            if bye and session.state != "ended":
+                self._end(session, reason, bye=True)
+
+    async def stop(self) -> None:
+        """End every session with BYE (sent and awaited, bounded), for a clean shutdown."""
+        for session in list(self.sessions.values()):
+            self._end(session, "gateway stopping", bye=True)
+        tasks = list(self._tasks)
+        if tasks:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3.0):
+                    await asyncio.gather(*tasks, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+
+    # --- helpers ----------------------------------------------------------------------------------
+
+    def _find(self, msg: SipMessage) -> LiveSession | None:
+        try:
+            key = (msg.call_id, msg.to_tag or "", msg.from_tag or "")
+        except SipError:
+            return None
+        return self.sessions.get(key)
+
+    def _same_subject(self, channel_id: str, subject: str | None) -> list[LiveSession]:
+        if not subject:
+            return []
+        return [s for s in self.sessions.values() if s.channel_id == channel_id and s.subject == subject]
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def status(self) -> list[dict[str, Any]]:
+        return [s.status() for s in self.sessions.values()]
+
+    def bytes_sent(self) -> int:
+        """Bytes sent by ended and running sessions, for the counter in /metrics."""
+        return self.counters["bytes_sent"] + sum(s.sender.stats.bytes_sent for s in self.sessions.values())
+
+
+async def _packets(subscription: Subscription) -> AsyncIterator[Packet]:
+    async for packet in subscription:
+        yield packet
+
+
+def _user(uri: str) -> str:
+    """The user part of a SIP URI: sip:34020000001320000001@3402000000 -> 34020000001320000001."""
+    rest = uri.split(":", 1)[1] if ":" in uri else uri
+    return rest.split("@", 1)[0] if "@" in rest else ""
+
+
+def _host_of(uri: str) -> str:
+    host_port = uri.split("@", 1)[-1]
+    if host_port.startswith("["):
+        return host_port[1:].split("]", 1)[0]
+    return host_port.rsplit(":", 1)[0]
+
+
+def _new_ssrc() -> str:
+    """A live-view SSRC when the offer has none: digit 1 is 0 for live (GB/T 28181 annex F)."""
+    return "0" + str(secrets.randbelow(10**9)).zfill(9)
+
+
+def _warning(text: str) -> tuple[str, str]:
+    """RFC 3261 section 20.43: 399 is the code for miscellaneous warnings; the text is ours, never input."""
+    clean = text.replace('"', "'").replace("\\", "/")[:120]
+    return ("Warning", f'399 gateway "{clean}"')
