@@ -28,17 +28,21 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import IO, Any
 
 import av
 import numpy as np
 
+from adapters.common.media import Packet
+from adapters.gb28181.media import MediaSender, MediaTarget
 from adapters.gb28181.ps import PsMuxer
 from adapters.gb28181.rtp import RtpPacketizer
 from benchmarks.common import REPO, median
+from gateway.pipeline.bus import PacketBus, Subscription
 from gateway.sim.clips import make_clips
 
 FPS = 25
@@ -219,6 +223,58 @@ async def _forward(aus: AccessUnits, streams: int, port: int, counters: Any, sto
     await asyncio.gather(*(one(i) for i in range(streams)))
 
 
+def session_main(aus: AccessUnits, streams: int, port: int, counters: Any, stop: Any) -> None:
+    """The product's path: per stream a camera PacketBus, fed by a reader-like thread, a bus
+    subscription and a MediaSender (what a GB/T 28181 live session runs). counters as forwarder_main;
+    packets refused and lateness are not observable from outside the sender and stay 0."""
+    asyncio.run(_sessions(aus, streams, port, counters, stop))
+
+
+async def _sessions(aus: AccessUnits, streams: int, port: int, counters: Any, stop: Any) -> None:
+    buses = [PacketBus(f"cam{i}") for i in range(streams)]
+    senders = [
+        MediaSender(MediaTarget(transport="udp", ssrc=100_000_000 + i, remote_ip="127.0.0.1", remote_port=port), "h264")
+        for i in range(streams)
+    ]
+    subs = [bus.subscribe(f"gb:{i}", 256) for i, bus in enumerate(buses)]
+
+    async def packets(sub: Subscription) -> AsyncIterator[Packet]:
+        async for packet in sub:
+            yield packet
+
+    def reader() -> None:
+        # One thread stands for the camera readers: it publishes each stream's frame at its instant,
+        # the streams spread over one frame period as unsynchronised cameras are.
+        period = 1 / FPS
+        start = time.monotonic() + 0.1
+        n = 0
+        while not stop.is_set():
+            for i, bus in enumerate(buses):
+                due = start + n * period + i * period / streams
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                au, key = aus[n % len(aus)]
+                bus.publish(Packet(bus.camera_id, "h264", n, n, Fraction(1, FPS), key, au, time.monotonic()))
+            n += 1
+        for sub in subs:
+            sub.close()
+
+    async def count() -> None:
+        while not stop.is_set():
+            for i, sender in enumerate(senders):
+                counters[i] = sender.stats.frames_sent
+            counters[streams] = sum(x.stats.packets_sent for x in senders)
+            await asyncio.sleep(0.2)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    counting = asyncio.create_task(count())
+    await asyncio.gather(*(sender.run(packets(sub)) for sender, sub in zip(senders, subs, strict=True)))
+    counting.cancel()
+    thread.join(2)
+
+
 # --- measuring ---------------------------------------------------------------------------------------
 
 
@@ -325,12 +381,21 @@ def summarise(kind: str, streams: int, window: Window, **extra: int) -> Result:
 
 
 def run_ours(
-    aus: AccessUnits, streams: int, port: int, receiver: Receiver, warmup: float, seconds: float, slices: int
+    aus: AccessUnits,
+    streams: int,
+    port: int,
+    receiver: Receiver,
+    warmup: float,
+    seconds: float,
+    slices: int,
+    *,
+    sessions: bool = False,
 ) -> Result:
     ctx = mp.get_context("spawn")  # a clean interpreter: no parent threads or imports (cv2, av) in it
     counters = ctx.RawArray("q", streams + 4)
     stop = ctx.Event()
-    proc = ctx.Process(target=forwarder_main, args=(aus, streams, port, counters, stop), daemon=True)
+    target = session_main if sessions else forwarder_main
+    proc = ctx.Process(target=target, args=(aus, streams, port, counters, stop), daemon=True)
     proc.start()
     assert proc.pid is not None
     try:
@@ -349,7 +414,7 @@ def run_ours(
     if not proc.exitcode == 0:
         raise RuntimeError(f"forwarder exited with {proc.exitcode}")
     return summarise(
-        "ours",
+        "ours-session" if sessions else "ours",
         streams,
         window,
         refused_packets=extra1[1] - extra0[1],
@@ -464,13 +529,20 @@ def parse_ffmpeg(spec: str) -> tuple[int, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--streams", type=int, nargs="+", default=[10, 25, 50], help="our forwarder's stream counts")
+    ap.add_argument("--streams", type=int, nargs="*", default=[10, 25, 50], help="our forwarder's stream counts")
     ap.add_argument(
         "--ffmpeg",
         type=parse_ffmpeg,
         nargs="*",
         default=[(1, "mkv"), (10, "mkv"), (10, "h264")],
         help="ffmpeg runs as N:input, input mkv (framed packets) or h264 (raw Annex-B)",
+    )
+    ap.add_argument(
+        "--sessions",
+        type=int,
+        nargs="*",
+        default=[],
+        help="stream counts for the product's path: camera bus + subscription + MediaSender per stream",
     )
     ap.add_argument("--seconds", type=float, default=20, help="measured window per run")
     ap.add_argument("--slices", type=int, default=4, help="the window is cut into this many; the median is quoted")
@@ -491,6 +563,11 @@ def main() -> None:
         for n in args.streams:
             results.append(run_ours(aus, n, receiver.port, receiver, args.warmup, args.seconds, args.slices))
             print(json.dumps(asdict(results[-1])), flush=True)
+        for n in args.sessions:
+            results.append(
+                run_ours(aus, n, receiver.port, receiver, args.warmup, args.seconds, args.slices, sessions=True)
+            )
+            print(json.dumps(asdict(results[-1])), flush=True)
         for n, source in args.ffmpeg:
             path = mkv if source == "mkv" else repeat_raw(clip, args.warmup + args.seconds + 10)
             results.append(
@@ -498,11 +575,11 @@ def main() -> None:
             )
             print(json.dumps(asdict(results[-1])), flush=True)
 
-    ours = [r for r in results if r.kind == "ours"]
+    ours = [r for r in results if r.kind.startswith("ours")]
     ratios: dict[str, float] = {}
-    for base in (r for r in results if r.kind != "ours"):
+    for base in (r for r in results if not r.kind.startswith("ours")):
         for r in ours:
-            ratios[f"ours{r.streams}/{base.kind}{base.streams}"] = round(
+            ratios[f"{r.kind}{r.streams}/{base.kind}{base.streams}"] = round(
                 r.ms_cpu_per_stream_s / base.ms_cpu_per_stream_s, 3
             )
     print()
