@@ -18,7 +18,6 @@ from adapters.common.media import Packet, StreamInfo
 from adapters.gb28181 import manscdp
 from adapters.gb28181.dialog import Dialog
 from adapters.gb28181.media import MediaSender
-from adapters.gb28181.ua import PlatformSettings
 from adapters.gb28181.psdemux import PsDemuxer, RtpPsReader
 from adapters.gb28181.sip import (
     SipError,
@@ -31,6 +30,7 @@ from adapters.gb28181.sip import (
     request,
     response_to,
 )
+from adapters.gb28181.ua import PlatformSettings
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig, parse_config
 from gateway.forward import alarms
