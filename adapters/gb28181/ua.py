@@ -54,6 +54,8 @@ MAX_PENDING: Final = 32  # client transactions in flight (we run a handful at mo
 MAX_HANDLERS: Final = 16  # incoming requests being handled at once; beyond that: 503
 MAX_ANSWERED: Final = 64  # remembered answers, to repeat on a UDP retransmission (RFC 3261 17.2.2)
 REFRESH_AT: Final = 0.75  # refresh the registration at 3/4 of the granted expiry
+MAX_EXPIRES_S: Final = 7 * 86400  # a Min-Expires above a week is not a registrar we can follow
+QUICK_LOSS_S: Final = 10.0  # a TCP connection lost this soon after registering counts as a flap
 _ID_RE: Final = re.compile(r"[0-9]{20}")
 
 
@@ -174,6 +176,7 @@ class PlatformLink:
         self._route_host: str | None = None
         # 2xx answers to INVITE resent over UDP until their ACK (RFC 3261 section 13.3.1.4).
         self._awaiting_ack: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._quick_losses = 0
 
     # --- public API -----------------------------------------------------------------------------
 
@@ -353,6 +356,7 @@ class PlatformLink:
     async def _maintain(self, granted: int) -> bool:
         """Keep alive and refresh until something fails; True to re-register at once."""
         loop = asyncio.get_running_loop()
+        registered = loop.time()
         refresh_at = loop.time() + REFRESH_AT * granted
         next_keepalive = loop.time() + self.settings.keepalive_s
         while True:
@@ -364,9 +368,13 @@ class PlatformLink:
                     await transport.lost.wait()
             if transport.lost.is_set():
                 # TCP connection lost: reconnect and re-register at once (a new connection is
-                # not a failed registration; if that attempt fails, the 60 s rule applies).
+                # not a failed registration; if that attempt fails, the 60 s rule applies). A
+                # platform that drops every connection right after accepting the registration
+                # would make that a tight loop: the second quick loss in a row waits like a failure.
                 self._fail(f"connection to {self.settings.target} lost")
-                return True
+                quick = loop.time() - registered < QUICK_LOSS_S
+                self._quick_losses = self._quick_losses + 1 if quick else 0
+                return self._quick_losses < 2
             now = loop.time()
             if now >= refresh_at:
                 try:
@@ -487,7 +495,7 @@ class PlatformLink:
         challenge = self._challenge
         history: list[str] = []
         fresh = False  # `challenge` came in this round (not cached from an earlier registration)
-        for _ in range(3):
+        for _ in range(4):  # 423, 401, credentials, and one spare
             extra = [("Expires", str(expires))]
             if challenge is not None:
                 self._nc += 1  # RFC 7616 section 3.4: nc counts the requests sent with this nonce
@@ -517,6 +525,13 @@ class PlatformLink:
             if 200 <= status < 300:
                 return self._registered(resp, expires)
             label = f"{status} {resp.reason or REASONS.get(status, '')}".strip()
+            if status == 423 and expires and "423" not in history:
+                # RFC 3261 section 10.2.8: ask again for at least what the registrar accepts.
+                floor = _delta_seconds(resp.get("Min-Expires"))
+                if floor is not None and expires < floor <= MAX_EXPIRES_S:
+                    expires = floor
+                    history.append("423")
+                    continue
             if status not in (401, 407):
                 hint = ": wrong password?" if status == 403 and history else ""
                 raise RegisterFailed(_prefixed(history, label + hint))
@@ -708,6 +723,11 @@ class PlatformLink:
         except OSError as exc:
             log.debug("could not answer %s: %s", addr, exc)
         return data
+
+
+def _delta_seconds(value: str | None) -> int | None:
+    text = (value or "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 10 else None
 
 
 def _prefixed(history: list[str], text: str) -> str:

@@ -380,3 +380,74 @@ async def test_tcp_reconnects_after_the_platform_drops_the_connection() -> None:
         await link.stop()
         server.close()
         await server.wait_closed()
+
+
+async def test_tcp_platform_dropping_every_connection_is_not_hammered() -> None:
+    """Registered, dropped at once, again and again: the second quick loss in a row waits retry_s."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        framer = StreamFramer()
+        try:
+            while chunk := await reader.read(65536):
+                for msg in framer.feed(chunk):
+                    if msg.method == "REGISTER":
+                        writer.write(response_to(msg, 200).to_bytes())
+                        await writer.drain()
+                        if msg.expires:
+                            writer.close()
+                            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    link = PlatformLink(settings(port, transport="tcp", keepalive_s=3600, retry_s=30))
+    try:
+        await link.start()
+        await until(lambda: connections >= 2 and link.state == "failed")
+        await asyncio.sleep(1.5)
+        assert connections == 2, "re-registered in a tight loop"
+        assert link.counters["register_ok"] == 2 and link.state == "failed"
+    finally:
+        await link.stop()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_interval_too_brief_is_retried_with_min_expires() -> None:
+    """RFC 3261 section 10.2.8: a 423 with Min-Expires is asked again with that expiry."""
+    asked: list[int | None] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        framer = StreamFramer()
+        try:
+            while chunk := await reader.read(65536):
+                for msg in framer.feed(chunk):
+                    if msg.method != "REGISTER":
+                        continue
+                    asked.append(msg.expires)
+                    if msg.expires and msg.expires < 7200:
+                        answer = response_to(msg, 423, extra_headers=[("Min-Expires", "7200")])
+                    else:
+                        answer = response_to(msg, 200, extra_headers=[("Expires", str(msg.expires))])
+                    writer.write(answer.to_bytes())
+                    await writer.drain()
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    link = PlatformLink(settings(port, transport="tcp", keepalive_s=3600))
+    try:
+        await link.start()
+        await until(lambda: link.state == "registered")
+        assert asked == [3600, 7200]
+        assert link.expires_at is not None and link.registered_at is not None
+        assert round(link.expires_at - link.registered_at) == 7200
+    finally:
+        await link.stop()
+        server.close()
+        await server.wait_closed()
