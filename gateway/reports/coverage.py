@@ -562,9 +562,9 @@ def _zone_report(
 ) -> ZoneReport:
     """Covered while any camera is online; else unknown while any camera is unknown; else uncovered."""
     subject = f"zone {zone.id}"
-    covered = _union([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == "online"])
+    covered = merge_spans([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == "online"])
     unknown = _subtract(
-        _union([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == UNKNOWN]), covered
+        merge_spans([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == UNKNOWN]), covered
     )
     uncovered = _subtract(_subtract([(period.start, period.end)], covered), unknown)
     seconds = {
@@ -599,17 +599,6 @@ def _zone_report(
         passed=not findings,
         findings=tuple(findings),
     )
-
-
-def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    merged: list[tuple[float, float]] = []
-    for a, b in sorted(spans):
-        if merged and a <= merged[-1][1]:
-            if b > merged[-1][1]:
-                merged[-1] = (merged[-1][0], b)
-        elif b > a:
-            merged.append((a, b))
-    return merged
 
 
 def _subtract(spans: list[tuple[float, float]], cut: list[tuple[float, float]]) -> list[tuple[float, float]]:
