@@ -263,37 +263,33 @@ class Uplink:
             return self._on_subscribe(msg)
         if method != "MESSAGE":
             return None  # the link answers 405 with Allow
-        if msg.content_type != manscdp.CONTENT_TYPE.lower():
-            self.counters["rejected"] += 1
-            return response_to(msg, 415, extra_headers=[("Accept", manscdp.CONTENT_TYPE)])
-        try:
-            body = manscdp.parse(msg.body)
-        except manscdp.ManscdpError as exc:
-            self.counters["rejected"] += 1
-            log.info("GB/T 28181 uplink %s: refused a MESSAGE: %s", self.uplink.id, exc)
-            return response_to(msg, exc.status)
+        body = self._manscdp(msg)
+        if isinstance(body, SipMessage):
+            return body
         if body.root != "Query" or body.cmd_type not in _QUERIES:
             self.counters["ignored"] += 1
             log.debug("GB/T 28181 uplink %s: ignored %s %s", self.uplink.id, body.root, body.cmd_type)
             return response_to(msg, 200)
         self.counters["queries"] += 1
         # The link sends our 200 as soon as this returns; the task runs after that (same loop).
-        task = asyncio.create_task(self._answer(body), name=f"gb28181-{self.uplink.id}-{body.cmd_type}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._answer(body), f"gb28181-{self.uplink.id}-{body.cmd_type}")
         return response_to(msg, 200)
 
     def _on_subscribe(self, msg: SipMessage) -> SipMessage:
+        query = self._manscdp(msg)
+        return query if isinstance(query, SipMessage) else self.subscriptions.on_subscribe(msg, query)
+
+    def _manscdp(self, msg: SipMessage) -> manscdp.Manscdp | SipMessage:
+        """The request's MANSCDP body, or the 4xx to answer when it has none we can read."""
         if msg.content_type != manscdp.CONTENT_TYPE.lower():
             self.counters["rejected"] += 1
             return response_to(msg, 415, extra_headers=[("Accept", manscdp.CONTENT_TYPE)])
         try:
-            query = manscdp.parse(msg.body)
+            return manscdp.parse(msg.body)
         except manscdp.ManscdpError as exc:
             self.counters["rejected"] += 1
-            log.info("GB/T 28181 uplink %s: refused a SUBSCRIBE: %s", self.uplink.id, exc)
+            log.info("GB/T 28181 uplink %s: refused a %s: %s", self.uplink.id, msg.method, exc)
             return response_to(msg, exc.status)
-        return self.subscriptions.on_subscribe(msg, query)
 
     async def _answer(self, query: manscdp.Manscdp) -> None:
         try:
