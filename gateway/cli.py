@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,7 +71,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = create_app(config)
     log.info("API and dashboard on http://%s:%d/", host, port)
     serve(app, host, port, access_log=config.logging.level == "DEBUG")
+    _exit_past_stuck_threads()
     return EXIT_OK
+
+
+def _exit_past_stuck_threads() -> None:
+    """End now if a daemon thread outlived the stop (a camera read stuck until its socket timeout).
+
+    Finalizing the interpreter under such a thread kills it with a forced unwind when it comes back
+    from native code; OpenCV's catch-all handlers swallow that unwind and the process aborts with
+    SIGABRT, so a clean stop would look like a crash to a service manager.
+    """
+    stuck = [t.name for t in threading.enumerate() if t.daemon and t.is_alive()]
+    if not stuck:
+        return
+    log.warning("stopping with thread(s) still busy: %s", ", ".join(sorted(stuck)))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_OK)
 
 
 def cmd_user(args: argparse.Namespace) -> int:

@@ -186,6 +186,8 @@ class Runtime:
         await self.analytics.stop()
         if self.camera_reader is not None:
             await self.camera_reader.close()
+        if not await asyncio.to_thread(self.references.wait_written, 5.0):
+            log.warning("quality: a reference picture was still being stored at stop")
         # A last sample, so that the stored figures reach up to the stop.
         self.history.record_samples(self.tracker.all())
 

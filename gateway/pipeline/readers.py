@@ -23,6 +23,11 @@ from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.pacing import Pacer
 from gateway.quality.sampler import KeyframeSampler, SamplerSetup
 
+# How long closing waits for session threads to leave native code (decoder, OpenCV). A thread still
+# inside C++ when the interpreter finalizes is killed by a forced unwind that OpenCV's catch-all
+# handlers swallow, and the process aborts (SIGABRT) instead of exiting 0.
+CLOSE_WAIT_S = 5.0
+
 # How often a session hands measured figures to the supervisor: often enough for a live
 # dashboard, rare enough that 200 cameras cost a few hundred messages a second at most.
 PUBLISH_INTERVAL_S = 1.0
@@ -130,6 +135,7 @@ class ThreadReader:
         self._buses = buses
         self._source_factory = source_factory
         self._stops: dict[str, threading.Event] = {}
+        self._threads: set[threading.Thread] = set()
 
     async def run_session(
         self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
@@ -144,7 +150,7 @@ class ThreadReader:
             source = self._source_factory(camera, self._settings)
             read_session(source, self._settings, stop, emit, self._buses.get(camera.id), quality)
 
-        await run_in_daemon_thread(target, name=f"camera-{camera.id}")
+        await run_in_daemon_thread(target, name=f"camera-{camera.id}", track=self._threads)
 
     def stop_session(self, camera_id: str) -> None:
         stop = self._stops.get(camera_id)
@@ -154,6 +160,7 @@ class ThreadReader:
     async def close(self) -> None:
         for stop in self._stops.values():
             stop.set()
+        await join_threads(self._threads, CLOSE_WAIT_S)
 
 
 class RoutedReader:
@@ -181,7 +188,10 @@ class RoutedReader:
         await self._remote.close()
 
 
-def run_in_daemon_thread(fn: Callable[[], None], name: str) -> asyncio.Future[None]:
+def run_in_daemon_thread(
+    fn: Callable[[], None], name: str, track: set[threading.Thread] | None = None
+) -> asyncio.Future[None]:
+    """Run `fn` in a new daemon thread; `track` holds the thread while it runs, for `join_threads`."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
 
@@ -192,9 +202,23 @@ def run_in_daemon_thread(fn: Callable[[], None], name: str) -> asyncio.Future[No
             loop.call_soon_threadsafe(_settle, future, exc)
         else:
             loop.call_soon_threadsafe(_settle, future, None)
+        finally:
+            if track is not None:
+                track.discard(threading.current_thread())
 
-    threading.Thread(target=target, name=name, daemon=True).start()
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    if track is not None:
+        track.add(thread)
+    thread.start()
     return future
+
+
+async def join_threads(threads: set[threading.Thread], within_s: float) -> list[str]:
+    """Wait for `threads` to end, all within one deadline; the names of those still running."""
+    deadline = time.monotonic() + within_s
+    for thread in list(threads):
+        await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
+    return [t.name for t in list(threads) if t.is_alive()]
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:

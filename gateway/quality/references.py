@@ -25,6 +25,7 @@ class QualityReferences:
         self._images: dict[str, bytes] = {}
         self._taken: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._writers: set[threading.Thread] = set()
 
     def load(self) -> None:
         t = schema.quality_references
@@ -48,7 +49,21 @@ class QualityReferences:
         with self._lock:
             self._images[camera_id] = image
             self._taken[camera_id] = ts
-        threading.Thread(target=self._write, args=(camera_id, image, ts), name="quality-reference", daemon=True).start()
+        writer = threading.Thread(
+            target=self._write, args=(camera_id, image, ts), name="quality-reference", daemon=True
+        )
+        with self._lock:
+            self._writers = {t for t in self._writers if t.is_alive()} | {writer}
+        writer.start()
+
+    def wait_written(self, within_s: float) -> bool:
+        """Blocking: wait for references being stored (at stop); False if one is still being written."""
+        deadline = time.monotonic() + within_s
+        with self._lock:
+            writers = list(self._writers)
+        for writer in writers:
+            writer.join(max(0.0, deadline - time.monotonic()))
+        return not any(w.is_alive() for w in writers)
 
     def reset(self, camera_id: str) -> bool:
         """Forget a camera's reference (blocking); its next good picture becomes the new one."""

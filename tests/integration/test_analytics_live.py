@@ -282,7 +282,7 @@ def test_a_missing_model_fails_softly(
         wait_until("camera walk online", lambda: gw.cameras()["walk"]["state"] == "online" or None, timeout=20)
         status = gw.analytics()
     finally:
-        assert gw.proc.stop() == 0
+        assert gw.proc.stop() == 0, gw.proc.log()[-4000:]
     assert status["state"] == "unavailable", status
     assert status["detector"] is None and status["cameras"] == {}
     problem = status["problem"]

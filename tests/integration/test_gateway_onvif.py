@@ -134,7 +134,7 @@ def test_discover_write_check_and_run(tmp_path: Path, camera_site: dict[str, Any
                 break
             time.sleep(0.3)
     finally:
-        assert proc.stop() == 0
+        assert proc.stop() == 0, proc.log()[-4000:]
     assert health["state"] == "online", health
     assert (health["measured"]["codec"], health["measured"]["width"]) == ("h264", 1920)
     device = health["device"]

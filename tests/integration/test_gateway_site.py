@@ -136,7 +136,7 @@ def test_measures_codec_resolution_fps_gop_and_bitrate(
         seen = site.cameras()
         metrics = site.proc.get("/metrics", site.token).text
     finally:
-        assert site.proc.stop() == 0
+        assert site.proc.stop() == 0, site.proc.log()[-4000:]
     for cid in ("hd_h264", "hd_h265", "hd720_h264", "hd720_h265", "sd_h264", "udp-h264"):
         clip = sim_clips["hd_h264" if cid == "udp-h264" else cid]
         m = seen[cid]["measured"]
@@ -178,7 +178,7 @@ def test_failures_have_reasons_backoff_and_no_leaks(
         listing = site.proc.get("/api/v1/cameras", site.token).text
         assert site.get("/healthz")["online"] == 1
     finally:
-        assert site.proc.stop() == 0
+        assert site.proc.stop() == 0, site.proc.log()[-4000:]
     reasons = {cid: c["reason"] for cid, c in seen.items()}
     assert seen["ok"]["state"] == "online", seen["ok"]
     assert reasons["wrong-path"] == "not found"
@@ -337,7 +337,7 @@ def test_cameras_read_in_worker_processes(tmp_path: Path, cameras: RtspServerPro
         site.wait_for(want, timeout=20)
         assert len(_children(site.proc.proc.pid)) == 2
     finally:
-        assert site.proc.stop() == 0
+        assert site.proc.stop() == 0, site.proc.log()[-4000:]
     assert "reader process 0 ended" in site.proc.log() or "reader process 1 ended" in site.proc.log()
     assert rtsp_password not in site.proc.log()
 

@@ -265,6 +265,6 @@ def test_registers_and_answers_catalog_and_device_info(
             assert 'gateway_gb_registered{platform="city"} 1' in metrics
             assert proc.get("/api/v1/uplinks", "not-a-token").status_code == 401
         finally:
-            assert proc.stop() == 0
+            assert proc.stop() == 0, proc.log()[-4000:]
         assert platform.unregistered.wait(5), "no REGISTER with Expires: 0 at shutdown"
         assert platform.password not in proc.log()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -138,3 +139,34 @@ async def test_onvif_source_is_reported_as_unsupported_for_now() -> None:
     tracker = HealthTracker(["cam"])
     await _run_briefly(CameraSupervisor(onvif, FAST, POLICY, tracker, ThreadReader(FAST, {})), 0.2)
     assert tracker.get("cam").reason == "unsupported source"
+
+
+class SlowPackets(ScriptedSource):
+    """A session busy in "native" work between packets, as a decoder or OpenCV call would be."""
+
+    def __init__(self) -> None:
+        super().__init__(("ok", 0))
+        self.started = threading.Event()
+
+    def packets(self) -> Iterator[Packet]:
+        i = 0
+        while True:
+            self.started.set()
+            time.sleep(0.3)
+            i += 1
+            yield Packet("cam", "h264", i * 3600, i * 3600, INFO.time_base, i == 1, b"x" * 10, time.monotonic())
+
+
+async def test_closing_a_thread_reader_waits_for_its_sessions() -> None:
+    # A session thread left running while the interpreter finalizes aborts the process (SIGABRT)
+    # when it comes back from C++; closing must wait for it.
+    source = SlowPackets()
+    reader = ThreadReader(FAST, {}, lambda _c, _s: source)
+    task = asyncio.create_task(reader.run_session(CAMERA, 1, lambda *_: None))
+    await asyncio.to_thread(source.started.wait, 2)
+    threads = [t for t in threading.enumerate() if t.name == "camera-cam"]
+    assert len(threads) == 1
+    await reader.close()
+    assert not threads[0].is_alive()
+    await asyncio.wait_for(task, 1)
+    assert source.closed
