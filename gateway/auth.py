@@ -1,14 +1,17 @@
-"""Users, roles and API tokens.
+"""Users, roles, API tokens and passwords.
 
 Tokens are 256-bit random strings shown once at creation; only their SHA-256 is stored. A slow
-password hash is unnecessary here because the tokens are not guessable, and a fast hash lets every
-request be checked with one indexed lookup.
+hash is unnecessary for them because they are not guessable, and a fast hash lets every request be
+checked with one indexed lookup. Passwords (for the web pages) are chosen by people, so they get
+scrypt with a per-user salt.
 """
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
+import hmac
 import re
 import secrets
 import time
@@ -22,6 +25,11 @@ from gateway.storage.db import Database
 
 TOKEN_PREFIX = "gw_"  # noqa: S105 - a marker, not a secret
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+# scrypt at n=2**14, r=8: 16 MiB and ~50 ms per check on the edge box; slow enough to make
+# guessing offline costly, fast enough that a sign-in never waits.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 # last_used_at is informative only; writing it on every request would turn reads into writes.
 _LAST_USED_RESOLUTION_S = 60.0
 
@@ -48,6 +56,43 @@ def hash_token(token: str) -> str:
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidRequestError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidRequestError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    if stored is None or len(password) > MAX_PASSWORD_LENGTH:
+        # Same work as a real check, so that timing does not tell which user names exist.
+        _scrypt(password[:MAX_PASSWORD_LENGTH], b"0" * 16, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        got = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
 
 
 class UserStore:
@@ -99,6 +144,22 @@ class UserStore:
             )
         return result.rowcount
 
+    def set_password(self, name: str, password: str) -> None:
+        check_password_rules(password)
+        self.get(name)
+        hashed = hash_password(password)
+        with self._db.engine.begin() as conn:
+            conn.execute(update(schema.users).where(schema.users.c.name == name).values(password_hash=hashed))
+
+    def check_password(self, name: str, password: str) -> User | None:
+        """The active user with this name and password, or None (same answer for every failure)."""
+        with self._db.engine.connect() as conn:
+            row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
+        stored = row.password_hash if row is not None else None
+        if not verify_password(password, stored) or row is None or row.disabled:
+            return None
+        return user_from_row(row)
+
     def set_disabled(self, name: str, disabled: bool) -> None:
         self.get(name)
         with self._db.engine.begin() as conn:
@@ -109,12 +170,12 @@ class UserStore:
             row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no user {name!r}")
-        return _user(row)
+        return user_from_row(row)
 
     def list(self) -> list[User]:
         with self._db.engine.connect() as conn:
             rows = conn.execute(select(schema.users).order_by(schema.users.c.name)).all()
-        return [_user(r) for r in rows]
+        return [user_from_row(r) for r in rows]
 
     def authenticate(self, token: str) -> User | None:
         """Return the active user owning this token, or None (unknown, revoked, or user disabled)."""
@@ -133,10 +194,10 @@ class UserStore:
         if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION_S:
             with self._db.engine.begin() as conn:
                 conn.execute(update(t).where(t.c.id == row.token_id).values(last_used_at=now))
-        return _user(row)
+        return user_from_row(row)
 
 
-def _user(row: object) -> User:
+def user_from_row(row: object) -> User:
     return User(
         id=row.id,  # type: ignore[attr-defined]
         name=row.name,  # type: ignore[attr-defined]

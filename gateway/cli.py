@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.config import GatewayConfig, load_config
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, InvalidRequestError
 
 log = logging.getLogger("gateway")
 
@@ -93,27 +93,112 @@ def _exit_past_stuck_threads() -> None:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from gateway.access import GrantStore
+    from gateway.admin import Actor, Admin
+    from gateway.audit import AuditLog
     from gateway.auth import UserStore
+    from gateway.sessions import SessionStore
     from gateway.storage.db import Database
 
     config = _load(args, check_secrets=False)
+    # Changes made at the console are audited like those made over the API, under the OS account.
+    actor = Actor(f"console:{getpass.getuser()}", "console")
     with Database(config.storage.url) as db:
         users = UserStore(db)
-        if args.user_cmd == "add":
-            user, token = users.add_user(args.name, args.role)
+        log = AuditLog(db)
+        grants = GrantStore(db, config, users)
+        admin = Admin(users, grants, SessionStore(db, users, log, config.server), log)
+        cmd = args.user_cmd
+        if cmd == "add":
+            password = _read_password(args) if args.password_stdin else None
+            user, token = admin.add_user(actor, args.name, args.role, password)
             print(f"created user {user.name} ({user.role.value}); token (shown once, keep it safe):")
             print(token)
-        elif args.user_cmd == "token":
-            print(users.issue_token(args.name))
-        elif args.user_cmd == "revoke":
-            print(f"revoked {users.revoke_tokens(args.name)} token(s) of {args.name}")
-        elif args.user_cmd in ("disable", "enable"):
-            users.set_disabled(args.name, args.user_cmd == "disable")
-            print(f"user {args.name} {args.user_cmd}d")
+        elif cmd == "token":
+            print(admin.issue_token(actor, args.name))
+        elif cmd == "revoke":
+            print(f"revoked {admin.revoke_tokens(actor, args.name)} token(s) of {args.name}")
+        elif cmd in ("disable", "enable"):
+            admin.set_disabled(actor, args.name, cmd == "disable")
+            print(f"user {args.name} {cmd}d")
+        elif cmd == "passwd":
+            admin.set_password(actor, args.name, _read_password(args))
+            print(f"password of {args.name} set; their open web sessions were ended")
+        elif cmd in ("grant", "ungrant"):
+            kind, target = _grant_target(args)
+            if cmd == "grant":
+                print(f"{args.name} may now see {admin.grant(actor, args.name, kind, target).describe()}")
+            else:
+                admin.revoke_grant(actor, args.name, kind, target)
+                print(f"removed {args.name}'s grant for {'all cameras' if kind == 'all' else f'{kind} {target}'}")
+        elif cmd == "grants":
+            user = users.get(args.name)
+            held = grants.list_grants(args.name)
+            if user.role.value in ("admin", "auditor"):
+                print(f"{user.name} is {user.role.value}: sees every camera")
+            elif not held:
+                print(f"{user.name} has no grants: sees no camera")
+            for grant in held:
+                print(f"{grant.describe():<32} granted by {grant.created_by}")
         else:
             for user in users.list():
                 print(f"{user.name:<24} {user.role.value:<9} {'disabled' if user.disabled else 'active'}")
     return EXIT_OK
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        # One line: what a script pipes in; the trailing newline is not part of the password.
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("new password: ")
+    if getpass.getpass("again: ") != first:
+        raise InvalidRequestError("the two passwords differ")
+    return first
+
+
+def _grant_target(args: argparse.Namespace) -> tuple[str, str]:
+    if args.all:
+        return "all", "*"
+    if args.camera:
+        return "camera", args.camera
+    return "zone", args.zone
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from gateway.audit import AuditLog, to_csv
+    from gateway.storage.db import Database
+
+    config = _load(args, check_secrets=False)
+    with Database(config.storage.url) as db:
+        log = AuditLog(db)
+        if args.audit_cmd == "verify":
+            head = _parse_head(args.head) if args.head else None
+            result = log.verify(head)
+            for seq, what in result.problems:
+                print(f"entry {seq}: {what}")
+            state = "OK" if result.ok else f"BROKEN ({len(result.problems)} problem(s))"
+            print(f"audit log {state}: {result.checked} entries checked; head {result.head_seq}:{result.head_hash}")
+            return EXIT_OK if result.ok else EXIT_ERROR
+        entries = list(log.entries())
+        if args.format == "csv":
+            sys.stdout.write(to_csv(entries))
+        else:
+            import json
+
+            for entry in entries:
+                print(json.dumps(entry.as_dict(), ensure_ascii=False))
+    return EXIT_OK
+
+
+def _parse_head(text: str) -> tuple[int, str]:
+    seq, _, digest = text.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise InvalidRequestError("--head takes SEQ:HASH as `gateway audit verify` printed it")
+    return int(seq), digest.lower()
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
@@ -321,8 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("add", "create a user and print its first token once"),
         ("token", "issue an additional token for a user"),
         ("revoke", "revoke every token of a user"),
-        ("disable", "disable a user"),
+        ("disable", "disable a user (ends their web sessions)"),
         ("enable", "enable a user"),
+        ("passwd", "set a user's password for the web pages (ends their web sessions)"),
+        ("grant", "let a police or operator user see a camera, a zone, or all cameras"),
+        ("ungrant", "take back a grant"),
+        ("grants", "list a user's grants"),
         ("list", "list users"),
     ):
         q = user_sub.add_parser(name, help=help_text)
@@ -331,7 +420,26 @@ def build_parser() -> argparse.ArgumentParser:
             q.add_argument("name")
         if name == "add":
             q.add_argument("--role", required=True, choices=["admin", "operator", "auditor", "police"])
+        if name in ("add", "passwd"):
+            q.add_argument(
+                "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+            )
+        if name in ("grant", "ungrant"):
+            which = q.add_mutually_exclusive_group(required=True)
+            which.add_argument("--camera", metavar="ID")
+            which.add_argument("--zone", metavar="ID")
+            which.add_argument("--all", action="store_true", help="every camera, including ones added later")
     p.set_defaults(func=cmd_user)
+
+    p = sub.add_parser("audit", help="check or export the audit log")
+    audit_sub = p.add_subparsers(dest="audit_cmd", required=True)
+    q = audit_sub.add_parser("verify", help="check the hash chain; exit status 1 and where, if broken")
+    _config_arg(q)
+    q.add_argument("--head", metavar="SEQ:HASH", help="a head printed by an earlier verify, which must still be there")
+    q = audit_sub.add_parser("export", help="print every entry, oldest first")
+    _config_arg(q)
+    q.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("probe", help="measure RTSP streams (codec, resolution, fps, bitrate, GOP) in parallel")
     p.add_argument("urls", nargs="+", metavar="URL", help="rtsp:// URLs, or onvif://[user@]host[:port]")

@@ -32,6 +32,7 @@ from gateway.config_types import Slug
 from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
 from gateway.forward.config import UplinksConfig
 from gateway.forward.config import cross_check as uplinks_cross_check
+from gateway.forward.webrtc_config import LiveViewConfig
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 from gateway.secrets import SecretRef as SecretRef  # re-exported: its home moved, importers did not
@@ -344,6 +345,12 @@ class OnvifConfig(_Model):
 class ServerConfig(_Model):
     bind: str = Field(default="127.0.0.1", description="Address the API listens on")
     port: int = Field(default=8080, ge=1, le=65535)
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="A web-page sign-in ends this long after it began, at the latest"
+    )
+    session_idle_minutes: float = Field(
+        default=30, gt=0, le=24 * 60, description="A web-page sign-in ends after this long without a request"
+    )
 
 
 class StorageConfig(_Model):
@@ -386,6 +393,7 @@ class GatewayConfig(_Model):
     uplinks: UplinksConfig = Field(
         default_factory=UplinksConfig, description="Upper platforms the site registers to (GB/T 28181)"
     )
+    live_view: LiveViewConfig = Field(default_factory=LiveViewConfig, description="WebRTC live view for viewers")
 
     def hd_min_resolution(self) -> Resolution:
         if self.policy.hd_min_resolution is not None:

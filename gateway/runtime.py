@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from gateway import audit
+from gateway.access import GrantStore
+from gateway.admin import Admin
 from gateway.analytics.events import EventStore
 from gateway.analytics.service import AnalyticsService, cameras_needing_packets
-from gateway.auth import UserStore
+from gateway.audit import AuditLog, record_config_change
+from gateway.auth import User, UserStore
 from gateway.config import GatewayConfig
 from gateway.device_events import DeviceEventService
+from gateway.errors import GatewayError
 from gateway.forward.gb28181 import Gb28181Service, device_info_from, forwarded_camera_ids
 from gateway.forward.ledger import ForwardLedger, previous_run_end
+from gateway.forward.webrtc import LiveViewService
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, CameraStatus, HealthTracker
@@ -27,6 +35,7 @@ from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, RoutedReader, SourceFactory, ThreadReader, rtsp_source_factory
 from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.quality.references import QualityReferences
+from gateway.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.supervisor import CameraSupervisor
 
@@ -35,6 +44,7 @@ log = logging.getLogger(__name__)
 # The last heartbeat bounds a run that ended without a clean stop (crash, power cut), so this is the
 # most monitored time a crash can be credited with.
 HEARTBEAT_S = 5.0
+SNAPSHOT_AUDIT_S = 300.0
 PRUNE_EVERY_S = 6 * 3600.0
 
 
@@ -58,7 +68,15 @@ class Runtime:
     analytics: AnalyticsService = field(init=False)
     uplinks: Gb28181Service = field(init=False)
     ledger: ForwardLedger = field(init=False)
+    live: LiveViewService = field(init=False)
+    # Cameras whose packets reach this process's buses (read by threads here, not worker processes).
+    local_camera_ids: frozenset[str] = frozenset()
+    audit: AuditLog = field(init=False)
+    grants: GrantStore = field(init=False)
+    sessions: SessionStore = field(init=False)
+    admin: Admin = field(init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _snapshot_audited: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
@@ -68,15 +86,28 @@ class Runtime:
         self.events = EventStore(self.db)
         self.analytics = AnalyticsService(self.config, self.buses, self.events)
         self.ledger = ForwardLedger(self.db)
+        self.audit = AuditLog(self.db)
+        self.grants = GrantStore(self.db, self.config, self.users)
+        self.sessions = SessionStore(self.db, self.users, self.audit, self.config.server)
+        self.admin = Admin(self.users, self.grants, self.sessions, self.audit)
         self.uplinks = Gb28181Service(
             self.config, self._camera_state, device_info_from(self.inventory.latest), self.buses, self.ledger
         )
         self.tracker.subscribe(self.uplinks.camera_changed)
         self.analytics.on_event(self.uplinks.detection_event)
+        self.live = LiveViewService(
+            self.config, self.buses, self._camera_state, lambda cid: cid in self.local_camera_ids, self.source_factory
+        )
+        self.tracker.subscribe(self.live.camera_changed)
+        self.live.on_audit = self._audit_live
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
         await asyncio.to_thread(self.references.load)
+        try:
+            await asyncio.to_thread(record_config_change, self.audit, self.config)
+        except SQLAlchemyError as exc:
+            log.error("audit: recording the configuration failed: %s", exc)
         # Every run opens with each camera's state, so uptime never has to guess across a restart.
         self.tracker.announce()
         # Registrations and sessions a crash left open end where that run's history ends.
@@ -102,6 +133,7 @@ class Runtime:
         # Analysed and forwarded cameras are read here: their packets go to consumers in this process.
         local = cameras_needing_packets(self.config) | forwarded_camera_ids(self.config)
         remote = [c.id for c in enabled if c.id not in local]
+        self.local_camera_ids = frozenset(local) if workers > 0 and remote else frozenset(c.id for c in enabled)
         if workers > 0 and remote:
             processes = ProcessReader(settings, remote, workers, self.source_factory)
             threads = ThreadReader(settings, self.buses, self.source_factory)
@@ -169,6 +201,7 @@ class Runtime:
     async def stop(self) -> None:
         # Unregister first, while the platform can still be told cleanly that we are going.
         await self.uplinks.stop()
+        await self.live.stop()
         try:
             self.ledger.close_open(time.time(), "gateway stopped")
         except SQLAlchemyError as exc:
@@ -190,6 +223,33 @@ class Runtime:
             log.warning("quality: a reference picture was still being stored at stop")
         # A last sample, so that the stored figures reach up to the stop.
         self.history.record_samples(self.tracker.all())
+
+    def _audit_live(self, action: str, actor: str, camera_id: str, detail: dict[str, Any], source: str | None) -> None:
+        # Called on the event loop; the write goes to a thread so that a slow disk never stalls video.
+        role = self._role_of(actor)
+        write = functools.partial(self.audit.record_quietly, actor, role, action, camera_id, detail, source)
+        try:
+            asyncio.get_running_loop().run_in_executor(None, write)
+        except RuntimeError:  # at shutdown the executor may be gone: write here rather than lose it
+            write()
+
+    def _role_of(self, name: str) -> str:
+        try:
+            return self.users.get(name).role.value
+        except GatewayError:
+            return ""
+
+    def audit_snapshot(self, user: User, camera_id: str, source: str | None) -> None:
+        """Blocking. One entry per user and camera per SNAPSHOT_AUDIT_S: a dashboard of thumbnails
+        refreshing every few seconds would otherwise bury the log, and the question an auditor asks
+        ("did this officer see pictures of this camera, and when") is answered either way."""
+        now = time.monotonic()
+        key = (user.name, camera_id)
+        if now - self._snapshot_audited.get(key, -SNAPSHOT_AUDIT_S) < SNAPSHOT_AUDIT_S:
+            return
+        self._snapshot_audited[key] = now
+        detail = {"coalesced_s": SNAPSHOT_AUDIT_S}
+        self.audit.record_quietly(user.name, user.role.value, audit.SNAPSHOT, camera_id, detail, source)
 
     def _camera_state(self, camera_id: str) -> CameraState | None:
         try:

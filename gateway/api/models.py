@@ -118,6 +118,35 @@ class UserOut(BaseModel):
 class NewUserIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     role: str
+    password: str | None = Field(default=None, description="For the web pages; at least 10 characters")
+
+
+class UserChangeIn(BaseModel):
+    disabled: bool | None = Field(default=None, description="Disabling ends the user's web sessions")
+    password: str | None = Field(default=None, description="A new password; ends the user's web sessions")
+
+
+class GrantIn(BaseModel):
+    kind: str = Field(description="camera | zone | all")
+    target: str | None = Field(default=None, max_length=64, description="Camera or zone id; none for 'all'")
+
+
+class GrantOut(BaseModel):
+    kind: str
+    target: str
+    created_at: float
+    created_by: str
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Shown once; only its hash is stored")
+
+
+class MeOut(BaseModel):
+    name: str
+    role: str
+    all_cameras: bool
+    cameras: list[str] = Field(description="Ids of the cameras this user may see")
 
 
 class NewUserOut(UserOut):

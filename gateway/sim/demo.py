@@ -130,16 +130,27 @@ def _onvif_device(port: int, rtsp: RtspServerProcess, password: str) -> OnvifDev
     return device
 
 
-def _admin_token(config: GatewayConfig) -> str:
+def _admin_credentials(config: GatewayConfig) -> tuple[str, str]:
+    """A new API token and a new web password for the demo admin on every start (no defaults)."""
+    from gateway.access import GrantStore
+    from gateway.admin import Actor, Admin
+    from gateway.audit import AuditLog
     from gateway.auth import UserStore
+    from gateway.sessions import SessionStore
     from gateway.storage.db import Database
 
+    password = secrets.token_urlsafe(12)
+    actor = Actor("demo", "console")
     with Database(config.storage.url) as db:
         users = UserStore(db)
+        log = AuditLog(db)
+        admin = Admin(users, GrantStore(db, config, users), SessionStore(db, users, log, config.server), log)
         try:
-            return users.add_user(ADMIN_USER, "admin")[1]
+            token = admin.add_user(actor, ADMIN_USER, "admin")[1]
         except ConflictError:
-            return users.issue_token(ADMIN_USER)
+            token = admin.issue_token(actor, ADMIN_USER)
+        admin.set_password(actor, ADMIN_USER, password)
+    return token, password
 
 
 def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) -> int:
@@ -195,13 +206,14 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
                 )
                 devices.append(_onvif_device(cam.source.onvif.port, host_server, password))
 
-        token = _admin_token(config)
+        token, admin_password = _admin_credentials(config)
         host, port = config.server.bind, api_port or config.server.port
         banner = (
             f"\n  Simulated site '{config.site.name}': {len(mounts)} cameras on "
             f"{', '.join(f'rtsp://127.0.0.1:{p}' for p in sorted(by_port))}\n"
             f"  Dashboard and API:  http://{host}:{port}/   (API docs: http://{host}:{port}/docs)\n"
-            f"  Admin token (new on every start, paste it into the dashboard):\n    {token}\n"
+            f"  Sign in as {ADMIN_USER} with password (new on every start):  {admin_password}\n"
+            f"  Admin API token (new on every start):\n    {token}\n"
             "  Stop with Ctrl-C.\n"
         )
         print(banner, file=sys.stderr, flush=True)

@@ -11,7 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from gateway.storage import schema
 
@@ -23,9 +36,22 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+# The shape migration 1 created, before migration 9 added the password hash.
+_v1 = MetaData()
+_v1_users = Table(
+    "users",
+    _v1,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+
 def _initial(conn: Connection) -> None:
-    for table in (schema.users, schema.api_tokens):
-        table.create(conn)
+    _v1_users.create(conn)
+    schema.api_tokens.create(conn)
 
 
 # The shapes migration 2 created, before migration 6 added columns to them.
@@ -91,6 +117,12 @@ def _uplink_ledger(conn: Connection) -> None:
         table.create(conn)
 
 
+def _people(conn: Connection) -> None:
+    _add_column(conn, schema.users, "password_hash")
+    for table in (schema.grants, schema.web_sessions, schema.audit_log):
+        table.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -100,4 +132,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "fault codes of degraded states, run policies, quality reference pictures", _coverage),
     Migration(7, "analytics events and their snapshots", _analytics_events),
     Migration(8, "GB/T 28181 uplink registrations and live sessions", _uplink_ledger),
+    Migration(9, "passwords, camera grants, web sessions and the audit log", _people),
 )

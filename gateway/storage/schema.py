@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -39,6 +40,8 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),
+    # scrypt hash for signing in to the web pages; NULL: this user has API tokens only.
+    Column("password_hash", String(200), nullable=True),
 )
 
 api_tokens = Table(
@@ -229,4 +232,50 @@ uplink_sessions = Table(
     Column("bytes_sent", Integer, nullable=True),
     Column("end_reason", Text, nullable=True),
     Index("ix_uplink_sessions_camera_start", "camera_id", "started_at"),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    # What a police or operator user may see: one camera, every camera of a zone, or all cameras.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    UniqueConstraint("user_id", "kind", "target", name="uq_grants_user_kind_target"),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # Signed-in browsers. Only the token's sha256 is stored, as for API tokens.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("csrf", String(64), nullable=False),
+    Column("source", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_seen_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # Append-only. Each row's hash covers its fields and the previous row's hash, so an edited,
+    # removed or reordered row breaks the chain from there on (`gateway audit verify`).
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", Float, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("source", String(64), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_ts", "ts"),
 )

@@ -86,6 +86,19 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
             "side-gate-onvif": "online",
         }, cams
         assert cams["corridor-sd"]["reason"] == "704x576 is below HD (1920x1080)"
+        # The printed password signs in to the pages.
+        found = re.search(r"Sign in as demo-admin with password \(new on every start\):\s+(\S+)", log_path.read_text())
+        assert found, log_path.read_text()
+        with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=5) as browser:
+            form = browser.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert form.status_code == 200 and csrf, form.text
+            signed_in = browser.post(
+                "/login", data={"name": "demo-admin", "password": found.group(1), "csrf": csrf.group(1), "next": "/"}
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            dashboard = browser.get("/")
+            assert dashboard.status_code == 200 and "gate-hd" in dashboard.text
         assert cams["warehouse-dark"]["reason"] == "picture too dark"
         deadline = time.monotonic() + 60
         frozen: dict[str, object] = {}

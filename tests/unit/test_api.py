@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.access import GrantStore
 from gateway.app import create_app
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig, parse_config
@@ -40,7 +41,10 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
 def tokens(config: GatewayConfig) -> dict[str, str]:
     with Database(config.storage.url) as db:
         store = UserStore(db)
-        return {role: store.add_user(f"{role}-user", role)[1] for role in ("admin", "operator", "auditor", "police")}
+        made = {role: store.add_user(f"{role}-user", role)[1] for role in ("admin", "operator", "auditor", "police")}
+        # The operator of these tests looks after every camera; police get grants where a test needs them.
+        GrantStore(db, config, store).grant("operator-user", "all", "*", by="test")
+        return made
 
 
 @pytest.fixture
@@ -92,6 +96,19 @@ def test_wrong_role_gets_403(client: TestClient, tokens: dict[str, str]) -> None
 
 
 def test_cameras_listed_with_masked_urls(client: TestClient, tokens: dict[str, str]) -> None:
+    # Police see only what they were granted: nothing at first.
+    assert client.get("/api/v1/cameras", headers=auth(tokens["police"])).json() == []
+    granted = client.post(
+        "/api/v1/users/police-user/grants", json={"kind": "zone", "target": "gate"}, headers=auth(tokens["admin"])
+    )
+    assert granted.status_code == 201, granted.text
+    r = client.get("/api/v1/cameras", headers=auth(tokens["police"]))
+    assert [c["id"] for c in r.json()] == ["cam1"]
+    assert client.get("/api/v1/cameras/cam2", headers=auth(tokens["police"])).status_code == 404
+    granted = client.post(
+        "/api/v1/users/police-user/grants", json={"kind": "camera", "target": "cam2"}, headers=auth(tokens["admin"])
+    )
+    assert granted.status_code == 201, granted.text
     r = client.get("/api/v1/cameras", headers=auth(tokens["police"]))
     assert r.status_code == 200
     cams = {c["id"]: c for c in r.json()}
@@ -130,9 +147,13 @@ def test_tokens_never_reach_the_logs(
 
 
 def test_pages_and_docs_are_self_contained(client: TestClient) -> None:
-    page = client.get("/")
-    assert page.status_code == 200 and "/static/dashboard.js" in page.text
-    assert "default-src 'self'" in page.headers["content-security-policy"]
+    # Signed out, the dashboard sends the browser to the sign-in form, itself built from local assets only.
+    page = client.get("/", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+    login = client.get("/login")
+    assert login.status_code == 200 and "/assets/app.css" in login.text and "<script>" not in login.text
+    assert "default-src 'self'" in login.headers["content-security-policy"]
+    assert client.get("/assets/app.js").status_code == 200
     docs = client.get("/docs")
     assert docs.status_code == 200
     assert "cdn" not in docs.text.lower() and "/docs-assets/swagger-ui-bundle.js" in docs.text

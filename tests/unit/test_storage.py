@@ -41,6 +41,9 @@ def test_partial_database_gets_only_missing_migrations(tmp_path: Path) -> None:
     with Database(url) as db, db.engine.begin() as conn:
         # Roll back to version 1 as an older gateway would have left it.
         for table in (
+            schema.audit_log,
+            schema.web_sessions,
+            schema.grants,
             schema.uplink_sessions,
             schema.uplink_intervals,
             schema.event_snapshots,
@@ -54,6 +57,7 @@ def test_partial_database_gets_only_missing_migrations(tmp_path: Path) -> None:
             schema.gateway_runs,
         ):
             table.drop(conn)
+        conn.execute(text("ALTER TABLE users DROP COLUMN password_hash"))
         conn.execute(schema.schema_migrations.delete().where(schema.schema_migrations.c.version > 1))
     with Database(url) as db:
         assert db.schema_version() == max(versions := [m.version for m in MIGRATIONS])

@@ -10,19 +10,18 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
+from gateway.access import Access
 from gateway.analytics.config import RULE_KINDS
 from gateway.analytics.events import Event, EventStore
-from gateway.api.deps import RuntimeDep, require
+from gateway.api.deps import AccessDep, RuntimeDep
 from gateway.api.period import parse_instant
-from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError, NotFoundError, StorageError
 
 PREFIX = "/api/v1/events"
 router = APIRouter(prefix=PREFIX, tags=["events"])
 
-# Police are left out until per-camera grants exist: events show people on every camera of the site,
-# and an officer may only see the feeds forwarded to them.
-EventsUser = Annotated[User, Depends(require(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))]
+# Every role reads events, of the cameras it may see only (AccessDep): events show people, and an
+# officer or an operator sees only the feeds granted to them.
 MAX_PAGE = 500
 # A snapshot never changes once stored; it only disappears when pruned, so a day is a safe lifetime.
 _SNAPSHOT_CACHE = "private, max-age=86400, immutable"
@@ -113,9 +112,10 @@ def _instant(value: str | None, name: str, tz: ZoneInfo) -> float | None:
     return instant
 
 
-def _event(store: EventStore, event_id: int) -> Event:
+def _event(store: EventStore, event_id: int, access: Access) -> Event:
     event = store.get(event_id)
-    if event is None:
+    # An event of an ungranted camera answers like a missing one.
+    if event is None or not access.can_see(event.camera_id):
         raise NotFoundError(f"no event {event_id}")
     return event
 
@@ -124,7 +124,7 @@ def _event(store: EventStore, event_id: int) -> Event:
 @router.get("", response_model=EventPageOut, summary="Detection events, newest first")
 def list_events(
     runtime: RuntimeDep,
-    _user: EventsUser,
+    access: AccessDep,
     store: EventsDep,
     camera: Annotated[list[str] | None, Query(description="Camera id; repeat or comma-separate for several")] = None,
     zone: Annotated[str | None, Query(description="Site zone id")] = None,
@@ -137,7 +137,11 @@ def list_events(
 ) -> EventPageOut:
     config = runtime.config
     tz = ZoneInfo(config.site.timezone)
-    camera_ids = _cameras(camera, {c.id for c in config.cameras})
+    camera_ids = _cameras(camera, {c.id for c in access.visible(config.cameras)})
+    if camera_ids is None and access.camera_ids is not None:
+        camera_ids = sorted(access.camera_ids)
+        if not camera_ids:
+            return EventPageOut(events=[], next_before_id=None)
     if zone is not None and zone not in {z.id for z in config.zones}:
         raise InvalidRequestError(f"'zone': no zone {zone[:64]!r} on this site")
     if kind is not None and kind not in RULE_KINDS:
@@ -153,8 +157,8 @@ def list_events(
 
 
 @router.get("/{event_id}", response_model=EventOut, summary="One detection event")
-def get_event(event_id: int, runtime: RuntimeDep, _user: EventsUser, store: EventsDep) -> EventOut:
-    return EventOut.build(_event(store, event_id), ZoneInfo(runtime.config.site.timezone))
+def get_event(event_id: int, runtime: RuntimeDep, access: AccessDep, store: EventsDep) -> EventOut:
+    return EventOut.build(_event(store, event_id, access), ZoneInfo(runtime.config.site.timezone))
 
 
 @router.get(
@@ -163,10 +167,10 @@ def get_event(event_id: int, runtime: RuntimeDep, _user: EventsUser, store: Even
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "The frame with the boxes drawn"}},
 )
-def event_snapshot(event_id: int, _user: EventsUser, store: EventsDep) -> Response:
+def event_snapshot(event_id: int, access: AccessDep, store: EventsDep) -> Response:
+    _event(store, event_id, access)
     image = store.snapshot(event_id)
     if image is None:
-        _event(store, event_id)  # 404 "no event" when the event itself is unknown
         raise NotFoundError(f"event {event_id} has no snapshot")
     headers = {"Cache-Control": _SNAPSHOT_CACHE, "Content-Disposition": f'inline; filename="event-{event_id}.jpg"'}
     return Response(image, media_type="image/jpeg", headers=headers)

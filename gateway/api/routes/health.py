@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, Row, Table, select
 
-from gateway.api.deps import AnyUser, RuntimeDep
+from gateway.access import Access
+from gateway.api.deps import AccessDep, AnyUser, RuntimeDep
 from gateway.api.models import (
     CameraHealthOut,
     CameraOut,
@@ -36,9 +37,10 @@ To = Annotated[str | None, Query(alias="to", description="ISO 8601 or Unix secon
 MAX_SAMPLES = 10_000
 
 
-def _camera(runtime: Runtime, camera_id: str) -> CameraConfig:
+def _camera(runtime: Runtime, camera_id: str, access: Access) -> CameraConfig:
     camera = runtime.config.camera(camera_id)
-    if camera is None:
+    # An ungranted camera answers exactly like an unknown one: its existence is not told either.
+    if camera is None or not access.can_see(camera_id):
         raise NotFoundError(f"no camera {camera_id!r}")
     return camera
 
@@ -49,6 +51,7 @@ def _period(runtime: Runtime, start: str | None, end: str | None) -> Period:
 
 def _history_rows(
     runtime: Runtime,
+    access: Access,
     table: Table,
     camera_id: str,
     start: str | None,
@@ -56,7 +59,7 @@ def _history_rows(
     *conditions: ColumnElement[bool],
 ) -> Sequence[Row[Any]]:
     """One camera's rows of a time-stamped history table within the period, oldest first, capped."""
-    _camera(runtime, camera_id)
+    _camera(runtime, camera_id, access)
     period = _period(runtime, start, end)
     query = select(table).where(
         table.c.camera_id == camera_id, table.c.ts >= period.start, table.c.ts < period.end, *conditions
@@ -66,8 +69,8 @@ def _history_rows(
 
 
 @router.get("/cameras/{camera_id}/health", response_model=CameraHealthOut)
-async def camera_health(camera_id: str, runtime: RuntimeDep, _user: AnyUser) -> CameraHealthOut:
-    camera = _camera(runtime, camera_id)
+async def camera_health(camera_id: str, runtime: RuntimeDep, access: AccessDep) -> CameraHealthOut:
+    camera = _camera(runtime, camera_id, access)
     bus = runtime.buses[camera_id]
     base = CameraOut.build(camera, runtime.status(camera_id)).model_dump()
     return CameraHealthOut(
@@ -103,8 +106,10 @@ def _device(runtime: Runtime, camera_id: str) -> DeviceOut | None:
 
 
 @router.get("/cameras/{camera_id}/uptime", response_model=UptimeOut)
-def camera_uptime(camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None) -> UptimeOut:
-    _camera(runtime, camera_id)
+def camera_uptime(
+    camera_id: str, runtime: RuntimeDep, access: AccessDep, start: From = None, end: To = None
+) -> UptimeOut:
+    _camera(runtime, camera_id, access)
     period = _period(runtime, start, end)
     summary = runtime.reader.uptime(camera_id, period.start, period.end, period.now)
     return UptimeOut(
@@ -127,16 +132,16 @@ def camera_uptime(camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: Fr
 
 @router.get("/cameras/{camera_id}/outages", response_model=list[OutageOut])
 def camera_outages(
-    camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
+    camera_id: str, runtime: RuntimeDep, access: AccessDep, start: From = None, end: To = None
 ) -> list[OutageOut]:
-    return camera_uptime(camera_id, runtime, _user, start, end).outages
+    return camera_uptime(camera_id, runtime, access, start, end).outages
 
 
 @router.get("/cameras/{camera_id}/timeline", response_model=list[IntervalOut])
 def camera_timeline(
-    camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
+    camera_id: str, runtime: RuntimeDep, access: AccessDep, start: From = None, end: To = None
 ) -> list[IntervalOut]:
-    _camera(runtime, camera_id)
+    _camera(runtime, camera_id, access)
     period = _period(runtime, start, end)
     return [
         IntervalOut(start=i.start, end=i.end, state=i.state, reason=i.reason)
@@ -146,9 +151,9 @@ def camera_timeline(
 
 @router.get("/cameras/{camera_id}/samples", response_model=list[SampleOut])
 def camera_samples(
-    camera_id: str, runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None
+    camera_id: str, runtime: RuntimeDep, access: AccessDep, start: From = None, end: To = None
 ) -> list[SampleOut]:
-    rows = _history_rows(runtime, schema.camera_samples, camera_id, start, end)
+    rows = _history_rows(runtime, access, schema.camera_samples, camera_id, start, end)
     return [SampleOut.model_validate(row, from_attributes=True) for row in rows]
 
 
@@ -171,14 +176,14 @@ def gateway_runs(runtime: RuntimeDep, _user: AnyUser, start: From = None, end: T
 def camera_device_events(
     camera_id: str,
     runtime: RuntimeDep,
-    _user: AnyUser,
+    access: AccessDep,
     start: From = None,
     end: To = None,
     kind: Annotated[Literal["motion", "tamper", "other"] | None, Query()] = None,
 ) -> list[DeviceEventOut]:
     """Events the camera itself reported over ONVIF (with onvif.events on)."""
     t = schema.device_events
-    rows = _history_rows(runtime, t, camera_id, start, end, *([t.c.kind == kind] if kind is not None else []))
+    rows = _history_rows(runtime, access, t, camera_id, start, end, *([t.c.kind == kind] if kind is not None else []))
     return [DeviceEventOut.model_validate(row, from_attributes=True) for row in rows]
 
 
@@ -186,7 +191,7 @@ def camera_device_events(
 def camera_quality(
     camera_id: str,
     runtime: RuntimeDep,
-    _user: AnyUser,
+    access: AccessDep,
     start: From = None,
     end: To = None,
     check: Annotated[str | None, Query(description="one check, e.g. frozen")] = None,
@@ -197,5 +202,5 @@ def camera_quality(
     conditions = [t.c.check == check] if check is not None else []
     if failed:
         conditions.append(t.c.state == "fail")
-    rows = _history_rows(runtime, t, camera_id, start, end, *conditions)
+    rows = _history_rows(runtime, access, t, camera_id, start, end, *conditions)
     return [QualityRowOut.model_validate(row, from_attributes=True) for row in rows]

@@ -7,9 +7,10 @@ import logging
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from gateway.api.deps import RuntimeDep, require
+from gateway import audit
+from gateway.api.deps import RuntimeDep, client_ip, require
 from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.reports.coverage import build_report
@@ -35,6 +36,7 @@ _HTML_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame
     },
 )
 async def coverage_report(
+    request: Request,
     runtime: RuntimeDep,
     user: ReportUser,
     start: Annotated[str | None, Query(alias="from", description="ISO 8601 or Unix seconds (custom period)")] = None,
@@ -56,14 +58,25 @@ async def coverage_report(
     if fmt not in FORMATS:
         raise InvalidRequestError(f"'format' must be one of {', '.join(FORMATS)}, not {fmt[:20]!r}")
     window = report_period(kind=period, day=date, start=start, end=end, tz=ZoneInfo(config.site.timezone))
+    access = runtime.grants.access_for(user)
+    if not access.all_cameras:
+        # An operator's report covers the cameras granted to them, and says so by its camera list.
+        config = config.model_copy(update={"cameras": access.visible(config.cameras)})
 
     def make() -> tuple[bytes, str, str]:
         report = build_report(config, runtime.reader, window, zone_ids=zone or None, ledger=runtime.ledger)
         rendered = render(report, fmt)
+        runtime.audit.record(
+            user.name,
+            user.role.value,
+            audit.REPORT_EXPORT,
+            f"coverage {window.label}",
+            {"format": fmt, "zones": zone or [], "from": window.start, "to": window.end},
+            client_ip(request),
+        )
         return rendered.body, rendered.media_type, rendered.filename
 
     body, media_type, filename = await asyncio.to_thread(make)
-    # Issue 8's audit log will record who exported which report; until then the log says it.
     log.info("user %s exported the %s coverage report %s", user.name, fmt, window.label)
     disposition = "inline" if fmt in ("json", "html") else "attachment"
     headers = {"Content-Disposition": f'{disposition}; filename="{filename}"', "Cache-Control": "no-store"}

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api.deps import AnyUser, RuntimeDep
-from gateway.api.models import Healthz, SiteOut, UserOut, ZoneOut
+from gateway.api.deps import AccessDep, RuntimeDep
+from gateway.api.models import Healthz, SiteOut, ZoneOut
 from gateway.health.state import CameraState
 
 router = APIRouter()
@@ -17,16 +17,12 @@ async def healthz(runtime: RuntimeDep) -> Healthz:
     return Healthz(status="ok", cameras=len(statuses), online=online)
 
 
-@router.get("/api/v1/me", response_model=UserOut, tags=["system"])
-async def me(user: AnyUser) -> UserOut:
-    return UserOut(name=user.name, role=user.role.value, disabled=user.disabled, created_at=user.created_at)
-
-
 @router.get("/api/v1/site", response_model=SiteOut, tags=["system"])
-async def site(runtime: RuntimeDep, _user: AnyUser) -> SiteOut:
+async def site(runtime: RuntimeDep, access: AccessDep) -> SiteOut:
     cfg = runtime.config
+    visible = access.visible(cfg.cameras)
     zones = [
-        ZoneOut(id=z.id, name=z.name, kind=z.kind, cameras=[c.id for c in cfg.cameras if z.id in c.zones])
+        ZoneOut(id=z.id, name=z.name, kind=z.kind, cameras=[c.id for c in visible if z.id in c.zones])
         for z in cfg.zones
     ]
     return SiteOut(

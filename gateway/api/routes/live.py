@@ -1,0 +1,84 @@
+"""WebRTC live view and snapshots of a camera, for admin, operator and police (not auditor).
+
+A camera the caller is not granted answers exactly like one that does not exist: 404 "no camera",
+so that grants do not reveal which cameras a site has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.access import Access
+from gateway.api.deps import AccessDep, AdminUser, RuntimeDep, client_ip
+from gateway.auth import Role
+from gateway.errors import NotFoundError, PermissionDeniedError
+
+router = APIRouter(tags=["live view"])
+
+_VIEWERS = frozenset({Role.ADMIN, Role.OPERATOR, Role.POLICE})
+
+
+class OfferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sdp: str = Field(max_length=65536, description="The browser's SDP offer (non-trickle: all candidates)")
+    type: Literal["offer"] = "offer"
+
+
+class AnswerOut(BaseModel):
+    session_id: str
+    sdp: str
+    type: Literal["answer"] = "answer"
+    mode: Literal["passthrough", "transcoded"]
+    codec: str
+
+
+def _viewer(access: AccessDep, camera_id: str) -> Access:
+    if access.user.role not in _VIEWERS:
+        raise PermissionDeniedError(f"role {access.user.role.value} may not view live video")
+    if not access.can_see(camera_id):
+        raise NotFoundError(f"no camera {camera_id!r}")
+    return access
+
+
+ViewerDep = Annotated[Access, Depends(_viewer)]
+
+
+@router.post("/api/v1/cameras/{camera_id}/webrtc", status_code=201, response_model=AnswerOut)
+async def start_live_view(
+    camera_id: str, body: OfferIn, request: Request, runtime: RuntimeDep, access: ViewerDep
+) -> AnswerOut:
+    session_id, sdp, mode, codec = await runtime.live.offer(
+        camera_id, body.sdp, body.type, access.user.name, client_ip(request)
+    )
+    return AnswerOut(session_id=session_id, sdp=sdp, mode=mode, codec=codec)
+
+
+@router.delete("/api/v1/cameras/{camera_id}/webrtc/{session_id}", status_code=204)
+async def stop_live_view(camera_id: str, session_id: str, runtime: RuntimeDep, access: ViewerDep) -> Response:
+    session = runtime.live.session(session_id)
+    # Someone else's session is as unknown as a made-up id, unless an admin asks.
+    mine = session is not None and (session["viewer"] == access.user.name or access.user.role is Role.ADMIN)
+    if session is None or session["camera_id"] != camera_id or not mine:
+        raise NotFoundError(f"no live session {session_id!r} of camera {camera_id!r}")
+    await runtime.live.close_session(session_id, access.user.name)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/v1/cameras/{camera_id}/snapshot",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "The camera's latest keyframe"}},
+)
+async def snapshot(camera_id: str, request: Request, runtime: RuntimeDep, access: ViewerDep) -> Response:
+    jpeg = await runtime.live.snapshot(camera_id)
+    await asyncio.to_thread(runtime.audit_snapshot, access.user, camera_id, client_ip(request))
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=2"})
+
+
+@router.get("/api/v1/live/sessions")
+async def live_sessions(runtime: RuntimeDep, _admin: AdminUser) -> list[dict[str, Any]]:
+    return runtime.live.sessions()

@@ -1,0 +1,436 @@
+"""WebRTC live view and snapshots for viewers (police, operators): one camera feed shared by all.
+
+A camera read by a thread of this process publishes to its bus whenever someone subscribes, so
+viewers subscribe there. A camera read by a worker process never reaches this one: the first
+viewer (or snapshot) opens an RTSP pull in a thread here, feeding a private bus, and the last one
+to leave closes it. H.264 goes out untouched (passthrough). For H.265 an H.264 sub stream is used
+when configured; otherwise the picture is decoded and aiortc re-encodes it ("transcoded").
+
+A session ends on DELETE, when ICE or DTLS fails or closes, when ICE has not connected within
+`connect_timeout_s`, when the camera goes offline or its feed ends, and at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.mediastreams import MediaStreamTrack
+
+from adapters.common.media import Packet, StreamInfo
+from adapters.rtsp import RtspSource, SourceError
+from adapters.webrtc import DecodedVideoTrack, H264PassthroughTrack, OfferError, answer_offer, check_offer
+from adapters.webrtc.picture import PictureError, keyframe_to_jpeg
+from gateway.config import CameraConfig, GatewayConfig
+from gateway.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
+from gateway.forward.catalog import StateOf, is_up
+from gateway.health.state import CameraStatus
+from gateway.pipeline.bus import PacketBus, Subscription
+from gateway.pipeline.readers import Source, SourceFactory, join_threads, run_in_daemon_thread
+
+log = logging.getLogger(__name__)
+
+# About 4 s of 25 fps per viewer: a short loop stall loses nothing, a stuck viewer costs bounded memory.
+VIEWER_QUEUE: Final = 100
+SNAPSHOT_WAIT_S: Final = 5.0
+SNAPSHOT_CACHE_S: Final = 2.0
+JPEG_QUALITY: Final = 80
+
+Mode = Literal["passthrough", "transcoded"]
+AuditHook = Callable[[str, str, str, dict[str, Any], str | None], None]
+
+
+class TooManyViewersError(GatewayError):
+    http_status = 429
+
+
+class CameraUnavailableError(GatewayError):
+    """The camera is offline, disabled, or sent no picture in time."""
+
+    http_status = 503
+
+
+@dataclass
+class Feed:
+    """One camera stream's packets for this process: the runtime's bus, or a pull of our own."""
+
+    key: str  # camera id, or "<camera id>#sub"
+    bus: PacketBus
+    owned: bool  # True: our own RTSP pull, stopped when the last user leaves
+    users: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None
+    done: asyncio.Future[None] | None = None
+
+
+@dataclass
+class Viewer:
+    id: str
+    camera_id: str
+    viewer: str
+    source_ip: str | None
+    mode: Mode
+    codec: str
+    pc: RTCPeerConnection
+    track: MediaStreamTrack
+    feed: Feed
+    subscription: Subscription
+    created_at: float = field(default_factory=time.time)
+    connected_at: float | None = None
+    state: str = "connecting"
+    timer: asyncio.TimerHandle | None = None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "session_id": self.id,
+            "camera_id": self.camera_id,
+            "viewer": self.viewer,
+            "source_ip": self.source_ip,
+            "mode": self.mode,
+            "codec": self.codec,
+            "state": self.state,
+            "created_at": self.created_at,
+            "connected_at": self.connected_at,
+            "frames_sent": getattr(self.track, "frames_sent", 0),
+            "frames_dropped": self.subscription.dropped,
+        }
+
+
+class LiveViewService:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        buses: Mapping[str, PacketBus],
+        state_of: StateOf,
+        is_local: Callable[[str], bool],
+        source_factory: SourceFactory,
+        on_audit: AuditHook | None = None,
+    ) -> None:
+        self._config = config
+        self._settings = config.live_view
+        self._buses = buses
+        self._state_of = state_of
+        self._is_local = is_local
+        self._source_factory = source_factory
+        self.on_audit = on_audit
+        self._viewers: dict[str, Viewer] = {}
+        self._feeds: dict[str, Feed] = {}
+        self._threads: set[threading.Thread] = set()
+        self._snapshots: dict[str, tuple[float, bytes]] = {}
+        self._snapshot_locks: dict[str, asyncio.Lock] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    async def offer(
+        self, camera_id: str, sdp: object, type: object, viewer: str, source_ip: str | None
+    ) -> tuple[str, str, Mode, str]:
+        """(session id, answer SDP, mode, codec sent) for a viewer's offer."""
+        camera = self._camera(camera_id)
+        live = [v for v in self._viewers.values() if v.state != "ended"]
+        if len(live) >= self._settings.max_viewers:
+            raise TooManyViewersError(f"the gateway serves {self._settings.max_viewers} live viewers at most")
+        if sum(v.camera_id == camera_id for v in live) >= self._settings.max_viewers_per_camera:
+            raise TooManyViewersError(
+                f"camera {camera_id!r} has {self._settings.max_viewers_per_camera} live viewers already"
+            )
+        try:
+            summary = check_offer(sdp, type, ("h264", "vp8"))
+        except OfferError as exc:
+            raise InvalidRequestError(f"bad SDP offer: {exc.detail}") from None
+        assert isinstance(sdp, str)
+        feed, info = await self._acquire_for_view(camera)
+        try:
+            mode: Mode = "passthrough" if info.codec == "h264" else "transcoded"
+            if mode == "passthrough" and not summary.offers("h264"):
+                raise InvalidRequestError("bad SDP offer: it has no H.264 video, which this camera sends")
+            codec = "h264" if mode == "passthrough" else ("vp8" if summary.offers("vp8") else "h264")
+            session_id = secrets.token_urlsafe(12)
+            subscription = feed.bus.subscribe(f"webrtc:{session_id}", VIEWER_QUEUE)
+            track = self._track(mode, subscription, feed, info)
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
+            session = Viewer(session_id, camera_id, viewer, source_ip, mode, codec, pc, track, feed, subscription)
+            self._viewers[session_id] = session
+        except BaseException:
+            self._release(feed)
+            raise
+        try:
+            answer = await answer_offer(
+                pc, sdp, track, codec=codec, host_addresses=[str(a) for a in self._settings.ice_addresses]
+            )
+        except OfferError as exc:
+            self._end(session, "offer refused")
+            raise InvalidRequestError(f"bad SDP offer: {exc.detail}") from None
+        except Exception as exc:  # noqa: BLE001 - aiortc internals on odd input: a clear 4xx, no traceback
+            self._end(session, "offer failed")
+            raise InvalidRequestError(f"the SDP offer could not be answered ({exc.__class__.__name__})") from None
+        pc.on("connectionstatechange", lambda: self._state_changed(session))
+        loop = asyncio.get_running_loop()
+        session.timer = loop.call_later(self._settings.connect_timeout_s, self._connect_timeout, session)
+        log.info("live view %s: %s viewing %s (%s %s)", session_id, viewer, camera_id, mode, codec)
+        return session_id, answer, mode, codec
+
+    def _track(self, mode: Mode, subscription: Subscription, feed: Feed, info: StreamInfo) -> MediaStreamTrack:
+        track: H264PassthroughTrack | DecodedVideoTrack
+        seen = {"dropped": 0, "info": info}
+
+        async def next_packet() -> Packet | None:
+            try:
+                packet = await subscription.get()
+            except EOFError:
+                return None
+            if isinstance(track, H264PassthroughTrack):
+                if feed.bus.info is not seen["info"]:
+                    seen["info"] = feed.bus.info
+                    track.set_extradata(feed.bus.info.extradata if feed.bus.info else None)
+                if subscription.dropped != seen["dropped"]:
+                    seen["dropped"] = subscription.dropped
+                    track.resync()
+            return packet
+
+        if mode == "passthrough":
+            track = H264PassthroughTrack(next_packet, info.extradata)
+        else:
+            track = DecodedVideoTrack(next_packet, info.codec, info.extradata)
+        return track
+
+    def _ice_servers(self) -> list[RTCIceServer]:
+        return [
+            RTCIceServer(
+                urls=list(s.urls),
+                username=s.username,
+                credential=s.credential.resolve() if s.credential is not None else None,
+            )
+            for s in self._settings.ice_servers
+        ]
+
+    def _state_changed(self, session: Viewer) -> None:
+        state = session.pc.connectionState
+        if state == "connected" and session.connected_at is None:
+            session.connected_at = time.time()
+            session.state = "connected"
+            if session.timer is not None:
+                session.timer.cancel()
+            self._audit("live_view_start", session, {"mode": session.mode, "codec": session.codec})
+        elif state in ("failed", "closed"):
+            self._end(session, f"connection {state}")
+
+    def _connect_timeout(self, session: Viewer) -> None:
+        if session.connected_at is None:
+            self._end(session, "ICE did not connect in time")
+
+    def _end(self, session: Viewer, reason: str) -> None:
+        if session.state == "ended":
+            return
+        session.state = "ended"
+        self._viewers.pop(session.id, None)
+        if session.timer is not None:
+            session.timer.cancel()
+        session.subscription.close()
+        session.track.stop()
+        self._release(session.feed)
+        task = asyncio.ensure_future(session.pc.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+        if session.connected_at is not None:
+            duration = round(time.time() - session.connected_at, 3)
+            self._audit("live_view_stop", session, {"duration_s": duration, "reason": reason})
+        log.info("live view %s: ended (%s)", session.id, reason)
+
+    def _audit(self, action: str, session: Viewer, detail: dict[str, Any]) -> None:
+        if self.on_audit is None:
+            return
+        try:
+            self.on_audit(
+                action, session.viewer, session.camera_id, {"session_id": session.id, **detail}, session.source_ip
+            )
+        except Exception:  # the audit log's trouble must not end a police viewer's session
+            log.exception("live view: audit hook failed for %s", action)
+
+    async def close_session(self, session_id: str, by: str) -> None:
+        session = self._viewers.get(session_id)
+        if session is None:
+            raise NotFoundError(f"no live session {session_id!r}")
+        self._end(session, f"closed by {by}")
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        session = self._viewers.get(session_id)
+        return session.status() if session is not None else None
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return [v.status() for v in self._viewers.values()]
+
+    def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
+        """A HealthTracker listener: a camera that stops delivering ends its sessions."""
+        if is_up(status.state):
+            return
+        for session in list(self._viewers.values()):
+            if session.camera_id == status.camera_id:
+                self._end(session, f"camera {status.state.value}")
+
+    async def stop(self) -> None:
+        for session in list(self._viewers.values()):
+            self._end(session, "gateway stopping")
+        for feed in self._feeds.values():
+            feed.stop.set()
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=5)
+        await join_threads(self._threads, 5.0)
+
+    # --- snapshots --------------------------------------------------------------------------------
+
+    async def snapshot(self, camera_id: str) -> bytes:
+        """A JPEG of the camera's latest keyframe, cached a moment so that a wall of thumbnails is cheap."""
+        camera = self._camera(camera_id)
+        lock = self._snapshot_locks.setdefault(camera_id, asyncio.Lock())
+        async with lock:  # ten dashboard tiles asking at once cost one decode
+            cached = self._snapshots.get(camera_id)
+            if cached is not None and time.monotonic() - cached[0] < SNAPSHOT_CACHE_S:
+                return cached[1]
+            feed, info = await self._acquire(camera, sub=False)
+            try:
+                jpeg = await self._grab(feed, info)
+            finally:
+                self._release(feed)
+            self._snapshots[camera_id] = (time.monotonic(), jpeg)
+            return jpeg
+
+    async def _grab(self, feed: Feed, info: StreamInfo) -> bytes:
+        subscription = feed.bus.subscribe("snapshot", 8)
+        try:
+            async with asyncio.timeout(SNAPSHOT_WAIT_S):
+                while not (packet := await subscription.get()).keyframe:
+                    pass
+        except (TimeoutError, EOFError):
+            raise CameraUnavailableError("no picture from the camera within 5 s") from None
+        finally:
+            subscription.close()
+        current = feed.bus.info or info
+        try:
+            jpeg, _w, _h = await asyncio.to_thread(
+                keyframe_to_jpeg, packet.codec, current.extradata, packet.data, JPEG_QUALITY
+            )
+        except PictureError as exc:
+            raise CameraUnavailableError(f"the camera's picture could not be decoded: {exc}") from None
+        return jpeg
+
+    # --- feeds ------------------------------------------------------------------------------------
+
+    def _camera(self, camera_id: str) -> CameraConfig:
+        if not self._settings.enabled:
+            raise ConflictError("live view is disabled in this gateway's config")
+        camera = self._config.camera(camera_id)
+        if camera is None:
+            raise NotFoundError(f"no camera {camera_id!r}")
+        if not camera.enabled:
+            raise CameraUnavailableError(f"camera {camera_id!r} is disabled")
+        if not is_up(self._state_of(camera_id)):
+            raise CameraUnavailableError(f"camera {camera_id!r} is offline")
+        return camera
+
+    async def _acquire_for_view(self, camera: CameraConfig) -> tuple[Feed, StreamInfo]:
+        feed, info = await self._acquire(camera, sub=False)
+        if info.codec == "h264" or camera.source.sub_rtsp is None:
+            return feed, info
+        # H.265 main stream: an H.264 sub stream spares a transcode.
+        try:
+            sub, sub_info = await self._acquire(camera, sub=True)
+        except CameraUnavailableError:
+            return feed, info
+        if sub_info.codec == "h264":
+            self._release(feed)
+            return sub, sub_info
+        self._release(sub)
+        return feed, info
+
+    async def _acquire(self, camera: CameraConfig, *, sub: bool) -> tuple[Feed, StreamInfo]:
+        key = f"{camera.id}#sub" if sub else camera.id
+        feed = self._feeds.get(key)
+        if feed is None:
+            local = not sub and self._is_local(camera.id) and camera.id in self._buses
+            bus = self._buses[camera.id] if local else PacketBus(key)
+            feed = self._feeds[key] = Feed(key, bus, owned=not local)
+            if feed.owned:
+                self._start_pull(camera, feed, sub=sub)
+            else:
+                feed.opened.set()
+        feed.users += 1
+        try:
+            if feed.owned:
+                wait = self._config.supervisor.connect_timeout_s + 1
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await feed.opened.wait()
+            info = feed.bus.info
+            if feed.error is not None or info is None:
+                raise CameraUnavailableError(f"camera {camera.id!r}: {feed.error or 'the stream did not open in time'}")
+        except BaseException:
+            self._release(feed)
+            raise
+        return feed, info
+
+    def _release(self, feed: Feed) -> None:
+        feed.users -= 1
+        if feed.users <= 0:
+            feed.stop.set()
+            if self._feeds.get(feed.key) is feed:
+                del self._feeds[feed.key]
+
+    def _start_pull(self, camera: CameraConfig, feed: Feed, *, sub: bool) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self._config.supervisor
+
+        def open_source() -> Source:
+            if not sub:
+                return self._source_factory(camera, settings)
+            secret = (
+                (camera.credentials.password.resolve(),) if camera.credentials and camera.credentials.password else ()
+            )
+            return RtspSource(
+                f"{camera.id}#sub",
+                camera.secret_url(sub=True),
+                transport=camera.source.transport,
+                connect_timeout_s=settings.connect_timeout_s,
+                read_timeout_s=settings.stall_timeout_s,
+                secrets=secret,
+            )
+
+        def pull() -> None:
+            source: Source | None = None
+            try:
+                source = open_source()
+                feed.bus.info = source.open()
+                loop.call_soon_threadsafe(feed.opened.set)
+                for packet in source.packets():
+                    if feed.stop.is_set():
+                        return
+                    feed.bus.publish(packet)
+            except (SourceError, GatewayError) as exc:
+                feed.error = str(exc)
+            finally:
+                if source is not None:
+                    source.close()
+                loop.call_soon_threadsafe(self._feed_ended, feed)
+
+        feed.done = run_in_daemon_thread(pull, name=f"live-{feed.key}", track=self._threads)
+        feed.done.add_done_callback(lambda f: f.exception())  # pull() raises nothing it does not record
+
+    def _feed_ended(self, feed: Feed) -> None:
+        feed.opened.set()
+        if self._feeds.get(feed.key) is feed:
+            del self._feeds[feed.key]
+        for session in list(self._viewers.values()):
+            if session.feed is feed:
+                self._end(session, f"camera stream ended: {feed.error or 'closed'}")
+        # Viewers' queues end, so their tracks end too.
+        for sub in feed.bus.subscribers:
+            sub.close()
