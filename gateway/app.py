@@ -6,18 +6,29 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
-from gateway import __version__
+from gateway import __version__, web
 from gateway.api.errors import install_error_handlers
-from gateway.api.routes import analytics, cameras, events, health, metrics, reports, system, uplinks, users
+from gateway.api.routes import (
+    analytics,
+    audit,
+    cameras,
+    events,
+    health,
+    live,
+    metrics,
+    reports,
+    system,
+    uplinks,
+    users,
+)
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig
 from gateway.health.history import HistoryWriter
@@ -27,10 +38,9 @@ from gateway.health.uptime import HistoryReader
 from gateway.pipeline.readers import SourceFactory, rtsp_source_factory
 from gateway.runtime import Runtime
 from gateway.storage.db import Database
+from gateway.web import routes as web_routes
 
 log = logging.getLogger(__name__)
-
-_STATIC = Path(__file__).parent / "api" / "static"
 
 _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -120,7 +130,10 @@ def create_app(
     app.include_router(analytics.router)
     app.include_router(uplinks.router)
     app.include_router(metrics.router)
-    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    app.include_router(audit.router)
+    app.include_router(live.router)
+    app.include_router(web_routes.router)
+    app.mount(web.ASSETS_PREFIX, StaticFiles(directory=web.STATIC_DIR), name="assets")
     # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.
     app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-assets")
 
@@ -133,10 +146,5 @@ def create_app(
             swagger_css_url="/docs-assets/swagger-ui.css",
             swagger_favicon_url="/docs-assets/favicon-32x32.png",
         )
-
-    @app.get("/", include_in_schema=False)
-    async def dashboard() -> FileResponse:
-        # The page holds no data itself: it asks for a token and reads the API like any client.
-        return FileResponse(_STATIC / "dashboard.html")
 
     return app

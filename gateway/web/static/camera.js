@@ -1,0 +1,128 @@
+"use strict";
+// Live view over WebRTC: the browser offers to receive one video track, the gateway answers with the
+// camera's stream (H.264 passed through, or transcoded), and the session is closed when the viewer
+// stops or leaves the page so the gateway does not keep sending to nobody.
+(function () {
+  const button = document.getElementById("live-toggle");
+  const video = document.getElementById("live-video");
+  if (!button || !video) return;
+  const camera = button.dataset.camera;
+  const statusEl = document.getElementById("live-status");
+  const errorEl = document.getElementById("live-error");
+  const idle = document.getElementById("live-idle");
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.getAttribute("content") : "";
+  const base = "/api/v1/cameras/" + encodeURIComponent(camera) + "/webrtc";
+  const ICE_WAIT_MS = 5000;
+  let pc = null;
+  let sessionId = null;
+  let busy = false;
+
+  function status(text) { statusEl.textContent = text; }
+  function showError(text) {
+    errorEl.textContent = text;
+    errorEl.hidden = !text;
+  }
+  function setRunning(running) {
+    button.textContent = running ? "Stop" : "Start";
+    button.classList.toggle("danger", running);
+    button.classList.toggle("primary", !running);
+    idle.hidden = running;
+    video.classList.toggle("running", running);
+  }
+
+  function iceGathered(conn) {
+    if (conn.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ICE_WAIT_MS);  // send what was gathered; loopback needs no more
+      conn.addEventListener("icegatheringstatechange", () => {
+        if (conn.iceGatheringState === "complete") { clearTimeout(timer); resolve(); }
+      });
+    });
+  }
+
+  async function errorText(res) {
+    try {
+      const body = await res.json();
+      if (body && body.error) return body.error;
+    } catch (e) { /* not JSON */ }
+    return "the gateway answered HTTP " + res.status;
+  }
+
+  async function start() {
+    showError("");
+    status("Connecting…");
+    pc = new RTCPeerConnection({ iceServers: [] });
+    pc.addTransceiver("video", { direction: "recvonly" });
+    pc.addEventListener("track", (ev) => {
+      video.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (!pc) return;
+      if (pc.connectionState === "failed") {
+        showError("The video connection failed. The gateway may be unreachable from this browser.");
+        stop();
+      } else if (pc.connectionState === "disconnected") {
+        status("Connection interrupted…");
+      }
+    });
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await iceGathered(pc);
+    const res = await fetch(base, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }),
+    });
+    if (res.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname)); return; }
+    if (!res.ok) throw new Error(await errorText(res));
+    const answer = await res.json();
+    sessionId = answer.session_id;
+    await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+    setRunning(true);
+    const codec = answer.codec ? String(answer.codec).toUpperCase() : "video";
+    const mode = answer.mode === "passthrough" ? "passed through, not re-encoded" : "transcoded by the gateway";
+    status("Live · " + codec + " " + mode);
+    video.dataset.mode = answer.mode || "";
+    video.dataset.codec = answer.codec || "";
+  }
+
+  function closeSession(keepalive) {
+    const id = sessionId;
+    sessionId = null;
+    if (!id) return;
+    fetch(base + "/" + encodeURIComponent(id), {
+      method: "DELETE",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf },
+      keepalive: keepalive,
+    }).catch(() => { /* the gateway ends idle sessions itself */ });
+  }
+
+  function stop(keepalive) {
+    closeSession(Boolean(keepalive));
+    if (pc) { pc.close(); pc = null; }
+    video.srcObject = null;
+    setRunning(false);
+    if (!errorEl.textContent) status("Stopped.");
+  }
+
+  button.addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    try {
+      if (pc) stop(); else await start();
+    } catch (err) {
+      const text = err && err.message ? err.message : String(err);
+      stop();
+      showError("Live view could not start: " + text);
+      status("");
+    } finally {
+      busy = false;
+      button.disabled = false;
+    }
+  });
+  window.addEventListener("pagehide", () => { if (pc) stop(true); });
+})();
