@@ -107,6 +107,13 @@ def make_gateway(
         added = run_cli(["user", "add", f"it-{role}", "--role", role, "-c", str(path)], env)
         assert added.returncode == 0, added.stderr
         tokens[role] = added.stdout.split()[-1]
+    if "operator" in roles:
+        # The site's operator looks after every camera; police get only the walk camera.
+        granted = run_cli(["user", "grant", "it-operator", "--all", "-c", str(path)], env)
+        assert granted.returncode == 0, granted.stderr
+    if "police" in roles:
+        granted = run_cli(["user", "grant", "it-police", "--camera", "walk", "-c", str(path)], env)
+        assert granted.returncode == 0, granted.stderr
     return Gateway(GatewayProcess(["run", "-c", str(path)], env, tmp / "gateway.log", port), path, env, tokens)
 
 
@@ -262,10 +269,16 @@ def test_health_and_metrics_are_undisturbed(site: Gateway) -> None:
     assert "Traceback" not in log and site.env["IT_PW"] not in log
 
 
-def test_events_are_for_staff_not_police(site: Gateway) -> None:
+def test_police_see_the_events_of_their_granted_cameras_only(site: Gateway) -> None:
     police = site.proc.get("/api/v1/events", site.tokens["police"])
-    assert police.status_code == 403, police.text
-    assert site.proc.get("/api/v1/events/1/snapshot", site.tokens["police"]).status_code == 403
+    assert police.status_code == 200, police.text
+    seen = police.json()["events"]
+    assert seen and {e["camera_id"] for e in seen} == {"walk"}, seen
+    crowd = site.events("crowd", "operator")
+    assert crowd, "the crowd camera has events for staff"
+    assert site.proc.get(f"/api/v1/events/{crowd[0]['id']}", site.tokens["police"]).status_code == 404
+    assert site.proc.get(f"/api/v1/events/{crowd[0]['id']}/snapshot", site.tokens["police"]).status_code == 404
+    assert site.proc.get("/api/v1/events?camera=crowd", site.tokens["police"]).status_code == 422
     assert site.proc.get("/api/v1/events", site.tokens["operator"]).status_code == 200
     assert httpx.get(f"{site.proc.base}/api/v1/events", timeout=5).status_code == 401
 

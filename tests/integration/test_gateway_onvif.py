@@ -242,6 +242,7 @@ def test_camera_events_are_stored_across_a_camera_reboot(
         path, api_port = _onvif_site(tmp_path, device, events=True)
         env = child_env(CAM_PW=password)
         token = run_cli(["user", "add", "a", "--role", "operator", "-c", str(path)], env).stdout.split()[-1]
+        assert run_cli(["user", "grant", "a", "--camera", "cam", "-c", str(path)], env).returncode == 0
         proc = GatewayProcess(["run", "-c", str(path)], env, tmp_path / "gateway.log", api_port)
         started = time.time()
         proc.start()
