@@ -293,6 +293,20 @@ def _day_start(value: str | None, name: str, tz: ZoneInfo) -> tuple[float | None
     return datetime.combine(day, datetime.min.time(), tz).timestamp(), day.isoformat()
 
 
+def _day_range(
+    start: str | None, end: str | None, tz: ZoneInfo, problems: list[str]
+) -> tuple[float | None, float | None, str, str]:
+    """Whole days from the first picked day to the end of the last one; a bad value becomes a problem."""
+    try:
+        since, from_text = _day_start(start, "from", tz)
+        until_day, to_text = _day_start(end, "to", tz)
+    except InvalidRequestError as exc:
+        problems.append(_sentence(str(exc)))
+        return None, None, "", ""
+    until = _day_after(until_day, tz) if until_day is not None else None
+    return since, until, from_text, to_text
+
+
 def _day_after(ts: float, tz: ZoneInfo) -> float:
     day = datetime.fromtimestamp(ts, tz).date() + timedelta(days=1)
     return datetime.combine(day, datetime.min.time(), tz).timestamp()
@@ -321,15 +335,7 @@ async def events_page(
     if kind_value is not None and kind_value not in RULE_KINDS:
         problems.append(f"Unknown event kind {kind_value[:40]!r}.")
         kind_value = None
-    since: float | None = None
-    until: float | None = None
-    from_text = to_text = ""
-    try:
-        since, from_text = _day_start(start, "from", tz)
-        until_day, to_text = _day_start(end, "to", tz)
-        until = _day_after(until_day, tz) if until_day is not None else None
-    except InvalidRequestError as exc:
-        problems.append(_sentence(str(exc)))
+    since, until, from_text, to_text = _day_range(start, end, tz, problems)
     if since is not None and until is not None and since >= until:
         problems.append("The first day must not be after the last.")
         since = until = None
@@ -514,15 +520,7 @@ async def audit_page(
     if action_value is not None and action_value not in ACTIONS:
         problems.append(f"Unknown action {action_value[:40]!r}.")
         action_value = None
-    since: float | None = None
-    until: float | None = None
-    from_text = to_text = ""
-    try:
-        since, from_text = _day_start(start, "from", tz)
-        until_day, to_text = _day_start(end, "to", tz)
-        until = _day_after(until_day, tz) if until_day is not None else None
-    except InvalidRequestError as exc:
-        problems.append(_sentence(str(exc)))
+    since, until, from_text, to_text = _day_range(start, end, tz, problems)
     number = int(page_no) if page_no and page_no.isdigit() and 0 < int(page_no) < 100_000 else 1
     offset = (number - 1) * AUDIT_PAGE
     log = runtime.audit
