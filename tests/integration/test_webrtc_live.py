@@ -33,6 +33,7 @@ CAMERA = "gate"
 CLIP = "hd_h264"
 LOCAL = "127.0.0.1"
 OTHER = "other"
+H265 = "lobby-h265"
 
 
 @dataclass
@@ -51,7 +52,7 @@ def site(
     request: pytest.FixtureRequest, tmp_path: Path, sim_clips: dict[str, ClipInfo], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Site]:
     clip = sim_clips[CLIP]
-    rtsp = RtspServerProcess([("/cam", clip), ("/other", clip)])
+    rtsp = RtspServerProcess([("/cam", clip), ("/other", clip), ("/h265", sim_clips["hd_h265"])])
     http_port = free_port()
     proc: GatewayProcess | None = None
     try:
@@ -61,6 +62,7 @@ def site(
             "cameras": [
                 {"id": CAMERA, "name": "Gate camera", "source": {"rtsp": rtsp.url("/cam")}},
                 {"id": OTHER, "name": "Other camera", "source": {"rtsp": rtsp.url("/other")}},
+                {"id": H265, "name": "Lobby H.265", "source": {"rtsp": rtsp.url("/h265")}},
             ],
             "supervisor": {
                 "connect_timeout_s": 3,
@@ -233,3 +235,17 @@ async def test_police_see_only_granted_cameras_and_the_audit_log_says_what_they_
     assert stop["target"] == CAMERA and stop["role"] == "police" and stop["detail"]["duration_s"] > 0
     assert stop["source"] == LOCAL
     assert site.proc.get("/api/v1/audit/verify", site.token).json()["ok"] is True
+
+
+async def test_an_h265_camera_without_sub_stream_is_transcoded_and_says_so(site: Site) -> None:
+    # Browsers cannot be counted on to decode H.265 over WebRTC: the picture is decoded and
+    # re-encoded, and the answer labels it, so the page can tell the officer it is not the original.
+    viewer = await open_viewer(site, H265)
+    assert isinstance(viewer, Viewer), viewer.text
+    try:
+        assert viewer.answer["mode"] == "transcoded", viewer.answer
+        frames = await receive_frames(viewer.pc, 5, 40)
+        # Scaled down to keep one transcode within reach of a small box.
+        assert frames[-1].width <= 1280 and frames[-1].to_ndarray(format="gray").std() > 5
+    finally:
+        await viewer.pc.close()
