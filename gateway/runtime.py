@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 # most monitored time a crash can be credited with.
 HEARTBEAT_S = 5.0
 SNAPSHOT_AUDIT_S = 300.0
+SESSION_ROWS_KEPT_S = 7 * 86400.0
 PRUNE_EVERY_S = 6 * 3600.0
 
 
@@ -194,6 +195,11 @@ class Runtime:
             await asyncio.to_thread(self.ledger.prune, cutoff)
         except SQLAlchemyError as exc:
             log.error("forwarding ledger: pruning failed: %s", exc)
+        try:
+            # Sign-ins are in the audit log for good; the session rows only serve live cookies.
+            await asyncio.to_thread(self.sessions.prune, time.time() - SESSION_ROWS_KEPT_S)
+        except SQLAlchemyError as exc:
+            log.error("web sessions: pruning failed: %s", exc)
 
     async def _sample(self) -> None:
         self.history.record_samples(self.tracker.all())

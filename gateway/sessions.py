@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from gateway import audit
 from gateway.auth import User, UserStore, hash_token, user_from_row
@@ -147,6 +147,15 @@ class SessionStore:
         if session is not None:
             user = session.user
             self._audit.record_quietly(user.name, user.role.value, audit.LOGOUT, user.name, None, source_ip)
+
+    def prune(self, before: float) -> int:
+        """Drop session rows that expired or ended before `before`; returns how many."""
+        s = schema.web_sessions
+        with self._db.engine.begin() as conn:
+            gone = conn.execute(
+                delete(s).where(or_(s.c.expires_at < before, and_(s.c.ended_at.is_not(None), s.c.ended_at < before)))
+            )
+        return int(gone.rowcount)
 
     def end_all(self, user_name: str) -> int:
         """End every session of a user (disabled, password changed)."""

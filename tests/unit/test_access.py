@@ -117,6 +117,9 @@ def test_idle_and_disabled_sessions_end(db: Database, monkeypatch: pytest.Monkey
     session = store.login("pc", PASSWORD, None)
     users.set_disabled("pc", True)
     assert store.get(session.token) is None
+    # Old rows go; a live one stays.
+    assert store.prune(time.time() - 3600) == 0
+    assert store.prune(time.time() + 13 * 3600) == 2
 
 
 def test_guessing_is_throttled_per_name_and_per_address(db: Database) -> None:
