@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -231,9 +230,11 @@ class Runtime:
         self.history.record_samples(self.tracker.all())
 
     def _audit_live(self, action: str, actor: str, camera_id: str, detail: dict[str, Any], source: str | None) -> None:
-        # Called on the event loop; the write goes to a thread so that a slow disk never stalls video.
-        role = self._role_of(actor)
-        write = functools.partial(self.audit.record_quietly, actor, role, action, camera_id, detail, source)
+        # Called on the event loop; the role lookup and the write go to a thread, so that a slow
+        # disk never stalls video.
+        def write() -> None:
+            self.audit.record_quietly(actor, self._role_of(actor), action, camera_id, detail, source)
+
         try:
             asyncio.get_running_loop().run_in_executor(None, write)
         except RuntimeError:  # at shutdown the executor may be gone: write here rather than lose it
