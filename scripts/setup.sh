@@ -17,6 +17,8 @@ APT_PACKAGES=(
   chromium
   # SIPp: plays the GB/T 28181 upper platform in the tests
   sip-tester
+  # mosquitto: the MQTT broker the uplink tests publish to
+  mosquitto
   make
 )
 

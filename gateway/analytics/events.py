@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, Connection, Row, func, select
 
 from gateway.analytics.config import RULE_KINDS
 from gateway.storage import schema
@@ -123,6 +123,12 @@ class EventStore:
             if snapshot_jpeg is not None:
                 conn.execute(schema.event_snapshots.insert().values(event_id=event_id, image=snapshot_jpeg))
         return event_id
+
+    def after(self, conn: Connection, after_id: int, limit: int) -> list[Event]:
+        """Events stored after `after_id`, oldest first, read inside the caller's transaction."""
+        t = schema.events
+        rows = conn.execute(select(t).where(t.c.id > after_id).order_by(t.c.id).limit(limit)).all()
+        return [_event(r) for r in rows]
 
     def query(
         self,

@@ -123,6 +123,11 @@ def _people(conn: Connection) -> None:
         table.create(conn)
 
 
+def _outbox(conn: Connection) -> None:
+    for table in (schema.outbox_messages, schema.outbox_deliveries, schema.outbox_counters, schema.outbox_cursors):
+        table.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -133,4 +138,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "analytics events and their snapshots", _analytics_events),
     Migration(8, "GB/T 28181 uplink registrations and live sessions", _uplink_ledger),
     Migration(9, "passwords, camera grants, web sessions and the audit log", _people),
+    Migration(10, "the outbox of MQTT, webhook and GA/T 1400 messages", _outbox),
 )

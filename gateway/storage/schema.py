@@ -279,3 +279,55 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_audit_log_ts", "ts"),
 )
+
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    # Every message bound for an MQTT broker, webhook or view library is written here before it is
+    # sent. `id` orders delivery; `msg_id` is what receivers deduplicate on, stable across resends.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("msg_id", String(80), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("camera_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    # Telemetry that is worthless once stale (health figures) expires instead of queueing for hours.
+    Column("expires_at", Float, nullable=True),
+    # Detection events: the stored event, whose snapshot is read at delivery (no foreign key: events
+    # are pruned on their own schedule, and a message may outlive its picture).
+    Column("event_id", Integer, nullable=True),
+    Column("payload", Text, nullable=False),
+    Index("ix_outbox_messages_created", "created_at"),
+)
+
+outbox_deliveries = Table(
+    "outbox_deliveries",
+    metadata,
+    # One row per message and destination while it is undelivered: the backlog is the row count.
+    Column("destination", String(80), primary_key=True),
+    Column("message_id", Integer, ForeignKey("outbox_messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_deliveries_message", "message_id"),
+)
+
+outbox_counters = Table(
+    "outbox_counters",
+    metadata,
+    # Per destination, kept across restarts: what was delivered, refused, expired or lost.
+    Column("destination", String(80), primary_key=True),
+    Column("delivered", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("expired", Integer, nullable=False, default=0),
+    Column("dropped", Integer, nullable=False, default=0),
+    Column("last_delivered_at", Float, nullable=True),
+    Column("last_dropped_at", Float, nullable=True),
+)
+
+outbox_cursors = Table(
+    "outbox_cursors",
+    metadata,
+    # How far the outbox has read a source table (detection events), moved in the same transaction
+    # as the messages it wrote, so a crash can neither skip nor repeat a source row.
+    Column("name", String(40), primary_key=True),
+    Column("position", Integer, nullable=False),
+)

@@ -41,6 +41,10 @@ def test_partial_database_gets_only_missing_migrations(tmp_path: Path) -> None:
     with Database(url) as db, db.engine.begin() as conn:
         # Roll back to version 1 as an older gateway would have left it.
         for table in (
+            schema.outbox_cursors,
+            schema.outbox_counters,
+            schema.outbox_deliveries,
+            schema.outbox_messages,
             schema.audit_log,
             schema.web_sessions,
             schema.grants,

@@ -1,0 +1,131 @@
+"""What the gateway tells MQTT brokers, webhooks and view libraries: the message kinds and their
+JSON, one shape for every destination (docs/outbox.md documents it).
+
+    {"id": "<site>:<kind>:<...>", "kind": "event|state|quality|health", "site": "...",
+     "camera": "...", "created_at": 1732400000.123, "data": {...}}
+
+`id` is the deduplication key: a message sent twice (after a crash or a lost acknowledgement)
+carries the same id both times. Pure functions, tested without sockets.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway.analytics.events import Event
+from gateway.forward.outbox_store import NewMessage, OutboxMessage
+from gateway.health.policy import QUALITY_PREFIX
+from gateway.health.state import CameraState, CameraStatus
+
+_UP = frozenset({CameraState.ONLINE, CameraState.DEGRADED})
+
+
+def is_up(state: CameraState) -> bool:
+    return state in _UP
+
+
+def event_message(event: Event, site_id: str) -> NewMessage:
+    assert event.id is not None, "only stored events are sent"
+    data: dict[str, Any] = {
+        "event_id": event.id,
+        "rule": event.rule_id,
+        "kind": event.kind,
+        "zone": event.zone_id,
+        "at": event.at,
+        "message": event.message,
+        "frame": {"width": event.frame_width, "height": event.frame_height},
+        "boxes": [
+            {"x1": b.x1, "y1": b.y1, "x2": b.x2, "y2": b.y2, "score": round(b.score, 3), "track": b.track_id}
+            for b in event.boxes
+        ],
+        "detail": event.detail,
+        "has_snapshot": event.has_snapshot,
+    }
+    if event.has_snapshot:
+        data["snapshot_path"] = f"/api/v1/events/{event.id}/snapshot"
+    return NewMessage(
+        kind="event",
+        camera_id=event.camera_id,
+        payload=data,
+        created_at=event.at,
+        event_id=event.id,
+        event_kind=event.kind,
+        # The event's own id: a receiver can ask the gateway's API about it, and a message rebuilt
+        # from the same row can never get a second identity.
+        msg_id=f"{site_id}:event:{event.id}",
+    )
+
+
+def state_messages(status: CameraStatus, previous: CameraStatus | None) -> list[NewMessage]:
+    """The camera's state, and a quality message for each picture fault raised or cleared."""
+    now = time.time()
+    out = [
+        NewMessage(
+            kind="state",
+            camera_id=status.camera_id,
+            created_at=now,
+            payload={
+                "state": status.state.value,
+                "up": is_up(status.state),
+                "reason": status.reason,
+                "faults": list(status.faults),
+                "since": status.since,
+                "previous": previous.state.value if previous is not None else None,
+            },
+        )
+    ]
+    if previous is None:
+        return out
+    before = {f for f in previous.faults if f.startswith(QUALITY_PREFIX)}
+    after = {f for f in status.faults if f.startswith(QUALITY_PREFIX)}
+    for fault, change in [
+        *((f, "raised") for f in sorted(after - before)),
+        *((f, "cleared") for f in sorted(before - after)),
+    ]:
+        out.append(
+            NewMessage(
+                kind="quality",
+                camera_id=status.camera_id,
+                created_at=now,
+                payload={"check": fault.removeprefix(QUALITY_PREFIX), "change": change, "at": status.since},
+            )
+        )
+    return out
+
+
+def health_message(status: CameraStatus, expires_in_s: float) -> NewMessage:
+    m = status.measured
+    now = time.time()
+    return NewMessage(
+        kind="health",
+        camera_id=status.camera_id,
+        created_at=now,
+        expires_at=now + expires_in_s,
+        payload={
+            "state": status.state.value,
+            "up": is_up(status.state),
+            "codec": m.codec,
+            "profile": m.profile,
+            "width": m.width,
+            "height": m.height,
+            "fps": m.fps,
+            "bitrate_kbps": m.bitrate_kbps,
+            "gop_frames": m.gop_frames,
+            "keyframe_interval_s": m.keyframe_interval_s,
+            "last_packet_at": status.last_packet_at,
+            "reconnects": status.reconnects,
+            "quality": [{"check": c.name, "state": c.state, "score": round(c.score, 3)} for c in m.quality],
+        },
+    )
+
+
+def envelope(message: OutboxMessage, site_id: str) -> dict[str, Any]:
+    return {
+        "id": message.msg_id,
+        "kind": message.kind,
+        "site": site_id,
+        "camera": message.camera_id,
+        "created_at": message.created_at,
+        "data": message.payload,
+    }

@@ -1,0 +1,413 @@
+"""The durable outbox: every message for an MQTT broker, a webhook or a view library is stored
+before it is sent, and each destination works through its own backlog, in order, at its own pace.
+
+* One writer task stores messages: camera states and health handed over in memory, and detection
+  events read from the events table past a cursor (so an event stored just before a crash is sent
+  after it). While storage cannot be written (disk full) the writer holds up to
+  `outbox.memory_buffer` messages in memory, reports `storage: failed` and retries; past the
+  buffer the oldest are dropped and counted.
+* One dispatcher task per destination hands it batches in message order (hence in order per
+  camera). A message is removed when the destination confirms it, refused for good ("rejected",
+  counted and logged) or expired (stale health figures). Anything else is a transient failure: the
+  same message is tried again after an exponential backoff capped at `outbox.retry_max_s`, sooner
+  when the destination reconnects.
+* Retention bounds the tables: beyond `outbox.max_messages` or `outbox.max_age_days` the oldest
+  undelivered messages are dropped, and the loss is counted per destination, logged as an error
+  and shown in the API and metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.analytics.events import Event
+from gateway.config import GatewayConfig
+from gateway.forward.config import MqttUplink, WebhookUplink
+from gateway.forward.messages import event_message, health_message, state_messages
+from gateway.forward.outbox_store import Counters, NewMessage, OutboxMessage, OutboxStore, Route
+from gateway.health.state import CameraStatus
+
+log = logging.getLogger(__name__)
+
+RETENTION_EVERY_S = 60.0
+STORAGE_RETRY_S = 2.0
+EVENTS_POLL_S = 2.0  # events stored while no listener was told (before start) are found this way
+
+
+@dataclass
+class DeliveryReport:
+    """What a destination did with a batch, in message order: a confirmed prefix (with refusals
+    among it), and, when it stopped early, why."""
+
+    delivered: list[int] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    failure: str | None = None
+
+
+class Destination(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def connected(self) -> bool: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def deliver(self, messages: Sequence[OutboxMessage]) -> DeliveryReport: ...
+
+
+def route_of(dest: Any) -> Route:
+    kinds = frozenset(dest.kinds) if hasattr(dest, "kinds") else frozenset({"event"})
+    return Route(
+        destination=dest.id,
+        kinds=kinds,
+        cameras=None if dest.cameras == "all" else frozenset(dest.cameras),
+        event_kinds=None if dest.event_kinds is None else frozenset(dest.event_kinds),
+    )
+
+
+@dataclass
+class _DispatchState:
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_error: str | None = None
+    last_error_at: float | None = None
+    next_attempt_at: float | None = None
+    failures: int = 0  # transient failures in a row
+
+
+def _storage_reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc))
+    if "full" in text.lower() or getattr(getattr(exc, "orig", None), "errno", None) == errno.ENOSPC:
+        return "disk full"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+class Outbox:
+    def __init__(
+        self, config: GatewayConfig, store: OutboxStore, destinations: Sequence[Destination], routes: Sequence[Route]
+    ) -> None:
+        self._config = config
+        self._settings = config.uplinks.outbox
+        self._site = config.site.id
+        self.store = store
+        self.destinations = list(destinations)
+        self.routes = list(routes)
+        self._pending: deque[NewMessage] = deque()
+        self._wake = asyncio.Event()
+        self._dispatch = {d.id: _DispatchState() for d in self.destinations}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.storage_error: str | None = None
+        self.storage_failed_since: float | None = None
+        self.memory_dropped = 0
+        self._kinds = frozenset(k for r in self.routes for k in r.kinds)
+        self._backlog: dict[str, tuple[int, float | None]] = {}
+        self._counters: dict[str, Counters] = {}
+        # Set by the runtime: every camera's current status, for the periodic health messages.
+        self.health_source: Callable[[], list[CameraStatus]] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.destinations)
+
+    def wants(self, kind: str) -> bool:
+        return kind in self._kinds
+
+    # -- producers (event loop thread) -------------------------------------------------------------
+
+    def publish(self, messages: Sequence[NewMessage]) -> None:
+        if not self.enabled:
+            return
+        for message in messages:
+            if len(self._pending) >= self._settings.memory_buffer:
+                self._pending.popleft()
+                self.memory_dropped += 1
+                if self.memory_dropped == 1 or self.memory_dropped % 1000 == 0:
+                    log.error(
+                        "outbox: storage has failed (%s) and %d message(s) waited in memory: dropped the "
+                        "oldest (%d so far)",
+                        self.storage_error,
+                        self._settings.memory_buffer,
+                        self.memory_dropped,
+                    )
+            self._pending.append(message)
+        self._wake.set()
+
+    def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
+        """A HealthTracker listener."""
+        if self.wants("state") or self.wants("quality"):
+            self.publish(state_messages(status, previous))
+
+    def event_stored(self, _event: Event) -> None:
+        """An analytics listener: the event is in the events table; read it from there."""
+        if self.wants("event"):
+            self._wake.set()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self, statuses: Sequence[CameraStatus] = ()) -> None:
+        if not self.enabled:
+            return
+        try:
+            await asyncio.to_thread(self.store.start_events_cursor)
+            removed = await asyncio.to_thread(self.store.forget_destinations, [d.id for d in self.destinations])
+            if removed:
+                log.warning("outbox: dropped %d undelivered message(s) of destinations no longer configured", removed)
+            await self._refresh()
+        except SQLAlchemyError as exc:
+            self._storage_failed(exc)
+        for dest in self.destinations:
+            await dest.start()
+            self._tasks.append(asyncio.create_task(self._dispatcher(dest), name=f"outbox-{dest.id}"))
+        self._tasks.append(asyncio.create_task(self._writer(), name="outbox-writer"))
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name="outbox-retention"))
+        if self.wants("health"):
+            self._tasks.append(asyncio.create_task(self._health_loop(), name="outbox-health"))
+        self._wake.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        # What is still in memory is written now, so that a clean stop loses nothing.
+        if self._pending:
+            with contextlib.suppress(SQLAlchemyError):
+                await asyncio.to_thread(self._write_pending)
+        for dest in self.destinations:
+            try:
+                await dest.stop()
+            except Exception:  # one destination's trouble must not keep the others from stopping
+                log.exception("outbox: stopping %s failed", dest.id)
+
+    # -- the writer --------------------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), EVENTS_POLL_S)
+            self._wake.clear()
+            try:
+                if self._pending:
+                    await asyncio.to_thread(self._write_pending)
+                if self.wants("event"):
+                    while True:
+                        read, _stored = await asyncio.to_thread(
+                            self.store.pull_events, self._event_message, self.routes
+                        )
+                        if read < 200:
+                            break
+            except SQLAlchemyError as exc:
+                self._storage_failed(exc)
+                await asyncio.sleep(STORAGE_RETRY_S)
+                self._wake.set()
+                continue
+            if self.storage_error is not None:
+                log.warning("outbox: storage writable again after %s; resumed", self.storage_error)
+                self.storage_error = None
+                self.storage_failed_since = None
+            for state in self._dispatch.values():
+                state.wake.set()
+
+    def _write_pending(self) -> None:
+        batch = list(self._pending)[:1000]
+        self.store.write(batch, self.routes)
+        # Only now are they safe; producers may have appended meanwhile, never removed.
+        for _ in batch:
+            self._pending.popleft()
+
+    def _event_message(self, event: Event) -> NewMessage:
+        return event_message(event, self._site)
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        reason = _storage_reason(exc)
+        if self.storage_error != reason:
+            log.error(
+                "outbox: cannot store messages (%s); holding up to %d in memory", reason, self._settings.memory_buffer
+            )
+        self.storage_error = reason
+        if self.storage_failed_since is None:
+            self.storage_failed_since = time.time()
+
+    # -- housekeeping ------------------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await self._retention()
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    async def _retention(self) -> None:
+        try:
+            lost = await asyncio.to_thread(
+                self.store.enforce_retention, self._settings.max_messages, self._settings.max_age_days * 86400
+            )
+        except SQLAlchemyError as exc:
+            log.error("outbox: retention failed: %s", _storage_reason(exc))
+            return
+        for destination, count in lost.items():
+            log.error(
+                "outbox: LOST %d undelivered message(s) for %s: its backlog passed %d messages or %g days",
+                count,
+                destination,
+                self._settings.max_messages,
+                self._settings.max_age_days,
+            )
+        with contextlib.suppress(SQLAlchemyError):
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        self._backlog = await asyncio.to_thread(self.store.backlog)
+        self._counters = await asyncio.to_thread(self.store.counters)
+
+    async def _health_loop(self) -> None:
+        intervals = [
+            d.health_interval_s
+            for d in self._config.uplinks.destinations()
+            if isinstance(d, MqttUplink | WebhookUplink) and "health" in d.kinds
+        ]
+        interval = min(intervals)
+        while True:
+            await asyncio.sleep(interval)
+            if self.health_source is not None:
+                # Stale figures are worthless: they expire after two periods instead of queueing.
+                self.publish([health_message(s, 2 * interval) for s in self.health_source()])
+
+    # -- dispatchers -------------------------------------------------------------------------------
+
+    async def _dispatcher(self, dest: Destination) -> None:
+        state = self._dispatch[dest.id]
+        settings = self._settings
+        while True:
+            try:
+                batch = await asyncio.to_thread(self.store.next_batch, dest.id, settings.batch_size)
+            except SQLAlchemyError as exc:
+                log.error("outbox: reading the backlog of %s failed: %s", dest.id, _storage_reason(exc))
+                await asyncio.sleep(STORAGE_RETRY_S)
+                continue
+            if not batch:
+                state.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(state.wake.wait(), 5.0)
+                continue
+            now = time.time()
+            expired = [m.id for m in batch if m.expires_at is not None and m.expires_at < now]
+            live = [m for m in batch if m.expires_at is None or m.expires_at >= now]
+            try:
+                report = await dest.deliver(live) if live else DeliveryReport()
+            except Exception as exc:  # a destination bug must not end its dispatcher
+                log.exception("outbox: %s failed on a batch", dest.id)
+                report = DeliveryReport(failure=f"internal error: {type(exc).__name__}")
+            done = {*report.delivered, *(i for i, _ in report.rejected)}
+            failed: tuple[int, str] | None = None
+            if report.failure is not None:
+                head = next((m.id for m in live if m.id not in done), None)
+                if head is not None:
+                    failed = (head, report.failure)
+            for message_id, error in report.rejected:
+                log.error("outbox: %s refused message %d for good: %s", dest.id, message_id, error)
+            try:
+                await asyncio.to_thread(
+                    self.store.settle,
+                    dest.id,
+                    delivered=report.delivered,
+                    rejected=report.rejected,
+                    expired=expired,
+                    failed=failed,
+                )
+            except SQLAlchemyError as exc:
+                # Not recorded: the same messages come again, and receivers drop them by id.
+                log.error("outbox: recording deliveries to %s failed: %s", dest.id, _storage_reason(exc))
+                await asyncio.sleep(STORAGE_RETRY_S)
+                continue
+            self._note_delivered(dest.id, len(report.delivered), len(report.rejected), len(expired))
+            if report.failure is None:
+                if state.failures:
+                    log.info("outbox: %s delivering again", dest.id)
+                state.failures = 0
+                state.next_attempt_at = None
+                continue
+            state.failures += 1
+            if state.last_error != report.failure or state.failures == 1:
+                log.warning("outbox: %s: %s (backlog kept, retrying)", dest.id, report.failure)
+            state.last_error = report.failure
+            state.last_error_at = time.time()
+            delay = min(settings.retry_max_s, settings.retry_initial_s * 2 ** (state.failures - 1))
+            delay *= random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not a secret
+            state.next_attempt_at = time.time() + delay
+            await self._backoff(dest, delay)
+
+    async def _backoff(self, dest: Destination, delay: float) -> None:
+        """Wait `delay`, or less when the destination comes back (a broker reconnecting)."""
+        was_connected = dest.connected
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.5))
+            if dest.connected and not was_connected:
+                return
+            was_connected = dest.connected
+
+    def _note_delivered(self, destination: str, delivered: int, rejected: int, expired: int) -> None:
+        counters = self._counters.setdefault(destination, Counters())
+        counters.delivered += delivered
+        counters.rejected += rejected
+        counters.expired += expired
+        if delivered:
+            counters.last_delivered_at = time.time()
+        count, oldest = self._backlog.get(destination, (0, None))
+        self._backlog[destination] = (max(0, count - delivered - rejected - expired), oldest)
+
+    # -- status ------------------------------------------------------------------------------------
+
+    async def refresh_status(self) -> None:
+        """Re-read backlog figures (they change with every delivery; the API asks for them)."""
+        with contextlib.suppress(SQLAlchemyError):
+            await self._refresh()
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        destinations = []
+        for dest in self.destinations:
+            state = self._dispatch[dest.id]
+            count, oldest = self._backlog.get(dest.id, (0, None))
+            counters = self._counters.get(dest.id, Counters())
+            destinations.append(
+                {
+                    "id": dest.id,
+                    "type": dest.type,
+                    "connected": dest.connected,
+                    "backlog": count,
+                    "oldest_undelivered_at": oldest if count else None,
+                    "oldest_undelivered_age_s": round(now - oldest, 1) if count and oldest is not None else None,
+                    "last_error": state.last_error,
+                    "last_error_at": state.last_error_at,
+                    "retrying": state.failures > 0,
+                    "next_attempt_at": state.next_attempt_at,
+                    "delivered": counters.delivered,
+                    "rejected": counters.rejected,
+                    "expired": counters.expired,
+                    "dropped": counters.dropped,
+                    "last_delivered_at": counters.last_delivered_at,
+                    "last_dropped_at": counters.last_dropped_at,
+                }
+            )
+        return {
+            "enabled": self.enabled,
+            "storage": "failed" if self.storage_error else "ok",
+            "storage_error": self.storage_error,
+            "storage_failed_since": self.storage_failed_since,
+            "waiting_in_memory": len(self._pending),
+            "dropped_in_memory": self.memory_dropped,
+            "destinations": destinations,
+        }

@@ -1,0 +1,322 @@
+"""The outbox against a real SQLite file, with fake destinations (the real ones have their own tests
+against real servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from gateway.analytics.events import Event, EventBox, EventStore
+from gateway.config import GatewayConfig, parse_config
+from gateway.forward import outbox as outbox_module
+from gateway.forward.messages import state_messages
+from gateway.forward.outbox import DeliveryReport, Outbox, route_of
+from gateway.forward.outbox_store import NewMessage, OutboxMessage, OutboxStore, Route
+from gateway.health.state import CameraState, CameraStatus
+from gateway.storage import schema
+from gateway.storage.db import Database
+
+T0 = 1_763_600_000.0
+
+
+def make_config(tmp_path: Path, **outbox: Any) -> GatewayConfig:
+    return parse_config(
+        {
+            "site": {"id": "s1", "name": "Site", "unit": {"name": "Unit", "headcount": 10}},
+            "cameras": [
+                {"id": "cam1", "name": "Gate", "source": {"rtsp": "rtsp://127.0.0.1:9/a"}},
+                {"id": "cam2", "name": "Yard", "source": {"rtsp": "rtsp://127.0.0.1:9/b"}},
+            ],
+            "storage": {"url": f"sqlite:///{tmp_path}/g.db"},
+            "uplinks": {
+                "webhooks": [
+                    {"id": "hook", "url": "http://127.0.0.1:9/h", "secret": {"env": "X"}, "kinds": ["event", "state"]}
+                ],
+                "outbox": {"retry_initial_s": 0.05, "retry_max_s": 0.2, **outbox},
+            },
+        },
+        check_secrets=False,
+    )
+
+
+class FakeDestination:
+    """Records what it was handed; fails or refuses on demand."""
+
+    type = "fake"
+
+    def __init__(self, dest_id: str = "hook") -> None:
+        self.id = dest_id
+        self.connected = True
+        self.received: list[OutboxMessage] = []
+        self.fail_next = 0
+        self.refuse: set[str] = set()
+        self.batches = 0
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def deliver(self, messages: Sequence[OutboxMessage]) -> DeliveryReport:
+        self.batches += 1
+        report = DeliveryReport()
+        for m in messages:
+            if self.fail_next:
+                self.fail_next -= 1
+                report.failure = "connection refused"
+                return report
+            if m.payload.get("name") in self.refuse:
+                report.rejected.append((m.id, "400 bad request"))
+                continue
+            self.received.append(m)
+            report.delivered.append(m.id)
+        return report
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    with Database(f"sqlite:///{tmp_path}/g.db") as database:
+        yield database
+
+
+def msg(name: str, camera: str = "cam1", kind: str = "state", **kw: Any) -> NewMessage:
+    return NewMessage(kind=kind, camera_id=camera, payload={"name": name}, **kw)
+
+
+async def until(predicate: Any, within: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def make_outbox(config: GatewayConfig, db: Database, dest: FakeDestination) -> Outbox:
+    routes = [route_of(d) for d in config.uplinks.destinations()]
+    return Outbox(config, OutboxStore(db, "s1"), [dest], routes)
+
+
+def test_routes_filter_by_kind_camera_and_rule() -> None:
+    route = Route("d", frozenset({"event", "state"}), frozenset({"cam1"}), frozenset({"intrusion"}))
+    assert route.wants(msg("a"))
+    assert not route.wants(msg("a", camera="cam2"))
+    assert not route.wants(msg("a", kind="health"))
+    assert route.wants(msg("a", kind="event", event_kind="intrusion"))
+    assert not route.wants(msg("a", kind="event", event_kind="loitering"))
+
+
+def test_messages_are_stored_before_delivery_and_only_for_their_takers(db: Database) -> None:
+    store = OutboxStore(db, "s1")
+    routes = [Route("a", frozenset({"state"})), Route("b", frozenset({"state"}), frozenset({"cam2"}))]
+    assert store.write([msg("one"), msg("two", camera="cam2"), msg("h", kind="health")], routes) == 2
+    assert store.backlog()["a"][0] == 2
+    assert store.backlog()["b"][0] == 1
+    assert [m.payload["name"] for m in store.next_batch("a", 10)] == ["one", "two"]
+    ids = [m.msg_id for m in store.next_batch("a", 10)]
+    assert len(set(ids)) == 2 and all(i.startswith("s1:state:") for i in ids)
+    # Delivered everywhere: the message row goes at the next retention pass, no loss counted.
+    one = store.next_batch("a", 10)[0].id
+    store.settle("a", delivered=[one])
+    assert store.enforce_retention(1000, 86400) == {}
+    assert store.message_count() == 1
+    assert store.counters()["a"].delivered == 1
+
+
+async def test_delivery_in_order_with_retry_backoff_and_rejections(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path)
+    dest = FakeDestination()
+    dest.fail_next = 2
+    dest.refuse = {"bad"}
+    outbox = make_outbox(config, db, dest)
+    await outbox.start()
+    try:
+        outbox.publish([msg(f"m{i}", camera=f"cam{1 + i % 2}") for i in range(5)])
+        outbox.publish([msg("bad"), msg("m5")])
+        await until(lambda: len(dest.received) == 6)
+        assert [m.payload["name"] for m in dest.received] == ["m0", "m1", "m2", "m3", "m4", "m5"]
+        await outbox.refresh_status()
+        status = outbox.status()["destinations"][0]
+        assert status["backlog"] == 0
+        assert status["delivered"] == 6 and status["rejected"] == 1
+        assert status["last_error"] == "connection refused"
+        assert dest.batches >= 3  # two failed rounds, then the rest
+    finally:
+        await outbox.stop()
+
+
+async def test_the_failing_message_keeps_its_place_and_counts_attempts(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path, retry_initial_s=5, retry_max_s=5)
+    dest = FakeDestination()
+    dest.fail_next = 1
+    outbox = make_outbox(config, db, dest)
+    await outbox.start()
+    try:
+        outbox.publish([msg("a"), msg("b")])
+        await until(lambda: outbox.status()["destinations"][0]["retrying"])
+        head = OutboxStore(db, "s1").next_batch("hook", 10)
+        assert [(m.payload["name"], m.attempts) for m in head] == [("a", 1), ("b", 0)]
+        assert outbox.status()["destinations"][0]["next_attempt_at"] is not None
+        # Reconnecting cuts the backoff short.
+        dest.connected = False
+        await asyncio.sleep(0.6)
+        dest.connected = True
+        await until(lambda: len(dest.received) == 2, within=3)
+    finally:
+        await outbox.stop()
+
+
+async def test_stale_health_expires_instead_of_queueing(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path)
+    dest = FakeDestination()
+    store = OutboxStore(db, "s1")
+    store.write([msg("old", kind="state", expires_at=T0), msg("fresh")], [Route("hook", frozenset({"state"}))])
+    outbox = Outbox(config, store, [dest], [Route("hook", frozenset({"state"}))])
+    await outbox.start()
+    try:
+        await until(lambda: len(dest.received) == 1)
+        assert dest.received[0].payload["name"] == "fresh"
+        await until(lambda: store.counters().get("hook") is not None and store.counters()["hook"].expired == 1)
+    finally:
+        await outbox.stop()
+
+
+def test_retention_drops_the_oldest_and_counts_the_loss(db: Database) -> None:
+    store = OutboxStore(db, "s1")
+    routes = [Route("a", frozenset({"state"})), Route("b", frozenset({"state"}))]
+    store.write([msg(f"m{i}", created_at=T0 + i) for i in range(10)], routes)
+    first = store.next_batch("b", 3)
+    store.settle("b", delivered=[m.id for m in first])
+    lost = store.enforce_retention(max_messages=4, max_age_s=10 * 365 * 86400)
+    # Six messages go; "b" had already got three of them.
+    assert lost == {"a": 6, "b": 3}
+    assert [m.payload["name"] for m in store.next_batch("a", 10)] == ["m6", "m7", "m8", "m9"]
+    counters = store.counters()
+    assert counters["a"].dropped == 6 and counters["b"].dropped == 3 and counters["b"].delivered == 3
+    assert counters["a"].last_dropped_at is not None
+    # Age bound: m6 and m7 are older than 1 s at T0 + 8.5.
+    lost = store.enforce_retention(max_messages=100, max_age_s=1.0, now=T0 + 8.5)
+    assert lost == {"a": 2, "b": 2}
+    assert [m.payload["name"] for m in store.next_batch("a", 10)] == ["m8", "m9"]
+
+
+async def test_a_loss_is_logged_as_an_error(tmp_path: Path, db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(tmp_path, max_messages=100)
+    dest = FakeDestination()
+    dest.connected = False
+    dest.fail_next = 10_000
+    store = OutboxStore(db, "s1")
+    store.write([msg(f"m{i}") for i in range(130)], [Route("hook", frozenset({"state"}))])
+    outbox = Outbox(config, store, [dest], [Route("hook", frozenset({"state"}))])
+    with caplog.at_level(logging.ERROR):
+        await outbox.start()
+        await until(lambda: store.counters().get("hook") is not None)
+        await outbox.refresh_status()
+        await outbox.stop()
+    assert "LOST 30 undelivered message(s) for hook" in caplog.text
+    status = outbox.status()["destinations"][0]
+    assert status["dropped"] == 30 and status["backlog"] == 100
+
+
+async def test_disk_full_holds_messages_in_memory_then_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SQLite's page limit gives the same SQLITE_FULL error a full disk gives.
+    monkeypatch.setattr(outbox_module, "STORAGE_RETRY_S", 0.05)
+    database = Database(f"sqlite:///{tmp_path}/full.db").open()
+    limit = {"pages": 0}
+
+    @event.listens_for(database.engine, "connect")
+    def _cap(dbapi_conn: sqlite3.Connection, _rec: Any) -> None:
+        if limit["pages"]:
+            dbapi_conn.execute(f"PRAGMA max_page_count={limit['pages']}")
+
+    config = make_config(tmp_path, memory_buffer=50)
+    dest = FakeDestination()
+    outbox = make_outbox(config, database, dest)
+    await outbox.start()
+    try:
+        outbox.publish([msg("before")])
+        await until(lambda: len(dest.received) == 1)
+        database.engine.dispose()
+        with database.engine.connect() as conn:
+            pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        limit["pages"] = int(pages or 0)
+        database.engine.dispose()
+        big = "x" * 20_000
+        outbox.publish([NewMessage("state", "cam1", {"name": f"full{i}", "pad": big}) for i in range(60)])
+        await until(lambda: outbox.status()["storage"] == "failed")
+        status = outbox.status()
+        assert status["storage_error"] == "disk full"
+        assert status["waiting_in_memory"] == 50 and status["dropped_in_memory"] == 10
+        limit["pages"] = 0
+        database.engine.dispose()
+        await until(lambda: len(dest.received) == 51, within=10)
+        assert outbox.status()["storage"] == "ok"
+        assert [m.payload["name"] for m in dest.received[1:]] == [f"full{i}" for i in range(10, 60)]
+    finally:
+        await outbox.stop()
+        database.close()
+
+
+def _event(camera: str, at: float, kind: str = "intrusion") -> Event:
+    return Event(
+        id=None,
+        camera_id=camera,
+        rule_id="r1",
+        kind=kind,
+        zone_id=None,
+        at=at,
+        track_ids=(1,),
+        boxes=(EventBox(1, 2, 30, 60, 0.9, 1),),
+        detail={},
+        message=f"{kind} at {at}",
+        frame_width=640,
+        frame_height=480,
+    )
+
+
+async def test_events_follow_the_table_through_restarts(tmp_path: Path, db: Database) -> None:
+    config = make_config(tmp_path)
+    events = EventStore(db)
+    events.add(_event("cam1", T0))  # before the outbox ever ran: history is not replayed
+    dest = FakeDestination()
+    outbox = make_outbox(config, db, dest)
+    await outbox.start()
+    ids = [events.add(_event("cam1", T0 + i)) for i in range(1, 4)]
+    outbox.event_stored(_event("cam1", T0))
+    await until(lambda: len(dest.received) == 3)
+    await outbox.stop()
+    # Stored while the outbox was down (a crash between the event and its message): sent after.
+    ids.append(events.add(_event("cam2", T0 + 9, kind="loitering")))
+    dest2 = FakeDestination()
+    outbox2 = make_outbox(config, db, dest2)
+    await outbox2.start()
+    try:
+        await until(lambda: len(dest2.received) == 1)
+        got = dest.received + dest2.received
+        assert [m.payload["event_id"] for m in got] == ids
+        assert [m.msg_id for m in got] == [f"s1:event:{i}" for i in ids]
+        assert got[-1].payload["kind"] == "loitering" and got[-1].camera_id == "cam2"
+        assert got[0].payload["boxes"][0] == {"x1": 1, "y1": 2, "x2": 30, "y2": 60, "score": 0.9, "track": 1}
+    finally:
+        await outbox2.stop()
+    with db.engine.connect() as conn:
+        cursor = conn.execute(select(schema.outbox_cursors.c.position)).scalar()
+    assert cursor == ids[-1]
+
+
+def test_state_messages_carry_quality_changes() -> None:
+    before = CameraStatus("cam1", CameraState.ONLINE, None, T0, faults=("quality:blur",))
+    after = CameraStatus("cam1", CameraState.DEGRADED, "frozen", T0 + 5, faults=("quality:frozen",))
+    out = state_messages(after, before)
+    assert [m.kind for m in out] == ["state", "quality", "quality"]
+    assert out[0].payload["state"] == "degraded" and out[0].payload["previous"] == "online"
+    assert out[0].payload["up"] is True
+    assert [(m.payload["check"], m.payload["change"]) for m in out[1:]] == [("frozen", "raised"), ("blur", "cleared")]
+    assert [m.kind for m in state_messages(after, None)] == ["state"]
