@@ -22,8 +22,10 @@ from gateway.auth import User, UserStore
 from gateway.config import GatewayConfig
 from gateway.device_events import DeviceEventService
 from gateway.errors import GatewayError
+from gateway.forward.destinations import build_outbox
 from gateway.forward.gb28181 import Gb28181Service, device_info_from, forwarded_camera_ids
 from gateway.forward.ledger import ForwardLedger, previous_run_end
+from gateway.forward.outbox import Outbox
 from gateway.forward.webrtc import LiveViewService
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
@@ -69,6 +71,7 @@ class Runtime:
     uplinks: Gb28181Service = field(init=False)
     ledger: ForwardLedger = field(init=False)
     live: LiveViewService = field(init=False)
+    outbox: Outbox = field(init=False)
     # Cameras whose packets reach this process's buses (read by threads here, not worker processes).
     local_camera_ids: frozenset[str] = frozenset()
     audit: AuditLog = field(init=False)
@@ -100,6 +103,10 @@ class Runtime:
         )
         self.tracker.subscribe(self.live.camera_changed)
         self.live.on_audit = self._audit_live
+        self.outbox = build_outbox(self.config, self.db)
+        self.outbox.health_source = self.tracker.all
+        self.tracker.subscribe(self.outbox.camera_changed)
+        self.analytics.on_event(self.outbox.event_stored)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -116,6 +123,7 @@ class Runtime:
             await asyncio.to_thread(self.ledger.close_open, ended, "gateway stopped unexpectedly")
         except SQLAlchemyError as exc:
             log.error("forwarding ledger: closing a crashed run's rows failed: %s", exc)
+        await self.outbox.start()
         self._every(HEARTBEAT_S, self._heartbeat, "history-heartbeat")
         self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
         self._every(PRUNE_EVERY_S, self._prune, "history-pruner")
@@ -224,6 +232,8 @@ class Runtime:
         await self.analytics.stop()
         if self.camera_reader is not None:
             await self.camera_reader.close()
+        # After the cameras: their last states are written before the outbox closes.
+        await self.outbox.stop()
         if not await asyncio.to_thread(self.references.wait_written, 5.0):
             log.warning("quality: a reference picture was still being stored at stop")
         # A last sample, so that the stored figures reach up to the stop.

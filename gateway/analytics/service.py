@@ -36,7 +36,7 @@ from gateway.analytics.snapshot import event_label, render_snapshot
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import SecretUnavailableError
 from gateway.pipeline.bus import BlockingSubscription, PacketBus
-from models.base import Detector
+from models.base import Detection, Detector
 from models.errors import ModelError
 from models.registry import load_detector
 
@@ -377,12 +377,45 @@ class AnalyticsService:
         }
 
 
+_FACE_POINTS = 5  # COCO keypoints 0-4: nose, eyes, ears
+_FACE_MIN_SCORE = 0.5
+
+
+def head_box(det: Detection) -> tuple[float, float, float, float] | None:
+    """The face region of a pose detection, when the face is turned to the camera (nose and an eye
+    seen): a square around the visible face points, clipped to the person's box. Uplinks that take
+    face records (GA/T 1400) crop it; None for box-only detectors and for heads seen from behind."""
+    kp = det.keypoints
+    if kp is None or len(kp) < _FACE_POINTS:
+        return None
+    seen = [(float(x), float(y)) for x, y, conf in kp[:_FACE_POINTS] if conf >= _FACE_MIN_SCORE]
+    nose_seen = kp[0][2] >= _FACE_MIN_SCORE
+    eye_seen = kp[1][2] >= _FACE_MIN_SCORE or kp[2][2] >= _FACE_MIN_SCORE
+    if not (nose_seen and eye_seen) or len(seen) < 2:
+        return None
+    xs, ys = [p[0] for p in seen], [p[1] for p in seen]
+    # Face points span about half a face; a floor of a sixth of the person's width keeps a profile
+    # (points almost in a line) from giving a sliver.
+    side = max(max(xs) - min(xs), max(ys) - min(ys)) * 2.0
+    side = max(side, det.width / 6)
+    cx, cy = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+    x1, y1 = max(det.x1, cx - side / 2), max(det.y1, cy - side / 2)
+    x2, y2 = min(det.x2, cx + side / 2), min(det.y2, cy + side / 2)
+    if x2 - x1 < 4 or y2 - y1 < 4:
+        return None
+    return round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)
+
+
 def event_from_hit(camera_id: str, hit: RuleHit, frame: Frame) -> Event:
     h, w = frame.image.shape[:2]
     boxes = tuple(
         EventBox(round(d.x1, 1), round(d.y1, 1), round(d.x2, 1), round(d.y2, 1), round(d.score, 3), tid)
         for d, tid in zip(hit.boxes, hit.track_ids, strict=False)
     )
+    detail = dict(hit.detail)
+    heads = [[*box, tid] for d, tid in zip(hit.boxes, hit.track_ids, strict=False) if (box := head_box(d)) is not None]
+    if heads:
+        detail["heads"] = heads
     return Event(
         id=None,
         camera_id=camera_id,
@@ -392,7 +425,7 @@ def event_from_hit(camera_id: str, hit: RuleHit, frame: Frame) -> Event:
         at=hit.wall,
         track_ids=hit.track_ids,
         boxes=boxes,
-        detail=dict(hit.detail),
+        detail=detail,
         message=hit.message,
         frame_width=w,
         frame_height=h,

@@ -10,8 +10,14 @@ carries the same id both times. Pure functions, tested without sockets.
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from collections.abc import Callable
 from typing import Any
+
+import cv2
+import numpy as np
 
 from gateway.analytics.events import Event
 from gateway.forward.outbox_store import NewMessage, OutboxMessage
@@ -129,3 +135,38 @@ def envelope(message: OutboxMessage, site_id: str) -> dict[str, Any]:
         "created_at": message.created_at,
         "data": message.payload,
     }
+
+
+def thumbnail(jpeg: bytes, width: int) -> bytes | None:
+    """A smaller JPEG for inline use, or None when the picture cannot be read."""
+    picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if picture is None or not picture.size:
+        return None
+    h, w = picture.shape[:2]
+    if w > width:
+        picture = cv2.resize(picture, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    return bytes(buf) if ok else None
+
+
+def render_body(
+    message: OutboxMessage,
+    site_id: str,
+    *,
+    public_url: str | None,
+    inline_width: int | None = None,
+    snapshot: Callable[[int], bytes | None] | None = None,
+) -> bytes:
+    """The JSON a broker or webhook receives. Blocking when a thumbnail is asked for."""
+    body = envelope(message, site_id)
+    data = dict(message.payload)
+    path = data.get("snapshot_path")
+    if path and public_url:
+        data["snapshot_url"] = public_url.rstrip("/") + path
+    if inline_width and snapshot is not None and message.event_id is not None and data.get("has_snapshot"):
+        jpeg = snapshot(message.event_id)
+        small = thumbnail(jpeg, inline_width) if jpeg else None
+        if small is not None:
+            data["thumbnail_jpeg_base64"] = base64.b64encode(small).decode("ascii")
+    body["data"] = data
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

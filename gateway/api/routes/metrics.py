@@ -110,7 +110,54 @@ def render_metrics(runtime: Runtime) -> str:
     )
     _analytics(out, runtime)
     _uplinks(out, runtime)
+    _outbox(out, runtime)
     return out.render()
+
+
+def _outbox(out: _Exposition, runtime: Runtime) -> None:
+    """Figures as of the outbox's last refresh (the /metrics handler refreshes first)."""
+    status = runtime.outbox.status()
+    if not status["enabled"]:
+        return
+    out.family(
+        "gateway_outbox_storage_ok",
+        "gauge",
+        "0 while messages cannot be stored (disk full)",
+        [({}, status["storage"] == "ok")],
+    )
+    out.family(
+        "gateway_outbox_memory_messages",
+        "gauge",
+        "Messages waiting in memory for storage",
+        [({}, status["waiting_in_memory"])],
+    )
+    out.family(
+        "gateway_outbox_memory_dropped_total",
+        "counter",
+        "Messages lost because storage failed and the memory buffer was full",
+        [({}, status["dropped_in_memory"])],
+    )
+    dests = [({"destination": d["id"], "type": d["type"]}, d) for d in status["destinations"]]
+    out.family(
+        "gateway_outbox_connected",
+        "gauge",
+        "1 while the destination is reachable",
+        [(lb, d["connected"]) for lb, d in dests],
+    )
+    out.family("gateway_outbox_backlog", "gauge", "Undelivered messages", [(lb, d["backlog"]) for lb, d in dests])
+    out.family(
+        "gateway_outbox_oldest_age_seconds",
+        "gauge",
+        "Age of the oldest undelivered message",
+        [(lb, d["oldest_undelivered_age_s"] or 0.0) for lb, d in dests],
+    )
+    for key, help_text in (
+        ("delivered", "Messages the destination confirmed"),
+        ("rejected", "Messages the destination refused for good"),
+        ("expired", "Health messages that went stale undelivered"),
+        ("dropped", "Undelivered messages lost to the retention bounds"),
+    ):
+        out.family(f"gateway_outbox_{key}_total", "counter", help_text, [(lb, d[key]) for lb, d in dests])
 
 
 def _uplinks(out: _Exposition, runtime: Runtime) -> None:
@@ -209,4 +256,5 @@ def _analytics(out: _Exposition, runtime: Runtime) -> None:
     dependencies=[Depends(require(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))],
 )
 async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
+    await runtime.outbox.refresh_status()
     return PlainTextResponse(render_metrics(runtime), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -21,3 +21,21 @@ async def uplinks_status(runtime: RuntimeDep, _user: StaffUser) -> list[dict[str
     minus ours, from its 200 OK Date. `sessions` lists the live video sessions in progress (camera,
     channel, transport, peer, bytes and frames sent), `subscriptions` the catalog/alarm ones."""
     return runtime.uplinks.status()
+
+
+@router.get("/api/v1/destinations")
+async def destinations_status(runtime: RuntimeDep, _user: StaffUser) -> dict[str, Any]:
+    """The outbox and its MQTT, webhook and GA/T 1400 destinations. Per destination: connected
+    (broker connected, view library registered, last webhook POST answered), backlog (messages not
+    yet delivered) and the time of the oldest, last_error, and counters kept across restarts:
+    delivered, rejected (refused for good by the receiver), expired (stale health figures) and
+    dropped (lost to the retention bounds). `storage: failed` means messages cannot be written
+    (disk full): up to `uplinks.outbox.memory_buffer` wait in memory meanwhile."""
+    outbox = runtime.outbox
+    await outbox.refresh_status()
+    status = outbox.status()
+    for entry, dest in zip(status["destinations"], outbox.destinations, strict=True):
+        extra = getattr(dest, "status", None)
+        if callable(extra):
+            entry.update(extra())
+    return status

@@ -1,0 +1,32 @@
+"""Builds the outbox and its destinations from the config (secrets resolved here, at start)."""
+
+from __future__ import annotations
+
+from gateway.config import GatewayConfig
+from gateway.forward.gat1400 import Gat1400Destination
+from gateway.forward.mqtt import MqttDestination
+from gateway.forward.outbox import Destination, Outbox, route_of
+from gateway.forward.outbox_store import OutboxStore
+from gateway.forward.webhook import WebhookDestination
+from gateway.storage.db import Database
+
+
+def build_outbox(config: GatewayConfig, db: Database) -> Outbox:
+    store = OutboxStore(db, config.site.id)
+    uplinks = config.uplinks
+    site = config.site.id
+    destinations: list[Destination] = []
+    for mqtt in uplinks.mqtt:
+        password = mqtt.password.resolve() if mqtt.password is not None else None
+        destinations.append(
+            MqttDestination(mqtt, site, password=password, public_url=uplinks.public_url, snapshot=store.snapshot)
+        )
+    for hook in uplinks.webhooks:
+        destinations.append(
+            WebhookDestination(
+                hook, site, secret=hook.secret.resolve(), public_url=uplinks.public_url, snapshot=store.snapshot
+            )
+        )
+    for gat in uplinks.gat1400:
+        destinations.append(Gat1400Destination(gat, config, store.snapshot, password=gat.password.resolve()))
+    return Outbox(config, store, destinations, [route_of(d) for d in uplinks.destinations()])
