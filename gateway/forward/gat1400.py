@@ -233,7 +233,8 @@ class Gat1400Destination:
                 report.failure = str(exc)
                 return report
             except Gat1400Error as exc:
-                self.last_error = str(exc)
+                # Unreachable: register again once it answers (it may have restarted meanwhile).
+                self._lost(f"upload failed: {exc}")
                 report.failure = str(exc)
                 return report
             if refused:
