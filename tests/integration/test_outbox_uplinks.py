@@ -12,6 +12,7 @@ reached each receiver exactly once after deduplication by its id, in order per c
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -158,7 +159,9 @@ def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
                         "username": "gw",
                         "password": {"env": "IT_MQTT_PW"},
                         "topic_prefix": "it",
-                        "kinds": ["event", "state"],
+                        "kinds": ["event", "state", "health"],
+                        "health_interval_s": 5,
+                        "event_image": "inline",
                     }
                 ],
                 "webhooks": [
@@ -200,9 +203,7 @@ def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
             return {d["id"]: d for d in r.json()["destinations"]}
 
         def event_count() -> int:
-            r = httpx.get(
-                f"{gw.base}/api/v1/events?limit=500", headers={"Authorization": f"Bearer {token}"}, timeout=5
-            )
+            r = httpx.get(f"{gw.base}/api/v1/events?limit=500", headers={"Authorization": f"Bearer {token}"}, timeout=5)
             assert r.status_code == 200, r.text
             return len(r.json()["events"])
 
@@ -240,7 +241,43 @@ def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
             time.sleep(4.0)
             wait_until("the last events drained", lambda: all(d["backlog"] == 0 for d in destinations().values()), 30)
             final = destinations()
+            # The retained topics tell a newcomer the state of things at once.
+            tree = Subscriber(broker.port, f"it/{SITE}/#", username="reader", password=mqtt_pw).start()
+            subscribers.append(tree)
+            retained = wait_until(
+                "the retained topics",
+                lambda: (
+                    (r := {t: p for t, p, kept in tree.snapshot() if kept}).keys()
+                    >= {
+                        f"it/{SITE}/availability",
+                        *(f"it/{SITE}/cameras/{c}/{k}" for c in CHANNELS for k in ("state", "availability")),
+                    }
+                    and r
+                ),
+                10,
+            )
+            assert retained[f"it/{SITE}/availability"] == b"online"
+            for cam in CHANNELS:
+                state = json.loads(retained[f"it/{SITE}/cameras/{cam}/state"])
+                assert state["id"].startswith(f"{SITE}:state:") and state["camera"] == cam
+                assert state["data"]["state"] == "offline"  # the RTSP server is gone
+                assert retained[f"it/{SITE}/cameras/{cam}/availability"] == b"offline"
+            health = wait_until(
+                "a health message",
+                lambda: next((p for t, p, _k in tree.snapshot() if t.endswith("/health")), None),
+                12,
+            )
+            figures = json.loads(health)["data"]
+            if figures["state"] == "online":  # retained from before the cameras stopped
+                assert (figures["codec"], figures["width"], figures["height"]) == ("h264", walk.width, walk.height)
+            else:
+                assert figures["state"] in ("offline", "connecting") and figures["fps"] is None
             assert gw.stop() == 0, gw.log()[-4000:]
+            wait_until(
+                "the gateway's retained offline",
+                lambda: (f"it/{SITE}/availability", b"offline", False) in tree.snapshot(),
+                10,
+            )
         finally:
             for sub in subscribers:
                 sub.stop()
@@ -262,8 +299,13 @@ def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
             seq = [int(i.rsplit(":", 1)[1]) for i in unique if camera_of[i] == cam]
             assert seq == sorted(seq), (where, cam, seq)
 
-    mqtt_ids = [json.loads(payload)["id"] for sub in subscribers for _t, payload, _r in sub.snapshot()]
+    mqtt_events = [json.loads(payload) for sub in subscribers[:2] for _t, payload, _r in sub.snapshot()]
+    mqtt_ids = [m["id"] for m in mqtt_events]
     check_in_order(mqtt_ids, "mqtt")
+    for message in mqtt_events:
+        data = message["data"]
+        assert data["snapshot_url"] == f"http://127.0.0.1:{port}/api/v1/events/{data['event_id']}/snapshot"
+        assert base64.b64decode(data["thumbnail_jpeg_base64"])[:2] == b"\xff\xd8"
     check_in_order([m["id"] for m in hook.accepted], "webhook")
     assert hook.refused == []
     # The view library: one scene picture (SourceID) per event, its device the camera's channel.
