@@ -10,7 +10,7 @@ and the message id (remembered by a ReplayGuard) stops replays inside it. During
 header may carry several v1= entries and a receiver may accept several secrets. Receiver example
 (this module has no dependencies beyond the standard library; copy it or import it):
 
-    from adapters.webhook.signing import ReplayGuard, SignatureError, verify
+    from adapters.webhook.signing import ReplayedMessage, ReplayGuard, SignatureError, verify
 
     guard = ReplayGuard()  # one per process, shared by all requests
 
@@ -18,6 +18,8 @@ header may carry several v1= entries and a receiver may accept several secrets. 
         try:
             verify(body, headers["X-Gateway-Signature"], [b"new-secret", b"old-secret"],
                    message_id=headers["X-Gateway-Message-Id"], guard=guard)
+        except ReplayedMessage:
+            return 200  # seen already (a resend after a lost answer, or a replay): nothing to do
         except (KeyError, SignatureError):
             return 400  # 4xx: the gateway will not retry this message
         process(json.loads(body))

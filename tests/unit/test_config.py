@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gateway.cli import main
 from gateway.config import load_config, parse_config
@@ -162,3 +163,15 @@ def test_check_config_cli_prints_all_errors(tmp_path: Path, capsys: pytest.Captu
     assert "2 error(s)" in out
     assert "cameras[0].zones[0]: no zone with this id is declared (value: nope)" in out
     assert "cameras[1].id: duplicate camera id" in out
+
+
+def test_the_commented_uplinks_of_the_example_are_valid() -> None:
+    """The example's uplink block is commented out (it needs secrets); uncommented it must parse."""
+    text = (Path(__file__).parents[2] / "configs" / "example-school.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    start = lines.index("# uplinks:")
+    block = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines[start:]]
+    data = yaml.safe_load("\n".join(lines[:start] + block))
+    config = parse_config(data, check_secrets=False)
+    assert [d.id for d in config.uplinks.destinations()] == ["security-centre", "alarm-desk", "city-viid"]
+    assert config.uplinks.outbox.max_messages == 200_000

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import event, select
 
 from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.config import GatewayConfig, parse_config
+from gateway.errors import ConfigError
 from gateway.forward import outbox as outbox_module
 from gateway.forward.messages import state_messages
 from gateway.forward.outbox import DeliveryReport, Outbox, route_of
@@ -284,16 +286,17 @@ def _event(camera: str, at: float, kind: str = "intrusion") -> Event:
 async def test_events_follow_the_table_through_restarts(tmp_path: Path, db: Database) -> None:
     config = make_config(tmp_path)
     events = EventStore(db)
-    events.add(_event("cam1", T0))  # before the outbox ever ran: history is not replayed
+    now = time.time()  # recent: older events would fall to the age bound
+    events.add(_event("cam1", now))  # before the outbox ever ran: history is not replayed
     dest = FakeDestination()
     outbox = make_outbox(config, db, dest)
     await outbox.start()
-    ids = [events.add(_event("cam1", T0 + i)) for i in range(1, 4)]
-    outbox.event_stored(_event("cam1", T0))
+    ids = [events.add(_event("cam1", now + i)) for i in range(1, 4)]
+    outbox.event_stored(_event("cam1", now))
     await until(lambda: len(dest.received) == 3)
     await outbox.stop()
     # Stored while the outbox was down (a crash between the event and its message): sent after.
-    ids.append(events.add(_event("cam2", T0 + 9, kind="loitering")))
+    ids.append(events.add(_event("cam2", now + 9, kind="loitering")))
     dest2 = FakeDestination()
     outbox2 = make_outbox(config, db, dest2)
     await outbox2.start()
@@ -320,3 +323,38 @@ def test_state_messages_carry_quality_changes() -> None:
     assert out[0].payload["up"] is True
     assert [(m.payload["check"], m.payload["change"]) for m in out[1:]] == [("frozen", "raised"), ("blur", "cleared")]
     assert [m.kind for m in state_messages(after, None)] == ["state"]
+
+
+def test_uplink_config_errors_name_their_key_paths(tmp_path: Path) -> None:
+    data = {
+        "site": {"id": "s1", "name": "Site", "unit": {"name": "Unit", "headcount": 10}},
+        "cameras": [{"id": "cam1", "name": "Gate", "source": {"rtsp": "rtsp://127.0.0.1:9/a"}}],
+        "uplinks": {
+            "mqtt": [{"id": "a", "host": "h", "username": "u", "cameras": ["nope"]}],
+            "webhooks": [{"id": "a", "url": "http://h/x", "secret": {"env": "GW_TEST_UNSET_SECRET"}}],
+            "gat1400": [
+                {
+                    "id": "v",
+                    "url": "http://h",
+                    "device_id": "123",
+                    "username": "u",
+                    "password": {"env": "X"},
+                    "event_kinds": ["dancing"],
+                }
+            ],
+        },
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert [i.path for i in caught.value.issues] == ["uplinks.gat1400[0].device_id"]
+    data["uplinks"]["gat1400"][0]["device_id"] = "12345678901234567890"  # type: ignore[index]
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert sorted(i.path for i in caught.value.issues) == [
+        "uplinks.gat1400[0].event_kinds[0]",
+        "uplinks.gat1400[0].password.env",
+        "uplinks.mqtt[0].cameras[0]",
+        "uplinks.mqtt[0].password",
+        "uplinks.webhooks[0].id",
+        "uplinks.webhooks[0].secret.env",
+    ]
