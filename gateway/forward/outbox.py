@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import logging
 import random
 import time
@@ -103,7 +104,9 @@ class Outbox:
         self.store = store
         self.destinations = list(destinations)
         self.routes = list(routes)
-        self._pending: deque[NewMessage] = deque()
+        # (sequence, message), appended and removed on the event loop thread only.
+        self._pending: deque[tuple[int, NewMessage]] = deque()
+        self._seq = 0
         self._wake = asyncio.Event()
         self._dispatch = {d.id: _DispatchState() for d in self.destinations}
         self._tasks: list[asyncio.Task[None]] = []
@@ -140,7 +143,8 @@ class Outbox:
                         self._settings.memory_buffer,
                         self.memory_dropped,
                     )
-            self._pending.append(message)
+            self._seq += 1
+            self._pending.append((self._seq, message))
         self._wake.set()
 
     def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
@@ -185,7 +189,7 @@ class Outbox:
         # What is still in memory is written now, so that a clean stop loses nothing.
         if self._pending:
             with contextlib.suppress(SQLAlchemyError):
-                await asyncio.to_thread(self._write_pending)
+                await self._write_pending()
         for dest in self.destinations:
             try:
                 await dest.stop()
@@ -200,8 +204,8 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), EVENTS_POLL_S)
             self._wake.clear()
             try:
-                if self._pending:
-                    await asyncio.to_thread(self._write_pending)
+                while self._pending:
+                    await self._write_pending()
                 if self.wants("event"):
                     while True:
                         read, _stored = await asyncio.to_thread(
@@ -221,11 +225,15 @@ class Outbox:
             for state in self._dispatch.values():
                 state.wake.set()
 
-    def _write_pending(self) -> None:
-        batch = list(self._pending)[:1000]
-        self.store.write(batch, self.routes)
-        # Only now are they safe; producers may have appended meanwhile, never removed.
-        for _ in batch:
+    async def _write_pending(self) -> None:
+        # The batch is taken here, on the loop thread: producers append (and, past the memory
+        # bound, drop the oldest) while the write runs in its thread.
+        batch = list(itertools.islice(self._pending, 1000))
+        if not batch:
+            return
+        await asyncio.to_thread(self.store.write, [m for _, m in batch], self.routes)
+        last = batch[-1][0]
+        while self._pending and self._pending[0][0] <= last:
             self._pending.popleft()
 
     def _event_message(self, event: Event) -> NewMessage:
