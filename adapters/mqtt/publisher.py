@@ -159,9 +159,11 @@ class MqttPublisher:
         acked = 0
         try:
             for fut in futures:
-                try:
-                    await asyncio.wait_for(asyncio.shield(fut), max(deadline - time.monotonic(), 0))
-                except (MqttError, TimeoutError):
+                if not fut.done():
+                    # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                    # that arrives as the ack does, and the caller's task would never stop.
+                    await asyncio.wait([fut], timeout=max(deadline - time.monotonic(), 0))
+                if not fut.done() or fut.cancelled() or fut.exception() is not None:
                     break
                 acked += 1
         finally:

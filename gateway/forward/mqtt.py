@@ -103,15 +103,22 @@ class MqttDestination:
         inline = self.uplink.thumbnail_width if self.uplink.event_image == "inline" else None
         items: list[tuple[str, bytes, bool]] = []
         owners: list[int] = []  # message id of each item
-        for message in messages:
-            body = await asyncio.to_thread(
-                render_body,
-                message,
-                self._site,
-                public_url=self._public_url,
-                inline_width=inline if message.kind == "event" else None,
-                snapshot=self._snapshot,
-            )
+
+        def render() -> list[bytes]:
+            return [
+                render_body(
+                    m,
+                    self._site,
+                    public_url=self._public_url,
+                    inline_width=inline if m.kind == "event" else None,
+                    snapshot=self._snapshot,
+                )
+                for m in messages
+            ]
+
+        # One thread hop per batch: thumbnails read the database and decode JPEGs.
+        bodies = await asyncio.to_thread(render)
+        for message, body in zip(messages, bodies, strict=True):
             for item in publications(message, body, self.uplink, self._site):
                 items.append(item)
                 owners.append(message.id)

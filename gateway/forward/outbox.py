@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 60.0
 STORAGE_RETRY_S = 2.0
+STOP_WAIT_S = 5.0
 EVENTS_POLL_S = 2.0  # events stored while no listener was told (before start) are found this way
 
 
@@ -118,6 +119,7 @@ class Outbox:
         self._counters: dict[str, Counters] = {}
         # Set by the runtime: every camera's current status, for the periodic health messages.
         self.health_source: Callable[[], list[CameraStatus]] | None = None
+        self._stopping = False
 
     @property
     def enabled(self) -> bool:
@@ -180,12 +182,19 @@ class Outbox:
         self._wake.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        self._stopping = True
+        tasks, self._tasks = self._tasks, []
+        for _ in range(3):
+            for task in tasks:
+                task.cancel()
+            # Bounded: a cancellation swallowed somewhere below (Python 3.11's wait_for can) is
+            # sent again; the loops also check _stopping.
+            _done, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_S) if tasks else (set(), set())
+            if not pending:
+                break
+            tasks = list(pending)
+        else:
+            log.error("outbox: %d task(s) did not stop", len(tasks))
         # What is still in memory is written now, so that a clean stop loses nothing.
         if self._pending:
             with contextlib.suppress(SQLAlchemyError):
@@ -199,7 +208,7 @@ class Outbox:
     # -- the writer --------------------------------------------------------------------------------
 
     async def _writer(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), EVENTS_POLL_S)
             self._wake.clear()
@@ -252,7 +261,7 @@ class Outbox:
     # -- housekeeping ------------------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        while True:
+        while not self._stopping:
             await self._retention()
             await asyncio.sleep(RETENTION_EVERY_S)
 
@@ -286,7 +295,7 @@ class Outbox:
             if isinstance(d, MqttUplink | WebhookUplink) and "health" in d.kinds
         ]
         interval = min(intervals)
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
             if self.health_source is not None:
                 # Stale figures are worthless: they expire after two periods instead of queueing.
@@ -297,7 +306,9 @@ class Outbox:
     async def _dispatcher(self, dest: Destination) -> None:
         state = self._dispatch[dest.id]
         settings = self._settings
-        while True:
+        while not self._stopping:
+            # Cleared before reading: a wake set while the read runs is kept, not lost.
+            state.wake.clear()
             try:
                 batch = await asyncio.to_thread(self.store.next_batch, dest.id, settings.batch_size)
             except SQLAlchemyError as exc:
@@ -305,7 +316,6 @@ class Outbox:
                 await asyncio.sleep(STORAGE_RETRY_S)
                 continue
             if not batch:
-                state.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(state.wake.wait(), 5.0)
                 continue

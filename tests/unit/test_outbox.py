@@ -4,6 +4,7 @@ against real servers)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -358,3 +359,31 @@ def test_uplink_config_errors_name_their_key_paths(tmp_path: Path) -> None:
         "uplinks.webhooks[0].id",
         "uplinks.webhooks[0].secret.env",
     ]
+
+
+class SwallowingDestination(FakeDestination):
+    """Swallows a cancellation once, as Python 3.11's wait_for can when an ack lands at that moment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+
+    async def deliver(self, messages: Sequence[OutboxMessage]) -> DeliveryReport:
+        self.entered.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        return DeliveryReport(failure="interrupted")
+
+
+async def test_stop_returns_even_when_a_destination_swallows_the_cancellation(
+    tmp_path: Path, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "STOP_WAIT_S", 0.3)
+    config = make_config(tmp_path)
+    dest = SwallowingDestination()
+    outbox = make_outbox(config, db, dest)
+    await outbox.start()
+    outbox.publish([msg("a")])
+    await asyncio.wait_for(dest.entered.wait(), 5)
+    await asyncio.wait_for(outbox.stop(), 5)
+    assert not outbox._tasks
