@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
+from gateway.sim.server import free_port
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 _live: set[subprocess.Popen[bytes]] = set()
 
@@ -38,12 +40,6 @@ def _kill_leftovers() -> None:
     for proc in list(_live):
         if proc.poll() is None:
             proc.kill()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:

@@ -149,6 +149,11 @@ class Gat1400Uplink(_Filtered):
     retry_s: float = Field(default=30.0, ge=1, le=3600, description="Wait before registering again after a failure")
     faces: bool = Field(default=True, description="Also upload face records where a pose gives the head")
 
+    @property
+    def kinds(self) -> tuple[MessageKind, ...]:
+        """A view library takes person records, which only detection events make."""
+        return ("event",)
+
 
 class OutboxConfig(Model):
     """The durable queue every MQTT, webhook and GA/T 1400 message passes through."""

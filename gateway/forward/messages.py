@@ -13,22 +13,17 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
 from gateway.analytics.events import Event
+from gateway.forward.catalog import is_up
 from gateway.forward.outbox_store import NewMessage, OutboxMessage
 from gateway.health.policy import QUALITY_PREFIX
-from gateway.health.state import CameraState, CameraStatus
-
-_UP = frozenset({CameraState.ONLINE, CameraState.DEGRADED})
-
-
-def is_up(state: CameraState) -> bool:
-    return state in _UP
+from gateway.health.state import CameraStatus
 
 
 def event_message(event: Event, site_id: str) -> NewMessage:
@@ -170,3 +165,25 @@ def render_body(
             data["thumbnail_jpeg_base64"] = base64.b64encode(small).decode("ascii")
     body["data"] = data
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def render_bodies(
+    messages: Sequence[OutboxMessage],
+    site_id: str,
+    *,
+    public_url: str | None,
+    inline_width: int | None,
+    snapshot: Callable[[int], bytes | None],
+) -> list[bytes]:
+    """Bodies of a batch, thumbnails for events only. Blocking: call it in one thread hop per batch
+    (thumbnails read the database and decode JPEGs)."""
+    return [
+        render_body(
+            m,
+            site_id,
+            public_url=public_url,
+            inline_width=inline_width if m.kind == "event" else None,
+            snapshot=snapshot,
+        )
+        for m in messages
+    ]

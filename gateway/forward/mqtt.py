@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from adapters.mqtt.publisher import MqttPublisher, MqttSettings
 from gateway.forward.config import MqttUplink
-from gateway.forward.messages import render_body
+from gateway.forward.messages import render_bodies
 from gateway.forward.outbox import DeliveryReport
 from gateway.forward.outbox_store import OutboxMessage
 
@@ -104,20 +104,14 @@ class MqttDestination:
         items: list[tuple[str, bytes, bool]] = []
         owners: list[int] = []  # message id of each item
 
-        def render() -> list[bytes]:
-            return [
-                render_body(
-                    m,
-                    self._site,
-                    public_url=self._public_url,
-                    inline_width=inline if m.kind == "event" else None,
-                    snapshot=self._snapshot,
-                )
-                for m in messages
-            ]
-
-        # One thread hop per batch: thumbnails read the database and decode JPEGs.
-        bodies = await asyncio.to_thread(render)
+        bodies = await asyncio.to_thread(
+            render_bodies,
+            messages,
+            self._site,
+            public_url=self._public_url,
+            inline_width=inline,
+            snapshot=self._snapshot,
+        )
         for message, body in zip(messages, bodies, strict=True):
             for item in publications(message, body, self.uplink, self._site):
                 items.append(item)

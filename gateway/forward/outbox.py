@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
-from gateway.forward.config import MqttUplink, WebhookUplink
+from gateway.forward.config import Gat1400Uplink, MqttUplink, WebhookUplink
 from gateway.forward.messages import event_message, health_message, state_messages
 from gateway.forward.outbox_store import Counters, NewMessage, OutboxMessage, OutboxStore, Route
 from gateway.health.state import CameraStatus
@@ -69,11 +69,10 @@ class Destination(Protocol):
     async def deliver(self, messages: Sequence[OutboxMessage]) -> DeliveryReport: ...
 
 
-def route_of(dest: Any) -> Route:
-    kinds = frozenset(dest.kinds) if hasattr(dest, "kinds") else frozenset({"event"})
+def route_of(dest: MqttUplink | WebhookUplink | Gat1400Uplink) -> Route:
     return Route(
         destination=dest.id,
-        kinds=kinds,
+        kinds=frozenset(dest.kinds),
         cameras=None if dest.cameras == "all" else frozenset(dest.cameras),
         event_kinds=None if dest.event_kinds is None else frozenset(dest.event_kinds),
     )
@@ -349,7 +348,6 @@ class Outbox:
                 log.error("outbox: recording deliveries to %s failed: %s", dest.id, _storage_reason(exc))
                 await asyncio.sleep(STORAGE_RETRY_S)
                 continue
-            self._note_delivered(dest.id, len(report.delivered), len(report.rejected), len(expired))
             if report.failure is None:
                 if state.failures:
                     log.info("outbox: %s delivering again", dest.id)
@@ -375,16 +373,6 @@ class Outbox:
             if dest.connected and not was_connected:
                 return
             was_connected = dest.connected
-
-    def _note_delivered(self, destination: str, delivered: int, rejected: int, expired: int) -> None:
-        counters = self._counters.setdefault(destination, Counters())
-        counters.delivered += delivered
-        counters.rejected += rejected
-        counters.expired += expired
-        if delivered:
-            counters.last_delivered_at = time.time()
-        count, oldest = self._backlog.get(destination, (0, None))
-        self._backlog[destination] = (max(0, count - delivered - rejected - expired), oldest)
 
     # -- status ------------------------------------------------------------------------------------
 

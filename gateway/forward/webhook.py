@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from adapters.webhook.sender import WebhookSender
 from gateway.forward.config import WebhookUplink
-from gateway.forward.messages import render_body
+from gateway.forward.messages import render_bodies
 from gateway.forward.outbox import DeliveryReport
 from gateway.forward.outbox_store import OutboxMessage
 
@@ -57,15 +57,15 @@ class WebhookDestination:
     async def deliver(self, messages: Sequence[OutboxMessage]) -> DeliveryReport:
         report = DeliveryReport()
         inline = self.uplink.thumbnail_width if self.uplink.event_image == "inline" else None
-        for message in messages:
-            body = await asyncio.to_thread(
-                render_body,
-                message,
-                self._site,
-                public_url=self._public_url,
-                inline_width=inline if message.kind == "event" else None,
-                snapshot=self._snapshot,
-            )
+        bodies = await asyncio.to_thread(
+            render_bodies,
+            messages,
+            self._site,
+            public_url=self._public_url,
+            inline_width=inline,
+            snapshot=self._snapshot,
+        )
+        for message, body in zip(messages, bodies, strict=True):
             result = await self._sender.post(self.uplink.url, body, message_id=message.msg_id, secret=self._secret)
             if result.ok:
                 self._ok = True
