@@ -36,7 +36,7 @@ from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
 from gateway.forward.config import Gat1400Uplink, MqttUplink, WebhookUplink
 from gateway.forward.messages import event_message, health_message, state_messages
-from gateway.forward.outbox_store import Counters, NewMessage, OutboxMessage, OutboxStore, Route
+from gateway.forward.outbox_store import EVENTS_BATCH, Counters, NewMessage, OutboxMessage, OutboxStore, Route
 from gateway.health.state import CameraStatus
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class Outbox:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    async def start(self, statuses: Sequence[CameraStatus] = ()) -> None:
+    async def start(self) -> None:
         if not self.enabled:
             return
         try:
@@ -219,7 +219,7 @@ class Outbox:
                         read, _stored = await asyncio.to_thread(
                             self.store.pull_events, self._event_message, self.routes
                         )
-                        if read < 200:
+                        if read < EVENTS_BATCH:
                             break
             except SQLAlchemyError as exc:
                 self._storage_failed(exc)

@@ -22,6 +22,7 @@ from gateway.storage import schema
 from gateway.storage.db import Database
 
 EVENTS_CURSOR = "events"
+EVENTS_BATCH = 200  # detection events turned into messages per transaction
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,9 @@ class OutboxStore:
             conn.execute(insert(schema.outbox_cursors).values(name=EVENTS_CURSOR, position=int(newest)))
             return int(newest)
 
-    def pull_events(self, to_message: EventMessages, routes: Sequence[Route], limit: int = 200) -> tuple[int, int]:
+    def pull_events(
+        self, to_message: EventMessages, routes: Sequence[Route], limit: int = EVENTS_BATCH
+    ) -> tuple[int, int]:
         """Turn stored detection events past the cursor into messages; return (events read, stored).
 
         The events table is the source of truth: an event stored just before a crash is still sent
