@@ -334,8 +334,8 @@ class Outbox:
                     failed = (head, report.failure)
             for message_id, error in report.rejected:
                 log.error("outbox: %s refused message %d for good: %s", dest.id, message_id, error)
-            try:
-                await asyncio.to_thread(
+            settling = asyncio.ensure_future(
+                asyncio.to_thread(
                     self.store.settle,
                     dest.id,
                     delivered=report.delivered,
@@ -343,6 +343,15 @@ class Outbox:
                     expired=expired,
                     failed=failed,
                 )
+            )
+            try:
+                await asyncio.shield(settling)
+            except asyncio.CancelledError:
+                # Stopping: what was delivered is recorded before the stop completes, or a
+                # restart right after would send it again.
+                with contextlib.suppress(SQLAlchemyError):
+                    await settling
+                raise
             except SQLAlchemyError as exc:
                 # Not recorded: the same messages come again, and receivers drop them by id.
                 log.error("outbox: recording deliveries to %s failed: %s", dest.id, _storage_reason(exc))
