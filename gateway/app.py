@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import swagger_ui_bundle  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
@@ -37,6 +37,7 @@ from gateway.health.state import HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.pipeline.readers import SourceFactory, rtsp_source_factory
 from gateway.runtime import Runtime
+from gateway.sessions import SESSION_COOKIE
 from gateway.storage.db import Database
 from gateway.web import routes as web_routes
 
@@ -52,6 +53,32 @@ _SECURITY_HEADERS = {
 _CSP = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; frame-ancestors 'none'"
 # Swagger UI's page starts itself with an inline script.
 _CSP_DOCS = _CSP + "; script-src 'self' 'unsafe-inline'"
+# Static files are the same for everyone and safe to cache.
+_CACHEABLE_PREFIXES = (web.ASSETS_PREFIX + "/", "/docs-assets/")
+# Routes that answer without credentials; everything else under these prefixes needs a token or session.
+_API_PREFIXES = ("/api/", "/metrics")
+
+
+def _refusal(request: Request) -> str | None:
+    """Why an API request's credentials are refused, or None when they are good (or not needed here).
+
+    FastAPI reads and parses a body before it resolves the route's dependencies, so without this
+    check an anonymous client, or one with a made-up token, could make the API parse its uploads and
+    learn its validation rules (a 400 or 422 instead of the 401). Blocking: call from a thread.
+    """
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if not request.url.path.startswith(_API_PREFIXES) or runtime is None:
+        return None
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "missing bearer token"
+        return None if runtime.users.authenticate(token.strip()) is not None else "invalid or revoked token"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return "missing bearer token"
+    return None if runtime.sessions.get(cookie) is not None else "signed out: the session ended or expired"
 
 
 def create_app(
@@ -65,18 +92,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(config.storage.url).open()
-        history = HistoryWriter(db, instance=f"{config.site.id}@{socket.gethostname()}")
+        # A process sharing the database with others watches only its shard: another instance's
+        # cameras must not get states from this run, or their uptime would mix two watchers.
+        local = config.for_instance()
+        history = HistoryWriter(db, instance=config.instance_id())
         run_id = history.start(policy=HealthPolicy.from_config(config).describe())
         # Cameras start the run in its first instant, so the run has no unexplained gap in its history.
         tracker = HealthTracker(
-            [c.id for c in config.cameras],
+            [c.id for c in local.cameras],
             since=history.started_at,
-            disabled=frozenset(c.id for c in config.cameras if not c.enabled),
+            disabled=frozenset(c.id for c in local.cameras if not c.enabled),
         )
         tracker.subscribe(history.record_state)
         tracker.subscribe_quality(history.record_quality)
         runtime = Runtime(
-            config=config,
+            config=local,
+            site_config=config,
             db=db,
             users=UserStore(db),
             tracker=tracker,
@@ -86,9 +117,11 @@ def create_app(
         )
         app.state.runtime = runtime
         log.info(
-            "gateway %s: site %s, %d camera(s), storage %s, run %d",
+            "gateway %s: site %s, instance %s, %d of %d camera(s), storage %s, run %d",
             __version__,
             config.site.id,
+            history.instance,
+            len(local.cameras),
             len(config.cameras),
             db.display_url,
             run_id,
@@ -113,11 +146,25 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
+        # The route's own dependencies check again (and roles, grants, CSRF): this only refuses early.
+        refused = await asyncio.to_thread(_refusal, request)
+        if refused is not None:
+            response: Response = JSONResponse(
+                {"error": refused}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        else:
+            response = await call_next(request)
         response.headers.update(_SECURITY_HEADERS)
         # A route may set a stricter policy of its own (the HTML report: inline styles, nothing else).
         if "content-security-policy" not in response.headers:
             response.headers["Content-Security-Policy"] = _CSP_DOCS if request.url.path == "/docs" else _CSP
+        # Answers carry camera state, people's pictures and user lists: no shared or disk cache may keep
+        # them. Routes that know better (immutable event snapshots, assets) set their own.
+        if "cache-control" not in response.headers and not request.url.path.startswith(_CACHEABLE_PREFIXES):
+            response.headers["Cache-Control"] = "no-store"
+        # No server software name or version for a scanner to match against known bugs.
+        if "server" in response.headers:
+            del response.headers["server"]
         return response
 
     install_error_handlers(app)

@@ -24,11 +24,12 @@ from sqlalchemy import Select, func, select
 
 from gateway.config import GatewayConfig
 from gateway.storage import schema
-from gateway.storage.db import Database
+from gateway.storage.db import Database, serialize
 
 log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
+AUDIT_LOCK = 0x67776175646974  # advisory lock key of the audit chain on PostgreSQL ("gwaudit")
 _MAX_IDS = 2000
 SYSTEM_ACTOR = "system"
 
@@ -142,6 +143,8 @@ class AuditLog:
         actor, target = actor[:100], target[:200]
         source = source[:64] if source else None
         with self._lock, self._db.engine.begin() as conn:
+            # Gateways sharing a database append to one chain: each must see the head the last wrote.
+            serialize(conn, AUDIT_LOCK)
             last = conn.execute(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
             seq = (last.seq + 1) if last is not None else 1
             prev = last.hash if last is not None else GENESIS

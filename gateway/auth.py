@@ -12,18 +12,21 @@ import base64
 import enum
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
 from gateway.storage import schema
 from gateway.storage.db import Database
 
 TOKEN_PREFIX = "gw_"  # noqa: S105 - a marker, not a secret
+log = logging.getLogger(__name__)
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 # scrypt at n=2**14, r=8: 16 MiB and ~50 ms per check on the edge box; slow enough to make
 # guessing offline costly, fast enough that a sign-in never waits.
@@ -192,8 +195,13 @@ class UserStore:
             return None
         now = time.time()
         if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION_S:
-            with self._db.engine.begin() as conn:
-                conn.execute(update(t).where(t.c.id == row.token_id).values(last_used_at=now))
+            try:
+                with self._db.engine.begin() as conn:
+                    conn.execute(update(t).where(t.c.id == row.token_id).values(last_used_at=now))
+            except SQLAlchemyError as exc:
+                # A full disk must not lock operators out of the API that tells them the disk is full:
+                # the token was read and checked; only its informative timestamp is not written.
+                log.warning("auth: recording when token %d was last used failed: %s", row.token_id, exc)
         return user_from_row(row)
 
 

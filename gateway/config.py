@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -148,6 +149,10 @@ class SourceConfig(_Model):
                 raise ValueError(f"'{key}' must be an rtsp:// or rtsps:// URL")
             if not parts.hostname:
                 raise ValueError(f"'{key}' URL has no host")
+            try:
+                _ = parts.port
+            except ValueError:
+                raise ValueError(f"'{key}' URL has an invalid port (must be a number 0-65535)") from None
             if parts.username is not None or parts.password is not None:
                 raise ValueError(
                     "credentials do not belong in the URL: set credentials.username and "
@@ -321,7 +326,11 @@ class SupervisorConfig(_Model):
 
 class OnvifConfig(_Model):
     refresh_s: float = Field(
-        default=3600.0, ge=60, le=86400, description="How often each ONVIF camera's inventory and clock are read"
+        default=3600.0,
+        ge=10,
+        le=86400,
+        description="How often each ONVIF camera's inventory and clock are read (a clock that jumps shows at the"
+        " next read)",
     )
     timeout_s: float = Field(default=5.0, gt=0, le=60)
     set_clock: Literal["off", "manual", "ntp"] = Field(
@@ -374,6 +383,24 @@ class StorageConfig(_Model):
         return self
 
 
+class InstanceConfig(_Model):
+    """This process's part of a site that several gateway processes share (one database)."""
+
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$",
+        description="Names this process in the database (its runs, outbox and cursors); each process sharing "
+        "a database needs its own. Default: <site id>@<host name>",
+    )
+    cameras: list[str] | None = Field(
+        default=None,
+        description="The cameras this process reads, its shard of the site; the others are left to other "
+        "instances. Default: all cameras. Reports read every camera from the database.",
+    )
+
+
 class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -394,6 +421,19 @@ class GatewayConfig(_Model):
         default_factory=UplinksConfig, description="Upper platforms the site registers to (GB/T 28181)"
     )
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig, description="WebRTC live view for viewers")
+    instance: InstanceConfig = Field(
+        default_factory=InstanceConfig, description="This process's name and shard of cameras (scale-out)"
+    )
+
+    def instance_id(self) -> str:
+        return self.instance.id or f"{self.site.id}@{socket.gethostname()}"
+
+    def for_instance(self) -> GatewayConfig:
+        """The site as this process runs it: only the cameras of its shard."""
+        if self.instance.cameras is None:
+            return self
+        shard = set(self.instance.cameras)
+        return self.model_copy(update={"cameras": [c for c in self.cameras if c.id in shard]})
 
     def hd_min_resolution(self) -> Resolution:
         if self.policy.hd_min_resolution is not None:
@@ -408,13 +448,32 @@ class GatewayConfig(_Model):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys, which plain YAML silently lets the last one win."""
+    """SafeLoader that refuses duplicate keys, which plain YAML silently lets the last one win.
+
+    It also turns what PyYAML's scalar constructors raise for a value that matches a type but
+    cannot be built (`2001-02-30`, `!!int 0x`, `!!timestamp x`, a zone offset of 99 h) into a
+    ConstructorError at the value's line, instead of a bare ValueError/TypeError.
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError):
+            kind = str(node.tag).rpartition(":")[2] or "YAML"
+            # The value itself is not quoted: it may be a secret written in the wrong place.
+            raise yaml.constructor.ConstructorError(None, None, f"not a valid {kind} value", node.start_mark) from None
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping or list cannot be a key", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen[key] = loader.construct_object(value_node, deep=deep)
@@ -500,6 +559,13 @@ def _cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIs
             except SecretUnavailableError as exc:
                 key = "env" if ref.env else "file"
                 issues.append(ConfigIssue(f"{where}.credentials.password.{key}", str(exc)))
+    seen_in_shard: set[str] = set()
+    for i, cid in enumerate(config.instance.cameras or []):
+        if cid not in camera_ids:
+            issues.append(ConfigIssue(f"instance.cameras[{i}]", "no camera with this id is declared", cid))
+        elif cid in seen_in_shard:
+            issues.append(ConfigIssue(f"instance.cameras[{i}]", "camera listed twice", cid))
+        seen_in_shard.add(cid)
     if config.site.unit.gb_id is not None and config.site.unit.gb_id[10:13] != "200":
         issues.append(
             ConfigIssue("site.unit.gb_id", "a platform ID has type code 200 in digits 11-13", config.site.unit.gb_id)
@@ -529,14 +595,30 @@ def load_config(path: Path | str, *, check_secrets: bool = True) -> GatewayConfi
     path = Path(path)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(source, [ConfigIssue("(file)", f"cannot read: {exc.strerror}")]) from None
+    return config_from_bytes(data, source=source, check_secrets=check_secrets)
+
+
+def config_from_bytes(data: bytes, *, source: str = "<config>", check_secrets: bool = True) -> GatewayConfig:
+    """Decode (UTF-8), load (safe YAML, duplicate keys refused) and validate a config file's bytes.
+
+    Raises only ConfigError, listing every issue: this is what `load_config` does after reading the
+    file, and what the fuzz target `config` exercises.
+    """
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"byte {exc.start}"
+        raise ConfigError(source, [ConfigIssue(where, "the file is not UTF-8 text")]) from None
+    try:
+        loaded = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [ConfigIssue(where, f"invalid YAML: {problem}")]) from None
-    return parse_config(data if data is not None else {}, source=source, check_secrets=check_secrets)
+    except RecursionError:
+        raise ConfigError(source, [ConfigIssue("(file)", "invalid YAML: nested too deeply")]) from None
+    return parse_config(loaded if loaded is not None else {}, source=source, check_secrets=check_secrets)

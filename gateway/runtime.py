@@ -52,7 +52,10 @@ PRUNE_EVERY_S = 6 * 3600.0
 
 @dataclass
 class Runtime:
+    # This process's part of the site (its shard of cameras); site_config is the whole site, which
+    # reports read from the shared database. They are the same object unless instance.cameras is set.
     config: GatewayConfig
+    site_config: GatewayConfig
     db: Database
     users: UserStore
     tracker: HealthTracker
@@ -90,7 +93,7 @@ class Runtime:
         self.analytics = AnalyticsService(self.config, self.buses, self.events)
         self.ledger = ForwardLedger(self.db)
         self.audit = AuditLog(self.db)
-        self.grants = GrantStore(self.db, self.config, self.users)
+        self.grants = GrantStore(self.db, self.site_config, self.users)
         self.sessions = SessionStore(self.db, self.users, self.audit, self.config.server)
         self.admin = Admin(self.users, self.grants, self.sessions, self.audit)
         self.uplinks = Gb28181Service(

@@ -24,5 +24,6 @@ def serve(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> No
         log_config=None,  # keep our handler, which masks credentials
         access_log=access_log,
         timeout_graceful_shutdown=5,
+        server_header=False,  # no software name or version for a scanner to match against known bugs
     )
     _Server(config).run()

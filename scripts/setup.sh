@@ -19,6 +19,8 @@ APT_PACKAGES=(
   sip-tester
   # mosquitto: the MQTT broker the uplink tests publish to
   mosquitto
+  # PostgreSQL: the scale-out storage backend; the tests start their own server from its binaries
+  postgresql
   make
 )
 

@@ -124,10 +124,13 @@ class EventStore:
                 conn.execute(schema.event_snapshots.insert().values(event_id=event_id, image=snapshot_jpeg))
         return event_id
 
-    def after(self, conn: Connection, after_id: int, limit: int) -> list[Event]:
-        """Events stored after `after_id`, oldest first, read inside the caller's transaction."""
+    def after(self, conn: Connection, after_id: int, limit: int, cameras: Sequence[str] | None = None) -> list[Event]:
+        """Events stored after `after_id` (of these cameras), oldest first, read inside the caller's transaction."""
         t = schema.events
-        rows = conn.execute(select(t).where(t.c.id > after_id).order_by(t.c.id).limit(limit)).all()
+        query = select(t).where(t.c.id > after_id)
+        if cameras is not None:
+            query = query.where(t.c.camera_id.in_(cameras))
+        rows = conn.execute(query.order_by(t.c.id).limit(limit)).all()
         return [_event(r) for r in rows]
 
     def query(

@@ -9,6 +9,10 @@ from pydantic import BaseModel, Field
 from gateway.config import CameraConfig
 from gateway.health.state import CameraStatus
 
+# SQLite and PostgreSQL integers are signed 64-bit: a larger id, offset or cursor is refused as a 422
+# rather than overflowing the driver (found by the schemathesis run: OverflowError, a 500).
+DB_INT_MAX = 2**63 - 1
+
 
 class QualityCheckOut(BaseModel):
     name: str
@@ -36,6 +40,11 @@ class Measured(BaseModel):
     ts_jumps: int = Field(description="Timestamp jumps (backwards, or forwards by many frames)")
     gaps: int = Field(description="Pauses of over a second between packets")
     max_gap_s: float
+    realtime_ratio: float | None = Field(
+        None,
+        description="Media seconds received per second over the last seconds: well under 1 means the link"
+        " cannot carry the stream (fault slow_delivery below 0.5)",
+    )
     quality: list[QualityCheckOut] = Field(description="Picture-quality checks of the last sampled keyframe")
     quality_at: float | None
 

@@ -12,7 +12,8 @@ from gateway.storage.db import Database
 
 
 def build_outbox(config: GatewayConfig, db: Database) -> Outbox:
-    store = OutboxStore(db, config.site.id)
+    # Only this instance's cameras (a shard, when several gateways share the database).
+    store = OutboxStore(db, config.site.id, config.instance_id(), [c.id for c in config.cameras])
     uplinks = config.uplinks
     site = config.site.id
     destinations: list[Destination] = []

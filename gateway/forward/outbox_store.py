@@ -8,6 +8,7 @@ counters.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -15,13 +16,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.analytics.events import Event, EventStore
 from gateway.storage import schema
 from gateway.storage.db import Database
 
-EVENTS_CURSOR = "events"
+LEGACY_EVENTS_CURSOR = "events"  # the one cursor of a database from before instances (migration 11)
 EVENTS_BATCH = 200  # detection events turned into messages per transaction
 
 
@@ -83,10 +86,22 @@ EventMessages = Callable[[Event], NewMessage | None]
 
 
 class OutboxStore:
-    def __init__(self, db: Database, site_id: str) -> None:
+    """One instance's outbox. Several gateway processes may share the database, each with its own
+    cameras: an instance writes, reads and bounds only its own messages (``instance`` column) and
+    reads only its own cameras' events, past its own cursor."""
+
+    def __init__(self, db: Database, site_id: str, instance: str = "", cameras: Iterable[str] | None = None) -> None:
         self._db = db
         self._site = site_id
+        self._instance = instance or site_id
+        self._cameras = sorted(cameras) if cameras is not None else None
+        cursor = f"events:{self._instance}"
+        # The cursor's name column is short; a long instance id is named by its digest instead.
+        self._cursor = cursor if len(cursor) <= 40 else "events:" + hashlib.sha256(cursor.encode()).hexdigest()[:32]
         self._events = EventStore(db)
+
+    def _mine(self) -> Any:
+        return schema.outbox_messages.c.instance == self._instance
 
     # -- writing -----------------------------------------------------------------------------------
 
@@ -110,6 +125,7 @@ class OutboxStore:
                     expires_at=message.expires_at,
                     event_id=message.event_id,
                     payload=json.dumps(message.payload, ensure_ascii=False, separators=(",", ":")),
+                    instance=self._instance,
                 )
             ).inserted_primary_key
             assert key is not None
@@ -122,16 +138,23 @@ class OutboxStore:
 
     def start_events_cursor(self) -> int:
         """Where reading detection events starts: after the last one handed over before, or, the
-        first time the outbox runs, after the newest event (history is not replayed to new uplinks)."""
+        first time the outbox runs, after the newest event (history is not replayed to new uplinks).
+
+        Also adopts what a gateway from before instances left: its messages and its cursor."""
+        c, m = schema.outbox_cursors, schema.outbox_messages
         with self._db.engine.begin() as conn:
-            position = conn.execute(
-                select(schema.outbox_cursors.c.position).where(schema.outbox_cursors.c.name == EVENTS_CURSOR)
-            ).scalar()
+            conn.execute(update(m).where(m.c.instance.is_(None)).values(instance=self._instance))
+            position = conn.execute(select(c.c.position).where(c.c.name == self._cursor)).scalar()
             if position is not None:
                 return int(position)
-            newest = conn.execute(select(func.max(schema.events.c.id))).scalar() or 0
-            conn.execute(insert(schema.outbox_cursors).values(name=EVENTS_CURSOR, position=int(newest)))
-            return int(newest)
+            legacy = conn.execute(select(c.c.position).where(c.c.name == LEGACY_EVENTS_CURSOR)).scalar()
+            if legacy is not None:
+                conn.execute(delete(c).where(c.c.name == LEGACY_EVENTS_CURSOR))
+                start = int(legacy)
+            else:
+                start = int(conn.execute(select(func.max(schema.events.c.id))).scalar() or 0)
+            conn.execute(insert(c).values(name=self._cursor, position=start))
+            return start
 
     def pull_events(
         self, to_message: EventMessages, routes: Sequence[Route], limit: int = EVENTS_BATCH
@@ -141,23 +164,21 @@ class OutboxStore:
         The events table is the source of truth: an event stored just before a crash is still sent
         after the restart, because the cursor only moves with the messages it produced.
         """
-        # On SQLite ids become visible in commit order. PostgreSQL sequences may commit out of
-        # order, so there a cursor could pass an id still in flight (see docs/outbox.md).
+        # A cursor over ids is exact only if the ids it reads become visible in id order. They do:
+        # an instance's events are all written by its one detector thread, one transaction at a
+        # time, and other instances' events (interleaved ids on PostgreSQL) are not read here.
+        c = schema.outbox_cursors
         with self._db.engine.begin() as conn:
-            position = conn.execute(
-                select(schema.outbox_cursors.c.position).where(schema.outbox_cursors.c.name == EVENTS_CURSOR)
-            ).scalar()
+            position = conn.execute(select(c.c.position).where(c.c.name == self._cursor)).scalar()
             after = int(position or 0)
-            events = self._events.after(conn, after, limit)
+            events = self._events.after(conn, after, limit, cameras=self._cameras)
             if not events:
                 return 0, 0
             messages = [m for m in (to_message(e) for e in events) if m is not None]
             stored = self._insert(conn, messages, routes)
             last = events[-1].id
             assert last is not None
-            conn.execute(
-                update(schema.outbox_cursors).where(schema.outbox_cursors.c.name == EVENTS_CURSOR).values(position=last)
-            )
+            conn.execute(update(c).where(c.c.name == self._cursor).values(position=last))
             return len(events), stored
 
     # -- delivering --------------------------------------------------------------------------------
@@ -167,7 +188,7 @@ class OutboxStore:
         query = (
             select(m, d.c.attempts)
             .join(d, d.c.message_id == m.c.id)
-            .where(d.c.destination == destination)
+            .where(d.c.destination == destination, self._mine())
             .order_by(m.c.id)
             .limit(limit)
         )
@@ -239,9 +260,13 @@ class OutboxStore:
         if not (delivered or rejected or expired or dropped):
             return
         c = schema.outbox_counters
-        exists = conn.execute(select(c.c.destination).where(c.c.destination == destination)).first()
-        if exists is None:
-            conn.execute(insert(c).values(destination=destination, delivered=0, rejected=0, expired=0, dropped=0))
+        # Instances sharing a database share each destination's row; creating it must not race.
+        upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(
+            upsert(c)
+            .values(destination=destination, delivered=0, rejected=0, expired=0, dropped=0)
+            .on_conflict_do_nothing(index_elements=[c.c.destination])
+        )
         values: dict[str, Any] = {
             "delivered": c.c.delivered + delivered,
             "rejected": c.c.rejected + rejected,
@@ -262,6 +287,7 @@ class OutboxStore:
         query = (
             select(d.c.destination, func.count(), func.min(m.c.created_at))
             .join(m, m.c.id == d.c.message_id)
+            .where(self._mine())
             .group_by(d.c.destination)
         )
         with self._db.engine.connect() as conn:
@@ -285,7 +311,8 @@ class OutboxStore:
 
     def message_count(self) -> int:
         with self._db.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(schema.outbox_messages)).scalar() or 0)
+            query = select(func.count()).select_from(schema.outbox_messages).where(self._mine())
+            return int(conn.execute(query).scalar() or 0)
 
     # -- keeping it bounded ------------------------------------------------------------------------
 
@@ -297,13 +324,16 @@ class OutboxStore:
         lost: dict[str, int] = {}
         with self._db.engine.begin() as conn:
             # Delivered messages go first: they cost nothing to lose.
-            conn.execute(delete(m).where(~select(d.c.message_id).where(d.c.message_id == m.c.id).exists()))
-            total = int(conn.execute(select(func.count()).select_from(m)).scalar() or 0)
+            undelivered = select(d.c.message_id).where(d.c.message_id == m.c.id).exists()
+            conn.execute(delete(m).where(self._mine(), ~undelivered))
+            total = int(conn.execute(select(func.count()).select_from(m).where(self._mine())).scalar() or 0)
             cut_id: int | None = None
             if total > max_messages:
-                cut_id = conn.execute(select(m.c.id).order_by(m.c.id).offset(total - max_messages).limit(1)).scalar()
+                cut_id = conn.execute(
+                    select(m.c.id).where(self._mine()).order_by(m.c.id).offset(total - max_messages).limit(1)
+                ).scalar()
             too_old = m.c.created_at < now - max_age_s
-            doomed = select(m.c.id).where(too_old if cut_id is None else (too_old | (m.c.id < cut_id)))
+            doomed = select(m.c.id).where(self._mine(), too_old if cut_id is None else or_(too_old, m.c.id < cut_id))
             rows = conn.execute(
                 select(d.c.destination, func.count()).where(d.c.message_id.in_(doomed)).group_by(d.c.destination)
             ).all()
@@ -317,9 +347,10 @@ class OutboxStore:
 
     def forget_destinations(self, keep: Iterable[str]) -> int:
         """Remove the backlog of destinations no longer configured; return the rows removed."""
-        d = schema.outbox_deliveries
+        d, m = schema.outbox_deliveries, schema.outbox_messages
+        mine = select(m.c.id).where(self._mine())
         with self._db.engine.begin() as conn:
-            result = conn.execute(delete(d).where(d.c.destination.not_in(list(keep))))
+            result = conn.execute(delete(d).where(d.c.destination.not_in(list(keep)), d.c.message_id.in_(mine)))
             return int(result.rowcount or 0)
 
     def snapshot(self, event_id: int) -> bytes | None:

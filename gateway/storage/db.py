@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -17,6 +17,9 @@ from gateway.storage import schema
 from gateway.storage.migrations import MIGRATIONS
 
 log = logging.getLogger(__name__)
+
+# Key of the PostgreSQL advisory lock held while migrating (any constant; this one spells "gwmigr").
+MIGRATION_LOCK = 0x67776D69677200
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,6 +31,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def serialize(conn: Connection, key: int) -> None:
+    """Make writers that pass the same key take turns until this transaction ends, across processes.
+
+    SQLite has one writer at a time anyway; PostgreSQL needs an advisory lock, for example where a
+    row's value depends on the previous row (the audit chain) and several gateways share the database.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 class Database:
@@ -57,6 +70,15 @@ class Database:
             if url.database and url.database != ":memory:":
                 Path(url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 5}
+        elif url.get_backend_name() == "postgresql":
+            if url.get_driver_name() in ("", "psycopg2"):
+                # psycopg 3 is what the gateway installs; SQLAlchemy's default for postgresql:// is psycopg2.
+                url = url.set(drivername="postgresql+psycopg")
+            # A database that does not answer must fail the caller in seconds, not hang it; the name
+            # shows in pg_stat_activity, which is where a DBA of a shared server looks first.
+            kwargs["connect_args"] = {"connect_timeout": 5, "application_name": "site-video-gateway"}
+            # Keep-alive checks and recycling survive a server restart or a NAT that drops idle links.
+            kwargs["pool_recycle"] = 1800
         try:
             engine = create_engine(url, pool_pre_ping=True, **kwargs)
         except (SQLAlchemyError, ImportError) as exc:
@@ -87,29 +109,44 @@ class Database:
 
     def migrate(self) -> list[int]:
         """Apply pending migrations, each in its own transaction; return the versions applied."""
-        applied: list[int] = []
         try:
-            with self.engine.begin() as conn:
-                schema.schema_migrations.create(conn, checkfirst=True)
-            current = self.schema_version()
-            latest = max(m.version for m in MIGRATIONS)
-            if current > latest:
-                raise StorageError(
-                    f"database schema version {current} is newer than this gateway knows ({latest}): "
-                    "upgrade the gateway or use another database"
-                )
-            for migration in MIGRATIONS:
-                if migration.version <= current:
-                    continue
-                with self.engine.begin() as conn:
-                    migration.apply(conn)
-                    conn.execute(
-                        schema.schema_migrations.insert().values(
-                            version=migration.version, name=migration.name, applied_at=time.time()
-                        )
-                    )
-                log.info("storage: applied migration %d (%s)", migration.version, migration.name)
-                applied.append(migration.version)
+            if self.engine.dialect.name != "postgresql":
+                # One SQLite file serves one process. (A second connection held open here would also
+                # keep SQLite's schema from before the migrations, and PRAGMAs read that stale copy.)
+                return self._apply_pending()
+            with self.engine.connect() as lock_conn:
+                # Several gateway processes starting at once on one PostgreSQL database would race
+                # to apply the same migration; the first takes the lock, the others then find nothing to do.
+                lock_conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+                try:
+                    return self._apply_pending()
+                finally:
+                    lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                    lock_conn.commit()
         except SQLAlchemyError as exc:
             raise StorageError(f"migrating {self.display_url} failed: {exc}") from None
+
+    def _apply_pending(self) -> list[int]:
+        applied: list[int] = []
+        with self.engine.begin() as conn:
+            schema.schema_migrations.create(conn, checkfirst=True)
+        current = self.schema_version()
+        latest = max(m.version for m in MIGRATIONS)
+        if current > latest:
+            raise StorageError(
+                f"database schema version {current} is newer than this gateway knows ({latest}): "
+                "upgrade the gateway or use another database"
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self.engine.begin() as conn:
+                migration.apply(conn)
+                conn.execute(
+                    schema.schema_migrations.insert().values(
+                        version=migration.version, name=migration.name, applied_at=time.time()
+                    )
+                )
+            log.info("storage: applied migration %d (%s)", migration.version, migration.name)
+            applied.append(migration.version)
         return applied

@@ -123,9 +123,32 @@ def _people(conn: Connection) -> None:
         table.create(conn)
 
 
+# The shape migration 10 created, before migration 11 added the instance column.
+_v10 = MetaData()
+_v10_outbox_messages = Table(
+    "outbox_messages",
+    _v10,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("msg_id", String(80), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("camera_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Column("event_id", Integer, nullable=True),
+    Column("payload", Text, nullable=False),
+    Index("ix_outbox_messages_created", "created_at"),
+)
+
+
 def _outbox(conn: Connection) -> None:
-    for table in (schema.outbox_messages, schema.outbox_deliveries, schema.outbox_counters, schema.outbox_cursors):
+    _v10_outbox_messages.create(conn)
+    for table in (schema.outbox_deliveries, schema.outbox_counters, schema.outbox_cursors):
         table.create(conn)
+
+
+def _instances(conn: Connection) -> None:
+    _add_column(conn, schema.outbox_messages, "instance")
+    next(i for i in schema.outbox_messages.indexes if i.name == "ix_outbox_messages_instance").create(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -139,4 +162,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "GB/T 28181 uplink registrations and live sessions", _uplink_ledger),
     Migration(9, "passwords, camera grants, web sessions and the audit log", _people),
     Migration(10, "the outbox of MQTT, webhook and GA/T 1400 messages", _outbox),
+    Migration(11, "gateway instances sharing one database: whose outbox messages are whose", _instances),
 )

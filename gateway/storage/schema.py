@@ -82,7 +82,7 @@ camera_state_changes = Table(
     Column("state", String(20), nullable=False),
     Column("reason", Text, nullable=True),
     Index("ix_camera_state_changes_camera_ts", "camera_id", "ts"),
-    # Stable codes behind a degraded state ("below_hd", "low_fps", "quality:frozen"): what coverage
+    # Stable codes behind a degraded state ("below_hd", "low_fps", "slow_delivery", "quality:frozen"): what coverage
     # reports count incidents by, while `reason` stays free text for people.
     Column("faults", JSON, nullable=True),
 )
@@ -297,6 +297,10 @@ outbox_messages = Table(
     Column("event_id", Integer, nullable=True),
     Column("payload", Text, nullable=False),
     Index("ix_outbox_messages_created", "created_at"),
+    # The gateway process that sends it, when several share one database (instance.id); NULL: written
+    # before migration 11, adopted by the first instance that starts.
+    Column("instance", String(100), nullable=True),
+    Index("ix_outbox_messages_instance", "instance", "id"),
 )
 
 outbox_deliveries = Table(
@@ -313,7 +317,8 @@ outbox_deliveries = Table(
 outbox_counters = Table(
     "outbox_counters",
     metadata,
-    # Per destination, kept across restarts: what was delivered, refused, expired or lost.
+    # Per destination, kept across restarts: what was delivered, refused, expired or lost, by every
+    # instance that shares the database (the site's figure for that destination).
     Column("destination", String(80), primary_key=True),
     Column("delivered", Integer, nullable=False, default=0),
     Column("rejected", Integer, nullable=False, default=0),
@@ -327,7 +332,8 @@ outbox_cursors = Table(
     "outbox_cursors",
     metadata,
     # How far the outbox has read a source table (detection events), moved in the same transaction
-    # as the messages it wrote, so a crash can neither skip nor repeat a source row.
+    # as the messages it wrote, so a crash can neither skip nor repeat a source row. One per instance
+    # ("events:<instance id>"), each reading the events of its own cameras.
     Column("name", String(40), primary_key=True),
     Column("position", Integer, nullable=False),
 )

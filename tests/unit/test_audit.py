@@ -18,8 +18,8 @@ from gateway.storage.db import Database
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return Database(f"sqlite:///{tmp_path}/a.db").open()
+def db(storage_url: str) -> Database:
+    return Database(storage_url).open()
 
 
 def fill(log: AuditLog, n: int) -> None:

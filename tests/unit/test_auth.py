@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
 from gateway.auth import Role, UserStore, hash_token
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
@@ -13,8 +14,8 @@ from gateway.storage.db import Database
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UserStore]:
-    with Database(f"sqlite:///{tmp_path}/g.db") as db:
+def store(storage_url: str) -> Iterator[UserStore]:
+    with Database(storage_url) as db:
         yield UserStore(db)
 
 
@@ -60,3 +61,23 @@ def test_invalid_users(store: UserStore) -> None:
         store.add_user("bad name", "admin")
     with pytest.raises(NotFoundError):
         store.issue_token("nobody")
+
+
+def test_a_token_still_works_when_its_last_use_cannot_be_written(
+    store: UserStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk must not lock operators out: the token is checked by a read; the write is informative."""
+    _, token = store.add_user("ops", "operator")
+    engine = store._db.engine
+
+    def refuse_writes(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            raise OperationalError(statement, None, Exception("database or disk is full"))
+
+    event.listen(engine, "before_cursor_execute", refuse_writes)
+    try:
+        user = store.authenticate(token)
+    finally:
+        event.remove(engine, "before_cursor_execute", refuse_writes)
+    assert user is not None and user.name == "ops"
+    assert "last used failed" in caplog.text and token not in caplog.text

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -89,8 +88,8 @@ def uplink(uplink_id: str, port: int, channels: Any = "all") -> dict[str, Any]:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with Database(f"sqlite:///{tmp_path}/h.db") as database:
+def db(storage_url: str) -> Iterator[Database]:
+    with Database(storage_url) as database:
         yield database
 
 

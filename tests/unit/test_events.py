@@ -44,8 +44,8 @@ def event(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EventStore]:
-    with Database(f"sqlite:///{tmp_path}/e.db") as db:
+def store(storage_url: str) -> Iterator[EventStore]:
+    with Database(storage_url) as db:
         yield EventStore(db)
 
 
@@ -219,7 +219,7 @@ def test_event_label_is_in_site_time() -> None:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> GatewayConfig:
+def config(tmp_path: Path, storage_url: str) -> GatewayConfig:
     return parse_config(
         {
             "site": {"id": "s1", "name": "Test site", "unit": {"name": "Unit", "headcount": 10, "key_unit": True}},
@@ -228,7 +228,7 @@ def config(tmp_path: Path) -> GatewayConfig:
                 {"id": "cam1", "name": "Gate cam", "source": {"rtsp": "rtsp://127.0.0.1:9/a"}, "zones": ["gate"]},
                 {"id": "cam2", "name": "Yard", "source": {"rtsp": "rtsp://127.0.0.1:9/b"}},
             ],
-            "storage": {"url": f"sqlite:///{tmp_path}/g.db"},
+            "storage": {"url": storage_url},
         }
     )
 

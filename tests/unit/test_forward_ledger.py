@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select
@@ -14,8 +13,8 @@ T0 = 1_763_600_000.0
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with Database(f"sqlite:///{tmp_path}/f.db") as database:
+def db(storage_url: str) -> Iterator[Database]:
+    with Database(storage_url) as database:
         yield database
 
 

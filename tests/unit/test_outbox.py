@@ -85,8 +85,8 @@ class FakeDestination:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with Database(f"sqlite:///{tmp_path}/g.db") as database:
+def db(storage_url: str) -> Iterator[Database]:
+    with Database(storage_url) as database:
         yield database
 
 
@@ -392,3 +392,57 @@ async def test_stop_returns_even_when_a_destination_swallows_the_cancellation(
     await asyncio.wait_for(dest.entered.wait(), 5)
     await asyncio.wait_for(outbox.stop(), 5)
     assert not outbox._tasks
+
+
+def test_instances_sharing_a_database_keep_to_their_own_cameras_and_messages(db: Database) -> None:
+    """Two gateway processes (shards) on one database: each reads its own cameras' events past its
+    own cursor, sends and bounds only its own messages, and shares the destination's counters."""
+    events = EventStore(db)
+    routes = [Route("mqtt", frozenset({"event", "state"}))]
+    a = OutboxStore(db, "s1", "gw-a", ["cam1"])
+    b = OutboxStore(db, "s1", "gw-b", ["cam2"])
+    assert (a.start_events_cursor(), b.start_events_cursor()) == (0, 0)
+    now = time.time()
+    ids = [events.add(_event(cam, now + i)) for i, cam in enumerate(["cam1", "cam2", "cam2", "cam1", "cam2"])]
+
+    def event_message(e: Event) -> NewMessage:
+        return NewMessage(kind="event", camera_id=e.camera_id, payload={"event_id": e.id}, msg_id=f"s1:event:{e.id}")
+
+    assert a.pull_events(event_message, routes) == (2, 2)
+    assert b.pull_events(event_message, routes) == (3, 3)
+    assert a.pull_events(event_message, routes) == (0, 0)
+    a.write([msg("a-state", camera="cam1")], routes)
+    assert [m.payload.get("event_id") for m in a.next_batch("mqtt", 10)] == [ids[0], ids[3], None]
+    assert [m.payload["event_id"] for m in b.next_batch("mqtt", 10)] == [ids[1], ids[2], ids[4]]
+    assert a.backlog()["mqtt"][0] == 3 and b.backlog()["mqtt"][0] == 3
+    # Retention bounds each instance's own queue: a's cut costs b nothing.
+    assert a.enforce_retention(1, 86400) == {"mqtt": 2}
+    assert b.backlog()["mqtt"][0] == 3 and a.message_count() == 1
+    b.settle("mqtt", delivered=[m.id for m in b.next_batch("mqtt", 10)])
+    a.forget_destinations([])
+    assert a.backlog() == {} and b.backlog() == {}
+    assert a.counters()["mqtt"].delivered == 3 and a.counters()["mqtt"].dropped == 2
+
+
+def test_a_database_from_before_instances_is_adopted(db: Database) -> None:
+    """Messages and the events cursor a single gateway left before migration 11 are taken over."""
+    events = EventStore(db)
+    now = time.time()
+    first = events.add(_event("cam1", now))
+    with db.engine.begin() as conn:
+        conn.execute(schema.outbox_cursors.insert().values(name="events", position=first))
+    legacy = OutboxStore(db, "s1", "old")
+    legacy.write([msg("queued")], [Route("mqtt", frozenset({"state"}))])
+    with db.engine.begin() as conn:
+        conn.execute(schema.outbox_messages.update().values(instance=None))
+    second = events.add(_event("cam1", now + 1))
+    store = OutboxStore(db, "s1", "gw-a", ["cam1"])
+    assert store.start_events_cursor() == first
+    assert [m.payload["name"] for m in store.next_batch("mqtt", 10)] == ["queued"]
+    routes = [Route("mqtt", frozenset({"event"}))]
+
+    def event_message(e: Event) -> NewMessage:
+        return NewMessage(kind="event", camera_id=e.camera_id, payload={"event_id": e.id})
+
+    assert store.pull_events(event_message, routes) == (1, 1)
+    assert store.next_batch("mqtt", 10)[-1].payload["event_id"] == second

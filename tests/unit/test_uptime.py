@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with Database(f"sqlite:///{tmp_path}/h.db") as database:
+def db(storage_url: str) -> Iterator[Database]:
+    with Database(storage_url) as database:
         yield database
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gateway import audit
 from gateway.api.deps import RuntimeDep, client_ip, require
+from gateway.api.models import DB_INT_MAX
 from gateway.api.period import parse_instant
 from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError
@@ -32,7 +33,7 @@ def query_audit(
     action: Annotated[str | None, Query(description=" | ".join(audit.ACTIONS))] = None,
     target: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0,
     fmt: Annotated[str, Query(alias="format", description="json | csv (csv: the whole period, for export)")] = "json",
 ) -> Any:
     if fmt not in ("json", "csv"):

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from gateway.access import Access
 from gateway.analytics.config import RULE_KINDS
 from gateway.analytics.events import Event, EventStore
 from gateway.api.deps import AccessDep, RuntimeDep
+from gateway.api.models import DB_INT_MAX
 from gateway.api.period import parse_instant
 from gateway.errors import InvalidRequestError, NotFoundError, StorageError
 
@@ -36,6 +37,7 @@ def get_events(runtime: RuntimeDep) -> EventStore:
 
 
 EventsDep = Annotated[EventStore, Depends(get_events)]
+EventId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
 class BoxOut(BaseModel):
@@ -133,7 +135,9 @@ def list_events(
     start: Annotated[str | None, Query(alias="from", description="ISO 8601 or Unix seconds; inclusive")] = None,
     end: Annotated[str | None, Query(alias="to", description="ISO 8601 or Unix seconds; exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, description="next_before_id of the previous page")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="next_before_id of the previous page")
+    ] = None,
 ) -> EventPageOut:
     config = runtime.config
     tz = ZoneInfo(config.site.timezone)
@@ -157,7 +161,7 @@ def list_events(
 
 
 @router.get("/{event_id}", response_model=EventOut, summary="One detection event")
-def get_event(event_id: int, runtime: RuntimeDep, access: AccessDep, store: EventsDep) -> EventOut:
+def get_event(event_id: EventId, runtime: RuntimeDep, access: AccessDep, store: EventsDep) -> EventOut:
     return EventOut.build(_event(store, event_id, access), ZoneInfo(runtime.config.site.timezone))
 
 
@@ -167,7 +171,7 @@ def get_event(event_id: int, runtime: RuntimeDep, access: AccessDep, store: Even
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}, "description": "The frame with the boxes drawn"}},
 )
-def event_snapshot(event_id: int, access: AccessDep, store: EventsDep) -> Response:
+def event_snapshot(event_id: EventId, access: AccessDep, store: EventsDep) -> Response:
     _event(store, event_id, access)
     image = store.snapshot(event_id)
     if image is None:

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from gateway import __version__
-from gateway.api.deps import RuntimeDep, require
+from gateway.api.deps import AccessDep, RuntimeDep, require
 from gateway.auth import Role
+from gateway.errors import PermissionDeniedError
 from gateway.health.state import CameraState
 from gateway.runtime import Runtime
 
@@ -255,6 +256,10 @@ def _analytics(out: _Exposition, runtime: Runtime) -> None:
     response_class=PlainTextResponse,
     dependencies=[Depends(require(Role.ADMIN, Role.OPERATOR, Role.AUDITOR))],
 )
-async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
+async def metrics(runtime: RuntimeDep, access: AccessDep) -> PlainTextResponse:
+    # The figures name every camera of the site; an operator granted some cameras must not learn of
+    # the others here (the grant rule of README "Grants"). A scraper uses an admin's or auditor's token.
+    if not access.all_cameras:
+        raise PermissionDeniedError("metrics cover every camera: this needs a grant of all cameras")
     await runtime.outbox.refresh_status()
     return PlainTextResponse(render_metrics(runtime), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -47,7 +47,8 @@ async def coverage_report(
     site: Annotated[str | None, Query(description="Site id; this gateway serves one site")] = None,
     zone: Annotated[list[str] | None, Query(description="Only these zones (repeat for several)")] = None,
 ) -> Response:
-    config = runtime.config
+    # The whole site, shards watched by other instances on the same database included.
+    config = runtime.site_config
     if site is not None and site != config.site.id:
         raise NotFoundError(f"no site {site[:64]!r}: this gateway serves {config.site.id!r}")
     if zone:
