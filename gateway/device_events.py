@@ -67,13 +67,19 @@ class DeviceEventService:
                 await asyncio.wait_for(self._stop.wait(), RETRY_S)
 
     async def _store(self, camera_id: str, event: OnvifEvent) -> None:
+        data: dict[str, object] = {**event.source, **event.data}
+        if event.utc is not None:
+            # The camera's clock may be hours or a day off (the clock-offset check reports it):
+            # kept for people, never used to file the event.
+            data["camera_time"] = event.utc.isoformat()
         row = {
             "camera_id": camera_id,
-            "ts": event.utc.timestamp() if event.utc else time.time(),
+            # History, queries and reports run on the gateway's clock: an event is filed when it arrived.
+            "ts": time.time(),
             "kind": event.kind,
             "topic": event.topic[:200],
             "operation": event.operation,
-            "data": {**event.source, **event.data},
+            "data": data,
         }
         try:
             await asyncio.to_thread(self._insert, row)

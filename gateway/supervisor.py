@@ -22,6 +22,7 @@ from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, HealthTracker, MeasuredStream
+from gateway.health.stats import GAP_S
 from gateway.pipeline.readers import Reader
 from gateway.quality.references import QualityReferences
 from gateway.quality.sampler import SamplerSetup
@@ -33,6 +34,9 @@ _PING_REASONS = frozenset(
     {Reason.REFUSED, Reason.UNREACHABLE, Reason.ENDED, Reason.STALLED, Reason.TIMEOUT, Reason.PROTOCOL}
 )
 _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
+# How often the supervisor judges its camera again between snapshots: a reader sends one only when
+# a packet arrives, so a trickle of packets would otherwise be judged only as often as it trickles.
+REJUDGE_INTERVAL_S = 0.5
 
 
 class Backoff:
@@ -90,11 +94,14 @@ class CameraSupervisor:
         # Set when the camera's server stopped answering RTSP at all; it survives failed attempts, so
         # that its first answer afterwards triggers a retry at once.
         self._server_silent = False
+        # The last snapshot of the current session and when it came (monotonic), for re-judging.
+        self._last_snapshot: tuple[int, MeasuredStream, float] | None = None
 
     async def run(self) -> None:
         cid = self.camera.id
         self._loop = asyncio.get_running_loop()
         self._stop_async = asyncio.Event()
+        rejudge = asyncio.create_task(self._rejudge_loop())
         try:
             while not self._stop.is_set():
                 # Retrying an offline camera keeps it offline: only the first attempt after start shows
@@ -132,6 +139,9 @@ class CameraSupervisor:
                 await self._pause(reason)
         finally:
             self._stop.set()
+            rejudge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rejudge
 
     def stop(self) -> None:
         self._stop.set()
@@ -185,6 +195,37 @@ class CameraSupervisor:
         state = CameraState.DEGRADED if verdict.reason else CameraState.ONLINE
         self._tracker.set_state(cid, state, verdict.reason, verdict.faults)
         self._tracker.update_measured(cid, measured, at)
+        self._last_snapshot = (session, measured, time.monotonic())
+
+    async def _rejudge_loop(self) -> None:
+        while not self._stop.is_set():
+            await self._sleep(REJUDGE_INTERVAL_S)
+            self._rejudge()
+
+    def _rejudge(self) -> None:
+        """Judge again with the delivery ratio the last snapshot reads after GAP_S without packets.
+
+        Snapshots come with packets (one a second at most): between them, the silence since the last
+        packet counts as arrival time too, so a trickle too sparse to send snapshots still reads slow.
+        """
+        last = self._last_snapshot
+        if last is None or self._stop.is_set():
+            return
+        session, measured, received = last
+        if session != self._session or time.monotonic() - received < GAP_S:
+            return
+        cid = self.camera.id
+        current = self._tracker.get(cid)
+        if current.state not in (CameraState.ONLINE, CameraState.DEGRADED) or measured.realtime_ratio_idle is None:
+            return
+        previous = current.reason if current.state is CameraState.DEGRADED else None
+        idle = replace(measured, realtime_ratio=measured.realtime_ratio_idle)
+        verdict = self._policy.judge(self.camera, idle, previous)
+        state = CameraState.DEGRADED if verdict.reason else CameraState.ONLINE
+        self._tracker.set_state(cid, state, verdict.reason, verdict.faults)
+        if current.last_packet_at is not None:
+            # Show the ratio judged with, not the last snapshot's.
+            self._tracker.update_measured(cid, idle, current.last_packet_at)
 
     def _quality_setup(self) -> SamplerSetup:
         reference = self._references.get(self.camera.id) if self._references is not None else None

@@ -8,11 +8,18 @@ in turn, detects, tracks, judges rules, stores events with their snapshots.
 
 Optional at run time: if the detector cannot load (no onnxruntime, model missing or altered),
 the service says why in its status and the log, and the rest of the gateway runs on.
+
+Storage may fail (disk full, database gone): events that cannot be written wait in memory, in the
+order they fired, with their snapshots, up to HELD_EVENTS_MAX; the detector thread retries every
+HOLD_RETRY_S and before storing any newer event, so the events table keeps the order they fired in.
+Past the bound the oldest held event is dropped, counted and logged. The status says `storage: failed`
+while events wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import statistics
@@ -20,11 +27,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from adapters.common.media import Packet
 from adapters.rtsp import RtspSource, SourceError
@@ -47,6 +54,10 @@ log = logging.getLogger(__name__)
 FEED_QUEUE = 50
 SUB_RETRY_S = (2.0, 30.0)
 STOP_WAIT_S = 5.0
+# Unstored events held in memory while storage fails. A held event carries its JPEG (tens to a few
+# hundred KiB), so 200 bound the hold to tens of MiB: minutes of a busy site's events.
+HELD_EVENTS_MAX = 200
+HOLD_RETRY_S = 2.0
 
 DetectorFactory = Callable[[GatewayConfig], Detector]
 
@@ -75,8 +86,18 @@ class CameraFeed:
     dropped_busy: int = 0  # frames replaced in the slot before the detector took them
     dropped_packets: int = 0  # packets the feeder fell behind on
     events: int = 0
+    events_held: int = 0  # waiting in memory for storage to work again
+    events_dropped: int = 0  # lost: storage failed and the hold was full, or the store refused them
     last_error: str | None = None
     connected: bool = False
+
+
+@dataclass
+class HeldEvent:
+    feed: CameraFeed
+    event: Event
+    jpeg: bytes | None
+    message: str
 
 
 @dataclass
@@ -117,6 +138,12 @@ class AnalyticsService:
         self._started = time.monotonic()
         self._listeners: list[Callable[[Event], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Only the detector thread touches the hold; status() reads lengths and counters.
+        self._held: deque[HeldEvent] = deque()
+        self._retry_at = 0.0
+        self.storage_error: str | None = None
+        self.storage_failed_since: float | None = None
+        self.events_dropped = 0
 
     def on_event(self, listener: Callable[[Event], None]) -> None:
         """Call `listener(event)` on the event loop for every stored event (uplinks, alarms)."""
@@ -272,13 +299,37 @@ class AnalyticsService:
     # -- the detector ------------------------------------------------------------------------------
 
     def _detect_loop(self) -> None:
+        try:
+            self._detect_frames()
+        finally:
+            # A last try, so that a clean stop after the disk was freed loses nothing.
+            if self._held:
+                self._flush_held()
+            if self._held:
+                lost = len(self._held)
+                for item in self._held:
+                    item.feed.events_held -= 1
+                    item.feed.events_dropped += 1
+                self.events_dropped += lost
+                self._held.clear()
+                log.error(
+                    "analytics: LOST %d held event(s) at shutdown: storage still fails (%s)", lost, self.storage_error
+                )
+
+    def _detect_frames(self) -> None:
         assert self._detector is not None
         while not self._stop.is_set():
+            if self._held and time.monotonic() >= self._retry_at:
+                self._flush_held()
             with self._ready:
                 while not self._slots and not self._stop.is_set():
                     self._ready.wait(0.5)
+                    if self._held and time.monotonic() >= self._retry_at:
+                        break
                 if self._stop.is_set():
                     return
+                if not self._slots:
+                    continue
                 # The camera served longest ago goes first. (Not the oldest frame: a camera whose slot
                 # is refreshed just before each pick would always hold the newest one and starve.)
                 cid = min(self._slots, key=lambda c: self._served.get(c, 0.0))
@@ -321,19 +372,107 @@ class AnalyticsService:
         except Exception as exc:  # noqa: BLE001 - an event without its picture beats no event
             log.warning("analytics: snapshot of %s failed: %s", feed.camera.id, exc)
             jpeg = None
-        try:
-            self._events.add(event, jpeg)
-        except SQLAlchemyError as exc:
-            log.error("analytics: event of %s not stored: %s", feed.camera.id, exc)
-            feed.last_error = "event store failed"
-            return
-        feed.events += 1
         log.info("event: camera %s: %s", feed.camera.id, hit.message)
+        item = HeldEvent(feed, event, jpeg, hit.message)
+        # Older held events go first (one try while storage still fails), so order is kept.
+        if self._held:
+            self._flush_held()
+        if self._held or self._write(item) is False:
+            self._hold(item)
+
+    def _write(self, item: HeldEvent) -> bool | None:
+        """Store one event: True when stored, False when storage failed (worth retrying), None when
+        the store refused it for good (a bug in the event, not the disk) and it was dropped."""
+        feed = item.feed
+        try:
+            event_id = self._events.add(item.event, item.jpeg)
+        except (IntegrityError, DataError, ValueError) as exc:
+            self.events_dropped += 1
+            feed.events_dropped += 1
+            feed.last_error = f"event refused: {type(exc).__name__}"
+            log.error("analytics: event of %s refused by the store, dropped: %s", feed.camera.id, exc)
+            return None
+        except (SQLAlchemyError, OSError) as exc:
+            self._storage_failed(feed, exc)
+            return False
+        feed.events += 1
+        self._announce(replace(item.event, id=event_id, has_snapshot=item.jpeg is not None))
+        return True
+
+    def _storage_failed(self, feed: CameraFeed, exc: BaseException) -> None:
+        reason = _storage_reason(exc)
+        if self.storage_error != reason:
+            log.error(
+                "analytics: cannot store events (%s); holding up to %d in memory, retrying every %g s",
+                reason,
+                HELD_EVENTS_MAX,
+                HOLD_RETRY_S,
+            )
+        self.storage_error = reason
+        if self.storage_failed_since is None:
+            self.storage_failed_since = time.time()
+        feed.last_error = f"event store failed: {reason}"
+        self._retry_at = time.monotonic() + HOLD_RETRY_S
+
+    def _hold(self, item: HeldEvent) -> None:
+        if len(self._held) >= HELD_EVENTS_MAX:
+            # The oldest goes, as in the outbox: what is held stays in order, the newest survive.
+            old = self._held.popleft()
+            old.feed.events_held -= 1
+            old.feed.events_dropped += 1
+            self.events_dropped += 1
+            log.error(
+                "analytics: storage has failed (%s) and %d event(s) wait in memory: LOST the oldest, of camera "
+                "%s at %.3f (%d lost so far)",
+                self.storage_error,
+                HELD_EVENTS_MAX,
+                old.feed.camera.id,
+                old.event.at,
+                self.events_dropped,
+            )
+        self._held.append(item)
+        item.feed.events_held += 1
+        log.warning(
+            "analytics: event of %s held in memory (%d waiting), storage failed: %s",
+            item.feed.camera.id,
+            len(self._held),
+            self.storage_error,
+        )
+
+    def _flush_held(self) -> None:
+        """Store held events oldest first; stop at the first that still fails."""
+        stored = 0
+        while self._held:
+            item = self._held[0]
+            outcome = self._write(item)
+            if outcome is False:
+                return
+            self._held.popleft()
+            item.feed.events_held -= 1
+            stored += outcome is True
+        if self.storage_error is not None:
+            log.warning(
+                "analytics: storage works again after %s (%.1f s); stored %d held event(s)",
+                self.storage_error,
+                time.time() - (self.storage_failed_since or time.time()),
+                stored,
+            )
+            for feed in self._feeds.values():
+                if (feed.last_error or "").startswith("event store failed"):
+                    feed.last_error = None
+        self.storage_error = None
+        self.storage_failed_since = None
+
+    def _announce(self, event: Event) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
             for listener in self._listeners:
                 # The detector thread stores; listeners live on the loop, like the rest of the gateway.
                 loop.call_soon_threadsafe(_notify, listener, event)
+
+    @property
+    def events_held(self) -> int:
+        return len(self._held)
 
     # -- status ------------------------------------------------------------------------------------
 
@@ -357,12 +496,20 @@ class AnalyticsService:
                 "dropped_packets": feed.dropped_packets,
                 "persons_detected": a.persons,
                 "events": feed.events,
+                "events_held": feed.events_held,
+                "events_dropped": feed.events_dropped,
                 "line_counts": feed.analyzer.counts(),
                 "last_error": feed.last_error,
             }
         return {
             "state": self.state,
             "problem": self.problem,
+            # storage: failed while detection events cannot be written and wait in memory.
+            "storage": "failed" if self.storage_error else "ok",
+            "storage_error": self.storage_error,
+            "storage_failed_since": self.storage_failed_since,
+            "events_held": len(self._held),
+            "events_dropped": self.events_dropped,
             "detector": None
             if self._detector is None
             else {
@@ -431,6 +578,14 @@ def event_from_hit(camera_id: str, hit: RuleHit, frame: Frame) -> Event:
         frame_height=h,
         has_snapshot=False,
     )
+
+
+def _storage_reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig)
+    if "full" in text.lower() or getattr(orig, "errno", None) == errno.ENOSPC:
+        return "disk full"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def _notify(listener: Callable[[Event], None], event: Event) -> None:

@@ -154,6 +154,8 @@ class Uplink:
             await self.link.stop()
 
     def _link_state(self, state: LinkState, reason: str) -> None:
+        if state == "failed":
+            self.live.platform_lost(reason)
         if self._journal is None:
             return
         try:

@@ -318,6 +318,19 @@ class LiveVideo:
             if session.camera_id == camera_id and session.state != "ended":
                 self._end(session, "camera lost", bye=True)
 
+    # --- the platform ---------------------------------------------------------------------------
+
+    def platform_lost(self, reason: str) -> None:
+        """The link failed (keepalives unanswered, refresh refused, connection lost): end every session.
+
+        A platform that lost us has restarted or cannot be reached: its dialogs and media receivers
+        are gone with it, and it opens new sessions once we are registered again. Streaming on would
+        send video nobody receives, hold session slots, and count as forwarded in the ledger. No BYE:
+        the platform either no longer knows the dialog (481) or cannot be reached at all.
+        """
+        for session in list(self.sessions.values()):
+            self._end(session, f"platform lost: {reason}", bye=False)
+
     # --- ending -----------------------------------------------------------------------------------
 
     def _end(self, session: LiveSession, reason: str, *, bye: bool) -> None:

@@ -1,5 +1,5 @@
-"""When an online camera counts as degraded: too slow, below the policy's HD threshold, or a picture
-that fails a quality check. A degraded camera delivers video but is not coverage."""
+"""When an online camera counts as degraded: too slow, arriving slower than real time, below the
+policy's HD threshold, or a picture that fails a quality check. A degraded camera delivers video but is not coverage."""
 
 from __future__ import annotations
 
@@ -19,6 +19,15 @@ RECOVERY_MARGIN = 1.1
 # Fault codes are stored with each state change and counted by the coverage report: never rename one.
 BELOW_HD = "below_hd"
 LOW_FPS = "low_fps"
+SLOW_DELIVERY = "slow_delivery"
+
+# Below this share of real time the link cannot carry the stream: video falls behind by at least
+# half a second every second. Jitter and read bursts move the measured ratio by a fifth at most
+# (see gateway/health/stats.py), so this never fires on a healthy link.
+MIN_REALTIME_RATIO = 0.5
+SLOW_DELIVERY_REASON = (
+    f"video arrives slower than real time (under {MIN_REALTIME_RATIO:.0%}): link too slow for the stream"
+)
 QUALITY_PREFIX = "quality:"
 
 # What people read for each failing quality check; stable, so the state changes only with the verdict.
@@ -93,6 +102,14 @@ class HealthPolicy:
             if fps < threshold:
                 reasons.append(why)
                 faults.append(LOW_FPS)
+        ratio = measured.realtime_ratio
+        if ratio is not None:
+            threshold = MIN_REALTIME_RATIO
+            if previous is not None and SLOW_DELIVERY_REASON in previous:
+                threshold *= RECOVERY_MARGIN
+            if ratio < threshold:
+                reasons.append(SLOW_DELIVERY_REASON)
+                faults.append(SLOW_DELIVERY)
         if measured.width and measured.height:
             res = Resolution(width=measured.width, height=measured.height)
             if not res.at_least(self.hd_min):

@@ -42,6 +42,12 @@ class MeasuredStream:
     ts_jumps: int = 0
     gaps: int = 0
     max_gap_s: float = 0.0
+    # Media seconds received per second of arrival time over the last few seconds (None until
+    # measured): well under 1.0 means the link cannot carry the stream and it falls behind real time.
+    realtime_ratio: float | None = None
+    # The ratio as it reads once GAP_S passes with no packet: what the supervisor judges between
+    # snapshots, so a trickle of packets too sparse for a snapshot a second still reads slow.
+    realtime_ratio_idle: float | None = None
     quality: tuple[CheckResult, ...] = ()  # the last picture-quality diagnosis of a sampled keyframe
     quality_at: float | None = None
     # A reference picture the reader just took for the "camera moved" check, to be stored; travels

@@ -3,12 +3,18 @@
 Runs in the camera's reader thread. Frame rate and bitrate come from decode timestamps (what the
 camera encodes), so network jitter or a burst after a hiccup does not read as a frame-rate change;
 resolution, profile and level come from the SPS, parsed only when its bytes change.
+
+Stream time alone cannot see a link too thin for the stream: the frames arrive ever later but keep
+their spacing, so fps and bitrate look perfect while the camera falls behind real time. The
+delivery ratio (media seconds received per second of arrival time) is what sees it.
 """
 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections import deque
+from operator import itemgetter
 
 from adapters.common.h26x import ParameterSetError, ParameterSetInfo, find_sps, nal_units_from_extradata, parse_sps
 from adapters.common.media import Packet, StreamInfo
@@ -23,6 +29,18 @@ JUMP_FRAMES = 10
 JUMP_MIN_S = 1.0
 # Packets arriving this much later than the previous one make a gap (the network or the camera paused).
 GAP_S = 1.0
+# The delivery ratio is taken over this much arrival time (the window ends at the snapshot's "now",
+# so a thin trickle of packets reads slow whether or not its packets span the window). Reads come in
+# bursts (the pacer naps up to half a second), so a shorter window reads jitter. The measurement
+# needs DELIVERY_MIN_SPAN_S of arrival time behind it before a ratio is taken at all.
+DELIVERY_WINDOW_S = 3.0
+DELIVERY_MIN_SPAN_S = 1.5
+# The reported ratio is the highest of those in force over this long: a hiccup followed by the
+# catch-up burst reads low for an instant only.
+DELIVERY_SUSTAIN_S = 1.6
+# Arrival time counts in the window up to GAP_S per silence: a trickle of packets a second or less
+# apart counts in full, but a stream that stops (the stall timeout's job) or pauses with its clock and
+# resumes in real time counts at most GAP_S of it, which leaves the ratio at (3 - 1) / 3 at worst.
 
 
 class StreamStats:
@@ -37,6 +55,13 @@ class StreamStats:
         self._frame_index = 0
         self._last_key_index: int | None = None
         self._last_key_t: float | None = None
+        # Delivery in arrival time: media seconds received so far, and (delivery clock, that total)
+        # per frame. The delivery clock is arrival time with each silence cut to GAP_S.
+        self._delivered = 0.0
+        self._last_timed_arrival: float | None = None
+        self._clock = 0.0
+        self._clock_start: float | None = None  # the delivery clock when measuring (re)started
+        self._delivery: deque[tuple[float, float]] = deque()
         self.packets = 0
         self.bytes = 0
         self.keyframes = 0
@@ -96,12 +121,12 @@ class StreamStats:
                 self._use_sps(sps)
             return
         if t is not None:
-            self._add_timed(t, packet.size)
+            self._add_timed(t, packet.size, arrival)
         if packet.keyframe:
             self._add_keyframe(t, packet.data)
         self._frame_index += 1
 
-    def _add_timed(self, t: float, size: int) -> None:
+    def _add_timed(self, t: float, size: int, arrival: float) -> None:
         if self._last_t is not None:
             step = t - self._last_t
             fps = self._window_fps()
@@ -111,12 +136,77 @@ class StreamStats:
                 self._window.clear()
                 self._window_bytes = 0
                 self._last_key_t = None
+                self._delivery_jump(step, arrival, 1 / fps if fps else 0.0)
+            else:
+                self._delivered += step
+        self._add_delivery(arrival)
         self._last_t = t
         self._window.append((t, size))
         self._window_bytes += size
         horizon = t - self._window_s
         while self._window and self._window[0][0] < horizon:
             self._window_bytes -= self._window.popleft()[1]
+
+    def _delivery_jump(self, step: float, arrival: float, frame_s: float) -> None:
+        silence = arrival - self._last_timed_arrival if self._last_timed_arrival is not None else 0.0
+        if step > 0 and silence < step / 2:
+            # Timestamps leapt while data kept flowing: the frames between were dropped on the way
+            # (a camera skipping ahead on a link too thin for it). Only the one frame arrived.
+            self._delivered += frame_s
+            return
+        # A clock reset, or a silence that accounts for the leap (the clock ran on while nothing
+        # came; gaps and the stall timeout report silence): measure delivery afresh.
+        self._delivery.clear()
+        self._clock_start = None
+
+    def _add_delivery(self, arrival: float) -> None:
+        if self._last_timed_arrival is not None:
+            self._clock += min(max(0.0, arrival - self._last_timed_arrival), GAP_S)
+        self._last_timed_arrival = arrival
+        delivery = self._delivery
+        if self._clock_start is None:
+            self._clock_start = self._clock
+        delivery.append((self._clock, self._delivered))
+        # Keep what the sustain span's windows reach back to, and the last total before it.
+        oldest = self._clock - DELIVERY_SUSTAIN_S - DELIVERY_WINDOW_S
+        while len(delivery) > 1 and delivery[1][0] <= oldest:
+            delivery.popleft()
+
+    def _total_at(self, clock: float) -> float | None:
+        """Media seconds received by this delivery-clock time (None: before the measurement)."""
+        i = bisect_right(self._delivery, clock, key=itemgetter(0))
+        return self._delivery[i - 1][1] if i else None
+
+    def _ratio_at(self, clock: float, start: float) -> float:
+        since = max(start, clock - DELIVERY_WINDOW_S)
+        end, begin = self._total_at(clock), self._total_at(since)
+        assert end is not None and begin is not None
+        return (end - begin) / (clock - since)
+
+    def realtime_ratio(self, now: float | None = None) -> float | None:
+        """Media seconds received per second of arrival time, the highest over DELIVERY_SUSTAIN_S.
+
+        1.0 keeps up with real time; 0.1 falls 0.9 s behind every second. ``now`` (monotonic, as
+        packet arrivals) ends the window: the silence since the last packet counts, up to GAP_S.
+        Without it the window ends at the last packet. None until measured long enough (start of a
+        session, or after a clock reset).
+        """
+        start, last = self._clock_start, self._last_timed_arrival
+        if start is None or last is None or not self._delivery:
+            return None
+        clock = self._clock + (min(max(0.0, now - last), GAP_S) if now is not None else 0.0)
+        first = clock - DELIVERY_SUSTAIN_S
+        if first - start < DELIVERY_MIN_SPAN_S:
+            return None
+        # The ratio is a step function of the clock: its highest over the span is at the span's
+        # start or at a packet within it.
+        best = max(self._ratio_at(first, start), self._ratio_at(clock, start))
+        for at, _ in reversed(self._delivery):
+            if at <= first:
+                break
+            if at <= clock:
+                best = max(best, self._ratio_at(at, start))
+        return best
 
     def _add_keyframe(self, t: float | None, data: bytes) -> None:
         self.keyframes += 1
@@ -136,13 +226,18 @@ class StreamStats:
         span = self._window[-1][0] - self._window[0][0]
         return (len(self._window) - 1) / span if span > 0 else None
 
-    def snapshot(self) -> MeasuredStream:
+    def snapshot(self, now: float | None = None) -> MeasuredStream:
+        """The figures now; ``now`` (monotonic) ends the delivery window, else the last packet does."""
         fps = self._window_fps()
         bitrate = None
         if fps is not None:
             span = self._window[-1][0] - self._window[0][0]
             # n frames span n-1 intervals; the last frame's bytes lie outside the span.
             bitrate = round((self._window_bytes - self._window[-1][1]) * 8 / span / 1000, 1)
+        ratio = self.realtime_ratio(now)
+        # What the ratio reads once the silence after the last packet has lasted GAP_S: the
+        # supervisor judges with it when no newer snapshot comes.
+        idle = self.realtime_ratio(self._last_timed_arrival + GAP_S) if self._last_timed_arrival is not None else None
         sps = self.sps_info
         width = sps.width if sps else self._info.width
         height = sps.height if sps else self._info.height
@@ -165,6 +260,8 @@ class StreamStats:
             ts_jumps=self.ts_jumps,
             gaps=self.gaps,
             max_gap_s=round(self.max_gap_s, 3),
+            realtime_ratio=round(ratio, 3) if ratio is not None else None,
+            realtime_ratio_idle=round(idle, 3) if idle is not None else None,
             quality=self.quality,
             quality_at=self.quality_at,
         )

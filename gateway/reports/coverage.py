@@ -22,7 +22,7 @@ from gateway import __version__
 from gateway.config import CameraConfig, GatewayConfig, UnitConfig, ZoneConfig
 from gateway.forward.catalog import selected_cameras
 from gateway.forward.ledger import ForwardLedger, SessionSummary, merge_spans
-from gateway.health.policy import BELOW_HD, LOW_FPS, QUALITY_PREFIX
+from gateway.health.policy import BELOW_HD, LOW_FPS, MIN_REALTIME_RATIO, QUALITY_PREFIX, SLOW_DELIVERY
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import QualityThresholds
@@ -415,6 +415,8 @@ def _fault_text(fault: str, policy: PolicyStated) -> str:
         return f"below HD ({policy.hd_min_resolution})"
     if fault == LOW_FPS:
         return f"frame rate below the minimum ({policy.min_fps:g} fps)"
+    if fault == SLOW_DELIVERY:
+        return f"video arriving slower than real time (under {MIN_REALTIME_RATIO:.0%}: link too slow)"
     if fault.startswith(QUALITY_PREFIX):
         return f"picture quality: {fault.removeprefix(QUALITY_PREFIX).replace('_', ' ')}"
     return fault

@@ -46,7 +46,7 @@ class Span:
 class Incident:
     """A stretch of time when an online camera did not count as coverage, by fault.
 
-    ``fault`` is a stable code: ``below_hd``, ``low_fps`` or ``quality:<check>`` (``quality:frozen``,
+    ``fault`` is a stable code: ``below_hd``, ``low_fps``, ``slow_delivery`` or ``quality:<check>`` (``quality:frozen``,
     ``quality:blank``, ...). ``start`` is when the gateway detected it (a quality fault may have begun
     up to one sampling window earlier); ``ongoing`` when it had not cleared by the end of the period.
     """

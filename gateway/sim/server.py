@@ -148,6 +148,12 @@ class RtspServerProcess:
         self.stop()
         self.start()
 
+    def set_password(self, password: str) -> None:
+        """Take effect at the next start(), as a camera's new password does after a reboot."""
+        if self.username is None:
+            raise ValueError("this server was started without auth")
+        self._password = password
+
     def __enter__(self) -> Self:
         self.start()
         return self

@@ -15,14 +15,21 @@ GATEWAY = [sys.executable, "-m", "gateway.cli"]
 
 
 class GatewayProcess:
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path, port: int) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], log_path: Path, port: int, *, launcher: list[str] | None = None
+    ) -> None:
         self.args, self.env, self.log_path, self.port = args, env, log_path, port
+        # A prefix that runs the gateway somewhere else, e.g. `nsenter -t PID -m --` into a mount
+        # namespace; it must exec the gateway (not fork it), so that signals reach the gateway.
+        self.launcher = list(launcher or [])
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{port}"
 
     def start(self, timeout: float = 30.0) -> GatewayProcess:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([*GATEWAY, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [*self.launcher, *GATEWAY, *self.args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from sqlalchemy import event as sa_event
 
-from gateway.analytics.events import EventStore
+from gateway.analytics import service as service_module
+from gateway.analytics.events import Event, EventStore
+from gateway.analytics.frames import Frame
 from gateway.analytics.offline import FileSource
+from gateway.analytics.rules import RuleHit
 from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.config import GatewayConfig, parse_config
 from gateway.pipeline.bus import PacketBus
@@ -64,8 +71,8 @@ def config(cameras: int, **analytics: Any) -> GatewayConfig:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EventStore]:
-    db = Database(f"sqlite:///{tmp_path}/g.db").open()
+def store(storage_url: str) -> Iterator[EventStore]:
+    db = Database(storage_url).open()
     yield EventStore(db)
     db.close()
 
@@ -153,3 +160,156 @@ async def test_a_detector_error_costs_one_frame(people_clips: dict[str, PeopleCl
     assert status["detector"]["errors"] >= 3
     assert status["cameras"]["c0"]["detected_frames"] > 0
     assert "bad frame" in (status["cameras"]["c0"]["last_error"] or "")
+
+
+# -- storage failing: events wait in memory ------------------------------------------------------
+
+
+class FullDisk:
+    """A real SQLite database that can be made full: SQLite's page limit gives the same SQLITE_FULL
+    a full disk gives, on every new connection while set."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = Database(f"sqlite:///{tmp_path}/full.db").open()
+        self.pages = 0
+
+        @sa_event.listens_for(self.db.engine, "connect")
+        def _cap(dbapi_conn: sqlite3.Connection, _rec: Any) -> None:
+            if self.pages:
+                dbapi_conn.execute(f"PRAGMA max_page_count={self.pages}")
+
+    def fill(self) -> None:
+        self.db.engine.dispose()
+        with self.db.engine.connect() as conn:
+            self.pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar() or 0)
+        self.db.engine.dispose()
+
+    def free(self) -> None:
+        self.pages = 0
+        self.db.engine.dispose()
+
+
+class ScriptedHits:
+    """Makes the service's own detector thread fire one intrusion per frame pushed into the slot,
+    so that storing and holding run on the thread that does them in the gateway."""
+
+    def __init__(self, service: AnalyticsService, camera: str = "c0") -> None:
+        self.service, self.camera, self.fired = service, camera, 0
+        self.rng = np.random.default_rng(7)
+
+    def analyse(self, frame: Frame, _detections: list[Detection], wall: float) -> tuple[list[Any], list[RuleHit]]:
+        self.fired += 1
+        box = Detection(100, 100, 200, 400, 0.9)
+        return [], [RuleHit("all", "intrusion", None, frame.at, wall, (self.fired,), (box,), {}, f"hit {self.fired}")]
+
+    def push(self) -> None:
+        # Noise compresses badly: each snapshot needs new pages, so a full database refuses it.
+        image = self.rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+        with self.service._ready:
+            self.service._slots[self.camera] = Frame(image, time.monotonic(), time.monotonic())
+            self.service._ready.notify()
+
+
+async def until(predicate: Any, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)
+
+
+async def started_with_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[AnalyticsService, FullDisk, ScriptedHits, list[Event]]:
+    monkeypatch.setattr(service_module, "HOLD_RETRY_S", 0.1)
+    disk = FullDisk(tmp_path)
+    service = AnalyticsService(
+        config(1), {"c0": PacketBus("c0")}, EventStore(disk.db), detector_factory=lambda _c: SlowFakeDetector(0.0)
+    )
+    announced: list[Event] = []
+    service.on_event(announced.append)
+    await service.start()
+    hits = ScriptedHits(service)
+    monkeypatch.setattr(service._feeds["c0"].analyzer, "analyse", hits.analyse)
+    return service, disk, hits, announced
+
+
+def stored_messages(disk: FullDisk) -> list[tuple[str, bool]]:
+    return [(e.message, e.has_snapshot) for e in reversed(EventStore(disk.db).query())]
+
+
+async def test_events_wait_in_memory_while_the_disk_is_full_then_are_stored_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    service, disk, hits, announced = await started_with_hits(tmp_path, monkeypatch)
+    try:
+        hits.push()
+        await until(lambda: len(announced) == 1)
+        disk.fill()
+        with caplog.at_level(logging.WARNING):
+            for i in range(1, 6):
+                hits.push()
+                await until(lambda i=i: service.events_held == i)
+            await asyncio.sleep(0.5)  # several retries, all failing
+            status = service.status()
+            assert status["storage"] == "failed" and status["storage_error"] == "disk full"
+            assert status["events_held"] == 5 and status["events_dropped"] == 0
+            cam = status["cameras"]["c0"]
+            assert cam["events"] == 1 and cam["events_held"] == 5
+            assert cam["last_error"] == "event store failed: disk full"
+            assert stored_messages(disk) == [("hit 1", True)]
+            assert "cannot store events (disk full)" in caplog.text
+            disk.free()
+            await until(lambda: service.events_held == 0)
+        assert stored_messages(disk) == [(f"hit {i}", True) for i in range(1, 7)]
+        status = service.status()
+        assert status["storage"] == "ok" and status["events_dropped"] == 0
+        assert status["cameras"]["c0"]["events"] == 6 and status["cameras"]["c0"]["last_error"] is None
+        await until(lambda: len(announced) == 6)
+        stored_ids = [e.id for e in reversed(EventStore(disk.db).query())]
+        assert [e.id for e in announced] == stored_ids and all(e.has_snapshot for e in announced)
+        assert "storage works again after disk full" in caplog.text
+    finally:
+        await service.stop()
+        disk.db.close()
+
+
+async def test_past_the_bound_the_oldest_held_events_are_dropped_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(service_module, "HELD_EVENTS_MAX", 3)
+    service, disk, hits, announced = await started_with_hits(tmp_path, monkeypatch)
+    try:
+        hits.push()
+        await until(lambda: len(announced) == 1)
+        disk.fill()
+        with caplog.at_level(logging.ERROR):
+            for n in range(2, 7):
+                hits.push()
+                await until(
+                    lambda n=n: n == hits.fired == len(announced) + service.events_held + service.events_dropped
+                )
+            assert service.events_held == 3 and service.status()["events_dropped"] == 2
+            assert service.status()["cameras"]["c0"]["events_dropped"] == 2
+            assert "LOST the oldest" in caplog.text and "(2 lost so far)" in caplog.text
+        disk.free()
+        await until(lambda: service.events_held == 0)
+        assert stored_messages(disk) == [("hit 1", True), ("hit 4", True), ("hit 5", True), ("hit 6", True)]
+    finally:
+        await service.stop()
+        disk.db.close()
+
+
+async def test_held_events_are_stored_at_a_clean_stop_once_storage_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, disk, hits, _announced = await started_with_hits(tmp_path, monkeypatch)
+    monkeypatch.setattr(service_module, "HOLD_RETRY_S", 3600.0)  # only the stop retries
+    try:
+        disk.fill()
+        hits.push()
+        await until(lambda: service.events_held == 1)
+        disk.free()
+    finally:
+        await service.stop()
+    assert stored_messages(disk) == [("hit 1", True)]
+    disk.db.close()

@@ -534,3 +534,23 @@ def test_unparsable_responses_and_headless_junk_get_no_answer() -> None:
     assert error_response(b"SIP/2.0 200 OK\r\nbroken\r\n\r\n", SipError(400, "x")) is None
     assert error_response(b"\x00\x01 garbage", SipError(400, "x")) is None
     assert error_response(b"INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n", SipError(400, "x")) is None
+
+
+async def test_a_lost_platform_ends_its_sessions_without_bye(receiver: socket.socket) -> None:
+    # A platform that restarted has forgotten its dialogs: streaming on to its old receiver would be
+    # counted as forwarded while nobody sees it (found by tests/faults/test_uplink_faults.py).
+    site = Site()
+    invite = _invite(CH1, _offer(receiver.getsockname()[1]))
+    answer = await site.uplink._on_request(invite)
+    assert answer is not None
+    site.uplink.live.on_ack(_in_dialog(invite, answer, "ACK"))
+    await _settle()
+    assert len(site.buses["gate"].subscribers) == 1
+    site.uplink._link_state("registering", "registering")
+    assert len(site.uplink.live.status()) == 1  # only a failure ends them
+    site.uplink._link_state("failed", "keepalive unanswered 3 times")
+    await _settle()
+    assert not site.uplink.live.status() and not site.buses["gate"].subscribers
+    assert not site.link.sent_of("BYE")
+    site.publish("gate")
+    assert await _drain(receiver, 0.2) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from adapters.onvif.events import (
     MAX_ITEMS,
@@ -16,6 +17,11 @@ from adapters.onvif.events import (
     parse_notifications,
 )
 from adapters.onvif.soap import descendant, parse_envelope, parse_xml
+from gateway import device_events
+from gateway.config import GatewayConfig
+from gateway.device_events import DeviceEventService
+from gateway.storage import schema
+from gateway.storage.db import Database
 
 ENV = "http://www.w3.org/2003/05/soap-envelope"
 NS = (
@@ -117,3 +123,23 @@ def test_reference_parameters_are_echoed_as_headers() -> None:
     header = _reference_headers(ref)
     assert "SubscriptionId" in header and "42" in header and "urn:v" in header
     assert _reference_headers(parse_xml(b"<r><Address>http://x</Address></r>")) == ""
+
+
+async def test_device_events_are_filed_on_the_gateway_clock_with_the_camera_time_kept(
+    storage_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A camera whose clock jumped a day back must not file its events a day back, out of every
+    # query for the current window.
+    config = GatewayConfig.model_construct()  # storing an event reads no configuration
+    received = datetime(2026, 5, 2, 10, 0, 5, tzinfo=UTC).timestamp()
+    monkeypatch.setattr(device_events.time, "time", lambda: received)
+    camera_time = datetime(2026, 5, 1, 10, tzinfo=UTC)  # one day behind
+    with Database(storage_url) as db:
+        service = DeviceEventService(config, db)
+        await service._store("cam", OnvifEvent("VideoSource/MotionAlarm", camera_time, {"Src": "1"}, {"State": "true"}))
+        await service._store("cam", OnvifEvent("VideoSource/MotionAlarm", None, {}, {"State": "false"}))
+        with db.engine.connect() as conn:
+            rows = conn.execute(select(schema.device_events).order_by(schema.device_events.c.id)).mappings().all()
+    assert [r["ts"] for r in rows] == [received, received]
+    assert rows[0]["data"] == {"Src": "1", "State": "true", "camera_time": "2026-05-01T10:00:00+00:00"}
+    assert rows[1]["data"] == {"State": "false"}  # the camera gave no time: nothing to keep
