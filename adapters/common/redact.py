@@ -25,10 +25,23 @@ _KEY_VALUE = re.compile(
 
 def mask_url(url: str) -> str:
     """Return the URL with its password (if any) replaced by ***; the user name stays visible."""
+    masked = _mask_url_once(url)
+    if masked == url:
+        return masked
+    # Masking can change how the text splits: when urllib refused the URL, a masked key=value may
+    # have held the '[' or '/' it stumbled on, and the rest now reads as user:password@host.
+    try:
+        password = urlsplit(masked).password
+    except ValueError:
+        return masked
+    return masked if password in (None, MASK) else _mask_url_once(masked)
+
+
+def _mask_url_once(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:
-        return mask_text(url)
+        return _mask_authority(url)
     if parts.password is None:
         return mask_text(url) if "@" in url else url
     user = parts.username or ""
@@ -43,6 +56,22 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def _mask_authority(url: str) -> str:
+    """mask_url for what urllib refuses (a bad [IPv6] host, say): mask the userinfo of the authority.
+
+    The userinfo ends at the authority's last '@', as urllib reads it, so a password holding an
+    unescaped '@' is masked whole (mask_text alone would stop at its first '@').
+    """
+    head, sep, rest = url.partition("//")
+    ends = [i for i in (rest.find(ch) for ch in "/?#") if i >= 0]
+    end = min(ends, default=len(rest))
+    userinfo, at, hostport = rest[:end].rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return mask_text(url)
+    user = userinfo.split(":", 1)[0]
+    return mask_text(f"{head}//{user}:{MASK}@{hostport}{rest[end:]}")
+
+
 def mask_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Mask credentials in URLs, secret-looking key/value pairs, and any of the given literal secrets."""
     masked = _URL_CREDENTIALS.sub(lambda m: f"{m.group('prefix')}:{MASK}@", text)
@@ -54,7 +83,10 @@ def mask_text(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 def with_credentials(url: str, username: str | None, password: str | None) -> str:
-    """Put credentials into a URL (for handing to a client library only; never log the result)."""
+    """Put credentials into a URL (for handing to a client library only; never log the result).
+
+    Raises ValueError (naming the problem, never quoting the URL) for a port that is not 0-65535.
+    """
     if not username:
         return url
     from urllib.parse import quote
@@ -63,8 +95,13 @@ def with_credentials(url: str, username: str | None, password: str | None) -> st
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        # urllib's message quotes the bad port text, which may be a mistyped password: not shown.
+        raise ValueError("URL has an invalid port (must be a number 0-65535)") from None
     netloc = quote(username, safe="")
     if password is not None:
         netloc += ":" + quote(password, safe="")
-    netloc += "@" + host + (f":{parts.port}" if parts.port is not None else "")
+    netloc += "@" + host + (f":{port}" if port is not None else "")
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -475,7 +475,8 @@ def _parse_head(head: bytes | bytearray) -> SipMessage:
                 raise SipError(400, "continuation line before any header")
             name, value = headers[-1]
             more = line.strip(" \t")
-            value = f"{value} {more}" if value else more
+            # An empty continuation adds nothing (not a trailing space a re-read would strip).
+            value = f"{value} {more}" if value and more else value or more
             if len(value) > MAX_LINE:
                 raise SipError(413, "header field too long")
             headers[-1] = (name, value)
@@ -657,10 +658,15 @@ def error_response(data: bytes, error: SipError, user_agent: str | None = DEFAUL
     present = {_key(name) for name, _ in found}
     if present != _ERROR_HEADERS:
         return None
+    req = SipMessage(method=method, uri="sip:invalid", headers=found)
     try:
-        req = SipMessage(method=method, uri="sip:invalid", headers=found)
+        # A response must carry a Call-ID and CSeq the sender can match (and that parse): with an
+        # unreadable one, or an empty Via/From/To, there is nobody to answer.
+        _ = req.call_id, req.cseq
+        if not all((req.get(name) or "").strip() for name in ("Via", "From", "To")):
+            return None
         return response_to(req, error.status, error.reason, user_agent=user_agent)
-    except ValueError:
+    except (SipError, ValueError):
         return None
 
 

@@ -166,8 +166,10 @@ def parse_xml(data: bytes) -> Element:
         root: Element = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise OnvifError("bad response", f"refused unsafe XML ({type(exc).__name__})") from None
-    except (SafeET.ParseError, ValueError, UnicodeError) as exc:
+    except (SafeET.ParseError, ValueError, UnicodeError, OverflowError) as exc:
         raise OnvifError("bad response", f"malformed XML: {exc}") from None
+    except LookupError:  # expat looks up the prolog's encoding="..." in Python's codec registry
+        raise OnvifError("bad response", "malformed XML: unknown encoding in the XML declaration") from None
     return root
 
 
