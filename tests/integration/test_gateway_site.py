@@ -216,47 +216,6 @@ def lone_camera(
         site.proc.stop()
 
 
-def test_server_killed_and_restarted_intervals_match_the_truth(lone_camera: tuple[RtspServerProcess, Site]) -> None:
-    server, site = lone_camera
-    site.proc.start()
-    site.wait_for({"cam": "online"})
-    time.sleep(2)
-    killed_at = time.time()
-    server.kill()
-    _, detect_s = site.wait_for({"cam": "offline"}, timeout=10)
-    time.sleep(4)
-    server.start()
-    back_at = time.time()
-    _, return_s = site.wait_for({"cam": "online"}, timeout=10)
-    time.sleep(1)
-    uptime = site.get(f"/api/v1/cameras/cam/uptime?from={killed_at - 60}&to={time.time()}")
-    # Sanity bounds only (CI machines are shared); the figures are measured in benchmarks/bench_detection.py.
-    assert detect_s <= 8.0, detect_s
-    assert return_s <= 5.0, return_s
-    [outage] = uptime["outages"]
-    assert outage["start"] == pytest.approx(killed_at, abs=2.0)
-    assert outage["end"] == pytest.approx(back_at, abs=2.0)
-    assert outage["duration_s"] == pytest.approx(back_at - killed_at, abs=2.0)
-    assert uptime["down_s"] == pytest.approx(outage["duration_s"], abs=0.01)
-
-
-def test_a_stalled_stream_is_detected(lone_camera: tuple[RtspServerProcess, Site]) -> None:
-    # SIGSTOP freezes the server with its sockets open: packets stop without a TCP reset, as when a
-    # switch port or a camera's encoder hangs.
-    server, site = lone_camera
-    site.proc.start()
-    site.wait_for({"cam": "online"})
-    assert server.pid is not None
-    os.kill(server.pid, signal.SIGSTOP)
-    stopped_at = time.monotonic()
-    cams, _ = site.wait_for({"cam": "offline"}, timeout=10)
-    detect_s = time.monotonic() - stopped_at
-    os.kill(server.pid, signal.SIGCONT)
-    site.wait_for({"cam": "online"}, timeout=15)
-    assert cams["cam"]["reason"] == "stalled"
-    assert detect_s <= 8.0, detect_s  # sanity bound; measured in benchmarks/bench_detection.py
-
-
 def test_uptime_survives_a_gateway_crash(lone_camera: tuple[RtspServerProcess, Site]) -> None:
     _, site = lone_camera
     first_start = time.time()
