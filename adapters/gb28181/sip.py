@@ -660,9 +660,10 @@ def error_response(data: bytes, error: SipError, user_agent: str | None = DEFAUL
         return None
     req = SipMessage(method=method, uri="sip:invalid", headers=found)
     try:
-        # A response must carry a Call-ID and CSeq the sender can match (and that parse): with an
-        # unreadable one, or an empty Via/From/To, there is nobody to answer.
-        _ = req.call_id, req.cseq
+        # The sender matches an answer by its Call-ID: without a readable one, or with an empty
+        # Via/From/To, there is nobody to answer. The CSeq is echoed as it came (RFC 3261 8.2.6.2),
+        # readable or not, so a sender with a broken CSeq still learns why it was refused.
+        _ = req.call_id
         if not all((req.get(name) or "").strip() for name in ("Via", "From", "To")):
             return None
         return response_to(req, error.status, error.reason, user_agent=user_agent)

@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def config(tmp_path: Path, storage_url: str) -> GatewayConfig:
+def config(tmp_path: Path, gateway_storage_url: str) -> GatewayConfig:
     return parse_config(
         {
             "site": {"id": "s1", "name": "Site", "unit": {"name": "U", "headcount": 10, "key_unit": True}},
@@ -34,7 +34,7 @@ def config(tmp_path: Path, storage_url: str) -> GatewayConfig:
                 {"id": "g2", "name": "Gate 2", "source": {"rtsp": "rtsp://127.0.0.1:9/b"}, "zones": ["gate"]},
                 {"id": "h1", "name": "Hall", "source": {"rtsp": "rtsp://127.0.0.1:9/c"}, "zones": ["hall"]},
             ],
-            "storage": {"url": storage_url},
+            "storage": {"url": gateway_storage_url},
         }
     )
 

@@ -71,8 +71,9 @@ def config(cameras: int, **analytics: Any) -> GatewayConfig:
 
 
 @pytest.fixture
-def store(storage_url: str) -> Iterator[EventStore]:
-    db = Database(storage_url).open()
+def store(gateway_storage_url: str) -> Iterator[EventStore]:
+    # The detector pipeline is what these test; EventStore itself runs on both backends in test_events.
+    db = Database(gateway_storage_url).open()
     yield EventStore(db)
     db.close()
 

