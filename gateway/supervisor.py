@@ -21,7 +21,7 @@ from adapters.rtsp.ping import rtsp_ping
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.policy import HealthPolicy
-from gateway.health.state import CameraState, HealthTracker, MeasuredStream
+from gateway.health.state import CameraState, CameraStatus, HealthTracker, MeasuredStream
 from gateway.health.stats import GAP_S
 from gateway.pipeline.readers import Reader
 from gateway.quality.references import QualityReferences
@@ -187,15 +187,19 @@ class CameraSupervisor:
             if self._references is not None:
                 self._references.save(cid, measured.new_reference, at)
             measured = replace(measured, new_reference=None)
-        previous = current.reason if current.state is CameraState.DEGRADED else None
-        verdict = self._policy.judge(self.camera, measured, previous)
         if current.state not in (CameraState.ONLINE, CameraState.DEGRADED):
             self._backoff.reset()
             self._server_silent = False
-        state = CameraState.DEGRADED if verdict.reason else CameraState.ONLINE
-        self._tracker.set_state(cid, state, verdict.reason, verdict.faults)
-        self._tracker.update_measured(cid, measured, at)
+        self._judge(current, measured, at)
         self._last_snapshot = (session, measured, time.monotonic())
+
+    def _judge(self, current: CameraStatus, measured: MeasuredStream, at: float) -> None:
+        """Judge the figures against the policy and record the verdict and the figures."""
+        previous = current.reason if current.state is CameraState.DEGRADED else None
+        verdict = self._policy.judge(self.camera, measured, previous)
+        state = CameraState.DEGRADED if verdict.reason else CameraState.ONLINE
+        self._tracker.set_state(self.camera.id, state, verdict.reason, verdict.faults)
+        self._tracker.update_measured(self.camera.id, measured, at)
 
     async def _rejudge_loop(self) -> None:
         while not self._stop.is_set():
@@ -214,18 +218,13 @@ class CameraSupervisor:
         session, measured, received = last
         if session != self._session or time.monotonic() - received < GAP_S:
             return
-        cid = self.camera.id
-        current = self._tracker.get(cid)
+        current = self._tracker.get(self.camera.id)
         if current.state not in (CameraState.ONLINE, CameraState.DEGRADED) or measured.realtime_ratio_idle is None:
             return
-        previous = current.reason if current.state is CameraState.DEGRADED else None
-        idle = replace(measured, realtime_ratio=measured.realtime_ratio_idle)
-        verdict = self._policy.judge(self.camera, idle, previous)
-        state = CameraState.DEGRADED if verdict.reason else CameraState.ONLINE
-        self._tracker.set_state(cid, state, verdict.reason, verdict.faults)
-        if current.last_packet_at is not None:
-            # Show the ratio judged with, not the last snapshot's.
-            self._tracker.update_measured(cid, idle, current.last_packet_at)
+        if current.last_packet_at is None:
+            return
+        # Shown with the ratio judged with, not the last snapshot's.
+        self._judge(current, replace(measured, realtime_ratio=measured.realtime_ratio_idle), current.last_packet_at)
 
     def _quality_setup(self) -> SamplerSetup:
         reference = self._references.get(self.camera.id) if self._references is not None else None

@@ -26,7 +26,6 @@ import secrets
 import signal
 import sqlite3
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -40,9 +39,9 @@ import yaml
 
 from gateway.sim.clips import ClipInfo, make_clips
 from gateway.sim.server import RtspServerProcess, free_port
+from tests.integration.gatewayproc import GatewayProcess, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
-GATEWAY = [sys.executable, "-m", "gateway.cli"]
 PASSWORD_ENV = "SOAK_CAM_PW"  # noqa: S105 - the name of a variable, not a password
 
 # (camera id, clip name, how it flaps; "control" is never down). Cameras 2 and 4 stop in the same cycle
@@ -265,48 +264,27 @@ class Camera:
 
 
 class Gateway:
-    """`gateway run` as a child process, with an admin token for the API."""
+    """`gateway run` as a child process (the tests' GatewayProcess), with an admin token and an API client."""
 
     def __init__(self, out_dir: Path, config: dict[str, Any], env: dict[str, str]) -> None:
         self.port = int(config["server"]["port"])
         self.base = f"http://127.0.0.1:{self.port}"
         self.path = out_dir / "site.yaml"
         self.path.write_text(yaml.safe_dump(config))
-        self.env = env
-        self.log_path = out_dir / "gateway.log"
-        added = subprocess.run(  # noqa: S603 - our own CLI, argv built here
-            [*GATEWAY, "user", "add", "soak", "--role", "admin", "-c", str(self.path)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        added = run_cli(["user", "add", "soak", "--role", "admin", "-c", str(self.path)], env)
         if added.returncode != 0:
             raise RuntimeError(f"gateway user add failed: {added.stderr}")
         self.token = added.stdout.split()[-1]
         self.client = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.process = GatewayProcess(["run", "-c", str(self.path)], env, out_dir / "gateway.log", self.port)
 
     def start(self, timeout: float = 60.0) -> None:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen([*GATEWAY, "run", "-c", str(self.path)], env=self.env, stdout=log, stderr=log)  # noqa: S603
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                if self.client.get("/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"gateway did not answer within {timeout:g} s; see {self.log_path}")
+        self.process.start(timeout)
 
     @property
     def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
+        assert self.process.proc is not None
+        return self.process.proc.pid
 
     def states(self) -> dict[str, str]:
         r = self.client.get("/api/v1/cameras")
@@ -315,16 +293,9 @@ class Gateway:
 
     def stop(self, timeout: float = 30.0) -> int:
         self.client.close()
-        if self.proc is None:
+        if self.process.proc is None:
             return -1
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return self.process.stop(timeout)
 
 
 class Sampler:

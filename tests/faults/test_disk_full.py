@@ -32,8 +32,9 @@ import yaml
 from gateway.sim.people_clips import PeopleClip
 from gateway.sim.server import RtspServerProcess, free_port
 from tests.faults.table import FaultRow, FaultTable
+from tests.faults.test_uplink_faults import mqtt_uplink, walk_site
 from tests.integration.gatewayproc import GATEWAY, GatewayProcess, child_env
-from tests.integration.test_analytics_live import MODELS, clip_info, walk_rules
+from tests.integration.test_analytics_live import clip_info
 from tests.integration.test_outbox_uplinks import first_seen, wait_until
 from tests.mosquitto import Mosquitto, Subscriber
 
@@ -139,37 +140,16 @@ def test_disk_full_under_the_database(
         RtspServerProcess([("/walk", clip_info(walk))]) as rtsp,
         Mosquitto(tmp_path, users={"gw": mqtt_pw, "reader": mqtt_pw}) as broker,
     ):
-        config = {
-            "site": {"id": SITE, "name": "Disk full", "unit": {"name": "U", "headcount": 50}},
-            "cameras": [
-                {"id": CAMERA, "name": "walk", "source": {"rtsp": rtsp.url("/walk")}, "analytics": walk_rules(walk)}
-            ],
-            "supervisor": {
-                "connect_timeout_s": 3,
-                "stall_timeout_s": 3,
-                "backoff_initial_s": 0.5,
-                "backoff_max_s": 2,
-                "sample_interval_s": SAMPLE_INTERVAL_S,
-            },
-            "policy": {"min_fps": 8},
-            "server": {"bind": "127.0.0.1", "port": port},
-            "storage": {"url": f"sqlite:///{db_inside}"},
-            "analytics": {"fps": 2.0, "detector": {"models_dir": str(MODELS)}},
-            "uplinks": {
-                "mqtt": [
-                    {
-                        "id": "broker",
-                        "host": "127.0.0.1",
-                        "port": broker.port,
-                        "username": "gw",
-                        "password": {"env": "FD_MQTT_PW"},
-                        "topic_prefix": "fd",
-                        "kinds": ["event", "state"],
-                    }
-                ],
-                "outbox": {"retry_initial_s": 0.5, "retry_max_s": 2},
-            },
-        }
+        config = walk_site(
+            SITE,
+            "Disk full",
+            camera={"id": CAMERA, "source": {"rtsp": rtsp.url("/walk")}},
+            walk=walk,
+            port=port,
+            storage_url=f"sqlite:///{db_inside}",
+            mqtt=mqtt_uplink(broker.port, "FD_MQTT_PW", "fd"),
+            supervisor={"sample_interval_s": SAMPLE_INTERVAL_S},
+        )
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))
         env = child_env(FD_MQTT_PW=mqtt_pw)

@@ -235,6 +235,49 @@ OUTBOX_RECOVER_BOUND_S = 20.0
 CRASH_RECOVER_BOUND_S = 30.0
 
 
+def mqtt_uplink(port: int, password_env: str, prefix: str) -> dict[str, Any]:
+    """The MQTT destination the detector fault tests send to (user gw, events and states)."""
+    return {
+        "id": "broker",
+        "host": "127.0.0.1",
+        "port": port,
+        "username": "gw",
+        "password": {"env": password_env},
+        "topic_prefix": prefix,
+        "kinds": ["event", "state"],
+    }
+
+
+def walk_site(
+    site_id: str,
+    name: str,
+    *,
+    camera: dict[str, Any],
+    walk: PeopleClip,
+    port: int,
+    storage_url: str,
+    mqtt: dict[str, Any],
+    supervisor: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One camera playing the walk clip through the real detector at 2 fps, short timeouts, an MQTT uplink."""
+    return {
+        "site": {"id": site_id, "name": name, "unit": {"name": "U", "headcount": 50}},
+        "cameras": [{"name": "walk", **camera, "analytics": walk_rules(walk)}],
+        "supervisor": {
+            "connect_timeout_s": 3,
+            "stall_timeout_s": 3,
+            "backoff_initial_s": 0.5,
+            "backoff_max_s": 2,
+            **(supervisor or {}),
+        },
+        "policy": {"min_fps": 8},
+        "server": {"bind": "127.0.0.1", "port": port},
+        "storage": {"url": storage_url},
+        "analytics": {"fps": 2.0, "detector": {"models_dir": str(MODELS)}},
+        "uplinks": {"mqtt": [mqtt], "outbox": {"retry_initial_s": 0.5, "retry_max_s": 2}},
+    }
+
+
 def test_mqtt_and_view_library_down_then_sigkill(
     tmp_path: Path, people_clips: dict[str, PeopleClip], fault_table: FaultTable
 ) -> None:
@@ -247,49 +290,27 @@ def test_mqtt_and_view_library_down_then_sigkill(
         Mosquitto(tmp_path, users={"gw": mqtt_pw, "reader": mqtt_pw}) as broker,
         ViidServer(GATEWAY_VIID_ID, viid_pw) as viid,
     ):
-        config = {
-            "site": {"id": SITE, "name": "Faults", "unit": {"name": "U", "headcount": 50}},
-            "cameras": [
-                {
-                    "id": "walk",
-                    "name": "walk",
-                    "source": {"rtsp": rtsp.url("/walk")},
-                    "gb_channel_id": WALK_CHANNEL,
-                    "analytics": walk_rules(walk),
-                }
-            ],
-            "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
-            "policy": {"min_fps": 8},
-            "server": {"bind": "127.0.0.1", "port": port},
-            "storage": {"url": f"sqlite:///{db_path}"},
-            "analytics": {"fps": 2.0, "detector": {"models_dir": str(MODELS)}},
-            "uplinks": {
-                "mqtt": [
-                    {
-                        "id": "broker",
-                        "host": "127.0.0.1",
-                        "port": broker.port,
-                        "username": "gw",
-                        "password": {"env": "FT_MQTT_PW"},
-                        "topic_prefix": "ft",
-                        "kinds": ["event", "state"],
-                    }
-                ],
-                "gat1400": [
-                    {
-                        "id": "viid",
-                        "url": viid.url,
-                        "device_id": GATEWAY_VIID_ID,
-                        "username": GATEWAY_VIID_ID,
-                        "password": {"env": "FT_VIID_PW"},
-                        "keepalive_s": 5,
-                        "retry_s": 1,
-                        "faces": False,
-                    }
-                ],
-                "outbox": {"retry_initial_s": 0.5, "retry_max_s": 2},
-            },
-        }
+        config = walk_site(
+            SITE,
+            "Faults",
+            camera={"id": "walk", "source": {"rtsp": rtsp.url("/walk")}, "gb_channel_id": WALK_CHANNEL},
+            walk=walk,
+            port=port,
+            storage_url=f"sqlite:///{db_path}",
+            mqtt=mqtt_uplink(broker.port, "FT_MQTT_PW", "ft"),
+        )
+        config["uplinks"]["gat1400"] = [
+            {
+                "id": "viid",
+                "url": viid.url,
+                "device_id": GATEWAY_VIID_ID,
+                "username": GATEWAY_VIID_ID,
+                "password": {"env": "FT_VIID_PW"},
+                "keepalive_s": 5,
+                "retry_s": 1,
+                "faces": False,
+            }
+        ]
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))
         env = child_env(FT_MQTT_PW=mqtt_pw, FT_VIID_PW=viid_pw)
