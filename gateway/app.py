@@ -74,11 +74,20 @@ def _refusal(request: Request) -> str | None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return "missing bearer token"
-        return None if runtime.users.authenticate(token.strip()) is not None else "invalid or revoked token"
+        user = runtime.users.authenticate(token.strip())
+        if user is None:
+            return "invalid or revoked token"
+        # The route's dependency takes it from here instead of looking the token up a second time.
+        request.state.token_user = user
+        return None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
         return "missing bearer token"
-    return None if runtime.sessions.get(cookie) is not None else "signed out: the session ended or expired"
+    session = runtime.sessions.get(cookie)
+    if session is None:
+        return "signed out: the session ended or expired"
+    request.state.session = session
+    return None
 
 
 def create_app(

@@ -43,17 +43,21 @@ def current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
     # A plain `def`: FastAPI runs it in its thread pool, so the database lookup never blocks the loop.
+    # The app's middleware has already checked the credentials of /api/ and /metrics requests and
+    # left what it found in request.state; other routes are looked up here.
     if credentials is not None:
         if credentials.scheme.lower() != "bearer":
             raise AuthError("missing bearer token")
-        user = runtime.users.authenticate(credentials.credentials)
+        user: User | None = getattr(request.state, "token_user", None)
+        if user is None:
+            user = runtime.users.authenticate(credentials.credentials)
         if user is None:
             raise AuthError("invalid or revoked token")
         return user
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
         raise AuthError("missing bearer token")
-    session = runtime.sessions.get(cookie)
+    session = getattr(request.state, "session", None) or runtime.sessions.get(cookie)
     if session is None:
         raise AuthError("signed out: the session ended or expired")
     if request.method not in _SAFE_METHODS:
