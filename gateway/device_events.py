@@ -39,6 +39,10 @@ class DeviceEventService:
     async def run(self) -> None:
         await asyncio.gather(*(self._watch(c) for c in self.cameras()))
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
 

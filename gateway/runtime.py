@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,8 +40,14 @@ from gateway.quality.references import QualityReferences
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.supervisor import CameraSupervisor
+from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)
+
+
+def _stopping(supervisor: CameraSupervisor) -> bool:
+    return supervisor.stopping
+
 
 # The last heartbeat bounds a run that ended without a clean stop (crash, power cut), so this is the
 # most monitored time a crash can be credited with.
@@ -81,6 +88,8 @@ class Runtime:
     grants: GrantStore = field(init=False)
     sessions: SessionStore = field(init=False)
     admin: Admin = field(init=False)
+    # Every long-lived task and thread runs under it: one that dies is logged, shown and started again.
+    watchdog: Watchdog = field(default_factory=Watchdog)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _snapshot_audited: dict[tuple[str, str], float] = field(default_factory=dict)
 
@@ -90,7 +99,7 @@ class Runtime:
         self.device_events = DeviceEventService(self.config, self.db)
         self.references = QualityReferences(self.db)
         self.events = EventStore(self.db)
-        self.analytics = AnalyticsService(self.config, self.buses, self.events)
+        self.analytics = AnalyticsService(self.config, self.buses, self.events, watchdog=self.watchdog)
         self.ledger = ForwardLedger(self.db)
         self.audit = AuditLog(self.db)
         self.grants = GrantStore(self.db, self.site_config, self.users)
@@ -106,7 +115,7 @@ class Runtime:
         )
         self.tracker.subscribe(self.live.camera_changed)
         self.live.on_audit = self._audit_live
-        self.outbox = build_outbox(self.config, self.db)
+        self.outbox = build_outbox(self.config, self.db, self.watchdog)
         self.outbox.health_source = self.tracker.all
         self.tracker.subscribe(self.outbox.camera_changed)
         self.analytics.on_event(self.outbox.event_stored)
@@ -133,9 +142,11 @@ class Runtime:
         if not cameras:
             return
         if self.inventory.onvif_cameras():
-            self._tasks.append(asyncio.create_task(self.inventory.run(), name="onvif-inventory"))
+            self._tasks.append(self.watchdog.task("onvif-inventory", self.inventory.run))
         if self.device_events.cameras():
-            self._tasks.append(asyncio.create_task(self.device_events.run(), name="onvif-events"))
+            self._tasks.append(
+                self.watchdog.task("onvif-events", self.device_events.run, finished=lambda: self.device_events.stopping)
+            )
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
         workers = settings.workers
@@ -163,7 +174,11 @@ class Runtime:
                 references=self.references,
             )
             self.supervisors[camera.id] = supervisor
-            self._tasks.append(asyncio.create_task(supervisor.run(), name=f"supervisor-{camera.id}"))
+            self._tasks.append(
+                self.watchdog.task(
+                    f"supervisor-{camera.id}", supervisor.run, finished=functools.partial(_stopping, supervisor)
+                )
+            )
         await self.analytics.start()
         # Uplinks last: the catalog a platform asks for right after registering lists live states.
         await self.uplinks.start()
@@ -179,7 +194,7 @@ class Runtime:
                 await asyncio.sleep(seconds)
                 await fn()
 
-        self._tasks.append(asyncio.create_task(loop(), name=name))
+        self._tasks.append(self.watchdog.task(name, loop))
 
     async def _heartbeat(self) -> None:
         self.history.heartbeat()

@@ -143,6 +143,10 @@ class CameraSupervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await rejudge
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         self._reader.stop_session(self.camera.id)

@@ -102,6 +102,7 @@ class Mosquitto:
         users: dict[str, str] | None = None,
         tls: bool = False,
         extra_config: list[str] | None = None,
+        persistent: bool = False,
     ) -> None:
         self.dir = tmp_path / f"mosquitto-{id(self):x}"
         self.dir.mkdir(parents=True)
@@ -109,13 +110,19 @@ class Mosquitto:
         self.users = users
         self.tls = tls
         self.extra_config = extra_config or []
+        # Persistent: sessions and their queued QoS 1 messages survive a restart (saved at SIGTERM).
+        self.persistent = persistent
         self.ca_file: str | None = None
         self._log_path = self.dir / "mosquitto.log"
         self._proc: subprocess.Popen[bytes] | None = None
         self._config = self._write_config()
 
     def _write_config(self) -> Path:
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr", "log_type all"]
+        lines = [f"listener {self.port} 127.0.0.1", "log_dest stderr", "log_type all"]
+        if self.persistent:
+            lines += ["persistence true", f"persistence_location {self.dir}/"]
+        else:
+            lines.append("persistence false")
         if os.geteuid() == 0:
             lines.append("user root")  # else mosquitto drops to user mosquitto, who cannot read our tmp files
         if self.users:
@@ -194,13 +201,23 @@ class Subscriber:
         username: str | None = None,
         password: str | None = None,
         ca_file: str | None = None,
+        client_id: str = "",
+        clean_session: bool = True,
     ) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self._filter = topic_filter
         self._port = port
-        self._client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        # A fixed client id with clean_session=False keeps the subscription and its queued messages
+        # across a broker restart; paho's thread reconnects on its own.
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+        )
+        self._client.reconnect_delay_set(min_delay=1, max_delay=1)
         if username is not None:
             self._client.username_pw_set(username, password)
         if ca_file is not None:

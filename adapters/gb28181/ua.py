@@ -200,7 +200,23 @@ class PlatformLink:
             # registration failure, not raised: the platform may simply not be up yet.
             with contextlib.suppress(OSError):
                 await self._connect()
+        self._start_task()
+
+    def _start_task(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"gb28181-link-{self.settings.server_id}")
+        self._task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        # _run catches everything but cancellation and never returns: a link task that ends while it is
+        # still ours (stop() drops it first) was cancelled from outside or hit a bug. It must not stay dead.
+        if task is not self._task:
+            return
+        exc = None if task.cancelled() else task.exception()
+        reason = f"link task ended: {type(exc).__name__}: {exc}" if exc is not None else "link task ended"
+        log.error("GB/T 28181 link to %s: %s; starting it again", self.settings.target, reason)
+        self.counters["restarts"] = self.counters.get("restarts", 0) + 1
+        self._fail(reason)
+        self._start_task()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
         """Unregister (REGISTER with Expires: 0, with credentials) when registered, then close."""

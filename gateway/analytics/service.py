@@ -43,6 +43,7 @@ from gateway.analytics.snapshot import event_label, render_snapshot
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import SecretUnavailableError
 from gateway.pipeline.bus import BlockingSubscription, PacketBus
+from gateway.tasks import Watchdog
 from models.base import Detection, Detector
 from models.errors import ModelError
 from models.registry import load_detector
@@ -118,7 +119,9 @@ class AnalyticsService:
         events: EventStore,
         *,
         detector_factory: DetectorFactory = detector_from_config,
+        watchdog: Watchdog | None = None,
     ) -> None:
+        self._watchdog = watchdog or Watchdog()
         self._config = config
         self._buses = buses
         self._events = events
@@ -187,9 +190,7 @@ class AnalyticsService:
         self.state = "running"
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._threads.append(self._watchdog.thread(name, target, self._stop))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -166,6 +166,20 @@ class Healthz(BaseModel):
     status: str
     cameras: int
     online: int
+    # Long-lived tasks and threads that failed and are waiting to start again (GET /api/v1/gateway/parts).
+    parts_down: int = 0
+
+
+class PartOut(BaseModel):
+    """A long-lived task or thread of the gateway, watched: restarted whenever it fails."""
+
+    name: str
+    kind: str
+    running: bool
+    restarts: int
+    last_failure: str | None
+    last_failure_at: float | None
+    down_since: float | None
 
 
 class DeviceOut(BaseModel):

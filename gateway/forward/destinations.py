@@ -9,9 +9,11 @@ from gateway.forward.outbox import Destination, Outbox, route_of
 from gateway.forward.outbox_store import OutboxStore
 from gateway.forward.webhook import WebhookDestination
 from gateway.storage.db import Database
+from gateway.tasks import Watchdog
 
 
-def build_outbox(config: GatewayConfig, db: Database) -> Outbox:
+def build_outbox(config: GatewayConfig, db: Database, watchdog: Watchdog | None = None) -> Outbox:
+    watchdog = watchdog or Watchdog()
     # Only this instance's cameras (a shard, when several gateways share the database).
     store = OutboxStore(db, config.site.id, config.instance_id(), [c.id for c in config.cameras])
     uplinks = config.uplinks
@@ -29,5 +31,7 @@ def build_outbox(config: GatewayConfig, db: Database) -> Outbox:
             )
         )
     for gat in uplinks.gat1400:
-        destinations.append(Gat1400Destination(gat, config, store.snapshot, password=gat.password.resolve()))
-    return Outbox(config, store, destinations, [route_of(d) for d in uplinks.destinations()])
+        destinations.append(
+            Gat1400Destination(gat, config, store.snapshot, password=gat.password.resolve(), watchdog=watchdog)
+        )
+    return Outbox(config, store, destinations, [route_of(d) for d in uplinks.destinations()], watchdog=watchdog)

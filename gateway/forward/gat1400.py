@@ -36,6 +36,7 @@ from gateway.config import GatewayConfig
 from gateway.forward.config import Gat1400Uplink
 from gateway.forward.outbox import DeliveryReport
 from gateway.forward.outbox_store import OutboxMessage
+from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,10 @@ class Gat1400Destination:
         snapshot: Callable[[int], bytes | None],
         *,
         password: str,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self.uplink = uplink
+        self._watchdog = watchdog or Watchdog()
         self._snapshot = snapshot
         self._tz = ZoneInfo(config.site.timezone)
         # A camera with a GB/T 28181 channel ID is its own capturing device (APE); others upload
@@ -147,7 +150,7 @@ class Gat1400Destination:
 
     async def start(self) -> None:
         await self._client.open()
-        self._task = asyncio.create_task(self._keep_registered(), name=f"gat1400-{self.id}")
+        self._task = self._watchdog.task(f"gat1400-{self.id}", self._keep_registered)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -89,6 +89,16 @@ class MqttDestination:
     def last_error(self) -> str | None:
         return self.publisher.last_error
 
+    def status(self) -> dict[str, object]:
+        """The client's own failures: each cost one connection, and the client was made anew."""
+        p = self.publisher
+        return {
+            "connected_since": p.connected_since,
+            "client_restarts": p.restarts,
+            "client_last_failure": p.last_crash,
+            "client_last_failure_at": p.last_crash_at,
+        }
+
     async def start(self) -> None:
         await self.publisher.start()
 

@@ -21,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import itertools
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +39,7 @@ from gateway.forward.config import Gat1400Uplink, MqttUplink, WebhookUplink
 from gateway.forward.messages import event_message, health_message, state_messages
 from gateway.forward.outbox_store import EVENTS_BATCH, Counters, NewMessage, OutboxMessage, OutboxStore, Route
 from gateway.health.state import CameraStatus
+from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,15 @@ def _storage_reason(exc: BaseException) -> str:
 
 class Outbox:
     def __init__(
-        self, config: GatewayConfig, store: OutboxStore, destinations: Sequence[Destination], routes: Sequence[Route]
+        self,
+        config: GatewayConfig,
+        store: OutboxStore,
+        destinations: Sequence[Destination],
+        routes: Sequence[Route],
+        *,
+        watchdog: Watchdog | None = None,
     ) -> None:
+        self._watchdog = watchdog or Watchdog()
         self._config = config
         self._settings = config.uplinks.outbox
         self._site = config.site.id
@@ -173,12 +182,15 @@ class Outbox:
             self._storage_failed(exc)
         for dest in self.destinations:
             await dest.start()
-            self._tasks.append(asyncio.create_task(self._dispatcher(dest), name=f"outbox-{dest.id}"))
-        self._tasks.append(asyncio.create_task(self._writer(), name="outbox-writer"))
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name="outbox-retention"))
+            self._tasks.append(self._task(f"outbox-{dest.id}", functools.partial(self._dispatcher, dest)))
+        self._tasks.append(self._task("outbox-writer", self._writer))
+        self._tasks.append(self._task("outbox-retention", self._housekeeping))
         if self.wants("health"):
-            self._tasks.append(asyncio.create_task(self._health_loop(), name="outbox-health"))
+            self._tasks.append(self._task("outbox-health", self._health_loop))
         self._wake.set()
+
+    def _task(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
+        return self._watchdog.task(name, factory, finished=lambda: self._stopping)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -417,6 +429,10 @@ class Outbox:
                     "last_dropped_at": counters.last_dropped_at,
                 }
             )
+            # Destination-specific figures (MQTT client restarts, GA/T 1400 registration...).
+            extra = getattr(dest, "status", None)
+            if callable(extra):
+                destinations[-1].update(extra())
         return {
             "enabled": self.enabled,
             "storage": "failed" if self.storage_error else "ok",

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -195,3 +196,116 @@ async def test_tls_with_generated_ca(tmp_path: Path) -> None:
             assert not await untrusted.wait_connected(1.5)
         finally:
             await untrusted.stop()
+
+
+async def test_broker_restarted_again_and_again_while_batches_are_acknowledged(tmp_path: Path) -> None:
+    # An outbox in miniature: a backlog that only shrinks by the acknowledged prefix, fed while the broker
+    # is restarted five times. A persistent subscriber session keeps what the broker acknowledged across
+    # its restarts, so every message must arrive, and once each after dedup.
+    from adapters.mqtt.publisher import BACKOFF_MIN_S
+
+    with Mosquitto(tmp_path, persistent=True) as m:
+        sub = Subscriber(m.port, "gw/load/#", client_id="recorder", clean_session=False).start()
+        pub = MqttPublisher(MqttSettings("127.0.0.1", m.port, client_id="gw-load"))
+        await pub.start()
+        assert await pub.wait_connected(5)
+        backlog: list[str] = []
+        produced: list[str] = []
+        feeding = True
+
+        async def produce() -> None:
+            n = 0
+            while feeding:
+                for _ in range(20):
+                    backlog.append(f"m{n:05d}")
+                    produced.append(backlog[-1])
+                    n += 1
+                await asyncio.sleep(0.05)
+
+        async def drain() -> None:
+            while feeding or backlog:
+                if not backlog or not await pub.wait_connected(0.5):
+                    await asyncio.sleep(0.02)
+                    continue
+                batch = backlog[:50]
+                acked = await pub.publish_many([(f"gw/load/{x}", x.encode(), False) for x in batch], timeout_s=3)
+                del backlog[:acked]
+
+        tasks = [asyncio.create_task(produce()), asyncio.create_task(drain())]
+        reconnect_s: list[float] = []
+        try:
+            for _ in range(5):
+                await asyncio.sleep(0.7)
+                await asyncio.to_thread(m.restart)
+                back = time.monotonic()
+                # Lost, then connected again within the backoff after the broker's return: the first
+                # retry waits at most BACKOFF_MIN_S, a refused one doubles it.
+                for _ in range(200):
+                    if not pub.connected:
+                        break
+                    await asyncio.sleep(0.01)
+                assert await pub.wait_connected(4 * BACKOFF_MIN_S + 1), pub.last_error
+                reconnect_s.append(time.monotonic() - back)
+            feeding = False
+            await asyncio.wait_for(tasks[1], 30)
+        finally:
+            feeding = False
+            for task in tasks:
+                task.cancel()
+            await pub.stop()
+        assert len(produced) > 500
+        want = {f"gw/load/{x}" for x in produced}
+        got = await asyncio.to_thread(sub.wait_for, lambda ms: {t for t, _, _ in ms} >= want, 20)
+        sub.stop()
+        seen = [t for t, _, _ in got]
+        assert set(seen) == want  # nothing lost, nothing foreign
+        first = list(dict.fromkeys(seen))
+        assert first == sorted(first)  # in order, counting each message's first arrival
+        print(
+            f"reconnects after broker restarts: {[round(s, 2) for s in reconnect_s]} s; "
+            f"{len(produced)} messages, {len(seen) - len(want)} duplicates dropped by dedup"
+        )
+
+
+async def test_a_failure_inside_the_client_costs_one_connection(
+    broker: Mosquitto, publisher: MqttPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The way paho 2.1's thread died (a RuntimeError while handling a packet), here raised inside the
+    # client's read path: the connection is made anew, the failure is counted and said once.
+    import paho.mqtt.client as paho
+
+    real = paho.Client.loop_read
+    failed: list[bool] = []
+    loop_thread = threading.get_ident()  # the publisher's; the subscriber's paho thread is left alone
+
+    def loop_read(self: paho.Client, max_packets: int = 1) -> int:
+        if not failed and threading.get_ident() == loop_thread:
+            failed.append(True)
+            raise RuntimeError("OrderedDict changed size during iteration")
+        return real(self, max_packets)
+
+    monkeypatch.setattr(paho.Client, "loop_read", loop_read)
+    with Subscriber(broker.port, "gw/bug") as sub:
+        await publisher.publish("gw/bug", b"trigger")
+        for _ in range(300):
+            if publisher.restarts:
+                break
+            await asyncio.sleep(0.01)
+        assert publisher.restarts == 1
+        assert publisher.last_crash is not None and "OrderedDict changed size" in publisher.last_crash
+        assert await publisher.wait_connected(5), publisher.last_error
+        await publisher.publish("gw/bug", b"after")
+        await asyncio.to_thread(sub.wait_for, lambda ms: ("gw/bug", b"after", False) in ms, 5)
+
+
+async def test_a_driver_task_that_ends_is_started_again(broker: Mosquitto, publisher: MqttPublisher) -> None:
+    drivers = [t for t in asyncio.all_tasks() if t.get_name() == f"mqtt-127.0.0.1:{broker.port}"]
+    assert len(drivers) == 1
+    drivers[0].cancel()  # from outside, as a stray cancel would
+    for _ in range(300):
+        if publisher.restarts:
+            break
+        await asyncio.sleep(0.01)
+    assert publisher.restarts == 1 and publisher.last_crash is not None
+    assert await publisher.wait_connected(5), publisher.last_error
+    await publisher.publish("gw/again", b"ok")

@@ -112,6 +112,7 @@ def render_metrics(runtime: Runtime) -> str:
     _analytics(out, runtime)
     _uplinks(out, runtime)
     _outbox(out, runtime)
+    _parts(out, runtime)
     return out.render()
 
 
@@ -159,6 +160,28 @@ def _outbox(out: _Exposition, runtime: Runtime) -> None:
         ("dropped", "Undelivered messages lost to the retention bounds"),
     ):
         out.family(f"gateway_outbox_{key}_total", "counter", help_text, [(lb, d[key]) for lb, d in dests])
+    out.family(
+        "gateway_outbox_client_restarts_total",
+        "counter",
+        "Times the destination's client failed inside (a library or gateway bug) and was made anew",
+        [(lb, d.get("client_restarts", 0)) for lb, d in dests],
+    )
+
+
+def _parts(out: _Exposition, runtime: Runtime) -> None:
+    parts = [({"part": p.name, "kind": p.kind}, p) for p in runtime.watchdog.parts()]
+    out.family(
+        "gateway_part_up",
+        "gauge",
+        "1 while the long-lived task or thread runs; 0 while it waits to start again after a failure",
+        [(lb, p.down_since is None) for lb, p in parts],
+    )
+    out.family(
+        "gateway_part_restarts_total",
+        "counter",
+        "Times the task or thread failed (or ended) and was started again",
+        [(lb, p.restarts) for lb, p in parts],
+    )
 
 
 def _uplinks(out: _Exposition, runtime: Runtime) -> None:
@@ -185,6 +208,7 @@ def _uplinks(out: _Exposition, runtime: Runtime) -> None:
         ("gateway_gb_sent_bytes_total", "bytes_sent", "Live video bytes sent (RTP, framing included)"),
         ("gateway_gb_notify_sent_total", "notify_sent", "Catalog and alarm NOTIFYs the platform accepted"),
         ("gateway_gb_alarms_total", "alarms_sent", "Alarms sent to the platform"),
+        ("gateway_gb_link_restarts_total", "restarts", "Times the link's task ended by a bug and was started again"),
     ):
         out.family(name, "counter", help_text, [(lb, u["counters"].get(key, 0)) for lb, u in labels])
     out.family(

@@ -14,7 +14,7 @@ async def healthz(runtime: RuntimeDep) -> Healthz:
     """Liveness for service managers and load balancers; the only route without a token."""
     statuses = runtime.tracker.all()
     online = sum(1 for s in statuses if s.state in (CameraState.ONLINE, CameraState.DEGRADED))
-    return Healthz(status="ok", cameras=len(statuses), online=online)
+    return Healthz(status="ok", cameras=len(statuses), online=online, parts_down=len(runtime.watchdog.down()))
 
 
 @router.get("/api/v1/site", response_model=SiteOut, tags=["system"])

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from gateway.api.deps import RuntimeDep, require
+from gateway.api.models import PartOut
 from gateway.auth import Role, User
 
 router = APIRouter(tags=["uplinks"])
@@ -23,6 +24,15 @@ async def uplinks_status(runtime: RuntimeDep, _user: StaffUser) -> list[dict[str
     return runtime.uplinks.status()
 
 
+@router.get("/api/v1/gateway/parts", response_model=list[PartOut])
+async def gateway_parts(runtime: RuntimeDep, _user: StaffUser) -> list[PartOut]:
+    """Every long-lived task and thread (camera supervisors, outbox dispatchers and writer, GA/T 1400
+    keepalive, analytics threads, history loops): whether it runs, how often it failed and was started
+    again, and the last failure. A part that fails is logged once per reason and started again after
+    a backoff (1 s doubling to 60 s); `down_since` is set while it waits."""
+    return [PartOut.model_validate(p.as_dict()) for p in runtime.watchdog.parts()]
+
+
 @router.get("/api/v1/destinations")
 async def destinations_status(runtime: RuntimeDep, _user: StaffUser) -> dict[str, Any]:
     """The outbox and its MQTT, webhook and GA/T 1400 destinations. Per destination: connected
@@ -33,9 +43,4 @@ async def destinations_status(runtime: RuntimeDep, _user: StaffUser) -> dict[str
     (disk full): up to `uplinks.outbox.memory_buffer` wait in memory meanwhile."""
     outbox = runtime.outbox
     await outbox.refresh_status()
-    status = outbox.status()
-    for entry, dest in zip(status["destinations"], outbox.destinations, strict=True):
-        extra = getattr(dest, "status", None)
-        if callable(extra):
-            entry.update(extra())
-    return status
+    return outbox.status()
