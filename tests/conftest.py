@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,17 +20,50 @@ BACKENDS = ("sqlite", "postgresql")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-def _clip_dir() -> Path:
-    # The integration tests' sim_clips fixture caches in the same place, so each clip is made once.
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # xdist names its workers gw0, gw1, ...
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
+
+# Each parallel worker (pytest -n) takes the ports of its servers from a range of its own, below the
+# kernel's ephemeral ports (gateway.sim.server.free_port): workers never race for a port. Child
+# processes inherit the range.
+PORTS_PER_WORKER = 1000
+_first_port = 20000 + PORTS_PER_WORKER * (_worker_index() % 12)
+os.environ["GATEWAY_TEST_PORTS"] = f"{_first_port}-{_first_port + PORTS_PER_WORKER - 1}"
+
+
+def clip_dir() -> Path:
     return Path(os.environ.get("GATEWAY_SIM_CLIPS", Path(__file__).resolve().parents[1] / "samples" / "clips"))
+
+
+@contextlib.contextmanager
+def clips_locked() -> Iterator[Path]:
+    """The clip cache, held by this process: parallel workers make each clip once, and never read one
+    that another is still writing."""
+    directory = clip_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield directory
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")
 def sample_clips() -> dict[str, ClipInfo]:
-    """The simulator clips (8 s loops, as the integration tests make them), cached across runs."""
+    """The simulator clips (8 s loops), cached in samples/clips (or $GATEWAY_SIM_CLIPS) across runs."""
     from gateway.sim.clips import make_clips  # imported here: av and cv2 are not needed by most tests
 
-    return make_clips(_clip_dir())
+    with clips_locked() as directory:
+        return make_clips(directory)
+
+
+@pytest.fixture(scope="session")
+def sim_clips(sample_clips: dict[str, ClipInfo]) -> dict[str, ClipInfo]:
+    """The same clips, under the name the integration tests use."""
+    return sample_clips
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +71,8 @@ def fault_clips() -> dict[str, ClipInfo]:
     """The fault clips (black, blurred, covered, colour cast, noisy, moved: 6 s at 720p), cached across runs."""
     from gateway.sim.clips import make_fault_clips
 
-    return make_fault_clips(_clip_dir())
+    with clips_locked() as directory:
+        return make_fault_clips(directory)
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +80,35 @@ def people_clips() -> dict[str, PeopleClip]:
     """The people clips (walk, loiter, crowd, fall, empty: 720p, 10 fps, with ground truth), cached across runs."""
     from gateway.sim.people_clips import make_people_clips
 
-    return make_people_clips(_clip_dir())
+    with clips_locked() as directory:
+        return make_people_clips(directory)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: its fault rows go to the controller
+        from tests.faults.table import TABLE
+
+        workeroutput["fault_rows"] = TABLE.to_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    from tests.faults.table import TABLE
+
+    rows = getattr(node, "workeroutput", {}).get("fault_rows")
+    if rows:
+        TABLE.add_json(rows)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from tests.faults.table import TABLE
+
+    if not TABLE.rows:
+        return
+    terminalreporter.section("fault table")
+    terminalreporter.write(TABLE.markdown())
+    terminalreporter.write_line(f"written to {TABLE.write()}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,5 +163,6 @@ def empty_storage_url(storage_backend: str, request: pytest.FixtureRequest, tmp_
 @pytest.fixture
 def gateway_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh empty database for one gateway process: PostgreSQL under --storage=postgresql, else SQLite."""
-    backend = "postgresql" if request.config.getoption("storage") == "postgresql" else "sqlite"
-    return _new_url(backend, request, tmp_path)
+    from tests.storage import new_url
+
+    return new_url(request, tmp_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ import uuid
 from pathlib import Path
 
 import psycopg
+
+from gateway.sim.server import free_port
 
 
 def _bindir() -> Path:
@@ -31,12 +32,6 @@ def _bindir() -> Path:
     return Path(initdb).resolve().parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PostgresServer:
     USER = "gateway"
 
@@ -45,7 +40,7 @@ class PostgresServer:
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="gw-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._as_root = os.geteuid() == 0
         self._template = ""
 

@@ -158,6 +158,7 @@ class PlatformLink:
                 "responses_unmatched",
                 "connects",
                 "acks_missing",
+                "restarts",
             ),
             0,
         )
@@ -214,7 +215,7 @@ class PlatformLink:
         exc = None if task.cancelled() else task.exception()
         reason = f"link task ended: {type(exc).__name__}: {exc}" if exc is not None else "link task ended"
         log.error("GB/T 28181 link to %s: %s; starting it again", self.settings.target, reason)
-        self.counters["restarts"] = self.counters.get("restarts", 0) + 1
+        self.counters["restarts"] += 1
         self._fail(reason)
         self._start_task()
 

@@ -6,13 +6,16 @@ runs as a separate process; this module is the typed handle the tests and the de
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import selectors
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,11 +39,45 @@ _EXIT_MISSING_GSTREAMER = 3
 _STDERR_TAIL = 2000
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+PORTS_ENV = "GATEWAY_TEST_PORTS"
+_port_lock = threading.Lock()
+_port_turn: itertools.count[int] | None = None
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that was free a moment ago (TCP, or UDP with SOCK_DGRAM).
+
+    Under $GATEWAY_TEST_PORTS ("FIRST-LAST") ports are handed out in turn from that range, starting at
+    a random point: the test suite gives each parallel worker its own range, below the kernel's
+    ephemeral ports, so two workers (or a client's outgoing connection) never race for the port a
+    server is about to bind. Otherwise the kernel picks one.
+    """
+    span = os.environ.get(PORTS_ENV)
+    if not span:
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    first, last = (int(v) for v in span.split("-", 1))
+    global _port_turn
+    with _port_lock:
+        if _port_turn is None:
+            _port_turn = itertools.count(random.randrange(last - first + 1))  # noqa: S311 - not a secret
+        for _ in range(last - first + 1):
+            port = first + next(_port_turn) % (last - first + 1)
+            if _bindable(port):
+                return port
+    raise SimulatorError(f"no free port left in {PORTS_ENV}={span}")
+
+
+def _bindable(port: int) -> bool:
+    # Both protocols: the callers' servers (RTSP over TCP, SIP over UDP or TCP) may take either.
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 class RtspServerProcess:

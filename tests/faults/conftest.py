@@ -4,21 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.table import FaultTable
-
-_TABLE = FaultTable()
+from tests.faults.table import TABLE, FaultTable
 
 
 @pytest.fixture(scope="session")
 def fault_table() -> Iterator[FaultTable]:
-    """Record one FaultRow per fault; the table is printed and written when the session ends."""
-    yield _TABLE
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _TABLE.rows:
-        return
-    terminalreporter.section("fault table")
-    terminalreporter.write(_TABLE.markdown())
-    path = _TABLE.write()
-    terminalreporter.write_line(f"written to {path}")
+    """Record one FaultRow per fault; tests/conftest.py prints and writes the table when the run ends."""
+    yield TABLE

@@ -7,6 +7,8 @@ var/faults/table.md, so that an ordinary test run never rewrites the committed d
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
 import time
@@ -37,6 +39,12 @@ class FaultRow:
 class FaultTable:
     def __init__(self) -> None:
         self.rows: list[FaultRow] = []
+
+    def to_json(self) -> str:
+        return json.dumps([dataclasses.asdict(r) for r in self.rows])
+
+    def add_json(self, text: str) -> None:
+        self.rows.extend(FaultRow(**r) for r in json.loads(text))
 
     def record(self, row: FaultRow) -> None:
         self.rows.append(row)
@@ -70,3 +78,8 @@ class FaultTable:
         )
         target.write_text(head + self.markdown(), encoding="utf-8")
         return target
+
+
+# The session's table. Under pytest-xdist each worker fills its own, and tests/conftest.py hands the
+# rows to the controller, which prints and writes them.
+TABLE = FaultTable()

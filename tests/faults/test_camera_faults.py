@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from gateway.sim.onvif_device import OnvifDeviceServer
 from gateway.sim.server import RtspServerProcess
 from tests.faults.faultproxy import FaultProxy
 from tests.faults.table import FaultRow, FaultTable
-from tests.integration.conftest import sim_clips  # noqa: F401 - the session fixture, shared
 from tests.integration.gatewayproc import child_env
 from tests.integration.test_gateway_site import Site, camera
+from tests.storage import new_url, read
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +55,9 @@ class Rig:
 
 
 @pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo]) -> Iterator[Rig]:  # noqa: F811
+def rig(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo]
+) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("camera-faults")
     password = secrets.token_urlsafe(12)
     hd720, hd = sim_clips["hd720_h264"], sim_clips["hd_h264"]
@@ -84,7 +85,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo]
             "zones": ["gate"],
         },
     ]
-    site = Site(tmp, cams, child_env(IT_PW=password))
+    site = Site(tmp, new_url(request, tmp), cams, child_env(IT_PW=password))
     config = yaml.safe_load(site.path.read_text())
     config["supervisor"].update(
         connect_timeout_s=CONNECT_S,
@@ -324,11 +325,16 @@ def test_camera_replaced_by_a_lower_resolution_one(rig: Rig, fault_table: FaultT
 
 
 def _state_rows_with_faults(rig: Rig, cid: str) -> list[tuple[float, str, str | None, Any]]:
-    with sqlite3.connect(rig.site.db) as db:
-        rows = db.execute(
-            "SELECT ts, state, reason, faults FROM camera_state_changes WHERE camera_id = ? ORDER BY ts, id", (cid,)
-        ).fetchall()
-    return [(ts, state, reason, json.loads(faults) if faults else None) for ts, state, reason, faults in rows]
+    rows = read(
+        rig.site.storage_url,
+        "SELECT ts, state, reason, faults FROM camera_state_changes WHERE camera_id = :cid ORDER BY ts, id",
+        {"cid": cid},
+    )
+    # JSON comes back as text from SQLite, already parsed from PostgreSQL.
+    return [
+        (ts, state, reason, json.loads(faults) if isinstance(faults, str) else faults)
+        for ts, state, reason, faults in rows
+    ]
 
 
 def test_wrong_password_after_a_reboot(rig: Rig, fault_table: FaultTable) -> None:

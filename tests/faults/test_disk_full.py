@@ -37,6 +37,7 @@ from tests.integration.gatewayproc import GATEWAY, GatewayProcess, child_env
 from tests.integration.test_analytics_live import clip_info
 from tests.integration.test_outbox_uplinks import first_seen, wait_until
 from tests.mosquitto import Mosquitto, Subscriber
+from tests.storage import backend
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +54,14 @@ RECOVER_BOUND_S = 10.0  # held events retried every 2 s, the outbox every 2 s, t
 # Stats samples every SAMPLE_INTERVAL_S: a gap wider than this in the stored history is a loss.
 HISTORY_GAP_TOLERANCE_S = SAMPLE_INTERVAL_S + 3.0
 FIRED = re.compile(rb"event: camera " + CAMERA.encode() + rb": ")
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_only(request: pytest.FixtureRequest) -> None:
+    """The fault fills the filesystem under the gateway's SQLite file; a PostgreSQL server's disk is
+    its own, with no equivalent here, so under --storage=postgresql the test is skipped."""
+    if backend(request.config) == "postgresql":
+        pytest.skip("fills the disk under the SQLite file: no PostgreSQL equivalent (the server owns its disk)")
 
 
 class PrivateTmpfs:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from tests.integration.gbplatform import (
 from tests.integration.test_analytics_live import MODELS, clip_info, walk_rules
 from tests.integration.test_outbox_uplinks import first_seen, wait_until
 from tests.mosquitto import Mosquitto, Subscriber
+from tests.storage import integrity_ok, read
 from tests.viidserver import ViidServer
 
 pytestmark = pytest.mark.integration
@@ -92,20 +92,19 @@ def _invite(platform: FakePlatform, media: UdpMedia, ssrc: str) -> Any:
 
 
 def test_gb_platform_restarted_mid_session(
-    tmp_path: Path, sample_clips: dict[str, ClipInfo], fault_table: FaultTable
+    tmp_path: Path, gateway_storage_url: str, sample_clips: dict[str, ClipInfo], fault_table: FaultTable
 ) -> None:
     password = secrets.token_urlsafe(12)
     first = RestartablePlatform(password)
     first.start()
     sip_port, http_port = free_udp_port(), free_port()
     first.gateway = (LOCAL, sip_port)
-    db_path = tmp_path / "gateway.db"
     config: dict[str, Any] = {
         "site": {"id": "ft", "name": "Fault site", "unit": {"name": "U", "headcount": 5, "gb_id": UNIT_ID}},
         "cameras": [{"id": CAMERA, "name": "Gate", "source": {"rtsp": ""}, "gb_channel_id": CHANNEL}],
         "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 1},
         "server": {"bind": LOCAL, "port": http_port},
-        "storage": {"url": f"sqlite:///{db_path}"},
+        "storage": {"url": gateway_storage_url},
         "uplinks": {
             "gb28181": [
                 {
@@ -185,13 +184,14 @@ def test_gb_platform_restarted_mid_session(
                 if p.is_alive():
                     p.close()
 
-    with sqlite3.connect(db_path) as db:
-        intervals = db.execute(
-            "SELECT started_at, ended_at, end_reason FROM uplink_intervals WHERE uplink_id='city' ORDER BY id"
-        ).fetchall()
-        rows = db.execute(
-            "SELECT call_id, started_at, ended_at, end_reason FROM uplink_sessions ORDER BY id"
-        ).fetchall()
+    intervals = read(
+        gateway_storage_url,
+        "SELECT started_at, ended_at, end_reason FROM uplink_intervals WHERE uplink_id = :uplink ORDER BY id",
+        {"uplink": "city"},
+    )
+    rows = read(
+        gateway_storage_url, "SELECT call_id, started_at, ended_at, end_reason FROM uplink_sessions ORDER BY id"
+    )
     # Ground truth: registered before the kill, a gap that begins after the kill (the gateway cannot
     # know sooner) and ends with the second platform's registration, registered again till the stop.
     assert len(intervals) == 2, intervals
@@ -279,12 +279,11 @@ def walk_site(
 
 
 def test_mqtt_and_view_library_down_then_sigkill(
-    tmp_path: Path, people_clips: dict[str, PeopleClip], fault_table: FaultTable
+    tmp_path: Path, gateway_storage_url: str, people_clips: dict[str, PeopleClip], fault_table: FaultTable
 ) -> None:
     mqtt_pw, viid_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     walk = people_clips["walk"]
     port = free_port()
-    db_path = tmp_path / "gateway.db"
     with (
         RtspServerProcess([("/walk", clip_info(walk))]) as rtsp,
         Mosquitto(tmp_path, users={"gw": mqtt_pw, "reader": mqtt_pw}) as broker,
@@ -296,7 +295,7 @@ def test_mqtt_and_view_library_down_then_sigkill(
             camera={"id": "walk", "source": {"rtsp": rtsp.url("/walk")}, "gb_channel_id": WALK_CHANNEL},
             walk=walk,
             port=port,
-            storage_url=f"sqlite:///{db_path}",
+            storage_url=gateway_storage_url,
             mqtt=mqtt_uplink(broker.port, "FT_MQTT_PW", "ft"),
         )
         config["uplinks"]["gat1400"] = [
@@ -401,11 +400,9 @@ def test_mqtt_and_view_library_down_then_sigkill(
             if gw.proc is not None:
                 gw.stop()
 
-    with sqlite3.connect(db_path) as db:
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
-        events = [r[0] for r in db.execute("SELECT id FROM events ORDER BY id")]
-        undelivered = db.execute("SELECT count(*) FROM outbox_deliveries").fetchone()[0]
-    assert integrity == "ok"
+    events = [r[0] for r in read(gateway_storage_url, "SELECT id FROM events ORDER BY id")]
+    ((undelivered,),) = read(gateway_storage_url, "SELECT count(*) FROM outbox_deliveries")
+    assert integrity_ok(gateway_storage_url)
     assert undelivered == 0
     # Ground truth: every event the gateway stored; the first one or two may precede the outbox's
     # cursor (history is not replayed to a new destination), so compare from the first delivered.
@@ -458,6 +455,7 @@ def test_mqtt_and_view_library_down_then_sigkill(
             bound=f"video and drained backlog <= {CRASH_RECOVER_BOUND_S:g} s after restart",
             lost=f"0 of {len(expected)} events; {uptime['unknown_s']:.1f} s unknown uptime, 0 s down",
             duplicated=f"0 after dedup ({mqtt_twice} MQTT, {viid_twice} GA/T 1400 resent)",
-            note="restart finds the crash itself; DB integrity_check ok",
+            note="restart finds the crash itself; "
+            + ("DB integrity_check ok" if gateway_storage_url.startswith("sqlite") else "on PostgreSQL"),
         )
     )

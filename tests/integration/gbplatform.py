@@ -36,6 +36,7 @@ from adapters.gb28181.sip import (
     request,
     response_to,
 )
+from gateway.sim.server import free_port
 
 UNIT_ID = "12010000002000000001"
 SERVER_ID = "12000000002000000001"
@@ -45,9 +46,7 @@ LOCAL = "127.0.0.1"
 
 
 def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((LOCAL, 0))
-        return int(probe.getsockname()[1])
+    return free_port(socket.SOCK_DGRAM)
 
 
 def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:

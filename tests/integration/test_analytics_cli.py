@@ -53,6 +53,8 @@ def site_config(tmp_path: Path, analytics: dict[str, Any], detector: dict[str, A
         "cameras": [
             {"id": "cam", "name": "Cam", "source": {"rtsp": "rtsp://127.0.0.1:8554/cam"}, "analytics": analytics}
         ],
+        # Deliberately SQLite whatever --storage says: `check-config` and `detect` never open the database
+        # (no `gateway run` here); the URL only keeps the config off the default var/gateway.db.
         "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
         "analytics": {"detector": detector or {"models_dir": str(MODEL_FILE.parent)}},
     }

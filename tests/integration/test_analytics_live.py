@@ -8,7 +8,6 @@ A second gateway, whose models folder is empty, shows that analytics fail softly
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from gateway.sim.clips import ClipInfo
 from gateway.sim.people_clips import PeopleClip
 from gateway.sim.server import RtspServerProcess, free_port
 from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+from tests.storage import new_url, read
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +58,7 @@ class Gateway:
     path: Path
     env: dict[str, str]
     tokens: dict[str, str]  # role -> token
+    storage_url: str
 
     def get(self, path: str, role: str = "admin") -> Any:
         r = self.proc.get(path, self.tokens[role])
@@ -87,7 +88,12 @@ def camera(cid: str, url: str, analytics: dict[str, Any], **source: str) -> dict
 
 
 def make_gateway(
-    tmp: Path, cams: list[dict[str, Any]], env: dict[str, str], models_dir: Path, roles: tuple[str, ...]
+    tmp: Path,
+    storage_url: str,
+    cams: list[dict[str, Any]],
+    env: dict[str, str],
+    models_dir: Path,
+    roles: tuple[str, ...],
 ) -> Gateway:
     port = free_port()
     config = {
@@ -97,7 +103,7 @@ def make_gateway(
         # The people clips run at 10 fps: below the default minimum of 15 they would all be "degraded".
         "policy": {"min_fps": 8},
         "server": {"bind": "127.0.0.1", "port": port},
-        "storage": {"url": f"sqlite:///{tmp / 'gateway.db'}"},
+        "storage": {"url": storage_url},
         "analytics": {"fps": ANALYSIS_FPS, "detector": {"models_dir": str(models_dir)}},
     }
     path = tmp / "site.yaml"
@@ -114,7 +120,8 @@ def make_gateway(
     if "police" in roles:
         granted = run_cli(["user", "grant", "it-police", "--camera", "walk", "-c", str(path)], env)
         assert granted.returncode == 0, granted.stderr
-    return Gateway(GatewayProcess(["run", "-c", str(path)], env, tmp / "gateway.log", port), path, env, tokens)
+    proc = GatewayProcess(["run", "-c", str(path)], env, tmp / "gateway.log", port)
+    return Gateway(proc, path, env, tokens, storage_url)
 
 
 def floor_polygon() -> list[list[int]]:
@@ -153,6 +160,7 @@ def server(people_clips: dict[str, PeopleClip], rtsp_password: str) -> Iterator[
 
 @pytest.fixture(scope="module")
 def site(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     server: RtspServerProcess,
     people_clips: dict[str, PeopleClip],
@@ -175,7 +183,8 @@ def site(
         ),
     ]
     env = child_env(IT_PW=rtsp_password)
-    gw = make_gateway(tmp_path_factory.mktemp("live"), cams, env, MODELS, ("admin", "operator", "police"))
+    tmp = tmp_path_factory.mktemp("live")
+    gw = make_gateway(tmp, new_url(request, tmp), cams, env, MODELS, ("admin", "operator", "police"))
     gw.proc.start()
     try:
         yield gw
@@ -259,8 +268,7 @@ def test_health_and_metrics_are_undisturbed(site: Gateway) -> None:
         "empty": ("online", None),
         "crowd": ("online", None),
     }
-    with sqlite3.connect(site.path.parent / "gateway.db") as db:
-        states = {row[0] for row in db.execute("SELECT state FROM camera_state_changes")}
+    states = {row[0] for row in read(site.storage_url, "SELECT state FROM camera_state_changes")}
     assert states <= {"connecting", "online", "degraded"}, states
     r = site.proc.get("/metrics", site.tokens["admin"])
     assert r.status_code == 200
@@ -284,12 +292,16 @@ def test_police_see_the_events_of_their_granted_cameras_only(site: Gateway) -> N
 
 
 def test_a_missing_model_fails_softly(
-    tmp_path: Path, server: RtspServerProcess, people_clips: dict[str, PeopleClip], rtsp_password: str
+    tmp_path: Path,
+    gateway_storage_url: str,
+    server: RtspServerProcess,
+    people_clips: dict[str, PeopleClip],
+    rtsp_password: str,
 ) -> None:
     empty_models = tmp_path / "no-models"
     empty_models.mkdir()
     cams = [camera("walk", server.url("/walk"), walk_rules(people_clips["walk"]))]
-    gw = make_gateway(tmp_path, cams, child_env(IT_PW=rtsp_password), empty_models, ("admin",))
+    gw = make_gateway(tmp_path, gateway_storage_url, cams, child_env(IT_PW=rtsp_password), empty_models, ("admin",))
     gw.proc.start()
     try:
         wait_until("camera walk online", lambda: gw.cameras()["walk"]["state"] == "online" or None, timeout=20)

@@ -21,6 +21,7 @@ from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess, free_port
 from tests.browser import page as browser_page
 from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+from tests.storage import new_url
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +48,7 @@ def camera(cid: str, url: str, zone: str) -> dict[str, Any]:
 class Report:
     """A site under test: three servers, four cameras, the gateway, and what the test did when."""
 
-    def __init__(self, tmp_path: Path, clips: dict[str, ClipInfo], password: str) -> None:
+    def __init__(self, tmp_path: Path, storage_url: str, clips: dict[str, ClipInfo], password: str) -> None:
         self.clips, self.password = clips, password
         self.gate = RtspServerProcess([("/gate", clips["hd_h264"])], username="cam", password=password)
         self.lobby = RtspServerProcess(
@@ -58,7 +59,7 @@ class Report:
             [("/store", clips["hd_h264"])], port=self.store_port, username="cam", password=password
         )
         self.port = free_port()
-        self.db = tmp_path / "gateway.db"
+        self.storage_url = storage_url
         self.config = tmp_path / "site.yaml"
         config = {
             "site": {
@@ -93,7 +94,7 @@ class Report:
                 "quality_interval_s": 1,
             },
             "server": {"bind": "127.0.0.1", "port": self.port},
-            "storage": {"url": f"sqlite:///{self.db}"},
+            "storage": {"url": storage_url},
         }
         self.config.write_text(yaml.safe_dump(config, allow_unicode=True))
         self.env = child_env(IT_PW=password)
@@ -125,10 +126,14 @@ class Report:
 
 @pytest.fixture(scope="module")
 def scenario(
-    tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo], password: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sim_clips: dict[str, ClipInfo],
+    password: str,
 ) -> Iterator[tuple[Report, dict[str, float]]]:
     """Runs the scenario once; the tests below read its report in each format."""
-    site = Report(tmp_path_factory.mktemp("report"), sim_clips, password)
+    tmp = tmp_path_factory.mktemp("report")
+    site = Report(tmp, new_url(request, tmp), sim_clips, password)
     truth: dict[str, float] = {}
     with site.gate, site.lobby:
         site.store.start()

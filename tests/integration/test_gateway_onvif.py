@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -50,20 +51,14 @@ def camera_site(sim_clips: dict[str, ClipInfo], password: str) -> Iterator[dict[
             recordings=(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 20, tzinfo=UTC)),
         )
         with device:
-            discovery_port = free_port_udp()
+            discovery_port = free_port(socket.SOCK_DGRAM)
             with DiscoveryResponder(device.xaddr, discovery_port):
                 yield {"device": device, "discovery_port": discovery_port, "rtsp": rtsp}
 
 
-def free_port_udp() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def test_discover_write_check_and_run(tmp_path: Path, camera_site: dict[str, Any], password: str) -> None:
+def test_discover_write_check_and_run(
+    tmp_path: Path, gateway_storage_url: str, camera_site: dict[str, Any], password: str
+) -> None:
     api_port = free_port()
     path = tmp_path / "site.yaml"
     path.write_text(
@@ -72,7 +67,7 @@ def test_discover_write_check_and_run(tmp_path: Path, camera_site: dict[str, Any
                 "site": {"id": "onvif-site", "name": "ONVIF site", "unit": {"name": "U", "headcount": 10}},
                 "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
                 "server": {"bind": "127.0.0.1", "port": api_port},
-                "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+                "storage": {"url": gateway_storage_url},
             }
         )
     )
@@ -160,7 +155,7 @@ def test_probe_onvif_url(camera_site: dict[str, Any], password: str) -> None:
     assert wrong.returncode == 1 and "auth failed" in wrong.stdout
 
 
-def _onvif_site(tmp_path: Path, device: OnvifDeviceServer, **onvif: Any) -> tuple[Path, int]:
+def _onvif_site(tmp_path: Path, storage_url: str, device: OnvifDeviceServer, **onvif: Any) -> tuple[Path, int]:
     api_port = free_port()
     path = tmp_path / "site.yaml"
     path.write_text(
@@ -177,7 +172,7 @@ def _onvif_site(tmp_path: Path, device: OnvifDeviceServer, **onvif: Any) -> tupl
                 ],
                 "onvif": onvif,
                 "server": {"bind": "127.0.0.1", "port": api_port},
-                "storage": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+                "storage": {"url": storage_url},
             }
         )
     )
@@ -185,11 +180,11 @@ def _onvif_site(tmp_path: Path, device: OnvifDeviceServer, **onvif: Any) -> tupl
 
 
 def test_gateway_corrects_a_skewed_camera_clock_when_told_to(
-    tmp_path: Path, camera_site: dict[str, Any], password: str
+    tmp_path: Path, gateway_storage_url: str, camera_site: dict[str, Any], password: str
 ) -> None:
     rtsp: RtspServerProcess = camera_site["rtsp"]
     with OnvifDeviceServer("generic", "admin", password, main_uri=rtsp.url("/main"), clock_skew_s=-1800) as device:
-        path, api_port = _onvif_site(tmp_path, device, set_clock="manual")
+        path, api_port = _onvif_site(tmp_path, gateway_storage_url, device, set_clock="manual")
         env = child_env(CAM_PW=password)
         info = run_cli(["onvif", "info", "cam", "-c", str(path)], env)
         assert info.returncode == 0, info.stdout + info.stderr
@@ -214,10 +209,12 @@ def test_gateway_corrects_a_skewed_camera_clock_when_told_to(
     assert logged is not None and float(logged.group(1)) == pytest.approx(-1800, abs=2), proc.log()
 
 
-def test_onvif_set_time_cli(tmp_path: Path, camera_site: dict[str, Any], password: str) -> None:
+def test_onvif_set_time_cli(
+    tmp_path: Path, gateway_storage_url: str, camera_site: dict[str, Any], password: str
+) -> None:
     rtsp: RtspServerProcess = camera_site["rtsp"]
     with OnvifDeviceServer("hik-like", "admin", password, main_uri=rtsp.url("/main"), clock_skew_s=600) as device:
-        path, _ = _onvif_site(tmp_path, device)
+        path, _ = _onvif_site(tmp_path, gateway_storage_url, device)
         env = child_env(CAM_PW=password)
         done = run_cli(["onvif", "set-time", "cam", "-c", str(path)], env)
         assert done.returncode == 0, done.stderr
@@ -235,11 +232,11 @@ def _offset(text: str) -> float:
 
 
 def test_camera_events_are_stored_across_a_camera_reboot(
-    tmp_path: Path, camera_site: dict[str, Any], password: str
+    tmp_path: Path, gateway_storage_url: str, camera_site: dict[str, Any], password: str
 ) -> None:
     rtsp: RtspServerProcess = camera_site["rtsp"]
     with OnvifDeviceServer("generic", "admin", password, main_uri=rtsp.url("/main")) as device:
-        path, api_port = _onvif_site(tmp_path, device, events=True)
+        path, api_port = _onvif_site(tmp_path, gateway_storage_url, device, events=True)
         env = child_env(CAM_PW=password)
         token = run_cli(["user", "add", "a", "--role", "operator", "-c", str(path)], env).stdout.split()[-1]
         assert run_cli(["user", "grant", "a", "--camera", "cam", "-c", str(path)], env).returncode == 0

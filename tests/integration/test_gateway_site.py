@@ -6,7 +6,6 @@ import os
 import secrets
 import signal
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import yaml
 from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess, free_port
 from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+from tests.storage import read
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +52,16 @@ def camera(cid: str, url: str, password_env: str = "IT_PW", **extra: Any) -> dic
 class Site:
     """A site config on disk, an admin token, and the gateway process that runs it."""
 
-    def __init__(self, tmp_path: Path, cams: list[dict[str, Any]], env: dict[str, str], key_unit: bool = False) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        storage_url: str,
+        cams: list[dict[str, Any]],
+        env: dict[str, str],
+        key_unit: bool = False,
+    ) -> None:
         self.port = free_port()
-        self.db = tmp_path / "gateway.db"
+        self.storage_url = storage_url
         self.path = tmp_path / "site.yaml"
         self.env = env
         self.log_path = tmp_path / "gateway.log"
@@ -70,7 +77,7 @@ class Site:
                 "sample_interval_s": 5,
             },
             "server": {"bind": "127.0.0.1", "port": self.port},
-            "storage": {"url": f"sqlite:///{self.db}"},
+            "storage": {"url": storage_url},
         }
         self.path.write_text(yaml.safe_dump(config))
         added = run_cli(["user", "add", "it-admin", "--role", "admin", "-c", str(self.path)], env)
@@ -103,10 +110,12 @@ class Site:
         )
 
     def state_rows(self, camera_id: str) -> list[tuple[float, str, str | None]]:
-        with sqlite3.connect(self.db) as db:
-            return db.execute(
-                "SELECT ts, state, reason FROM camera_state_changes WHERE camera_id = ? ORDER BY ts, id", (camera_id,)
-            ).fetchall()
+        rows = read(
+            self.storage_url,
+            "SELECT ts, state, reason FROM camera_state_changes WHERE camera_id = :camera_id ORDER BY ts, id",
+            {"camera_id": camera_id},
+        )
+        return [(ts, state, reason) for ts, state, reason in rows]
 
 
 def clip_kbps(clip: ClipInfo) -> float:
@@ -114,11 +123,15 @@ def clip_kbps(clip: ClipInfo) -> float:
 
 
 def test_measures_codec_resolution_fps_gop_and_bitrate(
-    tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str, sim_clips: dict[str, ClipInfo]
+    tmp_path: Path,
+    gateway_storage_url: str,
+    cameras: RtspServerProcess,
+    rtsp_password: str,
+    sim_clips: dict[str, ClipInfo],
 ) -> None:
     cams = [camera(cid, cameras.url(path)) for path, cid in MOUNTS.items()]
     cams.append(camera("udp-h264", cameras.url("/h264"), source={"transport": "udp"}))
-    site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password))
+    site = Site(tmp_path, gateway_storage_url, cams, child_env(IT_PW=rtsp_password))
     site.proc.start()
     try:
         site.wait_for(
@@ -154,7 +167,7 @@ def test_measures_codec_resolution_fps_gop_and_bitrate(
 
 
 def test_failures_have_reasons_backoff_and_no_leaks(
-    tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str
+    tmp_path: Path, gateway_storage_url: str, cameras: RtspServerProcess, rtsp_password: str
 ) -> None:
     # A TCP server that answers RTSP with garbage, and an HTTP server: both must give a clear reason.
     garbage = _serve_forever(b"\x00\xff garbage \x13\x37" * 100)
@@ -169,7 +182,8 @@ def test_failures_have_reasons_backoff_and_no_leaks(
         camera("http-server", f"rtsp://127.0.0.1:{http}/x"),
         camera("no-such-host", "rtsp://no-such-camera.invalid/x"),
     ]
-    site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password, IT_BAD_PW="not-" + rtsp_password), key_unit=True)
+    env = child_env(IT_PW=rtsp_password, IT_BAD_PW="not-" + rtsp_password)
+    site = Site(tmp_path, gateway_storage_url, cams, env, key_unit=True)
     site.proc.start()
     try:
         site.wait_for({"ok": "online", **{c["id"]: "offline" for c in cams if c["id"] != "ok"}})
@@ -201,12 +215,12 @@ def test_failures_have_reasons_backoff_and_no_leaks(
 
 @pytest.fixture
 def lone_camera(
-    tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str
+    tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo], rtsp_password: str
 ) -> Iterator[tuple[RtspServerProcess, Site]]:
     """A site of one 720p camera on an RTSP server of its own, for tests that kill or freeze it."""
     server = RtspServerProcess([("/cam", sim_clips["hd720_h264"])], username="cam", password=rtsp_password)
     server.start()
-    site = Site(tmp_path, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
+    site = Site(tmp_path, gateway_storage_url, [camera("cam", server.url("/cam"))], child_env(IT_PW=rtsp_password))
     try:
         yield server, site
     finally:
@@ -272,10 +286,12 @@ def _serve_forever(reply: bytes) -> int:
     return int(listener.getsockname()[1])
 
 
-def test_cameras_read_in_worker_processes(tmp_path: Path, cameras: RtspServerProcess, rtsp_password: str) -> None:
+def test_cameras_read_in_worker_processes(
+    tmp_path: Path, gateway_storage_url: str, cameras: RtspServerProcess, rtsp_password: str
+) -> None:
     cams = [camera(cid, cameras.url(path)) for path, cid in MOUNTS.items()]
     cams.append(camera("wrong-password", cameras.url("/h264"), "IT_BAD_PW"))
-    site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password, IT_BAD_PW="nope"))
+    site = Site(tmp_path, gateway_storage_url, cams, child_env(IT_PW=rtsp_password, IT_BAD_PW="nope"))
     config = yaml.safe_load(site.path.read_text())
     config["supervisor"]["workers"] = 2
     site.path.write_text(yaml.safe_dump(config))
@@ -316,12 +332,12 @@ def _children(pid: int) -> list[int]:
 
 
 def test_picture_quality_of_sampled_keyframes(
-    tmp_path: Path, sim_clips: dict[str, ClipInfo], rtsp_password: str
+    tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo], rtsp_password: str
 ) -> None:
     mounts = [("/ok", sim_clips["hd_h264"]), ("/frozen", sim_clips["frozen"]), ("/dark", sim_clips["dark"])]
     with RtspServerProcess(mounts, username="cam", password=rtsp_password) as server:
         cams = [camera(path.strip("/"), server.url(path)) for path, _ in mounts]
-        site = Site(tmp_path, cams, child_env(IT_PW=rtsp_password))
+        site = Site(tmp_path, gateway_storage_url, cams, child_env(IT_PW=rtsp_password))
         config = yaml.safe_load(site.path.read_text())
         config["supervisor"]["quality_interval_s"] = 1.9  # one sample per GOP
         site.path.write_text(yaml.safe_dump(config))

@@ -80,7 +80,7 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, sim_clips: dict[str, ClipInfo]) -> Iterator[Site]:
+def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]) -> Iterator[Site]:
     """A gateway with one camera (an RTSP server) and one GB uplink to a fake platform, registered
     and with the camera online. Everything it starts is stopped however the test ends."""
     platform = FakePlatform(password=secrets.token_urlsafe(12))
@@ -100,7 +100,7 @@ def site(tmp_path: Path, sim_clips: dict[str, ClipInfo]) -> Iterator[Site]:
             ],
             "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 1},
             "server": {"bind": LOCAL, "port": http_port},
-            "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+            "storage": {"url": gateway_storage_url},
             "uplinks": {
                 "gb28181": [
                     {

@@ -22,6 +22,7 @@ import pytest
 
 from adapters.gb28181.sip import SipMessage, StreamFramer, parse, response_to
 from adapters.gb28181.ua import PlatformLink, PlatformSettings
+from gateway.sim.server import free_port as sim_free_port
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,20 +35,9 @@ SERVER_ID = "34020000002000000001"
 PASSWORD = "gb-test-secret"  # the password in the scenario files' verifyauth
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
     """A port free for both UDP and TCP on 127.0.0.1 (SIPp binds both in some modes)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, kind) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
-        with socket.socket(socket.AF_INET, other) as check:
-            try:
-                check.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
+    return sim_free_port(kind)
 
 
 @dataclass
@@ -451,3 +441,21 @@ async def test_interval_too_brief_is_retried_with_min_expires() -> None:
         await link.stop()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_link_task_that_ends_is_started_again() -> None:
+    # Nothing listens: the link keeps trying. Its task cancelled from outside (a stray cancel, or a bug
+    # that escapes) must not leave the platform unregistered for good without a word.
+    link = PlatformLink(settings(free_port(), retry_s=0.2, t1_s=0.005))
+    await link.start()
+    try:
+        name = f"gb28181-link-{link.settings.server_id}"
+        (task,) = [t for t in asyncio.all_tasks() if t.get_name() == name]
+        task.cancel()
+        await until(lambda: link.counters["restarts"] == 1)
+        assert link.last_failure is not None and link.last_failure.startswith("link task ended")
+        await until(lambda: link.counters["register_sent"] >= 1)
+        assert [t for t in asyncio.all_tasks() if t.get_name() == name and not t.done()]
+    finally:
+        await link.stop()
+    assert link.counters["restarts"] == 1  # a stop is not a failure

@@ -217,7 +217,9 @@ def rtsp(sim_clips: dict[str, ClipInfo]) -> Iterator[RtspServerProcess]:
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_sipp_platform_registers_queries_and_plays(tmp_path: Path, rtsp: RtspServerProcess, transport: str) -> None:
+def test_sipp_platform_registers_queries_and_plays(
+    tmp_path: Path, gateway_storage_url: str, rtsp: RtspServerProcess, transport: str
+) -> None:
     tcp = transport == "tcp"
     media = MediaSink(tcp=tcp)
     sipp: subprocess.Popen[bytes] | None = None
@@ -232,7 +234,7 @@ def test_sipp_platform_registers_queries_and_plays(tmp_path: Path, rtsp: RtspSer
             ],
             "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
             "server": {"bind": "127.0.0.1", "port": http_port},
-            "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+            "storage": {"url": gateway_storage_url},
             "uplinks": {
                 "gb28181": [
                     {

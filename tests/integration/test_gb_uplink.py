@@ -36,12 +36,6 @@ CHANNEL = "12010000001320000001"
 NONCE = "5a0c2b3e9f1d4c7a"  # one fixed nonce: answering a retransmitted REGISTER again is harmless
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class FakePlatform(threading.Thread):
     """The upper platform: registrar with digest auth, keepalive sink, query sender, response reader.
 
@@ -178,16 +172,16 @@ def platform() -> Iterator[FakePlatform]:
 
 
 def test_registers_and_answers_catalog_and_device_info(
-    tmp_path: Path, sim_clips: dict[str, ClipInfo], platform: FakePlatform
+    tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo], platform: FakePlatform
 ) -> None:
-    sip_port = free_udp_port()
+    sip_port = free_port(socket.SOCK_DGRAM)
     http_port = free_port()
     config: dict[str, Any] = {
         "site": {"id": "it", "name": "Integration site", "unit": {"name": "U", "headcount": 5, "gb_id": UNIT_ID}},
         "cameras": [],
         "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
         "server": {"bind": "127.0.0.1", "port": http_port},
-        "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+        "storage": {"url": gateway_storage_url},
         "uplinks": {
             "gb28181": [
                 {

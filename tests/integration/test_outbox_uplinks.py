@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from gateway.sim.server import RtspServerProcess, free_port
 from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
 from tests.integration.test_analytics_live import MODELS, clip_info, walk_rules
 from tests.mosquitto import Mosquitto, Subscriber
+from tests.storage import read
 from tests.viidserver import ViidServer
 
 pytestmark = pytest.mark.integration
@@ -122,7 +122,7 @@ def rtsp(people_clips: dict[str, PeopleClip]) -> Iterator[RtspServerProcess]:
 
 
 def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
-    tmp_path: Path, rtsp: RtspServerProcess, people_clips: dict[str, PeopleClip]
+    tmp_path: Path, gateway_storage_url: str, rtsp: RtspServerProcess, people_clips: dict[str, PeopleClip]
 ) -> None:
     mqtt_pw, hook_secret, viid_pw = (secrets.token_urlsafe(12) for _ in range(3))
     walk = people_clips["walk"]
@@ -147,7 +147,7 @@ def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
             "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 2},
             "policy": {"min_fps": 8},
             "server": {"bind": "127.0.0.1", "port": port},
-            "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+            "storage": {"url": gateway_storage_url},
             "analytics": {"fps": 2.0, "detector": {"models_dir": str(MODELS)}},
             "uplinks": {
                 "public_url": f"http://127.0.0.1:{port}",
@@ -284,9 +284,8 @@ def test_outages_and_a_sigkill_lose_no_event_and_repeat_none_after_dedup(
             if gw.proc is not None:
                 gw.stop()
 
-    with sqlite3.connect(tmp_path / "gateway.db") as db:
-        events = db.execute("SELECT id, camera_id FROM events ORDER BY id").fetchall()
-        undelivered = db.execute("SELECT count(*) FROM outbox_deliveries").fetchone()[0]
+    events = read(gateway_storage_url, "SELECT id, camera_id FROM events ORDER BY id")
+    ((undelivered,),) = read(gateway_storage_url, "SELECT count(*) FROM outbox_deliveries")
     assert undelivered == 0
     assert len(events) >= 5, events
     expected = {f"{SITE}:event:{eid}" for eid, _ in events}

@@ -26,6 +26,7 @@ from gateway.sim.server import RtspServerProcess, free_port
 from tests import browser as browser_support
 from tests.integration import gatewayproc
 from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+from tests.storage import new_url
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +82,11 @@ def cli_ok(args: list[str], env: dict[str, str], stdin: str | None = None) -> st
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo]) -> Iterator[Site]:
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo]
+) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("pages")
+    storage_url = new_url(request, tmp)
     password = secrets.token_urlsafe(10)
     mounts = [(path, sim_clips[clip]) for path, clip, _ in CAMERAS.values()]
     with RtspServerProcess(mounts, username="cam", password=password) as rtsp:
@@ -115,7 +119,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo
                 "sample_interval_s": 5,
             },
             "server": {"bind": LOCAL, "port": port},
-            "storage": {"url": f"sqlite:///{tmp / 'gateway.db'}"},
+            "storage": {"url": storage_url},
             "live_view": {"ice_addresses": [LOCAL]},
         }
         path = tmp / "site.yaml"

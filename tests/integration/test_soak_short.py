@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -21,10 +20,8 @@ pytestmark = pytest.mark.integration
 
 def test_short_soak_is_flat_and_records_every_flap(tmp_path: Path, sim_clips: dict[str, ClipInfo]) -> None:
     clips_dir = next(iter(sim_clips.values())).path.parent
-    started = time.monotonic()
     # Three cycles: one of warm-up, then two that must come back to its level.
     result = soak.soak(3 * soak.FAST.cycle_s, soak.FAST, tmp_path / "soak", clips_dir=clips_dir, log=lambda _: None)
-    wall = time.monotonic() - started
     summary = result.summary
     assert result.ok, (result.problems, json.dumps(summary, indent=1))
     # Every fault kind happened and each one is one stored offline episode, with the reason it deserves.
@@ -49,7 +46,6 @@ def test_short_soak_is_flat_and_records_every_flap(tmp_path: Path, sim_clips: di
         rows = list(csv.DictReader(handle))
     assert len(rows) >= 40 and all(int(r["fds"]) > 0 and int(r["threads"]) > 0 for r in rows)
     assert (result.out_dir / "summary.md").read_text().startswith("# Soak soak: flat")
-    assert wall < 110, wall
 
 
 def _sample(cycle: int, tag: str, fds: int, t: float) -> soak.Sample:

@@ -49,7 +49,11 @@ class Site:
 
 @pytest.fixture(params=[0, 1], ids=["thread-reader", "worker-process"])
 def site(
-    request: pytest.FixtureRequest, tmp_path: Path, sim_clips: dict[str, ClipInfo], monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    gateway_storage_url: str,
+    sim_clips: dict[str, ClipInfo],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Site]:
     clip = sim_clips[CLIP]
     rtsp = RtspServerProcess([("/cam", clip), ("/other", clip), ("/h265", sim_clips["hd_h265"])])
@@ -72,7 +76,7 @@ def site(
                 "workers": request.param,
             },
             "server": {"bind": LOCAL, "port": http_port},
-            "storage": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+            "storage": {"url": gateway_storage_url},
             "live_view": {"max_viewers_per_camera": 2, "ice_addresses": [LOCAL]},
         }
         path = tmp_path / "site.yaml"
