@@ -114,14 +114,23 @@ def rig(
 
 
 def _wait(rig: Rig, cid: str, ok: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     cam: dict[str, Any] = {}
+    # What the gateway measured on the way, for the failure message: a bound missed says why.
+    seen: list[str] = []
     while time.monotonic() < deadline:
         cam = rig.site.cameras()[cid]
         if ok(cam):
             return cam
+        m = cam.get("measured") or {}
+        seen.append(
+            f"{time.monotonic() - started:.1f}s {cam.get('state')} ratio={m.get('realtime_ratio')} "
+            f"fps={m.get('fps')} packets={m.get('packets')}"
+        )
         time.sleep(0.1)
-    raise AssertionError(f"{cid}: not {what} within {timeout:g} s: {cam.get('state')} ({cam.get('reason')})")
+    trail = "; ".join(seen[::5])
+    raise AssertionError(f"{cid}: not {what} within {timeout:g} s: {cam.get('state')} ({cam.get('reason')}); {trail}")
 
 
 def _in(state: str, reason: str | None = None) -> Callable[[dict[str, Any]], bool]:

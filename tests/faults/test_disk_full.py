@@ -35,9 +35,9 @@ from tests.faults.table import FaultRow, FaultTable
 from tests.faults.test_uplink_faults import mqtt_uplink, walk_site
 from tests.integration.gatewayproc import GATEWAY, GatewayProcess, child_env
 from tests.integration.test_analytics_live import clip_info
-from tests.integration.test_outbox_uplinks import first_seen, wait_until
 from tests.mosquitto import Mosquitto, Subscriber
 from tests.storage import backend
+from tests.waiting import first_seen, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -5,15 +5,16 @@
    unregistered device with 403, as platforms do. The gateway must notice, register again, and its
    ledger must show the registration gap and no session outliving the platform that opened it.
 2. The MQTT broker (real mosquitto) and the GA/T 1400 view library (tests/viidserver.py) go down
-   while the real detector keeps storing events; every stored event must reach each exactly once
-   after deduplication once they are back.
-
-The heavier outbox scenario is modelled on tests/integration/test_outbox_uplinks.py, which already
-checks payloads, order and the retained tree: here only detection, recovery and loss are measured.
+   while the real detector keeps storing events from two cameras, then the gateway is SIGKILLed; a
+   signed webhook stays up throughout. Every stored event must reach each receiver exactly once after
+   deduplication, in order per camera, with payloads, thumbnails and the retained MQTT tree right.
+   This is also the outbox's acceptance run (it replaced tests/integration/test_outbox_uplinks.py,
+   which ran the same outages a second time).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import socket
@@ -42,10 +43,11 @@ from tests.integration.gbplatform import (
     until,
 )
 from tests.integration.test_analytics_live import MODELS, clip_info, walk_rules
-from tests.integration.test_outbox_uplinks import first_seen, wait_until
 from tests.mosquitto import Mosquitto, Subscriber
 from tests.storage import integrity_ok, read
 from tests.viidserver import ViidServer
+from tests.waiting import first_seen, wait_until
+from tests.webhookreceiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -230,6 +232,8 @@ def test_gb_platform_restarted_mid_session(
 SITE = "fo"
 GATEWAY_VIID_ID = "34020000001190000001"
 WALK_CHANNEL = "34020000001320000001"
+# A second camera on the same clip: the outbox keeps each camera's messages in order, interleaved.
+WALK2_CHANNEL = "34020000001320000002"
 OUTBOX_DETECT_BOUND_S = 10.0
 OUTBOX_RECOVER_BOUND_S = 20.0
 CRASH_RECOVER_BOUND_S = 30.0
@@ -281,14 +285,21 @@ def walk_site(
 def test_mqtt_and_view_library_down_then_sigkill(
     tmp_path: Path, gateway_storage_url: str, people_clips: dict[str, PeopleClip], fault_table: FaultTable
 ) -> None:
-    mqtt_pw, viid_pw = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
+    """The outbox's acceptance run as well: two cameras through the real detector to MQTT, GA/T 1400
+    and a signed webhook; the broker and the view library go down, the gateway is SIGKILLed with a
+    backlog, and every event stored reaches every receiver exactly once after dedup, in order per
+    camera, with the retained MQTT tree, health figures and thumbnails right."""
+    mqtt_pw, viid_pw, hook_secret = (secrets.token_urlsafe(12) for _ in range(3))
     walk = people_clips["walk"]
     port = free_port()
     with (
         RtspServerProcess([("/walk", clip_info(walk))]) as rtsp,
         Mosquitto(tmp_path, users={"gw": mqtt_pw, "reader": mqtt_pw}) as broker,
         ViidServer(GATEWAY_VIID_ID, viid_pw) as viid,
+        WebhookReceiver(hook_secret) as hook,
     ):
+        mqtt = mqtt_uplink(broker.port, "FT_MQTT_PW", "ft")
+        mqtt.update(kinds=["event", "state", "health"], health_interval_s=5, event_image="inline")
         config = walk_site(
             SITE,
             "Faults",
@@ -296,8 +307,19 @@ def test_mqtt_and_view_library_down_then_sigkill(
             walk=walk,
             port=port,
             storage_url=gateway_storage_url,
-            mqtt=mqtt_uplink(broker.port, "FT_MQTT_PW", "ft"),
+            mqtt=mqtt,
         )
+        config["cameras"].append({**config["cameras"][0], "id": "walk2", "gb_channel_id": WALK2_CHANNEL})
+        channels = {"walk": WALK_CHANNEL, "walk2": WALK2_CHANNEL}
+        config["uplinks"]["public_url"] = f"http://127.0.0.1:{port}"
+        config["uplinks"]["webhooks"] = [
+            {
+                "id": "hook",
+                "url": f"http://127.0.0.1:{hook.port}/events",
+                "secret": {"env": "FT_HOOK_SECRET"},
+                "kinds": ["event"],
+            }
+        ]
         config["uplinks"]["gat1400"] = [
             {
                 "id": "viid",
@@ -312,7 +334,7 @@ def test_mqtt_and_view_library_down_then_sigkill(
         ]
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))
-        env = child_env(FT_MQTT_PW=mqtt_pw, FT_VIID_PW=viid_pw)
+        env = child_env(FT_MQTT_PW=mqtt_pw, FT_VIID_PW=viid_pw, FT_HOOK_SECRET=hook_secret)
         added = run_cli(["user", "add", "ft-admin", "--role", "admin", "-c", str(path)], env)
         assert added.returncode == 0, added.stderr
         token = added.stdout.split()[-1]
@@ -335,7 +357,11 @@ def test_mqtt_and_view_library_down_then_sigkill(
 
         try:
             gw.start()
-            wait_until("an event at both receivers", lambda: subscribers[0].messages and viid.persons, 90)
+            wait_until(
+                "an event at all three receivers",
+                lambda: subscribers[0].messages and viid.persons and hook.accepted,
+                90,
+            )
 
             # 1. Broker and view library down while events keep being stored.
             down_at = time.monotonic()
@@ -347,13 +373,24 @@ def test_mqtt_and_view_library_down_then_sigkill(
                 for dest_id, d in destinations().items():
                     if not d["connected"] and dest_id not in detected:
                         detected[dest_id] = time.monotonic() - down_at
-                return len(detected) == 2
+                return detected.keys() == {"broker", "viid"}
 
             wait_until("both destinations shown disconnected", both_detected, OUTBOX_DETECT_BOUND_S + 5)
             before = event_count()
             wait_until("an event stored during the outage", lambda: event_count() > before, 60)
-            wait_until("a backlog at both", lambda: all(d["backlog"] for d in destinations().values()), 15)
-            held = {k: d["backlog"] for k, d in destinations().items()}
+
+            def backlogged() -> dict[str, dict[str, Any]] | None:
+                now = destinations()
+                return now if now["broker"]["backlog"] and now["viid"]["backlog"] else None
+
+            queued = wait_until("a backlog at both", backlogged, 15)
+            held = {k: d["backlog"] for k, d in queued.items()}
+            for dest in ("broker", "viid"):
+                assert not queued[dest]["connected"] and queued[dest]["last_error"], queued[dest]
+                assert queued[dest]["oldest_undelivered_age_s"] is not None, queued[dest]
+            assert queued["hook"]["connected"], queued["hook"]  # one destination down holds up no other
+            metrics = gw.get("/metrics", token).text
+            assert f'gateway_outbox_backlog{{destination="broker",type="mqtt"}} {held["broker"]}' in metrics
             up_at = time.monotonic()
             broker.start()
             subscribers.append(Subscriber(broker.port, topic, username="reader", password=mqtt_pw).start())
@@ -364,7 +401,7 @@ def test_mqtt_and_view_library_down_then_sigkill(
                 for dest_id, d in destinations().items():
                     if d["connected"] and d["backlog"] == 0 and dest_id not in recovered:
                         recovered[dest_id] = time.monotonic() - up_at
-                return len(recovered) == 2
+                return recovered.keys() >= {"broker", "viid"}
 
             wait_until("both backlogs drained", both_recovered, OUTBOX_RECOVER_BOUND_S + 10)
 
@@ -393,20 +430,59 @@ def test_mqtt_and_view_library_down_then_sigkill(
             time.sleep(3.0)
             wait_until("the last events drained", drained, 30)
             final = destinations()
+            # The retained topics tell a newcomer the state of things at once.
+            tree = Subscriber(broker.port, f"ft/{SITE}/#", username="reader", password=mqtt_pw).start()
+            subscribers.append(tree)
+            retained = wait_until(
+                "the retained topics",
+                lambda: (
+                    (r := {t: p for t, p, kept in tree.snapshot() if kept}).keys()
+                    >= {
+                        f"ft/{SITE}/availability",
+                        *(f"ft/{SITE}/cameras/{c}/{k}" for c in channels for k in ("state", "availability")),
+                    }
+                    and r
+                ),
+                10,
+            )
+            assert retained[f"ft/{SITE}/availability"] == b"online"
+            for cam in channels:
+                state = json.loads(retained[f"ft/{SITE}/cameras/{cam}/state"])
+                assert state["id"].startswith(f"{SITE}:state:") and state["camera"] == cam
+                assert state["data"]["state"] == "offline"  # the RTSP server is gone
+                assert retained[f"ft/{SITE}/cameras/{cam}/availability"] == b"offline"
+            health = wait_until(
+                "a health message",
+                lambda: next((p for t, p, _k in tree.snapshot() if t.endswith("/health")), None),
+                12,
+            )
+            figures = json.loads(health)["data"]
+            if figures["state"] == "online":  # retained from before the cameras stopped
+                assert (figures["codec"], figures["width"], figures["height"]) == ("h264", walk.width, walk.height)
+            else:
+                assert figures["state"] in ("offline", "connecting") and figures["fps"] is None
             assert gw.stop() == 0, gw.log()[-4000:]
+            wait_until(
+                "the gateway's retained offline",
+                lambda: (f"ft/{SITE}/availability", b"offline", False) in tree.snapshot(),
+                10,
+            )
         finally:
             for sub in subscribers:
                 sub.stop()
             if gw.proc is not None:
                 gw.stop()
 
-    events = [r[0] for r in read(gateway_storage_url, "SELECT id FROM events ORDER BY id")]
+    stored = read(gateway_storage_url, "SELECT id, camera_id FROM events ORDER BY id")
+    events = [r[0] for r in stored]
+    camera_of = {f"{SITE}:event:{eid}": cam for eid, cam in stored}
     ((undelivered,),) = read(gateway_storage_url, "SELECT count(*) FROM outbox_deliveries")
     assert integrity_ok(gateway_storage_url)
     assert undelivered == 0
     # Ground truth: every event the gateway stored; the first one or two may precede the outbox's
     # cursor (history is not replayed to a new destination), so compare from the first delivered.
-    raw_mqtt = [json.loads(p)["id"] for sub in subscribers for _t, p, _r in sub.snapshot()]
+    mqtt_messages = [json.loads(p) for sub in subscribers[:2] for _t, p, _r in sub.snapshot()]
+    raw_mqtt = [m["id"] for m in mqtt_messages]
     mqtt_ids = first_seen(raw_mqtt)
     mqtt_events = [int(i.rsplit(":", 1)[1]) for i in mqtt_ids]
     assert mqtt_events, "nothing reached the broker"
@@ -420,11 +496,35 @@ def test_mqtt_and_view_library_down_then_sigkill(
     lost_viid = len(expected) - len(scenes)
     assert lost_mqtt == [] and lost_viid == 0, (lost_mqtt, lost_viid, expected, scenes)
     assert set(mqtt_events) <= set(events)  # nothing invented
+
+    def check_in_order(ids_in_arrival_order: list[str], where: str) -> None:
+        unique = [i for i in first_seen(ids_in_arrival_order) if int(i.rsplit(":", 1)[1]) in expected]
+        assert {int(i.rsplit(":", 1)[1]) for i in unique} == set(expected), where
+        for cam in channels:
+            seq = [int(i.rsplit(":", 1)[1]) for i in unique if camera_of[i] == cam]
+            assert seq == sorted(seq), (where, cam, seq)
+
+    check_in_order(raw_mqtt, "mqtt")
+    check_in_order([m["id"] for m in hook.accepted], "webhook")
+    assert hook.refused == []
+    for message in mqtt_messages:
+        data = message["data"]
+        assert data["snapshot_url"] == f"http://127.0.0.1:{port}/api/v1/events/{data['event_id']}/snapshot"
+        assert base64.b64decode(data["thumbnail_jpeg_base64"])[:2] == b"\xff\xd8"
+    assert {m["camera"] for m in mqtt_messages} == set(channels), "both cameras' events"
+    # The view library: one scene per event, its device the camera's channel, in the outbox's order.
+    for cam, channel in channels.items():
+        per_camera = [s for s in scenes if s.startswith(channel)]
+        assert len(per_camera) == sum(1 for e, c in stored if c == cam and e in expected), (cam, per_camera)
+        # Shot time, then a sequence from the outbox message id (which SQLite reuses once the outbox
+        # table has emptied, so the sequence alone does not order them across a drained backlog).
+        assert per_camera == sorted(per_camera, key=lambda s: s[22:]), per_camera
     # The crash: the run ended uncleanly and the camera's uptime shows the gap as unknown, not down.
     crashed = [r for r in runs["runs"] if not r.get("current")]
     assert crashed and not crashed[-1]["clean_stop"], runs
     # The gap until the new run answered is unknown, never an outage of the camera.
     assert uptime["down_s"] == 0 and uptime["unknown_s"] >= answering_after - 1.0, (uptime, answering_after)
+    assert final["hook"]["dropped"] == 0 and final["hook"]["delivered"] >= len(expected), final["hook"]
     for dest in ("broker", "viid"):
         assert final[dest]["dropped"] == 0, final[dest]
         assert detected[dest] <= OUTBOX_DETECT_BOUND_S, detected
