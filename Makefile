@@ -12,21 +12,30 @@ lint: setup
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
+# Parallel workers (pytest-xdist). Most integration tests wait on real time (cameras, timeouts,
+# backoffs), so three workers beat two on a 2-core box; each worker gets its own port range and
+# database server (docs/testing.md). Tests sharing a module fixture stay on one worker (loadscope).
+JOBS ?= 3
+PYTEST = .venv/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadscope
+
+# The whole suite (SQLite for whole-gateway tests, both backends for the store tests), then the fault
+# suite again with every gateway on PostgreSQL.
 test: lint
-	.venv/bin/python -m pytest -q -p no:cacheprovider
+	$(PYTEST)
+	GATEWAY_FAULT_TABLE=var/faults/table-postgresql.md $(PYTEST) --storage=postgresql tests/faults
 
 unit: setup
-	.venv/bin/python -m pytest -q tests/unit
+	$(PYTEST) tests/unit
 
 integration: setup
-	.venv/bin/python -m pytest -q tests/integration
+	$(PYTEST) tests/integration
 
 clips: setup
 	.venv/bin/python samples/make_clips.py
 
 # The fault suite on its own; rewrites docs/faults.md with the measured table.
 faults: setup
-	GATEWAY_FAULT_TABLE=docs/faults.md .venv/bin/python -m pytest -q -p no:cacheprovider tests/faults
+	GATEWAY_FAULT_TABLE=docs/faults.md $(PYTEST) tests/faults
 
 # Coverage-guided fuzzing of the network-facing parsers, 120 s per target (see docs/security.md).
 fuzz: setup

@@ -442,25 +442,30 @@ class AnalyticsService:
 
     def _flush_held(self) -> None:
         """Store held events oldest first; stop at the first that still fails."""
-        stored = 0
         while self._held:
             item = self._held[0]
             outcome = self._write(item)
             if outcome is False:
                 return
+            # Storage is back from the first write that works, before the held count reaches zero:
+            # a reader that sees nothing held must not see storage still failed.
+            self._storage_back(len(self._held))
             self._held.popleft()
             item.feed.events_held -= 1
-            stored += outcome is True
-        if self.storage_error is not None:
-            log.warning(
-                "analytics: storage works again after %s (%.1f s); stored %d held event(s)",
-                self.storage_error,
-                time.time() - (self.storage_failed_since or time.time()),
-                stored,
-            )
-            for feed in self._feeds.values():
-                if (feed.last_error or "").startswith("event store failed"):
-                    feed.last_error = None
+        self._storage_back(0)
+
+    def _storage_back(self, held: int) -> None:
+        if self.storage_error is None:
+            return
+        log.warning(
+            "analytics: storage works again after %s (%.1f s); storing %d held event(s)",
+            self.storage_error,
+            time.time() - (self.storage_failed_since or time.time()),
+            held,
+        )
+        for feed in self._feeds.values():
+            if (feed.last_error or "").startswith("event store failed"):
+                feed.last_error = None
         self.storage_error = None
         self.storage_failed_since = None
 
