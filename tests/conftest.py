@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import os
@@ -82,6 +83,15 @@ def people_clips() -> dict[str, PeopleClip]:
 
     with clips_locked() as directory:
         return make_people_clips(directory)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # pytest-xdist schedules work by node id: of several items sharing one it runs one and reports
+    # the others as nothing at all (schemathesis under pytest 9 did this). Refuse such a collection.
+    counts = collections.Counter(item.nodeid for item in items)
+    repeated = sorted(nodeid for nodeid, n in counts.items() if n > 1)
+    if repeated:
+        raise pytest.UsageError(f"{len(repeated)} node id(s) name several tests, e.g. {repeated[0]}")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

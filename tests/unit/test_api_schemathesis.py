@@ -9,7 +9,8 @@ The budget is small by default (CI); `GATEWAY_SCHEMATHESIS_EXAMPLES=500` gives a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -69,9 +70,7 @@ _SETTINGS = settings(
 )
 
 
-@schema.parametrize()
-@_SETTINGS
-def test_api_authenticated(case: schemathesis.Case[Any], site: tuple[FastAPI, str]) -> None:
+def _authenticated(case: schemathesis.Case[Any], site: tuple[FastAPI, str]) -> None:
     app, token = site
     response = case.call_and_validate(base_url=BASE, app=app, headers=bearer(token), checks=CHECKS)
     # Guards the fuzzing itself: were the token refused, every case would stop at the 401 and prove nothing.
@@ -80,14 +79,45 @@ def test_api_authenticated(case: schemathesis.Case[Any], site: tuple[FastAPI, st
         assert response.status_code != 401, response.text
 
 
-@schema.parametrize()
-# Without a token the answer never depends on the parameters: no boundary-value (explicit) phase.
-@settings(_SETTINGS, max_examples=UNAUTH_EXAMPLES, phases=[Phase.generate])
-def test_api_unauthenticated(case: schemathesis.Case[Any], site: tuple[FastAPI, str]) -> None:
+def _unauthenticated(case: schemathesis.Case[Any], site: tuple[FastAPI, str]) -> None:
     response = case.call_and_validate(base_url=BASE, app=site[0], checks=CHECKS)
     # Whatever the method, parameters or body: refused before anything is parsed.
     if case.operation.path != "/healthz":
         assert response.status_code == 401, (case.operation.path, response.status_code)
+
+
+def _calling(body: Callable[..., None]) -> Callable[..., None]:
+    def test(case: schemathesis.Case[Any], site: tuple[FastAPI, str]) -> None:
+        body(case, site)
+
+    return test
+
+
+def _one_test_per_operation(prefix: str, body: Callable[..., None], hypothesis_settings: settings) -> None:
+    """Define `<prefix>__<method>_<path>` for every operation of the document.
+
+    One function per operation rather than one `schema.parametrize()` for all: pytest 9 builds an item's
+    node id from its function's name, so the items schemathesis makes for one function all share one id,
+    and pytest-xdist, whose scheduler keys the work by node id, then ran only one of them (and reported a
+    failure of none). A function per operation keeps every id unique, with schemathesis's own test builder.
+    """
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        name = f"{prefix}__{re.sub(r'[^0-9A-Za-z]+', '_', f'{operation.method}_{operation.path}').strip('_')}"
+
+        test = _calling(body)
+        test.__name__ = test.__qualname__ = name
+        one = schema.include(method=operation.method.upper(), path=operation.path)
+        globals()[name] = one.parametrize()(hypothesis_settings(test))
+
+
+_one_test_per_operation("test_api_authenticated", _authenticated, _SETTINGS)
+# Without a token the answer never depends on the parameters: no boundary-value (explicit) phase.
+_one_test_per_operation(
+    "test_api_unauthenticated",
+    _unauthenticated,
+    settings(_SETTINGS, max_examples=UNAUTH_EXAMPLES, phases=[Phase.generate]),
+)
 
 
 def test_schema_is_the_served_one(site: tuple[FastAPI, str]) -> None:
