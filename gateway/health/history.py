@@ -197,17 +197,30 @@ class HistoryWriter:
                 # Some row can never be written (a bug, not the disk): write the rest one by one, so
                 # that one bad row does not block every later state change behind it.
                 log.error("history: a batch was refused (%s); writing it row by row", type(exc).__name__)
-                self._write_row_by_row(pending)
+                try:
+                    self._write_row_by_row(pending)
+                except SQLAlchemyError as again:
+                    return self._failed(pending, again)
             else:
-                self.failed_writes += 1
-                if self.failed_writes == 1 or self.failed_writes % 100 == 0:
-                    pending_rows = len(pending.states) + len(pending.samples) + len(pending.quality)
-                    log.error("history: write failed (%d rows pending, will retry): %s", pending_rows, exc)
-                return False
+                return self._failed(pending, exc)
+        except Exception as exc:  # noqa: BLE001 - the writer thread must outlive any bug: retried, said
+            return self._failed(pending, exc)
         if self.failed_writes:
             log.info("history: writes work again")
             self.failed_writes = 0
         return True
+
+    def _failed(self, pending: _Pending, exc: BaseException) -> bool:
+        self.failed_writes += 1
+        if self.failed_writes == 1 or self.failed_writes % 100 == 0:
+            pending_rows = len(pending.states) + len(pending.samples) + len(pending.quality)
+            log.error(
+                "history: write failed (%d rows pending, will retry): %s",
+                pending_rows,
+                exc,
+                exc_info=None if isinstance(exc, SQLAlchemyError) else exc,
+            )
+        return False
 
     def _write(self, conn: Connection, pending: _Pending) -> None:
         for table, rows in self._groups(pending):
@@ -231,15 +244,18 @@ class HistoryWriter:
 
     def _write_row_by_row(self, pending: _Pending) -> None:
         for table, rows in self._groups(pending):
-            for row in rows:
+            # Each row leaves the batch once written or refused, so that a retry after the database
+            # itself failed half-way (raised to _flush) writes no row twice.
+            while rows:
                 try:
                     with self._db.engine.begin() as conn:
-                        conn.execute(table.insert(), [row])
+                        conn.execute(table.insert(), [rows[0]])
                 except SQLAlchemyError as exc:
                     if not _refused(exc):
                         raise
                     self.rejected_rows += 1
                     log.error("history: dropped a %s row the database refuses: %s", table.name, exc)
+                rows.pop(0)
         with self._db.engine.begin() as conn:
             self._write(conn, _Pending(heartbeat=pending.heartbeat, stop=pending.stop))
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -173,3 +174,31 @@ def test_a_row_the_database_refuses_does_not_block_the_rest(db: Database) -> Non
     assert [s.state for s in states] == ["online", "offline"]
     assert quality.score is None and quality.state == "not_checkable"
     assert writer.rejected_rows == 1 and run.stopped_at is not None
+
+
+def test_the_history_writer_thread_outlives_a_bug_and_writes_each_row_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = HistoryWriter(db, instance="test")
+    writer.start()
+    real = writer._write
+    calls: list[int] = []
+
+    def buggy(conn: Any, pending: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the writer")
+        real(conn, pending)
+
+    monkeypatch.setattr(writer, "_write", buggy)
+    writer.record_state(CameraStatus("cam", CameraState.ONLINE, None, T0))
+    deadline = time.monotonic() + 5
+    while writer.failed_writes == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer.failed_writes == 1  # said and counted (the metric), not a dead thread
+    writer.record_state(CameraStatus("cam", CameraState.OFFLINE, "refused", T0 + 1))
+    writer.close(timeout_s=15)
+    with db.engine.connect() as conn:
+        states = conn.execute(schema.camera_state_changes.select()).all()
+    assert [(s.ts, s.state) for s in states] == [(T0, "online"), (T0 + 1, "offline")]
+    assert writer.failed_writes == 0
