@@ -95,6 +95,19 @@ def test_wrong_role_gets_403(client: TestClient, tokens: dict[str, str]) -> None
     assert client.get("/api/v1/users", headers=auth(tokens["admin"])).status_code == 200
 
 
+def test_gateway_parts_lists_the_watched_tasks(client: TestClient, tokens: dict[str, str]) -> None:
+    r = client.get("/api/v1/gateway/parts", headers=auth(tokens["auditor"]))
+    assert r.status_code == 200
+    parts = {p["name"]: p for p in r.json()}
+    assert {"history-heartbeat", "history-sampler", "history-pruner"} <= parts.keys()
+    beat = parts["history-heartbeat"]
+    assert (beat["kind"], beat["running"], beat["restarts"], beat["down_since"]) == ("task", True, 0, None)
+    assert client.get("/api/v1/gateway/parts", headers=auth(tokens["police"])).status_code == 403
+    assert client.get("/healthz").json()["parts_down"] == 0
+    metrics = client.get("/metrics", headers=auth(tokens["admin"])).text
+    assert 'gateway_part_up{part="history-heartbeat",kind="task"} 1' in metrics
+
+
 def test_cameras_listed_with_masked_urls(client: TestClient, tokens: dict[str, str]) -> None:
     # Police see only what they were granted: nothing at first.
     assert client.get("/api/v1/cameras", headers=auth(tokens["police"])).json() == []
