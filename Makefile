@@ -16,7 +16,7 @@ lint: setup
 # backoffs), so three workers beat two on a 2-core box; each worker gets its own port range and
 # database server (docs/testing.md). Tests sharing a module fixture stay on one worker (loadscope).
 JOBS ?= 3
-PYTEST = .venv/bin/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadscope
+PYTEST = .venv/bin/python -m pytest -q -rs -p no:cacheprovider -n $(JOBS) --dist loadscope
 
 # The whole suite (SQLite for whole-gateway tests, both backends for the store tests), then the fault
 # suite again with every gateway on PostgreSQL.
