@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -25,8 +23,8 @@ from gateway.quality import (
     diagnose,
     prepare,
 )
+from gateway.sim.clips import ClipInfo
 
-CLIPS = Path(__file__).resolve().parents[2] / "samples" / "clips"
 SIZES = [(1920, 1080), (704, 576)]
 
 
@@ -352,42 +350,40 @@ def test_thresholds_are_configurable() -> None:
         strict.dark_mean_luma = 1.0  # type: ignore[misc]
 
 
-# --- the sample clips (skipped when absent) -----------------------------------------------------------
+# --- the sample clips (made by the sample_clips fixture when absent) --------------------------------
 
 
-def keyframes(name: str, limit: int = 4) -> list[np.ndarray]:
-    av = pytest.importorskip("av")
-    path = CLIPS / name
-    if not path.exists():
-        pytest.skip(f"sample clip {name} absent")
+def keyframes(clip: ClipInfo, limit: int = 4) -> list[np.ndarray]:
+    import av
+
     frames: list[np.ndarray] = []
+    path = clip.path
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             if frame.key_frame:
                 frames.append(frame.to_ndarray(format="bgr24"))
                 if len(frames) == limit:
                     break
-    if len(frames) < 3:
-        pytest.skip(f"sample clip {name} has fewer than 3 keyframes")
+    assert len(frames) >= 3, f"sample clip {path.name} has fewer than 3 keyframes"
     return frames
 
 
-def test_clip_frozen_is_detected_over_several_samples() -> None:
+def test_clip_frozen_is_detected_over_several_samples(sample_clips: dict[str, ClipInfo]) -> None:
     tracker = FrozenTracker(3)
-    results = [tracker.check(prepare(f)) for f in keyframes("frozen.h264")]
+    results = [tracker.check(prepare(f)) for f in keyframes(sample_clips["frozen"])]
     assert [r.state for r in results[2:]] == ["fail"] * (len(results) - 2)
 
 
-def test_clip_dark_is_too_dark() -> None:
-    for frame in keyframes("dark.h264"):
+def test_clip_dark_is_too_dark(sample_clips: dict[str, ClipInfo]) -> None:
+    for frame in keyframes(sample_clips["dark"]):
         results = diagnose(prepare(frame), frozen=FrozenTracker(), reference=None)
         assert states(results)["dark"] == "fail"
         assert states(results)["blank"] == "pass"
 
 
-@pytest.mark.parametrize("name", ["hd_h264.h264", "hd_h265.h265", "sd_h264.h264", "hd720_h264.h264"])
-def test_clip_clean_has_no_alarm(name: str) -> None:
-    frames = keyframes(name)
+@pytest.mark.parametrize("name", ["hd_h264", "hd_h265", "sd_h264", "hd720_h264"])
+def test_clip_clean_has_no_alarm(name: str, sample_clips: dict[str, ClipInfo]) -> None:
+    frames = keyframes(sample_clips[name])
     reference = Reference.from_prepared(prepare(frames[0]))
     tracker = FrozenTracker(3)
     for frame in frames:
