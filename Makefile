@@ -33,9 +33,11 @@ integration: setup
 clips: setup
 	.venv/bin/python samples/make_clips.py
 
-# The fault suite on its own; rewrites docs/faults.md with the measured table.
+# The fault suite on its own, on SQLite then PostgreSQL; rewrites docs/faults.md and
+# docs/faults-postgresql.md with the measured tables.
 faults: setup
 	GATEWAY_FAULT_TABLE=docs/faults.md $(PYTEST) tests/faults
+	GATEWAY_FAULT_TABLE=docs/faults-postgresql.md $(PYTEST) --storage=postgresql tests/faults
 
 # Coverage-guided fuzzing of the network-facing parsers, 120 s per target (see docs/security.md).
 fuzz: setup
