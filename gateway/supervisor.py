@@ -37,6 +37,10 @@ _DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322}
 # How often the supervisor judges its camera again between snapshots: a reader sends one only when
 # a packet arrives, so a trickle of packets would otherwise be judged only as often as it trickles.
 REJUDGE_INTERVAL_S = 0.5
+# A session that lives this many stall timeouts without a frame gets no video in real time (see
+# _rejudge). Twice: the reader's own stall timeout, for a stream that goes silent, always comes first
+# (snapshots come at most once a second, so the last packet may be up to 1 s newer than the last one).
+FRAME_SILENCE_STALLS = 2.0
 
 
 class Backoff:
@@ -220,15 +224,23 @@ class CameraSupervisor:
         if last is None or self._stop.is_set():
             return
         session, measured, received = last
-        if session != self._session or time.monotonic() - received < GAP_S:
+        silence = time.monotonic() - received
+        if session != self._session or silence < GAP_S:
             return
         current = self._tracker.get(self.camera.id)
-        if current.state not in (CameraState.ONLINE, CameraState.DEGRADED) or measured.realtime_ratio_idle is None:
+        if current.state not in (CameraState.ONLINE, CameraState.DEGRADED) or current.last_packet_at is None:
             return
-        if current.last_packet_at is None:
+        ratio = measured.realtime_ratio_idle
+        if silence > FRAME_SILENCE_STALLS * self._settings.stall_timeout_s:
+            # No frame for longer than the stall timeout, and yet the session lives: the socket still
+            # gets bytes, so the reader's timeout never fires (a keyframe crawling over a link far too
+            # thin for the stream takes 10-30 s). The ratio caps each silence at GAP_S, leaving that
+            # case to the stall timeout; here it is no video in real time, read as none at all.
+            ratio = 0.0
+        if ratio is None:
             return
         # Shown with the ratio judged with, not the last snapshot's.
-        self._judge(current, replace(measured, realtime_ratio=measured.realtime_ratio_idle), current.last_packet_at)
+        self._judge(current, replace(measured, realtime_ratio=ratio), current.last_packet_at)
 
     def _quality_setup(self) -> SamplerSetup:
         reference = self._references.get(self.camera.id) if self._references is not None else None

@@ -13,7 +13,7 @@ import pytest
 from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, Resolution, SupervisorConfig
-from gateway.health.policy import HealthPolicy
+from gateway.health.policy import SLOW_DELIVERY, SLOW_DELIVERY_REASON, HealthPolicy
 from gateway.health.state import CameraState, HealthTracker
 from gateway.pipeline.readers import ThreadReader
 from gateway.supervisor import Backoff, CameraSupervisor
@@ -170,3 +170,46 @@ async def test_closing_a_thread_reader_waits_for_its_sessions() -> None:
     assert not threads[0].is_alive()
     await asyncio.wait_for(task, 1)
     assert source.closed
+
+
+class FramesThenTrickle(ScriptedSource):
+    """Frames in real time, then none while the session stays up: what the reader sees while a keyframe
+    crawls over a link far too thin for it (bytes arrive, so no socket timeout fires)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__(("ok", 0))
+        self.release = release
+
+    def packets(self) -> Iterator[Packet]:
+        for i in range(100):  # 4 s of video, in real time
+            time.sleep(0.04)
+            yield Packet("cam", "h264", i * 3600, i * 3600, INFO.time_base, i % 50 == 0, b"x" * 1000, time.monotonic())
+        self.release.wait(10)
+        raise SourceError(Reason.ENDED, "scripted end")
+
+
+async def test_a_session_without_frames_past_the_stall_timeout_reads_as_slow_delivery() -> None:
+    release = threading.Event()
+    settings = SupervisorConfig(stall_timeout_s=1.0, backoff_initial_s=0.02, backoff_max_s=0.05)
+    tracker = HealthTracker(["cam"])
+    seen: list[tuple[CameraState, str | None, float]] = []
+    tracker.subscribe(lambda new, _old: seen.append((new.state, new.reason, time.monotonic())))
+    reader = ThreadReader(settings, {}, lambda _c, _s: FramesThenTrickle(release))
+    sup = CameraSupervisor(CAMERA, settings, POLICY, tracker, reader)
+    task = asyncio.create_task(sup.run())
+    try:
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
+            if tracker.get("cam").state is CameraState.DEGRADED:
+                break
+        status = tracker.get("cam")
+        assert status.state is CameraState.DEGRADED, seen
+        assert status.reason == SLOW_DELIVERY_REASON and SLOW_DELIVERY in status.faults
+        assert status.measured.realtime_ratio == 0.0
+        online = next(t for state, _r, t in seen if state is CameraState.ONLINE)
+        # Degraded only once the frames had stopped for twice the stall timeout (less the snapshot lag).
+        assert seen[-1][2] - online >= 4.0 + 2 * settings.stall_timeout_s - 1.0
+    finally:
+        release.set()
+        sup.stop()
+        await asyncio.wait_for(task, 5)
