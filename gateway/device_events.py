@@ -39,7 +39,6 @@ class DeviceEventService:
     async def run(self) -> None:
         await asyncio.gather(*(self._watch(c) for c in self.cameras()))
 
-    @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,10 +42,6 @@ from gateway.supervisor import CameraSupervisor
 from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)
-
-
-def _stopping(supervisor: CameraSupervisor) -> bool:
-    return supervisor.stopping
 
 
 # The last heartbeat bounds a run that ended without a clean stop (crash, power cut), so this is the
@@ -145,7 +140,7 @@ class Runtime:
             self._tasks.append(self.watchdog.task("onvif-inventory", self.inventory.run))
         if self.device_events.cameras():
             self._tasks.append(
-                self.watchdog.task("onvif-events", self.device_events.run, finished=lambda: self.device_events.stopping)
+                self.watchdog.task("onvif-events", self.device_events.run, finished=self.device_events.stopping)
             )
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
@@ -175,9 +170,7 @@ class Runtime:
             )
             self.supervisors[camera.id] = supervisor
             self._tasks.append(
-                self.watchdog.task(
-                    f"supervisor-{camera.id}", supervisor.run, finished=functools.partial(_stopping, supervisor)
-                )
+                self.watchdog.task(f"supervisor-{camera.id}", supervisor.run, finished=supervisor.stopping)
             )
         await self.analytics.start()
         # Uplinks last: the catalog a platform asks for right after registering lists live states.

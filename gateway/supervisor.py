@@ -147,7 +147,6 @@ class CameraSupervisor:
             with contextlib.suppress(asyncio.CancelledError):
                 await rejudge
 
-    @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
