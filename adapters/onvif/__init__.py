@@ -13,13 +13,16 @@ from adapters.onvif.client import (
     VideoEncoding,
 )
 from adapters.onvif.discovery import DiscoveredDevice, discover
+from adapters.onvif.event_kinds import EVENT_KINDS, EventKind, classify
 from adapters.onvif.events import OnvifEvent, PullPoint, WatchStats, watch_events
 from adapters.onvif.soap import OnvifError
 
 __all__ = [
+    "EVENT_KINDS",
     "ClockReading",
     "DeviceInfo",
     "DiscoveredDevice",
+    "EventKind",
     "Inventory",
     "MediaProfile",
     "OnvifClient",
@@ -29,6 +32,7 @@ __all__ = [
     "RecordingSummary",
     "VideoEncoding",
     "WatchStats",
+    "classify",
     "discover",
     "watch_events",
 ]

@@ -16,10 +16,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final, Literal, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Final, TypeVar
 from xml.etree.ElementTree import Element, tostring
 from xml.sax.saxutils import escape
 
+from adapters.onvif.event_kinds import Classification, EventKind, classify
 from adapters.onvif.soap import (
     NS_EVENTS,
     OnvifError,
@@ -56,13 +58,6 @@ MAX_ITEMS: Final = 32  # per Source/Data: a hostile reply cannot make us build h
 MAX_VALUE_CHARS: Final = 256
 MAX_MESSAGES: Final = 1000
 
-EventKind = Literal["motion", "tamper", "other"]
-_MOTION_TOPICS: Final = frozenset(
-    {"RuleEngine/CellMotionDetector/Motion", "VideoSource/MotionAlarm", "RuleEngine/MotionRegionDetector/Motion"}
-)
-_TAMPER_TOPICS: Final = frozenset({"RuleEngine/TamperDetector/Tamper"})
-_TAMPER_PREFIXES: Final = ("VideoSource/GlobalSceneChange",)
-
 
 @dataclass(frozen=True)
 class OnvifEvent:
@@ -72,13 +67,20 @@ class OnvifEvent:
     data: dict[str, str]
     operation: str | None = None  # PropertyOperation: Initialized (state at subscribe), Changed, Deleted
 
+    @cached_property
+    def classification(self) -> Classification:
+        return classify(self.topic, self.data, self.operation)
+
     @property
     def kind(self) -> EventKind:
-        if self.topic in _MOTION_TOPICS:
-            return "motion"
-        if self.topic in _TAMPER_TOPICS or self.topic.startswith(_TAMPER_PREFIXES):
-            return "tamper"
-        return "other"
+        """What the event means, from its topic and data items (event_kinds.RULES)."""
+        return self.classification.kind
+
+    @property
+    def active(self) -> bool | None:
+        """Whether the condition holds (tamper starts: True, clears: False); None when the message
+        does not say (a count, an unknown item, an instant reported at subscription)."""
+        return self.classification.active
 
 
 # --- parsing ----------------------------------------------------------------------------------

@@ -138,11 +138,12 @@ camera_inventory = Table(
 device_events = Table(
     "device_events",
     metadata,
-    # Events a camera reports itself over ONVIF (motion, tamper), as opposed to our own detections.
+    # Events a camera reports itself over ONVIF (motion, tamper, people...), as opposed to our own
+    # detections.
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("camera_id", String(64), nullable=False),
     Column("ts", Float, nullable=False),
-    Column("kind", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),  # adapters.onvif.EventKind: the longest, line_crossing, is 13
     Column("topic", String(200), nullable=False),
     Column("operation", String(20), nullable=True),
     Column("data", JSON, nullable=True),

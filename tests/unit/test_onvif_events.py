@@ -69,7 +69,8 @@ def test_motion_notification_is_parsed() -> None:
         ("VideoSource/GlobalSceneChange/ImagingService", "tamper"),
         ("VideoSource/GlobalSceneChange/AnalyticsService", "tamper"),
         ("RuleEngine/TamperDetector/Tamper", "tamper"),
-        ("Device/Trigger/DigitalInput", "other"),
+        ("Device/Trigger/DigitalInput", "alarm_input"),
+        ("VideoSource/ImageTooDark/ImagingService", "other"),
         ("VideoSource/MotionAlarmX", "other"),
     ],
 )

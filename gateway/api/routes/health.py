@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from sqlalchemy import ColumnElement, Row, Table, select
 
+from adapters.onvif import EventKind
 from gateway.access import Access
 from gateway.api.deps import AccessDep, AnyUser, RuntimeDep
 from gateway.api.models import (
@@ -26,6 +27,7 @@ from gateway.api.models import (
 )
 from gateway.api.period import Period, parse_period
 from gateway.config import CameraConfig
+from gateway.device_events import stored_active
 from gateway.errors import NotFoundError
 from gateway.runtime import Runtime
 from gateway.storage import schema
@@ -179,12 +181,15 @@ def camera_device_events(
     access: AccessDep,
     start: From = None,
     end: To = None,
-    kind: Annotated[Literal["motion", "tamper", "other"] | None, Query()] = None,
+    kind: Annotated[EventKind | None, Query()] = None,
 ) -> list[DeviceEventOut]:
     """Events the camera itself reported over ONVIF (with onvif.events on)."""
     t = schema.device_events
     rows = _history_rows(runtime, access, t, camera_id, start, end, *([t.c.kind == kind] if kind is not None else []))
-    return [DeviceEventOut.model_validate(row, from_attributes=True) for row in rows]
+    return [
+        DeviceEventOut.model_validate({**row._mapping, "active": stored_active(row.topic, row.operation, row.data)})
+        for row in rows
+    ]
 
 
 @router.get("/cameras/{camera_id}/quality", response_model=list[QualityRowOut])
