@@ -32,9 +32,19 @@ class Measured(BaseModel):
     resolution_source: str | None = Field(description="'sps' (parameter sets) or 'sdp'")
     fps: float | None = Field(description="From timestamps over the last seconds")
     signalled_fps: float | None = Field(description="What the SPS timing info or the SDP announces")
-    bitrate_kbps: float | None
+    bitrate_kbps: float | None = Field(
+        description="Averaged over the newest whole GOPs (keyframe to keyframe) reaching back 5 s, so that a"
+        " long GOP's keyframe does not make it swing; over the last seconds until a whole GOP is seen"
+    )
+    bitrate_span_s: float | None = Field(None, description="Stream seconds bitrate_kbps is averaged over")
+    bitrate_gops: int = Field(0, description="Whole GOPs in bitrate_kbps (0: none seen yet, not judged)")
     gop_frames: int | None
-    keyframe_interval_s: float | None
+    keyframe_interval_s: float | None = Field(description="Seconds between the last two keyframes")
+    since_keyframe_s: float | None = Field(
+        None,
+        description="Stream seconds since the last keyframe; beyond keyframe_interval_s the keyframes are"
+        " late (policy.stream.max_keyframe_interval_s judges the longer of the two)",
+    )
     packets: int
     bytes: int
     ts_jumps: int = Field(description="Timestamp jumps (backwards, or forwards by many frames)")
@@ -265,10 +275,17 @@ class SampleOut(BaseModel):
 
 class DeviceEventOut(BaseModel):
     ts: float
-    kind: str = Field(description="motion | tamper | other")
+    kind: str = Field(
+        description="motion | tamper | people | line_crossing | intrusion | alarm_input | other, from the topic "
+        "and data items (docs/onvif-events.md); events stored before a kind was known keep the kind they had"
+    )
     topic: str
     operation: str | None = Field(description="Initialized (state at subscription), Changed or Deleted")
     data: dict[str, str] | None
+    active: bool | None = Field(
+        default=None,
+        description="true: the condition started (or holds), false: it ended; null: the message does not say",
+    )
 
 
 class QualityRowOut(BaseModel):

@@ -34,9 +34,18 @@ class MeasuredStream:
     resolution_source: str | None = None  # "sps" (in-band or SDP parameter sets) or "sdp" (FFmpeg's view)
     fps: float | None = None  # from timestamps over the last few seconds
     signalled_fps: float | None = None  # what the SPS timing info or the SDP announces
+    # Averaged over the newest whole GOPs reaching back 5 s (one GOP when it is longer): a smart codec's
+    # keyframe can outweigh the rest of its GOP, so any shorter span swings with where it falls.
     bitrate_kbps: float | None = None
+    bitrate_span_s: float | None = None  # the stream seconds bitrate_kbps is averaged over
+    # Whole GOPs in bitrate_kbps; 0: none yet (the first GOP of a session), the figure is then the last
+    # few seconds and the policy does not judge it.
+    bitrate_gops: int = 0
     gop_frames: int | None = None
-    keyframe_interval_s: float | None = None
+    keyframe_interval_s: float | None = None  # between the last two keyframes
+    # Stream seconds from the last keyframe to the last frame: past keyframe_interval_s, the keyframes
+    # are late (or have stopped), which the policy's maximum interval judges without waiting for one.
+    since_keyframe_s: float | None = None
     packets: int = 0
     bytes: int = 0
     ts_jumps: int = 0

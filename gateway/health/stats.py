@@ -7,6 +7,11 @@ resolution, profile and level come from the SPS, parsed only when its bytes chan
 Stream time alone cannot see a link too thin for the stream: the frames arrive ever later but keep
 their spacing, so fps and bitrate look perfect while the camera falls behind real time. The
 delivery ratio (media seconds received per second of arrival time) is what sees it.
+
+The bitrate is averaged over whole GOPs (keyframe to keyframe), not over the last few seconds: a
+"smart" codec (H.264+, Smart Codec) sends a keyframe every 4-10 s that may weigh as much as all the
+P-frames of its GOP together, so a 5 s window read 16 or 70 kb/s of the same 43 kb/s stream
+depending on whether the keyframe was in it (see docs/health.md).
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ class StreamStats:
         self._frame_index = 0
         self._last_key_index: int | None = None
         self._last_key_t: float | None = None
+        # Whole GOPs for the bitrate, newest last: (stream seconds, bytes). Only as many as reach back
+        # window_s (one, for a GOP longer than that). The open GOP's bytes so far, from its keyframe on.
+        self._gops: deque[tuple[float, int]] = deque()
+        self._gops_span = 0.0
+        self._open_gop_bytes = 0
         # Delivery in arrival time: media seconds received so far, and (delivery clock, that total)
         # per frame. The delivery clock is arrival time with each silence cut to GAP_S.
         self._delivered = 0.0
@@ -117,6 +127,7 @@ class StreamStats:
             # them arrive as separate packets with one timestamp. One frame, more bytes.
             self._window[-1] = (t, self._window[-1][1] + packet.size)
             self._window_bytes += packet.size
+            self._open_gop_bytes += packet.size
             if packet.keyframe and (sps := find_sps(self._info.codec, packet.data)) is not None:
                 self._use_sps(sps)
             return
@@ -124,6 +135,8 @@ class StreamStats:
             self._add_timed(t, packet.size, arrival)
         if packet.keyframe:
             self._add_keyframe(t, packet.data)
+        else:
+            self._open_gop_bytes += packet.size
         self._frame_index += 1
 
     def _add_timed(self, t: float, size: int, arrival: float) -> None:
@@ -136,6 +149,9 @@ class StreamStats:
                 self._window.clear()
                 self._window_bytes = 0
                 self._last_key_t = None
+                # GOP durations across a clock jump are unknown; the next whole GOP starts afresh.
+                self._gops.clear()
+                self._gops_span = 0.0
                 self._delivery_jump(step, arrival, 1 / fps if fps else 0.0)
             else:
                 self._delivered += step
@@ -214,11 +230,39 @@ class StreamStats:
             self.gop_frames = self._frame_index - self._last_key_index
         if t is not None and self._last_key_t is not None:
             self.keyframe_interval_s = round(t - self._last_key_t, 3)
+            self._add_gop(t - self._last_key_t, self._open_gop_bytes)
+        self._open_gop_bytes = len(data)
         self._last_key_index = self._frame_index
         self._last_key_t = t
         sps = find_sps(self._info.codec, data)
         if sps is not None:
             self._use_sps(sps)
+
+    def _add_gop(self, seconds: float, size: int) -> None:
+        if seconds <= 0:
+            return
+        self._gops.append((seconds, size))
+        self._gops_span += seconds
+        # Drop the oldest GOP once the newer ones reach back window_s without it.
+        while len(self._gops) > 1 and self._gops_span - self._gops[0][0] >= self._window_s:
+            self._gops_span -= self._gops.popleft()[0]
+
+    def _gop_bitrate(self) -> tuple[float, float, int] | None:
+        """(kb/s, stream seconds, whole GOPs): the newest whole GOPs that reach back window_s.
+
+        The open GOP counts too once it has lasted longer than the last whole one: keyframes slowed
+        down or stopped, and the figure must not stay at what the stream was sending before. Its last
+        frame is left out, as in the window: n frames span n-1 intervals.
+        """
+        if not self._gops:
+            return None
+        span, size = self._gops_span, sum(b for _, b in self._gops)
+        if self._last_t is not None and self._last_key_t is not None and self._window:
+            open_span = self._last_t - self._last_key_t
+            if open_span > self._gops[-1][0]:
+                span += open_span
+                size += self._open_gop_bytes - self._window[-1][1]
+        return size * 8 / span / 1000, span, len(self._gops)
 
     def _window_fps(self) -> float | None:
         if len(self._window) < 2:
@@ -229,11 +273,19 @@ class StreamStats:
     def snapshot(self, now: float | None = None) -> MeasuredStream:
         """The figures now; ``now`` (monotonic) ends the delivery window, else the last packet does."""
         fps = self._window_fps()
-        bitrate = None
-        if fps is not None:
-            span = self._window[-1][0] - self._window[0][0]
+        bitrate = bitrate_span = None
+        gops = 0
+        if (by_gop := self._gop_bitrate()) is not None:
+            bitrate, bitrate_span, gops = by_gop
+        elif fps is not None:
+            # Before the first whole GOP (or in a stream with no keyframe in view): the last seconds,
+            # which is what the policy never judges (see bitrate_gops).
+            bitrate_span = self._window[-1][0] - self._window[0][0]
             # n frames span n-1 intervals; the last frame's bytes lie outside the span.
-            bitrate = round((self._window_bytes - self._window[-1][1]) * 8 / span / 1000, 1)
+            bitrate = (self._window_bytes - self._window[-1][1]) * 8 / bitrate_span / 1000
+        since_key = (
+            self._last_t - self._last_key_t if self._last_t is not None and self._last_key_t is not None else None
+        )
         ratio = self.realtime_ratio(now)
         # What the ratio reads once the silence after the last packet has lasted GAP_S: the
         # supervisor judges with it when no newer snapshot comes.
@@ -250,11 +302,14 @@ class StreamStats:
             resolution_source="sps" if sps else ("sdp" if width else None),
             fps=round(fps, 2) if fps is not None else None,
             signalled_fps=sps.fps if sps and sps.fps else self._info.nominal_fps,
-            bitrate_kbps=bitrate,
+            bitrate_kbps=round(bitrate, 1) if bitrate is not None else None,
+            bitrate_span_s=round(bitrate_span, 3) if bitrate_span is not None else None,
+            bitrate_gops=gops,
             gop_frames=self.gop_frames,
             keyframe_interval_s=self.keyframe_interval_s
             if self.keyframe_interval_s is not None or not (self.gop_frames and fps)
             else round(self.gop_frames / fps, 3),
+            since_keyframe_s=round(since_key, 3) if since_key is not None else None,
             packets=self.packets,
             bytes=self.bytes,
             ts_jumps=self.ts_jumps,

@@ -22,7 +22,15 @@ from gateway import __version__
 from gateway.config import CameraConfig, GatewayConfig, UnitConfig, ZoneConfig
 from gateway.forward.catalog import selected_cameras
 from gateway.forward.ledger import ForwardLedger, SessionSummary, merge_spans
-from gateway.health.policy import BELOW_HD, LOW_FPS, MIN_REALTIME_RATIO, QUALITY_PREFIX, SLOW_DELIVERY
+from gateway.health.policy import (
+    BELOW_HD,
+    LONG_KEYFRAME_INTERVAL,
+    LOW_BITRATE,
+    LOW_FPS,
+    MIN_REALTIME_RATIO,
+    QUALITY_PREFIX,
+    SLOW_DELIVERY,
+)
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
 from gateway.quality.checks import CHECK_NAMES
 from gateway.quality.thresholds import QualityThresholds
@@ -417,6 +425,13 @@ def _fault_text(fault: str, policy: PolicyStated) -> str:
         return f"frame rate below the minimum ({policy.min_fps:g} fps)"
     if fault == SLOW_DELIVERY:
         return f"video arriving slower than real time (under {MIN_REALTIME_RATIO:.0%}: link too slow)"
+    if fault == LONG_KEYFRAME_INTERVAL:
+        # The limit may have been set only for some runs of the period, or changed since: say so plainly.
+        limit = policy.max_keyframe_interval_s
+        return f"keyframe interval over the maximum ({limit:g} s)" if limit else "keyframe interval over the maximum"
+    if fault == LOW_BITRATE:
+        floor = policy.min_bitrate_kbps
+        return f"bitrate below the minimum ({floor:g} kb/s)" if floor else "bitrate below the minimum"
     if fault.startswith(QUALITY_PREFIX):
         return f"picture quality: {fault.removeprefix(QUALITY_PREFIX).replace('_', ' ')}"
     return fault
@@ -713,26 +728,34 @@ def _policy(config: GatewayConfig) -> PolicyStated:
         quality_interval_s=config.supervisor.quality_interval_s,
         quality_checks=tuple(c for c in CHECK_NAMES if c in p.quality.checks),
         quality_thresholds={f.name: float(getattr(thresholds, f.name)) for f in dataclasses.fields(QualityThresholds)},
+        max_keyframe_interval_s=p.stream.max_keyframe_interval_s,
+        min_bitrate_kbps=p.stream.min_bitrate_kbps,
     )
 
 
 def _merge_policy_notes(
     findings: list[Finding], reader: HistoryReader, runs: dict[int, Run], policy: PolicyStated
 ) -> list[Finding]:
-    """Warn when some of the period was judged live under another HD threshold or frame rate."""
+    """Warn when some of the period was judged live under another HD threshold, frame rate or stream limit."""
     differing = 0
     for stored in reader.run_policies(list(runs)).values():
         if stored is None:
             continue
-        if stored.get("hd_min_resolution") != policy.hd_min_resolution or stored.get("min_fps") != policy.min_fps:
+        if (
+            stored.get("hd_min_resolution") != policy.hd_min_resolution
+            or stored.get("min_fps") != policy.min_fps
+            # Runs stored before policy.stream existed judged neither: None, as the default.
+            or stored.get("max_keyframe_interval_s") != policy.max_keyframe_interval_s
+            or stored.get("min_bitrate_kbps") != policy.min_bitrate_kbps
+        ):
             differing += 1
     if differing:
         findings.append(
             Finding(
                 "warn",
                 "policy",
-                f"{differing} gateway run(s) in the period judged cameras under a different HD threshold or"
-                " minimum frame rate than the policy stated here",
+                f"{differing} gateway run(s) in the period judged cameras under a different HD threshold,"
+                " minimum frame rate or stream limit than the policy stated here",
             )
         )
     return findings

@@ -46,9 +46,10 @@ class Span:
 class Incident:
     """A stretch of time when an online camera did not count as coverage, by fault.
 
-    ``fault`` is a stable code: ``below_hd``, ``low_fps``, ``slow_delivery`` or ``quality:<check>`` (``quality:frozen``,
-    ``quality:blank``, ...). ``start`` is when the gateway detected it (a quality fault may have begun
-    up to one sampling window earlier); ``ongoing`` when it had not cleared by the end of the period.
+    ``fault`` is a stable code: ``below_hd``, ``low_fps``, ``slow_delivery``, ``long_keyframe_interval``,
+    ``low_bitrate`` or ``quality:<check>`` (``quality:frozen``, ``quality:blank``, ...). ``start`` is
+    when the gateway detected it (a quality fault may have begun up to one sampling window earlier);
+    ``ongoing`` when it had not cleared by the end of the period.
     """
 
     fault: str
@@ -190,6 +191,9 @@ class PolicyStated:
     quality_interval_s: float
     quality_checks: tuple[str, ...]
     quality_thresholds: dict[str, float]
+    # policy.stream: None when not set (measured, not judged), which is the default.
+    max_keyframe_interval_s: float | None = None
+    min_bitrate_kbps: float | None = None
 
 
 @dataclass(frozen=True)

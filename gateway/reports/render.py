@@ -181,6 +181,11 @@ def _fps_label(fps: float | None) -> str:
     return "—" if value is None else f"{value:.1f}"
 
 
+def _limit(value: float | None, unit: str) -> str:
+    """A policy.stream limit; unset is the default and means the figure is reported, not judged."""
+    return "not judged (measured only)" if value is None else f"{_num(value)} {unit}"
+
+
 def size_label(count: int) -> str:
     """Bytes in decimal units, as network traffic is counted: ``0 B``, ``12.3 MB``."""
     value = float(count)
@@ -383,6 +388,11 @@ def _csv_rows(report: Report) -> Iterator[dict[str, str]]:
         f"quality_checks={','.join(policy.quality_checks)}",
         f"quality_thresholds={thresholds}",
     ]
+    # Only when set, so that a default report reads as before: unset means measured, not judged.
+    if policy.max_keyframe_interval_s is not None:
+        details.append(f"max_keyframe_interval_s={_num(policy.max_keyframe_interval_s)}")
+    if policy.min_bitrate_kbps is not None:
+        details.append(f"min_bitrate_kbps={_num(policy.min_bitrate_kbps)}")
     yield {
         "record": "report",
         "id": csv_safe(report.site_id),
@@ -636,6 +646,7 @@ def render_html(report: Report) -> bytes:
             offset=_offset_label,
             retention=_retention_label,
             fps=_fps_label,
+            limit=_limit,
             outage_total=lambda cam: sum(o.duration_s for o in cam.outages),
             longest=longest,
             more_note=more_note,
@@ -1090,6 +1101,8 @@ def _pdf_content(w: _PdfWriter) -> None:
         ("Maximum clock drift", f"{_num(policy.max_clock_drift_s)} s"),
         ("Quality sampling interval", f"{_num(policy.quality_interval_s)} s"),
         ("Quality checks", ", ".join(policy.quality_checks) or "none"),
+        ("Maximum keyframe interval", _limit(policy.max_keyframe_interval_s, "s")),
+        ("Minimum bitrate", _limit(policy.min_bitrate_kbps, "kb/s")),
     ]
     thresholds = sorted(policy.quality_thresholds.items())
     rows: list[tuple[str, str, str, str]] = []

@@ -10,6 +10,8 @@ SPEC: {"bind": "127.0.0.1", "port": 8554,
        "auth": null | {"username": "...", "password_env": "ENV_NAME"},
        "mounts": [{"path": "/cam1", "file": "/abs/x.h264", "codec": "h264" | "h265", "fps": 25}]}
 
+fps may be fractional, e.g. 12.5: a 25 fps camera at half rate at night.
+
 Prints exactly one line "READY <port>" to stdout once listening; everything else goes to stderr.
 Exit codes: 0 on SIGTERM/SIGINT, 2 for a bad spec or missing file, 3 when GStreamer's RTSP server
 bindings are not installed, 1 when the server cannot listen.
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 EXIT_BAD_SPEC = 2
@@ -113,7 +117,12 @@ class Mount:
     path: str
     file: str
     codec: str
-    fps: int
+    fps: float
+
+    @property
+    def rate(self) -> Fraction:
+        """The frame rate as the caps and timestamps need it, a fraction: 12.5 is 25/2."""
+        return Fraction(self.fps).limit_denominator(1001)
 
 
 @dataclass(frozen=True)
@@ -130,7 +139,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
         with open(path, encoding="utf-8") as handle:
             raw = json.load(handle)
         mounts = tuple(
-            Mount(str(m["path"]), str(m["file"]), str(m["codec"]), int(m.get("fps", 25))) for m in raw["mounts"]
+            Mount(str(m["path"]), str(m["file"]), str(m["codec"]), float(m.get("fps", 25))) for m in raw["mounts"]
         )
         bind, port, auth = str(raw.get("bind", "127.0.0.1")), int(raw["port"]), raw.get("auth")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -142,8 +151,8 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
             raise SpecError(f"mount {mount.path}: codec must be h264 or h265, not {mount.codec!r}")
         if not mount.path.startswith("/"):
             raise SpecError(f"mount path must start with '/': {mount.path!r}")
-        if mount.fps <= 0:
-            raise SpecError(f"mount {mount.path}: fps must be positive")
+        if not (math.isfinite(mount.fps) and 0 < mount.fps <= 240):
+            raise SpecError(f"mount {mount.path}: fps must be a number above 0, at most 240")
         if not os.path.isfile(mount.file):
             raise SpecError(f"mount {mount.path}: file not found: {mount.file}")
     if auth is None:
@@ -198,12 +207,15 @@ def run(spec: Spec) -> int:
                 _warn(f"{mount.file} does not start with a keyframe; clients may wait for one")
             # Wrapped once; each push shares the memory and only gets new timestamps.
             self._buffers = [self._wrap(unit, Gst) for unit in units]
-            self._fps = mount.fps
+            rate = mount.rate
+            # Frame n is at n * den / num seconds: exact for any rate, so a 12.5 fps stream never drifts.
+            self._frame_ns = (Gst.SECOND * rate.denominator, rate.numerator)
             media = "video/x-h264" if mount.codec == "h264" else "video/x-h265"
             parse, pay = ("h264parse", "rtph264pay") if mount.codec == "h264" else ("h265parse", "rtph265pay")
             self.set_launch(
                 f'( appsrc name=src is-live=false format=time caps="{media},stream-format=byte-stream,'
-                f'alignment=au,framerate={mount.fps}/1" ! {parse} ! {pay} name=pay0 pt=96 config-interval=-1 )'
+                f'alignment=au,framerate={rate.numerator}/{rate.denominator}" ! {parse} ! {pay} name=pay0 pt=96'
+                " config-interval=-1 )"
             )
             self.set_shared(True)
             # A client that drops its connection without TEARDOWN leaves at once. Once the last one has
@@ -230,8 +242,9 @@ def run(spec: Spec) -> int:
             base = self._buffers[n % len(self._buffers)]
             # Not base.copy(): for GstBuffer that is a new reference, so the timestamps would be shared.
             buffer = base.copy_region(Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.MEMORY, 0, base.get_size())
-            buffer.pts = buffer.dts = n * Gst.SECOND // self._fps
-            buffer.duration = (n + 1) * Gst.SECOND // self._fps - buffer.pts
+            per, rate = self._frame_ns
+            buffer.pts = buffer.dts = n * per // rate
+            buffer.duration = (n + 1) * per // rate - buffer.pts
             appsrc.emit("push-buffer", buffer)
 
     server = GstRtspServer.RTSPServer()

@@ -26,6 +26,7 @@ from gateway.api.models import CameraOut
 from gateway.audit import ACTIONS
 from gateway.auth import Role
 from gateway.config import CameraConfig, GatewayConfig
+from gateway.device_events import DeviceEventRow, kind_label, latest_device_events
 from gateway.errors import AuthError, InvalidRequestError, NotFoundError
 from gateway.health.uptime import Interval, outages
 from gateway.reports.coverage import build_report
@@ -46,6 +47,7 @@ EVENTS_PAGE = 50
 AUDIT_PAGE = 50
 MAX_SAMPLES = 20_000
 REFRESH_MS = 12_000
+DEVICE_EVENTS_SHOWN = 10
 # Live view is for watching; auditors read history and reports (see gateway/access.py).
 LIVE_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.POLICE})
 
@@ -252,10 +254,14 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
     start = now - DAY_S
     tz = _tz(runtime)
 
-    def load() -> tuple[list[Interval], list[SamplePoint]]:
-        return runtime.reader.timeline(camera_id, start, now, now), _samples(runtime, camera_id, start, now)
+    def load() -> tuple[list[Interval], list[SamplePoint], list[DeviceEventRow]]:
+        return (
+            runtime.reader.timeline(camera_id, start, now, now),
+            _samples(runtime, camera_id, start, now),
+            latest_device_events(runtime.db, camera_id, DEVICE_EVENTS_SHOWN),
+        )
 
-    timeline, samples = await asyncio.to_thread(load)
+    timeline, samples, device_events = await asyncio.to_thread(load)
     chart = history_chart(samples, timeline, start, now, tz, runtime.config.supervisor.sample_interval_s)
     bar = uptime_bar(timeline, start, now, tz)
     config = runtime.config
@@ -273,8 +279,13 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
         below_hd=_below_hd(config, out.measured.width, out.measured.height),
         hd_min=config.hd_min_resolution(),
         min_fps=config.policy.min_fps,
+        stream=config.policy.stream,
         live_allowed=viewer.role in LIVE_ROLES,
         device=runtime.inventory.latest.get(camera_id),
+        device_events=device_events,
+        events_subscribed=any(c.id == camera_id for c in runtime.device_events.cameras()),
+        tamper=runtime.device_events.tamper_state(camera_id, now),
+        tamper_label=kind_label("tamper"),
     )
 
 
