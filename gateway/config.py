@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -35,7 +36,8 @@ from gateway.forward.config import UplinksConfig
 from gateway.forward.config import cross_check as uplinks_cross_check
 from gateway.forward.webrtc_config import LiveViewConfig
 from gateway.quality.checks import CHECK_NAMES
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
+from gateway.quality.schedule import DayNight
+from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
 from gateway.secrets import SecretRef as SecretRef  # re-exported: its home moved, importers did not
 
 # -- small validated types -------------------------------------------------------------------------
@@ -103,8 +105,19 @@ class UnitConfig(_Model):
 class SiteConfig(_Model):
     id: Slug = Field(description="Short id of the site, used in reports and topics")
     name: str = Field(min_length=1)
-    timezone: str = Field(default="Asia/Shanghai", description="IANA zone used for day boundaries in reports")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="IANA zone of the site: day boundaries in reports, night hours"
+    )
     unit: UnitConfig
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ValueError, OSError, ZoneInfoNotFoundError):
+            raise ValueError(f"unknown time zone {zone!r} (an IANA name such as Asia/Shanghai)") from None
+        return zone
 
 
 ZoneKind = Literal["entrance", "crowded_area", "key_area", "perimeter", "other"]
@@ -210,6 +223,54 @@ class CameraConfig(_Model):
 # -- policy, runtime -------------------------------------------------------------------------------
 
 
+def _checked_thresholds(thresholds: dict[str, float]) -> dict[str, float]:
+    fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
+    for key, value in thresholds.items():
+        if key not in fields:
+            raise ValueError(f"unknown threshold {key!r}; see docs/quality.md for the list")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"threshold {key} must be a finite number >= 0")
+        if fields[key] in (int, "int") and value != int(value):
+            raise ValueError(f"threshold {key} must be a whole number")
+    return thresholds
+
+
+def _thresholds(base: QualityThresholds, overrides: dict[str, float]) -> QualityThresholds:
+    fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
+    values: dict[str, Any] = {k: int(v) if fields[k] in (int, "int") else float(v) for k, v in overrides.items()}
+    return dataclasses.replace(base, **values)
+
+
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class NightPolicy(_Model):
+    min_fps: float | None = Field(
+        default=None,
+        gt=0,
+        le=240,
+        description="Minimum frame rate at night: cameras lengthen the exposure in the dark and lower the"
+        " frame rate to fit it (null: policy.min_fps day and night)",
+    )
+    start: str = Field(default="19:00", pattern=_CLOCK_TIME, description="When night begins (HH:MM, site time zone)")
+    end: str = Field(default="07:00", pattern=_CLOCK_TIME, description="When night ends (HH:MM, the next morning)")
+    thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Night overrides of the quality thresholds, on top of the built-in night ones (darker,"
+        " noisier, flatter: see docs/quality.md) and the day overrides",
+    )
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        return _checked_thresholds(thresholds)
+
+    @staticmethod
+    def minutes(clock: str) -> int:
+        hours, minutes = clock.split(":")
+        return int(hours) * 60 + int(minutes)
+
+
 class QualityPolicy(_Model):
     checks: list[str] = Field(
         default_factory=lambda: list(CHECK_NAMES),
@@ -219,6 +280,10 @@ class QualityPolicy(_Model):
     thresholds: dict[str, float] = Field(
         default_factory=dict,
         description="Overrides of the quality thresholds (see docs/quality.md), e.g. {dark_mean_luma: 30}",
+    )
+    night: NightPolicy | None = Field(
+        default_factory=lambda: NightPolicy(),
+        description="Night hours and their thresholds in the site's time zone; null: day thresholds all the time",
     )
 
     @field_validator("checks")
@@ -232,22 +297,42 @@ class QualityPolicy(_Model):
     @field_validator("thresholds")
     @classmethod
     def _known_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
-        fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
-        for key, value in thresholds.items():
-            if key not in fields:
-                raise ValueError(f"unknown threshold {key!r}; see docs/quality.md for the list")
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"threshold {key} must be a finite number >= 0")
-            if fields[key] in (int, "int") and value != int(value):
-                raise ValueError(f"threshold {key} must be a whole number")
-        return thresholds
+        return _checked_thresholds(thresholds)
 
     def quality_thresholds(self) -> QualityThresholds:
-        fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
-        values: dict[str, Any] = {
-            k: int(v) if fields[k] in (int, "int") else float(v) for k, v in self.thresholds.items()
-        }
-        return dataclasses.replace(DEFAULT_THRESHOLDS, **values)
+        return _thresholds(DEFAULT_THRESHOLDS, self.thresholds)
+
+    def night_thresholds(self) -> QualityThresholds | None:
+        """Night: the day thresholds (with their overrides), then the built-in night values, then the night
+        overrides."""
+        if self.night is None:
+            return None
+        return _thresholds(_thresholds(self.quality_thresholds(), NIGHT_OVERRIDES), self.night.thresholds)
+
+    def day_night(self, timezone: str) -> DayNight | None:
+        night = self.night_thresholds()
+        if self.night is None or night is None:
+            return None
+        return DayNight(timezone, NightPolicy.minutes(self.night.start), NightPolicy.minutes(self.night.end), night)
+
+
+class StreamPolicy(_Model):
+    """Limits on what a camera's encoder does. Smart codecs (H.264+/H.265+, Smart Codec) lengthen the GOP
+    and drop the bitrate on still scenes by design: by default both are measured and reported, never a
+    fault; set a limit to make a breach one."""
+
+    max_keyframe_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="Longest keyframe interval (s) that is not a fault (null: measured, not judged)",
+    )
+    min_bitrate_kbps: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Lowest bitrate (kb/s, averaged over whole GOPs) that is not a fault (null: measured, not judged)",
+    )
 
 
 class PolicyConfig(_Model):
@@ -269,6 +354,10 @@ class PolicyConfig(_Model):
         " nobody watched is not evidence of coverage",
     )
     quality: QualityPolicy = Field(default_factory=lambda: QualityPolicy())
+    stream: StreamPolicy = Field(
+        default_factory=lambda: StreamPolicy(),
+        description="Optional limits on keyframe interval and bitrate (default: measured, not judged)",
+    )
 
 
 class SupervisorConfig(_Model):

@@ -167,6 +167,7 @@ class Runtime:
                 self.camera_reader,
                 resolve=self.inventory.resolve,
                 references=self.references,
+                tamper=self.device_events.tamper_active,
             )
             self.supervisors[camera.id] = supervisor
             self._tasks.append(

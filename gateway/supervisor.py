@@ -24,6 +24,7 @@ from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, CameraStatus, HealthTracker, MeasuredStream
 from gateway.health.stats import GAP_S
 from gateway.pipeline.readers import Reader
+from gateway.quality.evidence import with_camera_tamper
 from gateway.quality.references import QualityReferences
 from gateway.quality.sampler import SamplerSetup
 
@@ -81,9 +82,11 @@ class CameraSupervisor:
         reader: Reader,
         resolve: Resolver | None = None,
         references: QualityReferences | None = None,
+        tamper: Callable[[str], bool | None] | None = None,
     ) -> None:
         self.camera = camera
         self._references = references
+        self._tamper = tamper  # the camera's own word on tampering (ONVIF events), if it says any
         self._settings = settings
         self._policy = policy
         self._tracker = tracker
@@ -194,6 +197,8 @@ class CameraSupervisor:
             if self._references is not None:
                 self._references.save(cid, measured.new_reference, at)
             measured = replace(measured, new_reference=None)
+        if measured.quality and self._tamper is not None:
+            measured = replace(measured, quality=with_camera_tamper(measured.quality, self._tamper(cid)))
         if current.state not in (CameraState.ONLINE, CameraState.DEGRADED):
             self._backoff.reset()
             self._server_silent = False
@@ -243,7 +248,9 @@ class CameraSupervisor:
 
     def _quality_setup(self) -> SamplerSetup:
         reference = self._references.get(self.camera.id) if self._references is not None else None
-        return SamplerSetup(self._settings.quality_interval_s, self._policy.quality_thresholds, reference)
+        return SamplerSetup(
+            self._settings.quality_interval_s, self._policy.quality_thresholds, reference, self._policy.day_night
+        )
 
 
 def _endpoint(camera: CameraConfig) -> tuple[str, int, bool] | None:

@@ -1,13 +1,15 @@
-"""Decode one keyframe every so often, in the camera's reader, and diagnose it.
+"""Decode a keyframe every so often, in the camera's reader, with the keyframe after it, and diagnose them.
 
-Only keyframes are decoded (each one stands alone), at most one per interval, so the packet path
-stays decode-free. Results travel with the next stats snapshot; no frame leaves the reader.
+Only keyframes are decoded (each one stands alone): two per interval, so the packet path stays
+decode-free. Results travel with the next stats snapshot; no frame leaves the reader.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import av
@@ -17,17 +19,12 @@ import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 
 from adapters.common.media import Packet, StreamInfo
-from gateway.quality.checks import (
-    CHECK_NAMES,
-    CheckResult,
-    FrozenTracker,
-    Prepared,
-    Reference,
-    check_blank,
-    check_dark,
-    diagnose,
-    prepare,
-)
+from gateway.quality.checks import CHECK_NAMES, diagnose
+from gateway.quality.frames import CheckResult, Prepared, prepare
+from gateway.quality.picture import check_blank, check_dark
+from gateway.quality.scene import Reference, SceneTracker
+from gateway.quality.schedule import DayNight
+from gateway.quality.temporal import Bitstream, FrozenTracker
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 
 log = logging.getLogger(__name__)
@@ -42,24 +39,57 @@ class SamplerSetup:
     interval_s: float
     thresholds: QualityThresholds = DEFAULT_THRESHOLDS
     reference: bytes | None = None  # the camera's stored reference picture (Reference.to_bytes)
+    day_night: DayNight | None = None  # night thresholds and when they apply; None: day all the time
+
+
+@dataclass
+class _Pending:
+    """The sampled keyframe, decoded and prepared, waiting for the next keyframe (the second picture)."""
+
+    prepared: Prepared
+    thresholds: QualityThresholds
+    night: bool
+    keyframe_bytes: int
+    since: float
+    p_sizes: list[int] = field(default_factory=list)
+    last_pts: int | None = None
 
 
 class KeyframeSampler:
-    def __init__(self, info: StreamInfo, interval_s: float, thresholds: QualityThresholds = DEFAULT_THRESHOLDS) -> None:
+    """Samples one keyframe per interval and diagnoses it together with the keyframe after it.
+
+    Only keyframes are decoded (each stands alone): the sampled one and, when it comes within
+    ``frozen_pair_max_s``, the next one, which gives the checks that compare two pictures close in
+    time (frozen, shake) their second picture. The P-frames in between are only measured (their sizes),
+    never decoded. The diagnosis is returned when the second keyframe arrives (or is given up on).
+    """
+
+    def __init__(
+        self,
+        info: StreamInfo,
+        interval_s: float,
+        thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+        day_night: DayNight | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._interval_s = interval_s
         self._thresholds = thresholds
+        self._day_night = day_night
+        self._clock = clock
         self._next = 0.0
         self._codec = _DECODERS[info.codec]
         self._extradata = info.extradata
         self._frozen = FrozenTracker()
+        self._scene = SceneTracker()
         self._reference: Reference | None = None
         self.new_reference: bytes | None = None  # set once, when this sampler took the camera's first reference
         self._held: list[bytes] = []
         self._held_pts: int | None = None
+        self._pending: _Pending | None = None
 
     @classmethod
     def from_setup(cls, info: StreamInfo, setup: SamplerSetup) -> KeyframeSampler:
-        sampler = cls(info, setup.interval_s, setup.thresholds)
+        sampler = cls(info, setup.interval_s, setup.thresholds, setup.day_night)
         if setup.reference is not None:
             try:
                 sampler._reference = Reference.from_bytes(setup.reference)
@@ -75,38 +105,95 @@ class KeyframeSampler:
     def offer(self, packet: Packet) -> tuple[CheckResult, ...] | None:
         """Take the packet; return a diagnosis when one is complete, else None (cheap).
 
-        A due keyframe is held until the next packet shows whether more of the same picture follows:
-        a camera that cuts pictures into slices can send one picture as several packets with one
-        timestamp, and a lone first slice would decode as a partly grey picture.
+        A keyframe to decode is held until the next packet shows whether more of the same picture
+        follows: a camera that cuts pictures into slices can send one picture as several packets with
+        one timestamp, and a lone first slice would decode as a partly grey picture.
         """
         if self._held:
             if packet.pts is not None and packet.pts == self._held_pts:
                 self._held.append(packet.data)
                 return None
             data, self._held = b"".join(self._held), []
-            return self._diagnose(data)
+            done = self._keyframe(data, packet.arrival)
+            # The packet that ended the keyframe is itself the first of the GOP.
+            return done if done is not None else self._after_keyframe(packet)
+        return self._after_keyframe(packet)
+
+    def _after_keyframe(self, packet: Packet) -> tuple[CheckResult, ...] | None:
+        pending = self._pending
+        if pending is not None:
+            if packet.keyframe:
+                return self._hold(packet)
+            if packet.pts is not None and packet.pts == pending.last_pts and pending.p_sizes:
+                pending.p_sizes[-1] += len(packet.data)  # another slice of the same picture
+            else:
+                pending.p_sizes.append(len(packet.data))
+                pending.last_pts = packet.pts
+            if packet.arrival - pending.since > pending.thresholds.frozen_pair_max_s:
+                return self._finish(None)
+            return None
         if not packet.keyframe or packet.arrival < self._next:
             return None
         self._next = packet.arrival + self._interval_s
+        return self._hold(packet)
+
+    def _hold(self, packet: Packet) -> tuple[CheckResult, ...] | None:
         if packet.pts is None:
-            return self._diagnose(packet.data)
+            return self._keyframe(packet.data, packet.arrival)
         self._held, self._held_pts = [packet.data], packet.pts
         return None
 
-    def _diagnose(self, data: bytes) -> tuple[CheckResult, ...]:
+    def _keyframe(self, data: bytes, arrival: float) -> tuple[CheckResult, ...] | None:
+        """A whole keyframe: the sampled one (then wait for the next), or the second (then diagnose)."""
+        pending = self._pending
+        first = pending is None
+        thresholds, night = self._thresholds_now() if pending is None else (pending.thresholds, pending.night)
         try:
             frames = self._decode(data)
         except (av.error.FFmpegError, ValueError) as exc:
-            return _not_checkable(f"keyframe did not decode: {type(exc).__name__}")
+            if first:
+                return _not_checkable(f"keyframe did not decode: {type(exc).__name__}")
+            return self._finish(None)
         if not frames:
-            return _not_checkable("keyframe gave no picture")
+            return _not_checkable("keyframe gave no picture") if first else self._finish(None)
         # bgr24 is always 8-bit; PyAV's type covers every pixel format.
         image = cast("npt.NDArray[np.uint8]", frames[-1].to_ndarray(format="bgr24"))
-        prepared = prepare(image, self._thresholds)
-        if self._reference is None and _good_reference(prepared, self._thresholds):
+        prepared = prepare(image, thresholds)
+        if not first:
+            results = self._finish(prepared)
+            if arrival >= self._next:
+                # Due again already (an interval no longer than the GOP): this keyframe also opens the
+                # next sample, so each keyframe is decoded once.
+                self._next = arrival + self._interval_s
+                self._pending = _Pending(prepared, *self._thresholds_now(), len(data), arrival)
+            return results
+        self._pending = _Pending(prepared, thresholds, night, len(data), arrival)
+        return None
+
+    def _thresholds_now(self) -> tuple[QualityThresholds, bool]:
+        if self._day_night is None:
+            return self._thresholds, False
+        return self._day_night.pick(self._thresholds, self._clock())
+
+    def _finish(self, second: Prepared | None) -> tuple[CheckResult, ...]:
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        prepared, t = pending.prepared, pending.thresholds
+        if self._reference is None and _good_reference(prepared, t):
             self._reference = Reference.from_prepared(prepared)
             self.new_reference = self._reference.to_bytes()
-        return tuple(diagnose(prepared, thresholds=self._thresholds, frozen=self._frozen, reference=self._reference))
+        results = diagnose(
+            prepared,
+            thresholds=t,
+            frozen=self._frozen,
+            reference=self._reference,
+            second=second,
+            bitstream=Bitstream.of(pending.keyframe_bytes, pending.p_sizes) if second is not None else None,
+            scene=self._scene,
+        )
+        if pending.night:
+            results = [replace(r, detail=f"{r.detail} [night thresholds]") for r in results]
+        return tuple(results)
 
     def _decode(self, data: bytes) -> list[av.VideoFrame]:
         # A decoder only for this keyframe, freed right after: a 1080p decoder holds ~10 MB of

@@ -8,7 +8,7 @@ that the scores do not depend on the camera's resolution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,12 @@ class QualityThresholds:
     but a wide spread (factor 0.1..0.35 on the synthetic clean scenes; a strong tint on a colourful
     scene still gives 0.6..1.3)."""
 
+    cast_min_shift: float = 10.0
+    """... and, when the camera has a reference picture, the mean chroma is at least 10 units away from
+    the reference's: a lawn or a green wall is one colour by right (the vtest lawn measures distance
+    21..23 with a factor above 1, a "cast" by the two rules above), while a failed IR-cut filter moves
+    the colour by 25..35 from how the camera looked when it was set up."""
+
     noise_max_sigma: float = 4.0
     """Heavy noise: score = estimated noise standard deviation (8-bit levels, on the 640 px image)
     from the difference between the image and its 3x3 median-filtered copy, over flat blocks only (so
@@ -137,9 +143,74 @@ class QualityThresholds:
     or a vehicle (large) counts."""
 
     frozen_min_samples: int = 3
-    """Frozen is judged only once the tracker holds this many samples (the current one included): the
-    picture must be unchanged over the whole window, e.g. 20 s at one sample every 10 s. Before that
-    the state is ``not_checkable``."""
+    """Frozen fails once this many samples have shown a repeated picture since the last one that showed
+    a live picture (samples that cannot tell neither count nor break the run); until then a repeat is
+    ``not_checkable`` ("confirming"). Each sample carries its own evidence (the next keyframe, the
+    P-frame sizes), so three samples are three independent looks: 2 minutes at one sample a minute."""
+
+    frozen_live_noise: float = 0.40
+    """Frozen, "live" bound: the temporal noise (median over 8 px tiles of the 320 px grey image of the
+    mean absolute difference between two pictures close in time, 8-bit levels) at or above which the
+    picture is live, whatever else is seen. Live still scenes of real footage measure 0.66..4.3 (the
+    vtest lawn by day and night, at bitrates from CRF 23 to a 256 kbit/s smart codec, and with a 16-frame
+    temporal denoiser); see docs/quality.md."""
+
+    frozen_repeat_noise: float = 0.10
+    """Frozen, "repeat" bound: at or below this temporal noise the picture repeats (the same real frame
+    re-encoded with a running clock: 0.00..0.01 once the encoder's rate control has settled). Between
+    the two bounds the state is ``not_checkable``: the encoder may have smoothed a still scene."""
+
+    frozen_max_p_ratio: float = 0.01
+    """A repeat also needs near-empty P-frames: the median P-frame size at most 1 % of the keyframe's
+    (a repeated picture with a running clock: 0.01..0.2 %; live scenes 3..19 %, down to 0.26 % at CRF 35).
+    Bigger P-frames with unchanged keyframes contradict a repeat: ``not_checkable``."""
+
+    frozen_pair_max_s: float = 12.0
+    """The sampler decodes the keyframe after the sampled one as the second picture when it arrives
+    within 12 s (GOPs of smart codecs reach 10 s); otherwise the previous sample is the comparison."""
+
+    contrast_min_spread: float = 40.0
+    """Low contrast (fog, a misted dome, a washed-out picture): score = the luma spread (8-bit levels)
+    between the 5th and the 95th percentile of the 320 px grey image. Fail below 40: clean real footage
+    measures 70..88 (the vtest lawn, the flattest clean scene) up to 195, the synthetic scenes 124..145;
+    haze that keeps 15 % of the contrast leaves 11..30. At night the floor is 12 (the night lawn: 23..38)."""
+
+    stripes_min_amplitude: float = 4.0
+    """Stripes/rolling bars: score = the amplitude (8-bit levels) of the strongest narrowband periodic
+    luma component, horizontal or vertical, present in each of four strips across the 640 px grey
+    image (0 when there is none). Fail at 4 levels: clean real footage measures 0..2.9 (vtest at
+    CRF 23, day and night), the synthetic clips 0..2.7; rolling bars of 10 levels on real scenes
+    7.2..10.5 once encoded."""
+
+    stripes_min_peak_ratio: float = 4.0
+    """A component is narrowband when it stands 4 times above the median amplitude of its spectral
+    neighbours (8 bins each side): interference is one frequency; scene structure (a horizon, rows
+    of windows on one side of the picture) spreads over many or misses some strips. At 6, 10-level
+    bars on vtest's building were missed; at 3 the clean tree reached 1.4 levels."""
+
+    stripes_min_period_px: int = 3
+    """Shortest stripe period (px of the 640 px image) looked for; the longest is a twelfth of the
+    picture (at least twelve stripes: one or two slow bars of hum are not told from the scene's shapes)."""
+
+    shake_min_shift: float = 0.005
+    """Shake: score = the global shift between the sampled keyframe and the next one (phase
+    correlation of the 320 px grey images), as a share of the width. Fail at 0.5 % (1.6 px of 320): a
+    fixed camera measures 0.0..0.3 % on real footage (noise, passers-by, foliage); a camera jittering
+    by up to 3 % each way shifts 0.6..6 % between two moments, and now and then by less."""
+
+    shake_min_response: float = 0.05
+    """A shift counts only when the phase correlation's peak response reaches 0.05: below, no shift
+    is common to the picture (noise, a scene that changed too much) and the score is 0."""
+
+    shake_max_residual: float = 0.85
+    """... and when moving the first picture by that shift leaves at most 85 % of the median difference
+    between the two: a global shift explains the change. Shaken real footage leaves 0.14..0.81 (the
+    most where foliage moves in the wind as well); an unshaken camera 0.86..1.9, a shift locked onto
+    one moving object more than 1 (the background, moved by the object's motion, stops matching)."""
+
+    scene_confirm_samples: int = 3
+    """A moved camera counts only after this many samples in a row differ from the reference: a
+    passer-by close to the lens or a parked lorry differs for one sample, a turned camera for good."""
 
     scene_min_correlation: float = 0.60
     """Scene change/camera moved: score = median, over the textured blocks of a 4 x 4 grid, of the
@@ -159,3 +230,15 @@ class QualityThresholds:
 
 
 DEFAULT_THRESHOLDS = QualityThresholds()
+
+# Night by right: darker (long exposure still leaves a dim picture), noisier (gain at its top) and
+# flatter (IR light is monochrome and falls off with distance). Measured on the night versions of the
+# real footage (docs/quality.md): a night picture that these still fail is a fault at night too.
+NIGHT_OVERRIDES: dict[str, float] = {
+    "dark_mean_luma": 15.0,
+    "noise_max_sigma": 7.0,
+    "contrast_min_spread": 12.0,
+    # A whole night scene is dark; a lens covered at night is darker still (unlit, near black).
+    "occlusion_dark_luma": 20.0,
+}
+NIGHT_THRESHOLDS = replace(DEFAULT_THRESHOLDS, **NIGHT_OVERRIDES)  # type: ignore[arg-type]

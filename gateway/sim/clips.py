@@ -8,6 +8,10 @@ is the one thing that jumps back at the loop point, as it would on a camera whos
 ``FAULT_CLIPS`` are short 720p clips of broken cameras (black, blurred, covered, colour cast, noisy,
 moved) for the picture-quality tests; they are made only by :func:`make_fault_clips`, never by the
 demo. The "moved" clip does not loop seamlessly: its view jumps back at the loop point.
+
+``SMART_CLIPS`` are streams as "smart" codecs send them (Hikvision H.264+/H.265+, Dahua Smart Codec):
+variable bitrate with a quality target instead of a bitrate, keyframes 4 to 10 s apart, and a night
+picture at a lowered frame rate. Made only by :func:`make_smart_clips`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
@@ -29,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 # Bump whenever the pictures or encoder settings change, so cached clips are regenerated.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 Codec = Literal["h264", "h265"]
 Image = npt.NDArray[np.uint8]
@@ -47,13 +52,17 @@ class ClipInfo:
     codec: Codec
     width: int
     height: int
-    fps: int
+    fps: float  # 12.5 for a PAL camera at half rate; whole numbers stay ints, so cached sidecars still match
     frames: int
     gop: int
 
     @property
     def seconds(self) -> float:
         return self.frames / self.fps
+
+    @property
+    def gop_seconds(self) -> float:
+        return self.gop / self.fps
 
 
 # --- people ------------------------------------------------------------------------------------------
@@ -203,7 +212,7 @@ def _background(width: int, height: int, palette: _Palette, layout: int) -> Imag
     return image
 
 
-def _draw_osd(image: Image, label: str, when: datetime) -> None:
+def draw_osd(image: Image, label: str, when: datetime) -> None:
     """Burn in a clock and a camera name, as real cameras do (white text with a dark outline)."""
     height, width = image.shape[:2]
     scale = height / 1080 * 1.3
@@ -240,7 +249,7 @@ class _Scene:
         luma = rng.integers(0, self.noise + 1, size=size, dtype=np.uint8)
         return np.repeat(luma, 3, axis=2)
 
-    def frames(self, count: int, fps: int) -> Iterator[Image]:
+    def frames(self, count: int, fps: float) -> Iterator[Image]:
         rng = np.random.default_rng(self.seed)
         height, width = self.background.shape[:2]
         grain = self._grain_field(rng) if self.noise else None
@@ -251,7 +260,7 @@ class _Scene:
                 # A frozen encoder keeps stamping its clock on the last picture it got: only the OSD changes,
                 # which is what the frozen check must see through.
                 image = still.copy()
-                _draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
+                draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
                 yield image
                 continue
             image = self.background.copy()
@@ -271,7 +280,7 @@ class _Scene:
             if gains is not None:
                 image = np.asarray(cv2.transform(image, gains), np.uint8)  # saturates, as a sensor clips
             still = image.copy() if self.frozen else image
-            _draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
+            draw_osd(image, self.label, _OSD_EPOCH + timedelta(seconds=n // fps))
             yield image
 
 
@@ -347,10 +356,18 @@ class _ClipSpec:
     codec: Codec
     width: int
     height: int
-    bitrate: int
+    bitrate: int  # the target (abr), or the cap on a burst of motion (crf)
     scene: Callable[[int, int], _Scene]  # (width, height) -> scene; built only when encoding
-    fps: int = 25
-    gop_seconds: int = 2
+    fps: float = 25
+    gop_seconds: float = 2  # a whole number of frames at `fps`
+    # None: average bitrate (abr), as fixed-rate cameras. A number: constant quality at this x264/x265
+    # CRF with `bitrate` as a cap, as smart codecs do: the bitrate follows the scene, near nothing on a
+    # still one, and the keyframes (the whole picture) dwarf the rest.
+    crf: int | None = None
+
+    @property
+    def gop(self) -> int:
+        return round(self.gop_seconds * self.fps)
 
 
 def _hd_h264_scene(w: int, h: int) -> _Scene:
@@ -464,7 +481,40 @@ FAULT_CLIPS: tuple[_ClipSpec, ...] = (
 FAULT_CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in FAULT_CLIPS)
 
 
-def loop_frames(seconds: float, fps: int, gop: int) -> int:
+# Smart codecs, for the stream-figure tests: what real cameras send once "H.264+" or "Smart Codec" is on.
+
+# An IR-lit night picture: monochrome, dimmer than day but well above the `dark` threshold (mean luma
+# 35), with the grain of a sensor at high gain. Cameras lengthen the exposure at night and lower the
+# frame rate to fit it (25 -> 12.5 fps), keeping the GOP in frames, so the keyframe interval in seconds
+# doubles.
+_IR_NIGHT = _Palette((120, 120, 120), (92, 92, 92), (84, 84, 84), (58, 58, 58), (140, 140, 140))
+
+
+def _still_scene(w: int, h: int) -> _Scene:
+    # Nothing moves but the OSD clock: a smart codec's P-frames carry a few hundred bytes.
+    return _Scene(_background(w, h, _DAY, 0), "CAM21 STAIRS")
+
+
+def _smart_h265_scene(w: int, h: int) -> _Scene:
+    return _Scene(_background(w, h, _WARM, 1), "CAM22 HALL", extras=(_sliding_box((30, 120, 200), 0.62),))
+
+
+def _night_scene(w: int, h: int) -> _Scene:
+    return _Scene(_background(w, h, _IR_NIGHT, 1), "CAM23 NIGHT", noise=8, seed=23)
+
+
+SMART_CLIPS: tuple[_ClipSpec, ...] = (
+    # (a) H.264+ on a still scene: 10 s GOP, the bitrate falls to a few tens of kb/s.
+    _ClipSpec("smart_h264_still", "h264", 1920, 1080, 2_000_000, _still_scene, gop_seconds=10, crf=28),
+    # (b) H.265+ with some motion (a trolley crossing): 8 s GOP.
+    _ClipSpec("smart_h265", "h265", 1280, 720, 1_000_000, _smart_h265_scene, gop_seconds=8, crf=30),
+    # (c) Night: 12.5 fps, the day's 50-frame GOP now 4 s long.
+    _ClipSpec("night_h264", "h264", 1920, 1080, 2_000_000, _night_scene, fps=12.5, gop_seconds=4, crf=28),
+)
+SMART_CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in SMART_CLIPS)
+
+
+def loop_frames(seconds: float, fps: float, gop: int) -> int:
     """Frames in a clip of about `seconds`: a whole number (at least one) of GOPs, so the loop
     point is an ordinary GOP boundary."""
     return max(1, round(seconds * fps / gop)) * gop
@@ -473,12 +523,23 @@ def loop_frames(seconds: float, fps: int, gop: int) -> int:
 # --- encoding ----------------------------------------------------------------------------------------
 
 
-def _encoder_options(spec: _ClipSpec, gop: int) -> dict[str, str]:
+def _encoder_options(spec: _ClipSpec, gop: int, *, steady: bool = False) -> dict[str, str]:
     # Fixed GOP (no scene cuts), no B-frames, closed GOPs and parameter sets before every IDR,
     # so that any keyframe is a valid place to start or loop.
     kbps = spec.bitrate // 1000
     common = f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=0:repeat-headers=1"
+    if steady:
+        # A frozen encoder has long settled its rate control on the one picture it repeats. A short
+        # clip encoded with a bitrate target would replay the first seconds of rate control (each
+        # keyframe quantised differently) at every loop: a constant quantiser is that steady state.
+        if spec.codec == "h264":
+            return {"preset": "veryfast", "x264-params": f"{common}:qp=26"}
+        return {"preset": "ultrafast", "x265-params": f"{common}:qp=28:open-gop=0:log-level=error:info=0"}
     vbv = f"vbv-maxrate={kbps * 3 // 2}:vbv-bufsize={kbps * 2}"
+    if spec.crf is not None:
+        # Constant quality capped at the bitrate, the buffer a whole second deep so that a keyframe
+        # (the full picture, tens of times a P-frame) is not starved.
+        vbv = f"crf={spec.crf}:vbv-maxrate={kbps}:vbv-bufsize={kbps}"
     if spec.codec == "h264":
         return {"preset": "veryfast", "x264-params": f"{common}:{vbv}"}
     return {"preset": "ultrafast", "x265-params": f"{common}:open-gop=0:{vbv}:log-level=error:info=0"}
@@ -493,15 +554,18 @@ def _encode(spec: _ClipSpec, target: Path, frames: int, gop: int) -> None:
         with av.open(str(tmp), mode="w", format=_MUXERS[spec.codec]) as container:
             stream = container.add_stream(
                 "libx264" if spec.codec == "h264" else "libx265",
-                rate=spec.fps,
-                options=_encoder_options(spec, gop),
+                # 12.5 fps is 25/2, not a float: the SPS timing info must say exactly that.
+                rate=Fraction(spec.fps).limit_denominator(1001),
+                options=_encoder_options(spec, gop, steady=scene.frozen),
             )
             stream.width = spec.width
             stream.height = spec.height
             stream.pix_fmt = "yuv420p"
             # PyAV defaults to slice threads, which makes libx264 cut every picture into several slices.
             stream.thread_type = "FRAME"
-            stream.bit_rate = spec.bitrate
+            if spec.crf is None and not scene.frozen:
+                # A bit rate given to the encoder makes it aim at that rate, overriding the CRF.
+                stream.bit_rate = spec.bitrate
             for n, image in enumerate(scene.frames(frames, spec.fps)):
                 # OpenCV's BGR->I420 (BT.601, limited range, like swscale's default) is ~3x faster.
                 i420 = np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), np.uint8)
@@ -567,6 +631,21 @@ def make_fault_clips(
     return _make(FAULT_CLIPS, out_dir, seconds=seconds, force=force, names=names)
 
 
+def make_smart_clips(
+    out_dir: Path,
+    *,
+    seconds: float = 8.0,
+    force: bool = False,
+    names: Iterable[str] | None = None,
+) -> dict[str, ClipInfo]:
+    """Generate (or reuse from cache) the smart-codec clips (SMART_CLIP_NAMES) in `out_dir`, keyed by name.
+
+    `seconds` is rounded to whole GOPs, at least one: the default gives one GOP of the 8 and 10 s GOP
+    clips and two of the 4 s one.
+    """
+    return _make(SMART_CLIPS, out_dir, seconds=seconds, force=force, names=names)
+
+
 def _make(
     specs: tuple[_ClipSpec, ...],
     out_dir: Path,
@@ -585,7 +664,7 @@ def _make(
     for spec in specs:
         if spec.name not in wanted:
             continue
-        gop = spec.gop_seconds * spec.fps
+        gop = spec.gop
         info = ClipInfo(
             name=spec.name,
             path=(out_dir / f"{spec.name}{_EXTENSIONS[spec.codec]}").resolve(),
