@@ -1,18 +1,21 @@
-"""Cost of the video quality diagnosis per sampled 1080p keyframe, against decoding that keyframe.
+"""Cost of the video quality diagnosis per sample (a 1080p keyframe and the next one), against decoding them.
 
     .venv/bin/python -m benchmarks.bench_quality [--repeats 200]
 
-The keyframe is the first IDR of samples/clips/hd_h264.h264 when present (a camera-like scene),
-otherwise one encoded here with libx264 from a synthetic textured frame. Everything runs on one
-core (OpenCV and FFmpeg limited to one thread). Figures are medians over --repeats calls:
+A sample is the sampled keyframe and the next one (the second picture of the frozen and shake
+checks): the first two IDRs of samples/clips/hd_h264.h264 when present (a camera-like scene),
+otherwise one keyframe encoded here with libx264 from a synthetic textured frame, twice. Everything
+runs on one core (OpenCV and FFmpeg limited to one thread). Figures are medians over --repeats calls:
 
-  decode (baseline)    FFmpeg decoding the keyframe packet (one thread), as the reader already does
-  to_ndarray bgr24     the decoded frame converted to a BGR numpy array (what prepare() takes)
+  decode (baseline)    FFmpeg decoding one keyframe packet (one thread), as the sampler does, and two
+  to_ndarray bgr24     a decoded frame converted to a BGR numpy array (what prepare() takes)
   prepare              downscaling once (640 px grey, 320 px colour + grey)
-  each check           on the prepared frame; frozen with a full 3-sample window, scene with a reference
-  prepare + diagnose   the whole quality cost per sample
+  each check           on the prepared frame; frozen and shake with the second keyframe, frozen with a
+                       full window, scene with a reference
+  checks of a sample   prepare both keyframes + diagnose: the whole cost the checks add to a sample,
+                       against decoding its two keyframes (the baseline, same run)
 
-Cameras per core at one sample every N seconds = N / (decode + to_ndarray + prepare + diagnose).
+Cameras per core at one sample every N seconds = N / (2 x (decode + to_ndarray) + checks).
 """
 
 from __future__ import annotations
@@ -30,16 +33,20 @@ import cv2
 import numpy as np
 
 from gateway.quality import (
+    Bitstream,
     FrozenTracker,
     Reference,
     check_blank,
     check_blur,
     check_bright,
     check_colour_cast,
+    check_contrast,
     check_dark,
     check_noise,
     check_occlusion,
     check_scene,
+    check_shake,
+    check_stripes,
     diagnose,
     prepare,
 )
@@ -47,13 +54,16 @@ from gateway.quality import (
 CLIP = Path(__file__).resolve().parents[1] / "samples" / "clips" / "hd_h264.h264"
 
 
-def keyframe_packet() -> tuple[bytes, str]:
-    """An Annex-B 1080p H.264 keyframe (with its parameter sets) and where it came from."""
+def keyframe_packets() -> tuple[bytes, bytes, str]:
+    """Two Annex-B 1080p H.264 keyframes (with their parameter sets), a GOP apart, and their source."""
     if CLIP.exists():
+        keys: list[bytes] = []
         with av.open(str(CLIP)) as container:
             for packet in container.demux(video=0):
                 if packet.is_keyframe and packet.size:
-                    return bytes(packet), CLIP.name
+                    keys.append(bytes(packet))
+                    if len(keys) == 2:
+                        return keys[0], keys[1], CLIP.name
     rng = np.random.default_rng(1)
     rgb = rng.integers(0, 48, (1080, 1920, 3), dtype=np.uint8)
     rgb[:, :, 0] += np.linspace(0, 200, 1920, dtype=np.uint8)
@@ -67,7 +77,7 @@ def keyframe_packet() -> tuple[bytes, str]:
         packets = [bytes(p) for p in stream.encode(frame)] + [bytes(p) for p in stream.encode(None)]
         for p in stream.encode(None):
             out.mux(p)
-    return packets[0], "synthetic (libx264)"
+    return packets[0], packets[0], "synthetic (libx264), the same keyframe twice"
 
 
 def decoder() -> Any:
@@ -100,55 +110,55 @@ def main() -> None:
     args = parser.parse_args()
     cv2.setNumThreads(1)
 
-    data, source = keyframe_packet()
-    frame = decode(data)
-    bgr = frame.to_ndarray(format="bgr24")
-    p = prepare(bgr)
+    data, data2, source = keyframe_packets()
+    frame, frame2 = decode(data), decode(data2)
+    bgr, bgr2 = frame.to_ndarray(format="bgr24"), frame2.to_ndarray(format="bgr24")
+    p, p2 = prepare(bgr), prepare(bgr2)
     reference = Reference.from_prepared(p)
-    warm = FrozenTracker(3)
+    bitstream = Bitstream(len(data), 49, 1200.0)
+    tracker = FrozenTracker(3)  # reused: its window stays full, as on a camera sampled for a while
     for _ in range(3):
-        warm.check(p)
+        tracker.check(p, second=p2, bitstream=bitstream)
 
-    def full() -> None:
-        tracker = FrozenTracker(3)
-        tracker._samples.extend(warm._samples)  # a tracker with a full window
-        diagnose(prepare(bgr), frozen=tracker, reference=reference)
+    def sample_checks() -> None:
+        diagnose(prepare(bgr), frozen=tracker, reference=reference, second=prepare(bgr2), bitstream=bitstream)
 
-    def frozen_check() -> None:
-        tracker = FrozenTracker(3)
-        tracker._samples.extend(warm._samples)
-        tracker.check(p)
-
+    decode_ms = median_ms(lambda: decode(data), args.repeats)
+    convert_ms = median_ms(lambda: frame.to_ndarray(format="bgr24"), args.repeats)
     rows: list[tuple[str, float]] = [
-        ("decode keyframe (baseline)", median_ms(lambda: decode(data), args.repeats)),
-        ("to_ndarray bgr24", median_ms(lambda: frame.to_ndarray(format="bgr24"), args.repeats)),
+        ("decode keyframe", decode_ms),
+        ("to_ndarray bgr24", convert_ms),
         ("prepare", median_ms(lambda: prepare(bgr), args.repeats)),
     ]
     checks: list[tuple[str, Callable[[], object]]] = [
         ("  blank", lambda: check_blank(p)),
         ("  dark", lambda: check_dark(p)),
         ("  bright", lambda: check_bright(p)),
+        ("  contrast", lambda: check_contrast(p)),
         ("  blur", lambda: check_blur(p)),
         ("  occlusion", lambda: check_occlusion(p)),
-        ("  colour_cast", lambda: check_colour_cast(p)),
+        ("  colour_cast", lambda: check_colour_cast(p, usual=reference.chroma)),
         ("  noise", lambda: check_noise(p)),
-        ("  frozen (3-sample window)", frozen_check),
+        ("  stripes", lambda: check_stripes(p)),
+        ("  frozen (pair, full window)", lambda: tracker.check(p, second=p2, bitstream=bitstream)),
+        ("  shake (pair)", lambda: check_shake(p, p2)),
         ("  scene_change", lambda: check_scene(p, reference)),
     ]
     rows += [(name, median_ms(fn, args.repeats)) for name, fn in checks]
-    total = median_ms(full, args.repeats)
-    rows.append(("prepare + diagnose", total))
+    total = median_ms(sample_checks, args.repeats)
+    baseline = 2 * decode_ms
+    rows += [("decode both keyframes (baseline)", baseline), ("checks of a sample", total)]
 
-    print(f"keyframe: {source}, {bgr.shape[1]}x{bgr.shape[0]}, {len(data)} bytes; one thread; median of {args.repeats}")
+    print(f"keyframes: {source}, {bgr.shape[1]}x{bgr.shape[0]}, {len(data)} + {len(data2)} bytes; one thread;"
+          f" median of {args.repeats}")  # fmt: skip
     for name, ms in rows:
-        print(f"{name:30s} {ms:8.3f} ms")
-    decode_ms = rows[0][1] + rows[1][1]
-    print(f"quality / decode+convert       {total / decode_ms:8.2f} x")
-    per_sample = decode_ms + total
+        print(f"{name:34s} {ms:8.3f} ms")
+    print(f"checks / decoding both keyframes   {total / baseline:8.2f} x")
+    per_sample = 2 * (decode_ms + convert_ms) + total
     print(
         f"cameras per core at one sample every {args.interval:g} s: "
-        f"{args.interval * 1000 / total:,.0f} (diagnosis only), "
-        f"{args.interval * 1000 / per_sample:,.0f} (decode + convert + diagnosis)"
+        f"{args.interval * 1000 / total:,.0f} (checks only), "
+        f"{args.interval * 1000 / per_sample:,.0f} (decode + convert + checks)"
     )
 
 

