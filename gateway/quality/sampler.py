@@ -21,7 +21,7 @@ from av.video.codeccontext import VideoCodecContext
 from adapters.common.media import Packet, StreamInfo
 from gateway.quality.checks import CHECK_NAMES, diagnose
 from gateway.quality.frames import CheckResult, Prepared, prepare
-from gateway.quality.picture import check_blank, check_dark
+from gateway.quality.picture import check_blank, check_dark, mean_chroma
 from gateway.quality.scene import Reference, SceneTracker
 from gateway.quality.schedule import DayNight
 from gateway.quality.temporal import Bitstream, FrozenTracker
@@ -181,6 +181,11 @@ class KeyframeSampler:
         prepared, t = pending.prepared, pending.thresholds
         if self._reference is None and _good_reference(prepared, t):
             self._reference = Reference.from_prepared(prepared)
+            self.new_reference = self._reference.to_bytes()
+        elif self._reference is not None and self._reference.chroma is None and _good_reference(prepared, t):
+            # A reference stored before references kept the camera's usual colour: its scene stays, the
+            # colour comes from this first good picture (stored with it).
+            self._reference = replace(self._reference, chroma=mean_chroma(prepared))
             self.new_reference = self._reference.to_bytes()
         results = diagnose(
             prepared,

@@ -18,7 +18,7 @@ from gateway.health.policy import LOW_FPS, HealthPolicy
 from gateway.health.state import MeasuredStream
 from gateway.quality import CheckResult, Reference, prepare
 from gateway.quality.evidence import with_camera_tamper
-from gateway.quality.sampler import KeyframeSampler
+from gateway.quality.sampler import KeyframeSampler, SamplerSetup
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
 from tests.unit.test_config import MINIMAL
@@ -144,3 +144,24 @@ def test_reference_keeps_the_usual_colour_and_reads_old_references() -> None:
     assert legacy.chroma is None and np.array_equal(legacy.image, reference.image)
     with pytest.raises(ValueError):
         Reference.from_bytes(reference.to_bytes()[:-1])
+
+
+def test_an_old_reference_gets_the_usual_colour_from_the_next_good_picture() -> None:
+    data = _keyframe()
+    info = StreamInfo("h264", 320, 180, None, 25.0, Fraction(1, 90000), None)
+    first = KeyframeSampler(info, 0.0)
+    packets = [Packet("c", "h264", n * 3600, None, Fraction(1, 90000), True, data, n * 0.04) for n in range(3)]
+    for p in packets:
+        first.offer(p)
+    stored = first.take_new_reference()
+    assert stored is not None
+    current = Reference.from_bytes(stored)
+    h, w = current.image.shape
+    legacy = b"QREF1" + h.to_bytes(2, "little") + w.to_bytes(2, "little") + current.image.tobytes()
+    sampler = KeyframeSampler.from_setup(info, SamplerSetup(0.0, reference=legacy))
+    for p in packets:
+        sampler.offer(p)
+    upgraded = sampler.take_new_reference()
+    assert upgraded is not None
+    again = Reference.from_bytes(upgraded)
+    assert again.chroma == pytest.approx(current.chroma) and np.array_equal(again.image, current.image)
