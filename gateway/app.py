@@ -35,10 +35,10 @@ from gateway.health.history import HistoryWriter
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import HealthTracker
 from gateway.health.uptime import HistoryReader
-from gateway.pipeline.readers import SourceFactory, rtsp_source_factory
 from gateway.runtime import Runtime
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage.db import Database
+from gateway.streams.sources import SourceFactory, rtsp_source_factory
 from gateway.web import routes as web_routes
 
 log = logging.getLogger(__name__)

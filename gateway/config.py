@@ -35,7 +35,7 @@ from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
 from gateway.forward.config import UplinksConfig
 from gateway.forward.config import cross_check as uplinks_cross_check
 from gateway.forward.webrtc_config import LiveViewConfig
-from gateway.quality.checks import CHECK_NAMES
+from gateway.quality.frames import CHECK_NAMES
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
 from gateway.secrets import SecretRef as SecretRef  # re-exported: its home moved, importers did not
@@ -208,6 +208,12 @@ class CameraConfig(_Model):
         if self.credentials is None:
             return self.source.rtsp
         return mask_url(with_credentials(self.source.rtsp, self.credentials.username, "x"))
+
+    @property
+    def has_sub_stream(self) -> bool:
+        """A sub stream is configured: an rtsp URL, or an ONVIF profile the inventory resolves."""
+        onvif = self.source.onvif
+        return self.source.sub_rtsp is not None or (onvif is not None and onvif.sub_profile is not None)
 
     def secret_url(self, *, sub: bool = False) -> str:
         """The URL (of the sub stream with sub=True) with real credentials, for the client library only.
@@ -637,7 +643,7 @@ def _cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIs
                 f"{where}.analytics",
                 cam.analytics,
                 expected_size=(expected.width, expected.height) if expected else None,
-                has_sub_stream=cam.source.sub_rtsp is not None,
+                has_sub_stream=cam.has_sub_stream,
                 zone_ids=zone_ids,
                 site=config.analytics,
             )

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from adapters.onvif import Inventory, MediaProfile, OnvifClient, OnvifError, VideoEncoding
 from adapters.rtsp import Reason, SourceError
@@ -195,6 +195,24 @@ class InventoryService:
             raise SourceError(Reason.NO_VIDEO, reading.error or "the camera offers no video stream over ONVIF")
         source = SourceConfig(rtsp=reading.main.stream_uri, transport=camera.source.transport)
         return camera.model_copy(update={"source": source})
+
+    async def resolve_stream(self, camera: CameraConfig, stream: Literal["main", "sub"]) -> CameraConfig:
+        """The camera with rtsp:// URLs for ``stream``: an ONVIF camera's main stream URI and, for the sub
+        stream, the URI of its ``onvif.sub_profile``."""
+        resolved = await self.resolve(camera)
+        if stream == "main" or camera.source.onvif is None:
+            return resolved
+        if camera.source.onvif.sub_profile is None:
+            raise SourceError(Reason.UNSUPPORTED_SOURCE, f"camera {camera.id!r} has no onvif.sub_profile")
+        reading = self.latest.get(camera.id)
+        if reading is None or reading.sub is None or not reading.sub.stream_uri:
+            reading = await self.refresh(camera)
+        if reading.sub is None or not reading.sub.stream_uri:
+            raise SourceError(
+                Reason.NO_VIDEO, f"the camera has no ONVIF profile {camera.source.onvif.sub_profile!r} with a stream"
+            )
+        source = resolved.source.model_copy(update={"sub_rtsp": reading.sub.stream_uri})
+        return resolved.model_copy(update={"source": source})
 
 
 def _profile_json(profile: MediaProfile | None) -> dict[str, Any] | None:

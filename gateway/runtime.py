@@ -19,7 +19,7 @@ from gateway.analytics.events import EventStore
 from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.audit import AuditLog, record_config_change
 from gateway.auth import User, UserStore
-from gateway.config import GatewayConfig
+from gateway.config import CameraConfig, GatewayConfig, SupervisorConfig
 from gateway.device_events import DeviceEventService
 from gateway.errors import GatewayError
 from gateway.forward.destinations import build_outbox
@@ -33,11 +33,13 @@ from gateway.health.state import CameraState, CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
 from gateway.pipeline.bus import PacketBus
-from gateway.pipeline.readers import Reader, RoutedReader, SourceFactory, ThreadReader, rtsp_source_factory
+from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
 from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.quality.references import QualityReferences
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
+from gateway.streams.hub import StreamHub
+from gateway.streams.sources import Source, SourceFactory, StreamName, camera_source, rtsp_source_factory
 from gateway.supervisor import CameraSupervisor
 from gateway.tasks import Watchdog
 
@@ -91,10 +93,20 @@ class Runtime:
     def __post_init__(self) -> None:
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
         self.inventory = InventoryService(self.config, self.db)
+        # The one owner of camera streams beyond the health readers' own: live view, snapshots, analytics.
+        self.streams = StreamHub(
+            self.config.supervisor,
+            self.buses,
+            lambda cid: cid in self.local_camera_ids,
+            resolve=self.inventory.resolve_stream,
+            open_source=self._open_source,
+        )
         self.device_events = DeviceEventService(self.config, self.db)
         self.references = QualityReferences(self.db)
         self.events = EventStore(self.db)
-        self.analytics = AnalyticsService(self.config, self.buses, self.events, watchdog=self.watchdog)
+        self.analytics = AnalyticsService(
+            self.config, self.buses, self.events, watchdog=self.watchdog, streams=self.streams
+        )
         self.ledger = ForwardLedger(self.db)
         self.audit = AuditLog(self.db)
         self.grants = GrantStore(self.db, self.site_config, self.users)
@@ -105,15 +117,17 @@ class Runtime:
         )
         self.tracker.subscribe(self.uplinks.camera_changed)
         self.analytics.on_event(self.uplinks.detection_event)
-        self.live = LiveViewService(
-            self.config, self.buses, self._camera_state, lambda cid: cid in self.local_camera_ids, self.source_factory
-        )
+        self.live = LiveViewService(self.config, self.streams, self._camera_state)
         self.tracker.subscribe(self.live.camera_changed)
         self.live.on_audit = self._audit_live
         self.outbox = build_outbox(self.config, self.db, self.watchdog)
         self.outbox.health_source = self.tracker.all
         self.tracker.subscribe(self.outbox.camera_changed)
         self.analytics.on_event(self.outbox.event_stored)
+
+    def _open_source(self, camera: CameraConfig, settings: SupervisorConfig, stream: StreamName) -> Source:
+        # The injected factory (tests, the demo) makes main-stream sources; sub streams are RTSP.
+        return self.source_factory(camera, settings) if stream == "main" else camera_source(camera, settings, stream)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -242,6 +256,10 @@ class Runtime:
         self._tasks.clear()
         self.supervisors.clear()
         await self.analytics.stop()
+        # After every consumer has let go of its feeds.
+        stuck = await self.streams.close()
+        if stuck:
+            log.warning("streams: pull threads still running at stop: %s", ", ".join(stuck))
         if self.camera_reader is not None:
             await self.camera_reader.close()
         # After the cameras: their last states are written before the outbox closes.

@@ -196,7 +196,9 @@ def cross_check(
     """Problems of one camera's analytics that need the rest of the config; `where` is its key path."""
     issues: list[ConfigIssue] = []
     if analytics.stream == "sub" and not has_sub_stream:
-        issues.append(ConfigIssue(f"{where}.stream", "'sub' needs the camera's source.sub_rtsp"))
+        issues.append(
+            ConfigIssue(f"{where}.stream", "'sub' needs the camera's source.sub_rtsp or source.onvif.sub_profile")
+        )
     size = analytics.size() or expected_size
     seen: set[str] = set()
     for j, rule in enumerate(analytics.rules):

@@ -34,15 +34,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from adapters.common.media import Packet
-from adapters.rtsp import RtspSource, SourceError
 from gateway.analytics.analyzer import CameraAnalyzer
 from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.analytics.frames import Frame, FrameSampler
 from gateway.analytics.rules import RuleHit
 from gateway.analytics.snapshot import event_label, render_snapshot
 from gateway.config import CameraConfig, GatewayConfig
-from gateway.errors import SecretUnavailableError
+from gateway.errors import GatewayError
 from gateway.pipeline.bus import BlockingSubscription, PacketBus
+from gateway.streams.hub import StreamHub
 from gateway.tasks import Watchdog
 from models.base import Detection, Detector
 from models.errors import ModelError
@@ -120,8 +120,10 @@ class AnalyticsService:
         *,
         detector_factory: DetectorFactory = detector_from_config,
         watchdog: Watchdog | None = None,
+        streams: StreamHub | None = None,
     ) -> None:
         self._watchdog = watchdog or Watchdog()
+        self._streams = streams  # where sub streams come from, shared with live view
         self._config = config
         self._buses = buses
         self._events = events
@@ -234,40 +236,42 @@ class AnalyticsService:
             self._offer(feed, packet)
 
     def _feed_from_sub_stream(self, feed: CameraFeed) -> None:
+        """The camera's sub stream from the StreamHub: one RTSP session shared with live view; the hub
+        opens it for the first consumer and closes it after the last. Retried with backoff when it ends."""
         camera = feed.camera
-        settings = self._config.supervisor
         delay = SUB_RETRY_S[0]
         while not self._stop.is_set():
-            source: RtspSource | None = None
+            hub, loop = self._streams, self._loop
+            if hub is None or loop is None:
+                feed.last_error = "sub stream: no stream hub"
+                return
+            hub_feed = None
+            sub: BlockingSubscription | None = None
             try:
-                secrets: tuple[str, ...] = ()
-                if camera.credentials and camera.credentials.password:
-                    secrets = (camera.credentials.password.resolve(),)
-                source = RtspSource(
-                    f"{camera.id}-sub",
-                    camera.secret_url(sub=True),
-                    transport=camera.source.transport,
-                    connect_timeout_s=settings.connect_timeout_s,
-                    read_timeout_s=settings.stall_timeout_s,
-                    secrets=secrets,
-                )
-                info = source.open()
+                hub_feed, info = asyncio.run_coroutine_threadsafe(hub.acquire(camera, "sub"), loop).result()
+                sub = hub_feed.bus.subscribe_blocking("analytics", FEED_QUEUE)
                 feed.sampler = self._new_sampler(feed, info)
                 if feed.sampler is None:
                     return
                 feed.connected, feed.last_error, delay = True, None, SUB_RETRY_S[0]
-                for packet in source.packets():
-                    if self._stop.is_set():
-                        return
+                while not self._stop.is_set():
+                    packet = sub.get(timeout=0.5)
+                    if packet is None:
+                        if sub.closed:
+                            feed.last_error = f"sub stream: {hub_feed.error or 'ended'}"
+                            break
+                        continue
                     self._offer(feed, packet)
-            except (SourceError, SecretUnavailableError) as exc:
+            except GatewayError as exc:
                 feed.last_error = f"sub stream: {exc}"
             except Exception as exc:  # one camera's analysis must not end the others'
                 log.exception("analytics: camera %s sub stream failed", camera.id)
                 feed.last_error = f"sub stream: internal error {type(exc).__name__}"
             finally:
-                if source is not None:
-                    source.close()
+                if sub is not None:
+                    sub.close()
+                if hub_feed is not None:
+                    loop.call_soon_threadsafe(hub.release, hub_feed)
             feed.connected = False
             self._stop.wait(delay)
             delay = min(delay * 2, SUB_RETRY_S[1])

@@ -1,10 +1,11 @@
 """WebRTC live view and snapshots for viewers (police, operators): one camera feed shared by all.
 
-A camera read by a thread of this process publishes to its bus whenever someone subscribes, so
-viewers subscribe there. A camera read by a worker process never reaches this one: the first
-viewer (or snapshot) opens an RTSP pull in a thread here, feeding a private bus, and the last one
-to leave closes it. H.264 goes out untouched (passthrough). For H.265 an H.264 sub stream is used
-when configured; otherwise the picture is decoded and aiortc re-encodes it ("transcoded").
+Viewers and snapshots take the camera's stream from the StreamHub (gateway/streams/hub.py), which
+owns every camera source: a camera read by a thread of this process gives its reader's bus; any
+other stream (a sub stream, a camera read by a worker process) is opened by the hub for its first
+consumer and closed after its last, shared with analytics. H.264 goes out untouched (passthrough).
+For H.265 an H.264 sub stream is used when configured; otherwise the picture is decoded and aiortc
+re-encodes it ("transcoded").
 
 A session ends on DELETE, when ICE or DTLS fails or closes, when ICE has not connected within
 `connect_timeout_s`, when the camera goes offline or its feed ends, and at shutdown.
@@ -13,12 +14,10 @@ A session ends on DELETE, when ICE or DTLS fails or closes, when ICE has not con
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -26,15 +25,14 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from adapters.common.media import Packet, StreamInfo
-from adapters.rtsp import RtspSource, SourceError
 from adapters.webrtc import DecodedVideoTrack, H264PassthroughTrack, OfferError, answer_offer, check_offer
 from adapters.webrtc.picture import PictureError, keyframe_to_jpeg
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
 from gateway.forward.catalog import StateOf, is_up
 from gateway.health.state import CameraStatus
-from gateway.pipeline.bus import PacketBus, Subscription
-from gateway.pipeline.readers import Source, SourceFactory, join_threads, run_in_daemon_thread
+from gateway.pipeline.bus import Subscription
+from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +54,6 @@ class CameraUnavailableError(GatewayError):
     """The camera is offline, disabled, or sent no picture in time."""
 
     http_status = 503
-
-
-@dataclass
-class Feed:
-    """One camera stream's packets for this process: the runtime's bus, or a pull of our own."""
-
-    key: str  # camera id, or "<camera id>#sub"
-    bus: PacketBus
-    owned: bool  # True: our own RTSP pull, stopped when the last user leaves
-    users: int = 0
-    stop: threading.Event = field(default_factory=threading.Event)
-    opened: asyncio.Event = field(default_factory=asyncio.Event)
-    error: str | None = None
-    done: asyncio.Future[None] | None = None
 
 
 @dataclass
@@ -109,22 +93,17 @@ class LiveViewService:
     def __init__(
         self,
         config: GatewayConfig,
-        buses: Mapping[str, PacketBus],
+        hub: StreamHub,
         state_of: StateOf,
-        is_local: Callable[[str], bool],
-        source_factory: SourceFactory,
         on_audit: AuditHook | None = None,
     ) -> None:
         self._config = config
         self._settings = config.live_view
-        self._buses = buses
+        self._hub = hub
+        hub.on_feed_ended(self._feed_ended)
         self._state_of = state_of
-        self._is_local = is_local
-        self._source_factory = source_factory
         self.on_audit = on_audit
         self._viewers: dict[str, Viewer] = {}
-        self._feeds: dict[str, Feed] = {}
-        self._threads: set[threading.Thread] = set()
         self._snapshots: dict[str, tuple[float, bytes]] = {}
         self._snapshot_locks: dict[str, asyncio.Lock] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -280,11 +259,8 @@ class LiveViewService:
     async def stop(self) -> None:
         for session in list(self._viewers.values()):
             self._end(session, "gateway stopping")
-        for feed in self._feeds.values():
-            feed.stop.set()
         if self._closing:
             await asyncio.wait(set(self._closing), timeout=5)
-        await join_threads(self._threads, 5.0)
 
     # --- snapshots --------------------------------------------------------------------------------
 
@@ -339,7 +315,7 @@ class LiveViewService:
 
     async def _acquire_for_view(self, camera: CameraConfig) -> tuple[Feed, StreamInfo]:
         feed, info = await self._acquire(camera, sub=False)
-        if info.codec == "h264" or camera.source.sub_rtsp is None:
+        if info.codec == "h264" or not camera.has_sub_stream:
             return feed, info
         # H.265 main stream: an H.264 sub stream spares a transcode.
         try:
@@ -353,84 +329,16 @@ class LiveViewService:
         return feed, info
 
     async def _acquire(self, camera: CameraConfig, *, sub: bool) -> tuple[Feed, StreamInfo]:
-        key = f"{camera.id}#sub" if sub else camera.id
-        feed = self._feeds.get(key)
-        if feed is None:
-            local = not sub and self._is_local(camera.id) and camera.id in self._buses
-            bus = self._buses[camera.id] if local else PacketBus(key)
-            feed = self._feeds[key] = Feed(key, bus, owned=not local)
-            if feed.owned:
-                self._start_pull(camera, feed, sub=sub)
-            else:
-                feed.opened.set()
-        feed.users += 1
         try:
-            if feed.owned:
-                wait = self._config.supervisor.connect_timeout_s + 1
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await feed.opened.wait()
-            info = feed.bus.info
-            if feed.error is not None or info is None:
-                raise CameraUnavailableError(f"camera {camera.id!r}: {feed.error or 'the stream did not open in time'}")
-        except BaseException:
-            self._release(feed)
-            raise
-        return feed, info
+            return await self._hub.acquire(camera, "sub" if sub else "main")
+        except StreamUnavailableError as exc:
+            raise CameraUnavailableError(str(exc)) from None
 
     def _release(self, feed: Feed) -> None:
-        feed.users -= 1
-        if feed.users <= 0:
-            feed.stop.set()
-            if self._feeds.get(feed.key) is feed:
-                del self._feeds[feed.key]
-
-    def _start_pull(self, camera: CameraConfig, feed: Feed, *, sub: bool) -> None:
-        loop = asyncio.get_running_loop()
-        settings = self._config.supervisor
-
-        def open_source() -> Source:
-            if not sub:
-                return self._source_factory(camera, settings)
-            secret = (
-                (camera.credentials.password.resolve(),) if camera.credentials and camera.credentials.password else ()
-            )
-            return RtspSource(
-                f"{camera.id}#sub",
-                camera.secret_url(sub=True),
-                transport=camera.source.transport,
-                connect_timeout_s=settings.connect_timeout_s,
-                read_timeout_s=settings.stall_timeout_s,
-                secrets=secret,
-            )
-
-        def pull() -> None:
-            source: Source | None = None
-            try:
-                source = open_source()
-                feed.bus.info = source.open()
-                loop.call_soon_threadsafe(feed.opened.set)
-                for packet in source.packets():
-                    if feed.stop.is_set():
-                        return
-                    feed.bus.publish(packet)
-            except (SourceError, GatewayError) as exc:
-                feed.error = str(exc)
-            finally:
-                if source is not None:
-                    source.close()
-                loop.call_soon_threadsafe(self._feed_ended, feed)
-
-        feed.done = run_in_daemon_thread(pull, name=f"live-{feed.key}", track=self._threads)
-        feed.done.add_done_callback(lambda f: f.exception())  # pull() raises nothing it does not record
+        self._hub.release(feed)
 
     def _feed_ended(self, feed: Feed) -> None:
-        feed.opened.set()
-        if self._feeds.get(feed.key) is feed:
-            del self._feeds[feed.key]
+        """A StreamHub hook: the stream behind some viewers ended (closed or failed)."""
         for session in list(self._viewers.values()):
             if session.feed is feed:
                 self._end(session, f"camera stream ended: {feed.error or 'closed'}")
-        # Viewers' queues end, so their tracks end too.
-        for sub in feed.bus.subscribers:
-            sub.close()

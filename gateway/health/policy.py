@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.config import CameraConfig, GatewayConfig, Resolution
 from gateway.health.state import MeasuredStream
-from gateway.quality.checks import CHECK_NAMES
+from gateway.quality.frames import CHECK_NAMES
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
 

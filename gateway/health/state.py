@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from gateway.quality.checks import CheckResult
+from gateway.quality.frames import CheckResult
 
 log = logging.getLogger(__name__)
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from adapters.common.media import Packet, StreamInfo
-from adapters.rtsp import Reason, RtspSource, SourceError
+from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.health.state import MeasuredStream
 from gateway.health.stats import StreamStats
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.pacing import Pacer
 from gateway.quality.sampler import KeyframeSampler, SamplerSetup
+from gateway.streams.sources import Source, SourceFactory, rtsp_source_factory
 
 # How long closing waits for session threads to leave native code (decoder, OpenCV). A thread still
 # inside C++ when the interpreter finalizes is killed by a forced unwind that OpenCV's catch-all
@@ -33,33 +33,6 @@ CLOSE_WAIT_S = 5.0
 PUBLISH_INTERVAL_S = 1.0
 
 SnapshotFn = Callable[[int, MeasuredStream, float], None]
-
-
-class Source(Protocol):
-    def open(self) -> StreamInfo: ...
-    def packets(self) -> Iterator[Packet]: ...
-    def close(self) -> None: ...
-
-
-SourceFactory = Callable[[CameraConfig, SupervisorConfig], Source]
-
-
-def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
-    if camera.source.rtsp is None:
-        # Unfinished: ONVIF sources need the ONVIF adapter to resolve their stream URI first.
-        raise SourceError(Reason.UNSUPPORTED_SOURCE, "ONVIF sources are not supported yet; give an rtsp URL")
-    secrets: tuple[str, ...] = ()
-    url = camera.secret_url()
-    if camera.credentials and camera.credentials.password:
-        secrets = (camera.credentials.password.resolve(),)
-    return RtspSource(
-        camera.id,
-        url,
-        transport=camera.source.transport,
-        connect_timeout_s=settings.connect_timeout_s,
-        read_timeout_s=settings.stall_timeout_s,
-        secrets=secrets,
-    )
 
 
 def read_session(

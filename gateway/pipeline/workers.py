@@ -26,8 +26,9 @@ from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
-from gateway.pipeline.readers import SnapshotFn, SourceFactory, read_session, rtsp_source_factory
+from gateway.pipeline.readers import SnapshotFn, read_session
 from gateway.quality.sampler import SamplerSetup
+from gateway.streams.sources import SourceFactory, rtsp_source_factory
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Video quality diagnosis on sampled decoded frames (pure functions; see :mod:`.checks`)."""
 
-from gateway.quality.checks import CHECK_NAMES, diagnose
-from gateway.quality.frames import CheckResult, Prepared, State, prepare
+from gateway.quality.checks import diagnose
+from gateway.quality.frames import CHECK_NAMES, CheckResult, Prepared, State, prepare
 from gateway.quality.picture import (
     check_blank,
     check_blur,

@@ -8,7 +8,7 @@ checks that need two pictures close in time, and the sizes of the packets betwee
 
 from __future__ import annotations
 
-from gateway.quality.frames import CheckResult, Prepared, State, not_checkable, prepare
+from gateway.quality.frames import CHECK_NAMES, CheckResult, Prepared, State, not_checkable, prepare
 from gateway.quality.picture import (
     check_blank,
     check_blur,
@@ -23,21 +23,6 @@ from gateway.quality.picture import (
 from gateway.quality.scene import Reference, SceneTracker, check_scene
 from gateway.quality.temporal import Bitstream, FrozenTracker, check_shake, motion_share, temporal_noise
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
-
-CHECK_NAMES = (
-    "blank",
-    "dark",
-    "bright",
-    "contrast",
-    "blur",
-    "occlusion",
-    "colour_cast",
-    "noise",
-    "stripes",
-    "frozen",
-    "shake",
-    "scene_change",
-)
 
 __all__ = [
     "CHECK_NAMES",

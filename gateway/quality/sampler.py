@@ -19,8 +19,8 @@ import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 
 from adapters.common.media import Packet, StreamInfo
-from gateway.quality.checks import CHECK_NAMES, diagnose
-from gateway.quality.frames import CheckResult, Prepared, prepare
+from gateway.quality.checks import diagnose
+from gateway.quality.frames import CHECK_NAMES, CheckResult, Prepared, prepare
 from gateway.quality.picture import check_blank, check_dark, mean_chroma
 from gateway.quality.scene import Reference, SceneTracker
 from gateway.quality.schedule import DayNight

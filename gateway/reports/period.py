@@ -6,8 +6,8 @@ import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from gateway.api.period import parse_period
 from gateway.errors import InvalidRequestError
+from gateway.period import parse_period
 from gateway.reports.coverage import ReportPeriod
 
 KINDS = ("day", "week", "month")

@@ -132,6 +132,7 @@ class Spec:
     mounts: tuple[Mount, ...]
     username: str | None = None
     password: str | None = None
+    plays_log: str | None = None  # a file that gets the path of every PLAY: tests count RTSP sessions
 
 
 def load_spec(path: str, environ: dict[str, str]) -> Spec:
@@ -142,6 +143,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
             Mount(str(m["path"]), str(m["file"]), str(m["codec"]), float(m.get("fps", 25))) for m in raw["mounts"]
         )
         bind, port, auth = str(raw.get("bind", "127.0.0.1")), int(raw["port"]), raw.get("auth")
+        plays_log = None if raw.get("plays_log") is None else str(raw["plays_log"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SpecError(f"bad spec {path}: {exc!r}") from exc
     if not mounts:
@@ -156,7 +158,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
         if not os.path.isfile(mount.file):
             raise SpecError(f"mount {mount.path}: file not found: {mount.file}")
     if auth is None:
-        return Spec(bind, port, mounts)
+        return Spec(bind, port, mounts, plays_log=plays_log)
     try:
         username, password_env = str(auth["username"]), str(auth["password_env"])
     except (KeyError, TypeError) as exc:
@@ -164,7 +166,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
     password = environ.get(password_env)
     if not password:
         raise SpecError(f"auth password environment variable {password_env} is not set")
-    return Spec(bind, port, mounts, username, password)
+    return Spec(bind, port, mounts, username, password, plays_log)
 
 
 # --- server ------------------------------------------------------------------------------------------
@@ -250,6 +252,14 @@ def run(spec: Spec) -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address(spec.bind)
     server.set_service(str(spec.port))
+    if spec.plays_log is not None:
+        plays_log = spec.plays_log
+
+        def on_play(_client: Any, ctx: Any) -> None:
+            with open(plays_log, "a", encoding="utf-8") as log:
+                log.write(f"{ctx.uri.abspath}\n")
+
+        server.connect("client-connected", lambda _server, client: client.connect("play-request", on_play))
     permissions = None
     if spec.username is not None:
         role = "camera-user"

@@ -114,6 +114,17 @@ class RtspServerProcess:
         self.python = python or os.environ.get(PYTHON_ENV) or DEFAULT_PYTHON
         self._process: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
+        plays = tempfile.NamedTemporaryFile(prefix="rtsp-sim-plays-", suffix=".log", delete=False)  # noqa: SIM115
+        plays.close()
+        self._plays_log = Path(plays.name)  # one line per PLAY, the mount's path: RTSP sessions served
+
+    def plays(self, path: str | None = None) -> int:
+        """RTSP sessions that started playing since this server object was made (all, or one mount's)."""
+        try:
+            lines = self._plays_log.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return 0
+        return sum(1 for line in lines if path is None or line == path)
 
     @property
     def running(self) -> bool:
@@ -202,6 +213,7 @@ class RtspServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        self._plays_log.unlink(missing_ok=True)
 
     def _spec(self) -> dict[str, object]:
         auth = None if self.username is None else {"username": self.username, "password_env": _SECRET_ENV}
@@ -209,6 +221,7 @@ class RtspServerProcess:
             "bind": self.bind,
             "port": self.port,
             "auth": auth,
+            "plays_log": str(self._plays_log),
             "mounts": [
                 {"path": path, "file": str(clip.path.resolve()), "codec": clip.codec, "fps": clip.fps}
                 for path, clip in self.mounts

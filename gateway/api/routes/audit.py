@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from gateway import audit
 from gateway.api.deps import RuntimeDep, client_ip, require
 from gateway.api.models import DB_INT_MAX
-from gateway.api.period import parse_instant
 from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError
+from gateway.period import parse_instant
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 AuditReader = Annotated[User, Depends(require(Role.ADMIN, Role.AUDITOR))]

@@ -15,8 +15,8 @@ from gateway.analytics.config import RULE_KINDS
 from gateway.analytics.events import Event, EventStore
 from gateway.api.deps import AccessDep, RuntimeDep
 from gateway.api.models import DB_INT_MAX
-from gateway.api.period import parse_instant
 from gateway.errors import InvalidRequestError, NotFoundError, StorageError
+from gateway.period import parse_instant
 
 PREFIX = "/api/v1/events"
 router = APIRouter(prefix=PREFIX, tags=["events"])

@@ -25,10 +25,10 @@ from gateway.api.models import (
     SampleOut,
     UptimeOut,
 )
-from gateway.api.period import Period, parse_period
 from gateway.config import CameraConfig
 from gateway.device_events import stored_active
 from gateway.errors import NotFoundError
+from gateway.period import Period, parse_period
 from gateway.runtime import Runtime
 from gateway.storage import schema
 

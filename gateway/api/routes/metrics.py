@@ -282,7 +282,7 @@ def _analytics(out: _Exposition, runtime: Runtime) -> None:
 )
 async def metrics(runtime: RuntimeDep, access: AccessDep) -> PlainTextResponse:
     # The figures name every camera of the site; an operator granted some cameras must not learn of
-    # the others here (the grant rule of README "Grants"). A scraper uses an admin's or auditor's token.
+    # the others here (the grant rule of docs/api.md, "Grants"). A scraper uses an admin's or auditor's token.
     if not access.all_cameras:
         raise PermissionDeniedError("metrics cover every camera: this needs a grant of all cameras")
     await runtime.outbox.refresh_status()

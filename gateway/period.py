@@ -1,4 +1,7 @@
-"""Time windows in query strings: `from` and `to` as ISO 8601 or Unix seconds."""
+"""Time windows in query strings: `from` and `to` as ISO 8601 or Unix seconds.
+
+The API's routes and the report periods (gateway/reports/period.py) both use it, so it sits below both.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,180 @@
+"""The one owner of camera streams in this process: consumers acquire a feed per camera and stream.
+
+A feed of a camera's main stream read by this process's health reader is that reader's bus (nothing is
+opened). Any other feed (a sub stream, or the main stream of a camera read by a worker process) is a
+pull of the hub's own: it opens with the first consumer and closes after the last, whoever they are
+(live view, snapshots, analytics), so a sub stream watched and analysed at once is one RTSP session.
+ONVIF cameras are resolved to their RTSP URIs (``onvif.profile`` and ``onvif.sub_profile``) here, by
+the inventory, before anything is opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from adapters.common.media import StreamInfo
+from adapters.rtsp import SourceError
+from gateway.config import CameraConfig, SupervisorConfig
+from gateway.errors import GatewayError
+from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.readers import join_threads, run_in_daemon_thread
+from gateway.streams.sources import Source, StreamName, camera_source
+
+log = logging.getLogger(__name__)
+
+# (camera, stream) -> the camera with rtsp:// URLs for that stream (ONVIF resolved by the inventory).
+Resolver = Callable[[CameraConfig, StreamName], Awaitable[CameraConfig]]
+SourceOpener = Callable[[CameraConfig, SupervisorConfig, StreamName], Source]
+
+
+class StreamUnavailableError(GatewayError):
+    """The stream could not be opened (or not in time); the message says why, without secrets."""
+
+
+async def _as_is(camera: CameraConfig, stream: StreamName) -> CameraConfig:
+    return camera
+
+
+@dataclass
+class Feed:
+    """One camera stream's packets for this process: a health reader's bus, or a pull of the hub's own."""
+
+    key: str  # camera id, or "<camera id>#sub"
+    camera_id: str
+    stream: StreamName
+    bus: PacketBus
+    owned: bool  # True: the hub's own pull, stopped when the last user leaves
+    users: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None
+    done: asyncio.Future[None] | None = None
+    sessions: int = 0  # sources this feed opened (1 for a pull; 0 for a reader's bus)
+
+
+class StreamHub:
+    def __init__(
+        self,
+        settings: SupervisorConfig,
+        buses: Mapping[str, PacketBus],
+        is_local: Callable[[str], bool],
+        resolve: Resolver = _as_is,
+        open_source: SourceOpener = camera_source,
+    ) -> None:
+        self._settings = settings
+        self._buses = buses
+        self._is_local = is_local
+        self._resolve = resolve
+        self._open_source = open_source
+        self._feeds: dict[str, Feed] = {}
+        self._threads: set[threading.Thread] = set()
+        self._ended: list[Callable[[Feed], None]] = []
+        self.opened_sessions = 0  # every source the hub opened since start (for tests and /metrics)
+
+    def on_feed_ended(self, fn: Callable[[Feed], None]) -> None:
+        """Call ``fn(feed)`` on the event loop when a pulled feed ends (the camera closed or failed)."""
+        self._ended.append(fn)
+
+    def feeds(self) -> list[Feed]:
+        return list(self._feeds.values())
+
+    async def acquire(self, camera: CameraConfig, stream: StreamName = "main") -> tuple[Feed, StreamInfo]:
+        """A feed of the camera's stream, opened if needed, and what its source announced. Every acquire
+        is matched by one :meth:`release`. Raises StreamUnavailableError when it cannot open in time."""
+        key = f"{camera.id}#sub" if stream == "sub" else camera.id
+        feed = self._feeds.get(key)
+        if feed is None:
+            local = stream == "main" and self._is_local(camera.id) and camera.id in self._buses
+            bus = self._buses[camera.id] if local else PacketBus(key)
+            feed = self._feeds[key] = Feed(key, camera.id, stream, bus, owned=not local)
+            if feed.owned:
+                self._start_pull(camera, feed)
+            else:
+                feed.opened.set()
+        feed.users += 1
+        try:
+            if feed.owned:
+                # Resolving an ONVIF camera costs a round trip before the connection itself.
+                wait = 2 * self._settings.connect_timeout_s + 1
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await feed.opened.wait()
+            info = feed.bus.info
+            if feed.error is not None or info is None:
+                raise StreamUnavailableError(f"camera {camera.id!r}: {feed.error or 'the stream did not open in time'}")
+        except BaseException:
+            self.release(feed)
+            raise
+        return feed, info
+
+    def release(self, feed: Feed) -> None:
+        feed.users -= 1
+        if feed.users <= 0:
+            feed.stop.set()
+            if self._feeds.get(feed.key) is feed:
+                del self._feeds[feed.key]
+
+    def _start_pull(self, camera: CameraConfig, feed: Feed) -> None:
+        loop = asyncio.get_running_loop()
+        resolving = asyncio.ensure_future(self._resolve(camera, feed.stream))
+
+        def pull(resolved: CameraConfig) -> None:
+            source: Source | None = None
+            try:
+                source = self._open_source(resolved, self._settings, feed.stream)
+                feed.sessions += 1
+                loop.call_soon_threadsafe(self._count_session)
+                feed.bus.info = source.open()
+                loop.call_soon_threadsafe(feed.opened.set)
+                for packet in source.packets():
+                    if feed.stop.is_set():
+                        return
+                    feed.bus.publish(packet)
+            except (SourceError, GatewayError) as exc:
+                feed.error = str(exc)
+            finally:
+                if source is not None:
+                    source.close()
+                loop.call_soon_threadsafe(self._feed_ended, feed)
+
+        def resolved(task: asyncio.Future[CameraConfig]) -> None:
+            exc = task.exception()
+            if exc is not None:
+                feed.error = str(exc) if isinstance(exc, (SourceError, GatewayError)) else type(exc).__name__
+                self._feed_ended(feed)
+                return
+            if feed.stop.is_set():
+                self._feed_ended(feed)
+                return
+            feed.done = run_in_daemon_thread(
+                lambda: pull(task.result()), name=f"stream-{feed.key}", track=self._threads
+            )
+            feed.done.add_done_callback(lambda f: f.exception())  # pull() raises nothing it does not record
+
+        resolving.add_done_callback(resolved)
+
+    def _count_session(self) -> None:
+        self.opened_sessions += 1
+
+    def _feed_ended(self, feed: Feed) -> None:
+        feed.opened.set()
+        if self._feeds.get(feed.key) is feed:
+            del self._feeds[feed.key]
+        for fn in self._ended:
+            try:
+                fn(feed)
+            except Exception:  # one consumer's hook must not keep the others from hearing it
+                log.exception("stream hub: a feed-ended hook failed for %s", feed.key)
+        for sub in feed.bus.subscribers:
+            sub.close()
+
+    async def close(self) -> list[str]:
+        """Stop every pull; the names of threads still running after the wait."""
+        for feed in self._feeds.values():
+            feed.stop.set()
+        return await join_threads(self._threads, 5.0)

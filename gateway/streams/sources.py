@@ -1,0 +1,46 @@
+"""The only place a camera source is made: a camera's RTSP URL (main or sub stream), its credentials,
+and the secrets to keep out of errors. ONVIF cameras are resolved to RTSP before (the inventory)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Literal, Protocol
+
+from adapters.common.media import Packet, StreamInfo
+from adapters.rtsp import Reason, RtspSource, SourceError
+from gateway.config import CameraConfig, SupervisorConfig
+
+StreamName = Literal["main", "sub"]
+
+
+class Source(Protocol):
+    def open(self) -> StreamInfo: ...
+    def packets(self) -> Iterator[Packet]: ...
+    def close(self) -> None: ...
+
+
+SourceFactory = Callable[[CameraConfig, SupervisorConfig], Source]
+
+
+def camera_source(camera: CameraConfig, settings: SupervisorConfig, stream: StreamName = "main") -> Source:
+    """An RTSP source for the camera's main or sub stream; the camera must have rtsp:// URLs by now."""
+    url = camera.source.sub_rtsp if stream == "sub" else camera.source.rtsp
+    if url is None:
+        what = "a sub stream (source.sub_rtsp or onvif.sub_profile)" if stream == "sub" else "an rtsp URL"
+        raise SourceError(Reason.UNSUPPORTED_SOURCE, f"camera {camera.id!r} has no {what}")
+    secrets: tuple[str, ...] = ()
+    if camera.credentials and camera.credentials.password:
+        secrets = (camera.credentials.password.resolve(),)
+    return RtspSource(
+        camera.id if stream == "main" else f"{camera.id}#sub",
+        camera.secret_url(sub=stream == "sub"),
+        transport=camera.source.transport,
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.stall_timeout_s,
+        secrets=secrets,
+    )
+
+
+def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
+    """The main stream's source (the readers' and worker processes' factory)."""
+    return camera_source(camera, settings, "main")
