@@ -5,7 +5,7 @@
     .venv/bin/python -m benchmarks.bench_outbox --json        # also the JSON, on stdout (or --json FILE)
 
 Everything in one process running an asyncio loop, as the gateway does: a real SQLite file (WAL, the
-gateway's `Database`) in a temp dir and a real mosquitto on 127.0.0.1 (`tests/mosquitto.py`). The
+gateway's `Database`) in a temp dir and a real mosquitto on 127.0.0.1 (`tests/support/mosquitto.py`). The
 outbox is what `build_outbox` builds from a config with one MQTT uplink (QoS 1, default batch size
 100). Detection events are stored the way the analytics detector thread stores them: `EventStore.add`
 from a thread, then `loop.call_soon_threadsafe(outbox.event_stored, event)`; the outbox reads them
@@ -64,7 +64,7 @@ from gateway.forward.outbox_store import EVENTS_CURSOR, NewMessage
 from gateway.health.state import CameraState, CameraStatus
 from gateway.storage import schema
 from gateway.storage.db import Database
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
 
 SITE: Final = "bench"
 CAMERA: Final = "cam1"

@@ -39,7 +39,7 @@ from gateway.reports.coverage import build_report
 from gateway.reports.period import ReportPeriod
 from gateway.storage import schema
 from gateway.storage.db import Database
-from tests.postgres import PostgresServer, wait_for
+from tests.support.postgres import PostgresServer, wait_for
 
 
 def _writer(url: str, instance: str, cameras: list[str], samples: int, ready: Any, go: Any, out: Any) -> None:

@@ -39,7 +39,7 @@ import yaml
 
 from gateway.sim.clips import ClipInfo, make_clips
 from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, run_cli
+from tests.support.gateway import GatewayProcess, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD_ENV = "SOAK_CAM_PW"  # noqa: S105 - the name of a variable, not a password

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import collections
-import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,46 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.clips import clips_locked
+from tests.support.faulttable import TABLE
+from tests.support.ports import use_worker_ports
+
 if TYPE_CHECKING:
     from gateway.sim.clips import ClipInfo
     from gateway.sim.people_clips import PeopleClip
-    from tests.postgres import PostgresServer
+    from tests.support.postgres import PostgresServer
 
 BACKENDS = ("sqlite", "postgresql")
 
 # Tests never reach beyond 127.0.0.1; keep any library that might phone home quiet.
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-
-def _worker_index() -> int:
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # xdist names its workers gw0, gw1, ...
-    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
-
-
 # Each parallel worker (pytest -n) takes the ports of its servers from a range of its own, below the
-# kernel's ephemeral ports (gateway.sim.server.free_port): workers never race for a port. Child
-# processes inherit the range.
-PORTS_PER_WORKER = 1000
-_first_port = 20000 + PORTS_PER_WORKER * (_worker_index() % 12)
-os.environ["GATEWAY_TEST_PORTS"] = f"{_first_port}-{_first_port + PORTS_PER_WORKER - 1}"
-
-
-def clip_dir() -> Path:
-    return Path(os.environ.get("GATEWAY_SIM_CLIPS", Path(__file__).resolve().parents[1] / "samples" / "clips"))
-
-
-@contextlib.contextmanager
-def clips_locked() -> Iterator[Path]:
-    """The clip cache, held by this process: parallel workers make each clip once, and never read one
-    that another is still writing."""
-    directory = clip_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield directory
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+# kernel's ephemeral ports (tests/support/ports.py): workers never race for a port. Child processes
+# inherit the range.
+use_worker_ports()
 
 
 @pytest.fixture(scope="session")
@@ -107,23 +83,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: its fault rows go to the controller
-        from tests.faults.table import TABLE
-
         workeroutput["fault_rows"] = TABLE.to_json()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    from tests.faults.table import TABLE
-
     rows = getattr(node, "workeroutput", {}).get("fault_rows")
     if rows:
         TABLE.add_json(rows)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.faults.table import TABLE
-
     if not TABLE.rows:
         return
     terminalreporter.section("fault table")
@@ -151,7 +121,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the session (Debian's binaries, 127.0.0.1, a free port)."""
-    from tests.postgres import PostgresServer, wait_for
+    from tests.support.postgres import PostgresServer, wait_for
 
     server = PostgresServer().start()
     try:
@@ -183,6 +153,6 @@ def empty_storage_url(storage_backend: str, request: pytest.FixtureRequest, tmp_
 @pytest.fixture
 def gateway_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh empty database for one gateway process: PostgreSQL under --storage=postgresql, else SQLite."""
-    from tests.storage import new_url
+    from tests.support.storage import new_url
 
     return new_url(request, tmp_path)

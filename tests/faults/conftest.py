@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.table import TABLE, FaultTable
+from tests.support.faulttable import TABLE, FaultTable
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,11 @@ from gateway.health.policy import MIN_REALTIME_RATIO, SLOW_DELIVERY, SLOW_DELIVE
 from gateway.sim.clips import ClipInfo
 from gateway.sim.onvif_device import OnvifDeviceServer
 from gateway.sim.server import RtspServerProcess
-from tests.faults.faultproxy import FaultProxy
-from tests.faults.table import FaultRow, FaultTable
-from tests.integration.gatewayproc import child_env
-from tests.integration.test_gateway_site import Site, camera
-from tests.storage import new_url, read
+from tests.support.faultproxy import FaultProxy
+from tests.support.faulttable import FaultRow, FaultTable
+from tests.support.gateway import Site, camera, child_env
+from tests.support.storage import new_url, read
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -119,11 +119,12 @@ def rig(
 
 def _wait(rig: Rig, cid: str, ok: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
     started = time.monotonic()
-    deadline = started + timeout
     cam: dict[str, Any] = {}
     # What the gateway measured on the way, for the failure message: a bound missed says why.
     seen: list[str] = []
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal cam
         cam = rig.site.cameras()[cid]
         if ok(cam):
             return cam
@@ -132,9 +133,12 @@ def _wait(rig: Rig, cid: str, ok: Callable[[dict[str, Any]], bool], timeout: flo
             f"{time.monotonic() - started:.1f}s {cam.get('state')} ratio={m.get('realtime_ratio')} "
             f"fps={m.get('fps')} packets={m.get('packets')}"
         )
-        time.sleep(0.1)
-    trail = "; ".join(seen[::5])
-    raise AssertionError(f"{cid}: not {what} within {timeout:g} s: {cam.get('state')} ({cam.get('reason')}); {trail}")
+        return None
+
+    def trail() -> str:
+        return f"{cid} {what}: {cam.get('state')} ({cam.get('reason')}); {'; '.join(seen[::5])}"
+
+    return wait_until(trail, reached, timeout, interval=0.1)
 
 
 def _in(state: str, reason: str | None = None) -> Callable[[dict[str, Any]], bool]:

@@ -30,14 +30,14 @@ import pytest
 import yaml
 
 from gateway.sim.people_clips import PeopleClip
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.faults.table import FaultRow, FaultTable
-from tests.faults.test_uplink_faults import mqtt_uplink, walk_site
-from tests.integration.gatewayproc import GATEWAY, GatewayProcess, child_env
-from tests.integration.test_analytics_live import clip_info
-from tests.mosquitto import Mosquitto, Subscriber
-from tests.storage import backend
-from tests.waiting import first_seen, wait_until
+from gateway.sim.server import RtspServerProcess
+from tests.support.analytics import clip_info, mqtt_uplink, walk_site
+from tests.support.faulttable import FaultRow, FaultTable
+from tests.support.gateway import GATEWAY, GatewayProcess, child_env
+from tests.support.mosquitto import Mosquitto, Subscriber
+from tests.support.ports import free_port
+from tests.support.storage import backend
+from tests.support.waiting import first_seen, wait_until
 
 pytestmark = pytest.mark.integration
 

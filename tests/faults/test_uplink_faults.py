@@ -1,10 +1,10 @@
 """Uplink and storage faults against a real `gateway run` on 127.0.0.1, measured against ground truth.
 
-1. The GB/T 28181 upper platform (tests/integration/gbplatform.py's FakePlatform) restarts while a
+1. The GB/T 28181 upper platform (tests/support/gbplatform.py's FakePlatform) restarts while a
    live video session is up: it forgets registrations and dialogs, and answers keepalives of an
    unregistered device with 403, as platforms do. The gateway must notice, register again, and its
    ledger must show the registration gap and no session outliving the platform that opened it.
-2. The MQTT broker (real mosquitto) and the GA/T 1400 view library (tests/viidserver.py) go down
+2. The MQTT broker (real mosquitto) and the GA/T 1400 view library (tests/support/viidserver.py) go down
    while the real detector keeps storing events from two cameras, then the gateway is SIGKILLed; a
    signed webhook stays up throughout. Every stored event must reach each receiver exactly once after
    deduplication, in order per camera, with payloads, thumbnails and the retained MQTT tree right.
@@ -26,29 +26,27 @@ from typing import Any
 import pytest
 import yaml
 
-from adapters.gb28181.sip import SipMessage, response_to
 from gateway.sim.clips import ClipInfo
 from gateway.sim.people_clips import PeopleClip
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.faults.table import FaultRow, FaultTable
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.integration.gbplatform import (
+from gateway.sim.server import RtspServerProcess
+from tests.support.analytics import clip_info, mqtt_uplink, walk_site
+from tests.support.faulttable import FaultRow, FaultTable
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.gbplatform import (
     DOMAIN,
     LOCAL,
     SERVER_ID,
     UNIT_ID,
     FakePlatform,
     UdpMedia,
-    free_udp_port,
     play_offer,
-    until,
 )
-from tests.integration.test_analytics_live import MODELS, clip_info, walk_rules
-from tests.mosquitto import Mosquitto, Subscriber
-from tests.storage import integrity_ok, read
-from tests.viidserver import ViidServer
-from tests.waiting import first_seen, wait_until
-from tests.webhookreceiver import WebhookReceiver
+from tests.support.mosquitto import Mosquitto, Subscriber
+from tests.support.ports import free_port
+from tests.support.storage import integrity_ok, read
+from tests.support.viidserver import ViidServer
+from tests.support.waiting import first_seen, wait_until
+from tests.support.webhookreceiver import WebhookReceiver
 
 pytestmark = pytest.mark.integration
 
@@ -58,32 +56,6 @@ PLATFORM_DOWN_S = 2.0
 # keepalive_s 1 and 2 misses: the loss shows within ~2 keepalives of the platform answering again.
 GB_DETECT_BOUND_S = 10.0
 GB_RECOVER_BOUND_S = 10.0
-
-
-class RestartablePlatform(FakePlatform):
-    """A FakePlatform on a chosen port that, like a real platform after a restart, refuses the
-    keepalives of a device that has not registered with it (403) instead of answering 200."""
-
-    def __init__(self, password: str, port: int = 0) -> None:
-        super().__init__(password)
-        if port:
-            self.sock.close()
-            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.sock.bind((LOCAL, port))
-            self.sock.settimeout(0.1)
-            self.port = port
-        self.registered_at: float | None = None
-        self.refused_keepalives = 0
-
-    def _on_request(self, msg: SipMessage, addr: tuple[str, int]) -> None:
-        if msg.method == "MESSAGE" and not self.registered.is_set():
-            self.refused_keepalives += 1
-            self.send(response_to(msg, 403), addr)
-            return
-        super()._on_request(msg, addr)
-        if msg.method == "REGISTER" and self.registered.is_set() and self.registered_at is None:
-            self.registered_at = time.time()
 
 
 def _invite(platform: FakePlatform, media: UdpMedia, ssrc: str) -> Any:
@@ -98,9 +70,9 @@ def test_gb_platform_restarted_mid_session(
     tmp_path: Path, gateway_storage_url: str, sample_clips: dict[str, ClipInfo], fault_table: FaultTable
 ) -> None:
     password = secrets.token_urlsafe(12)
-    first = RestartablePlatform(password)
+    first = FakePlatform(password, refuse_unregistered=True)
     first.start()
-    sip_port, http_port = free_udp_port(), free_port()
+    sip_port, http_port = free_port(socket.SOCK_DGRAM), free_port()
     first.gateway = (LOCAL, sip_port)
     config: dict[str, Any] = {
         "site": {"id": "ft", "name": "Fault site", "unit": {"name": "U", "headcount": 5, "gb_id": UNIT_ID}},
@@ -124,7 +96,7 @@ def test_gb_platform_restarted_mid_session(
             ]
         },
     }
-    platforms: list[RestartablePlatform] = [first]
+    platforms: list[FakePlatform] = [first]
     medias: list[UdpMedia] = []
     proc: GatewayProcess | None = None
     with RtspServerProcess([("/cam", sample_clips["sd_h264"])]) as rtsp:
@@ -144,34 +116,35 @@ def test_gb_platform_restarted_mid_session(
                 return dict(city)
 
             assert first.registered.wait(20), proc.log()[-3000:]
-            until(
+            wait_until(
+                "video",
                 lambda: gw.get(f"/api/v1/cameras/{CAMERA}/health", token).json()["state"] in ("online", "degraded"),
                 20,
-                "video",
+                interval=0.05,
             )
             media1 = UdpMedia()
             medias.append(media1)
             call1 = _invite(first, media1, "0100000001")
-            until(media1.first_at, 10, "media of the first session")
+            wait_until("media of the first session", media1.first_at, 10, interval=0.05)
 
             # The platform dies and comes back on the same port, having forgotten everything.
             killed_at = time.time()
             first.close()
             time.sleep(PLATFORM_DOWN_S)
-            second = RestartablePlatform(password, port=first.port)
+            second = FakePlatform(password, port=first.port, refuse_unregistered=True)
             second.gateway = (LOCAL, sip_port)
             platforms.append(second)
             second.start()
             up_at = time.time()
             assert second.registered.wait(GB_DETECT_BOUND_S + GB_RECOVER_BOUND_S), proc.log()[-3000:]
             assert second.registered_at is not None
-            until(lambda: uplink()["state"] == "registered", 5, "registered again")
+            wait_until("registered again", lambda: uplink()["state"] == "registered", 5, interval=0.05)
             # The restarted platform opens a new session (a new dialog and Subject, as after a restart).
             media2 = UdpMedia()
             medias.append(media2)
             call2 = _invite(second, media2, "0100000002")
-            until(media2.first_at, 10, "media of the session after the restart")
-            sessions = until(lambda: (s := uplink()["sessions"]) and s, 5, "sessions")
+            wait_until("media of the session after the restart", media2.first_at, 10, interval=0.05)
+            sessions = wait_until("sessions", lambda: (s := uplink()["sessions"]) and s, 5, interval=0.05)
             time.sleep(1.0)
             stale_packets = len(media1.packets())
             time.sleep(1.5)
@@ -238,49 +211,6 @@ WALK2_CHANNEL = "34020000001320000002"
 OUTBOX_DETECT_BOUND_S = 10.0
 OUTBOX_RECOVER_BOUND_S = 20.0
 CRASH_RECOVER_BOUND_S = 30.0
-
-
-def mqtt_uplink(port: int, password_env: str, prefix: str) -> dict[str, Any]:
-    """The MQTT destination the detector fault tests send to (user gw, events and states)."""
-    return {
-        "id": "broker",
-        "host": "127.0.0.1",
-        "port": port,
-        "username": "gw",
-        "password": {"env": password_env},
-        "topic_prefix": prefix,
-        "kinds": ["event", "state"],
-    }
-
-
-def walk_site(
-    site_id: str,
-    name: str,
-    *,
-    camera: dict[str, Any],
-    walk: PeopleClip,
-    port: int,
-    storage_url: str,
-    mqtt: dict[str, Any],
-    supervisor: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One camera playing the walk clip through the real detector at 2 fps, short timeouts, an MQTT uplink."""
-    return {
-        "site": {"id": site_id, "name": name, "unit": {"name": "U", "headcount": 50}},
-        "cameras": [{"name": "walk", **camera, "analytics": walk_rules(walk)}],
-        "supervisor": {
-            "connect_timeout_s": 3,
-            "stall_timeout_s": 3,
-            "backoff_initial_s": 0.5,
-            "backoff_max_s": 2,
-            **(supervisor or {}),
-        },
-        "policy": {"min_fps": 8},
-        "server": {"bind": "127.0.0.1", "port": port},
-        "storage": {"url": storage_url},
-        "analytics": {"fps": 2.0, "detector": {"models_dir": str(MODELS)}},
-        "uplinks": {"mqtt": [mqtt], "outbox": {"retry_initial_s": 0.5, "retry_max_s": 2}},
-    }
 
 
 def test_mqtt_and_view_library_down_then_sigkill(

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from gateway.sim.people_clips import PeopleClip
-from tests.integration.gatewayproc import child_env, run_cli
+from tests.support.gateway import child_env, run_cli
 
 pytestmark = pytest.mark.integration
 

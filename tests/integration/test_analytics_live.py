@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import httpx
@@ -20,36 +20,19 @@ import numpy as np
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
 from gateway.sim.people_clips import PeopleClip
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.storage import new_url, read
+from gateway.sim.server import RtspServerProcess
+from tests.support.analytics import MODELS, clip_info, walk_rules
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.ports import free_port
+from tests.support.storage import new_url, read
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-MODELS = REPO / "var" / "models"
 ANALYSIS_FPS = 2.0
 # A person crosses the walk clip's line 2.8 s into a 13 s loop; allow a late start and a busy box.
 EVENT_DEADLINE_S = 40.0
-T = TypeVar("T")
-
-
-def clip_info(clip: PeopleClip) -> ClipInfo:
-    return ClipInfo(clip.name, clip.path, "h264", clip.width, clip.height, clip.fps, clip.frames, clip.gop)
-
-
-def wait_until(what: str, probe: Callable[[], T | None], timeout: float = EVENT_DEADLINE_S) -> T:
-    """Poll `probe` until it returns something other than None (or the deadline passes)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.25)
 
 
 @dataclass
@@ -124,27 +107,6 @@ def make_gateway(
     return Gateway(proc, path, env, tokens, storage_url)
 
 
-def floor_polygon() -> list[list[int]]:
-    return [[200, 480], [1080, 480], [1080, 715], [200, 715]]
-
-
-def walk_rules(walk: PeopleClip) -> dict[str, Any]:
-    (a, b), (towards,) = walk.geometry["line"], walk.geometry["towards"]
-    return {
-        "image_size": f"{walk.width}x{walk.height}",
-        "rules": [
-            {
-                "id": "door",
-                "kind": "line_crossing",
-                "line": [list(a), list(b)],
-                "towards": list(towards),
-                "cooldown_s": 0,
-            },
-            {"id": "floor", "kind": "intrusion", "polygon": floor_polygon(), "cooldown_s": 0},
-        ],
-    }
-
-
 @pytest.fixture(scope="module")
 def rtsp_password() -> str:
     return secrets.token_urlsafe(10)
@@ -200,7 +162,7 @@ def first_event(gw: Gateway, camera: str, kind: str) -> Callable[[], dict[str, A
 
 
 def test_a_line_crossing_arrives_with_boxes_and_a_snapshot(site: Gateway) -> None:
-    event = wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"))
+    event = wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"), EVENT_DEADLINE_S)
     assert event["camera_id"] == "walk" and event["rule_id"] == "door"
     assert event["detail"]["direction"] == "towards", event
     w, h = event["frame_width"], event["frame_height"]
@@ -217,12 +179,16 @@ def test_a_line_crossing_arrives_with_boxes_and_a_snapshot(site: Gateway) -> Non
     assert image is not None
     assert image.shape[1] <= w and image.shape[0] <= h and image.shape[2] == 3
     # The intrusion rule on the same camera fires too, and the event is also reachable by its id.
-    wait_until("an intrusion on camera walk", first_event(site, "walk", "intrusion"))
+    wait_until("an intrusion on camera walk", first_event(site, "walk", "intrusion"), EVENT_DEADLINE_S)
     assert site.get(f"/api/v1/events/{event['id']}", "operator") == event
 
 
 def test_analytics_status_shows_the_work(site: Gateway) -> None:
-    wait_until("camera walk analysed", lambda: True if site.analytics()["cameras"]["walk"]["sampled_frames"] else None)
+    wait_until(
+        "camera walk analysed",
+        lambda: True if site.analytics()["cameras"]["walk"]["sampled_frames"] else None,
+        EVENT_DEADLINE_S,
+    )
     before, t0 = site.analytics()["cameras"]["walk"]["sampled_frames"], time.monotonic()
     time.sleep(4)  # the sampled frames' rate needs a few seconds of video
     status = site.analytics()
@@ -238,9 +204,13 @@ def test_analytics_status_shows_the_work(site: Gateway) -> None:
 
 def test_an_empty_scene_raises_nothing_though_it_moves(site: Gateway) -> None:
     # Watch for as long as it takes the walk camera to raise an event, and the empty one to see motion.
-    wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"))
+    wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"), EVENT_DEADLINE_S)
     # At least 3 s of analysed frames with the trolley, the swaying shadow and the dimming lights.
-    wait_until("motion on camera empty", lambda: site.analytics()["cameras"]["empty"]["detected_frames"] >= 6 or None)
+    wait_until(
+        "motion on camera empty",
+        lambda: site.analytics()["cameras"]["empty"]["detected_frames"] >= 6 or None,
+        EVENT_DEADLINE_S,
+    )
     cam = site.analytics()["cameras"]["empty"]
     assert cam["motion_frames"] > 0 and cam["detected_frames"] > 0, cam
     assert site.events("empty") == []
@@ -248,7 +218,7 @@ def test_an_empty_scene_raises_nothing_though_it_moves(site: Gateway) -> None:
 
 
 def test_a_crowd_on_the_sub_stream(site: Gateway) -> None:
-    event = wait_until("crowding on camera crowd", first_event(site, "crowd", "crowding"))
+    event = wait_until("crowding on camera crowd", first_event(site, "crowd", "crowding"), EVENT_DEADLINE_S)
     assert event["rule_id"] == "hall"
     assert event["detail"]["limit"] == 4 and event["detail"]["count"] > 4, event
     assert len(event["track_ids"]) == event["detail"]["count"]
@@ -260,8 +230,8 @@ def test_health_and_metrics_are_undisturbed(site: Gateway) -> None:
         cams = site.cameras()
         return cams if all(c["state"] in ("online", "degraded") for c in cams.values()) else None
 
-    wait_until("cameras online", all_up, timeout=20)
-    wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"))
+    wait_until("cameras online", all_up, 20)
+    wait_until("a line crossing on camera walk", first_event(site, "walk", "line_crossing"), EVENT_DEADLINE_S)
     cams = site.cameras()
     assert {cid: (c["state"], c["reason"]) for cid, c in cams.items()} == {
         "walk": ("online", None),
@@ -304,7 +274,7 @@ def test_a_missing_model_fails_softly(
     gw = make_gateway(tmp_path, gateway_storage_url, cams, child_env(IT_PW=rtsp_password), empty_models, ("admin",))
     gw.proc.start()
     try:
-        wait_until("camera walk online", lambda: gw.cameras()["walk"]["state"] == "online" or None, timeout=20)
+        wait_until("camera walk online", lambda: gw.cameras()["walk"]["state"] == "online" or None, 20)
         status = gw.analytics()
     finally:
         assert gw.proc.stop() == 0, gw.proc.log()[-4000:]

@@ -18,10 +18,12 @@ import pytest
 import yaml
 
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.browser import page as browser_page
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.storage import new_url
+from gateway.sim.server import RtspServerProcess
+from tests.support.browser import page as browser_page
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.ports import free_port
+from tests.support.storage import new_url
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -114,14 +116,20 @@ class Report:
         return {c["id"]: c for c in r.json()}
 
     def wait(self, camera_id: str, state: str, reason: str | None = None, timeout: float = 25.0) -> float:
-        deadline = time.monotonic() + timeout
+        """Poll until the camera is in `state` (`reason` in its reason); returns the wall-clock time it was seen."""
         cam: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+
+        def seen_at() -> float | None:
+            nonlocal cam
             cam = self.cameras()[camera_id]
             if cam["state"] == state and (reason is None or reason in (cam["reason"] or "")):
                 return time.time()
-            time.sleep(0.1)
-        raise AssertionError(f"{camera_id} did not become {state} ({reason}): {cam.get('state')} {cam.get('reason')}")
+            return None
+
+        def last() -> str:
+            return f"{camera_id} to become {state} ({reason}): {cam.get('state')} {cam.get('reason')}"
+
+        return wait_until(last, seen_at, timeout, interval=0.1)
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from gateway.sim.server import free_port
-
-from .gatewayproc import GATEWAY, child_env
+from tests.support.gateway import GATEWAY, child_env
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

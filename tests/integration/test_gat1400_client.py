@@ -19,7 +19,7 @@ from adapters.gat1400.client import (
     ViidSettings,
 )
 from adapters.gat1400.objects import IMAGE_FACE, IMAGE_PERSON, IMAGE_SCENE, Box, SubImage, face_object, person_object
-from tests.viidserver import ViidServer
+from tests.support.viidserver import ViidServer
 
 DEV = "31010500001190000001"
 USER, PASSWORD = "gateway", "s3cret-Pa55"

@@ -21,8 +21,10 @@ import yaml
 
 from gateway.sim.clips import ClipInfo
 from gateway.sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
+from gateway.sim.server import RtspServerProcess
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -250,22 +252,18 @@ def test_camera_events_are_stored_across_a_camera_reboot(
         try:
             time.sleep(3)  # subscribed
             device.emit_event("tns1:RuleEngine/CellMotionDetector/Motion", {"IsMotion": "true"})
-            _wait(lambda: any(e["kind"] == "motion" and e["operation"] != "Initialized" for e in events()))
+            wait_until(
+                "a motion event",
+                lambda: any(e["kind"] == "motion" and e["operation"] != "Initialized" for e in events()),
+                20.0,
+                interval=0.3,
+            )
             device.reboot()  # the camera forgets the subscription: the gateway must notice and subscribe again
             time.sleep(2)
             device.emit_event("tns1:VideoSource/GlobalSceneChange/ImagingService", {"State": "true"})
-            _wait(lambda: any(e["kind"] == "tamper" for e in events()), timeout=30)
+            wait_until("a tamper event", lambda: any(e["kind"] == "tamper" for e in events()), 30, interval=0.3)
             tampers = proc.get(f"/api/v1/cameras/cam/device-events?from={started - 5}&kind=tamper", token).json()
         finally:
             proc.stop()
     assert len(tampers) == 1 and tampers[0]["data"]["State"] == "true"
     assert "the camera reports tampering" in proc.log()
-
-
-def _wait(check: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError("condition not reached")

@@ -10,15 +10,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.storage import read
+from gateway.sim.server import RtspServerProcess
+from tests.support.gateway import Site, camera, child_env, clip_kbps
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -35,91 +34,6 @@ def cameras(sim_clips: dict[str, ClipInfo], rtsp_password: str) -> Iterator[Rtsp
     mounts = [(path, sim_clips[name]) for path, name in MOUNTS.items()]
     with RtspServerProcess(mounts, username="cam", password=rtsp_password) as server:
         yield server
-
-
-def camera(cid: str, url: str, password_env: str = "IT_PW", **extra: Any) -> dict[str, Any]:
-    source = {"rtsp": url, **extra.pop("source", {})}
-    return {
-        "id": cid,
-        "name": cid,
-        "source": source,
-        "credentials": {"username": "cam", "password": {"env": password_env}},
-        "zones": ["gate"],
-        **extra,
-    }
-
-
-class Site:
-    """A site config on disk, an admin token, and the gateway process that runs it."""
-
-    def __init__(
-        self,
-        tmp_path: Path,
-        storage_url: str,
-        cams: list[dict[str, Any]],
-        env: dict[str, str],
-        key_unit: bool = False,
-    ) -> None:
-        self.port = free_port()
-        self.storage_url = storage_url
-        self.path = tmp_path / "site.yaml"
-        self.env = env
-        self.log_path = tmp_path / "gateway.log"
-        config = {
-            "site": {"id": "it", "name": "Integration", "unit": {"name": "U", "headcount": 50, "key_unit": key_unit}},
-            "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
-            "cameras": cams,
-            "supervisor": {
-                "connect_timeout_s": 3,
-                "stall_timeout_s": 3,
-                "backoff_initial_s": 0.5,
-                "backoff_max_s": 4,
-                "sample_interval_s": 5,
-            },
-            "server": {"bind": "127.0.0.1", "port": self.port},
-            "storage": {"url": storage_url},
-        }
-        self.path.write_text(yaml.safe_dump(config))
-        added = run_cli(["user", "add", "it-admin", "--role", "admin", "-c", str(self.path)], env)
-        assert added.returncode == 0, added.stderr
-        self.token = added.stdout.split()[-1]
-        self.proc = GatewayProcess(["run", "-c", str(self.path)], env, self.log_path, self.port)
-
-    def get(self, path: str) -> Any:
-        r = self.proc.get(path, self.token)
-        assert r.status_code == 200, (path, r.status_code, r.text)
-        return r.json()
-
-    def cameras(self) -> dict[str, Any]:
-        return {c["id"]: c for c in self.get("/api/v1/cameras")}
-
-    def wait_for(self, want: dict[str, str], timeout: float = 20.0) -> tuple[dict[str, Any], float]:
-        """Poll until each camera is in the wanted state; return the cameras and the time it took."""
-        started = time.monotonic()
-        cams: dict[str, Any] = {}
-        while time.monotonic() - started < timeout:
-            cams = self.cameras()
-            if all(
-                cams[cid]["state"] == state and (state == "offline" or cams[cid]["measured"]["fps"])
-                for cid, state in want.items()
-            ):
-                return cams, time.monotonic() - started
-            time.sleep(0.1)
-        raise AssertionError(
-            f"cameras did not reach {want}: { {k: (v['state'], v['reason']) for k, v in cams.items()} }"
-        )
-
-    def state_rows(self, camera_id: str) -> list[tuple[float, str, str | None]]:
-        rows = read(
-            self.storage_url,
-            "SELECT ts, state, reason FROM camera_state_changes WHERE camera_id = :camera_id ORDER BY ts, id",
-            {"camera_id": camera_id},
-        )
-        return [(ts, state, reason) for ts, state, reason in rows]
-
-
-def clip_kbps(clip: ClipInfo) -> float:
-    return clip.path.stat().st_size * 8 / clip.seconds / 1000
 
 
 def test_measures_codec_resolution_fps_gop_and_bitrate(

@@ -1,6 +1,6 @@
 """Live video, subscriptions and hostile input of a GB/T 28181 uplink, against a real `gateway run`.
 
-One camera on a real GStreamer RTSP server, a fake upper platform on UDP (tests/integration/
+One camera on a real GStreamer RTSP server, a fake upper platform on UDP (tests/support/
 gbplatform.py) that INVITEs the camera's channel and receives the stream on sockets of its own: UDP,
 RFC 4571 TCP where the gateway connects (offer setup:passive) and where the platform connects
 (offer setup:active). What arrives is checked twice: by our RTP/PS demuxer (psdemux) and by ffprobe.
@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -31,9 +32,9 @@ from adapters.gb28181.ps import STREAM_TYPE_H264
 from adapters.gb28181.psdemux import AccessUnit, PsDemuxer, RtpPsReader
 from adapters.gb28181.sip import new_call_id, new_tag, request
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.integration.gbplatform import (
+from gateway.sim.server import RtspServerProcess
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.gbplatform import (
     DOMAIN,
     LOCAL,
     SERVER_ID,
@@ -42,10 +43,10 @@ from tests.integration.gbplatform import (
     FakePlatform,
     TcpMedia,
     UdpMedia,
-    free_udp_port,
     play_offer,
-    until,
 )
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +86,7 @@ def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo
     and with the camera online. Everything it starts is stopped however the test ends."""
     platform = FakePlatform(password=secrets.token_urlsafe(12))
     platform.start()
-    sip_port = free_udp_port()
+    sip_port = free_port(socket.SOCK_DGRAM)
     platform.gateway = (LOCAL, sip_port)
     http_port = free_port()
     clip = sim_clips[CLIP]
@@ -124,7 +125,7 @@ def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo
         proc = GatewayProcess(["run", "-c", str(path)], env, tmp_path / "gateway.log", http_port).start()
         s = Site(proc, token, sip_port, rtsp, clip, platform)
         assert platform.registered.wait(15), proc.log()
-        until(lambda: s.camera_state() == "online", 20, "camera online")
+        wait_until("camera online", lambda: s.camera_state() == "online", 20, interval=0.05)
         yield s
     finally:
         try:
@@ -244,7 +245,7 @@ def subject(ssrc: str, receiver_seq: str = "0") -> str:
 
 def wait_streaming(first_at: Any, seconds: float) -> None:
     """Wait for the first media bytes (up to a GOP of waiting for an IDR), then `seconds` more."""
-    until(first_at, 10, "the first media packet")
+    wait_until("the first media packet", first_at, 10, interval=0.05)
     time.sleep(seconds)
 
 
@@ -323,7 +324,7 @@ def test_live_video_over_udp_and_tcp_shared_and_replaced(site: Site, tmp_path: P
         attributes = call.answer.attributes()
         assert "setup:active" in attributes and "connection:new" in attributes
         assert call.answer.value("m") == "video 9 TCP/RTP/AVP 96" and call.answer.value("y") == ssrc
-        peer = until(lambda: tcp.peer, 2, "the gateway's media connection")  # made before the 200
+        peer = wait_until("the gateway's media connection", lambda: tcp.peer, 2, interval=0.05)  # made before the 200
         assert peer[0] == LOCAL
         platform.ack(call)
         wait_streaming(tcp.first_at, 2.0)
@@ -362,8 +363,13 @@ def test_live_video_over_udp_and_tcp_shared_and_replaced(site: Site, tmp_path: P
         platform.ack(c1)
         c2 = invite(platform, play_offer(second.port, ssrc="0100000012"), subject("0100000012"))
         platform.ack(c2)
-        until(lambda: first.datagrams and second.datagrams, 10, "both sessions streaming")
-        until(lambda: len([s for s in site.uplink()["sessions"] if s["bytes_sent"] > 0]) == 2, 10, "2 sessions")
+        wait_until("both sessions streaming", lambda: first.datagrams and second.datagrams, 10, interval=0.05)
+        wait_until(
+            "2 sessions",
+            lambda: len([s for s in site.uplink()["sessions"] if s["bytes_sent"] > 0]) == 2,
+            10,
+            interval=0.05,
+        )
         sessions = site.uplink()["sessions"]
         assert {s["call_id"] for s in sessions} == {c1.call_id, c2.call_id}
         assert {s["ssrc"] for s in sessions} == {"0100000011", "0100000012"}
@@ -374,14 +380,16 @@ def test_live_video_over_udp_and_tcp_shared_and_replaced(site: Site, tmp_path: P
         # The same Subject as the first: the platform restarts that view. The old session gets our
         # BYE, the new one streams, the other one is untouched.
         c3 = invite(platform, play_offer(third.port, ssrc="0100000013"), subject("0100000011"))
-        bye = until(lambda: platform.received("BYE", c1.call_id), 10, "our BYE for the replaced session")[0].msg
+        bye = wait_until(
+            "our BYE for the replaced session", lambda: platform.received("BYE", c1.call_id), 10, interval=0.05
+        )[0].msg
         assert bye.from_tag == c1.to_tag and bye.to_tag == c1.from_tag  # inside the first dialog
         assert bye.cseq == (1, "BYE")
         platform.ack(c3)
-        until(lambda: third.datagrams, 10, "the new session streaming")
+        wait_until("the new session streaming", lambda: third.datagrams, 10, interval=0.05)
         quiet(lambda: len(first.datagrams), settle=0.0)
         before = len(second.datagrams)
-        until(lambda: len(second.datagrams) > before, 5, "the other session still streaming")
+        wait_until("the other session still streaming", lambda: len(second.datagrams) > before, 5, interval=0.05)
         sessions = site.uplink()["sessions"]
         assert {s["call_id"] for s in sessions} == {c2.call_id, c3.call_id}
         assert rtsp_clients(site.rtsp.port) == 1
@@ -395,7 +403,9 @@ def test_live_video_over_udp_and_tcp_shared_and_replaced(site: Site, tmp_path: P
     check_stream(third.packets(), tcp=False, ssrc="0100000013", clip=clip)
 
     # Afterwards: no session, and counters that add up.
-    city = until(lambda: (c := site.uplink())["counters"]["byes_sent"] == 1 and c, 10, "byes_sent counted")
+    city = wait_until(
+        "byes_sent counted", lambda: (c := site.uplink())["counters"]["byes_sent"] == 1 and c, 10, interval=0.05
+    )
     counters = city["counters"]
     assert city["sessions"] == [] and city["state"] == "registered"
     assert counters["invites"] == 6 and counters["invites_refused"] == 0
@@ -485,8 +495,11 @@ def test_subscriptions_camera_loss_and_hostile_input(site: Site) -> None:
     # ... and the gateway still answers queries.
     query = platform.query("Catalog", 7)
     assert platform.final(query, "MESSAGE").status == 200
-    response = until(
-        lambda: [r.body for r in platform.received("MESSAGE") if r.body and r.body.sn == 7], 10, "catalog response"
+    response = wait_until(
+        "catalog response",
+        lambda: [r.body for r in platform.received("MESSAGE") if r.body and r.body.sn == 7],
+        10,
+        interval=0.05,
     )[0]
     assert response.root == "Response" and CHANNEL in {i.findtext("DeviceID") for i in response.element.iter("Item")}
     city = site.uplink()
@@ -498,7 +511,7 @@ def test_subscriptions_camera_loss_and_hostile_input(site: Site) -> None:
     assert ok.status == 200 and ok.expires == 3600 and ok.to_tag
     result = manscdp.parse(ok.body)
     assert (result.root, result.cmd_type, result.sn, result.field("Result")) == ("Response", "Catalog", 21, "OK")
-    until(lambda: notify_events(platform, catalog) == ["ON"], 10, "initial catalog NOTIFY")
+    wait_until("initial catalog NOTIFY", lambda: notify_events(platform, catalog) == ["ON"], 10, interval=0.05)
     (first_notify,) = platform.received("NOTIFY", catalog.call_id)
     msg = first_notify.msg
     assert msg.get("Event") == "Catalog" and (msg.get("Subscription-State") or "").startswith("active;expires=")
@@ -519,10 +532,12 @@ def test_subscriptions_camera_loss_and_hostile_input(site: Site) -> None:
         # The camera goes away: the session gets our BYE, the catalog subscription OFF, the alarm
         # subscription a video alarm.
         site.rtsp.stop()
-        until(lambda: platform.received("BYE", call.call_id), 20, "our BYE when the camera is lost")
+        wait_until("our BYE when the camera is lost", lambda: platform.received("BYE", call.call_id), 20, interval=0.05)
         quiet(lambda: len(media.datagrams), settle=0.0)
-        until(lambda: notify_events(platform, catalog) == ["ON", "OFF"], 10, "catalog NOTIFY OFF")
-        alarms = until(lambda: [r.body for r in platform.received("NOTIFY", alarm.call_id)], 10, "alarm NOTIFY")
+        wait_until("catalog NOTIFY OFF", lambda: notify_events(platform, catalog) == ["ON", "OFF"], 10, interval=0.05)
+        alarms = wait_until(
+            "alarm NOTIFY", lambda: [r.body for r in platform.received("NOTIFY", alarm.call_id)], 10, interval=0.05
+        )
         assert len(alarms) == 1 and alarms[0] is not None
         body = alarms[0]
         assert (body.root, body.cmd_type, body.device_id) == ("Notify", "Alarm", CHANNEL)
@@ -537,9 +552,11 @@ def test_subscriptions_camera_loss_and_hostile_input(site: Site) -> None:
 
     # The camera comes back on the same port: catalog NOTIFY ON.
     site.rtsp.start()
-    until(lambda: notify_events(platform, catalog) == ["ON", "OFF", "ON"], 25, "catalog NOTIFY ON")
+    wait_until("catalog NOTIFY ON", lambda: notify_events(platform, catalog) == ["ON", "OFF", "ON"], 25, interval=0.05)
     # Counted when the platform's 200 reaches the gateway, a moment after we sent it.
-    city = until(lambda: (c := site.uplink())["counters"]["notify_sent"] == 4 and c, 10, "notify_sent counted")
+    city = wait_until(
+        "notify_sent counted", lambda: (c := site.uplink())["counters"]["notify_sent"] == 4 and c, 10, interval=0.05
+    )
     counters = city["counters"]
     assert counters["notify_sent"] == 4 and counters["notify_failed"] == 0  # ON, alarm, OFF, ON
     assert counters["byes_sent"] == 1 and counters["byes_failed"] == 0

@@ -8,36 +8,30 @@ the Keepalive body). The SIPp message trace is attached to failures.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import cast
 
 import pytest
 
 from adapters.gb28181.sip import SipMessage, StreamFramer, parse, response_to
 from adapters.gb28181.ua import PlatformLink, PlatformSettings
-from gateway.sim.server import free_port as sim_free_port
+from tests.support.gbplatform import SIPP_SCENARIOS, FakePlatform, sipp_listening
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until_async
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("sipp") is None, reason="SIPp (Debian sip-tester) is not installed"),
 ]
 
-SCENARIOS = Path(__file__).parent / "sipp"
 DEVICE_ID = "34020000001320000001"
 SERVER_ID = "34020000002000000001"
 PASSWORD = "gb-test-secret"  # the password in the scenario files' verifyauth
-
-
-def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIPp binds both in some modes)."""
-    return sim_free_port(kind)
 
 
 @dataclass
@@ -74,7 +68,7 @@ async def sipp(tmp_path: Path) -> AsyncIterator[StartSipp]:
         proc = await asyncio.create_subprocess_exec(
             "sipp",
             "-sf",
-            str(SCENARIOS / f"{scenario}.xml"),
+            str(SIPP_SCENARIOS / f"{scenario}.xml"),
             "-i",
             "127.0.0.1",
             "-p",
@@ -98,7 +92,9 @@ async def sipp(tmp_path: Path) -> AsyncIterator[StartSipp]:
             cwd=tmp_path,
         )
         procs.append(proc)
-        await _wait_listening(port, transport)
+        await wait_until_async(
+            "SIPp listening", lambda: sipp_listening(port, tcp=transport.startswith("t")), 5.0, interval=0.05
+        )
         return Sipp(proc, port, trace, log)
 
     yield start
@@ -106,26 +102,6 @@ async def sipp(tmp_path: Path) -> AsyncIterator[StartSipp]:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-
-
-async def _wait_listening(port: int, transport: str) -> None:
-    """SIPp needs a moment to bind; poll its port (TCP: connect; UDP: bind fails once it is taken)."""
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        if transport.startswith("t"):
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                # This probe connection is a new "call-less" socket for SIPp; closing it is harmless.
-                return
-        else:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    return
-        await asyncio.sleep(0.05)
-    raise RuntimeError("SIPp did not start listening")
 
 
 def settings(port: int, **overrides: object) -> PlatformSettings:
@@ -144,13 +120,6 @@ def settings(port: int, **overrides: object) -> PlatformSettings:
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
-async def until(predicate: Callable[[], bool], limit_s: float = 10.0, step: float = 0.02) -> None:
-    """Poll the link's observable state (what a health page would read) until `predicate` holds."""
-    async with asyncio.timeout(limit_s):
-        while not predicate():  # noqa: ASYNC110 - polling public state is what is under test
-            await asyncio.sleep(step)
-
-
 # --- SIPp scenarios ---------------------------------------------------------------------------
 
 
@@ -160,7 +129,7 @@ async def test_register_keepalive_unregister(sipp: StartSipp, transport: str) ->
     link = PlatformLink(settings(server.port, transport=transport))
     await link.start()
     try:
-        await until(lambda: link.counters["keepalive_ok"] >= 2)
+        await wait_until_async("link.counters['keepalive_ok'] >= 2", lambda: link.counters["keepalive_ok"] >= 2, 10.0)
         assert link.state == "registered", link.reason
         assert link.registered_at is not None and link.expires_at is not None
         assert link.expires_at - link.registered_at == pytest.approx(3600)
@@ -183,16 +152,16 @@ async def test_wrong_password_fails_and_waits_retry_s(sipp: StartSipp) -> None:
     link = PlatformLink(settings(server.port, password="not-the-password", retry_s=1.5))
     await link.start()
     try:
-        await until(lambda: link.state == "failed")
+        await wait_until_async("link.state == 'failed'", lambda: link.state == "failed", 10.0)
         failed_at = time.monotonic()
         assert "403" in link.reason and "401 then 403" in link.reason, link.reason
         assert "not-the-password" not in repr(link.settings)
         # GB/T 28181: no new attempt before retry_s.
         await asyncio.sleep(1.0)
         assert link.counters["register_sent"] == 2
-        await until(lambda: link.counters["register_sent"] >= 3)
+        await wait_until_async("link.counters['register_sent'] >= 3", lambda: link.counters["register_sent"] >= 3, 10.0)
         assert time.monotonic() - failed_at >= 1.4
-        await until(lambda: link.counters["failures"] >= 2)
+        await wait_until_async("link.counters['failures'] >= 2", lambda: link.counters["failures"] >= 2, 10.0)
         assert link.state == "failed"
     finally:
         await link.stop()
@@ -207,12 +176,12 @@ async def test_keepalive_lost_reregisters(sipp: StartSipp) -> None:
     link = PlatformLink(settings(server.port, keepalive_s=0.3, t1_s=0.02))
     await link.start()
     try:
-        await until(lambda: link.state == "registered")
+        await wait_until_async("link.state == 'registered'", lambda: link.state == "registered", 10.0)
         # The re-registration on 127.0.0.1 takes milliseconds: watch the failure counter, not state.
-        await until(lambda: link.counters["failures"] >= 1, limit_s=15)
+        await wait_until_async("link.counters['failures'] >= 1", lambda: link.counters["failures"] >= 1, 15)
         assert link.last_failure == "keepalive unanswered 3 times", server.report()
         assert link.counters["keepalive_missed"] == 3
-        await until(lambda: link.counters["register_ok"] >= 2, limit_s=5)
+        await wait_until_async("link.counters['register_ok'] >= 2", lambda: link.counters["register_ok"] >= 2, 5)
         assert link.counters["register_sent"] == 4  # 401 + authorised, twice
         assert link.state == "registered"
         assert link.keepalive_misses == 0
@@ -227,7 +196,7 @@ async def test_qop_auth_registers(sipp: StartSipp) -> None:
     link = PlatformLink(settings(server.port, keepalive_s=3600))
     await link.start()
     try:
-        await until(lambda: link.state == "registered")
+        await wait_until_async("link.state == 'registered'", lambda: link.state == "registered", 10.0)
         assert link.time_offset_s is None  # this 200 carries no Date
     finally:
         await link.stop()
@@ -237,32 +206,16 @@ async def test_qop_auth_registers(sipp: StartSipp) -> None:
     assert "qop=auth" in trace and "nc=00000001" in trace and "nc=00000002" in trace
 
 
-# --- without SIPp: a tiny platform socket in the test ----------------------------------------
-
-
-class FakePlatform(asyncio.DatagramProtocol):
-    """Answers REGISTER with 200 and records everything; enough to test the receive path."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.received: list[SipMessage] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        msg = parse(data)
-        self.received.append(msg)
-        if msg.is_request and self.transport is not None:
-            self.transport.sendto(response_to(msg, 200, received=addr).to_bytes(), addr)
+# --- without SIPp: the tests' fake platform (tests/support/gbplatform.py) ------------------------
 
 
 @pytest.fixture
-async def platform() -> AsyncIterator[tuple[FakePlatform, int]]:
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(FakePlatform, local_addr=("127.0.0.1", 0))
-    yield proto, int(transport.get_extra_info("sockname")[1])
-    transport.close()
+def platform() -> Iterator[tuple[FakePlatform, int]]:
+    """A registrar that accepts any REGISTER at once, without a challenge and without a Date."""
+    fake = FakePlatform(password=None, send_date=False)
+    fake.start()
+    yield fake, fake.port
+    fake.close()
 
 
 MESSAGE_FROM_PLATFORM = (
@@ -286,7 +239,7 @@ async def test_garbage_is_dropped_and_requests_are_answered(platform: tuple[Fake
     link = PlatformLink(settings(port, keepalive_s=3600), on_request)
     await link.start()
     try:
-        await until(lambda: link.state == "registered")
+        await wait_until_async("link.state == 'registered'", lambda: link.state == "registered", 10.0)
         assert link.time_offset_s is None
         local = link.local_addr
         assert local is not None
@@ -294,7 +247,7 @@ async def test_garbage_is_dropped_and_requests_are_answered(platform: tuple[Fake
             peer.settimeout(2.0)
             peer.sendto(b"\x00\xffnot sip at all\r\n\r\n", ("127.0.0.1", local[1]))
             peer.sendto(b"INVITE sip:x SIP/2.0\r\n\r\n", ("127.0.0.1", local[1]))  # no mandatory headers
-            await until(lambda: link.dropped == 2)
+            await wait_until_async("link.dropped == 2", lambda: link.dropped == 2, 10.0)
             peer.sendto(MESSAGE_FROM_PLATFORM, ("127.0.0.1", local[1]))
             answer = parse(await asyncio.to_thread(peer.recv, 65536))
             assert answer.status == 200 and answer.cseq == (20, "MESSAGE")
@@ -306,9 +259,9 @@ async def test_garbage_is_dropped_and_requests_are_answered(platform: tuple[Fake
         assert link.state == "registered"  # the loop lives on
     finally:
         await link.stop()
-    methods = [m.method for m in fake.received if m.is_request]
+    methods = [m.method for m in fake.messages if m.is_request]
     assert methods[0] == "REGISTER" and methods[-1] == "REGISTER"
-    assert fake.received[-1].expires == 0
+    assert fake.messages[-1].expires == 0
 
 
 async def test_no_answer_gives_a_reason() -> None:
@@ -318,7 +271,7 @@ async def test_no_answer_gives_a_reason() -> None:
         link = PlatformLink(settings(port, t1_s=0.01, retry_s=30))
         await link.start()
         try:
-            await until(lambda: link.state == "failed", limit_s=5)
+            await wait_until_async("link.state == 'failed'", lambda: link.state == "failed", 5)
             assert link.reason == f"no answer from 127.0.0.1:{port} (udp)"
             assert link.counters["retransmits"] >= 4  # T1, 2T1, 4T1 ... until timer F = 64*T1
         finally:
@@ -330,7 +283,7 @@ async def test_tcp_connection_refused() -> None:
     link = PlatformLink(settings(port, transport="tcp", retry_s=30))
     await link.start()
     try:
-        await until(lambda: link.state == "failed", limit_s=5)
+        await wait_until_async("link.state == 'failed'", lambda: link.state == "failed", 5)
         assert "connection refused" in link.reason
     finally:
         await link.stop()
@@ -362,7 +315,7 @@ async def test_tcp_reconnects_after_the_platform_drops_the_connection() -> None:
     link = PlatformLink(settings(port, transport="tcp", keepalive_s=3600))
     try:
         await link.start()
-        await until(lambda: link.counters["register_ok"] >= 2)
+        await wait_until_async("link.counters['register_ok'] >= 2", lambda: link.counters["register_ok"] >= 2, 10.0)
         assert link.last_failure == f"connection to 127.0.0.1:{port} (tcp) lost"
         assert link.counters["connects"] == 2 and connections == 2
         assert link.state == "registered"
@@ -397,7 +350,9 @@ async def test_tcp_platform_dropping_every_connection_is_not_hammered() -> None:
     link = PlatformLink(settings(port, transport="tcp", keepalive_s=3600, retry_s=30))
     try:
         await link.start()
-        await until(lambda: connections >= 2 and link.state == "failed")
+        await wait_until_async(
+            "two connections and a failed link", lambda: connections >= 2 and link.state == "failed", 10.0
+        )
         await asyncio.sleep(1.5)
         assert connections == 2, "re-registered in a tight loop"
         assert link.counters["register_ok"] == 2 and link.state == "failed"
@@ -433,7 +388,7 @@ async def test_interval_too_brief_is_retried_with_min_expires() -> None:
     link = PlatformLink(settings(port, transport="tcp", keepalive_s=3600))
     try:
         await link.start()
-        await until(lambda: link.state == "registered")
+        await wait_until_async("link.state == 'registered'", lambda: link.state == "registered", 10.0)
         assert asked == [3600, 7200]
         assert link.expires_at is not None and link.registered_at is not None
         assert round(link.expires_at - link.registered_at) == 7200
@@ -446,15 +401,15 @@ async def test_interval_too_brief_is_retried_with_min_expires() -> None:
 async def test_a_link_task_that_ends_is_started_again() -> None:
     # Nothing listens: the link keeps trying. Its task cancelled from outside (a stray cancel, or a bug
     # that escapes) must not leave the platform unregistered for good without a word.
-    link = PlatformLink(settings(free_port(), retry_s=0.2, t1_s=0.005))
+    link = PlatformLink(settings(free_port(socket.SOCK_DGRAM), retry_s=0.2, t1_s=0.005))
     await link.start()
     try:
         name = f"gb28181-link-{link.settings.server_id}"
         (task,) = [t for t in asyncio.all_tasks() if t.get_name() == name]
         task.cancel()
-        await until(lambda: link.counters["restarts"] == 1)
+        await wait_until_async("link.counters['restarts'] == 1", lambda: link.counters["restarts"] == 1, 10.0)
         assert link.last_failure is not None and link.last_failure.startswith("link task ended")
-        await until(lambda: link.counters["register_sent"] >= 1)
+        await wait_until_async("link.counters['register_sent'] >= 1", lambda: link.counters["register_sent"] >= 1, 10.0)
         assert [t for t in asyncio.all_tasks() if t.get_name() == name and not t.done()]
     finally:
         await link.stop()

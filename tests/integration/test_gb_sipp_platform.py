@@ -16,14 +16,13 @@ PsDemuxer for the SSRC of the offer's y= and H.264 access units, and nothing aft
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,10 @@ import yaml
 from adapters.gb28181.psdemux import PsDemuxer, RtpPsReader
 from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess
-from gateway.sim.server import free_port as free_tcp_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.integration.test_gb_register import SCENARIOS, free_port
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.gbplatform import SIPP_SCENARIOS, sipp_listening
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -125,7 +125,7 @@ def start_sipp(tmp_path: Path, transport: str, media: MediaSink) -> tuple[subpro
         [
             "sipp",
             "-sf",
-            str(SCENARIOS / "platform_play.xml"),
+            str(SIPP_SCENARIOS / "platform_play.xml"),
             "-i",
             "127.0.0.1",
             "-p",
@@ -162,35 +162,17 @@ def start_sipp(tmp_path: Path, transport: str, media: MediaSink) -> tuple[subpro
         stderr=subprocess.DEVNULL,
         cwd=tmp_path,
     )
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # SIPp needs a moment to bind
-        if tcp:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        else:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    break
-        time.sleep(0.05)
-    else:
+    try:
+        wait_until("SIPp listening", lambda: sipp_listening(port, tcp=tcp), 5, interval=0.05)
+    except AssertionError:
         proc.kill()
         proc.wait()
-        raise RuntimeError("SIPp did not start listening")
+        raise
     return proc, port, trace, errors
 
 
 def sipp_report(*paths: Path) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-8000:]}" for p in paths if p.exists())
-
-
-def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def received_messages(trace: Path) -> list[str]:
@@ -226,7 +208,7 @@ def test_sipp_platform_registers_queries_and_plays(
     proc: GatewayProcess | None = None
     try:
         sipp, sipp_port, trace, errors = start_sipp(tmp_path, transport, media)
-        http_port = free_tcp_port()
+        http_port = free_port()
         config: dict[str, Any] = {
             "site": {"id": "it", "name": "Integration site", "unit": {"name": "U", "headcount": 5, "gb_id": UNIT_ID}},
             "cameras": [
@@ -271,7 +253,12 @@ def test_sipp_platform_registers_queries_and_plays(
 
         # SIPp drives: register, queries, INVITE (retried while the camera is not up yet), BYE.
         try:
-            until(lambda: uplink()["counters"]["byes_received"] >= 1 or sipp.poll() is not None, 40, "the BYE")
+            wait_until(
+                "the BYE",
+                lambda: uplink()["counters"]["byes_received"] >= 1 or sipp.poll() is not None,
+                40,
+                interval=0.05,
+            )
         except AssertionError:
             raise AssertionError(failed()) from None
         bye_at = time.monotonic()

@@ -4,8 +4,6 @@ failure inside its client, the way paho 2.1's network thread once died, and says
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,10 @@ from gateway.app import create_app
 from gateway.auth import UserStore
 from gateway.config import parse_config
 from gateway.storage.db import Database
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _wait(what: str, probe: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_failure_inside_the_mqtt_client_is_recovered_and_shown(
@@ -78,19 +67,24 @@ def test_a_failure_inside_the_mqtt_client_is_recovered_and_shown(
                 assert answer.status_code == 200
                 return dict(answer.json()["destinations"][0])
 
-            before = _wait("a first health message delivered", lambda: broker_dest()["delivered"] >= 1, 15)
+            before = wait_until(
+                "a first health message delivered", lambda: broker_dest()["delivered"] >= 1, 15, interval=0.1
+            )
             assert before is True and broker_dest()["client_restarts"] == 0
             delivered = broker_dest()["delivered"]
             armed.set()  # the next packet the broker sends (a PUBACK) meets the "bug"
-            failed = _wait("the failure counted", lambda: (d := broker_dest())["client_restarts"] == 1 and d, 15)
+            failed = wait_until(
+                "the failure counted", lambda: (d := broker_dest())["client_restarts"] == 1 and d, 15, interval=0.1
+            )
             assert "OrderedDict changed size" in failed["client_last_failure"]
             metrics = client.get("/metrics", headers=headers).text
             assert 'gateway_outbox_client_restarts_total{destination="broker",type="mqtt"} 1' in metrics
             # Recovered by itself: connected again, and deliveries go on past the failed one.
-            _wait(
+            wait_until(
                 "deliveries after the failure",
                 lambda: (d := broker_dest())["connected"] and d["delivered"] >= delivered + 2,
                 20,
+                interval=0.1,
             )
             assert broker_dest()["client_restarts"] == 1
             assert client.get("/healthz").json()["parts_down"] == 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from adapters.mqtt import MqttError, MqttPublisher, MqttSettings
-from tests.mosquitto import Mosquitto, Subscriber
+from tests.support.mosquitto import Mosquitto, Subscriber
 
 pytestmark = pytest.mark.integration
 

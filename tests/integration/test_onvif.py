@@ -13,6 +13,7 @@ import pytest
 from adapters.onvif import OnvifClient, OnvifError, discover
 from adapters.onvif.soap import NS_MEDIA, NS_MEDIA2, NS_SEARCH
 from gateway.sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -250,7 +251,5 @@ async def test_discovery_by_unicast_finds_the_device() -> None:
 
 
 async def test_discovery_with_nobody_listening_returns_nothing() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port(socket.SOCK_DGRAM)
     assert await discover(timeout_s=0.3, hosts=["127.0.0.1"], port=port, multicast=False) == []

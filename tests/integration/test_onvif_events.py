@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 from adapters.onvif import OnvifClient, OnvifError, OnvifEvent, WatchStats, watch_events
 from gateway.sim.onvif_device import OnvifDeviceServer
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.integration
 
@@ -21,14 +21,6 @@ TAMPER = "tns1:VideoSource/GlobalSceneChange/ImagingService"
 
 def _device(vendor: str, **kw: object) -> OnvifDeviceServer:
     return OnvifDeviceServer(vendor, USER, PASSWORD, main_uri=MAIN, **kw)  # type: ignore[arg-type]
-
-
-async def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("vendor", ["generic", "hik-like"])
@@ -114,14 +106,20 @@ async def test_watch_renews_and_recreates_the_subscription_after_a_reboot(vendor
         w = await _watch(dev, termination_s=4.0, pull_timeout_s=1.0)
         received, stats = w.received, w.stats
         try:
-            await _until(lambda: dev.live_subscriptions == 1)
+            await wait_until_async("dev.live_subscriptions == 1", lambda: dev.live_subscriptions == 1, 10.0)
             dev.emit_event(MOTION, {"IsMotion": "true"})
-            await _until(lambda: len(received) == 1)
-            await _until(lambda: stats.renewals >= 1)  # lease 4 s, renewed ~1 s before it runs out
+            await wait_until_async("len(received) == 1", lambda: len(received) == 1, 10.0)
+            await wait_until_async(
+                "stats.renewals >= 1", lambda: stats.renewals >= 1, 10.0
+            )  # lease 4 s, renewed ~1 s before it runs out
             dev.reboot()  # the camera forgets the subscription: the next pull fails
-            await _until(lambda: stats.subscriptions == 2 and dev.live_subscriptions == 1)
+            await wait_until_async(
+                "a second subscription, one live",
+                lambda: stats.subscriptions == 2 and dev.live_subscriptions == 1,
+                10.0,
+            )
             dev.emit_event(TAMPER, {"State": "true"})
-            await _until(lambda: len(received) == 2)
+            await wait_until_async("len(received) == 2", lambda: len(received) == 2, 10.0)
         finally:
             await w.close()
         assert dev.live_subscriptions == 0  # unsubscribed on stop
@@ -135,12 +133,12 @@ async def test_watch_keeps_trying_while_the_camera_is_down_and_stops_promptly() 
     w = await _watch(dev)
     received, stats = w.received, w.stats
     try:
-        await _until(lambda: stats.last_error is not None)
+        await wait_until_async("stats.last_error is not None", lambda: stats.last_error is not None, 10.0)
         assert stats.subscriptions == 0
         with _device("generic", port=port) as back:  # the camera comes back on the same address
-            await _until(lambda: stats.subscriptions == 1, timeout_s=5.0)
+            await wait_until_async("stats.subscriptions == 1", lambda: stats.subscriptions == 1, 5.0)
             back.emit_event(MOTION, {"IsMotion": "false"})
-            await _until(lambda: len(received) == 1)
+            await wait_until_async("len(received) == 1", lambda: len(received) == 1, 10.0)
             t0 = asyncio.get_running_loop().time()
             await w.close()
             assert asyncio.get_running_loop().time() - t0 < 1.5  # does not sit out the long-poll
@@ -163,10 +161,10 @@ async def test_a_failing_handler_does_not_end_the_watch() -> None:
         stats = WatchStats()
         async with OnvifClient("127.0.0.1", dev.port, USER, PASSWORD) as cam:
             task = asyncio.create_task(watch_events(cam, handler, stop=stop, stats=stats, pull_timeout_s=1.0))
-            await _until(lambda: dev.live_subscriptions == 1)
+            await wait_until_async("dev.live_subscriptions == 1", lambda: dev.live_subscriptions == 1, 10.0)
             dev.emit_event(MOTION, {"n": "1"})
             dev.emit_event(MOTION, {"n": "2"})
-            await _until(lambda: len(received) == 1)
+            await wait_until_async("len(received) == 1", lambda: len(received) == 1, 10.0)
             stop.set()
             await asyncio.wait_for(task, 5.0)
     assert received[0].data == {"n": "2"} and stats.subscriptions == 1

@@ -22,11 +22,11 @@ import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests import browser as browser_support
-from tests.integration import gatewayproc
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.storage import new_url
+from gateway.sim.server import RtspServerProcess
+from tests.support import browser as browser_support
+from tests.support.gateway import GATEWAY, GatewayProcess, child_env, run_cli
+from tests.support.ports import free_port
+from tests.support.storage import new_url
 
 pytestmark = pytest.mark.integration
 
@@ -75,7 +75,7 @@ def cli_ok(args: list[str], env: dict[str, str], stdin: str | None = None) -> st
         done = run_cli(args, env)
     else:
         done = subprocess.run(
-            [*gatewayproc.GATEWAY, *args], input=stdin, env=env, capture_output=True, text=True, timeout=60, check=False
+            [*GATEWAY, *args], input=stdin, env=env, capture_output=True, text=True, timeout=60, check=False
         )
     assert done.returncode == 0, (args, done.stdout, done.stderr)
     return done.stdout

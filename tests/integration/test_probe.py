@@ -8,8 +8,9 @@ import pytest
 
 from adapters.common.redact import with_credentials
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import child_env, run_cli
+from gateway.sim.server import RtspServerProcess
+from tests.support.gateway import child_env, run_cli
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,7 @@ import yaml
 
 from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess
-from tests.integration.gatewayproc import child_env
-from tests.integration.test_gateway_site import Site, camera
+from tests.support.gateway import Site, camera, child_env
 
 pytestmark = pytest.mark.integration
 

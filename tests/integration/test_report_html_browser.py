@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 
 from gateway.reports.render import STATE_FILLS, render
-from tests.browser import page
-from tests.reportdata import sample_report
+from tests.support.browser import page
+from tests.support.reportdata import sample_report
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,11 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.integration.test_gateway_site import camera
-from tests.postgres import PostgresServer
+from gateway.sim.server import RtspServerProcess
+from tests.support.gateway import GatewayProcess, camera, child_env, run_cli
+from tests.support.ports import free_port
+from tests.support.postgres import PostgresServer
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +50,14 @@ def _get(proc: GatewayProcess, token: str, path: str) -> Any:
 
 
 def _wait(procs: dict[str, GatewayProcess], token: str, want: str, cams: set[str], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> bool:
+        nonlocal states
         states = {c["id"]: c["state"] for p in procs.values() for c in _get(p, token, "/api/v1/cameras")}
-        if all(states.get(cid) == want for cid in cams):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"cameras {sorted(cams)} not {want}: {states}")
+        return all(states.get(cid) == want for cid in cams)
+
+    wait_until(lambda: f"cameras {sorted(cams)} {want}: {states}", reached, timeout, interval=0.2)
 
 
 def test_shards_on_one_postgresql_database_report_as_one_site(

@@ -25,11 +25,11 @@ import yaml
 from gateway.health.policy import LONG_KEYFRAME_INTERVAL, LOW_BITRATE, LOW_FPS
 from gateway.sim.clips import ClipInfo
 from gateway.sim.server import RtspServerProcess
-from tests.conftest import clips_locked
-from tests.faults.faultproxy import FaultProxy
-from tests.integration.gatewayproc import child_env
-from tests.integration.test_gateway_site import Site, camera, clip_kbps
-from tests.storage import new_url, read
+from tests.support.clips import clips_locked
+from tests.support.faultproxy import FaultProxy
+from tests.support.gateway import Site, camera, child_env, clip_kbps
+from tests.support.storage import new_url, read
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -120,15 +120,18 @@ def rig(
 
 
 def _wait(site: Site, done: Callable[[dict[str, Any]], bool], what: str, timeout: float = MEASURED_S) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     cams: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal cams
         cams = site.cameras()
-        if done(cams):
-            return cams
-        time.sleep(0.25)
-    shown = {cid: (c["state"], c["reason"], {k: c["measured"][k] for k in FIGURES}) for cid, c in cams.items()}
-    raise AssertionError(f"not {what} within {timeout:g} s: {shown}")
+        return cams if done(cams) else None
+
+    def shown() -> str:
+        figures = {cid: (c["state"], c["reason"], {k: c["measured"][k] for k in FIGURES}) for cid, c in cams.items()}
+        return f"{what}: {figures}"
+
+    return wait_until(shown, reached, timeout)
 
 
 FIGURES = ("fps", "gop_frames", "keyframe_interval_s", "bitrate_kbps", "bitrate_gops", "realtime_ratio")

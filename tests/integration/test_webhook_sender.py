@@ -11,7 +11,7 @@ import pytest
 
 from adapters.webhook.sender import WebhookSender
 from adapters.webhook.signing import ReplayGuard, SignatureError, verify
-from gateway.sim.server import free_port
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,10 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from adapters.webrtc import restrict_host_addresses
 from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess, free_port
-from tests.integration.gatewayproc import GatewayProcess, child_env, run_cli
-from tests.integration.gbplatform import until
+from gateway.sim.server import RtspServerProcess
+from tests.support.gateway import GatewayProcess, child_env, run_cli
+from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ def site(
         def online() -> bool:
             return bool(proc.get(f"/api/v1/cameras/{CAMERA}/health", token).json()["state"] == "online")
 
-        until(online, 20, "camera online")
+        wait_until("camera online", online, 20, interval=0.05)
         yield s
     finally:
         try:
@@ -176,7 +177,12 @@ async def test_viewers_receive_and_decode_passthrough_video(site: Site) -> None:
             assert resp.status_code == 404
             sessions = (await client.get("/api/v1/live/sessions")).json()
             assert [s["session_id"] for s in sessions] == [second.session_id]
-        until(lambda: first.pc.connectionState in ("closed", "failed"), 15, "first viewer's connection ended")
+        wait_until(
+            "first viewer's connection ended",
+            lambda: first.pc.connectionState in ("closed", "failed"),
+            15,
+            interval=0.05,
+        )
     finally:
         await first.pc.close()
         await second.pc.close()
@@ -234,7 +240,7 @@ async def test_police_see_only_granted_cameras_and_the_audit_log_says_what_they_
         actions = {e["action"] for e in entries}
         return entries if {"live_view_start", "live_view_stop", "snapshot"} <= actions else None
 
-    entries = until(audited, 10, "live view and snapshot in the audit log")
+    entries = wait_until("live view and snapshot in the audit log", audited, 10, interval=0.05)
     stop = next(e for e in entries if e["action"] == "live_view_stop")
     assert stop["target"] == CAMERA and stop["role"] == "police" and stop["detail"]["duration_s"] > 0
     assert stop["source"] == LOCAL

@@ -26,6 +26,7 @@ from gateway.sim.people_clips import PeopleClip
 from gateway.storage.db import Database
 from models.base import Detection, Image
 from models.errors import ModelMissingError
+from tests.support.waiting import wait_until_async
 
 
 class SlowFakeDetector:
@@ -211,13 +212,6 @@ class ScriptedHits:
             self.service._ready.notify()
 
 
-async def until(predicate: Any, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def started_with_hits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[AnalyticsService, FullDisk, ScriptedHits, list[Event]]:
@@ -244,12 +238,12 @@ async def test_events_wait_in_memory_while_the_disk_is_full_then_are_stored_in_o
     service, disk, hits, announced = await started_with_hits(tmp_path, monkeypatch)
     try:
         hits.push()
-        await until(lambda: len(announced) == 1)
+        await wait_until_async("len(announced) == 1", lambda: len(announced) == 1, 10.0)
         disk.fill()
         with caplog.at_level(logging.WARNING):
             for i in range(1, 6):
                 hits.push()
-                await until(lambda i=i: service.events_held == i)
+                await wait_until_async("service.events_held == i", lambda i=i: service.events_held == i, 10.0)
             await asyncio.sleep(0.5)  # several retries, all failing
             status = service.status()
             assert status["storage"] == "failed" and status["storage_error"] == "disk full"
@@ -260,12 +254,12 @@ async def test_events_wait_in_memory_while_the_disk_is_full_then_are_stored_in_o
             assert stored_messages(disk) == [("hit 1", True)]
             assert "cannot store events (disk full)" in caplog.text
             disk.free()
-            await until(lambda: service.events_held == 0)
+            await wait_until_async("service.events_held == 0", lambda: service.events_held == 0, 10.0)
         assert stored_messages(disk) == [(f"hit {i}", True) for i in range(1, 7)]
         status = service.status()
         assert status["storage"] == "ok" and status["events_dropped"] == 0
         assert status["cameras"]["c0"]["events"] == 6 and status["cameras"]["c0"]["last_error"] is None
-        await until(lambda: len(announced) == 6)
+        await wait_until_async("len(announced) == 6", lambda: len(announced) == 6, 10.0)
         stored_ids = [e.id for e in reversed(EventStore(disk.db).query())]
         assert [e.id for e in announced] == stored_ids and all(e.has_snapshot for e in announced)
         assert "storage works again after disk full" in caplog.text
@@ -281,19 +275,21 @@ async def test_past_the_bound_the_oldest_held_events_are_dropped_and_counted(
     service, disk, hits, announced = await started_with_hits(tmp_path, monkeypatch)
     try:
         hits.push()
-        await until(lambda: len(announced) == 1)
+        await wait_until_async("len(announced) == 1", lambda: len(announced) == 1, 10.0)
         disk.fill()
         with caplog.at_level(logging.ERROR):
             for n in range(2, 7):
                 hits.push()
-                await until(
-                    lambda n=n: n == hits.fired == len(announced) + service.events_held + service.events_dropped
+                await wait_until_async(
+                    "every hit announced, held or dropped",
+                    lambda n=n: n == hits.fired == len(announced) + service.events_held + service.events_dropped,
+                    10.0,
                 )
             assert service.events_held == 3 and service.status()["events_dropped"] == 2
             assert service.status()["cameras"]["c0"]["events_dropped"] == 2
             assert "LOST the oldest" in caplog.text and "(2 lost so far)" in caplog.text
         disk.free()
-        await until(lambda: service.events_held == 0)
+        await wait_until_async("service.events_held == 0", lambda: service.events_held == 0, 10.0)
         assert stored_messages(disk) == [("hit 1", True), ("hit 4", True), ("hit 5", True), ("hit 6", True)]
     finally:
         await service.stop()
@@ -308,7 +304,7 @@ async def test_held_events_are_stored_at_a_clean_stop_once_storage_works(
     try:
         disk.fill()
         hits.push()
-        await until(lambda: service.events_held == 1)
+        await wait_until_async("service.events_held == 1", lambda: service.events_held == 1, 10.0)
         disk.free()
     finally:
         await service.stop()

@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from gateway.app import create_app
 from gateway.config import parse_config
-from tests.apisite import bearer, seed, site_config
+from tests.support.apisite import bearer, seed, site_config
 
 EXAMPLES = int(os.environ.get("GATEWAY_SCHEMATHESIS_EXAMPLES", "4"))
 # Without credentials every route but /healthz answers 401 before it reads anything: fewer suffice.

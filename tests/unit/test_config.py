@@ -8,22 +8,9 @@ import yaml
 from gateway.cli import main
 from gateway.config import load_config, parse_config
 from gateway.errors import ConfigError
+from tests.support.configs import MINIMAL
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
-
-MINIMAL = {
-    "site": {"id": "s1", "name": "Site", "unit": {"name": "Unit", "headcount": 10}},
-    "zones": [{"id": "gate", "name": "Gate", "kind": "entrance"}],
-    "cameras": [
-        {
-            "id": "cam1",
-            "name": "Cam 1",
-            "source": {"rtsp": "rtsp://cam.example:8554/a"},
-            "credentials": {"username": "u", "password": {"env": "TEST_CAM1_PASSWORD"}},
-            "zones": ["gate"],
-        }
-    ],
-}
 
 
 def _paths(exc: ConfigError) -> list[str]:

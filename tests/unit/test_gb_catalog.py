@@ -15,45 +15,17 @@ from gateway.errors import ConfigError
 from gateway.forward.catalog import catalog_items, civil_code, selected_cameras
 from gateway.forward.gb28181 import Uplink
 from gateway.health.state import CameraState
-
-UNIT_ID = "12010000002000000001"
-SERVER_ID = "12000000002000000001"
-CH1 = "12010000001320000001"
-CH2 = "12010000001310000002"
-
-BASE: dict[str, Any] = {
-    "site": {
-        "id": "s1",
-        "name": "North Campus",
-        "unit": {"name": "Unit", "headcount": 10, "gb_id": UNIT_ID, "address": "1 Main St"},
-    },
-    "cameras": [
-        {"id": "gate", "name": "Gate", "source": {"rtsp": "rtsp://h/a"}, "gb_channel_id": CH1, "location": "Gate"},
-        {"id": "hall", "name": "Hall", "source": {"rtsp": "rtsp://h/b"}, "gb_channel_id": CH2},
-        {"id": "yard", "name": "Yard", "source": {"rtsp": "rtsp://h/c"}},
-    ],
-    "uplinks": {
-        "gb28181": [
-            {
-                "id": "city",
-                "server_id": SERVER_ID,
-                "server_domain": "1200000000",
-                "host": "10.0.0.1",
-                "password": {"env": "GB_TEST_PW"},
-            }
-        ]
-    },
-}
+from tests.support.configs import CH1, CH2, GB_SITE, SERVER_ID, UNIT_ID
 
 
 def config(**uplink: Any) -> GatewayConfig:
-    data = copy.deepcopy(BASE)
+    data = copy.deepcopy(GB_SITE)
     data["uplinks"]["gb28181"][0].update(uplink)
     return parse_config(data, check_secrets=False)
 
 
 def broken(mutate: Any) -> list[str]:
-    data = copy.deepcopy(BASE)
+    data = copy.deepcopy(GB_SITE)
     mutate(data)
     with pytest.raises(ConfigError) as info:
         parse_config(data, check_secrets=False)
@@ -78,7 +50,7 @@ def test_defaults() -> None:
 
 
 def test_no_uplinks_is_the_default() -> None:
-    data = copy.deepcopy(BASE)
+    data = copy.deepcopy(GB_SITE)
     del data["uplinks"]
     del data["site"]["unit"]["gb_id"]
     assert parse_config(data, check_secrets=False).uplinks.gb28181 == []
@@ -137,7 +109,7 @@ def test_duplicate_uplink_id_and_local_port() -> None:
 def test_unresolvable_password_is_reported_with_its_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GB_TEST_PW", raising=False)
     with pytest.raises(ConfigError) as info:
-        parse_config(copy.deepcopy(BASE))
+        parse_config(copy.deepcopy(GB_SITE))
     assert [i.path for i in info.value.issues] == ["uplinks.gb28181[0].password.env"]
 
 
@@ -174,7 +146,7 @@ def test_degraded_is_on_and_connecting_is_off() -> None:
 
 
 def test_declared_civil_code_and_address_fallback_to_site_name() -> None:
-    data = copy.deepcopy(BASE)
+    data = copy.deepcopy(GB_SITE)
     data["site"]["unit"]["civil_code"] = "120102"
     del data["site"]["unit"]["address"]
     cfg = parse_config(data, check_secrets=False)

@@ -37,7 +37,7 @@ from gateway.forward import alarms
 from gateway.forward.gb28181 import Uplink
 from gateway.health.state import CameraState, CameraStatus
 from gateway.pipeline.bus import PacketBus
-from tests.unit.test_gb_catalog import BASE, CH1, SERVER_ID, UNIT_ID
+from tests.support.configs import CH1, GB_SITE, SERVER_ID, UNIT_ID
 
 DOMAIN = "1200000000"
 SPS = b"\x00\x00\x00\x01\x67\x42\xc0\x1e\x95\xa0\x50\x1e\xd0\x80"
@@ -76,12 +76,12 @@ class FakeLink:
 
 
 def _config(**uplink: Any) -> GatewayConfig:
-    data: dict[str, Any] = {**BASE, "uplinks": {"gb28181": [{**BASE["uplinks"]["gb28181"][0], **uplink}]}}
+    data: dict[str, Any] = {**GB_SITE, "uplinks": {"gb28181": [{**GB_SITE["uplinks"]["gb28181"][0], **uplink}]}}
     return parse_config(data, check_secrets=False)
 
 
 class Site:
-    """One uplink over the BASE config (gate = CH1), its camera states and buses."""
+    """One uplink over the GB_SITE config (gate = CH1), its camera states and buses."""
 
     def __init__(self, **uplink: Any) -> None:
         self.config = _config(**uplink)

@@ -26,6 +26,7 @@ from adapters.gb28181.media import Clock, MediaError, MediaSender, MediaStats, M
 from adapters.gb28181.ps import STREAM_TYPE_H264, STREAM_TYPE_H265
 from adapters.gb28181.psdemux import AccessUnit, PsDemuxer, PsFrame, RtpPsReader
 from adapters.gb28181.sdp import build_answer, parse_offer
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from gateway.sim.clips import ClipInfo
@@ -278,10 +279,7 @@ async def test_tcp_passive_times_out_when_the_platform_never_connects() -> None:
 
 
 async def test_tcp_active_connect_failure_is_a_media_error() -> None:
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()  # nothing listens there now
+    port = free_port()  # nothing listens there
     target = MediaTarget(transport="tcp", setup="active", remote_ip="127.0.0.1", remote_port=port, ssrc=1)
     with pytest.raises(MediaError, match=r"connect to 127\.0\.0\.1"):
         await MediaSender(target, "h264").open()

@@ -34,7 +34,7 @@ from gateway.device_events import (
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage import schema
 from gateway.storage.db import Database
-from tests.apisite import USER_PASSWORD, bearer, seed, site_config
+from tests.support.apisite import USER_PASSWORD, bearer, seed, site_config
 
 DATA = Path(__file__).parent / "data" / "onvif_events"
 DOCS = Path(__file__).parents[2] / "docs" / "onvif-events.md"

@@ -25,6 +25,7 @@ from gateway.forward.outbox_store import NewMessage, OutboxMessage, OutboxStore,
 from gateway.health.state import CameraState, CameraStatus
 from gateway.storage import schema
 from gateway.storage.db import Database
+from tests.support.waiting import wait_until_async
 
 T0 = 1_763_600_000.0
 
@@ -94,14 +95,6 @@ def msg(name: str, camera: str = "cam1", kind: str = "state", **kw: Any) -> NewM
     return NewMessage(kind=kind, camera_id=camera, payload={"name": name}, **kw)
 
 
-async def until(predicate: Any, within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 def make_outbox(config: GatewayConfig, db: Database, dest: FakeDestination) -> Outbox:
     routes = [route_of(d) for d in config.uplinks.destinations()]
     return Outbox(config, OutboxStore(db, "s1"), [dest], routes)
@@ -143,7 +136,7 @@ async def test_delivery_in_order_with_retry_backoff_and_rejections(tmp_path: Pat
     try:
         outbox.publish([msg(f"m{i}", camera=f"cam{1 + i % 2}") for i in range(5)])
         outbox.publish([msg("bad"), msg("m5")])
-        await until(lambda: len(dest.received) == 6)
+        await wait_until_async("len(dest.received) == 6", lambda: len(dest.received) == 6, 5.0)
         assert [m.payload["name"] for m in dest.received] == ["m0", "m1", "m2", "m3", "m4", "m5"]
         # Received comes before the round is recorded: wait for the record.
         for _ in range(100):
@@ -168,7 +161,7 @@ async def test_the_failing_message_keeps_its_place_and_counts_attempts(tmp_path:
     await outbox.start()
     try:
         outbox.publish([msg("a"), msg("b")])
-        await until(lambda: outbox.status()["destinations"][0]["retrying"])
+        await wait_until_async("the destination retrying", lambda: outbox.status()["destinations"][0]["retrying"], 5.0)
         head = OutboxStore(db, "s1").next_batch("hook", 10)
         assert [(m.payload["name"], m.attempts) for m in head] == [("a", 1), ("b", 0)]
         assert outbox.status()["destinations"][0]["next_attempt_at"] is not None
@@ -176,7 +169,7 @@ async def test_the_failing_message_keeps_its_place_and_counts_attempts(tmp_path:
         dest.connected = False
         await asyncio.sleep(0.6)
         dest.connected = True
-        await until(lambda: len(dest.received) == 2, within=3)
+        await wait_until_async("len(dest.received) == 2", lambda: len(dest.received) == 2, 3)
     finally:
         await outbox.stop()
 
@@ -189,9 +182,13 @@ async def test_stale_health_expires_instead_of_queueing(tmp_path: Path, db: Data
     outbox = Outbox(config, store, [dest], [Route("hook", frozenset({"state"}))])
     await outbox.start()
     try:
-        await until(lambda: len(dest.received) == 1)
+        await wait_until_async("len(dest.received) == 1", lambda: len(dest.received) == 1, 5.0)
         assert dest.received[0].payload["name"] == "fresh"
-        await until(lambda: store.counters().get("hook") is not None and store.counters()["hook"].expired == 1)
+        await wait_until_async(
+            "one expired message counted",
+            lambda: store.counters().get("hook") is not None and store.counters()["hook"].expired == 1,
+            5.0,
+        )
     finally:
         await outbox.stop()
 
@@ -225,7 +222,7 @@ async def test_a_loss_is_logged_as_an_error(tmp_path: Path, db: Database, caplog
     outbox = Outbox(config, store, [dest], [Route("hook", frozenset({"state"}))])
     with caplog.at_level(logging.ERROR):
         await outbox.start()
-        await until(lambda: store.counters().get("hook") is not None)
+        await wait_until_async("counters of the hook", lambda: store.counters().get("hook") is not None, 5.0)
         await outbox.refresh_status()
         await outbox.stop()
     assert "LOST 30 undelivered message(s) for hook" in caplog.text
@@ -250,7 +247,7 @@ async def test_disk_full_holds_messages_in_memory_then_resumes(tmp_path: Path, m
     await outbox.start()
     try:
         outbox.publish([msg("before")])
-        await until(lambda: len(dest.received) == 1)
+        await wait_until_async("len(dest.received) == 1", lambda: len(dest.received) == 1, 5.0)
         database.engine.dispose()
         with database.engine.connect() as conn:
             pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
@@ -258,13 +255,13 @@ async def test_disk_full_holds_messages_in_memory_then_resumes(tmp_path: Path, m
         database.engine.dispose()
         big = "x" * 20_000
         outbox.publish([NewMessage("state", "cam1", {"name": f"full{i}", "pad": big}) for i in range(60)])
-        await until(lambda: outbox.status()["storage"] == "failed")
+        await wait_until_async("storage failed", lambda: outbox.status()["storage"] == "failed", 5.0)
         status = outbox.status()
         assert status["storage_error"] == "disk full"
         assert status["waiting_in_memory"] == 50 and status["dropped_in_memory"] == 10
         limit["pages"] = 0
         database.engine.dispose()
-        await until(lambda: len(dest.received) == 51, within=10)
+        await wait_until_async("len(dest.received) == 51", lambda: len(dest.received) == 51, 10)
         assert outbox.status()["storage"] == "ok"
         assert [m.payload["name"] for m in dest.received[1:]] == [f"full{i}" for i in range(10, 60)]
     finally:
@@ -299,7 +296,7 @@ async def test_events_follow_the_table_through_restarts(tmp_path: Path, db: Data
     await outbox.start()
     ids = [events.add(_event("cam1", now + i)) for i in range(1, 4)]
     outbox.event_stored(_event("cam1", now))
-    await until(lambda: len(dest.received) == 3)
+    await wait_until_async("len(dest.received) == 3", lambda: len(dest.received) == 3, 5.0)
     await outbox.stop()
     # Stored while the outbox was down (a crash between the event and its message): sent after.
     ids.append(events.add(_event("cam2", now + 9, kind="loitering")))
@@ -307,7 +304,7 @@ async def test_events_follow_the_table_through_restarts(tmp_path: Path, db: Data
     outbox2 = make_outbox(config, db, dest2)
     await outbox2.start()
     try:
-        await until(lambda: len(dest2.received) == 1)
+        await wait_until_async("len(dest2.received) == 1", lambda: len(dest2.received) == 1, 5.0)
         got = dest.received + dest2.received
         assert [m.payload["event_id"] for m in got] == ids
         assert [m.msg_id for m in got] == [f"s1:event:{i}" for i in ids]

@@ -21,7 +21,7 @@ from gateway.quality.evidence import with_camera_tamper
 from gateway.quality.sampler import KeyframeSampler, SamplerSetup
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
-from tests.unit.test_config import MINIMAL
+from tests.support.configs import MINIMAL
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

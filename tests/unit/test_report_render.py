@@ -22,7 +22,7 @@ from gateway.reports.render import (
     render_pdf,
     size_label,
 )
-from tests.reportdata import big_report, sample_report
+from tests.support.reportdata import big_report, sample_report
 
 CAMERA_IDS = ("cam-gate-hd", "cam-east", "cam-store", "cam-lobby")
 XSS = "<script>alert(1)</script>"

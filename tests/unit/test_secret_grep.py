@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.sessions import SESSION_COOKIE
-from tests.apisite import CONFIG_SECRETS, USER_PASSWORD, bearer, seed, site_config
+from tests.support.apisite import CONFIG_SECRETS, USER_PASSWORD, bearer, seed, site_config
 
 PARAMS = {"camera_id": "a1", "event_id": "1", "name": "police-u", "session_id": "nope"}
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 import gateway.sessions
 from gateway.app import create_app
 from gateway.sessions import SESSION_COOKIE
-from tests.apisite import USER_PASSWORD, bearer, seed, site_config
+from tests.support.apisite import USER_PASSWORD, bearer, seed, site_config
 
 # (method, path) that answer without credentials; a mount is listed with the method "*".
 PUBLIC = {

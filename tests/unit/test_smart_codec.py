@@ -35,7 +35,7 @@ from gateway.reports.render import render_csv
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage import schema
 from gateway.storage.db import Database
-from tests.apisite import USER_PASSWORD, bearer, seed, site_config
+from tests.support.apisite import USER_PASSWORD, bearer, seed, site_config
 
 INFO = StreamInfo("h264", 1920, 1080, None, 25.0, Fraction(1, 90000), None)
 # The sizes of the sim's smart_h264_still clip (gateway/sim/clips.py): a 10 s GOP of a still scene.

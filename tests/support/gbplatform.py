@@ -1,14 +1,23 @@
-"""A fake GB/T 28181 upper platform on one UDP socket, for integration tests against `gateway run`.
+"""The tests' one fake GB/T 28181 upper platform, on one UDP socket, for `gateway run` and for the
+in-process SIP user agent (adapters.gb28181.ua.PlatformLink).
 
 It is what a city platform is to the gateway: a registrar with digest auth, a sink for keepalives and
 query responses, and the side that opens dialogs (INVITE for live video, SUBSCRIBE for catalog and
-alarm notifications) and ends them (BYE). Requests the gateway sends it (BYE, NOTIFY, MESSAGE) are
-answered 200 and recorded once each (retransmissions are answered again but not recorded twice).
-Everything received is recorded, including datagrams that do not parse (the gateway's answers to
-malformed requests copy the malformed headers), so tests can assert on exactly what came back.
+alarm notifications), sends queries (MESSAGE) and ends dialogs (BYE). Requests the gateway sends it
+(BYE, NOTIFY, MESSAGE) are answered 200 and recorded once each (retransmissions are answered again but
+not recorded twice). Everything received is recorded, including datagrams that do not parse (the
+gateway's answers to malformed requests copy the malformed headers), so tests can assert on exactly
+what came back.
+
+Options for the tests that need them: `password=None` accepts every REGISTER without a challenge,
+`send_date=False` leaves the Date header out of the 200 to REGISTER, `hold` keeps Catalog responses
+unanswered until `release()`, `port` binds a chosen port (a platform restarted on the same address),
+and `refuse_unregistered` answers MESSAGEs 403 until the device registers, as a platform that has just
+restarted does.
 
 Also here: the platform's media receivers (an RTP port on UDP, an RFC 4571 TCP listener, a TCP
-client) and the SDP offers a platform sends.
+client), the SDP offers a platform sends, and the SIPp scenarios (SIPP_SCENARIOS) of the tests where
+SIPp plays the platform.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from adapters.gb28181 import manscdp
@@ -36,29 +46,29 @@ from adapters.gb28181.sip import (
     request,
     response_to,
 )
-from gateway.sim.server import free_port
 
 UNIT_ID = "12010000002000000001"
 SERVER_ID = "12000000002000000001"
 DOMAIN = "1200000000"
 NONCE = "5a0c2b3e9f1d4c7a"  # one fixed nonce: answering a retransmitted REGISTER again is harmless
 LOCAL = "127.0.0.1"
+# SIPp scenario files (tests/integration/sipp) for the tests where SIPp plays the upper platform.
+SIPP_SCENARIOS = Path(__file__).resolve().parents[1] / "integration" / "sipp"
 
 
-def free_udp_port() -> int:
-    return free_port(socket.SOCK_DGRAM)
-
-
-def until(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    """Poll `predicate` until it returns something truthy; returns that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
-        time.sleep(0.05)
+def sipp_listening(port: int, *, tcp: bool) -> bool:
+    """Whether SIPp (started on `port`) has bound it yet: TCP accepts a connection; on UDP our own bind
+    fails once the port is taken. A probe for wait_until: SIPp needs a moment to bind."""
+    if tcp:
+        with contextlib.suppress(OSError), socket.create_connection((LOCAL, port), timeout=0.2):
+            return True  # a new call-less connection for SIPp; closing it is harmless
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((LOCAL, port))
+        except OSError:
+            return True
+    return False
 
 
 # --- SDP ----------------------------------------------------------------------------------------
@@ -157,20 +167,39 @@ class Received:
 class FakePlatform(threading.Thread):
     """See the module doc. `gateway` is the gateway's SIP address, set once its port is known."""
 
-    def __init__(self, password: str) -> None:
+    def __init__(
+        self,
+        password: str | None,
+        port: int = 0,
+        *,
+        send_date: bool = True,
+        refuse_unregistered: bool = False,
+    ) -> None:
         super().__init__(daemon=True)
         self.password = password
+        self.send_date = send_date
+        self.refuse_unregistered = refuse_unregistered
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((LOCAL, 0))
+        if port:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((LOCAL, port))
         self.sock.settimeout(0.1)
         self.port = int(self.sock.getsockname()[1])
         self.gateway: tuple[str, int] = (LOCAL, 0)
         self.cond = threading.Condition()
         self.registered = threading.Event()
+        self.unregistered = threading.Event()  # a REGISTER with Expires: 0 was accepted
+        self.registered_at: float | None = None  # wall-clock time of the first accepted registration
         self.bad_auth = 0
+        self.refused_keepalives = 0  # MESSAGEs refused before registration (refuse_unregistered)
+        self.messages: list[SipMessage] = []  # everything that parsed, as received (retransmissions too)
         self.requests: list[Received] = []  # the gateway's requests, one per transaction
         self.responses: list[SipMessage] = []  # the gateway's responses, in order
         self.raw: list[bytes] = []  # datagrams that did not parse
+        # Catalog responses are kept unanswered while `hold` is set, until `release()`: the gateway must
+        # send the next part only after the previous one was answered.
+        self.hold = False
+        self._held: list[tuple[SipMessage, tuple[str, int]]] = []
         self._seen: set[tuple[str, str]] = set()
         self._closing = threading.Event()
 
@@ -192,6 +221,7 @@ class FakePlatform(threading.Thread):
                     self.cond.notify_all()
                 continue
             with self.cond:
+                self.messages.append(msg)
                 if msg.is_request:
                     self._on_request(msg, addr)
                 else:
@@ -209,29 +239,58 @@ class FakePlatform(threading.Thread):
             return
         if msg.method == "ACK":
             return
+        if msg.method == "MESSAGE" and self.refuse_unregistered and not self.registered.is_set():
+            self.refused_keepalives += 1
+            self.send(response_to(msg, 403), addr)
+            return
         key = (msg.via_branch or "", msg.method or "")
         if key not in self._seen:
             self._seen.add(key)
-            self.requests.append(Received(msg))
+            received = Received(msg)
+            self.requests.append(received)
+            if self.hold and msg.method == "MESSAGE" and self._catalog_response(received):
+                self._held.append((msg, addr))
+                return
+        if any(key[0] == held.via_branch for held, _ in self._held):
+            return  # a retransmission of a held part: still no answer
         if msg.method in ("BYE", "NOTIFY", "MESSAGE"):
             self.send(response_to(msg, 200), addr)
         else:
             self.send(response_to(msg, 405), addr)
 
+    @staticmethod
+    def _catalog_response(received: Received) -> bool:
+        body = received.body
+        return body is not None and body.root == "Response" and body.cmd_type == "Catalog"
+
     def _on_register(self, msg: SipMessage, addr: tuple[str, int]) -> None:
         auth = msg.get("Authorization")
-        if auth is None:
+        if self.password is not None and auth is None:
             self.send(
                 response_to(msg, 401, extra_headers=[("WWW-Authenticate", www_authenticate(DOMAIN, NONCE))]), addr
             )
-        elif verify(auth, method="REGISTER", password=self.password, realm=DOMAIN, nonce=NONCE):
-            date = [("Date", format_gb_date(datetime.now())), ("Expires", str(msg.expires or 0))]
-            self.send(response_to(msg, 200, extra_headers=date), addr)
+        elif self.password is None or (
+            auth is not None and verify(auth, method="REGISTER", password=self.password, realm=DOMAIN, nonce=NONCE)
+        ):
+            date = [("Date", format_gb_date(datetime.now()))] if self.send_date else []
+            self.send(response_to(msg, 200, extra_headers=[*date, ("Expires", str(msg.expires or 0))]), addr)
             if msg.expires:
                 self.registered.set()
+                if self.registered_at is None:
+                    self.registered_at = time.time()
+            else:
+                self.unregistered.set()
         else:
             self.bad_auth += 1
             self.send(response_to(msg, 403), addr)
+
+    def release(self) -> None:
+        """Answer the held Catalog responses, and hold no more."""
+        with self.cond:
+            self.hold = False
+            for msg, addr in self._held:
+                self.send(response_to(msg, 200), addr)
+            self._held.clear()
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -389,6 +448,18 @@ class FakePlatform(threading.Thread):
     def bye(self, call: Call, timeout: float = 10.0) -> SipMessage:
         self.send(self.in_dialog(call, "BYE"))
         return self.final(call.call_id, "BYE", timeout)
+
+    @property
+    def answers(self) -> dict[str, SipMessage]:
+        """Call-ID -> the gateway's final answer to a request of ours (the last one, if several)."""
+        with self.cond:
+            return {m.call_id: m for m in self.responses if (m.status or 0) >= 200}
+
+    def parts(self, cmd: str, sn: int) -> list[manscdp.Manscdp]:
+        """The MANSCDP Response bodies the gateway sent for query `cmd` number `sn`, once each."""
+        with self.cond:
+            bodies = [r.body for r in self.requests if r.msg.method == "MESSAGE"]
+        return [b for b in bodies if b is not None and b.root == "Response" and b.cmd_type == cmd and b.sn == sn]
 
     def received(self, method: str, call_id: str | None = None) -> list[Received]:
         with self.cond:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psycopg
 
-from gateway.sim.server import free_port
+from tests.support.ports import free_port
 
 
 def _bindir() -> Path:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gateway.sim.server import free_port
+from tests.support.ports import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 _live: set[subprocess.Popen[bytes]] = set()

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from gateway.storage.db import Database
 
 if TYPE_CHECKING:
-    from tests.postgres import PostgresServer
+    from tests.support.postgres import PostgresServer
 
 
 def backend(config: pytest.Config) -> str:

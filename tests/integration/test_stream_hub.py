@@ -1,0 +1,124 @@
+"""The StreamHub end to end: the one owner of camera streams, with the real RTSP server, a simulated ONVIF
+device and `gateway run`.
+
+* An ONVIF camera (known by its device address only) gives snapshots and live video whether the
+  cameras are read in the gateway's process or by worker processes: the hub resolves its stream URI.
+  (Before the hub, live view of an ONVIF camera read by a worker failed: "ONVIF sources are not
+  supported yet".)
+* Analytics and live view on the same sub stream are one RTSP session, counted at the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from gateway.sim.clips import ClipInfo
+from gateway.sim.onvif_device import OnvifDeviceServer
+from gateway.sim.server import RtspServerProcess
+from tests.support.analytics import MODELS
+from tests.support.gateway import Site, camera, child_env
+from tests.support.waiting import wait_until
+from tests.support.webrtc import offer_viewer, receive_frames
+
+pytestmark = pytest.mark.integration
+
+
+def _onvif_camera(cid: str, device: OnvifDeviceServer, **onvif: str) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "name": cid,
+        "source": {"onvif": {"host": "127.0.0.1", "port": device.port, **onvif}},
+        "credentials": {"username": "admin", "password": {"env": "IT_PW"}},
+        "zones": ["gate"],
+    }
+
+
+async def _view(site: Site, camera_id: str) -> int:
+    pc, resp = await offer_viewer(site.proc.base, site.token, camera_id)
+    try:
+        assert resp.status_code == 201, resp.text
+        frames = await receive_frames(pc, 5, within_s=20)
+        return len(frames)
+    finally:
+        await pc.close()
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
+def test_onvif_and_rtsp_cameras_give_snapshots_and_live_video(
+    workers: int, tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
+) -> None:
+    password = secrets.token_urlsafe(10)
+    mounts = [("/main", sim_clips["hd_h264"]), ("/sub", sim_clips["sd_h264"])]
+    with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
+        device = OnvifDeviceServer(
+            "generic", "admin", password, main_uri=rtsp.url("/main"), sub_uri=rtsp.url("/sub"), auth="wsse"
+        )
+        with device:
+            cams = [
+                _onvif_camera("side-gate", device),
+                camera("front", rtsp.url("/main"), credentials={"username": "admin", "password": {"env": "IT_PW"}}),
+            ]
+            site = Site(tmp_path, gateway_storage_url, cams, child_env(IT_PW=password))
+            config = yaml.safe_load(site.path.read_text())
+            # Two cameras are enough to make the worker processes read both (none is forwarded or analysed).
+            config["supervisor"]["workers"] = workers
+            site.path.write_text(yaml.safe_dump(config))
+            site.proc.start()
+            try:
+                site.wait_for({"side-gate": "online", "front": "online"}, timeout=30)
+                for cid in ("side-gate", "front"):
+                    resp = httpx.get(
+                        f"{site.proc.base}/api/v1/cameras/{cid}/snapshot",
+                        headers={"Authorization": f"Bearer {site.token}"},
+                        timeout=20,
+                    )
+                    assert resp.status_code == 200, (cid, resp.text)
+                    assert resp.content[:2] == b"\xff\xd8", cid  # a JPEG
+                    assert asyncio.run(_view(site, cid)) == 5, cid
+                log = site.log_path.read_text()
+            finally:
+                site.proc.stop()
+    assert "not supported yet" not in log
+    assert password not in log
+
+
+def test_analytics_and_live_view_share_one_sub_stream_session(
+    tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
+) -> None:
+    password = secrets.token_urlsafe(10)
+    # An H.265 main stream: live view takes the H.264 sub stream, which analytics also reads.
+    mounts = [("/hall", sim_clips["hd_h265"]), ("/hall-sub", sim_clips["sd_h264"])]
+    with RtspServerProcess(mounts, username="cam", password=password) as rtsp:
+        hall = camera(
+            "hall",
+            rtsp.url("/hall"),
+            source={"sub_rtsp": rtsp.url("/hall-sub")},
+            analytics={"stream": "sub", "rules": []},
+        )
+        site = Site(tmp_path, gateway_storage_url, [hall], child_env(IT_PW=password))
+        config = yaml.safe_load(site.path.read_text())
+        config["analytics"] = {"fps": 2, "detector": {"models_dir": str(MODELS)}}
+        site.path.write_text(yaml.safe_dump(config))
+        site.proc.start()
+        try:
+            site.wait_for({"hall": "online"}, timeout=30)
+
+            def analysing() -> bool:
+                cams = site.get("/api/v1/analytics").get("cameras", {})
+                return bool(cams.get("hall", {}).get("connected"))
+
+            wait_until(lambda: f"analytics on the sub stream: {site.get('/api/v1/analytics')}", analysing, 60)
+            assert rtsp.plays("/hall-sub") == 1
+            assert asyncio.run(_view(site, "hall")) == 5
+            # The viewer joined the analytics' session: still one PLAY of the sub stream.
+            assert rtsp.plays("/hall-sub") == 1
+            assert rtsp.plays("/hall") == 1  # the health reader's, and only it
+        finally:
+            site.proc.stop()
