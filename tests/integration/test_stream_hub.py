@@ -6,12 +6,14 @@ device and `gateway run`.
   (Before the hub, live view of an ONVIF camera read by a worker failed: "ONVIF sources are not
   supported yet".)
 * Analytics and live view on the same sub stream are one RTSP session, counted at the server.
+* The city platform's GB/T 28181 INVITE plays an ONVIF camera, in-process and with worker processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,8 @@ from gateway.sim.onvif_device import OnvifDeviceServer
 from gateway.sim.server import RtspServerProcess
 from tests.support.analytics import MODELS
 from tests.support.gateway import Site, camera, child_env
+from tests.support.gbplatform import DOMAIN, LOCAL, SERVER_ID, UNIT_ID, FakePlatform, UdpMedia, play_offer
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 from tests.support.webrtc import offer_viewer, receive_frames
 
@@ -122,3 +126,62 @@ def test_analytics_and_live_view_share_one_sub_stream_session(
             assert rtsp.plays("/hall") == 1  # the health reader's, and only it
         finally:
             site.proc.stop()
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
+def test_gb28181_invite_plays_an_onvif_camera(
+    workers: int, tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
+) -> None:
+    """The city platform INVITEs the channel of a camera known only by its ONVIF address."""
+    password = secrets.token_urlsafe(10)
+    platform = FakePlatform(password=secrets.token_urlsafe(12))
+    platform.start()
+    sip_port = free_port(socket.SOCK_DGRAM)
+    platform.gateway = (LOCAL, sip_port)
+    channel = "12010000001320000009"
+    mounts = [("/main", sim_clips["hd720_h264"]), ("/sub", sim_clips["sd_h264"])]
+    try:
+        with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
+            device = OnvifDeviceServer(
+                "generic", "admin", password, main_uri=rtsp.url("/main"), sub_uri=rtsp.url("/sub"), auth="wsse"
+            )
+            with device:
+                cams = [{**_onvif_camera("side-gate", device), "gb_channel_id": channel}]
+                env = child_env(IT_PW=password, IT_GB_PASSWORD=platform.password or "")
+                site = Site(tmp_path, gateway_storage_url, cams, env)
+                config = yaml.safe_load(site.path.read_text())
+                config["site"]["unit"]["gb_id"] = UNIT_ID
+                config["supervisor"]["workers"] = workers
+                config["uplinks"] = {
+                    "gb28181": [
+                        {
+                            "id": "city",
+                            "server_id": SERVER_ID,
+                            "server_domain": DOMAIN,
+                            "host": LOCAL,
+                            "port": platform.port,
+                            "password": {"env": "IT_GB_PASSWORD"},
+                            "local_port": sip_port,
+                        }
+                    ]
+                }
+                site.path.write_text(yaml.safe_dump(config))
+                site.proc.start()
+                media = UdpMedia()
+                try:
+                    assert platform.registered.wait(15), site.proc.log()[-3000:]
+                    site.wait_for({"side-gate": "online"}, timeout=30)
+                    ssrc = "0100000009"
+                    call = platform.invite(channel, play_offer(media.port, ssrc=ssrc))
+                    assert platform.final_of(call).status == 200
+                    platform.ack(call)
+                    wait_until("the first media packet", media.first_at, 15, interval=0.05)
+                    assert platform.bye(call).status == 200
+                    log = site.proc.log()
+                finally:
+                    media.close()
+                    site.proc.stop()
+    finally:
+        platform.close()
+    assert len(media.packets()) > 10
+    assert "not supported yet" not in log and password not in log
