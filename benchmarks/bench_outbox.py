@@ -56,12 +56,12 @@ from adapters.mqtt.publisher import MqttPublisher, MqttSettings
 from benchmarks.common import median
 from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.config import GatewayConfig, parse_config
-from gateway.forward.destinations import build_outbox
-from gateway.forward.messages import state_messages
-from gateway.forward.mqtt import MqttDestination
-from gateway.forward.outbox import Outbox
-from gateway.forward.outbox_store import EVENTS_CURSOR, NewMessage
 from gateway.health.state import CameraState, CameraStatus
+from gateway.outbox.destinations import build_outbox
+from gateway.outbox.messages import state_messages
+from gateway.outbox.mqtt import MqttDestination
+from gateway.outbox.service import Outbox
+from gateway.outbox.store import EVENTS_CURSOR, NewMessage
 from gateway.storage import schema
 from gateway.storage.db import Database
 from tests.support.mosquitto import Mosquitto

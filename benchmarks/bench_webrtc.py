@@ -55,7 +55,7 @@ from gateway.sim.clips import make_clips
 FPS: Final = 25
 LOCAL: Final = "127.0.0.1"
 CLIP: Final = "hd_h264"
-# The gateway's queue per viewer (gateway/forward/webrtc.py VIEWER_QUEUE).
+# The gateway's queue per viewer (gateway/liveview/webrtc.py VIEWER_QUEUE).
 VIEWER_QUEUE: Final = 100
 CONNECT_TIMEOUT_S: Final = 30.0
 

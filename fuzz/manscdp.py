@@ -2,7 +2,7 @@
 
 Covers `manscdp.parse` (size limit, charset sniffing, defusedxml, required fields) and, for a
 parsed Query, the answers the uplink builds from it (Catalog, DeviceInfo, DeviceStatus Response
-and the subscription's Result), exactly as gateway/forward/gb28181.py does with the query's SN
+and the subscription's Result), exactly as gateway/gb28181/service.py does with the query's SN
 and DeviceID. Allowed: `ManscdpError` with status 400 or 413. Invariant: each answer parses again
 with the query's SN and DeviceID, in both charsets we send.
 """

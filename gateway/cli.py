@@ -312,7 +312,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    from gateway.forward.ledger import ForwardLedger
+    from gateway.gb28181.ledger import ForwardLedger
     from gateway.health.uptime import HistoryReader
     from gateway.reports.coverage import build_report
     from gateway.reports.period import report_period

@@ -32,9 +32,11 @@ from gateway.analytics.config import cross_check as analytics_cross_check
 from gateway.config_types import Model as _Model
 from gateway.config_types import Slug
 from gateway.errors import ConfigError, ConfigIssue, SecretUnavailableError
-from gateway.forward.config import UplinksConfig
-from gateway.forward.config import cross_check as uplinks_cross_check
-from gateway.forward.webrtc_config import LiveViewConfig
+from gateway.gb28181.config import Gb28181Uplink
+from gateway.gb28181.config import cross_check as gb28181_cross_check
+from gateway.liveview.config import LiveViewConfig
+from gateway.outbox.config import Gat1400Uplink, MqttUplink, OutboxConfig, WebhookUplink
+from gateway.outbox.config import cross_check as destinations_cross_check
 from gateway.quality.frames import CHECK_NAMES
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
@@ -500,6 +502,24 @@ class LoggingConfig(_Model):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class UplinksConfig(_Model):
+    """`uplinks:`: the GB/T 28181 platforms (gateway/gb28181/) and the outbox's destinations (gateway/outbox/)."""
+
+    gb28181: list[Gb28181Uplink] = Field(default_factory=list, description="GB/T 28181 upper platforms")
+    mqtt: list[MqttUplink] = Field(default_factory=list, description="MQTT brokers")
+    webhooks: list[WebhookUplink] = Field(default_factory=list, description="Signed HTTP webhooks")
+    gat1400: list[Gat1400Uplink] = Field(default_factory=list, description="GA/T 1400 view libraries")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="This gateway's URL as receivers reach it, for snapshot links in messages",
+    )
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+
+    def destinations(self) -> list[MqttUplink | WebhookUplink | Gat1400Uplink]:
+        return [*self.mqtt, *self.webhooks, *self.gat1400]
+
+
 class GatewayConfig(_Model):
     version: Literal[1] = Field(default=1, description="Config format version")
     site: SiteConfig
@@ -665,8 +685,16 @@ def _cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIs
         issues.append(
             ConfigIssue("site.unit.gb_id", "a platform ID has type code 200 in digits 11-13", config.site.unit.gb_id)
         )
-    issues += uplinks_cross_check(
-        config.uplinks, unit_gb_id=config.site.unit.gb_id, cameras=config.cameras, check_secrets=check_secrets
+    uplinks = config.uplinks
+    issues += gb28181_cross_check(
+        uplinks.gb28181, unit_gb_id=config.site.unit.gb_id, cameras=config.cameras, check_secrets=check_secrets
+    )
+    issues += destinations_cross_check(
+        mqtt=uplinks.mqtt,
+        webhooks=uplinks.webhooks,
+        gat1400=uplinks.gat1400,
+        cameras=config.cameras,
+        check_secrets=check_secrets,
     )
     return issues
 

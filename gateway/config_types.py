@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 
 class Model(BaseModel):
@@ -22,3 +22,8 @@ def _slug(value: str) -> str:
 
 
 Slug = Annotated[str, AfterValidator(_slug)]
+
+
+# YAML reads an unquoted numeric ID (a 20-digit GB/T 28181 or GA/T 1400 ID) as an int: accept it as
+# the digits it is.
+AsText = BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)

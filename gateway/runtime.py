@@ -22,16 +22,16 @@ from gateway.auth import User, UserStore
 from gateway.config import CameraConfig, GatewayConfig, SupervisorConfig
 from gateway.device_events import DeviceEventService
 from gateway.errors import GatewayError
-from gateway.forward.destinations import build_outbox
-from gateway.forward.gb28181 import Gb28181Service, device_info_from, forwarded_camera_ids
-from gateway.forward.ledger import ForwardLedger, previous_run_end
-from gateway.forward.outbox import Outbox
-from gateway.forward.webrtc import LiveViewService
+from gateway.gb28181.ledger import ForwardLedger, previous_run_end
+from gateway.gb28181.service import Gb28181Service, device_info_from, forwarded_camera_ids
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
 from gateway.health.state import CameraState, CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
+from gateway.liveview.webrtc import LiveViewService
+from gateway.outbox.destinations import build_outbox
+from gateway.outbox.service import Outbox
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
 from gateway.pipeline.workers import ProcessReader, default_worker_count

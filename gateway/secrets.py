@@ -1,7 +1,7 @@
 """SecretRef: how the config names a secret (an environment variable or a file), never the secret.
 
-A module of its own so that config sub-trees (gateway/forward/config.py) can use it without
-importing gateway.config, which imports them. gateway.config re-exports it unchanged.
+A module of its own so that config sub-trees (gateway/gb28181/config.py, gateway/outbox/config.py)
+can use it without importing gateway.config, which imports them. gateway.config re-exports it unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from gateway.config_types import Model
-from gateway.errors import SecretUnavailableError
+from gateway.errors import ConfigIssue, SecretUnavailableError
 
 
 class SecretRef(Model):
@@ -47,3 +47,14 @@ class SecretRef(Model):
         if not first or not first[0].strip():
             raise SecretUnavailableError(f"secret file {self.file} is empty")
         return first[0].strip()
+
+
+def secret_issues(ref: SecretRef | None, where: str) -> list[ConfigIssue]:
+    """The issue of a secret that cannot be read (none when it can, or when none is given)."""
+    if ref is None:
+        return []
+    try:
+        ref.resolve()
+    except SecretUnavailableError as exc:
+        return [ConfigIssue(f"{where}.{'env' if ref.env else 'file'}", str(exc))]
+    return []

@@ -1,5 +1,5 @@
-"""Northbound forwarders: wire protocol adapters to the gateway's cameras and states.
+"""GB/T 28181 uplinks: registration to upper platforms, catalog, live sessions, subscriptions, alarms.
 
-Kept free of imports: gateway.config imports gateway.forward.config, so this package must not
+Kept free of imports: gateway.config imports gateway.gb28181.config, so this package must not
 pull in anything that imports gateway.config back.
 """

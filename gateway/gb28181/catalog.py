@@ -10,18 +10,15 @@ from collections.abc import Callable, Mapping
 
 from adapters.gb28181.manscdp import CatalogItem
 from gateway.config import CameraConfig, GatewayConfig
-from gateway.forward.config import Gb28181Uplink
-from gateway.health.state import CameraState
+from gateway.gb28181.config import Gb28181Uplink
+from gateway.health.state import StateOf, is_up
 
 UNKNOWN = "unknown"  # Manufacturer/Model of a camera ONVIF has not described (plain RTSP)
 GATEWAY_MANUFACTURER = "site-video-gateway"
 GATEWAY_MODEL = "gateway"
-# Online and degraded cameras deliver video; the platform should list them as ON.
-_UP = frozenset({CameraState.ONLINE, CameraState.DEGRADED})
 
 # (manufacturer, model) as ONVIF reported them, None where unknown.
 DeviceInfoOf = Callable[[str], tuple[str | None, str | None]]
-StateOf = Callable[[str], CameraState | None]
 
 
 def selected_cameras(config: GatewayConfig, uplink: Gb28181Uplink) -> list[CameraConfig]:
@@ -38,10 +35,6 @@ def civil_code(config: GatewayConfig) -> str:
     if unit.civil_code:
         return unit.civil_code
     return unit.gb_id[:6] if unit.gb_id else ""
-
-
-def is_up(state: CameraState | None) -> bool:
-    return state in _UP
 
 
 def catalog_items(

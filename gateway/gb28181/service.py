@@ -3,7 +3,7 @@
 One PlatformLink per configured platform, all registering as the site's own ID (site.unit.gb_id).
 A MESSAGE with a MANSCDP Query is answered 200 at once; the Response goes out afterwards as a new
 MESSAGE request (GB/T 28181-2016 clause 9.5), a big catalog in parts, each part sent only once
-the previous one got its 200. INVITE/ACK/BYE/CANCEL are live video (`live.py`), SUBSCRIBE the
+the previous one got its 200. INVITE/ACK/BYE/CANCEL are live video (`sessions.py`), SUBSCRIBE the
 catalog and alarm subscriptions (`subscriptions.py`). Camera state changes end sessions of lost
 cameras, NOTIFY catalog subscribers ON/OFF, and raise alarms; detection events raise alarms too.
 Nothing a platform sends may crash the gateway: malformed bodies get their 4xx, unknown commands a
@@ -27,22 +27,20 @@ from gateway import __version__
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
 from gateway.errors import SecretUnavailableError
-from gateway.forward import alarms
-from gateway.forward.catalog import (
+from gateway.gb28181 import alarms
+from gateway.gb28181.catalog import (
     GATEWAY_MANUFACTURER,
     GATEWAY_MODEL,
     UNKNOWN,
     DeviceInfoOf,
-    StateOf,
     catalog_items,
     channel_lookup,
-    is_up,
     selected_cameras,
 )
-from gateway.forward.config import RETRY_S, Gb28181Uplink
-from gateway.forward.live import LiveVideo, SessionJournal
-from gateway.forward.subscriptions import Subscriptions
-from gateway.health.state import CameraStatus
+from gateway.gb28181.config import RETRY_S, Gb28181Uplink
+from gateway.gb28181.sessions import LiveVideo, SessionJournal
+from gateway.gb28181.subscriptions import Subscriptions
+from gateway.health.state import CameraStatus, StateOf, is_up
 from gateway.inventory import CameraInventory
 from gateway.pipeline.bus import PacketBus
 

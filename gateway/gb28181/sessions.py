@@ -33,7 +33,7 @@ from adapters.gb28181.media import Codec, MediaError, MediaSender, MediaTarget
 from adapters.gb28181.sip import SipError, SipMessage, addr_uri, new_tag, response_to
 from adapters.gb28181.ua import PlatformLink
 from gateway.config import CameraConfig
-from gateway.forward.catalog import StateOf, is_up
+from gateway.health.state import StateOf, is_up
 from gateway.pipeline.bus import PacketBus, Subscription
 
 log = logging.getLogger(__name__)

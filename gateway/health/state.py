@@ -22,6 +22,19 @@ class CameraState(enum.StrEnum):
     DISABLED = "disabled"
 
 
+# Online and degraded cameras deliver video: GB/T 28181 platforms list them as ON, live view and the
+# outbox's messages call them up.
+_UP = frozenset({CameraState.ONLINE, CameraState.DEGRADED})
+
+
+def is_up(state: CameraState | None) -> bool:
+    return state in _UP
+
+
+# A camera's current state by its id, None for a camera the tracker does not know.
+StateOf = Callable[[str], CameraState | None]
+
+
 @dataclass(frozen=True)
 class MeasuredStream:
     """Figures measured from the packets actually received, not what the camera claims."""

@@ -29,8 +29,7 @@ from adapters.webrtc import DecodedVideoTrack, H264PassthroughTrack, OfferError,
 from adapters.webrtc.picture import PictureError, keyframe_to_jpeg
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
-from gateway.forward.catalog import StateOf, is_up
-from gateway.health.state import CameraStatus
+from gateway.health.state import CameraStatus, StateOf, is_up
 from gateway.pipeline.bus import Subscription
 from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from gateway.config import GatewayConfig
-from gateway.forward.gat1400 import Gat1400Destination
-from gateway.forward.mqtt import MqttDestination
-from gateway.forward.outbox import Destination, Outbox, route_of
-from gateway.forward.outbox_store import OutboxStore
-from gateway.forward.webhook import WebhookDestination
+from gateway.outbox.gat1400 import Gat1400Destination
+from gateway.outbox.mqtt import MqttDestination
+from gateway.outbox.service import Destination, Outbox, route_of
+from gateway.outbox.store import OutboxStore
+from gateway.outbox.webhook import WebhookDestination
 from gateway.storage.db import Database
 from gateway.tasks import Watchdog
 

@@ -33,9 +33,9 @@ from adapters.gat1400.client import (
 )
 from adapters.gat1400.objects import IMAGE_FACE, IMAGE_PERSON, IMAGE_SCENE, Box, SubImage, face_object, person_object
 from gateway.config import GatewayConfig
-from gateway.forward.config import Gat1400Uplink
-from gateway.forward.outbox import DeliveryReport
-from gateway.forward.outbox_store import OutboxMessage
+from gateway.outbox.config import Gat1400Uplink
+from gateway.outbox.service import DeliveryReport
+from gateway.outbox.store import OutboxMessage
 from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)

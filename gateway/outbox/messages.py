@@ -20,10 +20,9 @@ import cv2
 import numpy as np
 
 from gateway.analytics.events import Event
-from gateway.forward.catalog import is_up
-from gateway.forward.outbox_store import NewMessage, OutboxMessage
 from gateway.health.policy import QUALITY_PREFIX
-from gateway.health.state import CameraStatus
+from gateway.health.state import CameraStatus, is_up
+from gateway.outbox.store import NewMessage, OutboxMessage
 
 
 def event_message(event: Event, site_id: str) -> NewMessage:

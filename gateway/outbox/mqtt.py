@@ -16,10 +16,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from adapters.mqtt.publisher import MqttPublisher, MqttSettings
-from gateway.forward.config import MqttUplink
-from gateway.forward.messages import render_bodies
-from gateway.forward.outbox import DeliveryReport
-from gateway.forward.outbox_store import OutboxMessage
+from gateway.outbox.config import MqttUplink
+from gateway.outbox.messages import render_bodies
+from gateway.outbox.service import DeliveryReport
+from gateway.outbox.store import OutboxMessage
 
 PUBLISH_TIMEOUT_S = 10.0
 

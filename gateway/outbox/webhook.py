@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from adapters.webhook.sender import WebhookSender
-from gateway.forward.config import WebhookUplink
-from gateway.forward.messages import render_bodies
-from gateway.forward.outbox import DeliveryReport
-from gateway.forward.outbox_store import OutboxMessage
+from gateway.outbox.config import WebhookUplink
+from gateway.outbox.messages import render_bodies
+from gateway.outbox.service import DeliveryReport
+from gateway.outbox.store import OutboxMessage
 
 
 class WebhookDestination:

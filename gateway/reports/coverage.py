@@ -20,8 +20,8 @@ from sqlalchemy import Connection, bindparam, select
 
 from gateway import __version__
 from gateway.config import CameraConfig, GatewayConfig, UnitConfig, ZoneConfig
-from gateway.forward.catalog import selected_cameras
-from gateway.forward.ledger import ForwardLedger, SessionSummary, merge_spans
+from gateway.gb28181.catalog import selected_cameras
+from gateway.gb28181.ledger import ForwardLedger, SessionSummary, merge_spans
 from gateway.health.policy import (
     BELOW_HD,
     LONG_KEYFRAME_INTERVAL,

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.config import GatewayConfig, UnitConfig
 from gateway.errors import InvalidRequestError
-from gateway.forward.ledger import ForwardLedger
+from gateway.gb28181.ledger import ForwardLedger
 from gateway.health.uptime import HistoryReader
 from gateway.reports.coverage import ReportPeriod, build_report, required_security_staff, staffing_check
 from gateway.reports.period import report_period

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import inspect, select
 
-from gateway.forward.ledger import ForwardLedger, merge_spans, previous_run_end
+from gateway.gb28181.ledger import ForwardLedger, merge_spans, previous_run_end
 from gateway.storage import schema
 from gateway.storage.db import Database
 

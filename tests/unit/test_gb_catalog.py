@@ -12,8 +12,8 @@ from adapters.gb28181 import manscdp
 from adapters.gb28181.sip import SipMessage, parse
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import ConfigError
-from gateway.forward.catalog import catalog_items, civil_code, selected_cameras
-from gateway.forward.gb28181 import Uplink
+from gateway.gb28181.catalog import catalog_items, civil_code, selected_cameras
+from gateway.gb28181.service import Uplink
 from gateway.health.state import CameraState
 from tests.support.configs import CH1, CH2, GB_SITE, SERVER_ID, UNIT_ID
 

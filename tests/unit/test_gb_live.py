@@ -33,8 +33,8 @@ from adapters.gb28181.sip import (
 from adapters.gb28181.ua import PlatformSettings
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig, parse_config
-from gateway.forward import alarms
-from gateway.forward.gb28181 import Uplink
+from gateway.gb28181 import alarms
+from gateway.gb28181.service import Uplink
 from gateway.health.state import CameraState, CameraStatus
 from gateway.pipeline.bus import PacketBus
 from tests.support.configs import CH1, GB_SITE, SERVER_ID, UNIT_ID

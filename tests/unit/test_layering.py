@@ -11,8 +11,9 @@ the same check.
 
 What is not counted: the implicit import of a parent package's ``__init__`` (importing
 ``gateway.quality.thresholds`` runs ``gateway/quality/__init__.py`` too). The ``__init__`` files of
-the packages that hold config modules (gateway.analytics, gateway.forward) are therefore placed in
-the config layer themselves, so that they stay free of feature imports.
+the packages that hold config modules (gateway.analytics, gateway.gb28181, gateway.outbox,
+gateway.liveview) are therefore placed in the config layer themselves, so that they stay free of
+feature imports.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "gateway",  # __version__
             "gateway.errors",
-            "gateway.health.state",  # CameraState, MeasuredStream, CameraStatus, HealthTracker
+            "gateway.health.state",  # CameraState, is_up, MeasuredStream, CameraStatus, HealthTracker
             "gateway.quality.frames",  # CheckResult, Prepared, CHECK_NAMES
             "gateway.quality.thresholds",
             "gateway.quality.schedule",  # DayNight: which thresholds apply when
@@ -54,11 +55,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.config_types",
             "gateway.secrets",
             "gateway.analytics.config",
-            "gateway.forward.config",
-            "gateway.forward.webrtc_config",
+            "gateway.gb28181.config",
+            "gateway.outbox.config",
+            "gateway.liveview.config",
             # importing a config module runs its package's __init__: they must stay import-free
             "gateway.analytics",
-            "gateway.forward",
+            "gateway.gb28181",
+            "gateway.outbox",
+            "gateway.liveview",
         ),
     ),
     # What the gateway knows and keeps, without running anything of its own: storage, health
@@ -79,7 +83,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.logs",
         ),
     ),
-    # The parts that do the work: reading cameras, analysing, forwarding, reporting.
+    # The parts that do the work: reading cameras, analysing, forwarding (GB/T 28181 uplinks, the
+    # outbox and its destinations), live view, reporting.
     (
         "services",
         (
@@ -87,7 +92,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.pipeline.*",
             "gateway.supervisor",
             "gateway.analytics.*",
-            "gateway.forward.*",
+            "gateway.gb28181.*",
+            "gateway.outbox.*",
+            "gateway.liveview.*",
             "gateway.reports.*",
             "gateway.inventory",
             "gateway.device_events",

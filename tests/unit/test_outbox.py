@@ -18,11 +18,11 @@ from sqlalchemy import event, select
 from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import ConfigError
-from gateway.forward import outbox as outbox_module
-from gateway.forward.messages import state_messages
-from gateway.forward.outbox import DeliveryReport, Outbox, route_of
-from gateway.forward.outbox_store import NewMessage, OutboxMessage, OutboxStore, Route
 from gateway.health.state import CameraState, CameraStatus
+from gateway.outbox import service as outbox_module
+from gateway.outbox.messages import state_messages
+from gateway.outbox.service import DeliveryReport, Outbox, route_of
+from gateway.outbox.store import NewMessage, OutboxMessage, OutboxStore, Route
 from gateway.storage import schema
 from gateway.storage.db import Database
 from tests.support.waiting import wait_until_async
