@@ -18,7 +18,7 @@ RUN pip install --no-cache-dir "torch==2.13.0+cpu" --index-url https://download.
 FROM python:3.11-slim-bookworm
 
 # The runtime needs no system packages beyond what the wheels carry (PyAV ships FFmpeg,
-# OpenCV is headless). The GStreamer packages are only for the simulated site of `gateway demo`.
+# OpenCV is headless). The GStreamer packages are only for the simulated site (`python -m sim demo`).
 ARG WITH_DEMO=0
 RUN if [ "$WITH_DEMO" = "1" ]; then \
       apt-get update && apt-get install -y --no-install-recommends \
@@ -38,6 +38,9 @@ COPY adapters ./adapters
 COPY models ./models
 COPY configs ./configs
 COPY samples ./samples
+# The simulated site: not part of the installed gateway, run from /app with
+#   docker run --entrypoint python site-video-gateway -m sim demo  (built with WITH_DEMO=1)
+COPY sim ./sim
 # Person detection runs on onnxruntime with the models exported above (var/models, relative to
 # the working directory, which is the config's default analytics.detector.models_dir).
 COPY --from=models /build/var/models ./var/models

@@ -5,7 +5,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	.venv/bin/gateway demo
+	.venv/bin/python -m sim demo
 
 lint: setup
 	.venv/bin/ruff check .

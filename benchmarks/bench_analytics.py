@@ -31,9 +31,9 @@ import httpx
 import numpy as np
 
 from benchmarks.common import REPO, Gateway, cpu_share, median
-from gateway.sim.clips import ClipInfo, make_clips
-from gateway.sim.people_clips import make_people_clips
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo, make_clips
+from sim.people_clips import make_people_clips
+from sim.server import RtspServerProcess
 
 SUB_SIZE = (640, 360)
 # (clip, cameras out of 16): scaled to the camera count asked for.

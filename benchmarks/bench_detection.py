@@ -23,8 +23,8 @@ from pathlib import Path
 import av
 
 from benchmarks.common import REPO, Gateway, median
-from gateway.sim.clips import make_clips
-from gateway.sim.server import RtspServerProcess
+from sim.clips import make_clips
+from sim.server import RtspServerProcess
 
 GIVE_UP_S = 20.0
 

@@ -43,7 +43,7 @@ from adapters.gb28181.ps import PsMuxer
 from adapters.gb28181.rtp import RtpPacketizer
 from benchmarks.common import REPO, median
 from gateway.pipeline.bus import PacketBus, Subscription
-from gateway.sim.clips import make_clips
+from sim.clips import make_clips
 
 FPS = 25
 GOP = 50

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from benchmarks.common import REPO, Gateway, cpu_share, median, rss_mb, threads
-from gateway.sim.clips import make_clips
-from gateway.sim.server import RtspServerProcess
+from sim.clips import make_clips
+from sim.server import RtspServerProcess
 
 DECODER = textwrap.dedent(
     """

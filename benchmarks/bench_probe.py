@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks.common import REPO, median
-from gateway.sim.clips import make_clips
-from gateway.sim.server import RtspServerProcess
+from sim.clips import make_clips
+from sim.server import RtspServerProcess
 
 FFPROBE = ["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0", "-show_streams", "-of", "json"]
 

@@ -36,8 +36,8 @@ from gateway.quality import CHECK_NAMES, Reference, prepare
 from gateway.quality.replay import replay_timed
 from gateway.quality.sampler import SamplerSetup
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
-from gateway.sim.clips import FAULT_CLIPS, make_clips, make_fault_clips
-from gateway.sim.footage import encode_h264
+from sim.clips import FAULT_CLIPS, make_clips, make_fault_clips
+from sim.footage import encode_h264
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP = 3

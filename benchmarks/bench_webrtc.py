@@ -50,7 +50,7 @@ from adapters.webrtc.transcode import MAX_WIDTH, DecodedVideoTrack
 from benchmarks.bench_gb_forward import cpu_ns
 from benchmarks.common import REPO, median
 from gateway.pipeline.bus import PacketBus, Subscription
-from gateway.sim.clips import make_clips
+from sim.clips import make_clips
 
 FPS: Final = 25
 LOCAL: Final = "127.0.0.1"

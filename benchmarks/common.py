@@ -82,7 +82,7 @@ class Gateway:
     def __init__(
         self, workdir: Path, cameras: list[dict[str, Any]], extra: dict[str, Any] | None = None, **supervisor: Any
     ) -> None:
-        from gateway.sim.server import free_port
+        from sim.server import free_port
 
         self.port = free_port()
         self.workdir = workdir

@@ -1,7 +1,7 @@
 """The evaluation set of the quality checks: real footage, faults applied to it, and encoders.
 
 Sources are real: vtest.avi (PETS 2009, outdoor, people) and tree.avi (foliage in wind) from Debian's
-opencv-doc (``gateway/sim/footage.py``). Each case is a list of frames (a clean live scene, or one
+opencv-doc (``sim/footage.py``). Each case is a list of frames (a clean live scene, or one
 fault applied to a real scene at the severity documented in docs/quality.md), encoded as a camera
 would send it: ``camera`` (CRF 23, a keyframe every 2 s) or ``smart`` (a smart codec: CRF 30 capped at
 400 kbit/s, a keyframe every 4 s). The burned-in clock is drawn after the fault, as cameras do.
@@ -16,7 +16,7 @@ from functools import cache
 import cv2
 import numpy as np
 
-from gateway.sim.footage import LAWN, TREE, VTEST, Image, crop, read_frames
+from sim.footage import LAWN, TREE, VTEST, Image, crop, read_frames
 
 FPS = 10
 FRAMES = 790  # 79 s at 10 fps, the whole of vtest

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from gateway.quality import CHECK_NAMES, CheckResult, Reference, prepare
 from gateway.quality.replay import replay
 from gateway.quality.sampler import SamplerSetup
-from gateway.sim.clips import FAULT_CLIP_NAMES, ClipInfo, make_clips, make_fault_clips
+from sim.clips import FAULT_CLIP_NAMES, ClipInfo, make_clips, make_fault_clips
 
 REPO = Path(__file__).resolve().parents[1]
 _DECODERS = {"h264": "h264", "h265": "hevc"}

@@ -1,4 +1,4 @@
-"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | quality | detect | demo`."""
+"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | quality | detect`."""
 
 from __future__ import annotations
 
@@ -374,16 +374,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return detect(args, _load(args) if args.config is not None else None)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.sim.demo import run_demo
-
-    return run_demo(
-        config_path=args.config_file,
-        samples_dir=args.samples,
-        api_port=args.port,
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="Site video-surveillance gateway")
     parser.add_argument("--version", action="version", version=f"gateway {__version__}")
@@ -509,11 +499,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.set_defaults(func=cmd_detect)
 
-    p = sub.add_parser("demo", help="run a simulated site of local RTSP cameras and the gateway on it")
-    p.add_argument("--config-file", type=Path, default=Path("configs/demo-site.yaml"))
-    p.add_argument("--samples", type=Path, default=Path("samples/clips"), help="where sample clips are made")
-    p.add_argument("--port", type=int, default=None, help="API port (default: the config's)")
-    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Serve the ASGI app with uvicorn, the way `gateway run` and `gateway demo` both need it."""
+"""Serve the ASGI app with uvicorn, the way `gateway run` and the demo (`python -m sim demo`) both need it."""
 
 from __future__ import annotations
 

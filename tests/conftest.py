@@ -13,8 +13,8 @@ from tests.support.faulttable import TABLE
 from tests.support.ports import use_worker_ports
 
 if TYPE_CHECKING:
-    from gateway.sim.clips import ClipInfo
-    from gateway.sim.people_clips import PeopleClip
+    from sim.clips import ClipInfo
+    from sim.people_clips import PeopleClip
     from tests.support.postgres import PostgresServer
 
 BACKENDS = ("sqlite", "postgresql")
@@ -31,7 +31,7 @@ use_worker_ports()
 @pytest.fixture(scope="session")
 def sample_clips() -> dict[str, ClipInfo]:
     """The simulator clips (8 s loops), cached in samples/clips (or $GATEWAY_SIM_CLIPS) across runs."""
-    from gateway.sim.clips import make_clips  # imported here: av and cv2 are not needed by most tests
+    from sim.clips import make_clips  # imported here: av and cv2 are not needed by most tests
 
     with clips_locked() as directory:
         return make_clips(directory)
@@ -40,8 +40,8 @@ def sample_clips() -> dict[str, ClipInfo]:
 @pytest.fixture(scope="session")
 def lawn_clips() -> dict[str, ClipInfo]:
     """Real footage (vtest.avi from Debian's opencv-doc, installed by `make setup`): its still lawn as a
-    live 720p camera and as a frozen one (gateway/sim/footage.py), cached with the other clips."""
-    from gateway.sim.footage import make_lawn_clips
+    live 720p camera and as a frozen one (sim/footage.py), cached with the other clips."""
+    from sim.footage import make_lawn_clips
 
     with clips_locked() as directory:
         return make_lawn_clips(directory)
@@ -56,7 +56,7 @@ def sim_clips(sample_clips: dict[str, ClipInfo]) -> dict[str, ClipInfo]:
 @pytest.fixture(scope="session")
 def fault_clips() -> dict[str, ClipInfo]:
     """The fault clips (black, blurred, covered, colour cast, noisy, moved: 6 s at 720p), cached across runs."""
-    from gateway.sim.clips import make_fault_clips
+    from sim.clips import make_fault_clips
 
     with clips_locked() as directory:
         return make_fault_clips(directory)
@@ -65,7 +65,7 @@ def fault_clips() -> dict[str, ClipInfo]:
 @pytest.fixture(scope="session")
 def people_clips() -> dict[str, PeopleClip]:
     """The people clips (walk, loiter, crowd, fall, empty: 720p, 10 fps, with ground truth), cached across runs."""
-    from gateway.sim.people_clips import make_people_clips
+    from sim.people_clips import make_people_clips
 
     with clips_locked() as directory:
         return make_people_clips(directory)

@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from gateway.health.policy import MIN_REALTIME_RATIO, SLOW_DELIVERY, SLOW_DELIVERY_REASON
-from gateway.sim.clips import ClipInfo
-from gateway.sim.onvif_device import OnvifDeviceServer
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.onvif_device import OnvifDeviceServer
+from sim.server import RtspServerProcess
 from tests.support.faultproxy import FaultProxy
 from tests.support.faulttable import FaultRow, FaultTable
 from tests.support.gateway import Site, camera, child_env

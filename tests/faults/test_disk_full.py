@@ -29,8 +29,8 @@ import httpx
 import pytest
 import yaml
 
-from gateway.sim.people_clips import PeopleClip
-from gateway.sim.server import RtspServerProcess
+from sim.people_clips import PeopleClip
+from sim.server import RtspServerProcess
 from tests.support.analytics import clip_info, mqtt_uplink, walk_site
 from tests.support.faulttable import FaultRow, FaultTable
 from tests.support.gateway import GATEWAY, GatewayProcess, child_env

@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.people_clips import PeopleClip
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.people_clips import PeopleClip
+from sim.server import RtspServerProcess
 from tests.support.analytics import clip_info, mqtt_uplink, walk_site
 from tests.support.faulttable import FaultRow, FaultTable
 from tests.support.gateway import GatewayProcess, child_env, run_cli

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.sim.people_clips import PeopleClip
+from sim.people_clips import PeopleClip
 from tests.support.gateway import child_env, run_cli
 
 pytestmark = pytest.mark.integration

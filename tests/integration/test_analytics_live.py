@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from gateway.sim.people_clips import PeopleClip
-from gateway.sim.server import RtspServerProcess
+from sim.people_clips import PeopleClip
+from sim.server import RtspServerProcess
 from tests.support.analytics import MODELS, clip_info, walk_rules
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.ports import free_port

@@ -17,8 +17,8 @@ import pypdf
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.browser import page as browser_page
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.ports import free_port

@@ -1,9 +1,10 @@
-"""`gateway demo` as `make demo` runs it: simulated cameras, the gateway, a usable token."""
+"""`python -m sim demo` as `make demo` runs it: simulated cameras, the gateway, a usable token."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.gateway import GATEWAY, child_env
+from tests.support.gateway import child_env
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -39,8 +40,8 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
     log_path = tmp_path / "demo.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [*GATEWAY, "demo", "--config-file", str(path), "--samples", str(REPO / "samples" / "clips")],
-            env=child_env(),
+            [sys.executable, "-m", "sim", "demo", "--config-file", str(path), "--samples", str(REPO / "samples/clips")],
+            env=child_env(PYTHONPATH=str(REPO)),  # sim/ is a package of the repository, not installed
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,

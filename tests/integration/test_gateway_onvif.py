@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
+from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import Site, camera, child_env, clip_kbps
 from tests.support.ports import free_port
 

@@ -31,8 +31,8 @@ from adapters.gb28181 import manscdp
 from adapters.gb28181.ps import STREAM_TYPE_H264
 from adapters.gb28181.psdemux import AccessUnit, PsDemuxer, RtpPsReader
 from adapters.gb28181.sip import new_call_id, new_tag, request
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.gbplatform import (
     DOMAIN,

@@ -31,8 +31,8 @@ import pytest
 import yaml
 
 from adapters.gb28181.psdemux import PsDemuxer, RtpPsReader
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.gbplatform import SIPP_SCENARIOS, sipp_listening
 from tests.support.ports import free_port

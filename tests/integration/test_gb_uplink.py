@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.gbplatform import DOMAIN, LOCAL, SERVER_ID, UNIT_ID, FakePlatform
 from tests.support.ports import free_port

@@ -12,7 +12,7 @@ import pytest
 
 from adapters.onvif import OnvifClient, OnvifError, discover
 from adapters.onvif.soap import NS_MEDIA, NS_MEDIA2, NS_SEARCH
-from gateway.sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
+from sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from adapters.onvif import OnvifClient, OnvifError, OnvifEvent, WatchStats, watch_events
-from gateway.sim.onvif_device import OnvifDeviceServer
+from sim.onvif_device import OnvifDeviceServer
 from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.integration

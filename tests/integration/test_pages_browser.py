@@ -21,8 +21,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support import browser as browser_support
 from tests.support.gateway import GATEWAY, GatewayProcess, child_env, run_cli
 from tests.support.ports import free_port

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from adapters.common.redact import with_credentials
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import child_env, run_cli
 from tests.support.ports import free_port
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import Site, camera, child_env
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, camera, child_env, run_cli
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer

@@ -18,8 +18,8 @@ import av.error
 import pytest
 
 from adapters.common.redact import with_credentials
-from gateway.sim.clips import ClipInfo, make_clips
-from gateway.sim.server import SERVER_SCRIPT, RtspServerProcess, SimulatorError
+from sim.clips import ClipInfo, make_clips
+from sim.server import SERVER_SCRIPT, RtspServerProcess, SimulatorError
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from gateway.health.policy import LONG_KEYFRAME_INTERVAL, LOW_BITRATE, LOW_FPS
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.clips import clips_locked
 from tests.support.faultproxy import FaultProxy
 from tests.support.gateway import Site, camera, child_env, clip_kbps
@@ -53,7 +53,7 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def smart_clips() -> dict[str, ClipInfo]:
-    from gateway.sim.clips import make_smart_clips
+    from sim.clips import make_smart_clips
 
     with clips_locked() as directory:
         return make_smart_clips(directory)

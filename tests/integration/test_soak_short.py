@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sim.clips import ClipInfo
 from scripts import soak
+from sim.clips import ClipInfo
 
 pytestmark = pytest.mark.integration
 

@@ -21,9 +21,9 @@ import httpx
 import pytest
 import yaml
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.onvif_device import OnvifDeviceServer
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.onvif_device import OnvifDeviceServer
+from sim.server import RtspServerProcess
 from tests.support.analytics import MODELS
 from tests.support.gateway import Site, camera, child_env
 from tests.support.gbplatform import DOMAIN, LOCAL, SERVER_ID, UNIT_ID, FakePlatform, UdpMedia, play_offer

@@ -1,4 +1,4 @@
-"""WebRTC live view against a real `gateway run`: a real RTSP server (gateway.sim) serving the 1080p
+"""WebRTC live view against a real `gateway run`: a real RTSP server (sim) serving the 1080p
 H.264 clip and a real aiortc viewer on 127.0.0.1 that decodes what it receives.
 
 Run twice: with the camera read by a thread of the gateway (viewers subscribe to its bus) and by
@@ -22,8 +22,8 @@ import yaml
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from adapters.webrtc import restrict_host_addresses
-from gateway.sim.clips import ClipInfo
-from gateway.sim.server import RtspServerProcess
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, child_env, run_cli
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until

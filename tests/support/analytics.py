@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.sim.clips import ClipInfo
-from gateway.sim.people_clips import PeopleClip
+from sim.clips import ClipInfo
+from sim.people_clips import PeopleClip
 
 REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "var" / "models"

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.sim.clips import ClipInfo
+from sim.clips import ClipInfo
 from tests.support.ports import free_port
 from tests.support.storage import read
 from tests.support.waiting import wait_until

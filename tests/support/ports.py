@@ -2,7 +2,7 @@
 
 Each parallel worker (pytest -n) takes its ports from a range of its own below the kernel's ephemeral
 ports ($GATEWAY_TEST_PORTS, set by `use_worker_ports` from tests/conftest.py), handed out in turn by
-gateway.sim.server.free_port, which the simulated cameras and the demo use too. Two workers never race
+sim.server.free_port, which the simulated cameras and the demo use too. Two workers never race
 for a port, and neither does a client's outgoing connection. Child processes inherit the range.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 
-from gateway.sim import server
+from sim import server
 
 PORTS_PER_WORKER = 1000
 

@@ -22,10 +22,10 @@ from gateway.analytics.rules import RuleHit
 from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.config import GatewayConfig, parse_config
 from gateway.pipeline.bus import PacketBus
-from gateway.sim.people_clips import PeopleClip
 from gateway.storage.db import Database
 from models.base import Detection, Image
 from models.errors import ModelMissingError
+from sim.people_clips import PeopleClip
 from tests.support.waiting import wait_until_async
 
 

@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from gateway.sim import clips
-from gateway.sim.clips import ClipInfo, loop_frames, make_clips
+from sim import clips
+from sim.clips import ClipInfo, loop_frames, make_clips
 
 
 def test_clip_length_is_a_whole_number_of_gops() -> None:

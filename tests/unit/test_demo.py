@@ -7,7 +7,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import SimulatorError
-from gateway.sim.demo import CLIP_FOR_PATH, Flapper, demo_mounts
+from sim.demo import CLIP_FOR_PATH, Flapper, demo_mounts
 
 
 class FakeServer:

@@ -16,9 +16,9 @@ import pytest
 
 from gateway.analytics.config import AnalyticsConfig, CameraAnalytics
 from gateway.analytics.offline import ClipResult, run_clip
-from gateway.sim.people_clips import PeopleClip
 from models.base import Detector
 from models.registry import load_detector
+from sim.people_clips import PeopleClip
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = AnalyticsConfig()

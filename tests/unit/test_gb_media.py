@@ -29,7 +29,7 @@ from adapters.gb28181.sdp import build_answer, parse_offer
 from tests.support.ports import free_port
 
 if TYPE_CHECKING:
-    from gateway.sim.clips import ClipInfo
+    from sim.clips import ClipInfo
 
 Frames = list[tuple[bytes, bool]]  # (Annex-B access unit, keyframe)
 

@@ -28,7 +28,7 @@ from adapters.gb28181.psdemux import AccessUnit, PsDemuxer, PsError, RtpPsReader
 from adapters.gb28181.rtp import RtpError, RtpPacketizer, frame_tcp, rtp_header_fields, rtp_payload
 
 if TYPE_CHECKING:
-    from gateway.sim.clips import ClipInfo
+    from sim.clips import ClipInfo
 
 Frames = list[tuple[bytes, bool]]  # (Annex-B access unit, keyframe)
 

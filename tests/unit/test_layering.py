@@ -1,6 +1,6 @@
 """The layering contract, checked on the import graph (docs/architecture.md, "Layers").
 
-Every module under adapters/, models/, gateway/ and benchmarks/ is parsed with `ast` (nothing is
+Every module under adapters/, models/, gateway/, sim/ and benchmarks/ is parsed with `ast` (nothing is
 imported, so this runs in well under a second) and each static import is checked, including the
 imports inside functions and under `if TYPE_CHECKING:`: a deferred import is still a dependency.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOTS = ("adapters", "models", "gateway", "benchmarks")
+ROOTS = ("adapters", "models", "gateway", "sim", "benchmarks")
 
 # The layers, lowest first: a module may import its own layer and the layers below it, never one
 # above. "pkg.*" covers pkg and every module below it; a plain name covers that one module. A plain
@@ -114,7 +114,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.serve",
             "gateway.cli",
             "gateway.analytics.cli",
-            "gateway.sim.*",
+            "sim",
+            "sim.*",
             "benchmarks",
             "benchmarks.*",
         ),
@@ -232,6 +233,14 @@ def test_adapters_and_detector_backends_never_import_the_application() -> None:
         if i.importer.split(".")[0] in ("adapters", "models") and i.imported.split(".")[0] in ("gateway", "benchmarks")
     ]
     assert not bad, "adapters/ and models/ are libraries; they must not import the application:\n" + "\n".join(bad)
+
+
+def test_the_gateway_never_imports_the_simulated_site() -> None:
+    """sim/ (the demo's cameras) is not part of the gateway: no gateway module imports it, entry points included."""
+    bad = [
+        i.where() for i in all_imports() if i.importer.split(".")[0] == "gateway" and i.imported.split(".")[0] == "sim"
+    ]
+    assert not bad, "the gateway imports the simulated site (sim/ is not shipped):\n" + "\n".join(bad)
 
 
 def test_models_import_only_models() -> None:

@@ -34,7 +34,7 @@ from adapters.onvif.soap import (
     username_token,
 )
 
-RESPONSES = Path(__file__).resolve().parents[2] / "gateway" / "sim" / "onvif_responses"
+RESPONSES = Path(__file__).resolve().parents[2] / "sim" / "onvif_responses"
 VENDORS = ("generic", "hik-like", "dahua-like")
 ENV = "http://www.w3.org/2003/05/soap-envelope"
 
@@ -320,7 +320,7 @@ def test_probe_is_a_ws_discovery_probe_for_video_transmitters() -> None:
 
 
 def test_probe_match_parsing_ignores_garbage_and_foreign_replies() -> None:
-    from gateway.sim.onvif_device import DiscoveryResponder
+    from sim.onvif_device import DiscoveryResponder
 
     responder = DiscoveryResponder("http://127.0.0.1:8080/onvif/device_service", endpoint="urn:uuid:cam-1")
     reply = responder.answer(build_probe("urn:uuid:mine"))

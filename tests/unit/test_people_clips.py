@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from gateway.sim.people_clips import PEOPLE_CLIP_NAMES, PeopleClip, make_people_clips
+from sim.people_clips import PEOPLE_CLIP_NAMES, PeopleClip, make_people_clips
 
 
 def _decode(clip: PeopleClip) -> tuple[list[np.ndarray], list[bool]]:

@@ -26,7 +26,7 @@ from gateway.quality import (
 )
 from gateway.quality.replay import replay
 from gateway.quality.sampler import SamplerSetup
-from gateway.sim.clips import ClipInfo
+from sim.clips import ClipInfo
 
 SIZES = [(1920, 1080), (704, 576)]
 

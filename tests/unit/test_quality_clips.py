@@ -1,6 +1,6 @@
 """Quality checks on the simulator's encoded clips, decoded keyframe by keyframe as the gateway samples them.
 
-Each fault clip (gateway/sim/clips.py: FAULT_CLIPS, plus "frozen" and "dark" of CLIPS) must fail its
+Each fault clip (sim/clips.py: FAULT_CLIPS, plus "frozen" and "dark" of CLIPS) must fail its
 check on every keyframe without piling unrelated alarms on top; every clean clip must pass every check
 on every keyframe. The clips are made (or reused) by the session fixtures of tests/conftest.py.
 """
@@ -19,7 +19,7 @@ from av.video.codeccontext import VideoCodecContext
 from gateway.quality import CheckResult, FrozenTracker, Reference, SceneTracker, diagnose, prepare
 from gateway.quality.replay import replay
 from gateway.quality.sampler import SamplerSetup
-from gateway.sim.clips import ClipInfo
+from sim.clips import ClipInfo
 
 Results = dict[str, CheckResult]
 

@@ -1,5 +1,5 @@
 """The quality checks on real footage nobody here made: vtest.avi and tree.avi from Debian's opencv-doc
-(installed by `make setup`, see gateway/sim/footage.py). The full evaluation, with faults and encoders,
+(installed by `make setup`, see sim/footage.py). The full evaluation, with faults and encoders,
 is benchmarks.bench_quality_accuracy (docs/quality.md); these are its sharpest edges, fast enough for
 every run."""
 
@@ -21,7 +21,7 @@ from gateway.quality import (
     prepare,
 )
 from gateway.quality.thresholds import NIGHT_THRESHOLDS
-from gateway.sim.footage import LAWN, TREE, VTEST, crop, read_frames
+from sim.footage import LAWN, TREE, VTEST, crop, read_frames
 
 
 @pytest.fixture(scope="module")

@@ -38,7 +38,7 @@ from gateway.storage.db import Database
 from tests.support.apisite import USER_PASSWORD, bearer, seed, site_config
 
 INFO = StreamInfo("h264", 1920, 1080, None, 25.0, Fraction(1, 90000), None)
-# The sizes of the sim's smart_h264_still clip (gateway/sim/clips.py): a 10 s GOP of a still scene.
+# The sizes of the sim's smart_h264_still clip (sim/clips.py): a 10 s GOP of a still scene.
 KEY, P = 34_000, 70
 CAM = CameraConfig.model_validate({"id": "c", "name": "C", "source": {"rtsp": "rtsp://h/x"}})
 HD = Resolution(width=1280, height=720)

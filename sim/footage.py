@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from gateway.sim.clips import ClipInfo, draw_osd
+from sim.clips import ClipInfo, draw_osd
 
 Image = npt.NDArray[np.uint8]
 
-FOOTAGE_DIR = Path(__file__).resolve().parents[2] / "var" / "footage"
+FOOTAGE_DIR = Path(__file__).resolve().parents[1] / "var" / "footage"
 VTEST = "vtest.avi"
 TREE = "tree.avi"
 # The bottom-left lawn of vtest.avi: nobody walks there in the whole clip (x, y, width, height).

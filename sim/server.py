@@ -1,4 +1,4 @@
-"""Run the simulated RTSP cameras (gateway/sim/rtsp_server.py) as a child process.
+"""Run the simulated RTSP cameras (sim/rtsp_server.py) as a child process.
 
 The server itself needs Debian's GStreamer bindings, which import only under the system Python, so it
 runs as a separate process; this module is the typed handle the tests and the demo use.
@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Self
 from gateway.errors import SimulatorError
 
 if TYPE_CHECKING:
-    from gateway.sim.clips import ClipInfo
+    from sim.clips import ClipInfo
 
 __all__ = ["RtspServerProcess", "SimulatorError", "free_port"]
 

@@ -1,4 +1,4 @@
-"""`gateway demo`: a simulated site of real local RTSP cameras, and the gateway running on it.
+"""`python -m sim demo` (`make demo`): a simulated site of real local RTSP cameras, and the gateway running on it.
 
 The cameras are GStreamer RTSP servers on 127.0.0.1 serving generated clips; the gateway reads them
 exactly as it would read a site's cameras. What each camera shows is chosen by its path in the
@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, ConfigIssue, ConflictError, SimulatorError
-from gateway.sim.onvif_device import OnvifDeviceServer
-from gateway.sim.server import RtspServerProcess
+from sim.onvif_device import OnvifDeviceServer
+from sim.server import RtspServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ PASSWORD_ENV = "GATEWAY_DEMO_RTSP_PASSWORD"  # noqa: S105 - a variable name, not
 RTSP_USER = "demo"
 ADMIN_USER = "demo-admin"
 
-# Which clip each demo camera path serves (see gateway.sim.clips for what the clips show).
+# Which clip each demo camera path serves (see sim.clips for what the clips show).
 CLIP_FOR_PATH = {
     "/gate": "hd_h264",
     "/lobby": "hd_h265",
@@ -159,7 +159,7 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
     from gateway.app import create_app
     from gateway.logs import setup_logging
     from gateway.serve import serve
-    from gateway.sim.clips import make_clips
+    from sim.clips import make_clips
 
     setup_logging("INFO")
     # A new RTSP password on every start: the demo has no default credentials either.

@@ -2,10 +2,10 @@
 
 Each clip acts out one scenario the person/behaviour pipeline must handle (``walk``: line crossing both
 ways, ``loiter``, ``crowd``, ``fall``, ``empty``: motion without anyone). People are the crops from the
-ultralytics sample photos that :mod:`gateway.sim.clips` uses, sized by perspective (about 200-330 px tall
+ultralytics sample photos that :mod:`sim.clips` uses, sized by perspective (about 200-330 px tall
 on the floor), so a person detector at a few hundred pixels input sees them well.
 
-A clip is an H.264 Annex-B stream, encoded as :mod:`gateway.sim.clips` does (fixed GOP, no B-frames,
+A clip is an H.264 Annex-B stream, encoded as :mod:`sim.clips` does (fixed GOP, no B-frames,
 parameter sets before every IDR), at 10 fps with a keyframe every second. Unlike the simulator clips these
 do not loop seamlessly: a scenario has a beginning and an end. Next to each clip a ``<name>.json`` sidecar
 holds its parameters, the generator version and the ground truth; see :class:`PeopleClip` and
@@ -26,8 +26,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from gateway.sim import clips
-from gateway.sim.clips import Image
+from sim import clips
+from sim.clips import Image
 
 # Bump whenever pictures, scenarios or the ground-truth format change, so cached clips are regenerated.
 GENERATOR_VERSION = 1
