@@ -29,15 +29,10 @@ from gateway.api.routes import (
     uplinks,
     users,
 )
-from gateway.auth import UserStore
+from gateway.compose import running_gateway
 from gateway.config import GatewayConfig
-from gateway.health.history import HistoryWriter
-from gateway.health.policy import HealthPolicy
-from gateway.health.state import HealthTracker
-from gateway.health.uptime import HistoryReader
 from gateway.runtime import Runtime
 from gateway.sessions import SESSION_COOKIE
-from gateway.storage.db import Database
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
 from gateway.web import routes as web_routes
 
@@ -100,49 +95,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(config.storage.url).open()
-        # A process sharing the database with others watches only its shard: another instance's
-        # cameras must not get states from this run, or their uptime would mix two watchers.
-        local = config.for_instance()
-        history = HistoryWriter(db, instance=config.instance_id())
-        run_id = history.start(policy=HealthPolicy.from_config(config).describe())
-        # Cameras start the run in its first instant, so the run has no unexplained gap in its history.
-        tracker = HealthTracker(
-            [c.id for c in local.cameras],
-            since=history.started_at,
-            disabled=frozenset(c.id for c in local.cameras if not c.enabled),
-        )
-        tracker.subscribe(history.record_state)
-        tracker.subscribe_quality(history.record_quality)
-        runtime = Runtime(
-            config=local,
-            site_config=config,
-            db=db,
-            users=UserStore(db),
-            tracker=tracker,
-            history=history,
-            reader=HistoryReader(db, current_run_id=run_id),
-            source_factory=source_factory,
-        )
-        app.state.runtime = runtime
-        log.info(
-            "gateway %s: site %s, instance %s, %d of %d camera(s), storage %s, run %d",
-            __version__,
-            config.site.id,
-            history.instance,
-            len(local.cameras),
-            len(config.cameras),
-            db.display_url,
-            run_id,
-        )
-        await runtime.start(cameras=start_cameras)
-        try:
+        async with running_gateway(config, start_cameras=start_cameras, source_factory=source_factory) as runtime:
+            app.state.runtime = runtime
             yield
-        finally:
-            await runtime.stop()
-            history.close()
-            db.close()
-            log.info("gateway stopped")
 
     app = FastAPI(
         title="Site video gateway",

@@ -95,21 +95,14 @@ def _exit_past_stuck_threads() -> None:
 def cmd_user(args: argparse.Namespace) -> int:
     import getpass
 
-    from gateway.access import GrantStore
-    from gateway.admin import Actor, Admin
-    from gateway.audit import AuditLog
-    from gateway.auth import UserStore
-    from gateway.sessions import SessionStore
-    from gateway.storage.db import Database
+    from gateway.admin import Actor
+    from gateway.compose import open_stores
 
     config = _load(args, check_secrets=False)
     # Changes made at the console are audited like those made over the API, under the OS account.
     actor = Actor(f"console:{getpass.getuser()}", "console")
-    with Database(config.storage.url) as db:
-        users = UserStore(db)
-        log = AuditLog(db)
-        grants = GrantStore(db, config, users)
-        admin = Admin(users, grants, SessionStore(db, users, log, config.server), log)
+    with open_stores(config) as stores:
+        admin, users, grants = stores.admin, stores.users, stores.grants
         cmd = args.user_cmd
         if cmd == "add":
             password = _read_password(args) if args.password_stdin else None
@@ -169,12 +162,12 @@ def _grant_target(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from gateway.audit import AuditLog, to_csv
-    from gateway.storage.db import Database
+    from gateway.audit import to_csv
+    from gateway.compose import open_stores
 
     config = _load(args, check_secrets=False)
-    with Database(config.storage.url) as db:
-        log = AuditLog(db)
+    with open_stores(config) as stores:
+        log = stores.audit
         if args.audit_cmd == "verify":
             head = _parse_head(args.head) if args.head else None
             result = log.verify(head)
@@ -312,12 +305,10 @@ def cmd_discover(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    from gateway.gb28181.ledger import ForwardLedger
-    from gateway.health.uptime import HistoryReader
+    from gateway.compose import open_stores
     from gateway.reports.coverage import build_report
     from gateway.reports.period import report_period
     from gateway.reports.render import render
-    from gateway.storage.db import Database
 
     config = _load(args, check_secrets=False)
     known = {z.id for z in config.zones}
@@ -328,8 +319,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     window = report_period(
         kind=args.period, day=args.date, start=args.start, end=args.end, tz=ZoneInfo(config.site.timezone)
     )
-    with Database(config.storage.url) as db:
-        report = build_report(config, HistoryReader(db), window, zone_ids=args.zone or None, ledger=ForwardLedger(db))
+    with open_stores(config) as stores:
+        report = build_report(config, stores.history, window, zone_ids=args.zone or None, ledger=stores.ledger)
     rendered = render(report, args.format)
     output: Path | None = args.output
     if output is None and args.format == "pdf":
@@ -347,15 +338,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from gateway.quality.references import QualityReferences
-    from gateway.storage.db import Database
+    from gateway.compose import open_stores
 
     config = _load(args, check_secrets=False)
     if config.camera(args.camera) is None:
         print(f"error: no camera {args.camera!r} in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
-    with Database(config.storage.url) as db:
-        forgotten = QualityReferences(db).reset(args.camera)
+    with open_stores(config) as stores:
+        forgotten = stores.references.reset(args.camera)
     print(
         f"camera {args.camera}: reference picture "
         + (

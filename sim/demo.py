@@ -132,19 +132,13 @@ def _onvif_device(port: int, rtsp: RtspServerProcess, password: str) -> OnvifDev
 
 def _admin_credentials(config: GatewayConfig) -> tuple[str, str]:
     """A new API token and a new web password for the demo admin on every start (no defaults)."""
-    from gateway.access import GrantStore
-    from gateway.admin import Actor, Admin
-    from gateway.audit import AuditLog
-    from gateway.auth import UserStore
-    from gateway.sessions import SessionStore
-    from gateway.storage.db import Database
+    from gateway.admin import Actor
+    from gateway.compose import open_stores
 
     password = secrets.token_urlsafe(12)
     actor = Actor("demo", "console")
-    with Database(config.storage.url) as db:
-        users = UserStore(db)
-        log = AuditLog(db)
-        admin = Admin(users, GrantStore(db, config, users), SessionStore(db, users, log, config.server), log)
+    with open_stores(config) as stores:
+        admin = stores.admin
         try:
             token = admin.add_user(actor, ADMIN_USER, "admin")[1]
         except ConflictError:

@@ -103,7 +103,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     # Composition: builds every service from the config, starts and stops them (gateway.runtime).
-    ("runtime", ("gateway.runtime",)),
+    ("runtime", ("gateway.runtime", "gateway.compose")),
     # The interfaces served over HTTP: the API and the web pages.
     ("interfaces", ("gateway.api.*", "gateway.web.*")),
     # Entry points: the ASGI app factory, the server, the CLI, the simulated site, the benchmarks.
