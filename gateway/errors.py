@@ -73,7 +73,3 @@ class InvalidRequestError(GatewayError):
 
 class ConflictError(GatewayError):
     http_status = 409
-
-
-class SimulatorError(GatewayError):
-    """The simulated site (RTSP test server, sample clips) cannot be started."""

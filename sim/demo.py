@@ -18,9 +18,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from gateway.config import GatewayConfig, load_config
-from gateway.errors import ConfigError, ConfigIssue, ConflictError, SimulatorError
+from gateway.errors import ConfigError, ConfigIssue, ConflictError
 from sim.onvif_device import OnvifDeviceServer
-from sim.server import RtspServerProcess
+from sim.server import RtspServerProcess, SimulatorError
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Self
 
-from gateway.errors import SimulatorError
+from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from sim.clips import ClipInfo
 
 __all__ = ["RtspServerProcess", "SimulatorError", "free_port"]
+
+
+class SimulatorError(GatewayError):
+    """The simulated site (RTSP test server, sample clips) cannot be started."""
+
 
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 DEFAULT_PYTHON = "/usr/bin/python3"

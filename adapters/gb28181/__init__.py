@@ -3,7 +3,7 @@ video network. Protocol code only: SIP messages and digest auth, the user agent 
 upper platform and keeps alive (ua.py), MANSCDP XML, SDP, MPEG-2 PS over RTP. It never imports
 `gateway`; the wiring lives in gateway/gb28181/.
 
-Unfinished (issue 7): answering the platform's queries (Catalog, DeviceInfo, DeviceStatus), catalog
-subscriptions, INVITE sessions streaming the cameras, alarms, and the gateway wiring (config, API,
-metrics, report) are not written yet.
+The gateway side answers the platform's queries (Catalog, DeviceInfo, DeviceStatus), keeps catalog
+and alarm subscriptions, streams the cameras in INVITE sessions (UDP, TCP both ways) and sends alarms.
+Not written yet: playback and download of recordings, and PTZ control (issues 21 and 22).
 """
