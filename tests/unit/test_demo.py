@@ -6,8 +6,8 @@ import time
 import pytest
 
 from gateway.config import parse_config
-from gateway.errors import SimulatorError
 from sim.demo import CLIP_FOR_PATH, Flapper, demo_mounts
+from sim.server import SimulatorError
 
 
 class FakeServer:
