@@ -1,4 +1,4 @@
-"""Fuzz target `config`: an operator's YAML config file (gateway/config.py, config_types.py).
+"""Fuzz target `config`: an operator's YAML config file (the gateway/config/ package).
 
 Covers `config_from_bytes` (what `load_config` does after reading the file: UTF-8 decoding, the
 duplicate-refusing safe YAML loader, the whole pydantic tree and the cross checks). Allowed:

@@ -1,7 +1,7 @@
 """Fuzz target `rtsp_url`: camera URLs from the config, ONVIF answers and the CLI, and their redaction.
 
 Covers adapters/common/redact.py (`mask_url`, `mask_text`, `with_credentials`) and the URL checks
-of gateway/config.py `SourceConfig` (rtsp/sub_rtsp). Allowed: pydantic's ValidationError from the
+of gateway/config/cameras.py `SourceConfig` (rtsp/sub_rtsp). Allowed: pydantic's ValidationError from the
 config model; the redaction functions must not raise at all. Invariants: a masked URL never has a
 password other than ***; `mask_text` never leaves a given secret in place; a URL the config
 accepts can take credentials (`with_credentials`) and its masked form shows *** only, the same

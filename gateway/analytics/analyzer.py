@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from gateway.analytics.config import AnalyticsConfig, CameraAnalytics, LineCrossingRule
 from gateway.analytics.frames import Frame, Motion, MotionGate
 from gateway.analytics.geometry import Point, scale
 from gateway.analytics.rules import RuleEngine, RuleHit
 from gateway.analytics.tracker import Track, Tracker
+from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, LineCrossingRule
 from models.base import Detection
 
 # How often people who stand still are looked at again: often enough that the tracker (which

@@ -12,13 +12,13 @@ from pydantic import ValidationError
 
 from adapters.rtsp import SourceError
 from gateway.analytics.analyzer import CameraAnalyzer
-from gateway.analytics.config import AnalyticsConfig, CameraAnalytics
 from gateway.analytics.frames import Frame
 from gateway.analytics.offline import run_clip
 from gateway.analytics.rules import RuleHit
 from gateway.analytics.service import event_from_hit
 from gateway.analytics.snapshot import render_snapshot
 from gateway.config import GatewayConfig, issues_from_validation
+from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from gateway.errors import ConfigError, ConfigIssue, GatewayError
 from models.errors import ModelError
 from models.registry import load_detector

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, func, select
 
-from gateway.analytics.config import RULE_KINDS
+from gateway.config.analytics import RULE_KINDS
 from gateway.storage import schema
 from gateway.storage.db import Database
 
@@ -49,7 +49,7 @@ class Event:
     id: int | None  # None until stored
     camera_id: str
     rule_id: str
-    kind: str  # one of gateway.analytics.config.RULE_KINDS
+    kind: str  # one of gateway.config.analytics.RULE_KINDS
     zone_id: str | None
     at: float  # Unix seconds (wall clock) of the frame that fired the rule
     track_ids: tuple[int, ...]

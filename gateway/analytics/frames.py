@@ -19,7 +19,7 @@ import numpy.typing as npt
 from av.video.codeccontext import VideoCodecContext
 
 from adapters.common.media import Packet, StreamInfo
-from gateway.analytics.config import MotionConfig
+from gateway.config.analytics import MotionConfig
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import av.error
 from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, RtspSource, SourceError
 from gateway.analytics.analyzer import AnalyzerCounters, CameraAnalyzer
-from gateway.analytics.config import AnalyticsConfig, CameraAnalytics
 from gateway.analytics.frames import Frame, FrameSampler, SamplerCounters
 from gateway.analytics.rules import RuleHit
+from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from models.base import Detection, Detector
 
 _RAW_FORMATS = {".h264": "h264", ".264": "h264", ".h265": "hevc", ".265": "hevc", ".hevc": "hevc"}

@@ -57,7 +57,8 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from gateway.analytics import geometry
-from gateway.analytics.config import (
+from gateway.analytics.tracker import Track
+from gateway.config.analytics import (
     CrowdingRule,
     FallRule,
     IntrusionRule,
@@ -66,7 +67,6 @@ from gateway.analytics.config import (
     Rule,
     in_schedule,
 )
-from gateway.analytics.tracker import Track
 from models.base import Detection
 
 Point = tuple[float, float]

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from adapters.gb28181.manscdp import CatalogItem
 from gateway.config import CameraConfig, GatewayConfig
-from gateway.gb28181.config import Gb28181Uplink
+from gateway.config.gb28181 import Gb28181Uplink
 from gateway.health.state import StateOf, is_up
 
 UNKNOWN = "unknown"  # Manufacturer/Model of a camera ONVIF has not described (plain RTSP)

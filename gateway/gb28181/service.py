@@ -26,6 +26,7 @@ from adapters.gb28181.ua import LinkState, PlatformLink, PlatformSettings, route
 from gateway import __version__
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
+from gateway.config.gb28181 import RETRY_S, Gb28181Uplink
 from gateway.errors import SecretUnavailableError
 from gateway.gb28181 import alarms
 from gateway.gb28181.catalog import (
@@ -37,7 +38,6 @@ from gateway.gb28181.catalog import (
     channel_lookup,
     selected_cameras,
 )
-from gateway.gb28181.config import RETRY_S, Gb28181Uplink
 from gateway.gb28181.sessions import LiveVideo, SessionJournal
 from gateway.gb28181.subscriptions import Subscriptions
 from gateway.health.state import CameraStatus, StateOf, is_up

@@ -1,5 +1,1 @@
-"""WebRTC live view and snapshots for viewers.
-
-Kept free of imports: gateway.config imports gateway.liveview.config, so this package must not
-pull in anything that imports gateway.config back.
-"""
+"""WebRTC live view and snapshots for viewers."""

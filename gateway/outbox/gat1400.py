@@ -33,7 +33,7 @@ from adapters.gat1400.client import (
 )
 from adapters.gat1400.objects import IMAGE_FACE, IMAGE_PERSON, IMAGE_SCENE, Box, SubImage, face_object, person_object
 from gateway.config import GatewayConfig
-from gateway.outbox.config import Gat1400Uplink
+from gateway.config.outbox import Gat1400Uplink
 from gateway.outbox.service import DeliveryReport
 from gateway.outbox.store import OutboxMessage
 from gateway.tasks import Watchdog

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from adapters.mqtt.publisher import MqttPublisher, MqttSettings
-from gateway.outbox.config import MqttUplink
+from gateway.config.outbox import MqttUplink
 from gateway.outbox.messages import render_bodies
 from gateway.outbox.service import DeliveryReport
 from gateway.outbox.store import OutboxMessage

@@ -35,8 +35,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
+from gateway.config.outbox import Gat1400Uplink, MqttUplink, WebhookUplink
 from gateway.health.state import CameraStatus
-from gateway.outbox.config import Gat1400Uplink, MqttUplink, WebhookUplink
 from gateway.outbox.messages import event_message, health_message, state_messages
 from gateway.outbox.store import EVENTS_BATCH, Counters, NewMessage, OutboxMessage, OutboxStore, Route
 from gateway.tasks import Watchdog

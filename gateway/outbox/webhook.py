@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from adapters.webhook.sender import WebhookSender
-from gateway.outbox.config import WebhookUplink
+from gateway.config.outbox import WebhookUplink
 from gateway.outbox.messages import render_bodies
 from gateway.outbox.service import DeliveryReport
 from gateway.outbox.store import OutboxMessage

@@ -20,12 +20,12 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from gateway.analytics.config import RULE_KINDS
 from gateway.api.deps import RuntimeDep, client_ip
 from gateway.api.models import CameraOut
 from gateway.audit import ACTIONS
 from gateway.auth import Role
 from gateway.config import CameraConfig, GatewayConfig
+from gateway.config.analytics import RULE_KINDS
 from gateway.device_events import DeviceEventRow, kind_label, latest_device_events
 from gateway.errors import AuthError, InvalidRequestError, NotFoundError
 from gateway.health.uptime import Interval, outages

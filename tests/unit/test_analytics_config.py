@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.analytics.config import in_schedule, parse_schedule
 from gateway.config import GatewayConfig, parse_config
+from gateway.config.analytics import in_schedule, parse_schedule
 from gateway.errors import ConfigError
 
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from gateway.analytics.config import AnalyticsConfig, CameraAnalytics
 from gateway.analytics.offline import ClipResult, run_clip
+from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from models.base import Detector
 from models.registry import load_detector
 from sim.people_clips import PeopleClip

@@ -10,9 +10,9 @@ import numpy.typing as npt
 import pytest
 from pydantic import TypeAdapter
 
-from gateway.analytics.config import Rule
 from gateway.analytics.rules import RuleEngine, RuleHit, posture
 from gateway.analytics.tracker import Track
+from gateway.config.analytics import Rule
 from models.base import Detection
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from gateway.access import Access
-from gateway.analytics.config import RULE_KINDS
 from gateway.analytics.events import Event, EventStore
 from gateway.api.deps import AccessDep, RuntimeDep
 from gateway.api.models import DB_INT_MAX
+from gateway.config.analytics import RULE_KINDS
 from gateway.errors import InvalidRequestError, NotFoundError, StorageError
 from gateway.period import parse_instant
 

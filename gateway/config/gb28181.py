@@ -1,7 +1,7 @@
 """Config of the GB/T 28181 uplinks (`uplinks.gb28181:` in the site config).
 
-Imports nothing from gateway.config (which imports this module); the checks that need the rest
-of the tree take plain values and return ConfigIssues with full key paths.
+The checks that need the rest of the tree (`cross_check`, which root.py runs) take plain values and
+return ConfigIssues with full key paths.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, Field, IPvAnyAddress
 
-from gateway.config_types import AsText, Model, Slug
+from gateway.config.base import AsText, Model, Slug
+from gateway.config.secrets import SecretRef, secret_issues
 from gateway.errors import ConfigIssue
-from gateway.secrets import SecretRef, secret_issues
 
 # GB/T 28181-2016 clause 9.1.2: a registration lasts at least 3600 s, and a failed one is retried
 # no sooner than 60 s later; neither is configurable below the standard's floor.

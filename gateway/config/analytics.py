@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from gateway.analytics import geometry
-from gateway.config_types import Model, Slug
+from gateway.config.base import Model, Slug
 from gateway.errors import ConfigIssue
 
 Point = tuple[float, float]

@@ -1,11 +1,11 @@
-"""Config of WebRTC live view (`live_view:` in the site config). Imports nothing from gateway.config."""
+"""Config of WebRTC live view (`live_view:` in the site config)."""
 
 from __future__ import annotations
 
 from pydantic import Field, IPvAnyAddress, model_validator
 
-from gateway.config_types import Model
-from gateway.secrets import SecretRef
+from gateway.config.base import Model
+from gateway.config.secrets import SecretRef
 
 
 class IceServer(Model):

@@ -1,8 +1,8 @@
 """Config of the outbox and its destinations (`uplinks.mqtt`, `uplinks.webhooks`, `uplinks.gat1400`
 and `uplinks.outbox` in the site config).
 
-Imports nothing from gateway.config (which imports this module); the checks that need the rest
-of the tree take plain values and return ConfigIssues with full key paths.
+The checks that need the rest of the tree (`cross_check`, which root.py runs) take plain values and
+return ConfigIssues with full key paths.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AfterValidator, Field
 
-from gateway.analytics.config import RULE_KINDS
-from gateway.config_types import AsText, Model, Slug
+from gateway.config.analytics import RULE_KINDS
+from gateway.config.base import AsText, Model, Slug
+from gateway.config.secrets import SecretRef, secret_issues
 from gateway.errors import ConfigIssue
-from gateway.secrets import SecretRef, secret_issues
 
 MessageKind = Literal["event", "state", "quality", "health"]
 MESSAGE_KINDS: tuple[MessageKind, ...] = ("event", "state", "quality", "health")

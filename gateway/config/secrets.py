@@ -1,7 +1,7 @@
 """SecretRef: how the config names a secret (an environment variable or a file), never the secret.
 
-A module of its own so that config sub-trees (gateway/gb28181/config.py, gateway/outbox/config.py)
-can use it without importing gateway.config, which imports them. gateway.config re-exports it unchanged.
+Used by the cameras' credentials and by the uplinks' and live view's secrets; `secret_issues` is the
+check their cross checks share.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from gateway.config_types import Model
+from gateway.config.base import Model
 from gateway.errors import ConfigIssue, SecretUnavailableError
 
 

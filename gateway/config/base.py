@@ -27,3 +27,12 @@ Slug = Annotated[str, AfterValidator(_slug)]
 # YAML reads an unquoted numeric ID (a 20-digit GB/T 28181 or GA/T 1400 ID) as an int: accept it as
 # the digits it is.
 AsText = BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)
+
+
+def _gb_id(value: str) -> str:
+    if not re.fullmatch(r"\d{20}", value):
+        raise ValueError("a GB/T 28181 ID is exactly 20 digits")
+    return value
+
+
+GbId = Annotated[str, AsText, AfterValidator(_gb_id)]

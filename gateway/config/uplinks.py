@@ -1,0 +1,27 @@
+"""The `uplinks:` section; the models of each kind of uplink are in gb28181.py and outbox.py."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from gateway.config.base import Model
+from gateway.config.gb28181 import Gb28181Uplink
+from gateway.config.outbox import Gat1400Uplink, MqttUplink, OutboxConfig, WebhookUplink
+
+
+class UplinksConfig(Model):
+    """`uplinks:`: the GB/T 28181 platforms (gateway/gb28181/) and the outbox's destinations (gateway/outbox/)."""
+
+    gb28181: list[Gb28181Uplink] = Field(default_factory=list, description="GB/T 28181 upper platforms")
+    mqtt: list[MqttUplink] = Field(default_factory=list, description="MQTT brokers")
+    webhooks: list[WebhookUplink] = Field(default_factory=list, description="Signed HTTP webhooks")
+    gat1400: list[Gat1400Uplink] = Field(default_factory=list, description="GA/T 1400 view libraries")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="This gateway's URL as receivers reach it, for snapshot links in messages",
+    )
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+
+    def destinations(self) -> list[MqttUplink | WebhookUplink | Gat1400Uplink]:
+        return [*self.mqtt, *self.webhooks, *self.gat1400]
