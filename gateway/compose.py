@@ -1,33 +1,50 @@
 """The composition root: where the gateway's parts are built and connected.
 
-`gateway run` (the app's lifespan) runs the whole gateway with :func:`running_gateway`; the CLI commands
-that need only what is stored (users, the audit log, reports, quality references) and the demo open
-those parts with :func:`open_stores`. Nothing else constructs the database or the runtime.
+`gateway run` (the app's lifespan) runs the whole gateway with :func:`running_gateway`, which builds
+it with :func:`build_runtime`: every service, which reader reads which camera, and who listens to
+whom. The CLI commands that need only what is stored (users, the audit log, reports, quality
+references) and the demo open those parts with :func:`open_stores`. Nothing else constructs the
+database, a service or the runtime; :class:`gateway.runtime.Runtime` only starts and stops them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from gateway import __version__
 from gateway.access import GrantStore
 from gateway.admin import Admin
+from gateway.analytics.events import EventStore
+from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.audit import AuditLog
 from gateway.auth import UserStore
-from gateway.config import GatewayConfig
+from gateway.config import CameraConfig, GatewayConfig, SupervisorConfig
+from gateway.device_events import DeviceEventService
+from gateway.errors import GatewayError
 from gateway.gb28181.ledger import ForwardLedger
+from gateway.gb28181.service import Gb28181Service, device_info_from
 from gateway.health.history import HistoryWriter
 from gateway.health.policy import HealthPolicy
-from gateway.health.state import HealthTracker
+from gateway.health.state import CameraState, HealthTracker, StateOf
 from gateway.health.uptime import HistoryReader
+from gateway.inventory import InventoryService
+from gateway.liveview.webrtc import AuditHook, LiveViewService
+from gateway.outbox.destinations import build_outbox
+from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
+from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.quality.references import QualityReferences
 from gateway.runtime import Runtime
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
-from gateway.streams.sources import SourceFactory, rtsp_source_factory
+from gateway.streams.hub import StreamHub
+from gateway.streams.sources import Source, SourceFactory, StreamName, camera_source, rtsp_source_factory
+from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +73,132 @@ def open_stores(config: GatewayConfig) -> Iterator[Stores]:
         yield Stores(db, users, grants, audit, admin, HistoryReader(db), ForwardLedger(db), QualityReferences(db))
 
 
+def camera_readers(
+    config: GatewayConfig, buses: dict[str, PacketBus], source_factory: SourceFactory
+) -> tuple[Reader, ProcessReader | None, int]:
+    """Who reads each camera for health: (the reader, its worker processes' part if any, their count).
+
+    Cameras analysed on their main stream are read in this process: analytics takes every packet.
+    The others go to worker processes on a large site (supervisor.workers, automatic by default);
+    a viewed or forwarded one is tapped there (gateway/pipeline/workers.py), not opened again."""
+    settings = config.supervisor
+    enabled = [c.id for c in config.cameras if c.enabled]
+    workers = settings.workers
+    if workers is None:
+        workers = default_worker_count(len(enabled), settings.cameras_per_worker)
+    local = cameras_needing_packets(config)
+    remote = [cid for cid in enabled if cid not in local]
+    if workers == 0 or not remote:
+        return ThreadReader(settings, buses, source_factory), None, 0
+    processes = ProcessReader(settings, remote, workers, source_factory, buses=buses)
+    if not local:
+        return processes, processes, workers
+    return RoutedReader(ThreadReader(settings, buses, source_factory), processes, local), processes, workers
+
+
+def state_of(tracker: HealthTracker) -> StateOf:
+    def state(camera_id: str) -> CameraState | None:
+        try:
+            return tracker.get(camera_id).state
+        except KeyError:
+            return None
+
+    return state
+
+
+def live_view_auditor(audit: AuditLog, users: UserStore) -> AuditHook:
+    """What live view calls for each view started and ended: an audit entry, written off the event loop
+    so that a slow disk never stalls video."""
+
+    def role_of(name: str) -> str:
+        try:
+            return users.get(name).role.value
+        except GatewayError:
+            return ""
+
+    def record(action: str, actor: str, camera_id: str, detail: dict[str, Any], source: str | None) -> None:
+        def write() -> None:
+            audit.record_quietly(actor, role_of(actor), action, camera_id, detail, source)
+
+        try:
+            asyncio.get_running_loop().run_in_executor(None, write)
+        except RuntimeError:  # at shutdown the executor may be gone: write here rather than lose it
+            write()
+
+    return record
+
+
+def build_runtime(
+    config: GatewayConfig,
+    site_config: GatewayConfig,
+    db: Database,
+    tracker: HealthTracker,
+    history: HistoryWriter,
+    reader: HistoryReader,
+    source_factory: SourceFactory = rtsp_source_factory,
+) -> Runtime:
+    """Every part of a running gateway, connected; nothing runs until ``Runtime.start``."""
+    watchdog = Watchdog()
+    users = UserStore(db)
+    audit = AuditLog(db)
+    grants = GrantStore(db, site_config, users)
+    sessions = SessionStore(db, users, audit, config.server)
+    buses = {c.id: PacketBus(c.id) for c in config.cameras}
+    camera_reader, processes, workers = camera_readers(config, buses, source_factory)
+    local_ids = frozenset(c.id for c in config.cameras) if processes is None else cameras_needing_packets(config)
+    inventory = InventoryService(config, db)
+
+    def open_source(camera: CameraConfig, settings: SupervisorConfig, stream: StreamName) -> Source:
+        # The injected factory (tests, the demo) makes main-stream sources; sub streams are RTSP.
+        return source_factory(camera, settings) if stream == "main" else camera_source(camera, settings, stream)
+
+    streams = StreamHub(
+        config.supervisor, buses, local_ids.__contains__, resolve=inventory.resolve_stream, open_source=open_source
+    )
+    if processes is not None:
+        streams.attach_tap(processes)
+    camera_state = state_of(tracker)
+    events = EventStore(db)
+    analytics = AnalyticsService(config, buses, events, watchdog=watchdog, streams=streams)
+    ledger = ForwardLedger(db)
+    uplinks = Gb28181Service(config, camera_state, device_info_from(inventory.latest), streams, ledger)
+    live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users))
+    outbox = build_outbox(config, db, watchdog)
+    outbox.health_source = tracker.all
+    # Who hears what: state changes, detections.
+    for listener in (uplinks.camera_changed, live.camera_changed, outbox.camera_changed):
+        tracker.subscribe(listener)
+    analytics.on_event(uplinks.detection_event)
+    analytics.on_event(outbox.event_stored)
+    return Runtime(
+        config=config,
+        site_config=site_config,
+        db=db,
+        users=users,
+        tracker=tracker,
+        history=history,
+        reader=reader,
+        buses=buses,
+        streams=streams,
+        camera_reader=camera_reader,
+        workers=workers,
+        inventory=inventory,
+        device_events=DeviceEventService(config, db),
+        references=QualityReferences(db),
+        events=events,
+        analytics=analytics,
+        uplinks=uplinks,
+        ledger=ledger,
+        live=live,
+        outbox=outbox,
+        audit=audit,
+        grants=grants,
+        sessions=sessions,
+        admin=Admin(users, grants, sessions, audit),
+        watchdog=watchdog,
+    )
+
+
 @asynccontextmanager
 async def running_gateway(
     config: GatewayConfig, *, start_cameras: bool = True, source_factory: SourceFactory = rtsp_source_factory
@@ -75,15 +218,8 @@ async def running_gateway(
     )
     tracker.subscribe(history.record_state)
     tracker.subscribe_quality(history.record_quality)
-    runtime = Runtime(
-        config=local,
-        site_config=config,
-        db=db,
-        users=UserStore(db),
-        tracker=tracker,
-        history=history,
-        reader=HistoryReader(db, current_run_id=run_id),
-        source_factory=source_factory,
+    runtime = build_runtime(
+        local, config, db, tracker, history, HistoryReader(db, current_run_id=run_id), source_factory
     )
     log.info(
         "gateway %s: site %s, instance %s, %d of %d camera(s), storage %s, run %d",

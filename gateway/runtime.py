@@ -1,4 +1,5 @@
-"""The running parts of one gateway, built by create_app and handed to routes as a dependency."""
+"""The running parts of one gateway (built and connected by gateway.compose), started and stopped here;
+handed to the routes as a dependency."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,30 +16,26 @@ from gateway import audit
 from gateway.access import GrantStore
 from gateway.admin import Admin
 from gateway.analytics.events import EventStore
-from gateway.analytics.service import AnalyticsService, cameras_needing_packets
+from gateway.analytics.service import AnalyticsService
 from gateway.audit import AuditLog, record_config_change
 from gateway.auth import User, UserStore
-from gateway.config import CameraConfig, GatewayConfig, SupervisorConfig
+from gateway.config import GatewayConfig
 from gateway.device_events import DeviceEventService
-from gateway.errors import GatewayError
 from gateway.gb28181.ledger import ForwardLedger, previous_run_end
-from gateway.gb28181.service import Gb28181Service, device_info_from, forwarded_camera_ids
+from gateway.gb28181.service import Gb28181Service
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
-from gateway.health.state import CameraState, CameraStatus, HealthTracker
+from gateway.health.state import CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
 from gateway.liveview.webrtc import LiveViewService
-from gateway.outbox.destinations import build_outbox
 from gateway.outbox.service import Outbox
 from gateway.pipeline.bus import PacketBus
-from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
-from gateway.pipeline.workers import ProcessReader, default_worker_count
+from gateway.pipeline.readers import Reader
 from gateway.quality.references import QualityReferences
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.streams.hub import StreamHub
-from gateway.streams.sources import Source, SourceFactory, StreamName, camera_source, rtsp_source_factory
 from gateway.supervisor import CameraSupervisor
 from gateway.tasks import Watchdog
 
@@ -56,6 +52,10 @@ PRUNE_EVERY_S = 6 * 3600.0
 
 @dataclass
 class Runtime:
+    """The gateway's parts, built and connected by :func:`gateway.compose.build_runtime`; this class
+    only runs them: :meth:`start` starts the camera supervisors and the periodic jobs, :meth:`stop`
+    ends everything in order."""
+
     # This process's part of the site (its shard of cameras); site_config is the whole site, which
     # reports read from the shared database. They are the same object unless instance.cameras is set.
     config: GatewayConfig
@@ -65,69 +65,32 @@ class Runtime:
     tracker: HealthTracker
     history: HistoryWriter
     reader: HistoryReader
-    source_factory: SourceFactory = rtsp_source_factory
-    started_at: float = field(default_factory=time.time)
-    buses: dict[str, PacketBus] = field(default_factory=dict)
-    supervisors: dict[str, CameraSupervisor] = field(default_factory=dict)
-    camera_reader: Reader | None = None
-    inventory: InventoryService = field(init=False)
-    device_events: DeviceEventService = field(init=False)
-    references: QualityReferences = field(init=False)
-    events: EventStore = field(init=False)
-    analytics: AnalyticsService = field(init=False)
-    uplinks: Gb28181Service = field(init=False)
-    ledger: ForwardLedger = field(init=False)
-    live: LiveViewService = field(init=False)
-    outbox: Outbox = field(init=False)
-    # Cameras whose packets reach this process's buses (read by threads here, not worker processes).
-    local_camera_ids: frozenset[str] = frozenset()
-    audit: AuditLog = field(init=False)
-    grants: GrantStore = field(init=False)
-    sessions: SessionStore = field(init=False)
-    admin: Admin = field(init=False)
+    # Packets of each camera's main stream in this process (its reader's, or a worker's tap).
+    buses: dict[str, PacketBus]
+    # The one owner of camera streams: live view, snapshots, analytics and GB/T 28181 acquire from it.
+    streams: StreamHub
+    # Reads every camera for health: threads here, worker processes, or both (RoutedReader).
+    camera_reader: Reader
+    workers: int
+    inventory: InventoryService
+    device_events: DeviceEventService
+    references: QualityReferences
+    events: EventStore
+    analytics: AnalyticsService
+    uplinks: Gb28181Service
+    ledger: ForwardLedger
+    live: LiveViewService
+    outbox: Outbox
+    audit: AuditLog
+    grants: GrantStore
+    sessions: SessionStore
+    admin: Admin
     # Every long-lived task and thread runs under it: one that dies is logged, shown and started again.
-    watchdog: Watchdog = field(default_factory=Watchdog)
+    watchdog: Watchdog
+    started_at: float = field(default_factory=time.time)
+    supervisors: dict[str, CameraSupervisor] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _snapshot_audited: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
-        self.inventory = InventoryService(self.config, self.db)
-        # The one owner of camera streams beyond the health readers' own: live view, snapshots, analytics.
-        self.streams = StreamHub(
-            self.config.supervisor,
-            self.buses,
-            lambda cid: cid in self.local_camera_ids,
-            resolve=self.inventory.resolve_stream,
-            open_source=self._open_source,
-        )
-        self.device_events = DeviceEventService(self.config, self.db)
-        self.references = QualityReferences(self.db)
-        self.events = EventStore(self.db)
-        self.analytics = AnalyticsService(
-            self.config, self.buses, self.events, watchdog=self.watchdog, streams=self.streams
-        )
-        self.ledger = ForwardLedger(self.db)
-        self.audit = AuditLog(self.db)
-        self.grants = GrantStore(self.db, self.site_config, self.users)
-        self.sessions = SessionStore(self.db, self.users, self.audit, self.config.server)
-        self.admin = Admin(self.users, self.grants, self.sessions, self.audit)
-        self.uplinks = Gb28181Service(
-            self.config, self._camera_state, device_info_from(self.inventory.latest), self.buses, self.ledger
-        )
-        self.tracker.subscribe(self.uplinks.camera_changed)
-        self.analytics.on_event(self.uplinks.detection_event)
-        self.live = LiveViewService(self.config, self.streams, self._camera_state)
-        self.tracker.subscribe(self.live.camera_changed)
-        self.live.on_audit = self._audit_live
-        self.outbox = build_outbox(self.config, self.db, self.watchdog)
-        self.outbox.health_source = self.tracker.all
-        self.tracker.subscribe(self.outbox.camera_changed)
-        self.analytics.on_event(self.outbox.event_stored)
-
-    def _open_source(self, camera: CameraConfig, settings: SupervisorConfig, stream: StreamName) -> Source:
-        # The injected factory (tests, the demo) makes main-stream sources; sub streams are RTSP.
-        return self.source_factory(camera, settings) if stream == "main" else camera_source(camera, settings, stream)
 
     async def start(self, *, cameras: bool = True) -> None:
         policy = HealthPolicy.from_config(self.config)
@@ -158,20 +121,6 @@ class Runtime:
             )
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
-        workers = settings.workers
-        if workers is None:
-            workers = default_worker_count(len(enabled), settings.cameras_per_worker)
-        # Analysed and forwarded cameras are read here: their packets go to consumers in this process.
-        local = cameras_needing_packets(self.config) | forwarded_camera_ids(self.config)
-        remote = [c.id for c in enabled if c.id not in local]
-        self.local_camera_ids = frozenset(local) if workers > 0 and remote else frozenset(c.id for c in enabled)
-        if workers > 0 and remote:
-            processes = ProcessReader(settings, remote, workers, self.source_factory)
-            threads = ThreadReader(settings, self.buses, self.source_factory)
-            self.camera_reader = RoutedReader(threads, processes, local) if local else processes
-        else:
-            workers = 0
-            self.camera_reader = ThreadReader(settings, self.buses, self.source_factory)
         for camera in enabled:
             supervisor = CameraSupervisor(
                 camera,
@@ -193,7 +142,7 @@ class Runtime:
         log.info(
             "started %d camera supervisor(s), read %s",
             len(self.supervisors),
-            f"by {workers} worker process(es)" if workers else "in this process",
+            f"by {self.workers} worker process(es)" if self.workers else "in this process",
         )
 
     def _every(self, seconds: float, fn: Callable[[], Awaitable[None]], name: str) -> None:
@@ -260,31 +209,13 @@ class Runtime:
         stuck = await self.streams.close()
         if stuck:
             log.warning("streams: pull threads still running at stop: %s", ", ".join(stuck))
-        if self.camera_reader is not None:
-            await self.camera_reader.close()
+        await self.camera_reader.close()
         # After the cameras: their last states are written before the outbox closes.
         await self.outbox.stop()
         if not await asyncio.to_thread(self.references.wait_written, 5.0):
             log.warning("quality: a reference picture was still being stored at stop")
         # A last sample, so that the stored figures reach up to the stop.
         self.history.record_samples(self.tracker.all())
-
-    def _audit_live(self, action: str, actor: str, camera_id: str, detail: dict[str, Any], source: str | None) -> None:
-        # Called on the event loop; the role lookup and the write go to a thread, so that a slow
-        # disk never stalls video.
-        def write() -> None:
-            self.audit.record_quietly(actor, self._role_of(actor), action, camera_id, detail, source)
-
-        try:
-            asyncio.get_running_loop().run_in_executor(None, write)
-        except RuntimeError:  # at shutdown the executor may be gone: write here rather than lose it
-            write()
-
-    def _role_of(self, name: str) -> str:
-        try:
-            return self.users.get(name).role.value
-        except GatewayError:
-            return ""
 
     def audit_snapshot(self, user: User, camera_id: str, source: str | None) -> None:
         """Blocking. One entry per user and camera per SNAPSHOT_AUDIT_S: a dashboard of thumbnails
@@ -297,12 +228,6 @@ class Runtime:
         self._snapshot_audited[key] = now
         detail = {"coalesced_s": SNAPSHOT_AUDIT_S}
         self.audit.record_quietly(user.name, user.role.value, audit.SNAPSHOT, camera_id, detail, source)
-
-    def _camera_state(self, camera_id: str) -> CameraState | None:
-        try:
-            return self.tracker.get(camera_id).state
-        except KeyError:
-            return None
 
     def status(self, camera_id: str) -> CameraStatus:
         return self.tracker.get(camera_id)

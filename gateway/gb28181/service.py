@@ -42,7 +42,7 @@ from gateway.gb28181.sessions import LiveVideo, SessionJournal
 from gateway.gb28181.subscriptions import Subscriptions
 from gateway.health.state import CameraStatus, StateOf, is_up
 from gateway.inventory import CameraInventory
-from gateway.pipeline.bus import PacketBus
+from gateway.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Uplink:
         uplink: Gb28181Uplink,
         state_of: StateOf,
         device_info: DeviceInfoOf,
-        buses: Mapping[str, PacketBus] | None = None,
+        streams: StreamHub,
         journal: ForwardJournal | None = None,
     ) -> None:
         self.config = config
@@ -95,7 +95,7 @@ class Uplink:
         self.live = LiveVideo(
             uplink.id,
             self._channels,
-            buses or {},
+            streams,
             state_of,
             lambda: self.link,
             max_sessions=uplink.max_sessions,
@@ -463,10 +463,10 @@ class Gb28181Service:
         config: GatewayConfig,
         state_of: StateOf,
         device_info: DeviceInfoOf,
-        buses: Mapping[str, PacketBus] | None = None,
+        streams: StreamHub,
         journal: ForwardJournal | None = None,
     ) -> None:
-        self.uplinks = [Uplink(config, up, state_of, device_info, buses, journal) for up in config.uplinks.gb28181]
+        self.uplinks = [Uplink(config, up, state_of, device_info, streams, journal) for up in config.uplinks.gb28181]
 
     def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
         """A HealthTracker listener (event loop thread)."""
@@ -506,8 +506,3 @@ def device_info_from(latest: Mapping[str, CameraInventory]) -> DeviceInfoOf:
         return reading.inventory.info.manufacturer, reading.inventory.info.model
 
     return info
-
-
-def forwarded_camera_ids(config: GatewayConfig) -> set[str]:
-    """Cameras some uplink may stream: their packets must be read in this process (the bus)."""
-    return {c.id for up in config.uplinks.gb28181 for c in selected_cameras(config, up) if c.enabled}

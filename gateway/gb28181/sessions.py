@@ -2,8 +2,10 @@
 
 The platform INVITEs a channel with an SDP offer (`s=Play`). We answer 200 with our SDP once the
 media socket is ready (UDP bound, or TCP connected/listening per the offer), and on the ACK start
-sending the camera's packets, taken from its packet bus, as PS over RTP (`MediaSender`). Every
-viewer of a camera reads the same bus, so the camera is read once however many sessions there are.
+sending the camera's packets as PS over RTP (`MediaSender`). The packets come from the stream hub,
+the one owner of camera streams: a session holds the camera's feed from the INVITE to its end, and
+every viewer of a camera reads the same feed, so the camera is read once however many sessions there
+are, whether this process reads it or a worker process does.
 
 A session ends on the platform's BYE, on our BYE when the camera is lost (state no longer online
 or degraded) or the media connection fails, when no ACK comes within 64*T1, at shutdown, or when a
@@ -26,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
-from adapters.common.media import Packet
+from adapters.common.media import Packet, StreamInfo
 from adapters.gb28181 import sdp
 from adapters.gb28181.dialog import Dialog, DialogId
 from adapters.gb28181.media import Codec, MediaError, MediaSender, MediaTarget
@@ -34,7 +36,8 @@ from adapters.gb28181.sip import SipError, SipMessage, addr_uri, new_tag, respon
 from adapters.gb28181.ua import PlatformLink
 from gateway.config import CameraConfig
 from gateway.health.state import StateOf, is_up
-from gateway.pipeline.bus import PacketBus, Subscription
+from gateway.pipeline.bus import Subscription
+from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,7 @@ class LiveSession:
     task: asyncio.Task[None] | None = None
     ack_timer: asyncio.Task[None] | None = None
     subscription: Subscription | None = None
+    feed: Feed | None = None  # held from the INVITE until the session ends
 
     def status(self) -> dict[str, Any]:
         stats = self.sender.stats
@@ -105,7 +109,7 @@ class LiveVideo:
         self,
         uplink_id: str,
         channels: Mapping[str, CameraConfig],
-        buses: Mapping[str, PacketBus],
+        streams: StreamHub,
         state_of: StateOf,
         link: Callable[[], PlatformLink | None],
         *,
@@ -116,7 +120,7 @@ class LiveVideo:
     ) -> None:
         self.uplink_id = uplink_id
         self._channels = channels
-        self._buses = buses
+        self._streams = streams
         self._state_of = state_of
         self._link = link
         self._max_sessions = max_sessions
@@ -177,10 +181,28 @@ class LiveVideo:
             return response_to(msg, exc.status, extra_headers=[_warning(exc.detail)])
         if offer.session_name.lower() != "play":
             return response_to(msg, 488, extra_headers=[_warning("only live Play is served: no recordings here")])
-        bus = self._buses.get(camera.id)
-        info = bus.info if bus is not None else None
-        if bus is None or info is None or not is_up(self._state_of(camera.id)):
+        if not is_up(self._state_of(camera.id)):
             return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")])
+        try:
+            feed, info = await self._streams.acquire(camera)
+        except StreamUnavailableError as exc:
+            log.info("GB/T 28181 uplink %s: no video for %s: %s", self.uplink_id, channel_id, exc)
+            return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")])
+        answered = False
+        try:
+            resp = await self._answer(msg, camera, channel_id, offer, feed, info)
+            answered = resp.status == 200
+            return resp
+        finally:
+            if not answered:
+                self._streams.release(feed)
+
+    async def _answer(
+        self, msg: SipMessage, camera: CameraConfig, channel_id: str, offer: sdp.PlayOffer, feed: Feed, info: StreamInfo
+    ) -> SipMessage:
+        link = self._link()
+        if link is None or link.contact_uri is None:
+            return response_to(msg, 503)
         if info.codec not in _CODECS:
             return response_to(msg, 488, extra_headers=[_warning(f"cannot carry {info.codec} in PS")])
         subject = msg.get("Subject")
@@ -235,6 +257,7 @@ class LiveVideo:
             offer=offer,
             answer=answer.encode(),
             sender=sender,
+            feed=feed,
         )
         for old in replaced:
             self.counters["replaced"] += 1
@@ -270,12 +293,12 @@ class LiveVideo:
             return  # a retransmitted ACK, or one for a session already over
         if session.ack_timer is not None:
             session.ack_timer.cancel()
-        bus = self._buses.get(session.camera_id)
-        if bus is None:
+        if session.feed is None:
             self._end(session, "camera gone", bye=True)
             return
         session.state = "streaming"
-        session.subscription = bus.subscribe(f"gb28181:{self.uplink_id}:{session.dialog.call_id}", SESSION_QUEUE)
+        name = f"gb28181:{self.uplink_id}:{session.dialog.call_id}"
+        session.subscription = session.feed.bus.subscribe(name, SESSION_QUEUE)
         session.task = self._spawn(self._stream(session, session.subscription), f"gb-live-{session.channel_id}")
         self.counters["sessions_started"] += 1
         if self._journal is not None:
@@ -343,6 +366,9 @@ class LiveVideo:
         session.sender.close()
         if session.subscription is not None:
             session.subscription.close()
+        if session.feed is not None:
+            self._streams.release(session.feed)
+            session.feed = None
         for task in (session.task, session.ack_timer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()

@@ -7,8 +7,14 @@ second per camera and the end of each session back over a pipe. Supervisors, sta
 the API stay in the main process. A worker that dies ends its sessions with a clear reason; the
 supervisors retry and the pool starts a new worker.
 
-Packets do not cross the pipe: cameras whose packets are needed in the main process (forwarding,
-live view) belong in the thread reader.
+A camera read here can still be viewed or forwarded without a second RTSP session: the main process
+*taps* it (:meth:`ProcessReader.tap`), and while tapped the worker sends the camera's packets over the
+same pipe, which the main process publishes on the camera's bus. A camera's reading thread never waits
+for its packets to cross (the tap has its own thread and a bounded queue that drops its oldest
+packets), and a camera nobody taps costs what it did before. Why a pipe and not shared memory or moving the
+camera: docs/architecture.md, "Packets of a camera read by a worker" (measured by
+benchmarks/bench_worker_tap.py). Analytics on the main stream still reads its cameras here in the main
+process: it decodes every frame it samples, and a continuous tap would cost more than reading there.
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ import contextlib
 import logging
 import multiprocessing
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from adapters.common.media import Packet
 from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
+from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import SnapshotFn, read_session
 from gateway.quality.sampler import SamplerSetup
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
@@ -34,14 +43,23 @@ log = logging.getLogger(__name__)
 
 # Messages, worker -> main: ("snap", camera_id, session, MeasuredStream, at)
 #                           ("end", camera_id, session, reason value or None, detail)
-# Messages, main -> worker:  ("start", CameraConfig, session) | ("stop", camera_id) | ("exit",)
+#                           ("info", camera_id, StreamInfo) | ("pkt", camera_id, Packet)  (tapped only)
+# Messages, main -> worker:  ("start", CameraConfig, session, SamplerSetup) | ("stop", camera_id)
+#                           ("tap", camera_id) | ("untap", camera_id) | ("exit",)
 _SECRET = "secret"  # noqa: S105 - a reason marker: credentials could not be read in the worker
+# Packets a tapped camera may have waiting for the pipe before the oldest are dropped: about four
+# seconds of a 25 fps stream, enough to ride out a busy main process without holding up the reader.
+TAP_QUEUE = 100
+TAP_POLL_S = 0.5
 
 
 def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: SourceFactory) -> None:
     """Entry point of a worker process."""
     send_lock = threading.Lock()
     stops: dict[str, threading.Event] = {}
+    # One bus per camera for the worker's life, so that a tap outlives the camera's reconnections.
+    buses: dict[str, PacketBus] = {}
+    taps: dict[str, threading.Event] = {}
 
     def send(message: tuple[Any, ...]) -> None:
         # If the main process is gone, our threads end with this process anyway.
@@ -53,7 +71,8 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
         detail = ""
         try:
             source = source_factory(camera, settings)
-            read_session(source, settings, stop, lambda m, at: send(("snap", camera.id, number, m, at)), None, quality)
+            bus = buses.setdefault(camera.id, PacketBus(camera.id))
+            read_session(source, settings, stop, lambda m, at: send(("snap", camera.id, number, m, at)), bus, quality)
         except SourceError as exc:
             reason, detail = exc.reason.value, exc.detail
         except SecretUnavailableError as exc:
@@ -61,6 +80,24 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
         except Exception as exc:  # noqa: BLE001 - a reader bug must end one session, not the worker
             reason, detail = Reason.PROTOCOL.value, f"reader error: {type(exc).__name__}"
         send(("end", camera.id, number, reason, detail))
+
+    def tap(camera_id: str, untapped: threading.Event) -> None:
+        """Send the camera's packets to the main process until untapped (a thread per tapped camera)."""
+        bus = buses.setdefault(camera_id, PacketBus(camera_id))
+        sub = bus.subscribe_blocking("tap", TAP_QUEUE)
+        sent_info = None
+        try:
+            while not untapped.is_set():
+                packet: Packet | None = sub.get(TAP_POLL_S)
+                info = bus.info
+                # The stream's parameters first, again after each reconnection (a camera may change them).
+                if info is not None and info is not sent_info:
+                    send(("info", camera_id, info))
+                    sent_info = info
+                if packet is not None:
+                    send(("pkt", camera_id, packet))
+        finally:
+            sub.close()
 
     while True:
         try:
@@ -76,6 +113,13 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
         elif message[0] == "stop":
             if (stop_event := stops.get(message[1])) is not None:
                 stop_event.set()
+        elif message[0] == "tap":
+            if message[1] not in taps:
+                untapped = taps[message[1]] = threading.Event()
+                threading.Thread(target=tap, args=(message[1], untapped), name=f"tap-{message[1]}", daemon=True).start()
+        elif message[0] == "untap":
+            if (ended := taps.pop(message[1], None)) is not None:
+                ended.set()
         elif message[0] == "exit":
             for stop_event in stops.values():
                 stop_event.set()
@@ -115,10 +159,15 @@ class ProcessReader:
         camera_ids: list[str],
         workers: int,
         source_factory: SourceFactory = rtsp_source_factory,
+        buses: Mapping[str, PacketBus] | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self._settings = settings
+        # Where a tapped camera's packets are published in this process.
+        self._buses: Mapping[str, PacketBus] = buses if buses is not None else {}
+        self._tapped: set[str] = set()
+        self._ready: dict[str, Callable[[], None]] = {}
         self._source_factory = source_factory
         self._placement = {cid: i % workers for i, cid in enumerate(sorted(camera_ids))}
         self._count = workers
@@ -145,7 +194,39 @@ class ProcessReader:
         self._workers[index] = worker
         threading.Thread(target=self._receive, args=(worker,), name=f"reader-{index}-rx", daemon=True).start()
         log.info("camera reader process %d started (pid %s)", index, process.pid)
+        # A worker started again after a crash taps what its predecessor was tapping.
+        for camera_id in sorted(self._tapped):
+            if self._placement[camera_id] == index:
+                worker.send(("tap", camera_id))
         return worker
+
+    def reads(self, camera_id: str) -> bool:
+        """Whether a worker process reads this camera (and so can tap it)."""
+        return camera_id in self._placement and camera_id in self._buses
+
+    def tap(self, camera_id: str, ready: Callable[[], None]) -> None:
+        """Have the camera's worker send its packets here, onto the camera's bus, until :meth:`untap`.
+        Call from the event loop. The bus's ``info`` is cleared, then set by the worker's first message
+        (the current session's parameters), and ``ready()`` is called on the loop when it is."""
+        if not self.reads(camera_id) or camera_id in self._tapped:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._ready[camera_id] = ready
+        self._tapped.add(camera_id)
+        self._buses[camera_id].info = None
+        worker = self._workers.get(self._placement[camera_id])
+        if worker is not None and worker.process.is_alive():
+            worker.send(("tap", camera_id))
+        # else: the worker is (re)started by the camera's next session, which sends the tap
+
+    def untap(self, camera_id: str) -> None:
+        if camera_id not in self._tapped:
+            return
+        self._tapped.discard(camera_id)
+        self._ready.pop(camera_id, None)
+        worker = self._workers.get(self._placement[camera_id])
+        if worker is not None:
+            worker.send(("untap", camera_id))
 
     async def run_session(
         self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
@@ -181,6 +262,19 @@ class ProcessReader:
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 break
+            if message[0] == "pkt":
+                # Straight onto the bus from this thread (publishing is thread-safe and never blocks):
+                # a loop callback per packet would make the event loop carry the video.
+                if message[1] in self._tapped:
+                    self._buses[message[1]].publish(message[2])
+                continue
+            if message[0] == "info":
+                if message[1] in self._tapped:
+                    self._buses[message[1]].info = message[2]
+                    ready = self._ready.get(message[1])
+                    if ready is not None and self._loop is not None:
+                        self._loop.call_soon_threadsafe(ready)
+                continue
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._dispatch, worker, message)
         if self._loop is not None and not self._closing:

@@ -1,9 +1,12 @@
 """The one owner of camera streams in this process: consumers acquire a feed per camera and stream.
 
 A feed of a camera's main stream read by this process's health reader is that reader's bus (nothing is
-opened). Any other feed (a sub stream, or the main stream of a camera read by a worker process) is a
+opened). The main stream of a camera read by a worker process is *tapped*: the worker sends that
+camera's packets over its pipe onto the camera's bus for as long as the feed has a consumer, so the
+camera still has one RTSP session. Any other feed (a sub stream, or a camera nobody here reads) is a
 pull of the hub's own: it opens with the first consumer and closes after the last, whoever they are
-(live view, snapshots, analytics), so a sub stream watched and analysed at once is one RTSP session.
+(live view, snapshots, analytics, GB/T 28181), so a sub stream watched and analysed at once is one
+RTSP session.
 ONVIF cameras are resolved to their RTSP URIs (``onvif.profile`` and ``onvif.sub_profile``) here, by
 the inventory, before anything is opened.
 """
@@ -16,6 +19,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from adapters.common.media import StreamInfo
 from adapters.rtsp import SourceError
@@ -30,6 +34,16 @@ log = logging.getLogger(__name__)
 # (camera, stream) -> the camera with rtsp:// URLs for that stream (ONVIF resolved by the inventory).
 Resolver = Callable[[CameraConfig, StreamName], Awaitable[CameraConfig]]
 SourceOpener = Callable[[CameraConfig, SupervisorConfig, StreamName], Source]
+
+
+class PacketTap(Protocol):
+    """A reader in another process that can send a camera's packets here (gateway.pipeline.workers)."""
+
+    def reads(self, camera_id: str) -> bool: ...
+
+    def tap(self, camera_id: str, ready: Callable[[], None]) -> None: ...
+
+    def untap(self, camera_id: str) -> None: ...
 
 
 class StreamUnavailableError(GatewayError):
@@ -49,6 +63,7 @@ class Feed:
     stream: StreamName
     bus: PacketBus
     owned: bool  # True: the hub's own pull, stopped when the last user leaves
+    tapped: bool = False  # a worker process's camera, its packets sent here while the feed is in use
     users: int = 0
     stop: threading.Event = field(default_factory=threading.Event)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
@@ -74,7 +89,12 @@ class StreamHub:
         self._feeds: dict[str, Feed] = {}
         self._threads: set[threading.Thread] = set()
         self._ended: list[Callable[[Feed], None]] = []
+        self._tap: PacketTap | None = None
         self.opened_sessions = 0  # every source the hub opened since start (for tests and /metrics)
+
+    def attach_tap(self, tap: PacketTap) -> None:
+        """The worker processes' reader, once it exists: their cameras are tapped, not opened again."""
+        self._tap = tap
 
     def on_feed_ended(self, fn: Callable[[Feed], None]) -> None:
         """Call ``fn(feed)`` on the event loop when a pulled feed ends (the camera closed or failed)."""
@@ -89,18 +109,24 @@ class StreamHub:
         key = f"{camera.id}#sub" if stream == "sub" else camera.id
         feed = self._feeds.get(key)
         if feed is None:
-            local = stream == "main" and self._is_local(camera.id) and camera.id in self._buses
-            bus = self._buses[camera.id] if local else PacketBus(key)
-            feed = self._feeds[key] = Feed(key, camera.id, stream, bus, owned=not local)
+            main = stream == "main" and camera.id in self._buses
+            local = main and self._is_local(camera.id)
+            tapped = main and not local and self._tap is not None and self._tap.reads(camera.id)
+            bus = self._buses[camera.id] if local or tapped else PacketBus(key)
+            feed = self._feeds[key] = Feed(key, camera.id, stream, bus, owned=not (local or tapped), tapped=tapped)
             if feed.owned:
                 self._start_pull(camera, feed)
+            elif self._tap is not None and tapped:
+                self._tap.tap(camera.id, feed.opened.set)
             else:
                 feed.opened.set()
         feed.users += 1
         try:
-            if feed.owned:
-                # Resolving an ONVIF camera costs a round trip before the connection itself.
-                wait = 2 * self._settings.connect_timeout_s + 1
+            if feed.owned or feed.tapped:
+                # Resolving an ONVIF camera costs a round trip before the connection itself. A worker
+                # answers a tap at once while its session runs; a reconnecting camera gets as long
+                # as a connection takes.
+                wait = 2 * self._settings.connect_timeout_s + 1 if feed.owned else self._settings.connect_timeout_s + 1
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):
                         await feed.opened.wait()
@@ -118,6 +144,8 @@ class StreamHub:
             feed.stop.set()
             if self._feeds.get(feed.key) is feed:
                 del self._feeds[feed.key]
+            if feed.tapped and self._tap is not None:
+                self._tap.untap(feed.camera_id)
 
     def _start_pull(self, camera: CameraConfig, feed: Feed) -> None:
         loop = asyncio.get_running_loop()
@@ -177,4 +205,6 @@ class StreamHub:
         """Stop every pull; the names of threads still running after the wait."""
         for feed in self._feeds.values():
             feed.stop.set()
+            if feed.tapped and self._tap is not None:
+                self._tap.untap(feed.camera_id)
         return await join_threads(self._threads, 5.0)

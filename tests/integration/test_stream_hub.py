@@ -4,7 +4,8 @@ device and `gateway run`.
 * An ONVIF camera (known by its device address only) gives snapshots and live video whether the
   cameras are read in the gateway's process or by worker processes: the hub resolves its stream URI.
   (Before the hub, live view of an ONVIF camera read by a worker failed: "ONVIF sources are not
-  supported yet".)
+  supported yet".) Neither opens a second RTSP session: in-process the viewer joins the health
+  reader's bus, with workers the worker sends the camera's packets over its pipe (counted at the server).
 * Analytics and live view on the same sub stream are one RTSP session, counted at the server.
 * The city platform's GB/T 28181 INVITE plays an ONVIF camera, in-process and with worker processes.
 """
@@ -77,6 +78,8 @@ def test_onvif_and_rtsp_cameras_give_snapshots_and_live_video(
             site.proc.start()
             try:
                 site.wait_for({"side-gate": "online", "front": "online"}, timeout=30)
+                # Both cameras' health readers play the same mount: two sessions, and no more after.
+                assert rtsp.plays("/main") == 2
                 for cid in ("side-gate", "front"):
                     resp = httpx.get(
                         f"{site.proc.base}/api/v1/cameras/{cid}/snapshot",
@@ -86,6 +89,7 @@ def test_onvif_and_rtsp_cameras_give_snapshots_and_live_video(
                     assert resp.status_code == 200, (cid, resp.text)
                     assert resp.content[:2] == b"\xff\xd8", cid  # a JPEG
                     assert asyncio.run(_view(site, cid)) == 5, cid
+                assert rtsp.plays("/main") == 2, "a snapshot or a viewer opened a second session"
                 log = site.log_path.read_text()
             finally:
                 site.proc.stop()
@@ -177,6 +181,8 @@ def test_gb28181_invite_plays_an_onvif_camera(
                     platform.ack(call)
                     wait_until("the first media packet", media.first_at, 15, interval=0.05)
                     assert platform.bye(call).status == 200
+                    # The forwarded camera's health reader is the only session, read here or by a worker.
+                    assert rtsp.plays("/main") == 1
                     log = site.proc.log()
                 finally:
                     media.close()

@@ -15,6 +15,7 @@ from gateway.errors import ConfigError
 from gateway.gb28181.catalog import catalog_items, civil_code, selected_cameras
 from gateway.gb28181.service import Uplink
 from gateway.health.state import CameraState
+from gateway.streams.hub import StreamHub
 from tests.support.configs import CH1, CH2, GB_SITE, SERVER_ID, UNIT_ID
 
 
@@ -185,7 +186,8 @@ def _query(cmd: str, device_id: str = UNIT_ID, sn: int = 7) -> bytes:
 
 def _uplink(**kw: Any) -> Uplink:
     cfg = config(**kw)
-    return Uplink(cfg, cfg.uplinks.gb28181[0], STATES.get, no_info)
+    # No INVITE here: a hub that reads nothing is enough.
+    return Uplink(cfg, cfg.uplinks.gb28181[0], STATES.get, no_info, StreamHub(cfg.supervisor, {}, lambda _cid: False))
 
 
 async def test_bad_requests_get_their_status_and_never_raise() -> None:

@@ -37,6 +37,7 @@ from gateway.gb28181 import alarms
 from gateway.gb28181.service import Uplink
 from gateway.health.state import CameraState, CameraStatus
 from gateway.pipeline.bus import PacketBus
+from gateway.streams.hub import StreamHub
 from tests.support.configs import CH1, GB_SITE, SERVER_ID, UNIT_ID
 
 DOMAIN = "1200000000"
@@ -89,8 +90,10 @@ class Site:
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
         for bus in self.buses.values():
             bus.info = StreamInfo("h264", 1280, 720, "Baseline", 25.0, Fraction(1, 90000), SPS + PPS)
+        # Every camera read in this process: the hub hands out the readers' buses, opening nothing.
+        self.streams = StreamHub(self.config.supervisor, self.buses, lambda _cid: True)
         self.uplink = Uplink(
-            self.config, self.config.uplinks.gb28181[0], self.states.get, lambda _c: ("Acme", "X1"), self.buses
+            self.config, self.config.uplinks.gb28181[0], self.states.get, lambda _c: ("Acme", "X1"), self.streams
         )
         self.link = FakeLink()
         self.uplink.link = self.link  # type: ignore[assignment]

@@ -87,7 +87,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.probe",
         ),
     ),
-    # Composition: builds every service from the config, starts and stops them (gateway.runtime).
+    # Composition: gateway.compose builds every service from the config and connects them; gateway.runtime
+    # starts and stops them.
     ("runtime", ("gateway.runtime", "gateway.compose")),
     # The interfaces served over HTTP: the API and the web pages.
     ("interfaces", ("gateway.api.*", "gateway.web.*")),
