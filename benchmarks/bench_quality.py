@@ -32,10 +32,9 @@ import av
 import cv2
 import numpy as np
 
-from gateway.quality import (
-    Bitstream,
-    FrozenTracker,
-    Reference,
+from gateway.quality.checks import diagnose
+from gateway.quality.frames import prepare
+from gateway.quality.picture import (
     check_blank,
     check_blur,
     check_bright,
@@ -44,12 +43,10 @@ from gateway.quality import (
     check_dark,
     check_noise,
     check_occlusion,
-    check_scene,
-    check_shake,
     check_stripes,
-    diagnose,
-    prepare,
 )
+from gateway.quality.scene import Reference, check_scene
+from gateway.quality.temporal import Bitstream, FrozenTracker, check_shake
 
 CLIP = Path(__file__).resolve().parents[1] / "samples" / "clips" / "hd_h264.h264"
 

@@ -32,10 +32,11 @@ import numpy as np
 import numpy.typing as npt
 
 from benchmarks import quality_cases as qc
-from gateway.quality import CHECK_NAMES, Reference, prepare
+from gateway.quality.frames import prepare
 from gateway.quality.replay import replay_timed
 from gateway.quality.sampler import SamplerSetup
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
+from gateway.quality.scene import Reference
+from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
 from sim.clips import FAULT_CLIPS, make_clips, make_fault_clips
 from sim.footage import encode_h264
 

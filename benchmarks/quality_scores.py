@@ -21,9 +21,11 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from gateway.quality import CHECK_NAMES, CheckResult, Reference, prepare
+from gateway.quality.frames import CheckResult, prepare
 from gateway.quality.replay import replay
 from gateway.quality.sampler import SamplerSetup
+from gateway.quality.scene import Reference
+from gateway.quality.thresholds import CHECK_NAMES
 from sim.clips import FAULT_CLIP_NAMES, ClipInfo, make_clips, make_fault_clips
 
 REPO = Path(__file__).resolve().parents[1]

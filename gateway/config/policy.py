@@ -10,9 +10,8 @@ from pydantic import Field, field_validator
 
 from gateway.config.base import Model
 from gateway.config.cameras import ResolutionField
-from gateway.quality.frames import CHECK_NAMES
 from gateway.quality.schedule import DayNight
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
+from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
 
 
 def _checked_thresholds(thresholds: dict[str, float]) -> dict[str, float]:

@@ -26,7 +26,7 @@ from sqlalchemy.exc import (
 )
 
 from gateway.health.state import CameraStatus
-from gateway.quality.checks import CheckResult
+from gateway.quality.frames import CheckResult
 from gateway.storage import schema
 from gateway.storage.db import Database
 

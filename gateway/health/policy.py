@@ -15,9 +15,8 @@ from typing import Any
 
 from gateway.config import CameraConfig, GatewayConfig, Resolution
 from gateway.health.state import MeasuredStream
-from gateway.quality.frames import CHECK_NAMES
 from gateway.quality.schedule import DayNight
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
+from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, QualityThresholds
 
 # A camera degraded for its frame rate recovers only 10 % above the threshold, so a stream hovering
 # at the limit does not flap between online and degraded every second.

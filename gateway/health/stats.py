@@ -24,7 +24,7 @@ from operator import itemgetter
 from adapters.common.h26x import ParameterSetError, ParameterSetInfo, find_sps, nal_units_from_extradata, parse_sps
 from adapters.common.media import Packet, StreamInfo
 from gateway.health.state import MeasuredStream
-from gateway.quality.checks import CheckResult
+from gateway.quality.frames import CheckResult
 
 log = logging.getLogger(__name__)
 

@@ -1,46 +1,8 @@
-"""Video quality diagnosis on sampled decoded frames (pure functions; see :mod:`.checks`)."""
+"""Video quality diagnosis on sampled decoded frames: every check of a sample in one call
+(:func:`gateway.quality.checks.diagnose`), the checks by kind (`picture`, `temporal`, `scene`), what
+they share (`frames`, `thresholds`, `schedule`), the keyframe sampler the readers run (`sampler`) and
+the stored reference pictures (`references`).
 
-from gateway.quality.checks import diagnose
-from gateway.quality.frames import CHECK_NAMES, CheckResult, Prepared, State, prepare
-from gateway.quality.picture import (
-    check_blank,
-    check_blur,
-    check_bright,
-    check_colour_cast,
-    check_contrast,
-    check_dark,
-    check_noise,
-    check_occlusion,
-    check_stripes,
-)
-from gateway.quality.scene import Reference, SceneTracker, check_scene
-from gateway.quality.temporal import Bitstream, FrozenTracker, check_shake, motion_share, temporal_noise
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
-
-__all__ = [
-    "CHECK_NAMES",
-    "DEFAULT_THRESHOLDS",
-    "Bitstream",
-    "CheckResult",
-    "FrozenTracker",
-    "Prepared",
-    "QualityThresholds",
-    "Reference",
-    "SceneTracker",
-    "State",
-    "check_blank",
-    "check_blur",
-    "check_bright",
-    "check_colour_cast",
-    "check_contrast",
-    "check_dark",
-    "check_noise",
-    "check_occlusion",
-    "check_scene",
-    "check_shake",
-    "check_stripes",
-    "diagnose",
-    "motion_share",
-    "prepare",
-    "temporal_noise",
-]
+Import from the modules themselves: this package imports nothing, so that the config (which needs
+only the check names and thresholds) and the worker processes do not load every check with it.
+"""

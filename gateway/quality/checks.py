@@ -8,7 +8,7 @@ checks that need two pictures close in time, and the sizes of the packets betwee
 
 from __future__ import annotations
 
-from gateway.quality.frames import CHECK_NAMES, CheckResult, Prepared, State, not_checkable, prepare
+from gateway.quality.frames import CheckResult, Prepared, not_checkable
 from gateway.quality.picture import (
     check_blank,
     check_blur,
@@ -21,23 +21,8 @@ from gateway.quality.picture import (
     check_stripes,
 )
 from gateway.quality.scene import Reference, SceneTracker, check_scene
-from gateway.quality.temporal import Bitstream, FrozenTracker, check_shake, motion_share, temporal_noise
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
-
-__all__ = [
-    "CHECK_NAMES",
-    "Bitstream",
-    "CheckResult",
-    "FrozenTracker",
-    "Prepared",
-    "Reference",
-    "SceneTracker",
-    "State",
-    "diagnose",
-    "motion_share",
-    "prepare",
-    "temporal_noise",
-]
+from gateway.quality.temporal import Bitstream, FrozenTracker, check_shake
+from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, QualityThresholds
 
 # Checks of what the picture shows: meaningless on a blank frame, whose one real fault is "blank".
 _CONTENT = (check_contrast, check_blur, check_occlusion, check_colour_cast, check_noise, check_stripes)

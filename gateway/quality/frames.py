@@ -20,22 +20,6 @@ State = Literal["pass", "fail", "not_checkable"]
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
 
-# Every check, in the order diagnose() returns them (gateway.quality.checks). Here, beside
-# CheckResult, so that the config and the models can name the checks without depending on their code.
-CHECK_NAMES = (
-    "blank",
-    "dark",
-    "bright",
-    "contrast",
-    "blur",
-    "occlusion",
-    "colour_cast",
-    "noise",
-    "stripes",
-    "frozen",
-    "shake",
-    "scene_change",
-)
 
 SMALL_WIDTH = 320
 MID_WIDTH = 640

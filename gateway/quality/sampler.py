@@ -20,12 +20,12 @@ from av.video.codeccontext import VideoCodecContext
 
 from adapters.common.media import Packet, StreamInfo
 from gateway.quality.checks import diagnose
-from gateway.quality.frames import CHECK_NAMES, CheckResult, Prepared, prepare
+from gateway.quality.frames import CheckResult, Prepared, prepare
 from gateway.quality.picture import check_blank, check_dark, mean_chroma
 from gateway.quality.scene import Reference, SceneTracker
 from gateway.quality.schedule import DayNight
 from gateway.quality.temporal import Bitstream, FrozenTracker
-from gateway.quality.thresholds import DEFAULT_THRESHOLDS, QualityThresholds
+from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, QualityThresholds
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Thresholds of the video quality checks, with their defaults and the reasons for them.
 
 All luma values are 8-bit (0..255) levels of the BT.601 grey image that OpenCV makes from BGR; all
-images are measured on the downscaled copies made once by :func:`gateway.quality.checks.prepare`
+images are measured on the downscaled copies made once by :func:`gateway.quality.frames.prepare`
 (``SMALL_WIDTH`` = 320 px wide for most checks, ``MID_WIDTH`` = 640 px wide for blur and noise), so
 that the scores do not depend on the camera's resolution.
 """
@@ -9,6 +9,24 @@ that the scores do not depend on the camera's resolution.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+# Every check, in the order diagnose() returns them (gateway.quality.checks). Here, beside their
+# thresholds and free of OpenCV and numpy, so that the config and the models can name the checks
+# without loading the checks' code.
+CHECK_NAMES = (
+    "blank",
+    "dark",
+    "bright",
+    "contrast",
+    "blur",
+    "occlusion",
+    "colour_cast",
+    "noise",
+    "stripes",
+    "frozen",
+    "shake",
+    "scene_change",
+)
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,7 @@ from gateway.health.policy import (
     SLOW_DELIVERY,
 )
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
-from gateway.quality.frames import CHECK_NAMES
-from gateway.quality.thresholds import QualityThresholds
+from gateway.quality.thresholds import CHECK_NAMES, QualityThresholds
 from gateway.reports.model import (
     CameraForwarding,
     CameraReport,

@@ -40,8 +40,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway",  # __version__
             "gateway.errors",
             "gateway.health.state",  # CameraState, is_up, MeasuredStream, CameraStatus, HealthTracker
-            "gateway.quality.frames",  # CheckResult, Prepared, CHECK_NAMES
-            "gateway.quality.thresholds",
+            "gateway.quality.frames",  # CheckResult, Prepared
+            "gateway.quality.thresholds",  # the check names and their thresholds
             "gateway.quality.schedule",  # DayNight: which thresholds apply when
             "gateway.reports.model",  # the coverage report as data
             "gateway.analytics.geometry",  # points, lines and zone polygons

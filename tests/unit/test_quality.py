@@ -6,13 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.quality import (
-    CHECK_NAMES,
-    DEFAULT_THRESHOLDS,
-    Bitstream,
-    FrozenTracker,
-    QualityThresholds,
-    Reference,
+from gateway.quality.checks import diagnose
+from gateway.quality.frames import prepare
+from gateway.quality.picture import (
     check_blank,
     check_blur,
     check_bright,
@@ -20,12 +16,12 @@ from gateway.quality import (
     check_dark,
     check_noise,
     check_occlusion,
-    check_scene,
-    diagnose,
-    prepare,
 )
 from gateway.quality.replay import replay
 from gateway.quality.sampler import SamplerSetup
+from gateway.quality.scene import Reference, check_scene
+from gateway.quality.temporal import Bitstream, FrozenTracker
+from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, QualityThresholds
 from sim.clips import ClipInfo
 
 SIZES = [(1920, 1080), (704, 576)]

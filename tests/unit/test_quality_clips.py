@@ -16,9 +16,12 @@ import numpy.typing as npt
 import pytest
 from av.video.codeccontext import VideoCodecContext
 
-from gateway.quality import CheckResult, FrozenTracker, Reference, SceneTracker, diagnose, prepare
+from gateway.quality.checks import diagnose
+from gateway.quality.frames import CheckResult, prepare
 from gateway.quality.replay import replay
 from gateway.quality.sampler import SamplerSetup
+from gateway.quality.scene import Reference, SceneTracker
+from gateway.quality.temporal import FrozenTracker
 from sim.clips import ClipInfo
 
 Results = dict[str, CheckResult]

@@ -16,9 +16,10 @@ from gateway.config import CameraConfig, parse_config
 from gateway.errors import ConfigError
 from gateway.health.policy import LOW_FPS, HealthPolicy
 from gateway.health.state import MeasuredStream
-from gateway.quality import CheckResult, Reference, prepare
 from gateway.quality.evidence import with_camera_tamper
+from gateway.quality.frames import CheckResult, prepare
 from gateway.quality.sampler import KeyframeSampler, SamplerSetup
+from gateway.quality.scene import Reference
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
 from tests.support.configs import MINIMAL

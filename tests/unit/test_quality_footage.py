@@ -9,18 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.quality import (
-    DEFAULT_THRESHOLDS,
-    FrozenTracker,
-    Reference,
-    check_colour_cast,
-    check_contrast,
-    check_shake,
-    check_stripes,
-    diagnose,
-    prepare,
-)
-from gateway.quality.thresholds import NIGHT_THRESHOLDS
+from gateway.quality.checks import diagnose
+from gateway.quality.frames import prepare
+from gateway.quality.picture import check_colour_cast, check_contrast, check_stripes
+from gateway.quality.scene import Reference
+from gateway.quality.temporal import FrozenTracker, check_shake
+from gateway.quality.thresholds import DEFAULT_THRESHOLDS, NIGHT_THRESHOLDS
 from sim.footage import LAWN, TREE, VTEST, crop, read_frames
 
 

@@ -143,7 +143,7 @@ def test_prune_drops_old_samples_only(db: Database) -> None:
 
 
 def test_history_writer_records_quality_verdicts(db: Database) -> None:
-    from gateway.quality.checks import CheckResult
+    from gateway.quality.frames import CheckResult
 
     writer = HistoryWriter(db, instance="test")
     writer.start()
@@ -157,7 +157,7 @@ def test_history_writer_records_quality_verdicts(db: Database) -> None:
 
 
 def test_a_row_the_database_refuses_does_not_block_the_rest(db: Database) -> None:
-    from gateway.quality.checks import CheckResult
+    from gateway.quality.frames import CheckResult
 
     writer = HistoryWriter(db, instance="test")
     writer.start()
