@@ -11,28 +11,13 @@ import pytest
 import yaml
 
 from sim.people_clips import PeopleClip
+from tests.support.analytics import walk_rules
 from tests.support.gateway import child_env, run_cli
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_FILE = REPO / "var" / "models" / "yolo11n-pose-416.onnx"
-
-
-def rules(walk: PeopleClip) -> dict[str, Any]:
-    (a, b), (towards,) = walk.geometry["line"], walk.geometry["towards"]
-    return {
-        "image_size": f"{walk.width}x{walk.height}",
-        "rules": [
-            {
-                "id": "door",
-                "kind": "line_crossing",
-                "line": [list(a), list(b)],
-                "towards": list(towards),
-                "cooldown_s": 0,
-            }
-        ],
-    }
 
 
 @pytest.fixture
@@ -43,7 +28,7 @@ def walk(people_clips: dict[str, PeopleClip]) -> PeopleClip:
 @pytest.fixture
 def rules_file(tmp_path: Path, walk: PeopleClip) -> Path:
     path = tmp_path / "rules.yaml"
-    path.write_text(yaml.safe_dump(rules(walk)))
+    path.write_text(yaml.safe_dump(walk_rules(walk, floor=False)))
     return path
 
 
@@ -121,7 +106,7 @@ def test_check_config_refuses_a_polygon_outside_the_picture(tmp_path: Path) -> N
 
 
 def test_check_config_accepts_the_rules(tmp_path: Path, walk: PeopleClip) -> None:
-    out = run_cli(["check-config", str(site_config(tmp_path, rules(walk)))], child_env())
+    out = run_cli(["check-config", str(site_config(tmp_path, walk_rules(walk, floor=False)))], child_env())
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "OK" in out.stdout
 
@@ -134,7 +119,7 @@ def test_an_altered_model_is_refused_and_hog_still_works(tmp_path: Path, walk: P
     data = bytearray(altered.read_bytes())
     data[len(data) // 2] ^= 0xFF
     altered.write_bytes(bytes(data))
-    config = site_config(tmp_path, rules(walk), {"models_dir": str(models)})
+    config = site_config(tmp_path, walk_rules(walk, floor=False), {"models_dir": str(models)})
     checked = run_cli(["check-config", str(config)], child_env())
     assert checked.returncode == 2, (checked.stdout, checked.stderr)
     assert "analytics.detector.model" in checked.stdout, checked.stdout

@@ -21,21 +21,19 @@ def floor_polygon() -> list[list[int]]:
     return [[200, 480], [1080, 480], [1080, 715], [200, 715]]
 
 
-def walk_rules(walk: PeopleClip) -> dict[str, Any]:
+def door_rule(walk: PeopleClip) -> dict[str, Any]:
+    """The line the walking clip's person crosses, in the direction they cross it."""
     (a, b), (towards,) = walk.geometry["line"], walk.geometry["towards"]
-    return {
-        "image_size": f"{walk.width}x{walk.height}",
-        "rules": [
-            {
-                "id": "door",
-                "kind": "line_crossing",
-                "line": [list(a), list(b)],
-                "towards": list(towards),
-                "cooldown_s": 0,
-            },
-            {"id": "floor", "kind": "intrusion", "polygon": floor_polygon(), "cooldown_s": 0},
-        ],
-    }
+    line = [list(a), list(b)]
+    return {"id": "door", "kind": "line_crossing", "line": line, "towards": list(towards), "cooldown_s": 0}
+
+
+def walk_rules(walk: PeopleClip, *, floor: bool = True) -> dict[str, Any]:
+    """The door line, and with ``floor`` an intrusion zone over the floor the person walks on."""
+    rules = [door_rule(walk)]
+    if floor:
+        rules.append({"id": "floor", "kind": "intrusion", "polygon": floor_polygon(), "cooldown_s": 0})
+    return {"image_size": f"{walk.width}x{walk.height}", "rules": rules}
 
 
 def mqtt_uplink(port: int, password_env: str, prefix: str) -> dict[str, Any]:
