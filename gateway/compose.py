@@ -203,39 +203,46 @@ def build_runtime(
 async def running_gateway(
     config: GatewayConfig, *, start_cameras: bool = True, source_factory: SourceFactory = rtsp_source_factory
 ) -> AsyncIterator[Runtime]:
-    """The whole gateway, started, for as long as the context lasts; stopped and closed after."""
+    """The whole gateway, started, for as long as the context lasts; stopped and closed after, also when
+    building or starting it fails halfway (the run's row is closed, the database released)."""
     db = Database(config.storage.url).open()
-    # A process sharing the database with others watches only its shard: another instance's
-    # cameras must not get states from this run, or their uptime would mix two watchers.
-    local = config.for_instance()
-    history = HistoryWriter(db, instance=config.instance_id())
-    run_id = history.start(policy=HealthPolicy.from_config(config).describe())
-    # Cameras start the run in its first instant, so the run has no unexplained gap in its history.
-    tracker = HealthTracker(
-        [c.id for c in local.cameras],
-        since=history.started_at,
-        disabled=frozenset(c.id for c in local.cameras if not c.enabled),
-    )
-    tracker.subscribe(history.record_state)
-    tracker.subscribe_quality(history.record_quality)
-    runtime = build_runtime(
-        local, config, db, tracker, history, HistoryReader(db, current_run_id=run_id), source_factory
-    )
-    log.info(
-        "gateway %s: site %s, instance %s, %d of %d camera(s), storage %s, run %d",
-        __version__,
-        config.site.id,
-        history.instance,
-        len(local.cameras),
-        len(config.cameras),
-        db.display_url,
-        run_id,
-    )
-    await runtime.start(cameras=start_cameras)
+    history: HistoryWriter | None = None
+    runtime: Runtime | None = None
     try:
+        # A process sharing the database with others watches only its shard: another instance's
+        # cameras must not get states from this run, or their uptime would mix two watchers.
+        local = config.for_instance()
+        history = HistoryWriter(db, instance=config.instance_id())
+        run_id = history.start(policy=HealthPolicy.from_config(config).describe())
+        # Cameras start the run in its first instant, so the run has no unexplained gap in its history.
+        tracker = HealthTracker(
+            [c.id for c in local.cameras],
+            since=history.started_at,
+            disabled=frozenset(c.id for c in local.cameras if not c.enabled),
+        )
+        tracker.subscribe(history.record_state)
+        tracker.subscribe_quality(history.record_quality)
+        reader = HistoryReader(db, current_run_id=run_id)
+        runtime = build_runtime(local, config, db, tracker, history, reader, source_factory)
+        log.info(
+            "gateway %s: site %s, instance %s, %d of %d camera(s), storage %s, run %d",
+            __version__,
+            config.site.id,
+            history.instance,
+            len(local.cameras),
+            len(config.cameras),
+            db.display_url,
+            run_id,
+        )
+        await runtime.start(cameras=start_cameras)
         yield runtime
     finally:
-        await runtime.stop()
-        history.close()
+        if runtime is not None:
+            try:
+                await runtime.stop()
+            except Exception:  # the history and the database must still be closed
+                log.exception("stopping the gateway failed")
+        if history is not None:
+            history.close()
         db.close()
         log.info("gateway stopped")

@@ -249,7 +249,7 @@ class AnalyticsService:
             sub: BlockingSubscription | None = None
             try:
                 hub_feed, info = asyncio.run_coroutine_threadsafe(hub.acquire(camera, "sub"), loop).result()
-                sub = hub_feed.bus.subscribe_blocking("analytics", FEED_QUEUE)
+                sub = hub_feed.subscribe_blocking("analytics", FEED_QUEUE)
                 feed.sampler = self._new_sampler(feed, info)
                 if feed.sampler is None:
                     return

@@ -24,9 +24,9 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 from adapters.common.media import Packet, StreamInfo
 from adapters.gb28181 import sdp
@@ -49,6 +49,7 @@ DISCARD_PORT: Final = 9  # the m= port of an active TCP endpoint (RFC 4145 secti
 _CODECS: Final[frozenset[str]] = frozenset({"h264", "h265"})
 
 SessionState = Literal["answered", "streaming", "ended"]
+T = TypeVar("T")
 
 
 class SessionJournal(Protocol):
@@ -183,66 +184,115 @@ class LiveVideo:
             return response_to(msg, 488, extra_headers=[_warning("only live Play is served: no recordings here")])
         if not is_up(self._state_of(camera.id)):
             return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")])
+        # From here the INVITE may wait (the camera's feed, a TCP connect): a CANCEL must end the wait.
+        branch = msg.via_branch or ""
+        cancelled = self._pending[branch] = asyncio.Event()
         try:
-            feed, info = await self._streams.acquire(camera)
+            return await self._answer(msg, camera, channel_id, offer, cancelled)
+        finally:
+            self._pending.pop(branch, None)
+
+    async def _unless_cancelled(
+        self, work: Awaitable[T], cancelled: asyncio.Event, undo: Callable[[T], None] | None = None
+    ) -> T | None:
+        """The result of ``work``, or None when a CANCEL comes first: the work is then cancelled, or if it
+        finished in the same instant, its result handed to ``undo``."""
+        doing = asyncio.ensure_future(work)
+        waiting = asyncio.ensure_future(cancelled.wait())
+        try:
+            await asyncio.wait({doing, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            doing.cancel()
+            raise
+        finally:
+            waiting.cancel()
+        if not cancelled.is_set():
+            return doing.result()
+        if not doing.done():
+            doing.cancel()
+        elif doing.exception() is None and undo is not None:
+            undo(doing.result())
+        return None
+
+    async def _answer(
+        self, msg: SipMessage, camera: CameraConfig, channel_id: str, offer: sdp.PlayOffer, cancelled: asyncio.Event
+    ) -> SipMessage:
+        try:
+            acquired = await self._unless_cancelled(
+                self._streams.acquire(camera), cancelled, lambda done: self._streams.release(done[0])
+            )
         except StreamUnavailableError as exc:
             log.info("GB/T 28181 uplink %s: no video for %s: %s", self.uplink_id, channel_id, exc)
             return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")])
+        if acquired is None:
+            self.counters["cancelled"] += 1
+            return response_to(msg, 487)
+        feed, info = acquired
+        sender: MediaSender | None = None
         answered = False
         try:
-            resp = await self._answer(msg, camera, channel_id, offer, feed, info)
+            resp, sender = await self._open_media(msg, camera, channel_id, offer, cancelled, feed, info)
             answered = resp.status == 200
             return resp
         finally:
             if not answered:
+                if sender is not None:
+                    sender.close()
                 self._streams.release(feed)
 
-    async def _answer(
-        self, msg: SipMessage, camera: CameraConfig, channel_id: str, offer: sdp.PlayOffer, feed: Feed, info: StreamInfo
-    ) -> SipMessage:
+    async def _open_media(
+        self,
+        msg: SipMessage,
+        camera: CameraConfig,
+        channel_id: str,
+        offer: sdp.PlayOffer,
+        cancelled: asyncio.Event,
+        feed: Feed,
+        info: StreamInfo,
+    ) -> tuple[SipMessage, MediaSender | None]:
+        """The 200 with our SDP once the media socket is ready, or the refusal; the sender to close if
+        the answer is not a 200 (or raises)."""
         link = self._link()
         if link is None or link.contact_uri is None:
-            return response_to(msg, 503)
+            return response_to(msg, 503), None
         if info.codec not in _CODECS:
-            return response_to(msg, 488, extra_headers=[_warning(f"cannot carry {info.codec} in PS")])
+            return response_to(msg, 488, extra_headers=[_warning(f"cannot carry {info.codec} in PS")]), None
         subject = msg.get("Subject")
         replaced = self._same_subject(channel_id, subject)
         live = [s for s in self.sessions.values() if s.state != "ended" and s not in replaced]
         if len(live) >= self._max_sessions:
-            return response_to(msg, 486, extra_headers=[_warning("too many live sessions")])
+            return response_to(msg, 486, extra_headers=[_warning("too many live sessions")]), None
         ssrc = offer.ssrc if offer.ssrc and len(offer.ssrc) == 10 else _new_ssrc()
         try:
             local_tag = new_tag()
             dialog = Dialog.as_uas(msg, local_tag)
             target = dataclasses.replace(MediaTarget.from_offer(offer), ssrc=int(ssrc))
         except SipError as exc:
-            return response_to(msg, exc.status, extra_headers=[_warning(exc.reason)])
+            return response_to(msg, exc.status, extra_headers=[_warning(exc.reason)]), None
         except ValueError as exc:
-            return response_to(msg, 488, extra_headers=[_warning(str(exc))])
+            return response_to(msg, 488, extra_headers=[_warning(str(exc))]), None
         codec: Codec = "h264" if info.codec == "h264" else "h265"
         extradata = info.extradata if info.extradata and info.extradata.startswith((b"\0\0\1", b"\0\0\0\1")) else None
         sender = MediaSender(target, codec, parameter_sets=extradata)
-        branch = msg.via_branch or ""
-        cancelled = self._pending[branch] = asyncio.Event()
-        opening = asyncio.ensure_future(sender.open())
-        waiting = asyncio.ensure_future(cancelled.wait())
         try:
             # A CANCEL must not wait for a TCP connect that may take seconds.
-            await asyncio.wait({opening, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            if cancelled.is_set():
-                opening.cancel()
-                sender.close()
-                self.counters["cancelled"] += 1
-                return response_to(msg, 487)
-            port = opening.result()
+            port = await self._unless_cancelled(sender.open(), cancelled)
         except (OSError, TimeoutError, MediaError) as exc:
-            sender.close()
             detail = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
             log.warning("GB/T 28181 uplink %s: media for %s not opened: %s", self.uplink_id, channel_id, detail)
-            return response_to(msg, 503, extra_headers=[_warning(f"media not opened: {detail}")])
-        finally:
-            waiting.cancel()
-            self._pending.pop(branch, None)
+            return response_to(msg, 503, extra_headers=[_warning(f"media not opened: {detail}")]), sender
+        except BaseException:  # cancelled (the link stopping): the socket must not outlive the INVITE
+            sender.close()
+            raise
+        if port is None:
+            self.counters["cancelled"] += 1
+            return response_to(msg, 487), sender
+        # The camera may have been lost while we waited for its feed or the media socket.
+        if not is_up(self._state_of(camera.id)):
+            return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")]), sender
+        link = self._link()
+        if link is None or link.contact_uri is None:
+            return response_to(msg, 503), sender
         if port == 0:
             # TCP active: we connected out and listen nowhere. Port 0 would mean "stream rejected"
             # (RFC 3264 section 6); RFC 4145 section 4 has an active endpoint name the discard port.
@@ -272,7 +322,7 @@ class LiveVideo:
             target.transport if target.transport == "udp" else f"tcp {target.setup}",
             port,
         )
-        return self._ok(msg, session)
+        return self._ok(msg, session), sender
 
     def _ok(self, msg: SipMessage, session: LiveSession) -> SipMessage:
         link = self._link()
@@ -298,7 +348,7 @@ class LiveVideo:
             return
         session.state = "streaming"
         name = f"gb28181:{self.uplink_id}:{session.dialog.call_id}"
-        session.subscription = session.feed.bus.subscribe(name, SESSION_QUEUE)
+        session.subscription = session.feed.subscribe(name, SESSION_QUEUE)
         session.task = self._spawn(self._stream(session, session.subscription), f"gb-live-{session.channel_id}")
         self.counters["sessions_started"] += 1
         if self._journal is not None:

@@ -128,12 +128,15 @@ class LiveViewService:
         assert isinstance(sdp, str)
         feed, info = await self._acquire_for_view(camera)
         try:
+            # The camera may have been lost while its feed opened: nothing would end this viewer then.
+            if not is_up(self._state_of(camera_id)):
+                raise CameraUnavailableError(f"camera {camera_id!r} is offline")
             mode: Mode = "passthrough" if info.codec == "h264" else "transcoded"
             if mode == "passthrough" and not summary.offers("h264"):
                 raise InvalidRequestError("bad SDP offer: it has no H.264 video, which this camera sends")
             codec = "h264" if mode == "passthrough" else ("vp8" if summary.offers("vp8") else "h264")
             session_id = secrets.token_urlsafe(12)
-            subscription = feed.bus.subscribe(f"webrtc:{session_id}", VIEWER_QUEUE)
+            subscription = feed.subscribe(f"webrtc:{session_id}", VIEWER_QUEUE)
             track = self._track(mode, subscription, feed, info)
             pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
             session = Viewer(session_id, camera_id, viewer, source_ip, mode, codec, pc, track, feed, subscription)
@@ -151,6 +154,9 @@ class LiveViewService:
         except Exception as exc:  # noqa: BLE001 - aiortc internals on odd input: a clear 4xx, no traceback
             self._end(session, "offer failed")
             raise InvalidRequestError(f"the SDP offer could not be answered ({exc.__class__.__name__})") from None
+        except BaseException:  # cancelled (the client went away): the viewer must not stay registered
+            self._end(session, "offer abandoned")
+            raise
         pc.on("connectionstatechange", lambda: self._state_changed(session))
         loop = asyncio.get_running_loop()
         session.timer = loop.call_later(self._settings.connect_timeout_s, self._connect_timeout, session)
@@ -280,7 +286,7 @@ class LiveViewService:
             return jpeg
 
     async def _grab(self, feed: Feed, info: StreamInfo) -> bytes:
-        subscription = feed.bus.subscribe("snapshot", 8)
+        subscription = feed.subscribe("snapshot", 8)
         try:
             async with asyncio.timeout(SNAPSHOT_WAIT_S):
                 while not (packet := await subscription.get()).keyframe:
@@ -321,6 +327,9 @@ class LiveViewService:
             sub, sub_info = await self._acquire(camera, sub=True)
         except CameraUnavailableError:
             return feed, info
+        except BaseException:  # cancelled: the main feed is not handed to anyone
+            self._release(feed)
+            raise
         if sub_info.codec == "h264":
             self._release(feed)
             return sub, sub_info

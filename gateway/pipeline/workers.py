@@ -9,9 +9,11 @@ supervisors retry and the pool starts a new worker.
 
 A camera read here can still be viewed or forwarded without a second RTSP session: the main process
 *taps* it (:meth:`ProcessReader.tap`), and while tapped the worker sends the camera's packets over the
-same pipe, which the main process publishes on the camera's bus. A camera's reading thread never waits
-for its packets to cross (the tap has its own thread and a bounded queue that drops its oldest
-packets), and a camera nobody taps costs what it did before. Why a pipe and not shared memory or moving the
+worker's packet pipe (one per worker, beside its control pipe), which the main process publishes on the
+camera's bus. No camera's reading thread ever waits for packets to cross: each tap has its own thread
+and a bounded queue that drops its oldest packets, and a full packet pipe holds up only the taps,
+never the snapshots and session ends on the control pipe. A camera nobody taps costs what it did
+before. Why a pipe and not shared memory or moving the
 camera: docs/architecture.md, "Packets of a camera read by a worker" (measured by
 benchmarks/bench_worker_tap.py). Analytics on the main stream still reads its cameras here in the main
 process: it decodes every frame it samples, and a continuous tap would cost more than reading there.
@@ -41,11 +43,11 @@ from gateway.streams.sources import SourceFactory, rtsp_source_factory
 
 log = logging.getLogger(__name__)
 
-# Messages, worker -> main: ("snap", camera_id, session, MeasuredStream, at)
-#                           ("end", camera_id, session, reason value or None, detail)
-#                           ("info", camera_id, StreamInfo) | ("pkt", camera_id, Packet)  (tapped only)
-# Messages, main -> worker:  ("start", CameraConfig, session, SamplerSetup) | ("stop", camera_id)
-#                           ("tap", camera_id) | ("untap", camera_id) | ("exit",)
+# Control pipe, worker -> main: ("snap", camera_id, session, MeasuredStream, at)
+#                                ("end", camera_id, session, reason value or None, detail)
+# Control pipe, main -> worker:  ("start", CameraConfig, session, SamplerSetup) | ("stop", camera_id)
+#                                ("tap", camera_id) | ("untap", camera_id) | ("exit",)
+# Packet pipe, worker -> main:   ("info", camera_id, StreamInfo) | ("pkt", camera_id, Packet)  (tapped only)
 _SECRET = "secret"  # noqa: S105 - a reason marker: credentials could not be read in the worker
 # Packets a tapped camera may have waiting for the pipe before the oldest are dropped: about four
 # seconds of a 25 fps stream, enough to ride out a busy main process without holding up the reader.
@@ -53,9 +55,12 @@ TAP_QUEUE = 100
 TAP_POLL_S = 0.5
 
 
-def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: SourceFactory) -> None:
+def worker_main(
+    conn: Connection, packets: Connection, settings: SupervisorConfig, source_factory: SourceFactory
+) -> None:
     """Entry point of a worker process."""
     send_lock = threading.Lock()
+    packet_lock = threading.Lock()
     stops: dict[str, threading.Event] = {}
     # One bus per camera for the worker's life, so that a tap outlives the camera's reconnections.
     buses: dict[str, PacketBus] = {}
@@ -65,6 +70,10 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
         # If the main process is gone, our threads end with this process anyway.
         with send_lock, contextlib.suppress(OSError, EOFError):
             conn.send(message)
+
+    def send_packet(message: tuple[Any, ...]) -> None:
+        with packet_lock, contextlib.suppress(OSError, EOFError):
+            packets.send(message)
 
     def session(camera: CameraConfig, number: int, stop: threading.Event, quality: SamplerSetup | None) -> None:
         reason: str | None = None
@@ -92,10 +101,10 @@ def worker_main(conn: Connection, settings: SupervisorConfig, source_factory: So
                 info = bus.info
                 # The stream's parameters first, again after each reconnection (a camera may change them).
                 if info is not None and info is not sent_info:
-                    send(("info", camera_id, info))
+                    send_packet(("info", camera_id, info))
                     sent_info = info
                 if packet is not None:
-                    send(("pkt", camera_id, packet))
+                    send_packet(("pkt", camera_id, packet))
         finally:
             sub.close()
 
@@ -138,6 +147,7 @@ class _Worker:
     index: int
     process: multiprocessing.process.BaseProcess
     conn: Connection
+    packets: Connection  # the receiving end of the worker's packet pipe (taps)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: dict[str, _Pending] = field(default_factory=dict)
 
@@ -182,17 +192,20 @@ class ProcessReader:
         if worker is not None and worker.process.is_alive():
             return worker
         parent, child = self._ctx.Pipe()
+        packets_in, packets_out = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(child, self._settings, self._source_factory),
+            args=(child, packets_out, self._settings, self._source_factory),
             name=f"gateway-reader-{index}",
             daemon=True,
         )
         process.start()
         child.close()
-        worker = _Worker(index, process, parent)
+        packets_out.close()
+        worker = _Worker(index, process, parent, packets_in)
         self._workers[index] = worker
         threading.Thread(target=self._receive, args=(worker,), name=f"reader-{index}-rx", daemon=True).start()
+        threading.Thread(target=self._receive_packets, args=(worker,), name=f"reader-{index}-pkt", daemon=True).start()
         log.info("camera reader process %d started (pid %s)", index, process.pid)
         # A worker started again after a crash taps what its predecessor was tapping.
         for camera_id in sorted(self._tapped):
@@ -262,23 +275,31 @@ class ProcessReader:
                 message = worker.conn.recv()
             except (EOFError, OSError):
                 break
-            if message[0] == "pkt":
-                # Straight onto the bus from this thread (publishing is thread-safe and never blocks):
-                # a loop callback per packet would make the event loop carry the video.
-                if message[1] in self._tapped:
-                    self._buses[message[1]].publish(message[2])
-                continue
-            if message[0] == "info":
-                if message[1] in self._tapped:
-                    self._buses[message[1]].info = message[2]
-                    ready = self._ready.get(message[1])
-                    if ready is not None and self._loop is not None:
-                        self._loop.call_soon_threadsafe(ready)
-                continue
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._dispatch, worker, message)
         if self._loop is not None and not self._closing:
             self._loop.call_soon_threadsafe(self._worker_died, worker)
+
+    def _receive_packets(self, worker: _Worker) -> None:
+        """Runs in a thread per worker: tapped cameras' packets straight onto their buses (publishing is
+        thread-safe and never blocks); a loop callback per packet would make the event loop carry the
+        video."""
+        while True:
+            try:
+                kind, camera_id, payload = worker.packets.recv()
+            except (EOFError, OSError):
+                with contextlib.suppress(OSError):
+                    worker.packets.close()  # the worker is gone (or closing): free the descriptor
+                return
+            if camera_id not in self._tapped:
+                continue  # in flight when the tap ended
+            if kind == "pkt":
+                self._buses[camera_id].publish(payload)
+            elif kind == "info":
+                self._buses[camera_id].info = payload
+                ready = self._ready.get(camera_id)
+                if ready is not None and self._loop is not None:
+                    self._loop.call_soon_threadsafe(ready)
 
     def _dispatch(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind, camera_id, session = message[0], message[1], message[2]

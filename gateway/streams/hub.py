@@ -25,7 +25,7 @@ from adapters.common.media import StreamInfo
 from adapters.rtsp import SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import GatewayError
-from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.bus import BlockingSubscription, PacketBus, Subscription
 from gateway.pipeline.readers import join_threads, run_in_daemon_thread
 from gateway.streams.sources import Source, StreamName, camera_source
 
@@ -70,6 +70,22 @@ class Feed:
     error: str | None = None
     done: asyncio.Future[None] | None = None
     sessions: int = 0  # sources this feed opened (1 for a pull; 0 for a reader's bus)
+    ended: bool = False  # a pull that closed or failed: its bus gets nothing more
+
+    def subscribe(self, name: str, maxlen: int) -> Subscription:
+        """The feed's packets for an asyncio consumer. Subscribe here, not on the bus: a subscription made
+        just after the feed ended comes back closed (EOF), rather than waiting for packets forever."""
+        sub = self.bus.subscribe(name, maxlen)
+        if self.ended:
+            sub.close()
+        return sub
+
+    def subscribe_blocking(self, name: str, maxlen: int) -> BlockingSubscription:
+        """As :meth:`subscribe`, for a consumer thread."""
+        sub = self.bus.subscribe_blocking(name, maxlen)
+        if self.ended:
+            sub.close()
+        return sub
 
 
 class StreamHub:
@@ -165,6 +181,9 @@ class StreamHub:
                     feed.bus.publish(packet)
             except (SourceError, GatewayError) as exc:
                 feed.error = str(exc)
+            except Exception as exc:  # a reader bug ends this feed, said in the log and to its consumers
+                log.exception("stream hub: the pull of %s failed", feed.key)
+                feed.error = f"internal error {type(exc).__name__}"
             finally:
                 if source is not None:
                     source.close()
@@ -173,7 +192,11 @@ class StreamHub:
         def resolved(task: asyncio.Future[CameraConfig]) -> None:
             exc = task.exception()
             if exc is not None:
-                feed.error = str(exc) if isinstance(exc, (SourceError, GatewayError)) else type(exc).__name__
+                if isinstance(exc, (SourceError, GatewayError)):
+                    feed.error = str(exc)
+                else:
+                    log.error("stream hub: resolving %s failed", feed.key, exc_info=exc)
+                    feed.error = f"internal error {type(exc).__name__}"
                 self._feed_ended(feed)
                 return
             if feed.stop.is_set():
@@ -182,7 +205,7 @@ class StreamHub:
             feed.done = run_in_daemon_thread(
                 lambda: pull(task.result()), name=f"stream-{feed.key}", track=self._threads
             )
-            feed.done.add_done_callback(lambda f: f.exception())  # pull() raises nothing it does not record
+            feed.done.add_done_callback(lambda f: f.exception())  # pull() logs or records what it raises
 
         resolving.add_done_callback(resolved)
 
@@ -190,6 +213,8 @@ class StreamHub:
         self.opened_sessions += 1
 
     def _feed_ended(self, feed: Feed) -> None:
+        # First the flag, then the subscribers: one that subscribes in between sees the flag (Feed.subscribe).
+        feed.ended = True
         feed.opened.set()
         if self._feeds.get(feed.key) is feed:
             del self._feeds[feed.key]

@@ -26,7 +26,7 @@ def camera_source(camera: CameraConfig, settings: SupervisorConfig, stream: Stre
     """An RTSP source for the camera's main or sub stream; the camera must have rtsp:// URLs by now."""
     url = camera.source.sub_rtsp if stream == "sub" else camera.source.rtsp
     if url is None:
-        what = "a sub stream (source.sub_rtsp or onvif.sub_profile)" if stream == "sub" else "an rtsp URL"
+        what = "sub stream (source.sub_rtsp or onvif.sub_profile)" if stream == "sub" else "rtsp URL"
         raise SourceError(Reason.UNSUPPORTED_SOURCE, f"camera {camera.id!r} has no {what}")
     secrets: tuple[str, ...] = ()
     if camera.credentials and camera.credentials.password:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -37,7 +38,7 @@ from gateway.gb28181 import alarms
 from gateway.gb28181.service import Uplink
 from gateway.health.state import CameraState, CameraStatus
 from gateway.pipeline.bus import PacketBus
-from gateway.streams.hub import StreamHub
+from gateway.streams.hub import SourceOpener, StreamHub
 from tests.support.configs import CH1, GB_SITE, SERVER_ID, UNIT_ID
 
 DOMAIN = "1200000000"
@@ -84,14 +85,18 @@ def _config(**uplink: Any) -> GatewayConfig:
 class Site:
     """One uplink over the GB_SITE config (gate = CH1), its camera states and buses."""
 
-    def __init__(self, **uplink: Any) -> None:
+    def __init__(self, opener: SourceOpener | None = None, **uplink: Any) -> None:
         self.config = _config(**uplink)
         self.states = {"gate": CameraState.ONLINE, "hall": CameraState.ONLINE, "yard": CameraState.ONLINE}
         self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
         for bus in self.buses.values():
             bus.info = StreamInfo("h264", 1280, 720, "Baseline", 25.0, Fraction(1, 90000), SPS + PPS)
         # Every camera read in this process: the hub hands out the readers' buses, opening nothing.
-        self.streams = StreamHub(self.config.supervisor, self.buses, lambda _cid: True)
+        # With an opener, no camera is: the hub opens a pull of its own through it.
+        if opener is None:
+            self.streams = StreamHub(self.config.supervisor, self.buses, lambda _cid: True)
+        else:
+            self.streams = StreamHub(self.config.supervisor, self.buses, lambda _cid: False, open_source=opener)
         self.uplink = Uplink(
             self.config, self.config.uplinks.gb28181[0], self.states.get, lambda _c: ("Acme", "X1"), self.streams
         )
@@ -347,6 +352,56 @@ async def test_cancel_during_a_slow_media_open_gives_487(monkeypatch: pytest.Mon
     assert answer is not None and answer.status == 487
     assert not site.uplink.live.status() and site.uplink.live.counters["cancelled"] == 1
     assert site.uplink.live.on_cancel(cancel).status == 481  # nothing pending any more
+
+
+class HeldSource:
+    """A camera whose RTSP set-up takes until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.proceed = threading.Event()
+        self.opening = threading.Event()
+        self.closed = threading.Event()
+
+    def open(self) -> StreamInfo:
+        self.opening.set()
+        self.proceed.wait(10)
+        return StreamInfo("h264", 1280, 720, "Baseline", 25.0, Fraction(1, 90000), SPS + PPS)
+
+    def packets(self) -> Iterator[Packet]:
+        while not self.closed.wait(0.02):
+            yield Packet("gate", "h264", 0, 0, Fraction(1, 90000), True, IDR, 0.0)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+async def test_cancel_while_the_camera_opens_gives_487_and_lets_the_camera_go() -> None:
+    source = HeldSource()
+    site = Site(opener=lambda _camera, _settings, _stream: source)
+    invite = _invite(CH1, _offer(9))
+    task = asyncio.create_task(site.uplink._on_request(invite))
+    await asyncio.to_thread(source.opening.wait, 5)
+    cancel = parse(invite.to_bytes().replace(b"INVITE", b"CANCEL"))
+    assert site.uplink.live.on_cancel(cancel).status == 200  # before: 481, the INVITE not yet pending
+    answer = await asyncio.wait_for(task, 5)
+    assert answer is not None and answer.status == 487
+    assert site.streams.feeds() == []  # the feed was released: the pull stops once it has opened
+    source.proceed.set()
+    await asyncio.to_thread(source.closed.wait, 5)
+    assert source.closed.is_set() and not site.uplink.live.status()
+
+
+async def test_a_camera_lost_while_its_feed_opens_is_refused_with_480(receiver: socket.socket) -> None:
+    source = HeldSource()
+    site = Site(opener=lambda _camera, _settings, _stream: source)
+    task = asyncio.create_task(site.uplink._on_request(_invite(CH1, _offer(receiver.getsockname()[1]))))
+    await asyncio.to_thread(source.opening.wait, 5)
+    site.set_state("gate", CameraState.OFFLINE)  # no session yet to end: the answer must see it
+    source.proceed.set()
+    answer = await asyncio.wait_for(task, 5)
+    assert answer is not None and answer.status == 480
+    assert site.streams.feeds() == [] and not site.uplink.live.status()
+    await asyncio.to_thread(source.closed.wait, 5)
 
 
 # --- subscriptions ---------------------------------------------------------------------------------

@@ -117,3 +117,22 @@ async def test_a_stream_that_fails_tells_its_consumers_and_frees_the_feed() -> N
     await asyncio.sleep(0.05)
     assert [f.key for f in ended] == ["cam1#sub"] and hub.feeds() == []
     assert await hub.close() == []
+
+
+async def test_a_consumer_that_subscribes_after_its_feed_ended_hears_the_end() -> None:
+    # Between acquire() and subscribe() the pull may end; a subscription made then must not wait forever.
+    opener = Opener()
+    hub = hub_with(opener)
+    ended = asyncio.Event()
+    hub.on_feed_ended(lambda _feed: ended.set())
+    feed, _ = await hub.acquire(CAMERA, "sub")
+    opener.opened[0].close()  # the camera ends the stream
+    await asyncio.wait_for(ended.wait(), 3)
+    assert feed.ended
+    late = feed.subscribe("late", 8)
+    with pytest.raises(EOFError):
+        await asyncio.wait_for(late.get(), 1)
+    blocking = feed.subscribe_blocking("late-thread", 8)
+    assert blocking.closed and blocking.get(0.05) is None
+    hub.release(feed)
+    assert await hub.close() == []
