@@ -7,7 +7,8 @@ device and `gateway run`.
   supported yet".) Neither opens a second RTSP session: in-process the viewer joins the health
   reader's bus, with workers the worker sends the camera's packets over its pipe (counted at the server).
 * Analytics and live view on the same sub stream are one RTSP session, counted at the server.
-* The city platform's GB/T 28181 INVITE plays an ONVIF camera, in-process and with worker processes.
+* The city platform's GB/T 28181 INVITE plays an ONVIF and an RTSP camera, in-process and with worker
+  processes, without a second session.
 """
 
 from __future__ import annotations
@@ -133,24 +134,30 @@ def test_analytics_and_live_view_share_one_sub_stream_session(
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
-def test_gb28181_invite_plays_an_onvif_camera(
+def test_gb28181_invite_plays_an_onvif_and_an_rtsp_camera(
     workers: int, tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
 ) -> None:
-    """The city platform INVITEs the channel of a camera known only by its ONVIF address."""
+    """The city platform INVITEs the channels of a camera known only by its ONVIF address and of an RTSP
+    camera; with worker processes both are read there and tapped for the sessions."""
     password = secrets.token_urlsafe(10)
     platform = FakePlatform(password=secrets.token_urlsafe(12))
     platform.start()
     sip_port = free_port(socket.SOCK_DGRAM)
     platform.gateway = (LOCAL, sip_port)
-    channel = "12010000001320000009"
+    channels = {"side-gate": "12010000001320000009", "front": "12010000001320000010"}
     mounts = [("/main", sim_clips["hd720_h264"]), ("/sub", sim_clips["sd_h264"])]
+    received: dict[str, int] = {}
     try:
         with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
             device = OnvifDeviceServer(
                 "generic", "admin", password, main_uri=rtsp.url("/main"), sub_uri=rtsp.url("/sub"), auth="wsse"
             )
             with device:
-                cams = [{**_onvif_camera("side-gate", device), "gb_channel_id": channel}]
+                credentials = {"username": "admin", "password": {"env": "IT_PW"}}
+                cams = [
+                    {**_onvif_camera("side-gate", device), "gb_channel_id": channels["side-gate"]},
+                    {**camera("front", rtsp.url("/main"), credentials=credentials), "gb_channel_id": channels["front"]},
+                ]
                 env = child_env(IT_PW=password, IT_GB_PASSWORD=platform.password or "")
                 site = Site(tmp_path, gateway_storage_url, cams, env)
                 config = yaml.safe_load(site.path.read_text())
@@ -171,23 +178,26 @@ def test_gb28181_invite_plays_an_onvif_camera(
                 }
                 site.path.write_text(yaml.safe_dump(config))
                 site.proc.start()
-                media = UdpMedia()
                 try:
                     assert platform.registered.wait(15), site.proc.log()[-3000:]
-                    site.wait_for({"side-gate": "online"}, timeout=30)
-                    ssrc = "0100000009"
-                    call = platform.invite(channel, play_offer(media.port, ssrc=ssrc))
-                    assert platform.final_of(call).status == 200
-                    platform.ack(call)
-                    wait_until("the first media packet", media.first_at, 15, interval=0.05)
-                    assert platform.bye(call).status == 200
-                    # The forwarded camera's health reader is the only session, read here or by a worker.
-                    assert rtsp.plays("/main") == 1
+                    site.wait_for({"side-gate": "online", "front": "online"}, timeout=30)
+                    for n, (cid, channel) in enumerate(channels.items()):
+                        media = UdpMedia()
+                        try:
+                            call = platform.invite(channel, play_offer(media.port, ssrc=f"010000000{n}"))
+                            assert platform.final_of(call).status == 200, cid
+                            platform.ack(call)
+                            wait_until(f"the first media packet of {cid}", media.first_at, 15, interval=0.05)
+                            assert platform.bye(call).status == 200
+                            received[cid] = len(media.packets())
+                        finally:
+                            media.close()
+                    # Both health readers play the one mount; the sessions opened nothing more.
+                    assert rtsp.plays("/main") == 2
                     log = site.proc.log()
                 finally:
-                    media.close()
                     site.proc.stop()
     finally:
         platform.close()
-    assert len(media.packets()) > 10
+    assert all(count > 10 for count in received.values()), received
     assert "not supported yet" not in log and password not in log
