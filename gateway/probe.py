@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from urllib.parse import unquote, urlsplit
 
 from adapters.common.redact import mask_url, with_credentials
-from adapters.rtsp import RtspSource, SourceError
+from adapters.rtsp import SourceError
 from gateway.health.stats import StreamStats
+from gateway.streams.sources import url_source
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,7 @@ class ProbeResult:
 def probe_one(url: str, *, max_seconds: float = 5.0, transport: str = "tcp", timeout_s: float = 5.0) -> ProbeResult:
     """Read until two keyframes (so the GOP is known) or `max_seconds`, whichever comes first."""
     started = time.monotonic()
-    password = urlsplit(url).password
-    secrets = (unquote(password),) if password else ()
-    source = RtspSource(
-        "probe", url, transport=transport, connect_timeout_s=timeout_s, read_timeout_s=timeout_s, secrets=secrets
-    )
+    source = url_source("probe", url, transport=transport, timeout_s=timeout_s)
     shown = mask_url(url)
     try:
         stats = StreamStats(source.open())

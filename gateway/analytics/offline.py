@@ -24,6 +24,7 @@ from gateway.analytics.analyzer import AnalyzerCounters, CameraAnalyzer
 from gateway.analytics.frames import Frame, FrameSampler, SamplerCounters
 from gateway.analytics.rules import RuleHit
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
+from gateway.streams.sources import url_source
 from models.base import Detection, Detector
 
 _RAW_FORMATS = {".h264": "h264", ".264": "h264", ".h265": "hevc", ".265": "hevc", ".hevc": "hevc"}
@@ -130,7 +131,7 @@ def run_clip(
     """Analyse a file (as fast as it decodes) or an rtsp:// URL (live, for max_seconds)."""
     text = str(source)
     is_url = text.startswith(("rtsp://", "rtsps://"))
-    src: FileSource | RtspSource = RtspSource("detect", text) if is_url else FileSource(Path(text))
+    src: FileSource | RtspSource = url_source("detect", text) if is_url else FileSource(Path(text))
     info = src.open()
     fps = analytics.fps or settings.fps
     sampler = FrameSampler(info, fps)

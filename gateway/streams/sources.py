@@ -1,10 +1,13 @@
 """The only place a camera source is made: a camera's RTSP URL (main or sub stream), its credentials,
-and the secrets to keep out of errors. ONVIF cameras are resolved to RTSP before (the inventory)."""
+and the secrets to keep out of errors. ONVIF cameras are resolved to RTSP before (the inventory).
+The command-line tools that read a URL given by hand (`gateway probe`, `gateway detect`) make theirs
+here too (:func:`url_source`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Literal, Protocol
+from urllib.parse import unquote, urlsplit
 
 from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, RtspSource, SourceError
@@ -44,3 +47,12 @@ def camera_source(camera: CameraConfig, settings: SupervisorConfig, stream: Stre
 def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
     """The main stream's source (the readers' and worker processes' factory)."""
     return camera_source(camera, settings, "main")
+
+
+def url_source(name: str, url: str, *, transport: str = "tcp", timeout_s: float = 5.0) -> RtspSource:
+    """A source for an rtsp:// URL typed by a person; its password, if any, is kept out of errors."""
+    password = urlsplit(url).password
+    secrets = (unquote(password),) if password else ()
+    return RtspSource(
+        name, url, transport=transport, connect_timeout_s=timeout_s, read_timeout_s=timeout_s, secrets=secrets
+    )
