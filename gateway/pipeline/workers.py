@@ -150,6 +150,9 @@ class _Worker:
     packets: Connection  # the receiving end of the worker's packet pipe (taps)
     send_lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: dict[str, _Pending] = field(default_factory=dict)
+    # Set when its control pipe ends. The kernel closes a killed process's pipes before the process
+    # can be reaped, so is_alive() may still say True for a moment after its sessions were failed.
+    gone: bool = False
 
     def send(self, message: tuple[Any, ...]) -> bool:
         with self.send_lock:
@@ -189,8 +192,10 @@ class ProcessReader:
 
     def _worker(self, index: int) -> _Worker:
         worker = self._workers.get(index)
-        if worker is not None and worker.process.is_alive():
+        if worker is not None and not worker.gone and worker.process.is_alive():
             return worker
+        if worker is not None and worker.process.is_alive():
+            worker.process.kill()  # its pipe is gone: whatever is left of it serves no one
         parent, child = self._ctx.Pipe()
         packets_in, packets_out = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
@@ -277,6 +282,7 @@ class ProcessReader:
                 break
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._dispatch, worker, message)
+        worker.gone = True  # before the loop hears of it: the next session must start a new worker
         if self._loop is not None and not self._closing:
             self._loop.call_soon_threadsafe(self._worker_died, worker)
 

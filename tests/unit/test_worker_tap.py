@@ -107,8 +107,15 @@ async def test_a_tap_survives_the_worker_process_dying(
     task = await running(reader, CAMERAS[0], 2)
     while sub.pending():
         last_seen = sequence_of(await sub.get())
-    # A new worker process is spawned and imports the gateway: seconds on a loaded 2-core machine.
-    seq = await take(sub, 10, first_within=60)
+    # A new worker process is spawned and imports the gateway: seconds on a loaded 2-core machine. If the
+    # new session fails instead (it once reused the dead worker), say so rather than wait out the timeout.
+    taking = asyncio.create_task(take(sub, 10, first_within=60))
+    await asyncio.wait({taking, task}, return_when=asyncio.FIRST_COMPLETED)
+    if not taking.done():
+        taking.cancel()
+        await task  # raises the session's failure
+        pytest.fail("the new session ended before any packet came")
+    seq = taking.result()
     assert seq[0] < last_seen  # a new session's packets: its numbering started again
     sub.close()
     hub.release(feed)
