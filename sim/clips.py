@@ -514,6 +514,21 @@ SMART_CLIPS: tuple[_ClipSpec, ...] = (
 SMART_CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in SMART_CLIPS)
 
 
+# What an NVR keeps on disk, for the recording store (sim/recordings.py): a small sub-stream-sized clip
+# that the store's segment files are made from. 10 fps with a keyframe every second, so a replay can
+# start within a second of any requested time.
+
+
+def _recording_scene(w: int, h: int) -> _Scene:
+    return replace(_hd_h264_scene(w, h), label="NVR RECORDING")
+
+
+RECORDING_CLIPS: tuple[_ClipSpec, ...] = (
+    _ClipSpec("nvr_h264", "h264", 640, 360, 300_000, _recording_scene, fps=10, gop_seconds=1),
+)
+RECORDING_CLIP_NAMES: tuple[str, ...] = tuple(spec.name for spec in RECORDING_CLIPS)
+
+
 def loop_frames(seconds: float, fps: float, gop: int) -> int:
     """Frames in a clip of about `seconds`: a whole number (at least one) of GOPs, so the loop
     point is an ordinary GOP boundary."""
@@ -644,6 +659,18 @@ def make_smart_clips(
     clips and two of the 4 s one.
     """
     return _make(SMART_CLIPS, out_dir, seconds=seconds, force=force, names=names)
+
+
+def make_recording_clips(
+    out_dir: Path,
+    *,
+    seconds: float = 10.0,
+    force: bool = False,
+    names: Iterable[str] | None = None,
+) -> dict[str, ClipInfo]:
+    """Generate (or reuse from cache) the recording clips (RECORDING_CLIP_NAMES) in `out_dir`, keyed by name:
+    640x360 H.264 at 10 fps, `seconds` rounded to whole 1-second GOPs."""
+    return _make(RECORDING_CLIPS, out_dir, seconds=seconds, force=force, names=names)
 
 
 def _make(

@@ -102,25 +102,25 @@ VENDORS: Final[dict[str, _Vendor]] = {
 }
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     return tag.rpartition("}")[2].rpartition(":")[2]
 
 
-def _ns(tag: str) -> str:
+def namespace_of(tag: str) -> str:
     return tag[1:].partition("}")[0] if tag.startswith("{") else ""
 
 
-def _find(el: ET.Element | None, name: str) -> ET.Element | None:
+def find_child(el: ET.Element | None, name: str) -> ET.Element | None:
     if el is None:
         return None
     for d in el.iter():
-        if isinstance(d.tag, str) and _local(d.tag) == name:
+        if isinstance(d.tag, str) and local_name(d.tag) == name:
             return d
     return None
 
 
-def _text(el: ET.Element | None, name: str) -> str | None:
-    found = _find(el, name)
+def child_text(el: ET.Element | None, name: str) -> str | None:
+    found = find_child(el, name)
     return None if found is None or found.text is None else found.text.strip()
 
 
@@ -161,7 +161,7 @@ class _Subscription:
     queue: list[str]  # rendered wsnt:NotificationMessage fragments
 
 
-class _HttpReply(Exception):
+class HttpReply(Exception):
     """Raised by render() to answer with a specific HTTP status (e.g. 404 for a forgotten subscription)."""
 
     def __init__(self, status: int, body: str) -> None:
@@ -175,7 +175,7 @@ EVENT_ACTIONS: Final = frozenset({"CreatePullPointSubscription", "PullMessages",
 MAX_PULL_WAIT_S: Final = 10.0
 
 
-def _duration_s(value: str | None, default: float) -> float:
+def duration_s(value: str | None, default: float) -> float:
     """xs:duration 'PT1M30S' -> 90.0; the default for anything else (absolute times included)."""
     m = _DURATION.match((value or "").strip())
     if m is None or not any(m.groups()):
@@ -317,11 +317,11 @@ class OnvifDeviceServer:
         return datetime.now(UTC) + timedelta(seconds=self.clock_skew_s)
 
     def check_wsse(self, envelope: ET.Element) -> bool:
-        token = _find(_find(envelope, "Header"), "UsernameToken")
+        token = find_child(find_child(envelope, "Header"), "UsernameToken")
         if token is None:
             return False
-        user, digest = _text(token, "Username"), _text(token, "Password")
-        nonce_b64, created = _text(token, "Nonce"), _text(token, "Created")
+        user, digest = child_text(token, "Username"), child_text(token, "Password")
+        nonce_b64, created = child_text(token, "Nonce"), child_text(token, "Created")
         if not (user and digest and nonce_b64 and created) or user != self.username:
             return False
         try:
@@ -416,14 +416,14 @@ class OnvifDeviceServer:
         sub = self._subs.get(sub_id)
         if sub is None:
             fault = self._fault("Sender", "InvalidArgVal", "ResourceUnknownFault", "no such subscription")
-            raise _HttpReply(self.shape.lost_subscription_status, fault)
+            raise HttpReply(self.shape.lost_subscription_status, fault)
         return sub_id, sub
 
     def _event_values(self, action: str, request: ET.Element, path: str) -> dict[str, Any]:
         with self._events:
             if action == "CreatePullPointSubscription":
                 sub_id = secrets.token_hex(4)
-                lease = _duration_s(_text(request, "InitialTerminationTime"), 60.0)
+                lease = duration_s(child_text(request, "InitialTerminationTime"), 60.0)
                 self._subs[sub_id] = sub = _Subscription(time.monotonic() + lease, [])
                 self.subscriptions_created += 1
             else:
@@ -432,7 +432,7 @@ class OnvifDeviceServer:
             if action == "PullMessages":
                 messages = self._pull(sub, request)
             elif action == "Renew":
-                sub.expires = time.monotonic() + _duration_s(_text(request, "TerminationTime"), 60.0)
+                sub.expires = time.monotonic() + duration_s(child_text(request, "TerminationTime"), 60.0)
                 self.renewals += 1
             elif action == "Unsubscribe":
                 del self._subs[sub_id]
@@ -447,15 +447,15 @@ class OnvifDeviceServer:
 
     def _pull(self, sub: _Subscription, request: ET.Element) -> str:
         """Long-poll: wait (lock held by the caller, released while waiting) until events or the timeout."""
-        wait = min(_duration_s(_text(request, "Timeout"), 5.0), MAX_PULL_WAIT_S)
-        limit_text = _text(request, "MessageLimit") or "100"
+        wait = min(duration_s(child_text(request, "Timeout"), 5.0), MAX_PULL_WAIT_S)
+        limit_text = child_text(request, "MessageLimit") or "100"
         limit = max(1, int(limit_text)) if limit_text.isdigit() else 100
         deadline = time.monotonic() + wait
         while not sub.queue and sub in self._subs.values() and time.monotonic() < deadline:
             self._events.wait(deadline - time.monotonic())
         if sub not in self._subs.values():  # rebooted while we waited
             fault = self._fault("Sender", "InvalidArgVal", "ResourceUnknownFault", "no such subscription")
-            raise _HttpReply(self.shape.lost_subscription_status, fault)
+            raise HttpReply(self.shape.lost_subscription_status, fault)
         taken, sub.queue[:] = sub.queue[:limit], sub.queue[limit:]
         return "".join(taken)
 
@@ -482,7 +482,7 @@ class OnvifDeviceServer:
             streams = [self.shape.main] + ([self.shape.sub] if self.sub_uri is not None else [])
             values["profiles"] = "".join(fragment.substitute(vars(s)) if fragment is not None else "" for s in streams)
         elif action in ("GetStreamUri", "GetSnapshotUri"):
-            found = self._stream_for(_text(request, "ProfileToken"))
+            found = self._stream_for(child_text(request, "ProfileToken"))
             if found is None:
                 return self._fault("Sender", "InvalidArgVal", "NoProfile", "no such profile")
             stream, uri = found
@@ -506,12 +506,12 @@ class OnvifDeviceServer:
     def _set_date_time(self, request: ET.Element) -> str | None:
         """Apply SetSystemDateAndTime by moving the skew, so GetSystemDateAndTime and the WS-Security
         `Created` window follow the new clock. Returns a fault body for a bad request."""
-        mode = _text(request, "DateTimeType")
+        mode = child_text(request, "DateTimeType")
         if mode not in ("Manual", "NTP"):
             return self._fault("Sender", "InvalidArgVal", "InvalidDateTimeType", "DateTimeType must be Manual or NTP")
         if mode == "Manual":
-            utc = _find(request, "UTCDateTime")
-            fields = [_text(utc, f) for f in ("Year", "Month", "Day", "Hour", "Minute", "Second")]
+            utc = find_child(request, "UTCDateTime")
+            fields = [child_text(utc, f) for f in ("Year", "Month", "Day", "Hour", "Minute", "Second")]
             try:
                 year, month, day, hour, minute, second = (int(f or "") for f in fields)
                 target = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
@@ -522,11 +522,13 @@ class OnvifDeviceServer:
         return None
 
     def _set_ntp(self, request: ET.Element) -> None:
-        self.ntp_from_dhcp = (_text(request, "FromDHCP") or "").lower() == "true"
+        self.ntp_from_dhcp = (child_text(request, "FromDHCP") or "").lower() == "true"
         servers: list[str] = []
         for entry in request.iter():
-            if isinstance(entry.tag, str) and _local(entry.tag) == "NTPManual":
-                host = _text(entry, "IPv4Address") or _text(entry, "IPv6Address") or _text(entry, "DNSname")
+            if isinstance(entry.tag, str) and local_name(entry.tag) == "NTPManual":
+                host = (
+                    child_text(entry, "IPv4Address") or child_text(entry, "IPv6Address") or child_text(entry, "DNSname")
+                )
                 if host:
                     servers.append(host)
         self.ntp_servers = servers
@@ -585,20 +587,20 @@ class _Handler(BaseHTTPRequestHandler):
         except ET.ParseError:
             self._send(400, device._fault("Sender", "WellFormed", None, "not well-formed"))
             return
-        body = _find(envelope, "Body")
+        body = find_child(envelope, "Body")
         request = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
         if request is None:
             self._send(400, device._fault("Sender", "InvalidArgVal", None, "empty body"))
             return
-        action = _local(request.tag)
-        key = f"Media2.{action}" if _ns(request.tag) == NS_MEDIA2 else action
+        action = local_name(request.tag)
+        key = f"Media2.{action}" if namespace_of(request.tag) == NS_MEDIA2 else action
         device.requests.append(key)
         needs_auth = action not in PRE_AUTH_ACTIONS or device.clock_needs_auth
         if needs_auth and not self._authorised(envelope):
             return
         try:
             response = device.render(key, request, self.path)
-        except _HttpReply as reply:
+        except HttpReply as reply:
             self._send(reply.status, reply.body)
             return
         if response is None:
@@ -692,14 +694,14 @@ class DiscoveryResponder:
             root = ET.fromstring(data)  # noqa: S314 - DTDs refused above
         except ET.ParseError:
             return None
-        probe = _find(root, "Probe")
+        probe = find_child(root, "Probe")
         if probe is None:
             return None
-        types = _text(probe, "Types") or ""
+        types = child_text(probe, "Types") or ""
         if types and "NetworkVideoTransmitter" not in types:
             return None
         self.probes += 1
-        message_id = _text(root, "MessageID") or ""
+        message_id = child_text(root, "MessageID") or ""
         wsa = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
         return (
             '<?xml version="1.0" encoding="UTF-8"?>'

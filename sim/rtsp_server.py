@@ -8,9 +8,23 @@ introspection bindings (python3-gi) import, so it uses the standard library and 
 
 SPEC: {"bind": "127.0.0.1", "port": 8554,
        "auth": null | {"username": "...", "password_env": "ENV_NAME"},
-       "mounts": [{"path": "/cam1", "file": "/abs/x.h264", "codec": "h264" | "h265", "fps": 25}]}
+       "mounts": [{"path": "/cam1", "file": "/abs/x.h264", "codec": "h264" | "h265", "fps": 25}],
+       "replays": [{"path": "/replay/ch1", "dir": "/abs/store/ch1"}]}
 
 fps may be fractional, e.g. 12.5: a 25 fps camera at half rate at night.
+
+A replay mount serves an NVR's recordings (sim/recordings.py: one directory of segment files named
+<UTC start>_<seconds>s.mkv, each a short H.264 clip that stands for its whole span, replayed looped),
+as ONVIF Replay Control describes: the media's timeline is the wall clock in nanoseconds since
+1900-01-01 (NTP time), so that `Range: clock=20261204T100000Z-20261204T110000Z` is an ordinary seek
+there, `Scale: 2.0` plays twice as fast, and `Require: onvif-replay` is accepted. Playback starts at
+the keyframe at or before the requested time (the clips have one every second), skips gaps (the next
+recorded frame follows at once, marked as a discontinuity), and ends (EOS, RTCP BYE) at the end of the
+requested range or of the recordings. Every RTP packet carries the ONVIF replay header extension
+(0xABAC) with the NTP time of its frame. Clients that cannot send those headers (FFmpeg/PyAV) can name
+the span in the URL, as vendors' playback URLs do: `/replay/ch1?starttime=20261204T100000Z&endtime=
+20261204T110000Z&scale=2`; FFmpeg's own `Range: npt=0.000-` then means "from starttime". The directory
+is read when a client sets up the replay, so a test can remove segments between sessions.
 
 Prints exactly one line "READY <port>" to stdout once listening; everything else goes to stderr.
 Exit codes: 0 on SIGTERM/SIGINT, 2 for a bad spec or missing file, 3 when GStreamer's RTSP server
@@ -20,14 +34,19 @@ bindings are not installed, 1 when the server cannot listen.
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import math
 import os
+import re
 import signal
 import sys
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
+from urllib.parse import parse_qs
 
 EXIT_BAD_SPEC = 2
 EXIT_MISSING_GSTREAMER = 3
@@ -105,6 +124,156 @@ def _access_unit(codec: str, nals: list[bytes]) -> AccessUnit:
     )
 
 
+# --- replay: the recording store and its timeline (pure Python, no GStreamer) ------------------------
+
+# The segment file names of sim/recordings.py (kept in step with SEGMENT_NAME there; this script imports
+# nothing of the project).
+SEGMENT_NAME = re.compile(r"^(\d{8}T\d{6}Z)_(\d+)s\.mkv$")
+NTP_UNIX_OFFSET_S = 2208988800  # seconds from 1900-01-01 (NTP, RTSP clock ranges) to 1970-01-01
+NS = 1_000_000_000
+
+
+def parse_utc(text: str) -> int:
+    """'20261204T100000Z' (or '2026-12-04T10:00:00Z') -> nanoseconds since 1900-01-01 UTC."""
+    text = text.strip()
+    for layout in ("%Y%m%dT%H%M%SZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            unix = calendar.timegm(time.strptime(text, layout))
+        except ValueError:
+            continue
+        return (unix + NTP_UNIX_OFFSET_S) * NS
+    raise ValueError(f"not a UTC time: {text!r}")
+
+
+def format_utc(ntp_ns: int) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ntp_ns // NS - NTP_UNIX_OFFSET_S))
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    start_ns: int  # NTP nanoseconds
+    seconds: int
+    file: str
+
+    @property
+    def end_ns(self) -> int:
+        return self.start_ns + self.seconds * NS
+
+
+def list_segments(directory: str) -> list[StoredSegment]:
+    """A channel's segment files by start time; other files are not segments."""
+    found = []
+    for name in os.listdir(directory):
+        match = SEGMENT_NAME.match(name)
+        path = os.path.join(directory, name)
+        if match is None or int(match.group(2)) <= 0 or not os.path.isfile(path):
+            continue
+        found.append(StoredSegment(parse_utc(match.group(1)), int(match.group(2)), path))
+    return sorted(found, key=lambda seg: (seg.start_ns, seg.seconds))
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    """What a vendor-style replay URL asks for: ?starttime=...&endtime=...&scale=..."""
+
+    start_ns: int | None = None
+    end_ns: int | None = None
+    scale: float = 1.0
+
+
+def parse_replay_query(query: str | None) -> ReplayRequest:
+    values = {k.lower(): v[-1] for k, v in parse_qs(query or "", keep_blank_values=False).items()}
+    start = parse_utc(values["starttime"]) if "starttime" in values else None
+    end = parse_utc(values["endtime"]) if "endtime" in values else None
+    scale = float(values.get("scale", "1"))
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError("scale must be a number above 0 (reverse playback is not simulated)")
+    if start is not None and end is not None and end <= start:
+        raise ValueError("endtime must be after starttime")
+    return ReplayRequest(start, end, scale)
+
+
+def has_recording(segments: list[StoredSegment], request: ReplayRequest) -> bool:
+    """Whether any segment overlaps the requested span (all of time without one)."""
+    start = request.start_ns if request.start_ns is not None else -1
+    end = request.end_ns
+    return any(seg.end_ns > start and (end is None or seg.start_ns < end) for seg in segments)
+
+
+@dataclass(frozen=True)
+class ClipFrames:
+    """A segment file's content: which frames are keyframes, and the frame rate."""
+
+    keyframes: tuple[bool, ...]
+    rate: Fraction
+
+
+@dataclass(frozen=True)
+class Frame:
+    file: str
+    index: int  # the frame of the file's clip
+    pts_ns: int  # NTP nanoseconds: the wall time this frame stands for
+    duration_ns: int
+    keyframe: bool
+    discont: bool  # first frame after a seek or a gap
+
+
+@dataclass
+class ReplayTimeline:
+    """Frames in wall-clock order over a channel's segments, each segment's clip looped to fill its span."""
+
+    segments: list[StoredSegment]
+    clip_of: Any  # Callable[[str], ClipFrames]
+    _segment: int = field(default=0, init=False)
+    _frame: int = field(default=0, init=False)
+    _discont: bool = field(default=True, init=False)
+
+    def _frames_in(self, seg: StoredSegment, clip: ClipFrames) -> int:
+        return max(1, seg.seconds * clip.rate.numerator // clip.rate.denominator)
+
+    @staticmethod
+    def _pts(seg: StoredSegment, clip: ClipFrames, n: int) -> int:
+        return seg.start_ns + n * NS * clip.rate.denominator // clip.rate.numerator
+
+    def seek(self, target_ns: int) -> bool:
+        """Go to the keyframe at or before `target_ns`, or to the first recorded frame after it (a target in
+        a gap). False when nothing is recorded after the target."""
+        i = next((k for k, seg in enumerate(self.segments) if seg.end_ns > target_ns), len(self.segments))
+        if i == len(self.segments):
+            self._segment = i
+            return False
+        seg = self.segments[i]
+        clip = self.clip_of(seg.file)
+        n = 0
+        if target_ns > seg.start_ns:
+            n = min((target_ns - seg.start_ns) * clip.rate.numerator // (NS * clip.rate.denominator),
+                    self._frames_in(seg, clip) - 1)  # fmt: skip
+            within = n % len(clip.keyframes)
+            back = next((within - k for k in range(within, -1, -1) if clip.keyframes[k]), within)
+            n -= back
+        self._segment, self._frame, self._discont = i, n, True
+        return True
+
+    def next_frame(self) -> Frame | None:
+        if self._segment >= len(self.segments):
+            return None
+        seg = self.segments[self._segment]
+        clip = self.clip_of(seg.file)
+        n = self._frame
+        pts = self._pts(seg, clip, n)
+        end = min(self._pts(seg, clip, n + 1), seg.end_ns)
+        index = n % len(clip.keyframes)
+        frame = Frame(seg.file, index, pts, max(1, end - pts), clip.keyframes[index], self._discont)
+        self._discont = False
+        self._frame += 1
+        if self._frame >= self._frames_in(seg, clip):
+            self._segment += 1
+            self._frame = 0
+            following = self.segments[self._segment] if self._segment < len(self.segments) else None
+            self._discont = following is not None and following.start_ns != seg.end_ns
+        return frame
+
+
 # --- spec --------------------------------------------------------------------------------------------
 
 
@@ -126,6 +295,12 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Replay:
+    path: str
+    dir: str  # one channel's directory of segment files
+
+
+@dataclass(frozen=True)
 class Spec:
     bind: str
     port: int
@@ -133,6 +308,7 @@ class Spec:
     username: str | None = None
     password: str | None = None
     plays_log: str | None = None  # a file that gets the path of every PLAY: tests count RTSP sessions
+    replays: tuple[Replay, ...] = ()
 
 
 def load_spec(path: str, environ: dict[str, str]) -> Spec:
@@ -140,14 +316,21 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
         with open(path, encoding="utf-8") as handle:
             raw = json.load(handle)
         mounts = tuple(
-            Mount(str(m["path"]), str(m["file"]), str(m["codec"]), float(m.get("fps", 25))) for m in raw["mounts"]
+            Mount(str(m["path"]), str(m["file"]), str(m["codec"]), float(m.get("fps", 25)))
+            for m in raw.get("mounts", [])
         )
+        replays = tuple(Replay(str(r["path"]), str(r["dir"])) for r in raw.get("replays", []))
         bind, port, auth = str(raw.get("bind", "127.0.0.1")), int(raw["port"]), raw.get("auth")
         plays_log = None if raw.get("plays_log") is None else str(raw["plays_log"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SpecError(f"bad spec {path}: {exc!r}") from exc
-    if not mounts:
+    if not mounts and not replays:
         raise SpecError("spec has no mounts")
+    for replay in replays:
+        if not replay.path.startswith("/"):
+            raise SpecError(f"mount path must start with '/': {replay.path!r}")
+        if not os.path.isdir(replay.dir):
+            raise SpecError(f"replay {replay.path}: directory not found: {replay.dir}")
     for mount in mounts:
         if mount.codec not in ("h264", "h265"):
             raise SpecError(f"mount {mount.path}: codec must be h264 or h265, not {mount.codec!r}")
@@ -158,7 +341,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
         if not os.path.isfile(mount.file):
             raise SpecError(f"mount {mount.path}: file not found: {mount.file}")
     if auth is None:
-        return Spec(bind, port, mounts, plays_log=plays_log)
+        return Spec(bind, port, mounts, plays_log=plays_log, replays=replays)
     try:
         username, password_env = str(auth["username"]), str(auth["password_env"])
     except (KeyError, TypeError) as exc:
@@ -166,7 +349,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
     password = environ.get(password_env)
     if not password:
         raise SpecError(f"auth password environment variable {password_env} is not set")
-    return Spec(bind, port, mounts, username, password, plays_log)
+    return Spec(bind, port, mounts, username, password, plays_log, replays)
 
 
 # --- server ------------------------------------------------------------------------------------------
@@ -249,7 +432,198 @@ def run(spec: Spec) -> int:
             buffer.duration = (n + 1) * per // rate - buffer.pts
             appsrc.emit("push-buffer", buffer)
 
-    server = GstRtspServer.RTSPServer()
+    clips: dict[tuple[int, int, int, int], tuple[ClipFrames, list[Any]]] = {}
+
+    def load_clip(path: str) -> tuple[ClipFrames, list[Any]]:
+        """A segment file's access units (Annex-B buffers) and frame rate, read once per file content
+        (the store's segments are links to one clip)."""
+        st = os.stat(path)
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        if key in clips:
+            return clips[key]
+        pipeline = Gst.parse_launch(
+            "filesrc name=file ! matroskademux ! h264parse config-interval=-1 ! "
+            "video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
+        )
+        pipeline.get_by_name("file").set_property("location", path)
+        sink = pipeline.get_by_name("sink")
+        pipeline.set_state(Gst.State.PLAYING)
+        buffers, keyframes, rate = [], [], Fraction(25)
+        try:
+            while True:
+                sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+                if sample is None:
+                    break
+                caps = sample.get_caps()
+                if caps is not None:
+                    ok, num, den = caps.get_structure(0).get_fraction("framerate")
+                    if ok and num > 0 and den > 0:
+                        rate = Fraction(num, den)
+                buffer = sample.get_buffer()
+                buffers.append(buffer)
+                keyframes.append(not buffer.has_flags(Gst.BufferFlags.DELTA_UNIT))
+        finally:
+            pipeline.set_state(Gst.State.NULL)
+        if not buffers:
+            raise SpecError(f"no video in {path}")
+        clips[key] = (ClipFrames(tuple(keyframes), rate), buffers)
+        return clips[key]
+
+    class ReplaySession:
+        """One client's replay: positions the timeline on seeks, feeds appsrc frame by frame, ends at the
+        end of the range. Runs on GStreamer's threads; the lock keeps seeks and pushes apart."""
+
+        def __init__(self, replay: Replay, request: ReplayRequest) -> None:
+            self.request = request
+            self.timeline = ReplayTimeline(list_segments(replay.dir), lambda f: load_clip(f)[0])
+            self.lock = threading.Lock()
+            self.rate = request.scale
+            self.stop_ns = request.end_ns
+            self.segment: Any = None
+            self.last_end = 0
+            self.ended = False
+            self.seek_rate = 1.0
+            self.seek_stop = -1
+            self.target_ns = request.start_ns or 0
+            self.timeline.seek(self.target_ns)
+
+        def element(self) -> Any:
+            top = Gst.Bin.new(None)
+            src = Gst.ElementFactory.make("appsrc", "src")
+            Gst.util_set_object_arg(src, "format", "time")
+            Gst.util_set_object_arg(src, "stream-type", "seekable")
+            src.set_property("is-live", False)
+            src.set_property("handle-segment-change", True)
+            src.set_property("caps", Gst.Caps.from_string("video/x-h264,stream-format=byte-stream,alignment=au"))
+            parse = Gst.ElementFactory.make("h264parse", None)
+            parse.set_property("config-interval", -1)
+            pay_bin = Gst.Bin.new("pay0")
+            pay = Gst.ElementFactory.make("rtph264pay", None)
+            pay.set_property("pt", 96)
+            pay.set_property("config-interval", -1)
+            stamp = Gst.ElementFactory.make("rtponviftimestamp", None)
+            stamp.set_property("ntp-offset", 0)  # the timeline is NTP time already
+            stamp.set_property("set-e-bit", True)
+            stamp.set_property("set-t-bit", True)
+            stamp.set_property("drop-out-of-segment", False)
+            for element in (src, parse):
+                top.add(element)
+            for element in (pay, stamp):
+                pay_bin.add(element)
+            pay.link(stamp)
+            pay_bin.add_pad(Gst.GhostPad.new("sink", pay.get_static_pad("sink")))
+            pay_bin.add_pad(Gst.GhostPad.new("src", stamp.get_static_pad("src")))
+            top.add(pay_bin)
+            src.link(parse)
+            parse.link(pay_bin)
+            src.connect("need-data", self.need_data)
+            src.connect("seek-data", self.seek_data)
+            src.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_UPSTREAM, self.upstream_event)
+            return top
+
+        def upstream_event(self, _pad: Any, info: Any) -> Any:
+            event = info.get_event()
+            if event is not None and event.type == Gst.EventType.SEEK:
+                rate, _fmt, _flags, _start_type, _start, stop_type, stop = event.parse_seek()
+                with self.lock:
+                    self.seek_rate = rate
+                    self.seek_stop = stop if stop_type != Gst.SeekType.NONE else -1
+            return Gst.PadProbeReturn.OK
+
+        def seek_data(self, _appsrc: Any, offset: int) -> bool:
+            with self.lock:
+                target = offset
+                if self.request.start_ns is not None:
+                    target = max(target, self.request.start_ns)  # FFmpeg's Range: npt=0- is the URL's start
+                # A Scale header wins; without one (rate 1) the URL's scale stays.
+                self.rate = self.seek_rate if self.seek_rate != 1.0 else self.request.scale
+                stops = [v for v in (self.seek_stop, self.request.end_ns) if v is not None and v > 0]
+                self.stop_ns = min(stops) if stops else None
+                self.timeline.seek(target)
+                self.target_ns = target
+                self.segment = None
+                self.ended = False
+            return True
+
+        def need_data(self, appsrc: Any, _length: int) -> None:
+            with self.lock:
+                if self.ended:
+                    return
+                frame = self.timeline.next_frame()
+                if frame is None or (self.stop_ns is not None and frame.pts_ns >= self.stop_ns) or self.rate <= 0:
+                    self.ended = True
+                    if self.segment is None:
+                        # Nothing recorded in the range: the server still needs a segment downstream (it
+                        # reads the stream's rates from it for the PLAY response), then the EOS.
+                        segment = Gst.Segment.new()
+                        segment.init(Gst.Format.TIME)
+                        segment.applied_rate = self.rate if self.rate > 0 else 1.0
+                        segment.start = segment.time = segment.position = self.target_ns
+                        appsrc.get_static_pad("src").push_event(Gst.Event.new_segment(segment))
+                    appsrc.emit("end-of-stream")
+                    return
+                if self.segment is not None and frame.discont:
+                    # A gap: rtponviftimestamp marks the stretch's last packet (E) and the next one (D).
+                    mark = Gst.Structure.new_from_string(
+                        "GstOnvifTimestamp, ntp-offset=(guint64)0, discont=(boolean)true"
+                    )
+                    appsrc.get_static_pad("src").push_event(Gst.Event.new_custom(Gst.EventType.CUSTOM_DOWNSTREAM, mark))
+                if self.segment is None or frame.discont:
+                    # Each stretch of recording is a segment starting at its first frame's wall time. Scale is
+                    # the segment's applied rate: timestamps run 1/scale as fast as the wall clock (so the
+                    # sinks play it scale times faster, and the server answers Scale: <scale>), and stream
+                    # time, which rtponviftimestamp writes into each packet, stays the wall clock.
+                    base = 0 if self.segment is None else self.segment.to_running_time(Gst.Format.TIME, self.last_end)
+                    segment = Gst.Segment.new()
+                    segment.init(Gst.Format.TIME)
+                    segment.applied_rate = self.rate
+                    segment.start = segment.time = segment.position = frame.pts_ns
+                    if self.stop_ns is not None:
+                        segment.stop = frame.pts_ns + round(max(0, self.stop_ns - frame.pts_ns) / self.rate)
+                    segment.base = base
+                    self.segment = segment
+                origin = self.segment.start
+                pts = origin + round((frame.pts_ns - origin) / self.rate)
+                duration = max(1, round(frame.duration_ns / self.rate))
+                base_buffer = load_clip(frame.file)[1][frame.index]
+                buffer = base_buffer.copy_region(
+                    Gst.BufferCopyFlags.FLAGS | Gst.BufferCopyFlags.MEMORY, 0, base_buffer.get_size()
+                )
+                buffer.pts = buffer.dts = pts
+                buffer.duration = duration
+                if frame.discont:
+                    buffer.set_flags(Gst.BufferFlags.DISCONT)
+                self.last_end = pts + duration
+                sample = Gst.Sample.new(buffer, None, self.segment, None)
+            appsrc.emit("push-sample", sample)
+
+    class ReplayFactory(GstRtspServer.RTSPOnvifMediaFactory):
+        """A channel's recordings; one media per client (each has its own position)."""
+
+        def __init__(self, replay: Replay) -> None:
+            super().__init__()
+            self.replay = replay
+            self.set_shared(False)
+            self.set_stop_on_disconnect(True)
+            self.set_eos_shutdown(False)
+            self.set_replay_support(True)
+            self.set_media_gtype(GstRtspServer.RTSPOnvifMedia.__gtype__)  # the ONVIF factory makes no other
+            self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+
+        def do_create_element(self, url: Any) -> Any:
+            try:
+                request = parse_replay_query(url.query)
+            except ValueError as exc:
+                _warn(f"{self.replay.path}: bad replay request {url.query!r}: {exc}")
+                return None
+            if not has_recording(list_segments(self.replay.dir), request):
+                # Refused here (the client gets an error): a media that prerolls nothing never gets ready,
+                # and a server waiting on one answers nobody else.
+                _warn(f"{self.replay.path}: nothing recorded in {url.query or 'the store'}")
+                return None
+            return ReplaySession(self.replay, request).element()
+
+    server = GstRtspServer.RTSPOnvifServer() if spec.replays else GstRtspServer.RTSPServer()
     server.set_address(spec.bind)
     server.set_service(str(spec.port))
     if spec.plays_log is not None:
@@ -279,6 +653,11 @@ def run(spec: Spec) -> int:
         if permissions is not None:
             factory.set_permissions(permissions)
         mount_points.add_factory(mount.path, factory)
+    for replay in spec.replays:
+        replay_factory = ReplayFactory(replay)
+        if permissions is not None:
+            replay_factory.set_permissions(permissions)
+        mount_points.add_factory(replay.path, replay_factory)
 
     loop = GLib.MainLoop()
     if server.attach(None) == 0:

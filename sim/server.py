@@ -88,6 +88,10 @@ def _bindable(port: int) -> bool:
 class RtspServerProcess:
     """A GStreamer RTSP server serving clips at paths, e.g. `[("/cam1", clips["hd_h264"])]`.
 
+    `replays` adds an NVR's replay mounts: `[("/replay/ch1", store_root / "ch1")]` serves that channel's
+    recordings (sim/recordings.py) with ONVIF replay (`Range: clock=...`, `Scale`) or a vendor-style
+    `?starttime=...&endtime=...&scale=...` (sim/rtsp_server.py describes both).
+
     With `username` and `password`, every mount requires RTSP digest auth. Nothing starts until
     start() (or `with`); the port stays the same across restart(), kill() and start().
     """
@@ -102,15 +106,17 @@ class RtspServerProcess:
         password: str | None = None,
         ready_timeout: float = 15.0,
         python: str | None = None,
+        replays: Sequence[tuple[str, Path]] = (),
     ) -> None:
-        if not mounts:
+        if not mounts and not replays:
             raise ValueError("at least one mount is needed")
         if (username is None) != (password is None):
             raise ValueError("give both username and password, or neither")
-        for path, _clip in mounts:
+        for path in [m[0] for m in mounts] + [r[0] for r in replays]:
             if not path.startswith("/"):
                 raise ValueError(f"mount path must start with '/': {path!r}")
         self.mounts = list(mounts)
+        self.replays = [(path, Path(folder)) for path, folder in replays]
         self.port = port if port is not None else free_port()
         self.bind = bind
         self.username = username
@@ -231,6 +237,7 @@ class RtspServerProcess:
                 {"path": path, "file": str(clip.path.resolve()), "codec": clip.codec, "fps": clip.fps}
                 for path, clip in self.mounts
             ],
+            "replays": [{"path": path, "dir": str(folder.resolve())} for path, folder in self.replays],
         }
 
     def _wait_ready(self) -> None:
