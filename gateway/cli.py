@@ -1,4 +1,5 @@
-"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | quality | detect`."""
+"""Command line: `gateway run | check-config | user | probe | discover | onvif | report | recordings | quality |
+detect`."""
 
 from __future__ import annotations
 
@@ -337,6 +338,65 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_recordings(args: argparse.Namespace) -> int:
+    """`gateway recordings CAMERA [--from T] [--to T] [--json]`: what the camera's recording device holds
+    for the period (default: the last 24 hours), per day: recorded spans, gaps and completeness."""
+    import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from gateway.period import parse_period
+    from gateway.recordings.audit import audit_days
+    from gateway.recordings.sources import recording_sources
+
+    config = _load(args)
+    camera = config.camera(args.camera)
+    if camera is None:
+        print(f"error: no camera {args.camera!r} in {args.config}", file=sys.stderr)
+        return EXIT_CONFIG
+    source = recording_sources(config).get(camera.id)
+    if source is None:
+        print(f"error: camera {camera.id!r} has no cameras[].recordings (where its recordings live)", file=sys.stderr)
+        return EXIT_CONFIG
+    tz = ZoneInfo(config.site.timezone)
+    period = parse_period(args.start, args.end, tz)
+    found = asyncio.run(source.search(period.start, period.end))
+    days = audit_days(found.spans, period.start, period.end, tz, period.now)
+
+    def shown(ts: float | None) -> str | None:
+        return None if ts is None else datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+    if args.json:
+        out = {
+            "camera_id": camera.id,
+            "source": source.description,
+            "recording_token": found.token,
+            "earliest": shown(found.earliest),
+            "latest": shown(found.latest),
+            "spans": [[shown(a), shown(b)] for a, b in found.spans],
+            "days": [
+                {
+                    "day": d.day.isoformat(),
+                    "recorded_s": round(d.recorded_s, 3),
+                    "completeness_percent": round(d.completeness_percent, 3),
+                    "gaps": [[shown(a), shown(b)] for a, b in d.gaps],
+                }
+                for d in days
+            ],
+            "queries": found.queries,
+        }
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{camera.id}: {source.description}, recording {found.token}")
+    print(f"  oldest {shown(found.earliest) or '-'}, newest {shown(found.latest) or '-'}")
+    for d in days:
+        print(f"  {d.day}: {d.completeness_percent:6.2f} % recorded, {len(d.gaps)} gap(s)")
+        for a, b in d.gaps:
+            print(f"      gap {shown(a)} .. {shown(b)} ({(b - a) / 60:.1f} min)")
+    print(f"  ({found.queries} request(s) to the device)", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_quality(args: argparse.Namespace) -> int:
     from gateway.compose import open_stores
 
@@ -465,6 +525,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["json", "csv", "html", "pdf"], default="json")
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout; PDF: its own file name)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("recordings", help="list a camera's recorded spans and gaps (ONVIF Profile G)")
+    _config_arg(p)
+    p.add_argument("camera", help="camera id")
+    p.add_argument("--from", dest="start", help="start (ISO 8601 or Unix seconds; default: 24 h before --to)")
+    p.add_argument("--to", dest="end", help="end (default: now)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_recordings)
 
     p = sub.add_parser("quality", help="picture-quality housekeeping")
     quality_sub = p.add_subparsers(dest="quality_cmd", required=True)

@@ -39,6 +39,8 @@ from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
 from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.quality.references import QualityReferences
+from gateway.recordings.service import RecordingAudit
+from gateway.recordings.store import RecordingStore
 from gateway.runtime import Runtime
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
@@ -191,6 +193,7 @@ def build_runtime(
         ledger=ledger,
         live=live,
         outbox=outbox,
+        recordings=RecordingAudit(config, RecordingStore(db)),
         audit=audit,
         grants=grants,
         sessions=sessions,

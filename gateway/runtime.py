@@ -33,6 +33,7 @@ from gateway.outbox.service import Outbox
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader
 from gateway.quality.references import QualityReferences
+from gateway.recordings.service import RecordingAudit
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.streams.hub import StreamHub
@@ -81,6 +82,7 @@ class Runtime:
     ledger: ForwardLedger
     live: LiveViewService
     outbox: Outbox
+    recordings: RecordingAudit
     audit: AuditLog
     grants: GrantStore
     sessions: SessionStore
@@ -119,6 +121,8 @@ class Runtime:
             self._tasks.append(
                 self.watchdog.task("onvif-events", self.device_events.run, finished=self.device_events.stopping)
             )
+        if self.recordings.cameras():
+            self._tasks.append(self.watchdog.task("recording-audit", self.recordings.run))
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
         for camera in enabled:

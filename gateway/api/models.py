@@ -294,3 +294,40 @@ class QualityRowOut(BaseModel):
     state: str = Field(description="pass | fail | not_checkable")
     score: float | None
     detail: str | None
+
+
+class RecordingGapOut(BaseModel):
+    start: float
+    end: float
+    duration_s: float
+
+
+class RecordingDayOut(BaseModel):
+    day: str = Field(description="Calendar day in the site's time zone, YYYY-MM-DD")
+    start: float = Field(description="Start of the audited part of the day (epoch seconds)")
+    end: float = Field(description="End of the audited part: the day's end, or the last search for today")
+    recorded_s: float
+    completeness_percent: float
+    gaps: list[RecordingGapOut]
+    long_gaps: int = Field(description="Gaps longer than policy.recordings.max_gap_s")
+    checked_at: float
+
+
+class RecordingCheckOut(BaseModel):
+    ts: float
+    ok: bool
+    error: str | None
+    recording_token: str | None
+    earliest: float | None
+    latest: float | None
+    queries: int = Field(description="SOAP requests the search cost the recording device")
+
+
+class CameraRecordingsOut(BaseModel):
+    camera_id: str
+    source: str | None = Field(description="Where its recordings live; null: not configured")
+    verifiable: bool = Field(description="Its recordings can be searched (an NVR channel or its own Profile G)")
+    last_check: RecordingCheckOut | None
+    retained_days: float | None = Field(description="Age of the oldest recording the device reported, in days")
+    retention_ok: bool | None = Field(description="retained_days >= policy.retention_days; null: not verifiable")
+    days: list[RecordingDayOut]

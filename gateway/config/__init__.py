@@ -6,7 +6,7 @@ and secrets) and raises one ConfigError listing each with its key path.
 
 One module per part of the tree: `base` (the base model, small validated types), `secrets`,
 `site`, `cameras`, `policy`, `system` (supervisor, ONVIF, server, storage, instance, logging),
-`analytics`, `gb28181`, `outbox`, `liveview`, `uplinks`, `root` (`GatewayConfig` and the checks
+`analytics`, `gb28181`, `outbox`, `liveview`, `recordings`, `uplinks`, `root` (`GatewayConfig` and the checks
 across sections) and `loading` (YAML to a validated tree). The package imports only itself, the
 models (gateway.errors, gateway.quality's thresholds and check names, gateway.analytics.geometry)
 and adapters' URL redaction: never a feature (tests/unit/test_layering.py).
@@ -25,6 +25,7 @@ from gateway.config.cameras import (
 )
 from gateway.config.loading import config_from_bytes, issues_from_validation, load_config, parse_config
 from gateway.config.policy import NightPolicy, PolicyConfig, QualityPolicy, StreamPolicy
+from gateway.config.recordings import CameraRecordings, RecorderConfig, RecordingsPolicy
 from gateway.config.root import GatewayConfig
 from gateway.config.secrets import SecretRef
 from gateway.config.site import SiteConfig, UnitConfig, ZoneConfig, ZoneKind
@@ -41,6 +42,7 @@ from gateway.config.uplinks import UplinksConfig
 __all__ = [
     "CAMERA_TYPE_CODES",
     "CameraConfig",
+    "CameraRecordings",
     "CredentialsConfig",
     "ExpectedStream",
     "GatewayConfig",
@@ -52,6 +54,8 @@ __all__ = [
     "OnvifSource",
     "PolicyConfig",
     "QualityPolicy",
+    "RecorderConfig",
+    "RecordingsPolicy",
     "Resolution",
     "ResolutionField",
     "SecretRef",

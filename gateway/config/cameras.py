@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from adapters.common.redact import mask_url, with_credentials
 from gateway.config.analytics import CameraAnalytics
 from gateway.config.base import GbId, Model, Slug
+from gateway.config.recordings import CameraRecordings
 from gateway.config.secrets import SecretRef
 
 # GB/T 28181-2016 annex D type codes (digits 11-13) that may stand for a forwarded camera channel.
@@ -109,6 +110,13 @@ class CameraConfig(Model):
     gb_channel_id: GbId | None = Field(default=None, description="GB/T 28181 channel ID (type 131 or 132)")
     location: str | None = None
     analytics: CameraAnalytics | None = Field(default=None, description="Person and behaviour detection rules")
+    recordings: CameraRecordings | None = Field(
+        default=None, description="Where its recordings live: an NVR's channel, its own Profile G, a playback URL"
+    )
+
+    @property
+    def has_onvif(self) -> bool:
+        return self.source.onvif is not None
 
     def display_url(self) -> str:
         """The source URL as it may be shown anywhere: user name visible, password masked."""

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from gateway.config.base import Model
 from gateway.config.cameras import ResolutionField
+from gateway.config.recordings import RecordingsPolicy
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
 
@@ -145,6 +146,9 @@ class PolicyConfig(Model):
         " nobody watched is not evidence of coverage",
     )
     quality: QualityPolicy = Field(default_factory=lambda: QualityPolicy())
+    recordings: RecordingsPolicy = Field(
+        default_factory=lambda: RecordingsPolicy(), description="How recordings are audited and judged"
+    )
     stream: StreamPolicy = Field(
         default_factory=lambda: StreamPolicy(),
         description="Optional limits on keyframe interval and bitrate (default: measured, not judged)",

@@ -20,6 +20,8 @@ from gateway.config.gb28181 import cross_check as gb28181_cross_check
 from gateway.config.liveview import LiveViewConfig
 from gateway.config.outbox import cross_check as destinations_cross_check
 from gateway.config.policy import PolicyConfig
+from gateway.config.recordings import RecorderConfig
+from gateway.config.recordings import cross_check as recordings_cross_check
 from gateway.config.site import SiteConfig, ZoneConfig
 from gateway.config.system import (
     InstanceConfig,
@@ -38,6 +40,9 @@ class GatewayConfig(Model):
     site: SiteConfig
     zones: list[ZoneConfig] = Field(default_factory=list)
     cameras: list[CameraConfig] = Field(default_factory=list)
+    recorders: list[RecorderConfig] = Field(
+        default_factory=list, description="NVRs with ONVIF Profile G holding the cameras' recordings"
+    )
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     onvif: OnvifConfig = Field(default_factory=OnvifConfig)
@@ -129,6 +134,7 @@ def cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIss
         issues.append(
             ConfigIssue("site.unit.gb_id", "a platform ID has type code 200 in digits 11-13", config.site.unit.gb_id)
         )
+    issues += recordings_cross_check(config.recorders, config.cameras, check_secrets=check_secrets)
     uplinks = config.uplinks
     issues += gb28181_cross_check(
         uplinks.gb28181, unit_gb_id=config.site.unit.gb_id, cameras=config.cameras, check_secrets=check_secrets

@@ -151,6 +151,11 @@ def _instances(conn: Connection) -> None:
     next(i for i in schema.outbox_messages.indexes if i.name == "ix_outbox_messages_instance").create(conn)
 
 
+def _recordings(conn: Connection) -> None:
+    for table in (schema.recording_days, schema.recording_checks):
+        table.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -163,4 +168,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "passwords, camera grants, web sessions and the audit log", _people),
     Migration(10, "the outbox of MQTT, webhook and GA/T 1400 messages", _outbox),
     Migration(11, "gateway instances sharing one database: whose outbox messages are whose", _instances),
+    Migration(12, "the recording audit: recorded days and gaps, searches of recording devices", _recordings),
 )

@@ -338,3 +338,38 @@ outbox_cursors = Table(
     Column("name", String(40), primary_key=True),
     Column("position", Integer, nullable=False),
 )
+
+recording_days = Table(
+    "recording_days",
+    metadata,
+    # The recording audit's finding for one camera and one day (in the site's time zone): the gaps
+    # in the audited part [start, end) of the day (today: up to the last check). Rewritten by each
+    # check of that day, so the row is the latest answer of the recording device.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Column("recorded_s", Float, nullable=False),
+    Column("gaps", JSON, nullable=False),  # [[start, end], ...] epoch seconds
+    Column("checked_at", Float, nullable=False),
+    UniqueConstraint("camera_id", "day", name="uq_recording_days_camera_day"),
+)
+
+recording_checks = Table(
+    "recording_checks",
+    metadata,
+    # Each search of a camera's recordings: where, what came back (the oldest and newest recorded
+    # instants, for retention), or why it failed; the SOAP requests it cost the shared device.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("source", String(200), nullable=False),
+    Column("recording_token", String(200), nullable=True),
+    Column("earliest", Float, nullable=True),
+    Column("latest", Float, nullable=True),
+    Column("queries", Integer, nullable=False),
+    Index("ix_recording_checks_camera_ts", "camera_id", "ts"),
+)

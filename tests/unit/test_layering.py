@@ -80,6 +80,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.gb28181.*",
             "gateway.outbox.*",
             "gateway.liveview.*",
+            "gateway.recordings.*",
             "gateway.reports.*",
             "gateway.inventory",
             "gateway.device_events",

@@ -39,7 +39,7 @@ To = Annotated[str | None, Query(alias="to", description="ISO 8601 or Unix secon
 MAX_SAMPLES = 10_000
 
 
-def _camera(runtime: Runtime, camera_id: str, access: Access) -> CameraConfig:
+def visible_camera(runtime: Runtime, camera_id: str, access: Access) -> CameraConfig:
     camera = runtime.config.camera(camera_id)
     # An ungranted camera answers exactly like an unknown one: its existence is not told either.
     if camera is None or not access.can_see(camera_id):
@@ -47,7 +47,7 @@ def _camera(runtime: Runtime, camera_id: str, access: Access) -> CameraConfig:
     return camera
 
 
-def _period(runtime: Runtime, start: str | None, end: str | None) -> Period:
+def site_period(runtime: Runtime, start: str | None, end: str | None) -> Period:
     return parse_period(start, end, ZoneInfo(runtime.config.site.timezone))
 
 
@@ -61,8 +61,8 @@ def _history_rows(
     *conditions: ColumnElement[bool],
 ) -> Sequence[Row[Any]]:
     """One camera's rows of a time-stamped history table within the period, oldest first, capped."""
-    _camera(runtime, camera_id, access)
-    period = _period(runtime, start, end)
+    visible_camera(runtime, camera_id, access)
+    period = site_period(runtime, start, end)
     query = select(table).where(
         table.c.camera_id == camera_id, table.c.ts >= period.start, table.c.ts < period.end, *conditions
     )
@@ -72,7 +72,7 @@ def _history_rows(
 
 @router.get("/cameras/{camera_id}/health", response_model=CameraHealthOut)
 async def camera_health(camera_id: str, runtime: RuntimeDep, access: AccessDep) -> CameraHealthOut:
-    camera = _camera(runtime, camera_id, access)
+    camera = visible_camera(runtime, camera_id, access)
     bus = runtime.buses[camera_id]
     base = CameraOut.build(camera, runtime.status(camera_id)).model_dump()
     return CameraHealthOut(
@@ -111,8 +111,8 @@ def _device(runtime: Runtime, camera_id: str) -> DeviceOut | None:
 def camera_uptime(
     camera_id: str, runtime: RuntimeDep, access: AccessDep, start: From = None, end: To = None
 ) -> UptimeOut:
-    _camera(runtime, camera_id, access)
-    period = _period(runtime, start, end)
+    visible_camera(runtime, camera_id, access)
+    period = site_period(runtime, start, end)
     summary = runtime.reader.uptime(camera_id, period.start, period.end, period.now)
     return UptimeOut(
         camera_id=camera_id,
@@ -143,8 +143,8 @@ def camera_outages(
 def camera_timeline(
     camera_id: str, runtime: RuntimeDep, access: AccessDep, start: From = None, end: To = None
 ) -> list[IntervalOut]:
-    _camera(runtime, camera_id, access)
-    period = _period(runtime, start, end)
+    visible_camera(runtime, camera_id, access)
+    period = site_period(runtime, start, end)
     return [
         IntervalOut(start=i.start, end=i.end, state=i.state, reason=i.reason)
         for i in runtime.reader.timeline(camera_id, period.start, period.end, period.now)
@@ -161,7 +161,7 @@ def camera_samples(
 
 @router.get("/gateway/runs", response_model=GatewayRunsOut)
 def gateway_runs(runtime: RuntimeDep, _user: AnyUser, start: From = None, end: To = None) -> GatewayRunsOut:
-    period = _period(runtime, start, end)
+    period = site_period(runtime, start, end)
     runs = runtime.reader.runs(period.start, period.end, period.now)
     down = runtime.reader.gateway_down(period.start, period.end, period.now)
     return GatewayRunsOut(

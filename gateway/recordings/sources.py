@@ -1,0 +1,219 @@
+"""Where one camera's recordings are searched: an NVR's channel or the camera's own Profile G.
+
+Every SOAP request to a recording device waits its turn in that device's budget
+(`recorders[].max_queries_per_minute`, a token bucket shared by all the cameras it records): an NVR
+serves its own clients too, and an audit of 200 cameras must not flood it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+from xml.etree.ElementTree import Element
+
+from adapters.onvif.client import OnvifClient
+from adapters.onvif.recordings import Recording, find_recordings, recorded_spans, replay_uri
+from adapters.onvif.soap import OnvifError
+from gateway.config import CameraConfig, GatewayConfig, RecorderConfig
+from gateway.errors import GatewayError, SecretUnavailableError
+from gateway.recordings.audit import Interval, merged
+
+# A camera (its own Profile G) has one recording in practice; this many is a sign of a misconfiguration.
+ONVIF_TIMEOUT_S = 10.0
+
+
+class RecordingsUnavailableError(GatewayError):
+    """The recordings could not be searched: the device refused, timed out, or has no such recording."""
+
+
+class NotVerifiableError(GatewayError):
+    """The camera's recordings cannot be searched (only a playback URL is known): not verifiable."""
+
+
+class TokenBucket:
+    """At most ``per_minute`` takes per minute, in a steady trickle after an initial burst of a few."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = per_minute / 60.0
+        self._capacity = float(min(per_minute, 5))
+        self._tokens = self._capacity
+        self._clock = clock
+        self._at = clock()
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:  # in order of arrival: no camera starves
+            while True:
+                now = self._clock()
+                self._tokens = min(self._capacity, self._tokens + (now - self._at) * self._rate)
+                self._at = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self._rate)
+
+
+class _Throttled:
+    """An OnvifClient as the Profile G functions use it, each request taken from the device's budget."""
+
+    def __init__(self, client: OnvifClient, bucket: TokenBucket) -> None:
+        self._client = client
+        self._bucket = bucket
+        self.queries = 0
+
+    async def call(self, url: str, action: str, body: str, *, timeout_s: float | None = None) -> Element:
+        await self._bucket.take()
+        self.queries += 1
+        return await self._client.call(url, action, body, timeout_s=timeout_s)
+
+    async def services(self) -> dict[str, str]:
+        return await self._client.services()
+
+    def rebase(self, xaddr: str) -> str:
+        return self._client.rebase(xaddr)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one search found: the recording, its oldest and newest instants, the recorded spans."""
+
+    token: str
+    earliest: float | None
+    latest: float | None
+    spans: list[Interval]
+    queries: int
+
+
+class RecordingSource(Protocol):
+    description: str
+
+    async def search(self, start: float, end: float) -> Found: ...
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class ProfileGRecordings:
+    """One camera's recording on a Profile G device: an NVR (``channel`` names the recording by its
+    token, source id or source name) or the camera itself (``channel`` None: its one recording)."""
+
+    def __init__(
+        self,
+        description: str,
+        connect: Callable[[], OnvifClient],
+        bucket: TokenBucket,
+        channel: str | None,
+    ) -> None:
+        self.description = description
+        self._connect = connect
+        self._bucket = bucket
+        self._channel = channel
+
+    def _pick(self, recordings: list[Recording]) -> Recording:
+        if self._channel is None:
+            if not recordings:
+                raise RecordingsUnavailableError("the device has no recordings")
+            # A camera's own storage holds one recording; if it lists more, take the newest.
+            return max(recordings, key=lambda r: _ts(r.latest) or 0.0)
+        for recording in recordings:
+            if self._channel in (recording.token, recording.source_id, recording.source_name):
+                return recording
+        names = ", ".join(sorted({r.source_name or r.source_id or r.token for r in recordings})[:10])
+        raise RecordingsUnavailableError(f"no recording named {self._channel!r} on the device (it has: {names})")
+
+    async def search(self, start: float, end: float) -> Found:
+        try:
+            async with self._connect() as client:
+                device = _Throttled(client, self._bucket)
+                recording = self._pick(await find_recordings(device))
+                # The tracks found above spare the device a GetRecordingInformation per search.
+                tracks = recording.video_tracks or None
+                spans = await recorded_spans(device, recording.token, _utc(start), _utc(end), video_tracks=tracks)
+        except OnvifError as exc:
+            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+        except SecretUnavailableError as exc:
+            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+        return Found(
+            recording.token,
+            _ts(recording.earliest),
+            _ts(recording.latest),
+            merged((s.start.timestamp(), s.end.timestamp()) for s in spans),
+            device.queries,
+        )
+
+    async def replay_uri(self) -> str:
+        try:
+            async with self._connect() as client:
+                device = _Throttled(client, self._bucket)
+                recording = self._pick(await find_recordings(device))
+                return await replay_uri(device, recording.token)
+        except OnvifError as exc:
+            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+
+
+class PlaybackOnly:
+    """A camera whose recordings are known only by a vendor's playback URL: they cannot be searched."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    async def search(self, start: float, end: float) -> Found:
+        raise NotVerifiableError(f"{self.description}: a playback URL cannot be searched; recordings not verifiable")
+
+
+def recording_sources(config: GatewayConfig) -> dict[str, RecordingSource]:
+    """The recording source of every enabled camera that says where its recordings live."""
+    recorders = {r.id: r for r in config.recorders}
+    buckets = {r.id: TokenBucket(r.max_queries_per_minute) for r in config.recorders}
+    out: dict[str, RecordingSource] = {}
+    for camera in config.cameras:
+        rec = camera.recordings
+        if rec is None or not camera.enabled:
+            continue
+        if rec.recorder is not None:
+            recorder = recorders[rec.recorder]
+            out[camera.id] = ProfileGRecordings(
+                f"recorder {recorder.id}, channel {rec.channel}",
+                _recorder_client(recorder),
+                buckets[recorder.id],
+                rec.channel,
+            )
+        elif rec.onvif:
+            # The camera's own storage: a budget of its own (the default of a recorder's).
+            own = TokenBucket(RecorderConfig.model_fields["max_queries_per_minute"].default)
+            out[camera.id] = ProfileGRecordings("the camera's own Profile G", _camera_client(camera), own, None)
+        else:
+            out[camera.id] = PlaybackOnly("a playback URL")
+    return out
+
+
+def _recorder_client(recorder: RecorderConfig) -> Callable[[], OnvifClient]:
+    def connect() -> OnvifClient:
+        creds = recorder.credentials
+        password = creds.password.resolve() if creds is not None and creds.password is not None else None
+        username = creds.username if creds is not None else None
+        return OnvifClient(recorder.onvif.host, recorder.onvif.port, username, password, timeout_s=ONVIF_TIMEOUT_S)
+
+    return connect
+
+
+def _camera_client(camera: CameraConfig) -> Callable[[], OnvifClient]:
+    onvif = camera.source.onvif
+    assert onvif is not None  # the config's cross check requires it
+
+    def connect() -> OnvifClient:
+        creds = camera.credentials
+        password = creds.password.resolve() if creds is not None and creds.password is not None else None
+        username = creds.username if creds is not None else None
+        return OnvifClient(onvif.host, onvif.port, username, password, timeout_s=ONVIF_TIMEOUT_S)
+
+    return connect
