@@ -347,7 +347,7 @@ def cmd_recordings(args: argparse.Namespace) -> int:
 
     from gateway.period import parse_period
     from gateway.recordings.audit import audit_days
-    from gateway.recordings.sources import recording_sources
+    from gateway.recordings.sources import Found, ProfileGRecordings, recording_sources
 
     config = _load(args)
     camera = config.camera(args.camera)
@@ -360,7 +360,15 @@ def cmd_recordings(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     tz = ZoneInfo(config.site.timezone)
     period = parse_period(args.start, args.end, tz)
-    found = asyncio.run(source.search(period.start, period.end))
+
+    async def search() -> Found:
+        try:
+            return await source.search(period.start, period.end)
+        finally:
+            if isinstance(source, ProfileGRecordings):
+                await source.recorder.aclose()
+
+    found = asyncio.run(search())
     days = audit_days(found.spans, period.start, period.end, tz, period.now)
 
     def shown(ts: float | None) -> str | None:

@@ -209,6 +209,7 @@ class Runtime:
         self._tasks.clear()
         self.supervisors.clear()
         await self.analytics.stop()
+        await self.recordings.aclose()
         # After every consumer has let go of its feeds.
         stuck = await self.streams.close()
         if stuck:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.recordings.audit import DayAudit, audit_days, day_bounds
-from gateway.recordings.sources import PlaybackOnly, RecordingSource, recording_sources
+from gateway.recordings.sources import PlaybackOnly, ProfileGRecordings, Recorder, RecordingSource, recording_sources
 from gateway.recordings.store import Check, RecordingStore
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,14 @@ class RecordingAudit:
             )
         await asyncio.to_thread(self.store.save, check, days)
         return check, days
+
+    async def aclose(self) -> None:
+        """Close the connections to the recording devices."""
+        for recorder in {id(r): r for r in self._recorders()}.values():
+            await recorder.aclose()
+
+    def _recorders(self) -> list[Recorder]:
+        return [s.recorder for s in self._sources.values() if isinstance(s, ProfileGRecordings)]
 
     async def run(self) -> None:
         """Forever: every camera once per `policy.recordings.audit_interval_s`, one recorder at a time."""

@@ -22,8 +22,10 @@ from gateway.config import CameraConfig, GatewayConfig, RecorderConfig
 from gateway.errors import GatewayError, SecretUnavailableError
 from gateway.recordings.audit import Interval, merged
 
-# A camera (its own Profile G) has one recording in practice; this many is a sign of a misconfiguration.
 ONVIF_TIMEOUT_S = 10.0
+# How long one FindRecordings answer serves all the cameras of a device: a recording's token does not
+# change, and its oldest and newest instants (retention) may be this much out of date.
+INDEX_TTL_S = 600.0
 
 
 class RecordingsUnavailableError(GatewayError):
@@ -55,6 +57,53 @@ class TokenBucket:
                     self._tokens -= 1
                     return
                 await asyncio.sleep((1 - self._tokens) / self._rate)
+
+
+class Recorder:
+    """One recording device as its cameras share it: one connection (its service addresses and clock
+    offset learnt once, not per search), its query budget, and its list of recordings, which one search
+    answers for all of them (for ``ttl_s``; 0: every camera searches it again)."""
+
+    def __init__(
+        self,
+        per_minute: int,
+        connect: Callable[[], OnvifClient],
+        ttl_s: float = INDEX_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bucket = TokenBucket(per_minute, clock)
+        self._connect = connect
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._client: OnvifClient | None = None
+        self._recordings: list[Recording] | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def device(self) -> _Throttled:
+        """The device, every request of the audit's taken from its budget."""
+        if self._client is None:
+            client = self._connect()
+            await client.__aenter__()
+            self._client = client
+        return _Throttled(self._client, self.bucket)
+
+    async def recordings(self, device: _Throttled) -> list[Recording]:
+        async with self._lock:  # cameras asking at once wait for one answer
+            if self._recordings is None or self._clock() - self._at >= self._ttl_s:
+                self._recordings = await find_recordings(device)
+                self._at = self._clock()
+            return self._recordings
+
+    async def reset(self) -> None:
+        """After a failure: the next search connects afresh and asks for the list again."""
+        self._recordings = None
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
 
 class _Throttled:
@@ -106,16 +155,9 @@ class ProfileGRecordings:
     """One camera's recording on a Profile G device: an NVR (``channel`` names the recording by its
     token, source id or source name) or the camera itself (``channel`` None: its one recording)."""
 
-    def __init__(
-        self,
-        description: str,
-        connect: Callable[[], OnvifClient],
-        bucket: TokenBucket,
-        channel: str | None,
-    ) -> None:
+    def __init__(self, description: str, recorder: Recorder, channel: str | None) -> None:
         self.description = description
-        self._connect = connect
-        self._bucket = bucket
+        self.recorder = recorder
         self._channel = channel
 
     def _pick(self, recordings: list[Recording]) -> Recording:
@@ -132,15 +174,13 @@ class ProfileGRecordings:
 
     async def search(self, start: float, end: float) -> Found:
         try:
-            async with self._connect() as client:
-                device = _Throttled(client, self._bucket)
-                recording = self._pick(await find_recordings(device))
-                # The tracks found above spare the device a GetRecordingInformation per search.
-                tracks = recording.video_tracks or None
-                spans = await recorded_spans(device, recording.token, _utc(start), _utc(end), video_tracks=tracks)
-        except OnvifError as exc:
-            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
-        except SecretUnavailableError as exc:
+            device = await self.recorder.device()
+            recording = self._pick(await self.recorder.recordings(device))
+            # The tracks found above spare the device a GetRecordingInformation per search.
+            tracks = recording.video_tracks or None
+            spans = await recorded_spans(device, recording.token, _utc(start), _utc(end), video_tracks=tracks)
+        except (OnvifError, SecretUnavailableError) as exc:
+            await self.recorder.reset()
             raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
         return Found(
             recording.token,
@@ -152,11 +192,11 @@ class ProfileGRecordings:
 
     async def replay_uri(self) -> str:
         try:
-            async with self._connect() as client:
-                device = _Throttled(client, self._bucket)
-                recording = self._pick(await find_recordings(device))
-                return await replay_uri(device, recording.token)
-        except OnvifError as exc:
+            device = await self.recorder.device()
+            recording = self._pick(await self.recorder.recordings(device))
+            return await replay_uri(device, recording.token)
+        except (OnvifError, SecretUnavailableError) as exc:
+            await self.recorder.reset()
             raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
 
 
@@ -173,7 +213,7 @@ class PlaybackOnly:
 def recording_sources(config: GatewayConfig) -> dict[str, RecordingSource]:
     """The recording source of every enabled camera that says where its recordings live."""
     recorders = {r.id: r for r in config.recorders}
-    buckets = {r.id: TokenBucket(r.max_queries_per_minute) for r in config.recorders}
+    shared = {r.id: Recorder(r.max_queries_per_minute, _recorder_client(r)) for r in config.recorders}
     out: dict[str, RecordingSource] = {}
     for camera in config.cameras:
         rec = camera.recordings
@@ -182,15 +222,12 @@ def recording_sources(config: GatewayConfig) -> dict[str, RecordingSource]:
         if rec.recorder is not None:
             recorder = recorders[rec.recorder]
             out[camera.id] = ProfileGRecordings(
-                f"recorder {recorder.id}, channel {rec.channel}",
-                _recorder_client(recorder),
-                buckets[recorder.id],
-                rec.channel,
+                f"recorder {recorder.id}, channel {rec.channel}", shared[recorder.id], rec.channel
             )
         elif rec.onvif:
             # The camera's own storage: a budget of its own (the default of a recorder's).
-            own = TokenBucket(RecorderConfig.model_fields["max_queries_per_minute"].default)
-            out[camera.id] = ProfileGRecordings("the camera's own Profile G", _camera_client(camera), own, None)
+            own = Recorder(RecorderConfig.model_fields["max_queries_per_minute"].default, _camera_client(camera))
+            out[camera.id] = ProfileGRecordings("the camera's own Profile G", own, None)
         else:
             out[camera.id] = PlaybackOnly("a playback URL")
     return out
