@@ -321,7 +321,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         kind=args.period, day=args.date, start=args.start, end=args.end, tz=ZoneInfo(config.site.timezone)
     )
     with open_stores(config) as stores:
-        report = build_report(config, stores.history, window, zone_ids=args.zone or None, ledger=stores.ledger)
+        report = build_report(
+            config,
+            stores.history,
+            window,
+            zone_ids=args.zone or None,
+            ledger=stores.ledger,
+            recordings=stores.recordings,
+        )
     rendered = render(report, args.format)
     output: Path | None = args.output
     if output is None and args.format == "pdf":

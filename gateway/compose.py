@@ -63,6 +63,7 @@ class Stores:
     history: HistoryReader
     ledger: ForwardLedger
     references: QualityReferences
+    recordings: RecordingStore
 
 
 @contextmanager
@@ -72,7 +73,17 @@ def open_stores(config: GatewayConfig) -> Iterator[Stores]:
         grants = GrantStore(db, config, users)
         audit = AuditLog(db)
         admin = Admin(users, grants, SessionStore(db, users, audit, config.server), audit)
-        yield Stores(db, users, grants, audit, admin, HistoryReader(db), ForwardLedger(db), QualityReferences(db))
+        yield Stores(
+            db,
+            users,
+            grants,
+            audit,
+            admin,
+            HistoryReader(db),
+            ForwardLedger(db),
+            QualityReferences(db),
+            RecordingStore(db),
+        )
 
 
 def camera_readers(

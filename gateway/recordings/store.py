@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, select
 
@@ -99,20 +100,33 @@ class RecordingStore:
             return conn.execute(select(func.max(t.c.end)).where(t.c.camera_id == camera_id)).scalar()
 
     def latest_check(self, camera_id: str) -> Check | None:
+        return self.check_before(camera_id, None)
+
+    def check_near(self, camera_id: str, ts: float) -> Check | None:
+        """The last search up to ``ts``, or if none, the first after it (a report's period that ended
+        before the first search is measured by that search)."""
+        before = self.check_before(camera_id, ts)
+        if before is not None:
+            return before
         t = schema.recording_checks
-        query = select(t).where(t.c.camera_id == camera_id).order_by(t.c.ts.desc(), t.c.id.desc()).limit(1)
+        query = select(t).where(t.c.camera_id == camera_id, t.c.ts > ts).order_by(t.c.ts, t.c.id).limit(1)
         with self._db.engine.connect() as conn:
             row = conn.execute(query).first()
-        if row is None:
-            return None
-        return Check(
-            row.camera_id,
-            row.ts,
-            row.ok,
-            row.error,
-            row.source,
-            row.recording_token,
-            row.earliest,
-            row.latest,
-            row.queries,
-        )
+        return None if row is None else _check(row)
+
+    def check_before(self, camera_id: str, ts: float | None) -> Check | None:
+        """The last search of the camera's recordings up to ``ts`` (None: the last of all)."""
+        t = schema.recording_checks
+        query = select(t).where(t.c.camera_id == camera_id)
+        if ts is not None:
+            query = query.where(t.c.ts <= ts)
+        query = query.order_by(t.c.ts.desc(), t.c.id.desc()).limit(1)
+        with self._db.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _check(row)
+
+
+def _check(row: Any) -> Check:
+    return Check(
+        row.camera_id, row.ts, row.ok, row.error, row.source, row.recording_token, row.earliest, row.latest, row.queries
+    )

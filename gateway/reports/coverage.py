@@ -33,6 +33,7 @@ from gateway.health.policy import (
 )
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
 from gateway.quality.thresholds import CHECK_NAMES, QualityThresholds
+from gateway.recordings.store import RecordingStore
 from gateway.reports.model import (
     CameraForwarding,
     CameraReport,
@@ -49,6 +50,7 @@ from gateway.reports.model import (
     ZoneReport,
     hms,
 )
+from gateway.reports.recordings import with_recordings
 from gateway.storage import schema
 
 # Timeline bars are drawn at most this many spans wide; shorter spans merge into their worst state.
@@ -73,6 +75,7 @@ def build_report(
     *,
     zone_ids: Sequence[str] | None = None,
     ledger: ForwardLedger | None = None,
+    recordings: RecordingStore | None = None,
 ) -> Report:
     """The report for the whole site, or only for ``zone_ids`` (and the cameras in them).
 
@@ -81,7 +84,7 @@ def build_report(
     time and sessions unknown.
     """
     with without_gc():
-        return _build(config, reader, period, zone_ids, ledger)
+        return _build(config, reader, period, zone_ids, ledger, recordings)
 
 
 @contextlib.contextmanager
@@ -107,6 +110,7 @@ def _build(
     period: ReportPeriod,
     zone_ids: Sequence[str] | None,
     ledger: ForwardLedger | None,
+    recordings: RecordingStore | None = None,
 ) -> Report:
     start, end, now = period.start, period.end, period.now
     zones = [z for z in config.zones if zone_ids is None or z.id in zone_ids]
@@ -147,6 +151,8 @@ def _build(
         runs=len(runs),
     )
     staffing = staffing_check(config.site.unit)
+    if recordings is not None:
+        camera_reports = with_recordings(camera_reports, config, recordings, start, min(end, now), policy)
     forwarding, forwarded_by_camera = _forwarding(config, cameras, ledger, period, down)
     if forwarding is not None:
         camera_reports = [dataclasses.replace(c, forwarding=forwarded_by_camera[c.id]) for c in camera_reports]
@@ -729,6 +735,8 @@ def _policy(config: GatewayConfig) -> PolicyStated:
         quality_thresholds={f.name: float(getattr(thresholds, f.name)) for f in dataclasses.fields(QualityThresholds)},
         max_keyframe_interval_s=p.stream.max_keyframe_interval_s,
         min_bitrate_kbps=p.stream.min_bitrate_kbps,
+        min_recorded_percent=p.recordings.min_completeness_percent,
+        max_recording_gap_s=p.recordings.max_gap_s,
     )
 
 

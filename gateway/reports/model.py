@@ -127,6 +127,23 @@ class ForwardingReport:
 
 
 @dataclass(frozen=True)
+class CameraRecordings:
+    """What the recording audit found of a camera's recordings within the period."""
+
+    source: str  # where they live: "recorder nvr1, channel ch1", "the camera's own Profile G", "a playback URL"
+    verifiable: bool  # False: only a playback URL is known, nothing could be searched
+    days: int  # days of the period the audit has a finding for
+    audited_s: float  # the part of the period those findings cover
+    recorded_s: float
+    completeness_percent: float | None  # recorded / audited; None: nothing audited
+    days_below: tuple[tuple[str, float], ...]  # (day, percent) under policy.recordings.min_completeness_percent
+    long_gaps: tuple[Span, ...]  # gaps over policy.recordings.max_gap_s within the period
+    retained_days: float | None  # the oldest recording's age at the last search up to the period's end (or
+    # the first after it, when none came before)
+    last_error: str | None  # the device's last answer, when it was a failure
+
+
+@dataclass(frozen=True)
 class CameraReport:
     id: str
     name: str
@@ -147,6 +164,7 @@ class CameraReport:
     passed: bool
     findings: tuple[Finding, ...] = ()
     forwarding: CameraForwarding | None = None  # None: the site has no GB/T 28181 uplink
+    recordings: CameraRecordings | None = None  # None: where its recordings live is not configured
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,9 @@ class PolicyStated:
     # policy.stream: None when not set (measured, not judged), which is the default.
     max_keyframe_interval_s: float | None = None
     min_bitrate_kbps: float | None = None
+    # policy.recordings
+    min_recorded_percent: float = 99.0
+    max_recording_gap_s: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -289,6 +310,7 @@ class Report:
                     "passed": c.passed,
                     "findings": [_finding(f) for f in c.findings],
                     "forwarding": _camera_forwarding(c.forwarding),
+                    "recordings": _camera_recordings(c.recordings, iso),
                 }
                 for c in self.cameras
             ],
@@ -304,6 +326,23 @@ class Report:
             "notes": list(self.notes),
             "forwarding": _forwarding(self.forwarding),
         }
+
+
+def _camera_recordings(r: CameraRecordings | None, iso: _IsoFormatter) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {
+        "source": r.source,
+        "verifiable": r.verifiable,
+        "days": r.days,
+        "audited_s": _num(r.audited_s),
+        "recorded_s": _num(r.recorded_s),
+        "completeness_percent": _num(r.completeness_percent),
+        "days_below": [{"day": day, "percent": _num(pct)} for day, pct in r.days_below],
+        "long_gaps": [{**iso.span(g.start, g.end)} for g in r.long_gaps],
+        "retained_days": _num(r.retained_days),
+        "last_error": r.last_error,
+    }
 
 
 def hms(seconds: float | None) -> str:

@@ -51,6 +51,7 @@ from gateway.reports.coverage import without_gc
 from gateway.reports.model import (
     TIMELINE_STATES,
     CameraForwarding,
+    CameraReport,
     Finding,
     Report,
     Span,
@@ -332,6 +333,9 @@ CSV_COLUMNS = (
     "sessions",
     "session_s",
     "bytes_sent",
+    "recorded_percent",
+    "recorded_s",
+    "audited_days",
     "detail",
 )
 _COLUMN_SET = frozenset(CSV_COLUMNS)
@@ -466,6 +470,7 @@ def _csv_rows(report: Report) -> Iterator[dict[str, str]]:
                 )
             ),
         }
+        yield from _recording_rows(cam, clock)
         for outage in cam.outages:
             yield {
                 "record": "outage",
@@ -534,6 +539,34 @@ def _csv_rows(report: Report) -> Iterator[dict[str, str]]:
                 "registered_percent": _num(uplink.registered_percent),
                 "registered_s": _num(uplink.registered_s),
             }
+
+
+def _recording_rows(cam: CameraReport, clock: _Clock) -> Iterator[dict[str, str]]:
+    r = cam.recordings
+    if r is None:
+        return
+    notes = [f"days below target: {', '.join(f'{d} {_num(p)} %' for d, p in r.days_below)}"] if r.days_below else []
+    if r.last_error:
+        notes.append(f"last search failed: {r.last_error}")
+    yield {
+        "record": "recordings",
+        "id": csv_safe(cam.id),
+        "name": csv_safe(cam.name),
+        "kind": csv_safe(r.source) if r.verifiable else "not verifiable",
+        "recorded_percent": _num(r.completeness_percent),
+        "recorded_s": _num(r.recorded_s),
+        "audited_days": str(r.days),
+        "retention_days": _num(r.retained_days),
+        "detail": csv_safe("; ".join(notes)),
+    }
+    for gap in r.long_gaps:
+        yield {
+            "record": "recording_gap",
+            "id": csv_safe(cam.id),
+            "name": csv_safe(cam.name),
+            "kind": "not recorded",
+            **_span_cells(clock, gap.start, gap.end),
+        }
 
 
 def _forwarding_cells(forwarding: CameraForwarding | None) -> dict[str, str]:
@@ -1239,6 +1272,7 @@ def _pdf_content(w: _PdfWriter) -> None:
         )
 
     _pdf_forwarding(w)
+    _pdf_recordings(w)
 
     gateway = report.gateway
     w.heading("Gateway downtime", "time no gateway was watching counts as unknown, never as coverage")
@@ -1357,3 +1391,60 @@ def _pdf_forwarding(w: _PdfWriter) -> None:
         ],
         rows,
     )
+
+
+def _pdf_recordings(w: _PdfWriter) -> None:
+    report = w.report
+    recorded = [cam for cam in report.cameras if cam.recordings is not None]
+    w.heading("Recordings", "what the recording devices hold, searched by the recording audit")
+    if not recorded:
+        w.paragraph(
+            "Not configured: no camera says where its recordings live (cameras[].recordings), so retention can"
+            " only be what the cameras report of themselves.",
+            colour=_MUTED,
+        )
+        return
+    policy = report.policy
+    w.paragraph(
+        f"Each day must be recorded for at least {_pct(policy.min_recorded_percent)}; a gap longer than"
+        f" {hms(policy.max_recording_gap_s)} is a finding; the oldest recording must be {policy.retention_days} days"
+        " old. Days the audit has no finding for are not counted.",
+        colour=_MUTED,
+    )
+    rows: list[tuple[str | tuple[str, tuple[int, int, int]], ...]] = []
+    for cam in recorded:
+        r = cam.recordings
+        assert r is not None
+        if not r.verifiable:
+            rows.append((f"{cam.name} ({cam.id})", (f"{r.source}: not verifiable", _WARN), "-", "-", "-", "-"))
+            continue
+        below = ", ".join(f"{day} ({_pct(p)})" for day, p in r.days_below) or "-"
+        rows.append(
+            (
+                f"{cam.name} ({cam.id})",
+                r.source if not r.last_error else (f"{r.source}; last search failed", _WARN),
+                _pct(r.completeness_percent).replace("—", "-"),
+                (str(len(r.long_gaps)), _FAIL if r.long_gaps else _INK),
+                _retention_label(r.retained_days),
+                below,
+            )
+        )
+    w.table(
+        [
+            _Col("Camera", 60),
+            _Col("Where", 70),
+            _Col("Recorded", 24, "R"),
+            _Col("Long gaps", 22, "R"),
+            _Col("Oldest", 30, "R"),
+            _Col("Days below target", 71),
+        ],
+        rows,
+    )
+    for cam in recorded:
+        r = cam.recordings
+        if r is None or not r.long_gaps:
+            continue
+        w.paragraph(
+            f"Gaps in the recordings of {cam.name} ({cam.id}): "
+            + "; ".join(f"{w.clock.span(g.start, g.end)} ({hms(g.duration_s)})" for g in r.long_gaps)
+        )

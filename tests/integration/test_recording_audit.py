@@ -149,6 +149,14 @@ def test_the_audit_finds_the_gaps_on_disk_by_cli_and_by_the_running_gateway(
                 hall = site.get(f"/api/v1/cameras/hall/recordings?{query}")
                 missing = (now.date() - timedelta(days=2)).isoformat()
                 assert next(d for d in hall["days"] if d["day"] == missing)["completeness_percent"] == 0
+                # 3. The coverage report judges them: yesterday's 2 h gap on the gate, the hall's lost day.
+                report = site.get(f"/api/v1/reports/coverage?period=day&date={yesterday}")
+                gate = next(c for c in report["cameras"] if c["id"] == "gate")
+                assert gate["recordings"]["days"] == 1 and len(gate["recordings"]["long_gaps"]) == 1
+                assert any("gap(s) in its recordings" in f["message"] for f in gate["findings"]), gate["findings"]
+                lost = site.get(f"/api/v1/reports/coverage?period=day&date={missing}")
+                hall_day = next(c for c in lost["cameras"] if c["id"] == "hall")["recordings"]
+                assert hall_day["completeness_percent"] == 0 and hall_day["days_below"][0]["day"] == missing
                 log = site.proc.log()
             finally:
                 site.proc.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
+from gateway.health.uptime import HistoryReader
 from gateway.recordings.audit import audit_days, day_bounds, gaps_in, merged
 from gateway.recordings.service import RecordingAudit
 from gateway.recordings.sources import Found, RecordingsUnavailableError
-from gateway.recordings.store import RecordingStore
+from gateway.recordings.store import Check, RecordingStore
+from gateway.reports.coverage import ReportPeriod, build_report
+from gateway.reports.render import render
 from gateway.storage.db import Database
 from tests.support.configs import MINIMAL
 
@@ -169,3 +173,51 @@ async def test_a_device_that_fails_is_recorded_with_its_reason_and_no_days(tmp_p
         assert audit.store.days("cam1", date(2026, 12, 1), date(2026, 12, 7)) == []
     finally:
         db.close()
+
+
+def test_the_report_judges_the_recordings_the_audit_found(tmp_path: Path) -> None:
+    """Completeness per day, long gaps and the measured retention become findings; a playback URL is a
+    warning (not verifiable); every format carries the section."""
+    data = _config(recordings={"recorder": "nvr1", "channel": "CH1"})
+    data["cameras"].append(
+        {
+            "id": "cam2",
+            "name": "Yard",
+            "source": {"rtsp": "rtsp://cam.example:8554/b"},
+            "zones": ["gate"],
+            "recordings": {"playback_url": "rtsp://nvr/tracks/201?s={start:%Y%m%dT%H%M%SZ}&e={end:%Y%m%dT%H%M%SZ}"},
+        }
+    )
+    data["site"]["timezone"] = "Asia/Shanghai"
+    data["policy"] = {"retention_days": 30}
+    config = parse_config(data, check_secrets=False)
+    start, end = day_bounds(date(2026, 12, 5), SHANGHAI)
+    spans = [(start, at("2026-12-05T10:00")), (at("2026-12-05T12:00"), end)]
+    with Database(f"sqlite:///{tmp_path / 'gw.db'}") as db:
+        store = RecordingStore(db)
+        days = audit_days(spans, start, end, SHANGHAI, now=end + 60)
+        store.save(Check("cam1", end + 60, True, None, "nvr1", "rec-1", start - 10 * 86400, end, 3), days)
+        report = build_report(config, HistoryReader(db), ReportPeriod(start, end, "day", end + 60), recordings=store)
+    cam1 = next(c for c in report.cameras if c.id == "cam1")
+    assert cam1.recordings is not None and cam1.recordings.verifiable
+    assert cam1.recordings.completeness_percent == pytest.approx(100 * 22 / 24, abs=1e-3)
+    assert cam1.recordings.days_below == (("2026-12-05", pytest.approx(100 * 22 / 24, abs=1e-3)),)
+    assert [(g.start, g.end) for g in cam1.recordings.long_gaps] == [(at("2026-12-05T10:00"), at("2026-12-05T12:00"))]
+    # Measured at the search, a day after the oldest recording turned ten days old: eleven days.
+    assert cam1.retention_days == pytest.approx(11.0, abs=0.01)
+    messages = [f.message for f in cam1.findings if f.severity == "fail"]
+    assert any("91.67 % on 2026-12-05" in m for m in messages), messages
+    assert any("1 gap(s)" in m and "the longest 2:00:00" in m for m in messages), messages
+    assert any("reach back 11.0 days, measured" in m for m in messages), messages
+    assert not cam1.passed and not report.passed
+    cam2 = next(c for c in report.cameras if c.id == "cam2")
+    assert cam2.recordings is not None and not cam2.recordings.verifiable
+    assert any("cannot be verified" in f.message and f.severity == "warn" for f in cam2.findings)
+    as_json = json.loads(render(report, "json").body)
+    section = next(c for c in as_json["cameras"] if c["id"] == "cam1")["recordings"]
+    assert section["days"] == 1 and len(section["long_gaps"]) == 1
+    as_csv = render(report, "csv").body.decode("utf-8-sig")
+    assert "recording_gap,cam1" in as_csv and "recordings,cam2" in as_csv
+    html = render(report, "html").body.decode()
+    assert 'data-recordings-camera="cam1"' in html and 'data-recording-gaps="cam1"' in html
+    assert render(report, "pdf").body.startswith(b"%PDF")

@@ -65,7 +65,14 @@ async def coverage_report(
         config = config.model_copy(update={"cameras": access.visible(config.cameras)})
 
     def make() -> tuple[bytes, str, str]:
-        report = build_report(config, runtime.reader, window, zone_ids=zone or None, ledger=runtime.ledger)
+        report = build_report(
+            config,
+            runtime.reader,
+            window,
+            zone_ids=zone or None,
+            ledger=runtime.ledger,
+            recordings=runtime.recordings.store,
+        )
         rendered = render(report, fmt)
         runtime.audit.record(
             user.name,

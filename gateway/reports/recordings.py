@@ -1,0 +1,139 @@
+"""The coverage report's recording section: what the recording audit found within the period, judged
+against `policy.recordings` and `policy.retention_days`, measured rather than claimed.
+
+Read from the audit's stored days (gateway/recordings/store.py); nothing is asked of a device here.
+A day the audit has no finding for is not counted either way: it says "not audited", never "recorded".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from gateway.config import CameraConfig, GatewayConfig
+from gateway.recordings.store import RecordingStore
+from gateway.reports.model import CameraRecordings, CameraReport, Finding, PolicyStated, Span, hms
+
+LONG_GAPS_KEPT = 50  # per camera in the report; the API and `gateway recordings` give them all
+
+
+def camera_recordings(
+    camera: CameraConfig, store: RecordingStore, start: float, end: float, tz: ZoneInfo, policy: PolicyStated
+) -> CameraRecordings | None:
+    rec = camera.recordings
+    if rec is None:
+        return None
+    if rec.playback_url is not None:
+        return CameraRecordings("a playback URL", False, 0, 0.0, 0.0, None, (), (), None, None)
+    source = f"recorder {rec.recorder}, channel {rec.channel}" if rec.recorder else "the camera's own Profile G"
+    first, last = datetime.fromtimestamp(start, tz).date(), datetime.fromtimestamp(max(start, end - 1e-6), tz).date()
+    audited = recorded = 0.0
+    below: list[tuple[str, float]] = []
+    long_gaps: list[Span] = []
+    days = 0
+    for day in store.days(camera.id, first, last):
+        lo, hi = max(day.start, start), min(day.end, end)
+        if hi <= lo:
+            continue
+        days += 1
+        gaps = [(max(a, lo), min(b, hi)) for a, b in day.gaps if b > lo and a < hi]
+        missing = sum(b - a for a, b in gaps)
+        audited += hi - lo
+        recorded += hi - lo - missing
+        percent = 100.0 * (hi - lo - missing) / (hi - lo)
+        if percent < policy.min_recorded_percent:
+            below.append((day.day.isoformat(), round(percent, 3)))
+        long_gaps += [Span(a, b, "not_recorded") for a, b in gaps if b - a > policy.max_recording_gap_s]
+    check = store.check_near(camera.id, end)
+    retained = None
+    if check is not None and check.ok and check.earliest is not None:
+        retained = round(max(0.0, check.ts - check.earliest) / 86400, 2)
+    return CameraRecordings(
+        source=source,
+        verifiable=True,
+        days=days,
+        audited_s=round(audited, 3),
+        recorded_s=round(recorded, 3),
+        completeness_percent=round(100.0 * recorded / audited, 3) if audited > 0 else None,
+        days_below=tuple(below),
+        long_gaps=tuple(long_gaps[:LONG_GAPS_KEPT]),
+        retained_days=retained,
+        last_error=None if check is None or check.ok else check.error,
+    )
+
+
+def findings(camera_id: str, r: CameraRecordings, policy: PolicyStated) -> list[Finding]:
+    subject = f"camera {camera_id}"
+    if not r.verifiable:
+        return [Finding("warn", subject, "its recordings are known only by a playback URL: they cannot be verified")]
+    out: list[Finding] = []
+    if r.days == 0:
+        out.append(Finding("warn", subject, "the recording audit has no finding for this period"))
+    if r.days_below:
+        worst_day, worst = min(r.days_below, key=lambda d: d[1])
+        out.append(
+            Finding(
+                "fail",
+                subject,
+                f"recorded less than {policy.min_recorded_percent:g} % of {len(r.days_below)} day(s);"
+                f" the least: {worst:.2f} % on {worst_day}",
+            )
+        )
+    if r.long_gaps:
+        longest = max(r.long_gaps, key=lambda g: g.duration_s)
+        out.append(
+            Finding(
+                "fail",
+                subject,
+                f"{len(r.long_gaps)} gap(s) in its recordings longer than {hms(policy.max_recording_gap_s)},"
+                f" the longest {hms(longest.duration_s)}",
+            )
+        )
+    if r.retained_days is not None and r.retained_days < policy.retention_days:
+        out.append(
+            Finding(
+                "fail",
+                subject,
+                f"its recordings reach back {r.retained_days:.1f} days, measured by the recording audit"
+                f" (policy: {policy.retention_days} days)",
+            )
+        )
+    if r.last_error is not None:
+        out.append(Finding("warn", subject, f"the recording device's last answer was a failure: {r.last_error}"))
+    return out
+
+
+def with_recordings(
+    reports: list[CameraReport],
+    config: GatewayConfig,
+    store: RecordingStore,
+    start: float,
+    end: float,
+    policy: PolicyStated,
+) -> list[CameraReport]:
+    """The camera reports with their recording section, its findings and the measured retention."""
+    tz = ZoneInfo(config.site.timezone)
+    cameras = {c.id: c for c in config.cameras}
+    out = []
+    for report in reports:
+        r = camera_recordings(cameras[report.id], store, start, end, tz, policy)
+        if r is None:
+            out.append(report)
+            continue
+        kept = list(report.findings)
+        if r.retained_days is not None:
+            # The audit's measurement replaces the device's own recording summary (the ONVIF inventory).
+            kept = [f for f in kept if not f.message.startswith("recordings reach back")]
+        found = [*kept, *findings(report.id, r, policy)]
+        retention = r.retained_days if r.retained_days is not None else report.retention_days
+        out.append(
+            dataclasses.replace(
+                report,
+                recordings=r,
+                retention_days=retention,
+                findings=tuple(found),
+                passed=not any(f.severity == "fail" for f in found),
+            )
+        )
+    return out
