@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, ConfigIssue, ConflictError
+from sim.nvr import NvrDeviceServer
 from sim.onvif_device import OnvifDeviceServer
+from sim.recordings import make_recordings
 from sim.server import RtspServerProcess, SimulatorError
 
 log = logging.getLogger(__name__)
@@ -130,6 +132,50 @@ def _onvif_device(port: int, rtsp: RtspServerProcess, password: str) -> OnvifDev
     return device
 
 
+NVR_DIR = Path("var/demo/nvr")
+
+
+def _demo_nvrs(config: GatewayConfig, password: str, servers: list[RtspServerProcess]) -> list[NvrDeviceServer]:
+    """A simulated NVR for each local recorder of the config: recordings on disk of the channels its
+    cameras name, since midnight retention_days + 1 days ago, with the default gaps (a 2 h gap
+    yesterday on the first channel, the day before yesterday lost on the second), replayed by an RTSP
+    server of its own."""
+    nvrs: list[NvrDeviceServer] = []
+    for recorder in config.recorders:
+        if recorder.onvif.host not in ("127.0.0.1", "localhost"):
+            continue
+        channels = tuple(
+            c.recordings.channel
+            for c in config.cameras
+            if c.recordings is not None and c.recordings.recorder == recorder.id and c.recordings.channel
+        )
+        if not channels:
+            continue
+        log.info(
+            "demo: laying out %d day(s) of recordings for %s in %s",
+            config.policy.retention_days + 2,
+            recorder.id,
+            NVR_DIR,
+        )
+        store = make_recordings(NVR_DIR / recorder.id, channels, days=config.policy.retention_days + 2)
+        replay = RtspServerProcess(
+            [], replays=[(f"/replay/{c}", store.root / c) for c in channels], username=RTSP_USER, password=password
+        )
+        replay.start()
+        servers.append(replay)
+        nvr = NvrDeviceServer(
+            store.root,
+            channels,
+            RTSP_USER,
+            password,
+            replay_base=f"rtsp://127.0.0.1:{replay.port}",
+            port=recorder.onvif.port,
+        )
+        nvr.start()
+        nvrs.append(nvr)
+    return nvrs
+
+
 def _admin_credentials(config: GatewayConfig) -> tuple[str, str]:
     """A new API token and a new web password for the demo admin on every start (no defaults)."""
     from gateway.admin import Actor
@@ -193,6 +239,7 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
                 flappers.append(Flapper(server, UP_S, DOWN_S))
         for flapper in flappers:
             flapper.start()
+        devices.extend(_demo_nvrs(config, password, servers))
         for cam in config.cameras:
             if cam.source.onvif is not None:
                 host_server = next(

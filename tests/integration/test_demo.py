@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +32,8 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
             continue
         for old, new in rtsp_ports.items():
             cam["source"]["rtsp"] = cam["source"]["rtsp"].replace(f":{old}/", f":{new}/")
+    for recorder in config.get("recorders", []):
+        recorder["onvif"]["port"] = free_port()
     api_port = free_port()
     config["server"]["port"] = api_port
     config["storage"]["url"] = f"sqlite:///{tmp_path}/demo.db"
@@ -124,6 +127,19 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
         assert measured["lobby-h265"] == ("h265", 1920)
         assert measured["corridor-sd"] == ("h264", 704)
         assert measured["carpark-flaky"] == ("h264", 1280)
+        # The guard-house NVR lost two hours of the gate camera yesterday: the recording audit found them.
+        deadline = time.monotonic() + 60
+        yesterday: dict[str, Any] = {}
+        while time.monotonic() < deadline and not yesterday:
+            days = httpx.get(
+                f"http://127.0.0.1:{api_port}/api/v1/cameras/gate-hd/recordings",
+                params={"from": str(time.time() - 2 * 86400)},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            ).json()["days"]
+            yesterday = next((d for d in days if d["long_gaps"]), {})
+            time.sleep(0.5)
+        assert yesterday and yesterday["gaps"][0]["duration_s"] == 7200, yesterday
     finally:
         proc.terminate()
         proc.wait(20)
