@@ -174,7 +174,10 @@ def build_runtime(
     events = EventStore(db)
     analytics = AnalyticsService(config, buses, events, watchdog=watchdog, streams=streams)
     ledger = ForwardLedger(db)
-    uplinks = Gb28181Service(config, camera_state, device_info_from(inventory.latest), streams, ledger)
+    recordings = RecordingAudit(config, RecordingStore(db))
+    uplinks = Gb28181Service(
+        config, camera_state, device_info_from(inventory.latest), streams, ledger, recordings=recordings.spans
+    )
     live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users))
     outbox = build_outbox(config, db, watchdog)
     outbox.health_source = tracker.all
@@ -204,7 +207,7 @@ def build_runtime(
         ledger=ledger,
         live=live,
         outbox=outbox,
-        recordings=RecordingAudit(config, RecordingStore(db)),
+        recordings=recordings,
         audit=audit,
         grants=grants,
         sessions=sessions,

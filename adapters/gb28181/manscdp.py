@@ -413,6 +413,77 @@ def catalog_notify(
     return _document("Notify", "Catalog", sn, device_id, inner, charset)
 
 
+_QUERY_TIME: Final = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_query_time(value: str | None, name: str) -> datetime:
+    """A query's StartTime or EndTime, 2024-05-01T08:00:00, as the naive wall-clock time it names (the
+    standard's times carry no zone: the site's local time). A zone some platforms add is honoured
+    by returning an aware datetime. Raises ManscdpError (400) on anything else."""
+    if value is None:
+        raise ManscdpError(400, f"{name} missing")
+    text = value.strip()
+    if not _QUERY_TIME.match(text):
+        raise ManscdpError(400, f"{name} is not a time like 2024-05-01T08:00:00: {text[:40]!r}")
+    try:
+        return datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
+    except ValueError:
+        raise ManscdpError(400, f"{name} is not a valid time: {text[:40]!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordItem:
+    """One recording of a RecordInfo response (A.2.6 itemFileType): a recorded span of one channel."""
+
+    device_id: str
+    name: str
+    start: datetime  # the site's wall-clock time (see format_time)
+    end: datetime
+    file_path: str = ""
+    address: str = ""
+    secrecy: int = 0
+    type: str = "time"
+    recorder_id: str = ""
+
+    def xml(self) -> str:
+        parts = [
+            _el("DeviceID", self.device_id),
+            _el("Name", self.name),
+            _el("FilePath", self.file_path),
+            _el("Address", self.address),
+            _el("StartTime", format_time(self.start)),
+            _el("EndTime", format_time(self.end)),
+            _el("Secrecy", self.secrecy),
+            _el("Type", self.type),
+        ]
+        if self.recorder_id:
+            parts.append(_el("RecorderID", self.recorder_id))
+        return "<Item>" + "".join(parts) + "</Item>"
+
+
+def record_info_responses(
+    sn: int,
+    device_id: str,
+    name: str,
+    items: Sequence[RecordItem],
+    per_message: int,
+    *,
+    charset: Charset = "GB2312",
+) -> list[bytes]:
+    """The RecordInfo Response in parts of at most `per_message` items, each with SumNum = the total and
+    RecordList Num = its own count, as the Catalog's; no recording is one part with SumNum 0."""
+    if per_message < 1:
+        raise ValueError("per_message must be >= 1")
+    total = len(items)
+    parts = [items[i : i + per_message] for i in range(0, total, per_message)] or [()]
+    out = []
+    for part in parts:
+        records = f'<RecordList Num="{len(part)}">' + "".join(i.xml() for i in part) + "</RecordList>"
+        inner = [_el("Name", name), _el("SumNum", total), records]
+        out.append(_document("Response", "RecordInfo", sn, device_id, inner, charset))
+    return out
+
+
 def result_response(cmd_type: str, sn: int, device_id: str, *, ok: bool = True, charset: Charset = "GB2312") -> bytes:
     """A bare Response with Result OK/ERROR, the body of a 200 to a catalog or alarm SUBSCRIBE (A.2.6)."""
     return _document("Response", cmd_type, sn, device_id, [_el("Result", "OK" if ok else "ERROR")], charset)

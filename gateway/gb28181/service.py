@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,7 +27,7 @@ from gateway import __version__
 from gateway.analytics.events import Event
 from gateway.config import GatewayConfig
 from gateway.config.gb28181 import RETRY_S, Gb28181Uplink
-from gateway.errors import SecretUnavailableError
+from gateway.errors import GatewayError, SecretUnavailableError
 from gateway.gb28181 import alarms
 from gateway.gb28181.catalog import (
     GATEWAY_MANUFACTURER,
@@ -46,7 +46,13 @@ from gateway.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
-_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus"})
+_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus", "RecordInfo"})
+# Record types a platform may ask for; the recording devices tell recorded from not, not why it was.
+_RECORD_TYPES_WE_KNOW = frozenset({"all", "time"})
+
+# (camera id, start, end) -> its recorded spans in [start, end) (epoch seconds), or None when the
+# camera's recordings are not configured. Raises GatewayError when the recording device fails.
+RecordingSearch = Callable[[str, float, float], Awaitable[list[tuple[float, float]] | None]]
 _COUNTERS = (
     "queries",
     "responses_sent",
@@ -78,8 +84,10 @@ class Uplink:
         device_info: DeviceInfoOf,
         streams: StreamHub,
         journal: ForwardJournal | None = None,
+        recordings: RecordingSearch | None = None,
     ) -> None:
         self.config = config
+        self._recordings = recordings
         self.uplink = uplink
         self._state_of = state_of
         self._device_info = device_info
@@ -270,6 +278,13 @@ class Uplink:
             self.counters["ignored"] += 1
             log.debug("GB/T 28181 uplink %s: ignored %s %s", self.uplink.id, body.root, body.cmd_type)
             return response_to(msg, 200)
+        if body.cmd_type == "RecordInfo":
+            try:  # a malformed time is refused now, with the MESSAGE, not silently later
+                self._record_window(body)
+            except manscdp.ManscdpError as exc:
+                self.counters["rejected"] += 1
+                log.info("GB/T 28181 uplink %s: refused a RecordInfo: %s", self.uplink.id, exc.detail)
+                return response_to(msg, exc.status, extra_headers=[("Warning", f'399 gateway "{exc.detail}"')])
         self.counters["queries"] += 1
         # The link sends our 200 as soon as this returns; the task runs after that (same loop).
         self._spawn(self._answer(body), f"gb28181-{self.uplink.id}-{body.cmd_type}")
@@ -291,9 +306,55 @@ class Uplink:
             log.info("GB/T 28181 uplink %s: refused a %s: %s", self.uplink.id, msg.method, exc)
             return response_to(msg, exc.status)
 
+    def _record_window(self, query: manscdp.Manscdp) -> tuple[float, float]:
+        """The query's [StartTime, EndTime) as epoch seconds; its times are the site's wall-clock time."""
+        start = manscdp.parse_query_time(query.field("StartTime"), "StartTime")
+        end = manscdp.parse_query_time(query.field("EndTime"), "EndTime")
+        tz = self._zone()
+        a = (start if start.tzinfo else start.replace(tzinfo=tz)).timestamp()
+        b = (end if end.tzinfo else end.replace(tzinfo=tz)).timestamp()
+        if b <= a:
+            raise manscdp.ManscdpError(400, "EndTime is not after StartTime")
+        return a, b
+
+    async def _record_info(self, query: manscdp.Manscdp) -> list[bytes]:
+        """RecordInfo (A.2.4.5 query, A.2.6.5 response): the channel's recorded spans in the asked range,
+        from its recording device, each one item."""
+        camera = self._channels.get(query.device_id)
+        if camera is None:
+            return []
+        start, end = self._record_window(query)
+        kind = (query.field("Type") or "all").strip().lower()
+        spans: list[tuple[float, float]] | None = []
+        if kind in _RECORD_TYPES_WE_KNOW and self._recordings is not None:
+            try:
+                spans = await self._recordings(camera.id, start, end)
+            except GatewayError as exc:  # the platform hears "none": an answer it can read
+                log.warning("GB/T 28181 uplink %s: RecordInfo for %s: %s", self.uplink.id, camera.id, exc)
+                spans = []
+        items = [
+            manscdp.RecordItem(
+                device_id=query.device_id,
+                name=camera.name,
+                start=self._at(a),
+                end=self._at(b),
+                file_path=f"{camera.id}/{int(a)}-{int(b)}",
+                address=camera.location or "",
+                recorder_id=query.device_id,
+            )
+            for a, b in spans or []
+        ]
+        up = self.uplink
+        return manscdp.record_info_responses(
+            query.sn, query.device_id, camera.name, items, up.catalog_per_message, charset=up.charset
+        )
+
     async def _answer(self, query: manscdp.Manscdp) -> None:
         try:
-            bodies = self._responses(query)
+            if query.cmd_type == "RecordInfo":
+                bodies = await self._record_info(query)
+            else:
+                bodies = self._responses(query)
             if not bodies:
                 self.counters["ignored"] += 1
                 log.debug("GB/T 28181 uplink %s: %s for unknown ID %s", self.uplink.id, query.cmd_type, query.device_id)
@@ -362,12 +423,15 @@ class Uplink:
     def _now(self) -> datetime:
         return self._at(time.time())
 
+    def _zone(self) -> tzinfo:
+        try:
+            return ZoneInfo(self.config.site.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return datetime.now().astimezone().tzinfo or UTC
+
     def _at(self, ts: float) -> datetime:
         """The site's wall-clock time: MANSCDP times carry no zone, and the platform reads them as local."""
-        try:
-            return datetime.fromtimestamp(ts, ZoneInfo(self.config.site.timezone))
-        except (ZoneInfoNotFoundError, ValueError):
-            return datetime.fromtimestamp(ts).astimezone()
+        return datetime.fromtimestamp(ts, self._zone())
 
     async def _send(self, body: bytes) -> bool:
         """One Response MESSAGE as a client transaction; True when the platform answered 2xx."""
@@ -465,8 +529,11 @@ class Gb28181Service:
         device_info: DeviceInfoOf,
         streams: StreamHub,
         journal: ForwardJournal | None = None,
+        recordings: RecordingSearch | None = None,
     ) -> None:
-        self.uplinks = [Uplink(config, up, state_of, device_info, streams, journal) for up in config.uplinks.gb28181]
+        self.uplinks = [
+            Uplink(config, up, state_of, device_info, streams, journal, recordings) for up in config.uplinks.gb28181
+        ]
 
     def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
         """A HealthTracker listener (event loop thread)."""

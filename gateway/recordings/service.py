@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
-from gateway.recordings.audit import DayAudit, audit_days, day_bounds
+from gateway.recordings.audit import DayAudit, Interval, audit_days, day_bounds
 from gateway.recordings.sources import PlaybackOnly, ProfileGRecordings, Recorder, RecordingSource, recording_sources
 from gateway.recordings.store import Check, RecordingStore
 
@@ -78,6 +78,14 @@ class RecordingAudit:
             )
         await asyncio.to_thread(self.store.save, check, days)
         return check, days
+
+    async def spans(self, camera_id: str, start: float, end: float) -> list[Interval] | None:
+        """The camera's recorded spans in [start, end), asked of its device now (within its budget); None
+        when where its recordings live is not configured. Raises GatewayError when they cannot be read."""
+        source = self._sources.get(camera_id)
+        if source is None:
+            return None
+        return (await source.search(start, end)).spans
 
     async def aclose(self) -> None:
         """Close the connections to the recording devices."""

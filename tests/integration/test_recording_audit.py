@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sim.nvr import NvrDeviceServer
 from sim.recordings import RecordingStore, make_recordings, spans_on_disk
 from sim.server import RtspServerProcess
 from tests.support.gateway import Site, camera, child_env, run_cli
+from tests.support.gbplatform import DOMAIN, LOCAL, SERVER_ID, UNIT_ID, FakePlatform
+from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -46,9 +49,11 @@ def expected_days(store: RecordingStore, channel: str, start: datetime, end: dat
     return days
 
 
-def _site(tmp_path: Path, storage_url: str, rtsp: RtspServerProcess, nvr: NvrDeviceServer, password: str) -> Site:
+def _site(
+    tmp_path: Path, storage_url: str, rtsp: RtspServerProcess, nvr: NvrDeviceServer, password: str, **env: str
+) -> Site:
     cams = [camera("gate", rtsp.url("/live")), camera("hall", rtsp.url("/live"))]
-    site = Site(tmp_path, storage_url, cams, child_env(IT_PW=password, IT_NVR_PW=password))
+    site = Site(tmp_path, storage_url, cams, child_env(IT_PW=password, IT_NVR_PW=password, **env))
     config = yaml.safe_load(site.path.read_text())
     for cam, channel in zip(config["cameras"], ("ch1", "ch2"), strict=True):
         cam["recordings"] = {"recorder": "nvr1", "channel": channel}
@@ -161,3 +166,65 @@ def test_the_audit_finds_the_gaps_on_disk_by_cli_and_by_the_running_gateway(
             finally:
                 site.proc.stop()
     assert password not in log
+
+
+def test_the_city_platform_lists_a_channels_recordings_with_record_info(
+    tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
+) -> None:
+    """RecordInfo from the Python platform: the NVR's spans of yesterday (its 2 h gap between them), one item
+    per part, in the site's wall-clock time."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = make_recordings(tmp_path / "nvr", CHANNELS, days=3, now=now)
+    password = secrets.token_urlsafe(10)
+    platform = FakePlatform(password=secrets.token_urlsafe(12))
+    platform.start()
+    sip_port = free_port(socket.SOCK_DGRAM)
+    platform.gateway = (LOCAL, sip_port)
+    channel = "12010000001320000001"
+    try:
+        with RtspServerProcess([("/live", sim_clips["hd720_h264"])], username="cam", password=password) as rtsp:
+            nvr = NvrDeviceServer(store.root, CHANNELS, "admin", password, replay_base=f"rtsp://127.0.0.1:{rtsp.port}")
+            with nvr:
+                site = _site(tmp_path, gateway_storage_url, rtsp, nvr, password, IT_GB_PASSWORD=platform.password or "")
+                config = yaml.safe_load(site.path.read_text())
+                config["site"]["unit"]["gb_id"] = UNIT_ID
+                config["cameras"][0]["gb_channel_id"] = channel
+                config["uplinks"] = {
+                    "gb28181": [
+                        {
+                            "id": "city",
+                            "server_id": SERVER_ID,
+                            "server_domain": DOMAIN,
+                            "host": LOCAL,
+                            "port": platform.port,
+                            "password": {"env": "IT_GB_PASSWORD"},
+                            "local_port": sip_port,
+                            "catalog_per_message": 1,
+                        }
+                    ]
+                }
+                site.path.write_text(yaml.safe_dump(config))
+                site.proc.start()
+                try:
+                    assert platform.registered.wait(15), site.proc.log()[-3000:]
+                    day = now.date() - timedelta(days=1)
+                    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+                    body = (
+                        '<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>RecordInfo</CmdType>\r\n'
+                        f"<SN>31</SN>\r\n<DeviceID>{channel}</DeviceID>\r\n"
+                        f"<StartTime>{day}T00:00:00</StartTime>\r\n<EndTime>{day}T23:59:59</EndTime>\r\n"
+                        "<Type>all</Type>\r\n</Query>\r\n"
+                    ).encode()
+                    call_id = platform.query("RecordInfo", 31, body=body)
+                    assert platform.final(call_id, "MESSAGE").status == 200
+                    wait_until("the RecordInfo parts", lambda: len(platform.parts("RecordInfo", 31)) >= 2, 20)
+                    parts = platform.parts("RecordInfo", 31)
+                finally:
+                    site.proc.stop()
+    finally:
+        platform.close()
+    assert {p.field("SumNum") for p in parts} == {"2"} and len(parts) == 2
+    items = [(i.findtext("StartTime"), i.findtext("EndTime")) for p in parts for i in p.element.iter("Item")]
+    end = start + timedelta(hours=23, minutes=59, seconds=59)
+    want = [(max(a, start), min(b, end)) for a, b in spans_on_disk(store.root, "ch1") if b > start and a < end]
+    assert items == [(f"{a:%Y-%m-%dT%H:%M:%S}", f"{b:%Y-%m-%dT%H:%M:%S}") for a, b in want]
