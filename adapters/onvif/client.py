@@ -247,6 +247,33 @@ def _strip_credentials(uri: str | None) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, parts.query, parts.fragment))
 
 
+def on_host(uri: str | None, host: str) -> str | None:
+    """A media URI the device reported (stream, snapshot), on the host we were configured with: a device
+    behind NAT names its own private address, which must never be followed. Any user:password it
+    embeds is dropped; scheme, port, path and query stay as the device said (the port mapping of the
+    ONVIF service says nothing about the RTSP port)."""
+    stripped = _strip_credentials(uri)
+    if not stripped:
+        return None
+    try:
+        parts = urlsplit(stripped)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    netloc_host = f"[{host}]" if ":" in host else host
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc_host if port is None else f"{netloc_host}:{port}",
+            parts.path,
+            parts.query,
+            parts.fragment,
+        )
+    )
+
+
 def _encoding_media1(vec: Element | None) -> VideoEncoding | None:
     if vec is None:
         return None
@@ -643,7 +670,7 @@ class OnvifClient:
             if exc.reason in ("not supported", "bad response"):
                 return None
             raise
-        return _strip_credentials(text_of(descendant(resp, "Uri")))
+        return on_host(text_of(descendant(resp, "Uri")), self.host)
 
     async def _profiles_media1(self, url: str) -> list[MediaProfile]:
         body = await self.call(url, f"{NS_MEDIA}/GetProfiles", f'<trt:GetProfiles xmlns:trt="{NS_MEDIA}"/>')

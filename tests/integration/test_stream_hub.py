@@ -63,8 +63,11 @@ def test_onvif_and_rtsp_cameras_give_snapshots_and_live_video(
     password = secrets.token_urlsafe(10)
     mounts = [("/main", sim_clips["hd_h264"]), ("/sub", sim_clips["sd_h264"])]
     with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
+        # Behind NAT: the device names an address of its own (127.0.0.2, where nothing listens), which the
+        # gateway must read on the address it was given, never follow.
+        behind_nat = {k: rtsp.url(p).replace("127.0.0.1", "127.0.0.2") for k, p in (("main", "/main"), ("sub", "/sub"))}
         device = OnvifDeviceServer(
-            "generic", "admin", password, main_uri=rtsp.url("/main"), sub_uri=rtsp.url("/sub"), auth="wsse"
+            "generic", "admin", password, main_uri=behind_nat["main"], sub_uri=behind_nat["sub"], auth="wsse"
         )
         with device:
             cams = [

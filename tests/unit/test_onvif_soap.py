@@ -17,6 +17,7 @@ from adapters.onvif.client import (
     _onvif_datetime,
     _onvif_datetime_xml,
     _strip_credentials,
+    on_host,
     posix_tz_offset,
 )
 from adapters.onvif.discovery import build_probe, expand_hosts, parse_probe_matches
@@ -302,6 +303,16 @@ def test_media2_encoder_shape() -> None:
         50,
         "Main",
     )
+
+
+def test_stream_uris_are_read_on_the_configured_host_never_the_advertised_one() -> None:
+    # A camera behind NAT names its private address; the gateway talks to the address it was given.
+    advertised = "rtsp://admin:pw@192.168.1.64:554/Streaming/Channels/101?transportmode=unicast"
+    assert on_host(advertised, "203.0.113.7") == "rtsp://203.0.113.7:554/Streaming/Channels/101?transportmode=unicast"
+    assert on_host("rtsp://10.0.0.5/a", "::1") == "rtsp://[::1]/a"
+    assert on_host("http://10.0.0.5:8080/snap.jpg", "127.0.0.1") == "http://127.0.0.1:8080/snap.jpg"
+    assert on_host(None, "127.0.0.1") is None and on_host("not a uri", "127.0.0.1") is None
+    assert on_host("rtsp://10.0.0.5:99999/a", "127.0.0.1") is None  # a port that cannot be
 
 
 def test_stream_uri_credentials_are_stripped() -> None:
