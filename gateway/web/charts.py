@@ -67,6 +67,47 @@ def uptime_bar(intervals: Iterable[Interval], start: float, end: float, tz: Zone
     return UptimeBar(drawn, round(100.0 * up / known, 2) if known > 0 else None, seconds)
 
 
+def recordings_bar(
+    days: Iterable[tuple[float, float, Sequence[tuple[float, float]]]], start: float, end: float, tz: ZoneInfo
+) -> UptimeBar:
+    """What a camera's recording device holds over ``start..end``: recorded, not recorded (a gap the
+    recording audit found), and not audited (no finding); ``days`` are (audited start, end, gaps)."""
+    intervals: list[Interval] = []
+    at = start
+    for day_start, day_end, gaps in sorted(days):
+        lo, hi = max(day_start, start), min(day_end, end)
+        if hi <= lo:
+            continue
+        if lo > at:
+            intervals.append(Interval(at, lo, "unknown", "not audited"))
+        cursor = lo
+        for a, b in sorted(gaps):
+            a, b = max(a, lo), min(b, hi)
+            if b <= a:
+                continue
+            if a > cursor:
+                intervals.append(Interval(cursor, a, "online", "recorded"))
+            intervals.append(Interval(a, b, "offline", "not recorded"))
+            cursor = b
+        if cursor < hi:
+            intervals.append(Interval(cursor, hi, "online", "recorded"))
+        at = max(at, hi)
+    if at < end:
+        intervals.append(Interval(at, end, "unknown", "not audited"))
+    # Drawn in the uptime bar's colours (recorded as online, not recorded as offline), titled in its words.
+    bar = uptime_bar(intervals, start, end, tz)
+    words = {": online — ": ": ", ": offline — ": ": ", ": unknown — ": ": "}
+    drawn = []
+    for seg in bar.segments:
+        title = seg.title
+        for old, new in words.items():
+            title = title.replace(old, new)
+        drawn.append(BarSegment(seg.x, seg.w, seg.state, title))
+    recorded, missing = bar.seconds.get("online", 0.0), bar.seconds.get("offline", 0.0)
+    share = round(100.0 * recorded / (recorded + missing), 2) if recorded + missing > 0 else None
+    return UptimeBar(tuple(drawn), share, bar.seconds)
+
+
 def _segment_title(start: float, end: float, state: str, detail: str, spans: int, tz: ZoneInfo) -> str:
     head = f"{local_text(start, tz, seconds=False)} – {local_text(end, tz, seconds=False)} ({hms(end - start)})"
     what = state if spans == 1 else f"{spans} short spans, worst {state}"

@@ -35,7 +35,7 @@ from gateway.reports.period import report_period
 from gateway.runtime import Runtime
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage import schema
-from gateway.web.charts import SamplePoint, UptimeBar, history_chart, uptime_bar
+from gateway.web.charts import SamplePoint, UptimeBar, history_chart, recordings_bar, uptime_bar
 from gateway.web.render import NO_STORE, error_page, page
 from gateway.web.security import LOGIN_CSRF_COOKIE, new_form_token, safe_next, tokens_match
 from gateway.web.viewer import AdminViewer, AuditViewer, PageRoute, StaffViewer, Viewer, ViewerDep, login_redirect
@@ -262,6 +262,7 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
         )
 
     timeline, samples, device_events = await asyncio.to_thread(load)
+    recordings = await _recordings_panel(runtime, camera_id, now, tz)
     chart = history_chart(samples, timeline, start, now, tz, runtime.config.supervisor.sample_interval_s)
     bar = uptime_bar(timeline, start, now, tz)
     config = runtime.config
@@ -286,7 +287,36 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
         events_subscribed=any(c.id == camera_id for c in runtime.device_events.cameras()),
         tamper=runtime.device_events.tamper_state(camera_id, now),
         tamper_label=kind_label("tamper"),
+        recordings=recordings,
     )
+
+
+RECORDING_DAYS_SHOWN = 7
+
+
+async def _recordings_panel(runtime: Runtime, camera_id: str, now: float, tz: ZoneInfo) -> dict[str, Any] | None:
+    """The last week of the camera's recordings as the audit found them, or None when not configured."""
+    source = runtime.recordings.source_of(camera_id)
+    if source is None:
+        return None
+    store = runtime.recordings.store
+    start = now - RECORDING_DAYS_SHOWN * DAY_S
+    first, last = datetime.fromtimestamp(start, tz).date(), datetime.fromtimestamp(now, tz).date()
+    days, check = await asyncio.gather(
+        asyncio.to_thread(store.days, camera_id, first, last), asyncio.to_thread(store.latest_check, camera_id)
+    )
+    bar = recordings_bar(((d.start, d.end, d.gaps) for d in days), start, now, tz)
+    long_s = runtime.config.policy.recordings.max_gap_s
+    gaps = [(a, b) for d in days for a, b in d.gaps if b - a > long_s and b > start]
+    return {
+        "source": source.description,
+        "verifiable": runtime.recordings.verifiable(camera_id),
+        "bar": bar,
+        "check": check,
+        "retained_days": (check.ts - check.earliest) / 86400 if check and check.ok and check.earliest else None,
+        "long_gaps": list(reversed(gaps))[:10],
+        "days": RECORDING_DAYS_SHOWN,
+    }
 
 
 # ------------------------------------------------------------------------------------------- events

@@ -89,6 +89,19 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
             "side-gate-onvif": "online",
         }, cams
         assert cams["corridor-sd"]["reason"] == "704x576 is below HD (1920x1080)"
+        # The guard-house NVR lost two hours of the gate camera yesterday: the recording audit found them.
+        deadline = time.monotonic() + 60
+        yesterday: dict[str, Any] = {}
+        while time.monotonic() < deadline and not yesterday:
+            days = httpx.get(
+                f"http://127.0.0.1:{api_port}/api/v1/cameras/gate-hd/recordings",
+                params={"from": str(time.time() - 2 * 86400)},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=5,
+            ).json()["days"]
+            yesterday = next((d for d in days if d["long_gaps"]), {})
+            time.sleep(0.5)
+        assert yesterday and yesterday["gaps"][0]["duration_s"] == 7200, yesterday
         # The printed password signs in to the pages.
         found = re.search(r"Sign in as demo-admin with password \(new on every start\):\s+(\S+)", log_path.read_text())
         assert found, log_path.read_text()
@@ -102,6 +115,10 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
             assert signed_in.status_code == 303, signed_in.text
             dashboard = browser.get("/")
             assert dashboard.status_code == 200 and "gate-hd" in dashboard.text
+            # The camera page draws the week of recordings and lists the gap.
+            page = browser.get("/cameras/gate-hd")
+            assert page.status_code == 200 and 'id="recordings-bar"' in page.text, page.text[-3000:]
+            assert 'id="recording-gaps"' in page.text and "2:00:00" in page.text
         assert cams["warehouse-dark"]["reason"] == "picture too dark"
         deadline = time.monotonic() + 60
         frozen: dict[str, object] = {}
@@ -127,19 +144,6 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
         assert measured["lobby-h265"] == ("h265", 1920)
         assert measured["corridor-sd"] == ("h264", 704)
         assert measured["carpark-flaky"] == ("h264", 1280)
-        # The guard-house NVR lost two hours of the gate camera yesterday: the recording audit found them.
-        deadline = time.monotonic() + 60
-        yesterday: dict[str, Any] = {}
-        while time.monotonic() < deadline and not yesterday:
-            days = httpx.get(
-                f"http://127.0.0.1:{api_port}/api/v1/cameras/gate-hd/recordings",
-                params={"from": str(time.time() - 2 * 86400)},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=5,
-            ).json()["days"]
-            yesterday = next((d for d in days if d["long_gaps"]), {})
-            time.sleep(0.5)
-        assert yesterday and yesterday["gaps"][0]["duration_s"] == 7200, yesterday
     finally:
         proc.terminate()
         proc.wait(20)

@@ -21,6 +21,7 @@ from gateway.recordings.store import Check, RecordingStore
 from gateway.reports.coverage import ReportPeriod, build_report
 from gateway.reports.render import render
 from gateway.storage.db import Database
+from gateway.web.charts import recordings_bar
 from tests.support.configs import MINIMAL
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -221,3 +222,15 @@ def test_the_report_judges_the_recordings_the_audit_found(tmp_path: Path) -> Non
     html = render(report, "html").body.decode()
     assert 'data-recordings-camera="cam1"' in html and 'data-recording-gaps="cam1"' in html
     assert render(report, "pdf").body.startswith(b"%PDF")
+
+
+def test_the_camera_pages_recordings_bar_shows_recorded_missing_and_unaudited_time() -> None:
+    start, end = day_bounds(date(2026, 12, 5), SHANGHAI)
+    gap = (at("2026-12-05T10:00"), at("2026-12-05T12:00"))
+    # Audited from 06:00 only: the first six hours are "not audited", never "recorded".
+    bar = recordings_bar([(at("2026-12-05T06:00"), end, [gap])], start, end, SHANGHAI)
+    assert bar.seconds == {"unknown": 6 * 3600, "online": 16 * 3600, "offline": 2 * 3600}
+    assert bar.uptime_percent == pytest.approx(100 * 16 / 18, abs=0.01)
+    titles = [seg.title for seg in bar.segments]
+    assert titles[0].endswith(": not audited") and titles[2].endswith(": not recorded"), titles
+    assert [seg.state for seg in bar.segments] == ["unknown", "online", "offline", "online"]
