@@ -44,6 +44,7 @@ from tests.support.gbplatform import (
     TcpMedia,
     UdpMedia,
     play_offer,
+    uplink_config,
 )
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
@@ -102,19 +103,7 @@ def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo
             "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 1},
             "server": {"bind": LOCAL, "port": http_port},
             "storage": {"url": gateway_storage_url},
-            "uplinks": {
-                "gb28181": [
-                    {
-                        "id": "city",
-                        "server_id": SERVER_ID,
-                        "server_domain": DOMAIN,
-                        "host": LOCAL,
-                        "port": platform.port,
-                        "password": {"env": "IT_GB_PASSWORD"},
-                        "local_port": sip_port,
-                    }
-                ]
-            },
+            "uplinks": {"gb28181": [uplink_config(platform.port, sip_port)]},
         }
         path = tmp_path / "site.yaml"
         path.write_text(yaml.safe_dump(config))

@@ -19,7 +19,7 @@ from sim.nvr import NvrDeviceServer
 from sim.recordings import RecordingStore, make_recordings, spans_on_disk
 from sim.server import RtspServerProcess
 from tests.support.gateway import Site, camera, child_env, run_cli
-from tests.support.gbplatform import DOMAIN, LOCAL, SERVER_ID, UNIT_ID, FakePlatform
+from tests.support.gbplatform import LOCAL, UNIT_ID, FakePlatform, uplink_config
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
@@ -189,20 +189,7 @@ def test_the_city_platform_lists_a_channels_recordings_with_record_info(
                 config = yaml.safe_load(site.path.read_text())
                 config["site"]["unit"]["gb_id"] = UNIT_ID
                 config["cameras"][0]["gb_channel_id"] = channel
-                config["uplinks"] = {
-                    "gb28181": [
-                        {
-                            "id": "city",
-                            "server_id": SERVER_ID,
-                            "server_domain": DOMAIN,
-                            "host": LOCAL,
-                            "port": platform.port,
-                            "password": {"env": "IT_GB_PASSWORD"},
-                            "local_port": sip_port,
-                            "catalog_per_message": 1,
-                        }
-                    ]
-                }
+                config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port, catalog_per_message=1)]}
                 site.path.write_text(yaml.safe_dump(config))
                 site.proc.start()
                 try:

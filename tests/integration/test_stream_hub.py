@@ -28,7 +28,14 @@ from sim.onvif_device import OnvifDeviceServer
 from sim.server import RtspServerProcess
 from tests.support.analytics import MODELS
 from tests.support.gateway import Site, camera, child_env
-from tests.support.gbplatform import DOMAIN, LOCAL, SERVER_ID, UNIT_ID, FakePlatform, UdpMedia, play_offer
+from tests.support.gbplatform import (
+    LOCAL,
+    UNIT_ID,
+    FakePlatform,
+    UdpMedia,
+    play_offer,
+    uplink_config,
+)
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 from tests.support.webrtc import offer_viewer, receive_frames
@@ -166,19 +173,7 @@ def test_gb28181_invite_plays_an_onvif_and_an_rtsp_camera(
                 config = yaml.safe_load(site.path.read_text())
                 config["site"]["unit"]["gb_id"] = UNIT_ID
                 config["supervisor"]["workers"] = workers
-                config["uplinks"] = {
-                    "gb28181": [
-                        {
-                            "id": "city",
-                            "server_id": SERVER_ID,
-                            "server_domain": DOMAIN,
-                            "host": LOCAL,
-                            "port": platform.port,
-                            "password": {"env": "IT_GB_PASSWORD"},
-                            "local_port": sip_port,
-                        }
-                    ]
-                }
+                config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port)]}
                 site.path.write_text(yaml.safe_dump(config))
                 site.proc.start()
                 try:

@@ -603,3 +603,20 @@ class TcpMedia:
         for sock in (self.conn, self.server):
             if sock is not None:
                 sock.close()
+
+
+def uplink_config(
+    platform_port: int, sip_port: int, password_env: str = "IT_GB_PASSWORD", **extra: Any
+) -> dict[str, Any]:
+    """A site's `uplinks.gb28181[]` entry for a platform of these tests on 127.0.0.1 (the password in
+    ``password_env``), with any other keys of the entry in ``extra``."""
+    return {
+        "id": "city",
+        "server_id": SERVER_ID,
+        "server_domain": DOMAIN,
+        "host": LOCAL,
+        "port": platform_port,
+        "password": {"env": password_env},
+        "local_port": sip_port,
+        **extra,
+    }
