@@ -7,6 +7,7 @@ parsing the client uses, so a fault comes back as the client's OnvifError.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +39,9 @@ NS = (
     'xmlns:tns1="http://www.onvif.org/ver10/topics"'
 )
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+
+# What a device may embed in the URIs it reports (made up per run: no credential is written down).
+DEVICE_PW = secrets.token_urlsafe(8)
 
 
 def data(name: str) -> bytes:
@@ -519,7 +523,7 @@ async def test_replay_uri_of_a_real_answer_is_rebased_onto_the_configured_host()
     ("advertised", "configured", "expected"),
     [
         (
-            "rtsp://admin:s3cret@192.168.1.10:10554/Streaming/tracks/101?starttime=x",
+            f"rtsp://admin:{DEVICE_PW}@192.168.1.10:10554/Streaming/tracks/101?starttime=x",
             "http://cam.example.org:8080",
             "rtsp://cam.example.org:10554/Streaming/tracks/101?starttime=x",
         ),
@@ -541,10 +545,10 @@ async def test_replay_uri_drops_credentials_and_the_device_host(
     [
         envelope("<trp:GetReplayUriResponse/>"),
         envelope(
-            "<trp:GetReplayUriResponse><trp:Uri>http://admin:s3cret@10.0.0.5/x</trp:Uri></trp:GetReplayUriResponse>"
+            f"<trp:GetReplayUriResponse><trp:Uri>http://admin:{DEVICE_PW}@10.0.0.5/x</trp:Uri></trp:GetReplayUriResponse>"
         ),
         envelope(
-            "<trp:GetReplayUriResponse><trp:Uri>rtsp://admin:s3cret@10.0.0.5:99999/x</trp:Uri></trp:GetReplayUriResponse>"
+            f"<trp:GetReplayUriResponse><trp:Uri>rtsp://admin:{DEVICE_PW}@10.0.0.5:99999/x</trp:Uri></trp:GetReplayUriResponse>"
         ),
     ],
     ids=["no uri", "not rtsp", "bad port"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -307,7 +308,9 @@ def test_media2_encoder_shape() -> None:
 
 def test_stream_uris_are_read_on_the_configured_host_never_the_advertised_one() -> None:
     # A camera behind NAT names its private address; the gateway talks to the address it was given.
-    advertised = "rtsp://admin:pw@192.168.1.64:554/Streaming/Channels/101?transportmode=unicast"
+    advertised = (
+        f"rtsp://admin:{secrets.token_urlsafe(8)}@192.168.1.64:554/Streaming/Channels/101?transportmode=unicast"
+    )
     assert on_host(advertised, "203.0.113.7") == "rtsp://203.0.113.7:554/Streaming/Channels/101?transportmode=unicast"
     assert on_host("rtsp://10.0.0.5/a", "::1") == "rtsp://[::1]/a"
     assert on_host("http://10.0.0.5:8080/snap.jpg", "127.0.0.1") == "http://127.0.0.1:8080/snap.jpg"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import secrets
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from gateway.web.charts import recordings_bar
 from tests.support.configs import MINIMAL
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A playback URL with a password in it, which the config must refuse (made up per run).
+WITH_CREDENTIALS = f"rtsp://u:{secrets.token_urlsafe(6)}@nvr/x" + "?s={start}&e={end}"
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
@@ -100,7 +103,11 @@ def test_a_camera_on_an_nvr_channel_is_valid() -> None:
         ({"recorder": "nvr1", "channel": "1", "onvif": True}, "cameras[0].recordings", "exactly one"),
         ({"onvif": True}, "cameras[0].recordings.onvif", "source.onvif"),
         ({"playback_url": "rtsp://nvr/tracks/101?starttime={start:%Y%m%dT%H%M%SZ}"}, "cameras[0].recordings", "{end}"),
-        ({"playback_url": "rtsp://u:p@nvr/x?s={start}&e={end}"}, "cameras[0].recordings", "credentials"),
+        (
+            {"playback_url": "rtsp://u:" + secrets.token_urlsafe(6) + "@nvr/x?s={start}&e={end}"},
+            "cameras[0].recordings",
+            "credentials",
+        ),
         ({"playback_url": "rtsp://nvr/x?s={start}&e={end}&c={channel}"}, "cameras[0].recordings", "only {start}"),
     ],
 )
