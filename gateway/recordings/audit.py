@@ -38,9 +38,6 @@ class DayAudit:
         """Share of the audited part of the day that is recorded (100 for an empty audited part)."""
         return 100.0 if self.audited_s <= 0 else 100.0 * self.recorded_s / self.audited_s
 
-    def gaps_longer_than(self, seconds: float) -> tuple[Interval, ...]:
-        return tuple(g for g in self.gaps if g[1] - g[0] > seconds)
-
 
 def merged(spans: Iterable[Interval]) -> list[Interval]:
     """Sorted, overlapping or touching spans joined, empty ones dropped."""

@@ -16,7 +16,7 @@ from typing import Protocol
 from xml.etree.ElementTree import Element
 
 from adapters.onvif.client import OnvifClient
-from adapters.onvif.recordings import Recording, find_recordings, recorded_spans, replay_uri
+from adapters.onvif.recordings import Recording, find_recordings, recorded_spans
 from adapters.onvif.soap import OnvifError
 from gateway.config import CameraConfig, GatewayConfig, RecorderConfig
 from gateway.errors import GatewayError, SecretUnavailableError
@@ -189,15 +189,6 @@ class ProfileGRecordings:
             merged((s.start.timestamp(), s.end.timestamp()) for s in spans),
             device.queries,
         )
-
-    async def replay_uri(self) -> str:
-        try:
-            device = await self.recorder.device()
-            recording = self._pick(await self.recorder.recordings(device))
-            return await replay_uri(device, recording.token)
-        except (OnvifError, SecretUnavailableError) as exc:
-            await self.recorder.reset()
-            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
 
 
 class PlaybackOnly:

@@ -20,9 +20,12 @@ class StoredDay:
     day: date
     start: float
     end: float
-    recorded_s: float
     gaps: tuple[Interval, ...]
     checked_at: float
+
+    @property
+    def recorded_s(self) -> float:
+        return self.end - self.start - sum(b - a for a, b in self.gaps)
 
     @property
     def completeness_percent(self) -> float:
@@ -65,7 +68,6 @@ class RecordingStore:
                         day=key,
                         start=day.start,
                         end=day.end,
-                        recorded_s=day.recorded_s,
                         gaps=[list(g) for g in day.gaps],
                         checked_at=check.ts,
                     )
@@ -86,7 +88,6 @@ class RecordingStore:
                 date.fromisoformat(r.day),
                 r.start,
                 r.end,
-                r.recorded_s,
                 tuple((float(a), float(b)) for a, b in r.gaps),
                 r.checked_at,
             )

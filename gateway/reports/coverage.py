@@ -50,7 +50,7 @@ from gateway.reports.model import (
     ZoneReport,
     hms,
 )
-from gateway.reports.recordings import with_recordings
+from gateway.reports.recordings import recordings_of, with_recordings
 from gateway.storage import schema
 
 # Timeline bars are drawn at most this many spans wide; shorter spans merge into their worst state.
@@ -131,6 +131,11 @@ def _build(
             latest[cam.id] = _latest_measured(conn, cam.id, start, end)
             inventory[cam.id] = _latest_inventory(conn, cam.id, end)
 
+    recorded = recordings_of(config, cameras, recordings, start, min(end, now), policy) if recordings else {}
+    for cid, r in recorded.items():
+        if r.retained_days is not None:
+            # Measured by the recording audit: it replaces what the device's own summary claimed.
+            inventory[cid] = (inventory[cid][0], r.retained_days)
     camera_reports = [
         _camera_report(
             cam.id, cam.name, tuple(cam.zones), cam.enabled, timelines[cam.id], policy, period, latest[cam.id],
@@ -151,8 +156,7 @@ def _build(
         runs=len(runs),
     )
     staffing = staffing_check(config.site.unit)
-    if recordings is not None:
-        camera_reports = with_recordings(camera_reports, config, recordings, start, min(end, now), policy)
+    camera_reports = with_recordings(camera_reports, recorded, policy)
     forwarding, forwarded_by_camera = _forwarding(config, cameras, ledger, period, down)
     if forwarding is not None:
         camera_reports = [dataclasses.replace(c, forwarding=forwarded_by_camera[c.id]) for c in camera_reports]

@@ -8,6 +8,7 @@ A day the audit has no finding for is not counted either way: it says "not audit
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -64,6 +65,8 @@ def camera_recordings(
 
 
 def findings(camera_id: str, r: CameraRecordings, policy: PolicyStated) -> list[Finding]:
+    """What the section says against the policy. Retention is judged with the camera's other figures
+    (gateway.reports.coverage), from the measured value `recordings_of` gives it."""
     subject = f"camera {camera_id}"
     if not r.verifiable:
         return [Finding("warn", subject, "its recordings are known only by a playback URL: they cannot be verified")]
@@ -90,50 +93,39 @@ def findings(camera_id: str, r: CameraRecordings, policy: PolicyStated) -> list[
                 f" the longest {hms(longest.duration_s)}",
             )
         )
-    if r.retained_days is not None and r.retained_days < policy.retention_days:
-        out.append(
-            Finding(
-                "fail",
-                subject,
-                f"its recordings reach back {r.retained_days:.1f} days, measured by the recording audit"
-                f" (policy: {policy.retention_days} days)",
-            )
-        )
     if r.last_error is not None:
         out.append(Finding("warn", subject, f"the recording device's last answer was a failure: {r.last_error}"))
     return out
 
 
-def with_recordings(
-    reports: list[CameraReport],
+def recordings_of(
     config: GatewayConfig,
+    cameras: Sequence[CameraConfig],
     store: RecordingStore,
     start: float,
     end: float,
     policy: PolicyStated,
-) -> list[CameraReport]:
-    """The camera reports with their recording section, its findings and the measured retention."""
+) -> dict[str, CameraRecordings]:
+    """The recording section of each camera that says where its recordings live."""
     tz = ZoneInfo(config.site.timezone)
-    cameras = {c.id: c for c in config.cameras}
+    found = {c.id: camera_recordings(c, store, start, end, tz, policy) for c in cameras}
+    return {cid: r for cid, r in found.items() if r is not None}
+
+
+def with_recordings(
+    reports: list[CameraReport], recordings: dict[str, CameraRecordings], policy: PolicyStated
+) -> list[CameraReport]:
+    """The camera reports with their recording section and its findings."""
     out = []
     for report in reports:
-        r = camera_recordings(cameras[report.id], store, start, end, tz, policy)
+        r = recordings.get(report.id)
         if r is None:
             out.append(report)
             continue
-        kept = list(report.findings)
-        if r.retained_days is not None:
-            # The audit's measurement replaces the device's own recording summary (the ONVIF inventory).
-            kept = [f for f in kept if not f.message.startswith("recordings reach back")]
-        found = [*kept, *findings(report.id, r, policy)]
-        retention = r.retained_days if r.retained_days is not None else report.retention_days
+        found = [*report.findings, *findings(report.id, r, policy)]
         out.append(
             dataclasses.replace(
-                report,
-                recordings=r,
-                retention_days=retention,
-                findings=tuple(found),
-                passed=not any(f.severity == "fail" for f in found),
+                report, recordings=r, findings=tuple(found), passed=not any(f.severity == "fail" for f in found)
             )
         )
     return out

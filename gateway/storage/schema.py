@@ -350,8 +350,7 @@ recording_days = Table(
     Column("day", String(10), nullable=False),  # YYYY-MM-DD
     Column("start", Float, nullable=False),
     Column("end", Float, nullable=False),
-    Column("recorded_s", Float, nullable=False),
-    Column("gaps", JSON, nullable=False),  # [[start, end], ...] epoch seconds
+    Column("gaps", JSON, nullable=False),  # [[start, end], ...] epoch seconds; the rest is recorded
     Column("checked_at", Float, nullable=False),
     UniqueConstraint("camera_id", "day", name="uq_recording_days_camera_day"),
 )

@@ -53,7 +53,6 @@ def test_a_day_with_a_two_hour_gap() -> None:
     assert day.gaps == ((at("2026-12-04T10:00"), at("2026-12-04T12:00")),)
     assert day.recorded_s == 22 * 3600
     assert day.completeness_percent == pytest.approx(100 * 22 / 24)
-    assert day.gaps_longer_than(7200) == () and len(day.gaps_longer_than(7199)) == 1
 
 
 def test_spans_across_midnight_are_split_between_days_and_a_missing_day_is_all_gap() -> None:
@@ -216,7 +215,8 @@ def test_the_report_judges_the_recordings_the_audit_found(tmp_path: Path) -> Non
     messages = [f.message for f in cam1.findings if f.severity == "fail"]
     assert any("91.67 % on 2026-12-05" in m for m in messages), messages
     assert any("1 gap(s)" in m and "the longest 2:00:00" in m for m in messages), messages
-    assert any("reach back 11.0 days, measured" in m for m in messages), messages
+    # Judged once, from the audit's measurement (the camera reported none of its own here).
+    assert [m for m in messages if "reach back" in m] == ["recordings reach back 11.0 days (policy: 30 days)"], messages
     assert not cam1.passed and not report.passed
     cam2 = next(c for c in report.cameras if c.id == "cam2")
     assert cam2.recordings is not None and not cam2.recordings.verifiable
