@@ -18,6 +18,7 @@ from sim.clips import ClipInfo
 from sim.server import RtspServerProcess
 from tests.support.gateway import Site, camera, child_env, clip_kbps
 from tests.support.ports import free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -223,11 +224,24 @@ def test_cameras_read_in_worker_processes(
         assert len(workers) == 2, workers
         # A reader process that dies takes its cameras offline; they come back in a new one.
         os.kill(workers[0], signal.SIGKILL)
+        # The states just read are still "online" for a moment after the kill, so waiting for them alone
+        # proves nothing (and once raced the restart): wait for the gateway to notice and replace it.
+        gateway_pid = site.proc.proc.pid
+        wait_until(
+            "the gateway to log the reader process's end",
+            lambda: "reader process 0 ended" in site.proc.log() or "reader process 1 ended" in site.proc.log(),
+            timeout=20,
+        )
+
+        def replacement() -> list[int] | None:
+            kids = _children(gateway_pid)
+            return kids if len(kids) == 2 and workers[0] not in kids else None
+
+        replaced = wait_until("a new reader process in place of the killed one", replacement, timeout=20)
+        assert workers[1] in replaced  # the other worker and its cameras were left alone
         site.wait_for(want, timeout=20)
-        assert len(_children(site.proc.proc.pid)) == 2
     finally:
         assert site.proc.stop() == 0, site.proc.log()[-4000:]
-    assert "reader process 0 ended" in site.proc.log() or "reader process 1 ended" in site.proc.log()
     assert rtsp_password not in site.proc.log()
 
 
