@@ -1,4 +1,4 @@
-"""Fuzz target `sip`: SIP datagrams and TCP streams from a platform (adapters/gb28181/sip.py, digest.py).
+"""Fuzz target `sip`: SIP datagrams and TCP streams from a platform (adapters/gb28181/sip.py, adapters/common/digest.py).
 
 Covers `sip.parse` (one UDP datagram), `StreamFramer` (the same bytes cut into fuzzer-chosen
 chunks), `error_response` (what we answer to a request that did not parse), the header accessors
@@ -17,7 +17,8 @@ from fuzz import check
 from fuzz._atheris import INSTRUMENTED, instrument_imports, main
 
 with instrument_imports(include=INSTRUMENTED):
-    from adapters.gb28181 import digest, sip
+    from adapters.common import digest
+from adapters.gb28181 import sip
 
 
 def _same(a: sip.SipMessage, b: sip.SipMessage) -> bool:
@@ -52,12 +53,12 @@ def _accessors(msg: sip.SipMessage) -> None:
         sip.parse_date(date)
     for name in ("WWW-Authenticate", "Proxy-Authenticate"):
         for value in msg.get_all(name):
-            with contextlib.suppress(sip.SipError):
-                digest.parse_challenge(value.removeprefix("Digest").strip())
+            with contextlib.suppress(digest.DigestError):
+                digest.parse_challenge(value)
     for name in ("Authorization", "Proxy-Authorization"):
         for value in msg.get_all(name):
-            with contextlib.suppress(sip.SipError):
-                digest.parse_authorization(value.removeprefix("Digest").strip())
+            with contextlib.suppress(digest.DigestError):
+                digest.parse_authorization(value)
 
 
 def _answer(msg: sip.SipMessage) -> None:

@@ -39,6 +39,7 @@ from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
 from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.quality.references import QualityReferences
+from gateway.recordings.replay import Replays
 from gateway.recordings.service import RecordingAudit
 from gateway.recordings.store import RecordingStore
 from gateway.runtime import Runtime
@@ -175,8 +176,15 @@ def build_runtime(
     analytics = AnalyticsService(config, buses, events, watchdog=watchdog, streams=streams)
     ledger = ForwardLedger(db)
     recordings = RecordingAudit(config, RecordingStore(db))
+    replays = Replays(recordings)
     uplinks = Gb28181Service(
-        config, camera_state, device_info_from(inventory.latest), streams, ledger, recordings=recordings.spans
+        config,
+        camera_state,
+        device_info_from(inventory.latest),
+        streams,
+        ledger,
+        recordings=recordings.spans,
+        replays=replays,
     )
     live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users))
     outbox = build_outbox(config, db, watchdog)
@@ -208,6 +216,7 @@ def build_runtime(
         live=live,
         outbox=outbox,
         recordings=recordings,
+        replays=replays,
         audit=audit,
         grants=grants,
         sessions=sessions,

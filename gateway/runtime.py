@@ -33,6 +33,7 @@ from gateway.outbox.service import Outbox
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader
 from gateway.quality.references import QualityReferences
+from gateway.recordings.replay import Replays
 from gateway.recordings.service import RecordingAudit
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
@@ -83,6 +84,7 @@ class Runtime:
     live: LiveViewService
     outbox: Outbox
     recordings: RecordingAudit
+    replays: Replays
     audit: AuditLog
     grants: GrantStore
     sessions: SessionStore

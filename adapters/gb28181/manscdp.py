@@ -581,3 +581,12 @@ def alarm_notify(
         param = f"<AlarmTypeParam>{_el('EventType', event_type)}</AlarmTypeParam>" if event_type else ""
         inner.append(f"<Info>{_el('AlarmType', alarm_type)}{param}</Info>")
     return _document("Notify", "Alarm", sn, device_id, inner, charset)
+
+
+# MediaStatus NotifyType 121: the sender reached the end of the file or span (A.2.5, clause 9.8).
+MEDIA_END: Final = 121
+
+
+def media_status_notify(sn: int, device_id: str, *, notify_type: int = MEDIA_END, charset: Charset = "GB2312") -> bytes:
+    """MediaStatus Notify: a playback or download of `device_id` (the channel) has ended."""
+    return _document("Notify", "MediaStatus", sn, device_id, [_el("NotifyType", notify_type)], charset)

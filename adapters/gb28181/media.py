@@ -17,7 +17,8 @@ TCP carries RFC 4571 framing, one socket write per frame. Per picture:
    picture back until the next one starts (one frame of latency).
 3. Timestamps are rescaled to 90 kHz and kept monotonic across a source that restarts (`Clock`).
 4. The send never blocks the event loop. UDP: a full socket buffer (EAGAIN/ENOBUFS) drops the rest
-   of the frame. TCP: when the platform does not read and our write buffer would pass
+   of the frame. A lossless sender (replays: the recording device can wait) waits on TCP for the
+   platform to read instead of dropping. TCP: when the platform does not read and our write buffer would pass
    `write_buffer_limit`, the frame is dropped. Either way later frames reference the lost one, so
    frames are dropped (and counted) up to the next keyframe. Memory stays bounded by the limit.
 
@@ -266,6 +267,7 @@ class MediaSender:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         accept_timeout: float = DEFAULT_ACCEPT_TIMEOUT,
         mtu_payload: int = DEFAULT_MTU_PAYLOAD,
+        lossless: bool = False,
     ) -> None:
         if write_buffer_limit < 1:
             raise ValueError("write_buffer_limit must be positive")
@@ -277,6 +279,7 @@ class MediaSender:
         self._rtp = RtpPacketizer(target.ssrc, target.payload_type, mtu_payload)
         self._mtu = mtu_payload
         self._limit = write_buffer_limit
+        self._lossless = lossless
         self._connect_timeout = connect_timeout
         self._accept_timeout = accept_timeout
         self._local_port = target.local_port
@@ -509,6 +512,8 @@ class MediaSender:
             except ValueError as exc:  # not Annex-B: nothing the platform could decode
                 self._error(f"cannot mux a picture: {exc}")
                 ps = b""
+            if ps and self._lossless and self._writer is not None:
+                await self._room_for(len(ps))
             sent = bool(ps) and (self._send_udp(ps, dts90) if self._sock is not None else self._send_tcp(ps, dts90))
             if sent:
                 self._need_keyframe = False
@@ -523,6 +528,21 @@ class MediaSender:
                 self._need_keyframe = True
         # Let the loop flush the socket, run close() and the watcher, whatever pace the source has.
         await asyncio.sleep(0)
+
+    async def _room_for(self, size: int) -> None:
+        """Lossless TCP: wait until the platform has read enough of the buffer for this picture."""
+        writer = self._writer
+        assert writer is not None
+        while not writer.transport.is_closing():
+            buffered = writer.transport.get_write_buffer_size()
+            if not buffered or buffered + size <= self._limit:
+                return
+            try:
+                await writer.drain()  # returns below the transport's low-water mark, or raises when lost
+            except (ConnectionError, OSError) as exc:
+                raise self._lost(exc) from None
+            if writer.transport.get_write_buffer_size() == buffered:
+                await asyncio.sleep(0.01)  # drain() returned at once: under the high-water mark already
 
     def _send_udp(self, ps: bytes, timestamp: int) -> bool:
         # The RTP timestamp follows the decode order (the DTS), the only order that never goes back.

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from adapters.common.digest import Challenge, DigestError, authorization, parse_challenge
 from adapters.gb28181 import manscdp
 from adapters.gb28181.dialog import Dialog
-from adapters.gb28181.digest import Challenge, DigestError, authorization, parse_challenge
 from adapters.gb28181.sip import (
     DEFAULT_USER_AGENT,
     REASONS,
@@ -230,7 +230,7 @@ class PlatformLink:
             try:
                 async with asyncio.timeout(timeout_s):
                     await self._register(0)
-            except (TimeoutError, OSError, RegisterFailed, SipError) as exc:
+            except (TimeoutError, OSError, RegisterFailed, SipError, DigestError) as exc:
                 log.info("unregister from %s failed: %s", self.settings.target, exc)
         for resend in self._awaiting_ack.values():
             resend.cancel()

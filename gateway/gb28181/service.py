@@ -42,6 +42,7 @@ from gateway.gb28181.sessions import LiveVideo, SessionJournal
 from gateway.gb28181.subscriptions import Subscriptions
 from gateway.health.state import CameraStatus, StateOf, is_up
 from gateway.inventory import CameraInventory
+from gateway.recordings.replay import Replays
 from gateway.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ _COUNTERS = (
     "alarms_sent",
     "alarms_failed",
 )
-ALLOW = "INVITE, ACK, BYE, CANCEL, MESSAGE, SUBSCRIBE"
+ALLOW = "INVITE, ACK, BYE, CANCEL, INFO, MESSAGE, SUBSCRIBE"
 
 
 class ForwardJournal(SessionJournal, Protocol):
@@ -85,6 +86,7 @@ class Uplink:
         streams: StreamHub,
         journal: ForwardJournal | None = None,
         recordings: RecordingSearch | None = None,
+        replays: Replays | None = None,
     ) -> None:
         self.config = config
         self._recordings = recordings
@@ -109,6 +111,7 @@ class Uplink:
             max_sessions=uplink.max_sessions,
             media_ip=str(uplink.media_ip) if uplink.media_ip is not None else None,
             journal=journal,
+            replays=replays,
         )
         self.subscriptions = Subscriptions(
             uplink.id, self._system_id, lambda: self.link, charset=uplink.charset, initial_catalog=self._state_bodies
@@ -267,6 +270,8 @@ class Uplink:
             return self.live.on_bye(msg)
         if method == "CANCEL":
             return self.live.on_cancel(msg)
+        if method == "INFO":
+            return await self.live.on_info(msg)
         if method == "SUBSCRIBE":
             return self._on_subscribe(msg)
         if method != "MESSAGE":
@@ -530,9 +535,11 @@ class Gb28181Service:
         streams: StreamHub,
         journal: ForwardJournal | None = None,
         recordings: RecordingSearch | None = None,
+        replays: Replays | None = None,
     ) -> None:
         self.uplinks = [
-            Uplink(config, up, state_of, device_info, streams, journal, recordings) for up in config.uplinks.gb28181
+            Uplink(config, up, state_of, device_info, streams, journal, recordings, replays)
+            for up in config.uplinks.gb28181
         ]
 
     def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:

@@ -12,8 +12,13 @@ or degraded) or the media connection fails, when no ACK comes within 64*T1, at s
 new INVITE for the same channel carries the same Subject (the platform restarting its view: the old
 session is replaced, per the standard's Subject rule in clause 9.2).
 
-Only live view is served: Playback and Download need recordings this gateway does not keep, and are
-refused with 488 and a Warning that says so.
+Playback and Download (`s=Playback`, `s=Download`, with `u=` and `t=<start> <end>`, clause 9.8) replay
+the camera's recordings from the device that keeps them (`gateway.recordings.replay`), as PS over RTP
+like live video, never re-encoded. The platform drives a playback with INFO `Application/MANSRTSP`
+(PLAY with a Range to seek, with a Scale to change speed, PAUSE, PLAY to resume); a download is sent as
+fast as the device and the link allow (`a=downloadspeed`). At the end of the span we send MediaStatus
+121 in the dialog, then BYE. A replay does not depend on the camera being online, and is not a live
+forwarding (the ledger counts live sessions only).
 """
 
 from __future__ import annotations
@@ -29,14 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol, TypeVar
 
 from adapters.common.media import Packet, StreamInfo
-from adapters.gb28181 import sdp
+from adapters.gb28181 import manscdp, mansrtsp, sdp
 from adapters.gb28181.dialog import Dialog, DialogId
 from adapters.gb28181.media import Codec, MediaError, MediaSender, MediaTarget
 from adapters.gb28181.sip import SipError, SipMessage, addr_uri, new_tag, response_to
 from adapters.gb28181.ua import PlatformLink
+from adapters.rtsp.replay import ReplayError
 from gateway.config import CameraConfig
 from gateway.health.state import StateOf, is_up
 from gateway.pipeline.bus import Subscription
+from gateway.recordings.replay import NoRecordingError, Replay, ReplayBusyError, ReplayFailedError, Replays
 from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,11 @@ DISCARD_PORT: Final = 9  # the m= port of an active TCP endpoint (RFC 4145 secti
 _CODECS: Final[frozenset[str]] = frozenset({"h264", "h265"})
 
 SessionState = Literal["answered", "streaming", "ended"]
+SessionKind = Literal["live", "playback", "download"]
+MANSRTSP_TYPE: Final = "application/mansrtsp"
+NTP_UNIX_OFFSET: Final = 2_208_988_800
+# A download's speed when the offer names none, and the most we ask a recording device for.
+MAX_DOWNLOAD_SPEED: Final = 32.0
 T = TypeVar("T")
 
 
@@ -81,6 +93,12 @@ class LiveSession:
     ack_timer: asyncio.Task[None] | None = None
     subscription: Subscription | None = None
     feed: Feed | None = None  # held from the INVITE until the session ends
+    kind: SessionKind = "live"
+    replay: Replay | None = None  # playback and download: held from the INVITE until the session ends
+    speed: float = 1.0
+    first_recorded: float | None = None  # the recorded instant of the first frame sent (replays)
+    position: float | None = None  # ... and of the last one
+    notify_sn: int = 0
 
     def status(self) -> dict[str, Any]:
         stats = self.sender.stats
@@ -100,6 +118,18 @@ class LiveSession:
             "bytes_sent": stats.bytes_sent,
             "frames_dropped": stats.frames_dropped + (self.subscription.dropped if self.subscription else 0),
             "last_error": stats.last_error,
+            "kind": self.kind,
+            **(self._replay_status() if self.replay is not None else {}),
+        }
+
+    def _replay_status(self) -> dict[str, Any]:
+        assert self.replay is not None
+        return {
+            "start": self.replay.start,
+            "end": self.replay.end,
+            "speed": self.speed,
+            "first_recorded": self.first_recorded,
+            "position": self.position,
         }
 
 
@@ -118,7 +148,9 @@ class LiveVideo:
         media_ip: str | None = None,
         journal: SessionJournal | None = None,
         ack_timeout_s: float = 32.0,
+        replays: Replays | None = None,
     ) -> None:
+        self._replays = replays
         self.uplink_id = uplink_id
         self._channels = channels
         self._streams = streams
@@ -143,6 +175,10 @@ class LiveVideo:
                 "replaced",
                 "cancelled",
                 "bytes_sent",
+                "replays_started",
+                "replays_completed",
+                "media_status_sent",
+                "infos",
             ),
             0,
         )
@@ -180,17 +216,32 @@ class LiveVideo:
         except sdp.SdpError as exc:
             log.info("GB/T 28181 uplink %s: refused an INVITE for %s: %s", self.uplink_id, channel_id, exc.detail)
             return response_to(msg, exc.status, extra_headers=[_warning(exc.detail)])
-        if offer.session_name.lower() != "play":
-            return response_to(msg, 488, extra_headers=[_warning("only live Play is served: no recordings here")])
-        if not is_up(self._state_of(camera.id)):
+        kind = offer.session_name.lower()
+        if kind not in ("play", "playback", "download"):
+            return response_to(msg, 488, extra_headers=[_warning("only Play, Playback and Download are served")])
+        if kind == "play" and not is_up(self._state_of(camera.id)):
             return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")])
+        if kind != "play":
+            refused = self._replay_refusal(msg, camera, offer)
+            if refused is not None:
+                return refused
         # From here the INVITE may wait (the camera's feed, a TCP connect): a CANCEL must end the wait.
         branch = msg.via_branch or ""
         cancelled = self._pending[branch] = asyncio.Event()
         try:
-            return await self._answer(msg, camera, channel_id, offer, cancelled)
+            if kind == "play":
+                return await self._answer(msg, camera, channel_id, offer, cancelled)
+            return await self._answer_replay(msg, camera, channel_id, offer, cancelled)
         finally:
             self._pending.pop(branch, None)
+
+    def _replay_refusal(self, msg: SipMessage, camera: CameraConfig, offer: sdp.PlayOffer) -> SipMessage | None:
+        if self._replays is None or not self._replays.configured(camera.id):
+            return response_to(msg, 404, extra_headers=[_warning("no recordings are configured for this channel")])
+        start, end = _span(offer)
+        if not 0 < start < end:
+            return response_to(msg, 400, extra_headers=[_warning("t= must give the start and end of the recording")])
+        return None
 
     async def _unless_cancelled(
         self, work: Awaitable[T], cancelled: asyncio.Event, undo: Callable[[T], None] | None = None
@@ -231,7 +282,7 @@ class LiveVideo:
         sender: MediaSender | None = None
         answered = False
         try:
-            resp, sender = await self._open_media(msg, camera, channel_id, offer, cancelled, feed, info)
+            resp, sender = await self._open_media(msg, camera, channel_id, offer, cancelled, info, feed=feed)
             answered = resp.status == 200
             return resp
         finally:
@@ -240,6 +291,41 @@ class LiveVideo:
                     sender.close()
                 self._streams.release(feed)
 
+    async def _answer_replay(
+        self, msg: SipMessage, camera: CameraConfig, channel_id: str, offer: sdp.PlayOffer, cancelled: asyncio.Event
+    ) -> SipMessage:
+        assert self._replays is not None  # _replay_refusal checked
+        start, end = _span(offer)
+        try:
+            replay = await self._unless_cancelled(
+                self._replays.open(camera.id, start, end),
+                cancelled,
+                lambda opened: self._close_later(opened),
+            )
+        except NoRecordingError as exc:
+            log.info("GB/T 28181 uplink %s: no recording for %s: %s", self.uplink_id, channel_id, exc)
+            return response_to(msg, 404, extra_headers=[_warning("nothing recorded in the span asked for")])
+        except ReplayBusyError as exc:
+            log.info("GB/T 28181 uplink %s: replay of %s refused: %s", self.uplink_id, channel_id, exc)
+            return response_to(msg, 486, extra_headers=[_warning("the recorder serves as many replays as it may")])
+        except ReplayFailedError as exc:
+            log.warning("GB/T 28181 uplink %s: replay of %s failed: %s", self.uplink_id, channel_id, exc)
+            return response_to(msg, 503, extra_headers=[_warning("the recorder refused or did not answer")])
+        if replay is None:
+            self.counters["cancelled"] += 1
+            return response_to(msg, 487)
+        sender: MediaSender | None = None
+        answered = False
+        try:
+            resp, sender = await self._open_media(msg, camera, channel_id, offer, cancelled, replay.info, replay=replay)
+            answered = resp.status == 200
+            return resp
+        finally:
+            if not answered:
+                if sender is not None:
+                    sender.close()
+                await replay.aclose()
+
     async def _open_media(
         self,
         msg: SipMessage,
@@ -247,8 +333,10 @@ class LiveVideo:
         channel_id: str,
         offer: sdp.PlayOffer,
         cancelled: asyncio.Event,
-        feed: Feed,
         info: StreamInfo,
+        *,
+        feed: Feed | None = None,
+        replay: Replay | None = None,
     ) -> tuple[SipMessage, MediaSender | None]:
         """The 200 with our SDP once the media socket is ready, or the refusal; the sender to close if
         the answer is not a 200 (or raises)."""
@@ -262,7 +350,7 @@ class LiveVideo:
         live = [s for s in self.sessions.values() if s.state != "ended" and s not in replaced]
         if len(live) >= self._max_sessions:
             return response_to(msg, 486, extra_headers=[_warning("too many live sessions")]), None
-        ssrc = offer.ssrc if offer.ssrc and len(offer.ssrc) == 10 else _new_ssrc()
+        ssrc = offer.ssrc if offer.ssrc and len(offer.ssrc) == 10 else _new_ssrc(history=replay is not None)
         try:
             local_tag = new_tag()
             dialog = Dialog.as_uas(msg, local_tag)
@@ -273,7 +361,9 @@ class LiveVideo:
             return response_to(msg, 488, extra_headers=[_warning(str(exc))]), None
         codec: Codec = "h264" if info.codec == "h264" else "h265"
         extradata = info.extradata if info.extradata and info.extradata.startswith((b"\0\0\1", b"\0\0\0\1")) else None
-        sender = MediaSender(target, codec, parameter_sets=extradata)
+        # A replay is held back rather than thinned when the platform reads slowly: the recording device
+        # waits, and a download loses nothing.
+        sender = MediaSender(target, codec, parameter_sets=extradata, lossless=replay is not None)
         try:
             # A CANCEL must not wait for a TCP connect that may take seconds.
             port = await self._unless_cancelled(sender.open(), cancelled)
@@ -288,7 +378,7 @@ class LiveVideo:
             self.counters["cancelled"] += 1
             return response_to(msg, 487), sender
         # The camera may have been lost while we waited for its feed or the media socket.
-        if not is_up(self._state_of(camera.id)):
+        if replay is None and not is_up(self._state_of(camera.id)):
             return response_to(msg, 480, extra_headers=[_warning("the camera is not delivering video")]), sender
         link = self._link()
         if link is None or link.contact_uri is None:
@@ -308,6 +398,9 @@ class LiveVideo:
             answer=answer.encode(),
             sender=sender,
             feed=feed,
+            kind="live" if replay is None else "download" if offer.session_name.lower() == "download" else "playback",
+            replay=replay,
+            speed=_download_speed(offer) if offer.session_name.lower() == "download" else 1.0,
         )
         for old in replaced:
             self.counters["replaced"] += 1
@@ -343,6 +436,11 @@ class LiveVideo:
             return  # a retransmitted ACK, or one for a session already over
         if session.ack_timer is not None:
             session.ack_timer.cancel()
+        if session.replay is not None:
+            session.state = "streaming"
+            self.counters["replays_started"] += 1
+            session.task = self._spawn(self._stream_replay(session, session.replay), f"gb-replay-{session.channel_id}")
+            return
         if session.feed is None:
             self._end(session, "camera gone", bye=True)
             return
@@ -373,6 +471,45 @@ class LiveVideo:
         self._end(session, "BYE from the platform", bye=False)
         return response_to(msg, 200)
 
+    async def on_info(self, msg: SipMessage) -> SipMessage:
+        """INFO with MANSRTSP in a playback's dialog: PLAY (resume, seek with Range, speed with Scale), PAUSE,
+        TEARDOWN. The answer carries the MANSRTSP response, with the speed the recorder took."""
+        self.counters["infos"] += 1
+        session = self._find(msg)
+        if session is None or session.state == "ended":
+            return response_to(msg, 481)
+        if session.replay is None:
+            return response_to(msg, 488, extra_headers=[_warning("live video takes no playback control")])
+        if (msg.content_type or "") not in mansrtsp.CONTENT_TYPES:
+            return response_to(msg, 415, extra_headers=[("Accept", "Application/MANSRTSP")])
+        try:
+            command = mansrtsp.parse(msg.body)
+        except mansrtsp.MansrtspError as exc:
+            return response_to(msg, exc.status, extra_headers=[_warning(exc.detail)])
+        replay = session.replay
+        try:
+            if command.method == "PAUSE":
+                await replay.pause()
+            elif command.method == "TEARDOWN":
+                self._end(session, "TEARDOWN from the platform", bye=True)
+            else:
+                if command.scale is not None:
+                    session.speed = mansrtsp.servable_scale(command.scale)
+                at = None if command.seek_s is None else replay.start + command.seek_s
+                scale = session.speed if command.scale is not None or at is not None else None
+                answered = await replay.play(at=at, scale=scale, fast=session.kind == "download")
+                if scale is not None:
+                    session.speed = answered
+        except ReplayError as exc:
+            log.info(
+                "GB/T 28181 uplink %s: %s of %s failed: %s", self.uplink_id, command.method, session.channel_id, exc
+            )
+            return response_to(msg, 503, extra_headers=[_warning("the recorder did not take the command")])
+        body = f"MANSRTSP/1.0 200 OK\r\nCSeq: {command.cseq}\r\n"
+        if command.method == "PLAY":
+            body += f"Scale: {session.speed:g}\r\n"
+        return response_to(msg, 200, body=body.encode(), content_type="Application/MANSRTSP")
+
     def on_cancel(self, msg: SipMessage) -> SipMessage:
         """CANCEL of an INVITE still being answered (RFC 3261 section 9.2): 200 here, 487 there."""
         pending = self._pending.get(msg.via_branch or "")
@@ -388,7 +525,7 @@ class LiveVideo:
         if up:
             return
         for session in list(self.sessions.values()):
-            if session.camera_id == camera_id and session.state != "ended":
+            if session.camera_id == camera_id and session.state != "ended" and session.kind == "live":
                 self._end(session, "camera lost", bye=True)
 
     # --- the platform ---------------------------------------------------------------------------
@@ -419,6 +556,8 @@ class LiveVideo:
         if session.feed is not None:
             self._streams.release(session.feed)
             session.feed = None
+        if session.replay is not None:
+            self._close_later(session.replay)
         for task in (session.task, session.ack_timer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -477,6 +616,60 @@ class LiveVideo:
             if bye and session.state != "ended":
                 self._end(session, reason, bye=True)
 
+    async def _stream_replay(self, session: LiveSession, replay: Replay) -> None:
+        """Play the span; at its end, MediaStatus 121 and BYE (clause 9.8.2)."""
+        reason = "the recording's span ended"
+        completed = False
+        try:
+            download = session.kind == "download"
+            session.speed = await replay.play(
+                at=replay.start, scale=session.speed if session.speed != 1.0 else None, fast=download
+            )
+            await session.sender.run(self._replay_packets(session, replay))
+            completed = True
+        except ReplayError as exc:
+            reason = f"the recorder stopped: {exc.reason}"
+        except MediaError as exc:
+            reason = exc.reason
+        except asyncio.CancelledError:
+            raise  # ended by us (BYE, stop): the caller decided already
+        except Exception:
+            log.exception("GB/T 28181 uplink %s: replay of %s failed", self.uplink_id, session.channel_id)
+            reason = "internal error"
+        if session.state == "ended":
+            return
+        if completed:
+            self.counters["replays_completed"] += 1
+            await self._media_status(session)
+        self._end(session, reason, bye=True)
+
+    async def _replay_packets(self, session: LiveSession, replay: Replay) -> AsyncIterator[Packet]:
+        async for frame in replay.frames():
+            if frame.recorded is not None:
+                if session.first_recorded is None:
+                    session.first_recorded = frame.recorded
+                session.position = frame.recorded
+            yield frame.packet
+
+    async def _media_status(self, session: LiveSession) -> None:
+        """MediaStatus Notify 121 in the session's dialog: the span has been sent."""
+        link = self._link()
+        if link is None:
+            return
+        session.notify_sn += 1
+        body = manscdp.media_status_notify(session.notify_sn, session.channel_id)
+        try:
+            request = link.in_dialog(session.dialog, "MESSAGE", body=body, content_type=manscdp.CONTENT_TYPE)
+            resp = await link.send_request(request)
+        except (TimeoutError, OSError, RuntimeError, ValueError) as exc:
+            log.info(
+                "GB/T 28181 uplink %s: MediaStatus for %s not answered: %s", self.uplink_id, session.channel_id, exc
+            )
+            return
+        self.counters["media_status_sent"] += 1
+        if resp.status is None or resp.status >= 300:
+            log.info("GB/T 28181 uplink %s: MediaStatus answered %s", self.uplink_id, resp.status)
+
     async def stop(self) -> None:
         """End every session with BYE (sent and awaited, bounded), for a clean shutdown."""
         for session in list(self.sessions.values()):
@@ -502,6 +695,9 @@ class LiveVideo:
         if not subject:
             return []
         return [s for s in self.sessions.values() if s.channel_id == channel_id and s.subject == subject]
+
+    def _close_later(self, replay: Replay) -> None:
+        self._spawn(replay.aclose(), f"gb-replay-close-{replay.camera_id}")
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(coro, name=name)
@@ -535,9 +731,27 @@ def _host_of(uri: str) -> str:
     return host_port.rsplit(":", 1)[0]
 
 
-def _new_ssrc() -> str:
-    """A live-view SSRC when the offer has none: digit 1 is 0 for live (GB/T 28181 annex F)."""
-    return "0" + str(secrets.randbelow(10**9)).zfill(9)
+def _new_ssrc(*, history: bool = False) -> str:
+    """An SSRC when the offer has none: digit 1 is 0 for live, 1 for history (GB/T 28181 annex F)."""
+    return ("1" if history else "0") + str(secrets.randbelow(10**9)).zfill(9)
+
+
+def _span(offer: sdp.PlayOffer) -> tuple[float, float]:
+    """The recorded span of a Playback or Download offer's t= line: seconds since 1970 per the standard;
+    some platforms write NTP seconds (since 1900), recognised by their size."""
+    start, end = float(offer.start), float(offer.stop)
+    if start > NTP_UNIX_OFFSET:
+        start, end = start - NTP_UNIX_OFFSET, end - NTP_UNIX_OFFSET
+    return start, end
+
+
+def _download_speed(offer: sdp.PlayOffer) -> float:
+    """a=downloadspeed:<n> of a Download offer (GB/T 28181 clause 9.9), within 1..MAX_DOWNLOAD_SPEED."""
+    try:
+        speed = float(offer.attributes.get("downloadspeed", "1"))
+    except ValueError:
+        return 1.0
+    return min(max(speed, 1.0), MAX_DOWNLOAD_SPEED) if speed == speed else 1.0
 
 
 def _warning(text: str) -> tuple[str, str]:

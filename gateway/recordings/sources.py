@@ -1,4 +1,5 @@
-"""Where one camera's recordings are searched: an NVR's channel or the camera's own Profile G.
+"""Where one camera's recordings are searched and replayed: an NVR's channel, the camera's own Profile
+G, or a vendor's playback URL (replayed only: it cannot be searched).
 
 Every SOAP request to a recording device waits its turn in that device's budget
 (`recorders[].max_queries_per_minute`, a token bucket shared by all the cameras it records): an NVR
@@ -10,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 from xml.etree.ElementTree import Element
 
 from adapters.onvif.client import OnvifClient
-from adapters.onvif.recordings import Recording, find_recordings, recorded_spans
+from adapters.onvif.recordings import Recording, find_recordings, recorded_spans, replay_uri
 from adapters.onvif.soap import OnvifError
 from gateway.config import CameraConfig, GatewayConfig, RecorderConfig
 from gateway.errors import GatewayError, SecretUnavailableError
@@ -59,10 +60,31 @@ class TokenBucket:
                 await asyncio.sleep((1 - self._tokens) / self._rate)
 
 
+Login = Callable[[], tuple[str | None, str | None]]  # (username, password), resolved when needed
+
+
+def _anonymous() -> tuple[str | None, str | None]:
+    return None, None
+
+
+@dataclass(frozen=True)
+class ReplayTarget:
+    """Where a replay is read: the RTSP URL (no credentials in it), how to log in, which dialect it
+    speaks, and the device whose replay sessions are bounded (``key``, at most ``limit`` at once)."""
+
+    url: str
+    username: str | None
+    password: str | None = field(repr=False)
+    onvif: bool
+    key: str
+    limit: int
+
+
 class Recorder:
     """One recording device as its cameras share it: one connection (its service addresses and clock
     offset learnt once, not per search), its query budget, and its list of recordings, which one search
-    answers for all of them (for ``ttl_s``; 0: every camera searches it again)."""
+    answers for all of them (for ``ttl_s``; 0: every camera searches it again). ``key`` names it for the
+    bound on its replay sessions (``max_replays``)."""
 
     def __init__(
         self,
@@ -70,8 +92,16 @@ class Recorder:
         connect: Callable[[], OnvifClient],
         ttl_s: float = INDEX_TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        key: str = "recorder",
+        max_replays: int = 4,
+        login: Login = _anonymous,
     ) -> None:
         self.bucket = TokenBucket(per_minute, clock)
+        self.key = key
+        self.max_replays = max_replays
+        self.login = login
+        self.replay_uris: dict[str, str] = {}  # recording token -> its replay URI: it does not change
         self._connect = connect
         self._ttl_s = ttl_s
         self._clock = clock
@@ -142,6 +172,10 @@ class RecordingSource(Protocol):
 
     async def search(self, start: float, end: float) -> Found: ...
 
+    async def replay(self, start: float, end: float) -> ReplayTarget:
+        """Where to replay [start, end); raises RecordingsUnavailableError."""
+        ...
+
 
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
@@ -190,21 +224,59 @@ class ProfileGRecordings:
             device.queries,
         )
 
+    async def replay(self, start: float, end: float) -> ReplayTarget:
+        recorder = self.recorder
+        try:
+            device = await recorder.device()
+            token = self._pick(await recorder.recordings(device)).token
+            if token not in recorder.replay_uris:
+                recorder.replay_uris[token] = await replay_uri(device, token)
+            username, password = recorder.login()
+        except (OnvifError, SecretUnavailableError) as exc:
+            await recorder.reset()
+            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+        return ReplayTarget(recorder.replay_uris[token], username, password, True, recorder.key, recorder.max_replays)
+
 
 class PlaybackOnly:
-    """A camera whose recordings are known only by a vendor's playback URL: they cannot be searched."""
+    """A camera whose recordings are known only by a vendor's playback URL: they cannot be searched, only
+    replayed, the span named in the URL (``template`` with {start} and {end}, given as UTC times)."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(
+        self, description: str, template: str = "", login: Login = _anonymous, *, key: str = "", limit: int = 4
+    ) -> None:
         self.description = description
+        self._template = template
+        self._login = login
+        self._key = key or description
+        self._limit = limit
 
     async def search(self, start: float, end: float) -> Found:
         raise NotVerifiableError(f"{self.description}: a playback URL cannot be searched; recordings not verifiable")
+
+    async def replay(self, start: float, end: float) -> ReplayTarget:
+        url = self._template.format(start=_utc(start), end=_utc(end))
+        try:
+            username, password = self._login()
+        except SecretUnavailableError as exc:
+            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+        return ReplayTarget(url, username, password, False, self._key, self._limit)
 
 
 def recording_sources(config: GatewayConfig) -> dict[str, RecordingSource]:
     """The recording source of every enabled camera that says where its recordings live."""
     recorders = {r.id: r for r in config.recorders}
-    shared = {r.id: Recorder(r.max_queries_per_minute, _recorder_client(r)) for r in config.recorders}
+    shared = {
+        r.id: Recorder(
+            r.max_queries_per_minute,
+            _recorder_client(r),
+            key=f"recorder {r.id}",
+            max_replays=r.max_replay_sessions,
+            login=_recorder_login(r),
+        )
+        for r in config.recorders
+    }
+    default_limit = RecorderConfig.model_fields["max_replay_sessions"].default
     out: dict[str, RecordingSource] = {}
     for camera in config.cameras:
         rec = camera.recordings
@@ -217,18 +289,51 @@ def recording_sources(config: GatewayConfig) -> dict[str, RecordingSource]:
             )
         elif rec.onvif:
             # The camera's own storage: a budget of its own (the default of a recorder's).
-            own = Recorder(RecorderConfig.model_fields["max_queries_per_minute"].default, _camera_client(camera))
+            own = Recorder(
+                RecorderConfig.model_fields["max_queries_per_minute"].default,
+                _camera_client(camera),
+                key=f"camera {camera.id}",
+                max_replays=default_limit,
+                login=_camera_login(camera),
+            )
             out[camera.id] = ProfileGRecordings("the camera's own Profile G", own, None)
         else:
-            out[camera.id] = PlaybackOnly("a playback URL")
+            assert rec.playback_url is not None  # the config allows exactly one of the three
+            out[camera.id] = PlaybackOnly(
+                "a playback URL",
+                rec.playback_url,
+                _camera_login(camera),
+                key=f"camera {camera.id}",
+                limit=default_limit,
+            )
     return out
 
 
-def _recorder_client(recorder: RecorderConfig) -> Callable[[], OnvifClient]:
-    def connect() -> OnvifClient:
+def _recorder_login(recorder: RecorderConfig) -> Login:
+    def login() -> tuple[str | None, str | None]:
         creds = recorder.credentials
-        password = creds.password.resolve() if creds is not None and creds.password is not None else None
-        username = creds.username if creds is not None else None
+        if creds is None:
+            return None, None
+        return creds.username, creds.password.resolve() if creds.password is not None else None
+
+    return login
+
+
+def _camera_login(camera: CameraConfig) -> Login:
+    def login() -> tuple[str | None, str | None]:
+        creds = camera.credentials
+        if creds is None:
+            return None, None
+        return creds.username, creds.password.resolve() if creds.password is not None else None
+
+    return login
+
+
+def _recorder_client(recorder: RecorderConfig) -> Callable[[], OnvifClient]:
+    login = _recorder_login(recorder)
+
+    def connect() -> OnvifClient:
+        username, password = login()
         return OnvifClient(recorder.onvif.host, recorder.onvif.port, username, password, timeout_s=ONVIF_TIMEOUT_S)
 
     return connect
@@ -237,11 +342,10 @@ def _recorder_client(recorder: RecorderConfig) -> Callable[[], OnvifClient]:
 def _camera_client(camera: CameraConfig) -> Callable[[], OnvifClient]:
     onvif = camera.source.onvif
     assert onvif is not None  # the config's cross check requires it
+    login = _camera_login(camera)
 
     def connect() -> OnvifClient:
-        creds = camera.credentials
-        password = creds.password.resolve() if creds is not None and creds.password is not None else None
-        username = creds.username if creds is not None else None
+        username, password = login()
         return OnvifClient(onvif.host, onvif.port, username, password, timeout_s=ONVIF_TIMEOUT_S)
 
     return connect

@@ -33,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.common.digest import verify, www_authenticate
 from adapters.gb28181 import manscdp
-from adapters.gb28181.digest import verify, www_authenticate
 from adapters.gb28181.sip import (
     SipError,
     SipMessage,
@@ -402,6 +402,19 @@ class FakePlatform(threading.Thread):
 
         msg: SipMessage = self._wait(found, timeout, f"final response to {method} {call_id}")
         return msg
+
+    def answer_to(self, msg: SipMessage, timeout: float = 10.0) -> SipMessage:
+        """The gateway's final answer to our request `msg` (matched on Call-ID and CSeq: several requests
+        of one dialog, such as INFOs, have the same method)."""
+
+        def found() -> SipMessage | None:
+            for answer in self.responses:
+                if answer.call_id == msg.call_id and answer.cseq == msg.cseq and (answer.status or 0) >= 200:
+                    return answer
+            return None
+
+        answer: SipMessage = self._wait(found, timeout, f"the answer to {msg.cseq[1]} {msg.cseq[0]}")
+        return answer
 
     def statuses(self, call_id: str) -> list[int]:
         with self.cond:

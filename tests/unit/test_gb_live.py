@@ -286,11 +286,12 @@ async def test_same_subject_replaces_and_other_subject_shares_the_source(receive
         ("12010000001320000099", _offer(9), "application/sdp", CameraState.ONLINE, 404),
         (CH1, _offer(9), "text/plain", CameraState.ONLINE, 415),
         (CH1, _offer(9, media="m=audio 9 RTP/AVP 8"), "application/sdp", CameraState.ONLINE, 488),
-        (CH1, _offer(9, session="Playback"), "application/sdp", CameraState.ONLINE, 488),
+        (CH1, _offer(9, session="Playback"), "application/sdp", CameraState.ONLINE, 404),
+        (CH1, _offer(9, session="Talk"), "application/sdp", CameraState.ONLINE, 488),
         (CH1, b"v=0\r\nnonsense", "application/sdp", CameraState.ONLINE, 400),
         (CH1, _offer(9), "application/sdp", CameraState.OFFLINE, 480),
     ],
-    ids=["unknown-channel", "not-sdp", "no-video", "playback", "garbage-sdp", "camera-offline"],
+    ids=["unknown-channel", "not-sdp", "no-video", "playback-no-recordings", "talk", "garbage-sdp", "camera-offline"],
 )
 async def test_refused_invites(channel: str, body: bytes, content_type: str, state: CameraState, status: int) -> None:
     site = Site()

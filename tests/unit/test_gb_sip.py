@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.gb28181 import digest, sip
-from adapters.gb28181.digest import Challenge, Credentials, DigestError
+from adapters.common import digest
+from adapters.common.digest import Challenge, Credentials, DigestError
+from adapters.gb28181 import sip
 from adapters.gb28181.sip import SipError, SipMessage, StreamFramer
 
 # A lower platform (the gateway, type 200, network 8) registering to a city platform (type 200).

@@ -1,8 +1,10 @@
-"""HTTP digest authentication as SIP uses it (RFC 3261 section 22.4; RFC 2617, RFC 7616, RFC 8760).
+"""HTTP digest authentication as SIP and RTSP use it (RFC 3261 section 22.4, RFC 2326 section 18; RFC 2617,
+RFC 7616, RFC 8760).
 
 GB/T 28181 registrars challenge REGISTER with `401` + `WWW-Authenticate: Digest realm=..., nonce=...`,
-usually MD5, with or without `qop="auth"`. The client side is `parse_challenge` + `authorization`;
-`www_authenticate`, `parse_authorization` and `verify` are the server side, for our test platform.
+usually MD5, with or without `qop="auth"`; NVRs challenge RTSP requests the same way. The client side
+is `parse_challenge` + `authorization`; `www_authenticate`, `parse_authorization` and `verify` are the
+server side, for our test platform.
 
 Passwords are only ever function arguments: no object here keeps one, and no exception message or
 repr contains one (`Credentials` hides its password from repr).
@@ -16,8 +18,6 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Final
-
-from adapters.gb28181.sip import SipError
 
 __all__ = [
     "Challenge",
@@ -40,11 +40,14 @@ _CTL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HEADER: Final = 8 * 1024
 
 
-class DigestError(SipError):
-    """A challenge or Authorization that cannot be used; status 400 (or 401 where noted)."""
+class DigestError(ValueError):
+    """A challenge or Authorization that cannot be used; `status` is the SIP/RTSP status to answer (400,
+    or 401 where noted). `reason` is a fixed text, never a piece of the input."""
 
     def __init__(self, reason: str, status: int = 400) -> None:
-        super().__init__(status, reason)
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
 
 
 @dataclass(frozen=True)
