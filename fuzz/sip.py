@@ -1,4 +1,4 @@
-"""Fuzz target `sip`: SIP datagrams and TCP streams from a platform (adapters/gb28181/sip.py, adapters/common/digest.py).
+"""Fuzz target `sip`: SIP datagrams and TCP streams from a platform (adapters/gb28181/sip.py, digest).
 
 Covers `sip.parse` (one UDP datagram), `StreamFramer` (the same bytes cut into fuzzer-chosen
 chunks), `error_response` (what we answer to a request that did not parse), the header accessors

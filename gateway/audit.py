@@ -39,6 +39,8 @@ LOGIN_FAILED = "login_failed"
 LOGOUT = "logout"
 LIVE_VIEW_START = "live_view_start"
 LIVE_VIEW_STOP = "live_view_stop"
+REPLAY_START = "replay_start"  # a recording viewed on the pages: who, which camera, which span
+REPLAY_STOP = "replay_stop"
 SNAPSHOT = "snapshot"
 REPORT_EXPORT = "report_export"
 AUDIT_EXPORT = "audit_export"
@@ -57,6 +59,8 @@ ACTIONS = (
     LOGOUT,
     LIVE_VIEW_START,
     LIVE_VIEW_STOP,
+    REPLAY_START,
+    REPLAY_STOP,
     SNAPSHOT,
     REPORT_EXPORT,
     AUDIT_EXPORT,

@@ -186,7 +186,7 @@ def build_runtime(
         recordings=recordings.spans,
         replays=replays,
     )
-    live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users))
+    live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays)
     outbox = build_outbox(config, db, watchdog)
     outbox.health_source = tracker.all
     # Who hears what: state changes, detections.

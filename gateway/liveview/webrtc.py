@@ -7,8 +7,13 @@ consumer and closed after its last, shared with analytics. H.264 goes out untouc
 For H.265 an H.264 sub stream is used when configured; otherwise the picture is decoded and aiortc
 re-encodes it ("transcoded").
 
+A recording is viewed the same way (`replay`): the span is replayed from the device that keeps it
+(`gateway.recordings.replay`), one replay per viewer, and sent as it comes (the device paces it). It
+does not need the camera online, and it ends with the span. Views and replays are in the audit log.
+
 A session ends on DELETE, when ICE or DTLS fails or closes, when ICE has not connected within
-`connect_timeout_s`, when the camera goes offline or its feed ends, and at shutdown.
+`connect_timeout_s`, when the camera goes offline or its feed ends (live), when the span ends (replay),
+and at shutdown.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
 
 from adapters.common.media import Packet, StreamInfo
+from adapters.rtsp.replay import ReplayError
 from adapters.webrtc import DecodedVideoTrack, H264PassthroughTrack, OfferError, answer_offer, check_offer
 from adapters.webrtc.picture import PictureError, keyframe_to_jpeg
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
 from gateway.health.state import CameraStatus, StateOf, is_up
 from gateway.pipeline.bus import Subscription
+from gateway.recordings.replay import NoRecordingError, Replay, ReplayBusyError, ReplayFailedError, Replays
 from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,9 @@ SNAPSHOT_CACHE_S: Final = 2.0
 JPEG_QUALITY: Final = 80
 
 Mode = Literal["passthrough", "transcoded"]
+Kind = Literal["live", "replay"]
+# The longest span one replay view may ask for: a page views recordings, downloads go elsewhere.
+MAX_REPLAY_S: Final = 24 * 3600
 AuditHook = Callable[[str, str, str, dict[str, Any], str | None], None]
 
 
@@ -65,14 +75,21 @@ class Viewer:
     codec: str
     pc: RTCPeerConnection
     track: MediaStreamTrack
-    feed: Feed
-    subscription: Subscription
+    feed: Feed | None = None  # live
+    subscription: Subscription | None = None
+    replay: Replay | None = None  # replay
+    position: float | None = None  # the recorded instant of the last frame sent (replay)
     created_at: float = field(default_factory=time.time)
     connected_at: float | None = None
     state: str = "connecting"
     timer: asyncio.TimerHandle | None = None
 
+    @property
+    def kind(self) -> Kind:
+        return "live" if self.replay is None else "replay"
+
     def status(self) -> dict[str, Any]:
+        replay = self.replay
         return {
             "session_id": self.id,
             "camera_id": self.camera_id,
@@ -84,7 +101,9 @@ class Viewer:
             "created_at": self.created_at,
             "connected_at": self.connected_at,
             "frames_sent": getattr(self.track, "frames_sent", 0),
-            "frames_dropped": self.subscription.dropped,
+            "frames_dropped": self.subscription.dropped if self.subscription is not None else 0,
+            "kind": self.kind,
+            **({"start": replay.start, "end": replay.end, "position": self.position} if replay is not None else {}),
         }
 
 
@@ -95,8 +114,10 @@ class LiveViewService:
         hub: StreamHub,
         state_of: StateOf,
         on_audit: AuditHook | None = None,
+        replays: Replays | None = None,
     ) -> None:
         self._config = config
+        self._replays = replays
         self._settings = config.live_view
         self._hub = hub
         hub.on_feed_ended(self._feed_ended)
@@ -114,17 +135,7 @@ class LiveViewService:
     ) -> tuple[str, str, Mode, str]:
         """(session id, answer SDP, mode, codec sent) for a viewer's offer."""
         camera = self._camera(camera_id)
-        live = [v for v in self._viewers.values() if v.state != "ended"]
-        if len(live) >= self._settings.max_viewers:
-            raise TooManyViewersError(f"the gateway serves {self._settings.max_viewers} live viewers at most")
-        if sum(v.camera_id == camera_id for v in live) >= self._settings.max_viewers_per_camera:
-            raise TooManyViewersError(
-                f"camera {camera_id!r} has {self._settings.max_viewers_per_camera} live viewers already"
-            )
-        try:
-            summary = check_offer(sdp, type, ("h264", "vp8"))
-        except OfferError as exc:
-            raise InvalidRequestError(f"bad SDP offer: {exc.detail}") from None
+        summary = self._admit(camera_id, sdp, type)
         assert isinstance(sdp, str)
         feed, info = await self._acquire_for_view(camera)
         try:
@@ -144,9 +155,99 @@ class LiveViewService:
         except BaseException:
             self._release(feed)
             raise
+        answer = await self._answer(session, sdp)
+        log.info("live view %s: %s viewing %s (%s %s)", session_id, viewer, camera_id, mode, codec)
+        return session_id, answer, mode, codec
+
+    async def replay(
+        self, camera_id: str, start: float, end: float, sdp: object, type: object, viewer: str, source_ip: str | None
+    ) -> tuple[str, str, Mode, str]:
+        """(session id, answer SDP, mode, codec sent) for a viewer's offer to watch [start, end) recorded."""
+        camera = self._camera(camera_id, online=False)
+        if not 0 < end - start <= MAX_REPLAY_S:
+            raise InvalidRequestError(f"a replay spans more than 0 and at most {MAX_REPLAY_S // 3600} hours")
+        summary = self._admit(camera_id, sdp, type)
+        assert isinstance(sdp, str)
+        if self._replays is None or not self._replays.configured(camera.id):
+            raise NotFoundError(f"camera {camera_id!r}: where its recordings live is not configured")
+        try:
+            replay = await self._replays.open(camera.id, start, end)
+        except NoRecordingError as exc:
+            raise NotFoundError(str(exc)) from None
+        except ReplayBusyError as exc:
+            raise TooManyViewersError(str(exc)) from None
+        except ReplayFailedError as exc:
+            raise CameraUnavailableError(str(exc)) from None
+        try:
+            info = replay.info
+            mode: Mode = "passthrough" if info.codec == "h264" else "transcoded"
+            if mode == "passthrough" and not summary.offers("h264"):
+                raise InvalidRequestError("bad SDP offer: it has no H.264 video, which this recording holds")
+            codec = "h264" if mode == "passthrough" else ("vp8" if summary.offers("vp8") else "h264")
+            session_id = secrets.token_urlsafe(12)
+            holder: list[Viewer] = []
+            track = self._replay_track(mode, replay, info, holder)
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
+            session = Viewer(session_id, camera.id, viewer, source_ip, mode, codec, pc, track, replay=replay)
+            holder.append(session)
+            self._viewers[session_id] = session
+        except BaseException:
+            await replay.aclose()
+            raise
+        answer = await self._answer(session, sdp)
+        try:
+            await replay.play(at=start)
+        except ReplayError as exc:
+            self._end(session, f"the recorder did not play: {exc.reason}")
+            raise CameraUnavailableError(f"camera {camera_id!r}: the recorder did not play: {exc.reason}") from None
+        log.info(
+            "replay %s: %s viewing %s recorded from %.0f (%s %s)", session_id, viewer, camera_id, start, mode, codec
+        )
+        return session_id, answer, mode, codec
+
+    def _admit(self, camera_id: str, sdp: object, type: object) -> Any:
+        """The offer's summary, once the viewer limits allow one more viewer of this camera."""
+        live = [v for v in self._viewers.values() if v.state != "ended"]
+        if len(live) >= self._settings.max_viewers:
+            raise TooManyViewersError(f"the gateway serves {self._settings.max_viewers} live viewers at most")
+        if sum(v.camera_id == camera_id for v in live) >= self._settings.max_viewers_per_camera:
+            raise TooManyViewersError(
+                f"camera {camera_id!r} has {self._settings.max_viewers_per_camera} live viewers already"
+            )
+        try:
+            return check_offer(sdp, type, ("h264", "vp8"))
+        except OfferError as exc:
+            raise InvalidRequestError(f"bad SDP offer: {exc.detail}") from None
+
+    def _replay_track(self, mode: Mode, replay: Replay, info: StreamInfo, holder: list[Viewer]) -> MediaStreamTrack:
+        """The track of a replay: the replay's frames as they come; the session ends with them."""
+        frames = replay.frames()
+
+        async def next_packet() -> Packet | None:
+            try:
+                frame = await anext(frames)
+            except (StopAsyncIteration, ReplayError) as exc:
+                if holder:
+                    reason = "the span ended" if isinstance(exc, StopAsyncIteration) else f"the recorder: {exc}"
+                    asyncio.get_running_loop().call_soon(self._end, holder[0], reason)
+                return None
+            if holder and frame.recorded is not None:
+                holder[0].position = frame.recorded
+            return frame.packet
+
+        if mode == "passthrough":
+            return H264PassthroughTrack(next_packet, info.extradata)
+        return DecodedVideoTrack(next_packet, info.codec, info.extradata)
+
+    async def _answer(self, session: Viewer, sdp: str) -> str:
+        pc = session.pc
         try:
             answer = await answer_offer(
-                pc, sdp, track, codec=codec, host_addresses=[str(a) for a in self._settings.ice_addresses]
+                pc,
+                sdp,
+                session.track,
+                codec=session.codec,
+                host_addresses=[str(a) for a in self._settings.ice_addresses],
             )
         except OfferError as exc:
             self._end(session, "offer refused")
@@ -160,8 +261,7 @@ class LiveViewService:
         pc.on("connectionstatechange", lambda: self._state_changed(session))
         loop = asyncio.get_running_loop()
         session.timer = loop.call_later(self._settings.connect_timeout_s, self._connect_timeout, session)
-        log.info("live view %s: %s viewing %s (%s %s)", session_id, viewer, camera_id, mode, codec)
-        return session_id, answer, mode, codec
+        return answer
 
     def _track(self, mode: Mode, subscription: Subscription, feed: Feed, info: StreamInfo) -> MediaStreamTrack:
         track: H264PassthroughTrack | DecodedVideoTrack
@@ -204,7 +304,10 @@ class LiveViewService:
             session.state = "connected"
             if session.timer is not None:
                 session.timer.cancel()
-            self._audit("live_view_start", session, {"mode": session.mode, "codec": session.codec})
+            detail: dict[str, Any] = {"mode": session.mode, "codec": session.codec}
+            if session.replay is not None:
+                detail.update(start=session.replay.start, end=session.replay.end)
+            self._audit("live_view_start" if session.replay is None else "replay_start", session, detail)
         elif state in ("failed", "closed"):
             self._end(session, f"connection {state}")
 
@@ -219,15 +322,22 @@ class LiveViewService:
         self._viewers.pop(session.id, None)
         if session.timer is not None:
             session.timer.cancel()
-        session.subscription.close()
+        if session.subscription is not None:
+            session.subscription.close()
         session.track.stop()
-        self._release(session.feed)
+        if session.feed is not None:
+            self._release(session.feed)
+        if session.replay is not None:
+            closing = asyncio.ensure_future(session.replay.aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         task = asyncio.ensure_future(session.pc.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         if session.connected_at is not None:
             duration = round(time.time() - session.connected_at, 3)
-            self._audit("live_view_stop", session, {"duration_s": duration, "reason": reason})
+            action = "live_view_stop" if session.replay is None else "replay_stop"
+            self._audit(action, session, {"duration_s": duration, "reason": reason})
         log.info("live view %s: ended (%s)", session.id, reason)
 
     def _audit(self, action: str, session: Viewer, detail: dict[str, Any]) -> None:
@@ -258,7 +368,7 @@ class LiveViewService:
         if is_up(status.state):
             return
         for session in list(self._viewers.values()):
-            if session.camera_id == status.camera_id:
+            if session.camera_id == status.camera_id and session.replay is None:
                 self._end(session, f"camera {status.state.value}")
 
     async def stop(self) -> None:
@@ -306,7 +416,7 @@ class LiveViewService:
 
     # --- feeds ------------------------------------------------------------------------------------
 
-    def _camera(self, camera_id: str) -> CameraConfig:
+    def _camera(self, camera_id: str, *, online: bool = True) -> CameraConfig:
         if not self._settings.enabled:
             raise ConflictError("live view is disabled in this gateway's config")
         camera = self._config.camera(camera_id)
@@ -314,7 +424,7 @@ class LiveViewService:
             raise NotFoundError(f"no camera {camera_id!r}")
         if not camera.enabled:
             raise CameraUnavailableError(f"camera {camera_id!r} is disabled")
-        if not is_up(self._state_of(camera_id)):
+        if online and not is_up(self._state_of(camera_id)):
             raise CameraUnavailableError(f"camera {camera_id!r} is offline")
         return camera
 

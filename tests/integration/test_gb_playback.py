@@ -1,4 +1,5 @@
-"""GB/T 28181 Playback and Download of the simulated NVR's recordings, as a city platform asks for them.
+"""GB/T 28181 Playback and Download of the simulated NVR's recordings, as a city platform asks for them,
+and the same recordings watched on the pages by WebRTC.
 
 Real parts: the recordings on disk (sim/recordings.py), the NVR's ONVIF Profile G search and replay
 (sim/nvr.py), the GStreamer RTSP server replaying them (Range, Scale), a gateway process, and the
@@ -38,6 +39,7 @@ from tests.support.gbplatform import LOCAL, SERVER_ID, UNIT_ID, Call, FakePlatfo
 from tests.support.ports import free_port
 from tests.support.storage import new_url
 from tests.support.waiting import wait_until
+from tests.support.webrtc import offer_viewer, receive_frames
 
 pytestmark = [
     pytest.mark.integration,
@@ -320,3 +322,39 @@ def test_refusals_name_the_reason_and_live_video_goes_on(nvr_site: Playback) -> 
     dead = refused(pb, "yard", start, start + timedelta(hours=1))
     assert dead.status == 503 and "recorder" in (dead.get("Warning") or "")
     assert pb.site.cameras()["yard"]["state"] == "online"
+
+
+async def test_a_recording_is_watched_by_webrtc_and_audited(nvr_site: Playback) -> None:
+    pb = nvr_site
+    start = pb.yesterday + timedelta(hours=9, minutes=20, seconds=5, milliseconds=500)
+    span = (start.isoformat(), (start + timedelta(minutes=10)).isoformat())
+    pc, resp = await offer_viewer(pb.site.proc.base, pb.site.token, "gate", replay=span)
+    try:
+        assert resp.status_code == 201, resp.text
+        answer = resp.json()
+        assert (answer["mode"], answer["codec"]) == ("passthrough", "h264")
+        frames = await receive_frames(pc, 15, 15)
+        assert (frames[-1].width, frames[-1].height) == (640, 360)
+        (view,) = [s for s in pb.site.get("/api/v1/live/sessions") if s["session_id"] == answer["session_id"]]
+        assert view["kind"] == "replay" and view["start"] == start.timestamp()
+        # Where the replay is, by the NVR's own frame times: from the keyframe before the start, on.
+        assert start.timestamp() - GOP_S <= view["position"] <= start.timestamp() + 10
+        gone = pb.site.proc.delete(f"/api/v1/cameras/gate/webrtc/{answer['session_id']}", pb.site.token)
+        assert gone.status_code == 204
+    finally:
+        await pc.close()
+
+    def audited() -> list[dict[str, Any]] | None:
+        entries = pb.site.get("/api/v1/audit?action=replay_stop")["entries"]
+        return entries or None
+
+    (stop,) = wait_until("the replay in the audit log", audited, 10, interval=0.1)
+    (begun,) = pb.site.get("/api/v1/audit?action=replay_start")["entries"]
+    assert begun["target"] == "gate" and begun["detail"]["start"] == start.timestamp()
+    assert stop["detail"]["reason"].startswith("closed by")
+
+    missing = pb.yesterday - timedelta(hours=12)  # hall's NVR channel recorded nothing that day
+    nothing = (missing.isoformat(), (missing + timedelta(minutes=5)).isoformat())
+    pc, resp = await offer_viewer(pb.site.proc.base, pb.site.token, "hall", replay=nothing)
+    await pc.close()
+    assert resp.status_code == 404 and "nothing recorded" in resp.json()["error"]

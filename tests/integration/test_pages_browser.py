@@ -22,6 +22,8 @@ import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from sim.clips import ClipInfo
+from sim.nvr import NvrDeviceServer
+from sim.recordings import make_recordings
 from sim.server import RtspServerProcess
 from tests.support import browser as browser_support
 from tests.support.gateway import GATEWAY, GatewayProcess, child_env, run_cli
@@ -89,7 +91,12 @@ def site(
     storage_url = new_url(request, tmp)
     password = secrets.token_urlsafe(10)
     mounts = [(path, sim_clips[clip]) for path, clip, _ in CAMERAS.values()]
-    with RtspServerProcess(mounts, username="cam", password=password) as rtsp:
+    store = make_recordings(tmp / "nvr", ("ch1",), days=2)
+    replays = [("/replay/ch1", store.root / "ch1")]
+    with (
+        RtspServerProcess(mounts, username="cam", password=password, replays=replays) as rtsp,
+        NvrDeviceServer(store.root, ("ch1",), "cam", password, replay_base=f"rtsp://{LOCAL}:{rtsp.port}") as nvr,
+    ):
         port = free_port()
         config: dict[str, Any] = {
             "site": {
@@ -121,7 +128,15 @@ def site(
             "server": {"bind": LOCAL, "port": port},
             "storage": {"url": storage_url},
             "live_view": {"ice_addresses": [LOCAL]},
+            "recorders": [
+                {
+                    "id": "nvr1",
+                    "onvif": {"host": LOCAL, "port": nvr.port},
+                    "credentials": {"username": "cam", "password": {"env": "IT_PW"}},
+                }
+            ],
         }
+        config["cameras"][0]["recordings"] = {"recorder": "nvr1", "channel": "ch1"}
         path = tmp / "site.yaml"
         path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
         env = child_env(IT_PW=password)
@@ -285,6 +300,32 @@ def test_live_video_plays(tab: Tab, site: Site) -> None:
     page.click("#live-toggle")
     expect(page.locator("#live-toggle")).to_have_text("Start")
     expect(page.locator("#live-status")).to_have_text("Stopped.")
+    assert real_errors(tab.errors) == [], tab.errors
+
+
+def test_a_recording_plays_from_the_camera_page(tab: Tab, site: Site) -> None:
+    page = tab.page
+    sign_in(page, ADMIN, PASSWORDS[ADMIN], "/cameras/gate")
+    page.wait_for_url(re.compile(r"/cameras/gate$"))
+    # Two hours ago, as the browser's local time (datetime-local has no zone): recorded on the NVR.
+    page.evaluate(
+        """() => { const ms = Date.now() - 2 * 3600 * 1000;
+                   const local = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+                   document.getElementById('replay-start').value = local.toISOString().slice(0, 19); }"""
+    )
+    page.click("#replay-play")
+    expect(page.locator("#live-status")).to_contain_text("Recording from", timeout=20_000)
+    page.wait_for_function(
+        "() => { const v = document.getElementById('live-video'); return v.videoWidth > 0 && v.currentTime > 1.0; }",
+        timeout=30_000,
+    )
+    size = page.evaluate(
+        "() => [document.getElementById('live-video').videoWidth, document.getElementById('live-video').videoHeight]"
+    )
+    assert size == [640, 360], size  # the NVR's recording, not the camera's 1080p live stream
+    shoot(page, "camera-replay-1366")
+    page.click("#live-toggle")
+    expect(page.locator("#live-toggle")).to_have_text("Start")
     assert real_errors(tab.errors) == [], tab.errors
 
 

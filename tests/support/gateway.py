@@ -72,6 +72,9 @@ class GatewayProcess:
     def get(self, path: str, token: str) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
 
+    def delete(self, path: str, token: str) -> httpx.Response:
+        return httpx.delete(f"{self.base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*GATEWAY, *args], env=env, capture_output=True, text=True, timeout=60, check=False)

@@ -13,17 +13,21 @@ from adapters.webrtc import restrict_host_addresses
 LOCAL = "127.0.0.1"
 
 
-async def offer_viewer(base_url: str, token: str, camera: str) -> tuple[RTCPeerConnection, httpx.Response]:
-    """A peer connection that offered to view ``camera``; the gateway's reply (201 with the answer)."""
+async def offer_viewer(
+    base_url: str, token: str, camera: str, *, replay: tuple[str, str] | None = None
+) -> tuple[RTCPeerConnection, httpx.Response]:
+    """A peer connection that offered to view ``camera`` (live, or its recordings from ``replay``'s start
+    to its end, ISO 8601); the gateway's reply (201 with the answer)."""
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     pc.addTransceiver("video", direction="recvonly")
     restrict_host_addresses(pc, [LOCAL])
     await pc.setLocalDescription(await pc.createOffer())
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=20) as client:
-        resp = await client.post(
-            f"/api/v1/cameras/{camera}/webrtc", json={"sdp": pc.localDescription.sdp, "type": "offer"}
-        )
+        body = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        if replay is not None:
+            body.update(start=replay[0], end=replay[1])
+        resp = await client.post(f"/api/v1/cameras/{camera}/{'webrtc' if replay is None else 'replay'}", json=body)
     if resp.status_code == 201:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=resp.json()["sdp"], type="answer"))
     return pc, resp

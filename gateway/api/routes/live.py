@@ -1,4 +1,5 @@
-"""WebRTC live view and snapshots of a camera, for admin, operator and police (not auditor).
+"""WebRTC live view, recording replay and snapshots of a camera, for admin, operator and police (not
+auditor).
 
 A camera the caller is not granted answers exactly like one that does not exist: 404 "no camera",
 so that grants do not reveal which cameras a site has.
@@ -10,7 +11,7 @@ import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gateway.access import Access
 from gateway.api.deps import AccessDep, AdminUser, RuntimeDep, client_ip
@@ -26,6 +27,11 @@ class OfferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sdp: str = Field(max_length=65536, description="The browser's SDP offer (non-trickle: all candidates)")
     type: Literal["offer"] = "offer"
+
+
+class ReplayIn(OfferIn):
+    start: AwareDatetime = Field(description="The recorded instant to start at, with its time zone (ISO 8601)")
+    end: AwareDatetime = Field(description="Where the replay ends; at most 24 h after start")
 
 
 class AnswerOut(BaseModel):
@@ -53,6 +59,24 @@ async def start_live_view(
 ) -> AnswerOut:
     session_id, sdp, mode, codec = await runtime.live.offer(
         camera_id, body.sdp, body.type, access.user.name, client_ip(request)
+    )
+    return AnswerOut(session_id=session_id, sdp=sdp, mode=mode, codec=codec)
+
+
+@router.post("/api/v1/cameras/{camera_id}/replay", status_code=201, response_model=AnswerOut)
+async def start_replay(
+    camera_id: str, body: ReplayIn, request: Request, runtime: RuntimeDep, access: ViewerDep
+) -> AnswerOut:
+    """Watch the camera's recordings from `start` to `end` (WebRTC, like live view; ended with the same
+    DELETE). 404 when nothing is recorded there, 429 when the recorder serves all the replays it may."""
+    session_id, sdp, mode, codec = await runtime.live.replay(
+        camera_id,
+        body.start.timestamp(),
+        body.end.timestamp(),
+        body.sdp,
+        body.type,
+        access.user.name,
+        client_ip(request),
     )
     return AnswerOut(session_id=session_id, sdp=sdp, mode=mode, codec=codec)
 

@@ -1,7 +1,8 @@
 "use strict";
 // Live view over WebRTC: the browser offers to receive one video track, the gateway answers with the
 // camera's stream (H.264 passed through, or transcoded), and the session is closed when the viewer
-// stops or leaves the page so the gateway does not keep sending to nobody.
+// stops or leaves the page so the gateway does not keep sending to nobody. A recording is watched the
+// same way (the replay form): the offer goes to /replay with the span, and the same DELETE ends it.
 (function () {
   const button = document.getElementById("live-toggle");
   const video = document.getElementById("live-video");
@@ -12,7 +13,9 @@
   const idle = document.getElementById("live-idle");
   const meta = document.querySelector('meta[name="csrf-token"]');
   const csrf = meta ? meta.getAttribute("content") : "";
-  const base = "/api/v1/cameras/" + encodeURIComponent(camera) + "/webrtc";
+  const cameraPath = "/api/v1/cameras/" + encodeURIComponent(camera);
+  const base = cameraPath + "/webrtc";
+  const replayForm = document.getElementById("replay-form");
   const ICE_WAIT_MS = 5000;
   let pc = null;
   let sessionId = null;
@@ -49,7 +52,15 @@
     return "the gateway answered HTTP " + res.status;
   }
 
-  async function start() {
+  function replaySpan() {
+    const startText = document.getElementById("replay-start").value;
+    const seconds = Number(document.getElementById("replay-length").value);
+    const from = new Date(startText);  // datetime-local: this browser's time zone
+    if (!startText || isNaN(from.getTime())) throw new Error("choose when the recording starts");
+    return { start: from.toISOString(), end: new Date(from.getTime() + seconds * 1000).toISOString(), from: from };
+  }
+
+  async function start(replay) {
     showError("");
     status("Connecting…");
     pc = new RTCPeerConnection({ iceServers: [] });
@@ -69,11 +80,13 @@
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await iceGathered(pc);
-    const res = await fetch(base, {
+    const body = { sdp: pc.localDescription.sdp, type: "offer" };
+    if (replay) { body.start = replay.start; body.end = replay.end; }
+    const res = await fetch(replay ? cameraPath + "/replay" : base, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }),
+      body: JSON.stringify(body),
     });
     if (res.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname)); return; }
     if (!res.ok) throw new Error(await errorText(res));
@@ -83,7 +96,8 @@
     setRunning(true);
     const codec = answer.codec ? String(answer.codec).toUpperCase() : "video";
     const mode = answer.mode === "passthrough" ? "passed through, not re-encoded" : "transcoded by the gateway";
-    status("Live · " + codec + " " + mode);
+    status((replay ? "Recording from " + replay.from.toLocaleString() : "Live") + " · " + codec + " " + mode);
+    video.dataset.kind = replay ? "replay" : "live";
     video.dataset.mode = answer.mode || "";
     video.dataset.codec = answer.codec || "";
   }
@@ -108,21 +122,41 @@
     if (!errorEl.textContent) status("Stopped.");
   }
 
-  button.addEventListener("click", async () => {
+  async function guarded(what, action) {
     if (busy) return;
     busy = true;
     button.disabled = true;
     try {
-      if (pc) stop(); else await start();
+      await action();
     } catch (err) {
       const text = err && err.message ? err.message : String(err);
       stop();
-      showError("Live view could not start: " + text);
+      showError(what + " could not start: " + text);
       status("");
     } finally {
       busy = false;
       button.disabled = false;
     }
-  });
+  }
+
+  button.addEventListener("click", () => guarded("Live view", async () => {
+    if (pc) stop(); else await start(null);
+  }));
+  if (replayForm) {
+    const input = document.getElementById("replay-start");
+    if (!input.value) {  // an hour ago, in this browser's local time, as datetime-local wants it
+      const d = new Date(Date.now() - 3600 * 1000);
+      d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+      input.value = d.toISOString().slice(0, 19);
+    }
+    replayForm.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      guarded("The recording", async () => {
+        const span = replaySpan();
+        if (pc) stop();
+        await start(span);
+      });
+    });
+  }
   window.addEventListener("pagehide", () => { if (pc) stop(true); });
 })();
