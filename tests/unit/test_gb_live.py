@@ -29,92 +29,23 @@ from adapters.gb28181.sip import (
     new_tag,
     parse,
     request,
-    response_to,
 )
-from adapters.gb28181.ua import PlatformSettings
 from gateway.analytics.events import Event
-from gateway.config import GatewayConfig, parse_config
 from gateway.gb28181 import alarms
-from gateway.gb28181.service import Uplink
 from gateway.health.state import CameraState, CameraStatus
-from gateway.pipeline.bus import PacketBus
-from gateway.streams.hub import SourceOpener, StreamHub
-from tests.support.configs import CH1, GB_SITE, SERVER_ID, UNIT_ID
-
-DOMAIN = "1200000000"
-SPS = b"\x00\x00\x00\x01\x67\x42\xc0\x1e\x95\xa0\x50\x1e\xd0\x80"
-PPS = b"\x00\x00\x00\x01\x68\xce\x3c\x80"
-IDR = b"\x00\x00\x00\x01\x65" + bytes(range(256)) * 8
-P_FRAME = b"\x00\x00\x00\x01\x41" + bytes(200)
-
-
-class FakeLink:
-    """The parts of PlatformLink the uplink uses; every request it sends is answered `answer`."""
-
-    def __init__(self) -> None:
-        self.sent: list[SipMessage] = []
-        self.answer = 200
-        self.state = "registered"
-        self.contact_uri: str | None = f"sip:{UNIT_ID}@127.0.0.1:5060"
-        self.local_addr = ("127.0.0.1", 5060)
-        self.settings = PlatformSettings(
-            server_id=SERVER_ID,
-            server_host="127.0.0.1",
-            server_port=5061,
-            server_domain=DOMAIN,
-            device_id=UNIT_ID,
-            password="unused",
-        )
-
-    def in_dialog(self, dialog: Dialog, method: str, **kw: Any) -> SipMessage:
-        return dialog.request(method, via_host="127.0.0.1", via_port=5060, transport="udp", **kw)
-
-    async def send_request(self, msg: SipMessage) -> SipMessage:
-        self.sent.append(msg)
-        return response_to(msg, self.answer)
-
-    def sent_of(self, method: str) -> list[SipMessage]:
-        return [m for m in self.sent if m.method == method]
-
-
-def _config(**uplink: Any) -> GatewayConfig:
-    data: dict[str, Any] = {**GB_SITE, "uplinks": {"gb28181": [{**GB_SITE["uplinks"]["gb28181"][0], **uplink}]}}
-    return parse_config(data, check_secrets=False)
-
-
-class Site:
-    """One uplink over the GB_SITE config (gate = CH1), its camera states and buses."""
-
-    def __init__(self, opener: SourceOpener | None = None, **uplink: Any) -> None:
-        self.config = _config(**uplink)
-        self.states = {"gate": CameraState.ONLINE, "hall": CameraState.ONLINE, "yard": CameraState.ONLINE}
-        self.buses = {c.id: PacketBus(c.id) for c in self.config.cameras}
-        for bus in self.buses.values():
-            bus.info = StreamInfo("h264", 1280, 720, "Baseline", 25.0, Fraction(1, 90000), SPS + PPS)
-        # Every camera read in this process: the hub hands out the readers' buses, opening nothing.
-        # With an opener, no camera is: the hub opens a pull of its own through it.
-        if opener is None:
-            self.streams = StreamHub(self.config.supervisor, self.buses, lambda _cid: True)
-        else:
-            self.streams = StreamHub(self.config.supervisor, self.buses, lambda _cid: False, open_source=opener)
-        self.uplink = Uplink(
-            self.config, self.config.uplinks.gb28181[0], self.states.get, lambda _c: ("Acme", "X1"), self.streams
-        )
-        self.link = FakeLink()
-        self.uplink.link = self.link  # type: ignore[assignment]
-
-    def set_state(self, camera: str, state: CameraState) -> None:
-        old = CameraStatus(camera, self.states[camera], None, 0.0)
-        self.states[camera] = state
-        self.uplink.camera_changed(
-            CameraStatus(camera, state, "gone" if state is CameraState.OFFLINE else None, 1.0), old
-        )
-
-    def publish(self, camera: str, n: int = 6) -> None:
-        for i in range(n):
-            key = i % 3 == 0
-            data = IDR if key else P_FRAME
-            self.buses[camera].publish(Packet(camera, "h264", i * 3600, i * 3600, Fraction(1, 90000), key, data, 0.0))
+from tests.support.configs import CH1, SERVER_ID, UNIT_ID
+from tests.support.gbunit import (
+    DOMAIN,
+    IDR,
+    PPS,
+    SPS,
+    Site,
+    drain,
+    in_dialog_request,
+    invite_request,
+    offer_sdp,
+    settle,
+)
 
 
 @pytest.fixture
@@ -126,86 +57,13 @@ async def receiver() -> AsyncIterator[socket.socket]:
     sock.close()
 
 
-def _offer(port: int, *, session: str = "Play", media: str | None = None, ssrc: str = "0100000001") -> bytes:
-    lines = [
-        "v=0",
-        f"o={SERVER_ID} 0 0 IN IP4 127.0.0.1",
-        f"s={session}",
-        "c=IN IP4 127.0.0.1",
-        "t=0 0",
-        media or f"m=video {port} RTP/AVP 96",
-        "a=recvonly",
-        "a=rtpmap:96 PS/90000",
-        f"y={ssrc}",
-    ]
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def _invite(
-    channel: str, body: bytes, *, subject: str | None = None, content_type: str = "application/sdp"
-) -> SipMessage:
-    extra = [("Contact", f"<sip:{SERVER_ID}@127.0.0.1:5061>")]
-    if subject:
-        extra.append(("Subject", subject))
-    msg = request(
-        "INVITE",
-        f"sip:{channel}@{DOMAIN}",
-        via_host="127.0.0.1",
-        via_port=5061,
-        transport="udp",
-        from_uri=f"sip:{SERVER_ID}@{DOMAIN}",
-        from_tag=new_tag(),
-        to_uri=f"sip:{channel}@{DOMAIN}",
-        call_id=new_call_id("127.0.0.1"),
-        cseq=20,
-        extra_headers=extra,
-        body=body,
-        content_type=content_type,
-    )
-    return parse(msg.to_bytes())  # as the link would hand it over
-
-
-def _in_dialog(invite: SipMessage, answer: SipMessage, method: str) -> SipMessage:
-    msg = request(
-        method,
-        f"sip:{CH1}@127.0.0.1:5060",
-        via_host="127.0.0.1",
-        via_port=5061,
-        transport="udp",
-        from_uri=f"sip:{SERVER_ID}@{DOMAIN}",
-        from_tag=invite.from_tag or "",
-        to_uri=f"sip:{CH1}@{DOMAIN}",
-        to_tag=answer.to_tag,
-        call_id=invite.call_id,
-        cseq=20 if method == "ACK" else 21,
-    )
-    return parse(msg.to_bytes())
-
-
-async def _drain(sock: socket.socket, seconds: float = 0.5) -> list[bytes]:
-    loop = asyncio.get_running_loop()
-    out: list[bytes] = []
-    end = loop.time() + seconds
-    while loop.time() < end:
-        try:
-            out.append(sock.recv(65536))
-        except BlockingIOError:
-            await asyncio.sleep(0.02)
-    return out
-
-
-async def _settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0.01)
-
-
 # --- INVITE, ACK, media, BYE ---------------------------------------------------------------------
 
 
 async def test_invite_ack_streams_ps_and_bye_ends(receiver: socket.socket) -> None:
     site = Site()
     port = receiver.getsockname()[1]
-    invite = _invite(CH1, _offer(port))
+    invite = invite_request(CH1, offer_sdp(port))
     answer = await site.uplink._on_request(invite)
     assert answer is not None and answer.status == 200, answer
     assert answer.to_tag and answer.get("Contact") == f"<sip:{UNIT_ID}@127.0.0.1:5060>"
@@ -216,11 +74,11 @@ async def test_invite_ack_streams_ps_and_bye_ends(receiver: socket.socket) -> No
     assert session["state"] == "answered" and session["camera_id"] == "gate"
     assert not site.buses["gate"].subscribers  # nothing is read before the ACK
 
-    site.uplink.live.on_ack(_in_dialog(invite, answer, "ACK"))
-    await _settle()
+    site.uplink.live.on_ack(in_dialog_request(invite, answer, "ACK"))
+    await settle()
     assert len(site.buses["gate"].subscribers) == 1
     site.publish("gate")
-    datagrams = await _drain(receiver)
+    datagrams = await drain(receiver)
     assert datagrams, "no RTP arrived"
     demuxer = PsDemuxer()
     reader = RtpPsReader(ssrc=100000001, payload_type=96)
@@ -232,25 +90,25 @@ async def test_invite_ack_streams_ps_and_bye_ends(receiver: socket.socket) -> No
     assert len(units) == 5  # six pictures; the last waits for the next to start
     assert units[0].psm and units[0].data.startswith(SPS + PPS)  # parameter sets put before the IDR
 
-    bye = await site.uplink._on_request(_in_dialog(invite, answer, "BYE"))
+    bye = await site.uplink._on_request(in_dialog_request(invite, answer, "BYE"))
     assert bye is not None and bye.status == 200
-    await _settle()
+    await settle()
     assert not site.uplink.live.status() and not site.buses["gate"].subscribers
     site.publish("gate")
-    assert await _drain(receiver, 0.2) == []
+    assert await drain(receiver, 0.2) == []
     assert site.uplink.live.counters["byes_received"] == 1 and not site.link.sent_of("BYE")
-    again = await site.uplink._on_request(_in_dialog(invite, answer, "BYE"))
+    again = await site.uplink._on_request(in_dialog_request(invite, answer, "BYE"))
     assert again is not None and again.status == 481
 
 
 async def test_camera_lost_sends_bye_and_stops(receiver: socket.socket) -> None:
     site = Site()
-    invite = _invite(CH1, _offer(receiver.getsockname()[1]))
+    invite = invite_request(CH1, offer_sdp(receiver.getsockname()[1]))
     answer = await site.uplink._on_request(invite)
     assert answer is not None
-    site.uplink.live.on_ack(_in_dialog(invite, answer, "ACK"))
+    site.uplink.live.on_ack(in_dialog_request(invite, answer, "ACK"))
     site.set_state("gate", CameraState.OFFLINE)
-    await _settle()
+    await settle()
     (bye,) = site.link.sent_of("BYE")
     assert bye.call_id == invite.call_id
     assert header_params(bye.get("To") or "")["tag"] == invite.from_tag
@@ -262,18 +120,18 @@ async def test_camera_lost_sends_bye_and_stops(receiver: socket.socket) -> None:
 async def test_same_subject_replaces_and_other_subject_shares_the_source(receiver: socket.socket) -> None:
     site = Site()
     port = receiver.getsockname()[1]
-    first = _invite(CH1, _offer(port), subject=f"{CH1}:0100000001,{SERVER_ID}:0")
+    first = invite_request(CH1, offer_sdp(port), subject=f"{CH1}:0100000001,{SERVER_ID}:0")
     a1 = await site.uplink._on_request(first)
-    other = _invite(CH1, _offer(port, ssrc="0100000002"), subject=f"{CH1}:0100000002,{SERVER_ID}:0")
+    other = invite_request(CH1, offer_sdp(port, ssrc="0100000002"), subject=f"{CH1}:0100000002,{SERVER_ID}:0")
     a2 = await site.uplink._on_request(other)
     assert a1 is not None and a2 is not None and a1.status == a2.status == 200
-    site.uplink.live.on_ack(_in_dialog(first, a1, "ACK"))
-    site.uplink.live.on_ack(_in_dialog(other, a2, "ACK"))
+    site.uplink.live.on_ack(in_dialog_request(first, a1, "ACK"))
+    site.uplink.live.on_ack(in_dialog_request(other, a2, "ACK"))
     assert len(site.buses["gate"].subscribers) == 2  # two viewers, one camera bus
-    again = _invite(CH1, _offer(port, ssrc="0100000003"), subject=f"{CH1}:0100000001,{SERVER_ID}:0")
+    again = invite_request(CH1, offer_sdp(port, ssrc="0100000003"), subject=f"{CH1}:0100000001,{SERVER_ID}:0")
     a3 = await site.uplink._on_request(again)
     assert a3 is not None and a3.status == 200
-    await _settle()
+    await settle()
     (bye,) = site.link.sent_of("BYE")
     assert bye.call_id == first.call_id
     assert {s["call_id"] for s in site.uplink.live.status()} == {other.call_id, again.call_id}
@@ -283,20 +141,20 @@ async def test_same_subject_replaces_and_other_subject_shares_the_source(receive
 @pytest.mark.parametrize(
     ("channel", "body", "content_type", "state", "status"),
     [
-        ("12010000001320000099", _offer(9), "application/sdp", CameraState.ONLINE, 404),
-        (CH1, _offer(9), "text/plain", CameraState.ONLINE, 415),
-        (CH1, _offer(9, media="m=audio 9 RTP/AVP 8"), "application/sdp", CameraState.ONLINE, 488),
-        (CH1, _offer(9, session="Playback"), "application/sdp", CameraState.ONLINE, 404),
-        (CH1, _offer(9, session="Talk"), "application/sdp", CameraState.ONLINE, 488),
+        ("12010000001320000099", offer_sdp(9), "application/sdp", CameraState.ONLINE, 404),
+        (CH1, offer_sdp(9), "text/plain", CameraState.ONLINE, 415),
+        (CH1, offer_sdp(9, media="m=audio 9 RTP/AVP 8"), "application/sdp", CameraState.ONLINE, 488),
+        (CH1, offer_sdp(9, session="Playback"), "application/sdp", CameraState.ONLINE, 404),
+        (CH1, offer_sdp(9, session="Talk"), "application/sdp", CameraState.ONLINE, 488),
         (CH1, b"v=0\r\nnonsense", "application/sdp", CameraState.ONLINE, 400),
-        (CH1, _offer(9), "application/sdp", CameraState.OFFLINE, 480),
+        (CH1, offer_sdp(9), "application/sdp", CameraState.OFFLINE, 480),
     ],
     ids=["unknown-channel", "not-sdp", "no-video", "playback-no-recordings", "talk", "garbage-sdp", "camera-offline"],
 )
 async def test_refused_invites(channel: str, body: bytes, content_type: str, state: CameraState, status: int) -> None:
     site = Site()
     site.states["gate"] = state
-    answer = await site.uplink._on_request(_invite(channel, body, content_type=content_type))
+    answer = await site.uplink._on_request(invite_request(channel, body, content_type=content_type))
     assert answer is not None and answer.status == status, answer
     assert not site.uplink.live.status()
     assert site.uplink.live.counters["invites_refused"] == 1
@@ -305,8 +163,8 @@ async def test_refused_invites(channel: str, body: bytes, content_type: str, sta
 async def test_session_limit_is_486(receiver: socket.socket) -> None:
     site = Site(max_sessions=1)
     port = receiver.getsockname()[1]
-    first = await site.uplink._on_request(_invite(CH1, _offer(port)))
-    second = await site.uplink._on_request(_invite(CH1, _offer(port)))
+    first = await site.uplink._on_request(invite_request(CH1, offer_sdp(port)))
+    second = await site.uplink._on_request(invite_request(CH1, offer_sdp(port)))
     assert first is not None and second is not None
     assert (first.status, second.status) == (200, 486)
 
@@ -314,7 +172,7 @@ async def test_session_limit_is_486(receiver: socket.socket) -> None:
 async def test_no_ack_ends_the_session_with_bye(receiver: socket.socket) -> None:
     site = Site()
     site.uplink.live._ack_timeout_s = 0.05
-    invite = _invite(CH1, _offer(receiver.getsockname()[1]))
+    invite = invite_request(CH1, offer_sdp(receiver.getsockname()[1]))
     await site.uplink._on_request(invite)
     await asyncio.sleep(0.2)
     (bye,) = site.link.sent_of("BYE")
@@ -323,14 +181,14 @@ async def test_no_ack_ends_the_session_with_bye(receiver: socket.socket) -> None
 
 async def test_reinvite_repeats_the_answer_and_unknown_is_481(receiver: socket.socket) -> None:
     site = Site()
-    invite = _invite(CH1, _offer(receiver.getsockname()[1]))
+    invite = invite_request(CH1, offer_sdp(receiver.getsockname()[1]))
     answer = await site.uplink._on_request(invite)
     assert answer is not None
-    re = _in_dialog(invite, answer, "INVITE")
+    re = in_dialog_request(invite, answer, "INVITE")
     re.body = invite.body
     again = await site.uplink.live.on_invite(re)
     assert again.status == 200 and again.body == answer.body
-    lost = _in_dialog(_invite(CH1, b""), answer, "INVITE")
+    lost = in_dialog_request(invite_request(CH1, b""), answer, "INVITE")
     assert (await site.uplink.live.on_invite(lost)).status == 481
 
 
@@ -344,7 +202,7 @@ async def test_cancel_during_a_slow_media_open_gives_487(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(MediaSender, "open", slow_open)
     site = Site()
-    invite = _invite(CH1, _offer(9))
+    invite = invite_request(CH1, offer_sdp(9))
     task = asyncio.create_task(site.uplink._on_request(invite))
     await asyncio.wait_for(opened.wait(), 5)
     cancel = parse(invite.to_bytes().replace(b"INVITE", b"CANCEL"))
@@ -379,7 +237,7 @@ class HeldSource:
 async def test_cancel_while_the_camera_opens_gives_487_and_lets_the_camera_go() -> None:
     source = HeldSource()
     site = Site(opener=lambda _camera, _settings, _stream: source)
-    invite = _invite(CH1, _offer(9))
+    invite = invite_request(CH1, offer_sdp(9))
     task = asyncio.create_task(site.uplink._on_request(invite))
     await asyncio.to_thread(source.opening.wait, 5)
     cancel = parse(invite.to_bytes().replace(b"INVITE", b"CANCEL"))
@@ -395,7 +253,7 @@ async def test_cancel_while_the_camera_opens_gives_487_and_lets_the_camera_go() 
 async def test_a_camera_lost_while_its_feed_opens_is_refused_with_480(receiver: socket.socket) -> None:
     source = HeldSource()
     site = Site(opener=lambda _camera, _settings, _stream: source)
-    task = asyncio.create_task(site.uplink._on_request(_invite(CH1, _offer(receiver.getsockname()[1]))))
+    task = asyncio.create_task(site.uplink._on_request(invite_request(CH1, offer_sdp(receiver.getsockname()[1]))))
     await asyncio.to_thread(source.opening.wait, 5)
     site.set_state("gate", CameraState.OFFLINE)  # no session yet to end: the answer must see it
     source.proceed.set()
@@ -441,7 +299,7 @@ async def test_catalog_subscription_notifies_state_changes() -> None:
     answer = await site.uplink._on_request(sub)
     assert answer is not None and answer.status == 200 and answer.get("Expires") == "120"
     assert manscdp.parse(answer.body).field("Result") == "OK"
-    await _settle()
+    await settle()
     (initial,) = site.link.sent_of("NOTIFY")  # every channel's state at once
     body = manscdp.parse(initial.body)
     assert (body.root, body.cmd_type) == ("Notify", "Catalog")
@@ -455,7 +313,7 @@ async def test_catalog_subscription_notifies_state_changes() -> None:
     site.set_state("gate", CameraState.CONNECTING)  # still not up: no NOTIFY
     site.set_state("gate", CameraState.ONLINE)
     site.set_state("yard", CameraState.OFFLINE)  # not forwarded (no channel id): no NOTIFY
-    await _settle()
+    await settle()
     changes = [manscdp.parse(n.body) for n in site.link.sent_of("NOTIFY")[1:]]
     assert [(c.element.findtext(".//Item/DeviceID"), c.element.findtext(".//Item/Event")) for c in changes] == [
         (CH1, "OFF"),
@@ -478,7 +336,7 @@ async def test_catalog_subscription_notifies_state_changes() -> None:
     done = await site.uplink._on_request(unsub)
     assert done is not None and done.status == 200 and done.get("Expires") == "0"
     site.set_state("gate", CameraState.OFFLINE)
-    await _settle()
+    await settle()
     assert len(site.link.sent_of("NOTIFY")) == 3
 
 
@@ -494,7 +352,7 @@ async def test_a_notify_answered_481_ends_the_subscription() -> None:
     site = Site()
     site.link.answer = 481
     await site.uplink._on_request(_subscribe("Catalog"))
-    await _settle()
+    await settle()
     assert site.uplink.subscriptions.status() == []
 
 
@@ -504,13 +362,13 @@ async def test_a_notify_answered_481_ends_the_subscription() -> None:
 async def test_alarm_subscription_gets_offline_and_detection_alarms() -> None:
     site = Site()
     await site.uplink._on_request(_subscribe("Alarm"))
-    await _settle()
+    await settle()
     assert site.link.sent_of("NOTIFY") == []  # no initial NOTIFY for alarms
     site.set_state("gate", CameraState.OFFLINE)
     event = Event(None, "gate", "door", "intrusion", "z", 1_700_000_000.0, (1,), (), {}, "person in zone z", 640, 360)
     site.uplink.detection_event(event)
     site.uplink.detection_event(Event(None, "yard", "r", "intrusion", None, 1.0, (1,), (), {}, "x", 1, 1))
-    await _settle()
+    await settle()
     bodies = [manscdp.parse(n.body) for n in site.link.sent_of("NOTIFY")]
     assert [(b.cmd_type, b.device_id, b.field("AlarmMethod")) for b in bodies] == [
         ("Alarm", CH1, "5"),
@@ -525,13 +383,13 @@ async def test_alarm_subscription_gets_offline_and_detection_alarms() -> None:
 async def test_alarms_always_go_by_message_without_a_subscription() -> None:
     site = Site(alarms="always")
     site.set_state("gate", CameraState.OFFLINE)
-    await _settle()
+    await settle()
     (msg,) = site.link.sent_of("MESSAGE")
     assert manscdp.parse(msg.body).cmd_type == "Alarm"
     assert site.uplink.counters["alarms_sent"] == 1
     quiet = Site()  # the default: only to a platform that subscribed
     quiet.set_state("gate", CameraState.OFFLINE)
-    await _settle()
+    await settle()
     assert quiet.link.sent == []
 
 
@@ -556,7 +414,7 @@ def test_alarm_mapping() -> None:
 
 
 def test_dialog_from_an_invite_with_record_route() -> None:
-    invite = _invite(CH1, _offer(9))
+    invite = invite_request(CH1, offer_sdp(9))
     invite.add("Record-Route", "<sip:10.0.0.1;lr>, <sip:10.0.0.2;lr>")
     dialog = Dialog.as_uas(invite, "777")
     assert dialog.route_set == ("<sip:10.0.0.1;lr>", "<sip:10.0.0.2;lr>")
@@ -580,7 +438,7 @@ def test_dialog_from_an_invite_with_record_route() -> None:
     ids=["bad-cseq", "oversized-headers", "version"],
 )
 def test_unparsable_requests_get_their_status(mutate: Any, status: int) -> None:
-    raw = mutate(_invite(CH1, _offer(9)).to_bytes())
+    raw = mutate(invite_request(CH1, offer_sdp(9)).to_bytes())
     with pytest.raises(SipError) as info:
         parse(raw)
     answer = error_response(raw, info.value)
@@ -599,17 +457,17 @@ async def test_a_lost_platform_ends_its_sessions_without_bye(receiver: socket.so
     # A platform that restarted has forgotten its dialogs: streaming on to its old receiver would be
     # counted as forwarded while nobody sees it (found by tests/faults/test_uplink_faults.py).
     site = Site()
-    invite = _invite(CH1, _offer(receiver.getsockname()[1]))
+    invite = invite_request(CH1, offer_sdp(receiver.getsockname()[1]))
     answer = await site.uplink._on_request(invite)
     assert answer is not None
-    site.uplink.live.on_ack(_in_dialog(invite, answer, "ACK"))
-    await _settle()
+    site.uplink.live.on_ack(in_dialog_request(invite, answer, "ACK"))
+    await settle()
     assert len(site.buses["gate"].subscribers) == 1
     site.uplink._link_state("registering", "registering")
     assert len(site.uplink.live.status()) == 1  # only a failure ends them
     site.uplink._link_state("failed", "keepalive unanswered 3 times")
-    await _settle()
+    await settle()
     assert not site.uplink.live.status() and not site.buses["gate"].subscribers
     assert not site.link.sent_of("BYE")
     site.publish("gate")
-    assert await _drain(receiver, 0.2) == []
+    assert await drain(receiver, 0.2) == []
