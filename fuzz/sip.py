@@ -4,8 +4,8 @@ Covers `sip.parse` (one UDP datagram), `StreamFramer` (the same bytes cut into f
 chunks), `error_response` (what we answer to a request that did not parse), the header accessors
 the user agent routes on (Call-ID, CSeq, Via branch, tags, Expires, Date), `response_to` as the
 user agent answers every request, and the Digest parsers for WWW-Authenticate/Authorization.
-Allowed: `SipError`, and `DigestError` from the Digest parsers. Invariants: a parsed message, serialised, parses again to
-the same start line, headers and body; every response we build parses again (an error answer
+Allowed: `SipError`, and `DigestError` from the Digest parsers. Invariants: a parsed message,
+serialised, parses again to the same start line, headers and body; every response we build parses again (an error answer
 echoes an unreadable CSeq verbatim, so that one is exempt).
 """
 

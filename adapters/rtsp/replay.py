@@ -172,7 +172,7 @@ class RtspReplay:
             headers["Require"] = "onvif-replay"
         described = await self._request("DESCRIBE", self.url, headers)
         base = described.get("content-base") or described.get("content-location") or self.url
-        codec, fmtp, control = _video_of(described.body.decode("utf-8", "replace"))
+        codec, fmtp, control = video_of_sdp(described.body.decode("utf-8", "replace"))
         self._aggregate = base
         self._control = _resolve(base, control)
         self._depacketizer = Depacketizer(codec)
@@ -189,7 +189,7 @@ class RtspReplay:
             name, _, value = param.strip().partition("=")
             if name.lower() == "timeout" and value.isdigit() and int(value) > 0:
                 self._session_timeout_s = float(value)
-        self.info = _stream_info(codec, fmtp)
+        self.info = stream_info_of(codec, fmtp)
         self._keepalive_task = asyncio.create_task(self._keepalive(), name=f"rtsp-keepalive-{self.source_id}")
         return self.info
 
@@ -523,7 +523,7 @@ def _resolve(base: str, control: str | None) -> str:
     return urljoin(base if base.endswith("/") else base + "/", control)
 
 
-def _video_of(sdp: str) -> tuple[Codec, dict[str, str], str | None]:
+def video_of_sdp(sdp: str) -> tuple[Codec, dict[str, str], str | None]:
     """The video section of the recorder's SDP: its codec, fmtp parameters and control URL."""
     in_video = False
     payload: str | None = None
@@ -560,7 +560,7 @@ def _video_of(sdp: str) -> tuple[Codec, dict[str, str], str | None]:
     return codec, fmtp, control  # type: ignore[return-value]
 
 
-def _stream_info(codec: Codec, fmtp: dict[str, str]) -> StreamInfo:
+def stream_info_of(codec: Codec, fmtp: dict[str, str]) -> StreamInfo:
     """What the SDP says of the video: its parameter sets (as Annex B extradata) and their size."""
     names = ("sprop-vps", "sprop-sps", "sprop-pps") if codec == "h265" else ("sprop-parameter-sets",)
     nal_units: list[bytes] = []
