@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final, Literal
 
 from adapters.common.digest import Challenge, DigestError, authorization, parse_challenge
@@ -79,6 +79,7 @@ class PlatformSettings:
     t1_s: float = 0.5  # RFC 3261 timer T1 (RTT estimate)
     user_agent: str = DEFAULT_USER_AGENT
     contact_host: str | None = None  # address the platform should reach us at; default local_host
+    zone: tzinfo | None = None  # the site's time zone: a zone-less Date is read in it (None: the host's)
 
     def __post_init__(self) -> None:
         for name in ("server_id", "device_id"):
@@ -582,9 +583,11 @@ class PlatformLink:
         moment = parse_date(date) if date is not None else None
         if moment is not None:
             # GB/T 28181 clause 9.10.2: the platform's Date is the clock to follow. A zone-less
-            # Date is the platform's wall-clock time, compared with ours (both sides local time).
-            ours = datetime.now(UTC) if moment.tzinfo is not None else datetime.now()
-            self.time_offset_s = (moment - ours).total_seconds()
+            # Date is the platform's wall-clock time, which is the site's (not the host's: an edge box
+            # often runs on UTC while the platform speaks Beijing time).
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=self.settings.zone) if self.settings.zone else moment.astimezone()
+            self.time_offset_s = (moment - datetime.now(UTC)).total_seconds()
         else:
             self.time_offset_s = None
         self._set_state("registered", f"registered to {self.settings.target} for {granted} s")

@@ -58,7 +58,9 @@ class Gb28181Uplink(Model):
         default="all", description="'all' cameras with a gb_channel_id, or a list of camera ids"
     )
     charset: Literal["GB2312", "UTF-8"] = Field(default="GB2312", description="Encoding of our MANSCDP bodies")
-    catalog_per_message: int = Field(default=20, ge=1, le=200, description="Catalog items per Response MESSAGE")
+    catalog_per_message: int = Field(
+        default=20, ge=1, le=200, description="Items per Response MESSAGE of a Catalog or RecordInfo"
+    )
     max_sessions: int = Field(default=16, ge=1, le=256, description="Live video sessions at once (INVITEs beyond: 486)")
     media_ip: IPvAnyAddress | None = Field(
         default=None, description="Address put in our SDP answers; default: the address the SIP link uses"

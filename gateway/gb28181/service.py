@@ -140,6 +140,7 @@ class Uplink:
             keepalive_misses=up.keepalive_misses,
             retry_s=RETRY_S,
             contact_host=contact,
+            zone=self._zone(),
         )
         link = PlatformLink(settings, self._on_request, on_ack=self.live.on_ack, on_state=self._link_state, allow=ALLOW)
         try:
@@ -323,8 +324,8 @@ class Uplink:
         return a, b
 
     async def _record_info(self, query: manscdp.Manscdp) -> list[bytes]:
-        """RecordInfo (A.2.4.5 query, A.2.6.5 response): the channel's recorded spans in the asked range,
-        from its recording device, each one item."""
+        """RecordInfo (the query and its response, GB/T 28181-2016 annex A): the channel's recorded spans
+        in the asked range, from its recording device, each one item."""
         camera = self._channels.get(query.device_id)
         if camera is None:
             return []
