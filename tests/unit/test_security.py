@@ -239,7 +239,8 @@ def test_only_admins_change_users_tokens_and_grants(site: tuple[TestClient, dict
     client, tokens = site
     body = {"name": "x-new", "role": "police", "kind": "camera", "target": "a1", "disabled": True}
     changes = [(m, p) for m, p in routes(client.app) if m in ("POST", "PATCH", "PUT", "DELETE") and is_api(p)]  # type: ignore[arg-type]
-    admin_only = [(m, p) for m, p in changes if "/webrtc" not in p]
+    # Live view and replay are for the viewing roles; every other change is an admin's.
+    admin_only = [(m, p) for m, p in changes if "/webrtc" not in p and not p.endswith("/replay")]
     assert len(admin_only) >= 6
     for role in ("auditor", "police", "operator"):
         for method, path in admin_only:
@@ -247,6 +248,9 @@ def test_only_admins_change_users_tokens_and_grants(site: tuple[TestClient, dict
             assert r.status_code == 403, (role, method, path, r.status_code)
         # Auditors read; they never start a live view.
     r = client.post("/api/v1/cameras/a1/webrtc", headers=bearer(tokens["auditor"]), json={"sdp": "v=0\r\n"})
+    assert r.status_code == 403
+    span = {"sdp": "v=0\r\n", "start": "2026-12-06T09:00:00+08:00", "end": "2026-12-06T10:00:00+08:00"}
+    r = client.post("/api/v1/cameras/a1/replay", headers=bearer(tokens["auditor"]), json=span)
     assert r.status_code == 403
     audit = client.get("/api/v1/users", headers=bearer(tokens["admin"])).json()
     assert "x-new" not in {u["name"] for u in audit}
