@@ -795,6 +795,17 @@ def _stamp_via(via_row: str, host: str, port: int) -> str:
     return ",".join(vias)
 
 
+def stamp_received(resp: SipMessage, source: tuple[str, int]) -> SipMessage:
+    """`resp` with received/rport filled in its top Via for the request's source address (RFC 3261
+    section 18.2.1, RFC 3581 section 4), whoever built it; idempotent. The response then goes back
+    through NAT the way the request came."""
+    for index, (name, value) in enumerate(resp.headers):
+        if _key(name) == "via":
+            resp.headers[index] = (name, _stamp_via(value, *source))
+            break
+    return resp
+
+
 def response_to(
     req: SipMessage,
     status: int,

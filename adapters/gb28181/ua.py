@@ -37,6 +37,7 @@ from adapters.gb28181.sip import (
     parse_date,
     request,
     response_to,
+    stamp_received,
 )
 from adapters.gb28181.transport import Addr, TcpTransport, Transport, UdpTransport
 
@@ -324,7 +325,9 @@ class PlatformLink:
         transport = self._transport
         if transport is None:
             return None
-        return f"sip:{self.settings.device_id}@{self._contact_host()}:{transport.local[1]}"
+        uri = f"sip:{self.settings.device_id}@{self._contact_host()}:{transport.local[1]}"
+        # RFC 3261 section 19.1.1: without the parameter a peer reaches a sip: URI over UDP.
+        return uri + ";transport=tcp" if self.settings.transport == "tcp" else uri
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -474,7 +477,7 @@ class PlatformLink:
             to_uri=f"sip:{s.device_id}@{s.server_domain}" if method == "REGISTER" else self._server_uri,
             call_id=call_id,
             cseq=cseq,
-            contact=f"sip:{s.device_id}@{host}:{local_port}" if contact else None,
+            contact=self.contact_uri if contact else None,
             extra_headers=extra,
             body=body,
             content_type=content_type,
@@ -737,7 +740,8 @@ class PlatformLink:
     def _send_response(self, resp: SipMessage, addr: Addr) -> bytes | None:
         if self._transport is None:
             return None
-        data = resp.to_bytes()
+        # Every answer, the application's included, carries the request's source in its top Via.
+        data = stamp_received(resp, addr).to_bytes()
         try:
             self._transport.send(data, addr)
         except OSError as exc:

@@ -13,6 +13,7 @@ Nothing a platform sends may crash the gateway: malformed bodies get their 4xx, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -40,7 +41,7 @@ from gateway.gb28181.catalog import (
 )
 from gateway.gb28181.sessions import LiveVideo, SessionJournal
 from gateway.gb28181.subscriptions import Subscriptions
-from gateway.health.state import CameraStatus, StateOf, is_up
+from gateway.health.state import CameraState, CameraStatus, StateOf, is_up
 from gateway.inventory import CameraInventory
 from gateway.recordings.replay import Replays
 from gateway.streams.hub import StreamHub
@@ -64,6 +65,8 @@ _COUNTERS = (
     "alarms_failed",
 )
 ALLOW = "INVITE, ACK, BYE, CANCEL, INFO, MESSAGE, SUBSCRIBE"
+# After the connect timeout, a camera's first reading is known: online, or offline with a reason.
+FIRST_READING_GRACE_S = 2.0
 
 
 class ForwardJournal(SessionJournal, Protocol):
@@ -96,6 +99,7 @@ class Uplink:
         self._journal = journal
         self.link: PlatformLink | None = None
         self.start_error: str | None = None
+        self._state_seen = asyncio.Event()
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._channels = channel_lookup(config, uplink)
@@ -118,6 +122,8 @@ class Uplink:
         )
 
     async def start(self) -> None:
+        """Register once the channels' cameras have been read (in a task: the gateway's start does not
+        wait for it)."""
         up = self.uplink
         try:
             password = up.password.resolve()
@@ -125,6 +131,24 @@ class Uplink:
             self.start_error = str(exc)  # check-config catches this; a secret removed since start lands here
             log.error("GB/T 28181 uplink %s: not started: %s", up.id, exc)
             return
+        self._spawn(self._register_when_read(password), f"gb28181-{up.id}-start")
+
+    async def _first_reading(self) -> None:
+        """Wait until no channel's camera is still connecting, at most the connect timeout and a moment.
+
+        A platform fetches the catalog right after the registration, and one that does not subscribe
+        keeps the states it read then: registering before the cameras were first read listed them all
+        OFF (seen on an independent upper platform)."""
+        cameras = [c.id for c in self._cameras.values() if c.enabled]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.config.supervisor.connect_timeout_s + FIRST_READING_GRACE_S):
+                while any(self._state_of(cid) in (None, CameraState.CONNECTING) for cid in cameras):
+                    self._state_seen.clear()
+                    await self._state_seen.wait()  # set by camera_changed
+
+    async def _register_when_read(self, password: str) -> None:
+        up = self.uplink
+        await self._first_reading()
         contact = await asyncio.to_thread(route_to, up.host, up.port)
         settings = PlatformSettings(
             server_id=up.server_id,
@@ -179,6 +203,7 @@ class Uplink:
     # --- what happens on the site ---------------------------------------------------------------
 
     def camera_changed(self, status: CameraStatus, previous: CameraStatus | None) -> None:
+        self._state_seen.set()
         camera = self._cameras.get(status.camera_id)
         if camera is None or camera.gb_channel_id is None:
             return

@@ -13,10 +13,12 @@ One gateway run for the whole module (CI has two cores).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,11 +31,12 @@ import yaml
 
 from adapters.gb28181 import manscdp
 from adapters.gb28181.psdemux import PsDemuxer, RtpPsReader
-from adapters.gb28181.sip import SipMessage
+from adapters.gb28181.sip import SipMessage, header_params
 from sim.clips import ClipInfo
 from sim.nvr import NvrDeviceServer
 from sim.recordings import RecordingStore, make_recordings
 from sim.server import RtspServerProcess
+from tests.support.faultproxy import FaultProxy
 from tests.support.gateway import Site, camera, child_env
 from tests.support.gbplatform import LOCAL, SERVER_ID, UNIT_ID, Call, FakePlatform, TcpMedia, uplink_config
 from tests.support.ports import free_port
@@ -83,10 +86,21 @@ def nvr_site(
     replays = [(f"/replay/{c}", store.root / c) for c in CHANNELS]
     live = [("/live", sim_clips["hd720_h264"])]
     try:
-        with RtspServerProcess(live, replays=replays, username="admin", password=password) as rtsp:
+        with (
+            contextlib.ExitStack() as stack,
+            RtspServerProcess(live, replays=replays, username="admin", password=password) as rtsp,
+        ):
             nvr = NvrDeviceServer(store.root, CHANNELS, "admin", password, replay_base=f"rtsp://127.0.0.1:{rtsp.port}")
             with nvr:
-                cams = [camera(cid, rtsp.url("/live"), gb_channel_id=GB[cid]) for cid in GB]
+                # yard's camera answers slowly at first (its answers trickle for 1.5 s): the gateway must
+                # register only once it has read it, or a platform that asks for the catalog at
+                # registration and does not subscribe would keep it OFF.
+                slow = FaultProxy(("127.0.0.1", rtsp.port)).start()
+                stack.callback(slow.stop)
+                slow.set_mode("throttle", 300)
+                cams = [
+                    camera(cid, (slow if cid == "yard" else rtsp).url("/live"), gb_channel_id=GB[cid]) for cid in GB
+                ]
                 for cam in cams:
                     cam["credentials"]["username"] = "admin"
                 env = child_env(IT_PW=password, IT_NVR_PW=password, IT_GB_PASSWORD=platform.password or "")
@@ -112,8 +126,19 @@ def nvr_site(
                 config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port, max_sessions=8)]}
                 site.path.write_text(yaml.safe_dump(config))
                 site.proc.start()
+                threading.Timer(1.5, slow.set_mode, ("pass",)).start()
                 try:
                     assert platform.registered.wait(15), site.proc.log()[-3000:]
+                    asked = platform.query("Catalog", 99)
+                    assert platform.final(asked, "MESSAGE").status == 200
+                    catalog = wait_until(
+                        "the catalog asked at registration",
+                        lambda: [r.body for r in platform.received("MESSAGE") if r.body and r.body.sn == 99],
+                        10,
+                        interval=0.05,
+                    )[0]
+                    statuses = {i.findtext("DeviceID"): i.findtext("Status") for i in catalog.element.iter("Item")}
+                    assert all(statuses[GB[cid]] == "ON" for cid in GB), statuses
                     site.wait_for(dict.fromkeys(GB, "online"))
                     yesterday = datetime.combine(now.date() - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
                     yield Playback(site, platform, store, yesterday, tmp)
@@ -157,6 +182,8 @@ def open_replay(
     call = pb.platform.invite(GB[cid], replay_offer(kind, GB[cid], start, end, media.port, ssrc, **attrs))
     final = pb.platform.final_of(call, timeout=20)
     assert final.status == 200, (final.status, final.get("Warning"))
+    via = header_params(final.vias[0])  # RFC 3581: the platform's Via had rport
+    assert (via["rport"], via["received"]) == (str(pb.platform.port), LOCAL)
     answer = call.answer
     assert answer.value("s") == kind and answer.value("y") == ssrc and "sendonly" in answer.attributes()
     pb.platform.ack(call)

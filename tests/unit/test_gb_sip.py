@@ -685,3 +685,24 @@ def test_format_gb_date_round_trips() -> None:
     assert sip.parse_date(sip.format_gb_date(moment)) == moment
     with_offset = sip.parse_date("2024-05-01T08:00:00+08:00")
     assert with_offset is not None and with_offset.astimezone(UTC) == datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def test_stamp_received_fills_the_top_via_of_any_answer_once() -> None:
+    """RFC 3581 section 4: the answer to a request with `rport` names the port and address it came from,
+    whoever built the answer (the uplink's handlers build theirs without knowing the source)."""
+    req = sip.parse(
+        b"INVITE sip:34020000001320000001@3402000000 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.1:5060;rport;branch=z9hG4bKtop\r\n"
+        b"Via: SIP/2.0/UDP 10.0.0.9:5070;branch=z9hG4bKlower\r\n"
+        b"From: <sip:34020000002000000001@3402000000>;tag=a\r\nTo: <sip:34020000001320000001@3402000000>\r\n"
+        b"Call-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    resp = sip.response_to(req, 200)
+    assert "received" not in sip.header_params(resp.vias[0])
+    sip.stamp_received(resp, ("192.0.2.50", 40001))
+    sip.stamp_received(resp, ("192.0.2.50", 40001))  # again: still one of each
+    again = sip.parse(resp.to_bytes())
+    top = sip.header_params(again.vias[0])
+    assert top["rport"] == "40001" and top["received"] == "192.0.2.50"
+    assert again.vias[0].count("received=") == 1 and again.vias[0].count("rport") == 1
+    assert "received" not in sip.header_params(again.vias[1])  # only the top Via is ours to stamp
