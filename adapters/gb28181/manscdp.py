@@ -26,27 +26,45 @@ from xml.sax.saxutils import escape
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from adapters.gb28181.ptzcmd import PtzCmdError, PtzCommand, parse_ptz_cmd
+
 __all__ = [
     "ALARM_METHODS",
     "ALARM_TYPES",
     "CONTENT_TYPE",
     "MAX_BODY_BYTES",
+    "POSITION_CAPABILITIES",
+    "AlarmResetControl",
     "CatalogEvent",
     "CatalogItem",
     "Charset",
+    "Control",
     "DutyStatus",
+    "GuardControl",
+    "HomePositionControl",
+    "IFrameControl",
     "Manscdp",
     "ManscdpError",
+    "PtzControl",
+    "RecordControl",
     "RootName",
+    "SnapShotConfigControl",
+    "TeleBootControl",
     "alarm_notify",
     "catalog_notify",
     "catalog_responses",
+    "config_download_basic_param",
+    "device_control",
     "device_info_response",
     "device_status_response",
     "format_time",
+    "home_position_response",
     "keepalive",
     "parse",
+    "preset_query_responses",
+    "ptz_position_response",
     "result_response",
+    "upload_snapshot_finished_notify",
 ]
 
 CONTENT_TYPE: Final = "Application/MANSCDP+xml"
@@ -590,3 +608,384 @@ MEDIA_END: Final = 121
 def media_status_notify(sn: int, device_id: str, *, notify_type: int = MEDIA_END, charset: Charset = "GB2312") -> bytes:
     """MediaStatus Notify: a playback or download of `device_id` (the channel) has ended."""
     return _document("Notify", "MediaStatus", sn, device_id, [_el("NotifyType", notify_type)], charset)
+
+
+# --- device control (A.2.3.1): what a DeviceControl body asks for ------------------------------
+# A Control body carries one or more commands as children of the root, each optionally followed by an
+# Info block. Cross-checked against 648540858/wvp-GB28181-pro (SIPCommander's guard, alarm, record,
+# teleboot and home-position bodies), lunasaw/gb28181-proxy (entity/control/DeviceControl*.java) and
+# lunasaw/Sip-Proxy (entity/control/SnapShotConfig.java), and the device side of
+# whswhs1128/7608_netcam (ite_gb28181_sip.c: GuardCmd, RecordCmd, HomePosition).
+
+
+@dataclass(frozen=True, slots=True)
+class PtzControl:
+    """PTZCmd: the annex A.3 command (adapters/gb28181/ptzcmd.py), with Info/ControlPriority if sent."""
+
+    command: PtzCommand
+    priority: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TeleBootControl:
+    """TeleBoot Boot: restart the device."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordControl:
+    """RecordCmd Record (True) or StopRecord (False); StreamNumber (2022: 0 main, 1 sub stream) if sent."""
+
+    record: bool
+    stream_number: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardControl:
+    """GuardCmd SetGuard (armed) or ResetGuard (disarmed)."""
+
+    armed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmResetControl:
+    """AlarmCmd ResetAlarm, with the Info block's AlarmMethod and AlarmType if sent (see ALARM_METHODS)."""
+
+    method: int | None = None
+    alarm_type: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IFrameControl:
+    """IFameCmd Send (the standard's spelling; IFrameCmd is read too): send a key frame at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class HomePositionControl:
+    """HomePosition: Enabled 1/0; when enabled, after ResetTime seconds idle the camera goes back to
+    preset PresetIndex (0-255). ResetTime and PresetIndex are optional."""
+
+    enabled: bool
+    reset_time: int | None = None
+    preset_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapShotConfigControl:
+    """SnapShotConfig (GB/T 28181-2022): take SnapNum pictures (1-10), Interval seconds apart (>= 1),
+    upload them to UploadURL and report them with UploadSnapShotFinished under SessionID (32-128
+    letters, digits and '-'). The 2022 text lists it among the device configurations (CmdType
+    DeviceConfig, as lunasaw/Sip-Proxy sends it); it is read from DeviceControl bodies as well."""
+
+    snap_num: int
+    upload_url: str
+    session_id: str
+    interval: int | None = None
+
+
+Control = (
+    PtzControl
+    | TeleBootControl
+    | RecordControl
+    | GuardControl
+    | AlarmResetControl
+    | IFrameControl
+    | HomePositionControl
+    | SnapShotConfigControl
+)
+
+_CONTROL_INT: Final = re.compile(r"\+?\d{1,9}", re.ASCII)
+_SESSION_ID: Final = re.compile(r"[0-9A-Za-z-]{32,128}", re.ASCII)
+_MAX_URL: Final = 2048
+
+
+def _child(parent: Element, name: str) -> Element | None:
+    """The first child element named `name` (any case, any namespace prefix)."""
+    wanted = name.lower()
+    return next((el for el in parent if _local(el.tag).lower() == wanted), None)
+
+
+def _child_text(parent: Element | None, name: str) -> str | None:
+    """The stripped text of child `name`, '' for an empty element, None when there is none."""
+    el = None if parent is None else _child(parent, name)
+    return None if el is None else (el.text or "").strip()
+
+
+def _control_int(text: str | None, name: str, low: int, high: int) -> int | None:
+    """An optional integer field: absent or empty is None; anything else must be an integer in range."""
+    if not text:
+        return None
+    if not _CONTROL_INT.fullmatch(text):
+        raise ManscdpError(400, f"{name} is not an integer: {text[:20]!r}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ManscdpError(400, f"{name} {value} is outside {low}..{high}")
+    return value
+
+
+def _keyword(el: Element, allowed: Mapping[str, bool]) -> bool:
+    text = (el.text or "").strip()
+    value = allowed.get(text.lower())
+    if value is None:
+        names = " or ".join(sorted(allowed))
+        raise ManscdpError(400, f"{_local(el.tag)} must be {names}, not {text[:30]!r}")
+    return value
+
+
+def _ptz_control(el: Element, root: Element, info: Element | None) -> Control:
+    try:
+        command = parse_ptz_cmd(el.text or "")
+    except PtzCmdError as exc:
+        raise ManscdpError(exc.status, str(exc)) from None
+    return PtzControl(command, _control_int(_child_text(info, "ControlPriority"), "ControlPriority", 0, 255))
+
+
+def _teleboot_control(el: Element, root: Element, info: Element | None) -> Control:
+    _keyword(el, {"boot": True})
+    return TeleBootControl()
+
+
+def _record_control(el: Element, root: Element, info: Element | None) -> Control:
+    record = _keyword(el, {"record": True, "stoprecord": False})
+    return RecordControl(record, _control_int(_child_text(root, "StreamNumber"), "StreamNumber", 0, 255))
+
+
+def _guard_control(el: Element, root: Element, info: Element | None) -> Control:
+    return GuardControl(_keyword(el, {"setguard": True, "resetguard": False}))
+
+
+def _alarm_control(el: Element, root: Element, info: Element | None) -> Control:
+    _keyword(el, {"resetalarm": True})
+    method = _control_int(_child_text(info, "AlarmMethod"), "AlarmMethod", 0, 99)
+    return AlarmResetControl(method, _control_int(_child_text(info, "AlarmType"), "AlarmType", 0, 99))
+
+
+def _iframe_control(el: Element, root: Element, info: Element | None) -> Control:
+    _keyword(el, {"send": True})
+    return IFrameControl()
+
+
+def _home_position_control(el: Element, root: Element, info: Element | None) -> Control:
+    enabled = _child_text(el, "Enabled")
+    if enabled not in ("0", "1"):
+        raise ManscdpError(400, f"HomePosition/Enabled must be 0 or 1, not {(enabled or '')[:20]!r}")
+    return HomePositionControl(
+        enabled == "1",
+        _control_int(_child_text(el, "ResetTime"), "HomePosition/ResetTime", 0, 999_999_999),
+        _control_int(_child_text(el, "PresetIndex"), "HomePosition/PresetIndex", 0, 255),
+    )
+
+
+def _snapshot_control(el: Element, root: Element, info: Element | None) -> Control:
+    snap_num = _control_int(_child_text(el, "SnapNum"), "SnapShotConfig/SnapNum", 1, 10)
+    if snap_num is None:
+        raise ManscdpError(400, "SnapShotConfig/SnapNum missing")
+    interval = _control_int(_child_text(el, "Interval"), "SnapShotConfig/Interval", 1, 999_999_999)
+    url = _child_text(el, "UploadURL") or ""
+    if not url or len(url) > _MAX_URL or any(c.isspace() for c in url):
+        raise ManscdpError(400, "SnapShotConfig/UploadURL missing or malformed")
+    session_id = _child_text(el, "SessionID") or ""
+    if not _SESSION_ID.fullmatch(session_id):
+        raise ManscdpError(400, "SnapShotConfig/SessionID must be 32-128 letters, digits or '-'")
+    return SnapShotConfigControl(snap_num, url, session_id, interval)
+
+
+_CONTROL_READERS: Final = {
+    "ptzcmd": _ptz_control,
+    "teleboot": _teleboot_control,
+    "recordcmd": _record_control,
+    "guardcmd": _guard_control,
+    "alarmcmd": _alarm_control,
+    "ifamecmd": _iframe_control,
+    "iframecmd": _iframe_control,
+    "homeposition": _home_position_control,
+    "snapshotconfig": _snapshot_control,
+}
+
+
+def device_control(body: Manscdp) -> list[Control]:
+    """Every command a parsed Control body carries, in document order (a body may carry several).
+    Commands this module does not know (DragZoomIn, DeviceUpgrade, BasicParam...) are skipped, so an
+    empty list means "nothing here for us". Raises ManscdpError (400) for a body that is not a Control
+    or a command whose value is malformed (a bad PTZCmd included)."""
+    if body.root != "Control":
+        raise ManscdpError(400, f"a {body.root} body carries no device control")
+    root = body.element
+    info = _child(root, "Info")
+    controls: list[Control] = []
+    for el in root:
+        reader = _CONTROL_READERS.get(_local(el.tag).lower())
+        if reader is not None:
+            controls.append(reader(el, root, info))
+    return controls
+
+
+# --- answers to the PTZ and configuration queries ------------------------------------------------
+
+
+def preset_query_responses(
+    sn: int,
+    device_id: str,
+    presets: Sequence[tuple[int, str]],
+    per_message: int,
+    *,
+    charset: Charset = "GB2312",
+) -> list[bytes]:
+    """PresetQuery Response (A.2.6): `presets` are (PresetID 1-255, PresetName) pairs, sent as
+    <PresetList Num=n><Item><PresetID/><PresetName/></Item>...</PresetList>, n the items in that message.
+
+    One message when they fit in `per_message`: exactly the standard's form, which has no SumNum. More
+    than that are split like the Catalog, each part also carrying SumNum = the total; the standard does
+    not define split preset answers, and wvp (PresetQueryResponseMessageHandler) reads PresetList Num
+    as the total and takes the first part as the whole list, so for such platforms wire per_message
+    >= 255 (the most presets there can be). No preset is one message with <PresetList Num="0"/>: the
+    2016 text says to leave PresetList out then, but wvp refuses a PresetQuery answer without it."""
+    if per_message < 1:
+        raise ValueError("per_message must be >= 1")
+    for preset_id, _name in presets:
+        if isinstance(preset_id, bool) or not isinstance(preset_id, int) or not 1 <= preset_id <= 255:
+            raise ValueError(f"PresetID must be 1..255, not {preset_id!r}")
+    total = len(presets)
+    parts = [presets[i : i + per_message] for i in range(0, total, per_message)] or [()]
+    out = []
+    for part in parts:
+        items = "".join(f"<Item>{_el('PresetID', pid)}{_el('PresetName', name)}</Item>" for pid, name in part)
+        inner = [f'<PresetList Num="{len(part)}">{items}</PresetList>']
+        if len(parts) > 1:
+            inner.insert(0, _el("SumNum", total))
+        out.append(_document("Response", "PresetQuery", sn, device_id, inner, charset))
+    return out
+
+
+def home_position_response(
+    sn: int,
+    device_id: str,
+    *,
+    enabled: bool,
+    reset_time: int | None = None,
+    preset_index: int | None = None,
+    charset: Charset = "GB2312",
+) -> bytes:
+    """HomePositionQuery Response (GB/T 28181-2022): the home position settings in a <HomePosition>
+    block (Enabled 1/0, ResetTime seconds, PresetIndex 0-255), laid out as the HomePosition control's
+    block. Implementations disagree here: some device simulators write the three fields directly
+    under <Response>, while platform-side parsers look for the block; the block is what a reader of
+    the control already understands, so it is what is written."""
+    if reset_time is not None and reset_time < 0:
+        raise ValueError("ResetTime must be >= 0")
+    if preset_index is not None and not 0 <= preset_index <= 255:
+        raise ValueError("PresetIndex must be 0..255")
+    block = [_el("Enabled", 1 if enabled else 0)]
+    if reset_time is not None:
+        block.append(_el("ResetTime", reset_time))
+    if preset_index is not None:
+        block.append(_el("PresetIndex", preset_index))
+    inner = ["<HomePosition>" + "".join(block) + "</HomePosition>"]
+    return _document("Response", "HomePositionQuery", sn, device_id, inner, charset)
+
+
+def _decimal(value: float, name: str, low: float, high: float) -> str:
+    if not low <= value <= high:  # also false for NaN
+        raise ValueError(f"{name} must be in {low}..{high}, not {value!r}")
+    text = f"{value:.2f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def ptz_position_response(
+    sn: int,
+    device_id: str,
+    *,
+    pan: float,
+    tilt: float,
+    zoom: float,
+    horizontal_field_angle: float | None = None,
+    vertical_field_angle: float | None = None,
+    max_view_distance: float | None = None,
+    charset: Charset = "GB2312",
+) -> bytes:
+    """PTZPosition Response (GB/T 28181-2022 PTZ精准状态查询应答): Pan, the horizontal angle in degrees
+    (0-360); Tilt, the vertical angle in degrees (-90-90); Zoom, the zoom ratio (>= 1); then, if known,
+    the horizontal and vertical field angles (degrees) and the farthest view distance (metres), all
+    with two decimals. Written flat under <Response>, as lunasaw/Sip-Proxy (PTZPositionResponse.java,
+    citing A.2.6.15) does; one other implementation reads them from a <PTZPosInfo> block instead."""
+    inner = [
+        _el("Pan", _decimal(pan, "Pan", 0.0, 360.0)),
+        _el("Tilt", _decimal(tilt, "Tilt", -90.0, 90.0)),
+        _el("Zoom", _decimal(zoom, "Zoom", 1.0, 1e6)),
+    ]
+    if horizontal_field_angle is not None:
+        inner.append(_el("HorizontalFieldAngle", _decimal(horizontal_field_angle, "HorizontalFieldAngle", 0.0, 360.0)))
+    if vertical_field_angle is not None:
+        inner.append(_el("VerticalFieldAngle", _decimal(vertical_field_angle, "VerticalFieldAngle", 0.0, 360.0)))
+    if max_view_distance is not None:
+        inner.append(_el("MaxViewDistance", _decimal(max_view_distance, "MaxViewDistance", 0.0, 1e9)))
+    return _document("Response", "PTZPosition", sn, device_id, inner, charset)
+
+
+# PositionCapability of BasicParam: 0 none, 1 GPS, 2 BeiDou (wvp's BasicParam.java gives the same list).
+POSITION_CAPABILITIES: Final[Mapping[int, str]] = {0: "none", 1: "GPS", 2: "BeiDou (北斗)"}
+
+
+def config_download_basic_param(
+    sn: int,
+    device_id: str,
+    *,
+    name: str,
+    expiration: int,
+    heartbeat_interval: int,
+    heartbeat_count: int,
+    position_capability: int | None = None,
+    longitude: float | None = None,
+    latitude: float | None = None,
+    charset: Charset = "GB2312",
+) -> bytes:
+    """ConfigDownload Response with Result OK and the BasicParam block (A.2.6, basicParamCfgType):
+    Name, Expiration (registration expiry, s), HeartBeatInterval (s), HeartBeatCount (missed
+    keepalives that mean lost), then PositionCapability and Longitude/Latitude when given.
+
+    Devices that follow GB/T 28181-2011 also put DeviceID, SIPServerID, SIPServerIP, SIPServerPort,
+    DomainName and Password in the block; the 2016 type has none of them, and the registration
+    password is never sent back. The three position fields are 2016's read-back; a 2022 peer's type
+    reportedly drops them, so leave them out (None) for a strict 2022 platform."""
+    for label, value in (
+        ("Expiration", expiration),
+        ("HeartBeatInterval", heartbeat_interval),
+        ("HeartBeatCount", heartbeat_count),
+    ):
+        if value < 1:
+            raise ValueError(f"{label} must be >= 1")
+    if position_capability is not None and position_capability not in POSITION_CAPABILITIES:
+        raise ValueError(f"PositionCapability must be one of {sorted(POSITION_CAPABILITIES)}")
+    if (longitude is None) != (latitude is None):
+        raise ValueError("give both Longitude and Latitude or neither")
+    block = [
+        _el("Name", name),
+        _el("Expiration", expiration),
+        _el("HeartBeatInterval", heartbeat_interval),
+        _el("HeartBeatCount", heartbeat_count),
+    ]
+    if position_capability is not None:
+        block.append(_el("PositionCapability", position_capability))
+    if longitude is not None and latitude is not None:
+        block += [_el("Longitude", f"{longitude:.6f}"), _el("Latitude", f"{latitude:.6f}")]
+    inner = [_el("Result", "OK"), "<BasicParam>" + "".join(block) + "</BasicParam>"]
+    return _document("Response", "ConfigDownload", sn, device_id, inner, charset)
+
+
+def upload_snapshot_finished_notify(
+    sn: int,
+    device_id: str,
+    *,
+    session_id: str,
+    file_ids: Sequence[str],
+    charset: Charset = "GB2312",
+) -> bytes:
+    """UploadSnapShotFinished Notify (GB/T 28181-2022): the pictures a SnapShotConfig asked for are
+    uploaded; SessionID is the configuration's, SnapShotList holds one SnapShotFileID per picture (as
+    lunasaw/Sip-Proxy's UploadSnapShotFinishedNotify.java writes it, without a Num attribute)."""
+    if not _SESSION_ID.fullmatch(session_id):
+        raise ValueError("SessionID must be 32-128 letters, digits or '-'")
+    if not file_ids or any(not f for f in file_ids):
+        raise ValueError("at least one non-empty SnapShotFileID is needed")
+    files = "".join(_el("SnapShotFileID", f) for f in file_ids)
+    inner = [_el("SessionID", session_id), f"<SnapShotList>{files}</SnapShotList>"]
+    return _document("Notify", "UploadSnapShotFinished", sn, device_id, inner, charset)
