@@ -9,9 +9,18 @@ introspection bindings (python3-gi) import, so it uses the standard library and 
 SPEC: {"bind": "127.0.0.1", "port": 8554,
        "auth": null | {"username": "...", "password_env": "ENV_NAME"},
        "mounts": [{"path": "/cam1", "file": "/abs/x.h264", "codec": "h264" | "h265", "fps": 25}],
-       "replays": [{"path": "/replay/ch1", "dir": "/abs/store/ch1"}]}
+       "replays": [{"path": "/replay/ch1", "dir": "/abs/store/ch1"}],
+       "ptz": [{"path": "/ptz", "picture": "/abs/picture.png", "state": "/abs/ptz-state.json",
+                "width": 640, "height": 360, "fps": 12}]}
 
 fps may be fractional, e.g. 12.5: a 25 fps camera at half rate at night.
+
+A PTZ mount is a camera that pans, tilts and zooms over a still picture larger than its view: each frame
+is the window of the picture that the PTZ state (a JSON file the simulated ONVIF PTZ device of
+sim/ptz.py writes at every command) shows at the frame's wall time, scaled to width x height and
+encoded to H.264 (x264, one keyframe a second). Pan and tilt move the window, zoom shrinks it
+(ptz_window). The state file is re-read whenever it was replaced; without one the camera looks at its
+home (0, 0, 0).
 
 A replay mount serves an NVR's recordings (sim/recordings.py: one directory of segment files named
 <UTC start>_<seconds>s.mkv, each a short H.264 clip that stands for its whole span, replayed looped),
@@ -274,6 +283,118 @@ class ReplayTimeline:
         return frame
 
 
+# --- PTZ: a window over a larger picture that follows a pan/tilt/zoom state (pure Python, no GStreamer)
+#
+# The simulated ONVIF PTZ camera (sim/ptz.py, in the test's or the demo's process) writes its motion to a
+# small JSON file at each command; a PTZ mount re-reads the file when it was replaced and evaluates it at
+# each frame's wall time. Each axis moves linearly from a start position and time at a velocity until an
+# end time (a timeout, a stop, the arrival at a preset), clamped to its range, so both processes compute
+# the same position for the same moment without talking to each other. The format is sim/ptz.py's
+# (PtzMotion.to_json; kept in step, this script imports nothing of the project).
+
+PTZ_AXES = ("pan", "tilt", "zoom")
+PTZ_WIDE_FRACTION = 2 / 3  # the window's width at zoom 0, of the picture's width
+PTZ_MAX_ZOOM = 3.0  # the window's magnification at zoom 1 (linear in zoom between 1x and this)
+PTZ_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AxisMotion:
+    """One axis: `start` at wall time `t0`, then `velocity` units per second until `t1` (None: no end
+    but the range), always within [lo, hi]."""
+
+    start: float
+    velocity: float
+    t0: float
+    t1: float | None
+    lo: float
+    hi: float
+
+    def at(self, t: float) -> float:
+        end = t if self.t1 is None else min(t, self.t1)
+        return min(self.hi, max(self.lo, self.start + self.velocity * max(0.0, end - self.t0)))
+
+
+PTZ_HOME = (AxisMotion(0.0, 0.0, 0.0, None, -1.0, 1.0),) * 2 + (AxisMotion(0.0, 0.0, 0.0, None, 0.0, 1.0),)
+
+
+def parse_ptz_state(raw: Any) -> tuple[AxisMotion, ...]:
+    """(pan, tilt, zoom) motions of a state file's JSON; ValueError for anything else."""
+    try:
+        if raw["version"] != PTZ_STATE_VERSION:
+            raise ValueError(f"PTZ state version {raw['version']!r}")
+        motions = []
+        for name in PTZ_AXES:
+            axis = raw["axes"][name]
+            t1 = None if axis["t1"] is None else float(axis["t1"])
+            values = [float(axis[k]) for k in ("start", "velocity", "t0", "lo", "hi")]
+            if not all(math.isfinite(v) for v in values) or (t1 is not None and not math.isfinite(t1)):
+                raise ValueError(f"PTZ state: a number of {name} is not finite")
+            motions.append(AxisMotion(values[0], values[1], values[2], t1, values[3], values[4]))
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a PTZ state: {exc!r}") from None
+    return tuple(motions)
+
+
+def read_ptz_state(path: str) -> tuple[AxisMotion, ...] | None:
+    """The motions in the state file; None when there is none (yet) or it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return parse_ptz_state(json.load(handle))
+    except (OSError, ValueError):
+        return None
+
+
+def ptz_position(motions: tuple[AxisMotion, ...], t: float) -> tuple[float, float, float]:
+    pan, tilt, zoom = (m.at(t) for m in motions)
+    return pan, tilt, zoom
+
+
+def _even(value: float) -> int:
+    return 2 * round(value / 2)
+
+
+def ptz_window(
+    pan: float, tilt: float, zoom: float, picture: tuple[int, int], output: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """The part of the picture (x, y, width, height: even numbers, the width a multiple of 8) the camera shows.
+
+    At zoom 0 the window is PTZ_WIDE_FRACTION of the picture's width with the output's aspect ratio;
+    zoom magnifies it up to PTZ_MAX_ZOOM about its centre. Pan moves the centre across the picture
+    (-1: the window's left edge on the picture's, at zoom 0), tilt up and down (1: the top)."""
+    pw, ph = picture
+    ow, oh = output
+    w0 = pw * PTZ_WIDE_FRACTION
+    h0 = w0 * oh / ow
+    if h0 > ph:
+        h0 = float(ph)
+        w0 = h0 * ow / oh
+    magnification = 1.0 + (PTZ_MAX_ZOOM - 1.0) * min(1.0, max(0.0, zoom))
+    # A width of a multiple of 8 keeps the rows of every I420 plane a multiple of 4 bytes, the stride
+    # GStreamer assumes for raw video: the crop is then tightly packed exactly as the caps describe it.
+    w = max(8, min(pw, 8 * round(w0 / magnification / 8)))
+    h = max(2, min(ph, _even(h0 / magnification)))
+    cx = pw / 2 + min(1.0, max(-1.0, pan)) * (pw - w0) / 2
+    cy = ph / 2 - min(1.0, max(-1.0, tilt)) * (ph - h0) / 2
+    x = min(pw - w, max(0, _even(cx - w / 2)))
+    y = min(ph - h, max(0, _even(cy - h / 2)))
+    return x, y, w, h
+
+
+def crop_i420(data: bytes | memoryview, size: tuple[int, int], window: tuple[int, int, int, int]) -> bytes:
+    """A window of a tightly packed I420 picture (width a multiple of 8, height even), itself tightly packed
+    (the window's x, y and height even, its width a multiple of 8, as ptz_window makes it)."""
+    width, height = size
+    x, y, w, h = window
+    view = memoryview(data)
+    rows = [view[(y + r) * width + x : (y + r) * width + x + w] for r in range(h)]
+    half_w, plane = width // 2, width * height // 4
+    for base in (width * height, width * height + plane):
+        rows += [view[base + (y // 2 + r) * half_w + x // 2 : base + (y // 2 + r) * half_w + (x + w) // 2]
+                 for r in range(h // 2)]  # fmt: skip
+    return b"".join(rows)
+
+
 # --- spec --------------------------------------------------------------------------------------------
 
 
@@ -301,6 +422,23 @@ class Replay:
 
 
 @dataclass(frozen=True)
+class PtzMount:
+    """A PTZ camera: a window over `picture` (any image GStreamer decodes; its width a multiple of 8 and
+    its height even) following the state file `state`, encoded to H.264 at width x height, fps."""
+
+    path: str
+    picture: str
+    state: str
+    width: int = 640
+    height: int = 360
+    fps: float = 12.0
+
+    @property
+    def rate(self) -> Fraction:
+        return Fraction(self.fps).limit_denominator(1001)
+
+
+@dataclass(frozen=True)
 class Spec:
     bind: str
     port: int
@@ -309,6 +447,7 @@ class Spec:
     password: str | None = None
     plays_log: str | None = None  # a file that gets the path of every PLAY: tests count RTSP sessions
     replays: tuple[Replay, ...] = ()
+    ptz: tuple[PtzMount, ...] = ()
 
 
 def load_spec(path: str, environ: dict[str, str]) -> Spec:
@@ -320,12 +459,34 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
             for m in raw.get("mounts", [])
         )
         replays = tuple(Replay(str(r["path"]), str(r["dir"])) for r in raw.get("replays", []))
+        ptz = tuple(
+            PtzMount(
+                str(p["path"]),
+                str(p["picture"]),
+                str(p["state"]),
+                int(p.get("width", 640)),
+                int(p.get("height", 360)),
+                float(p.get("fps", 12)),
+            )
+            for p in raw.get("ptz", [])
+        )
         bind, port, auth = str(raw.get("bind", "127.0.0.1")), int(raw["port"]), raw.get("auth")
         plays_log = None if raw.get("plays_log") is None else str(raw["plays_log"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SpecError(f"bad spec {path}: {exc!r}") from exc
-    if not mounts and not replays:
+    if not mounts and not replays and not ptz:
         raise SpecError("spec has no mounts")
+    for cam in ptz:
+        if not cam.path.startswith("/"):
+            raise SpecError(f"mount path must start with '/': {cam.path!r}")
+        if not os.path.isfile(cam.picture):
+            raise SpecError(f"PTZ mount {cam.path}: picture not found: {cam.picture}")
+        if not os.path.isdir(os.path.dirname(os.path.abspath(cam.state))):
+            raise SpecError(f"PTZ mount {cam.path}: the state file's directory does not exist: {cam.state}")
+        if not (16 <= cam.width <= 3840 and 16 <= cam.height <= 2160 and cam.width % 2 == 0 == cam.height % 2):
+            raise SpecError(f"PTZ mount {cam.path}: width and height must be even, 16 to 3840 x 2160")
+        if not (math.isfinite(cam.fps) and 0 < cam.fps <= 60):
+            raise SpecError(f"PTZ mount {cam.path}: fps must be a number above 0, at most 60")
     for replay in replays:
         if not replay.path.startswith("/"):
             raise SpecError(f"mount path must start with '/': {replay.path!r}")
@@ -341,7 +502,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
         if not os.path.isfile(mount.file):
             raise SpecError(f"mount {mount.path}: file not found: {mount.file}")
     if auth is None:
-        return Spec(bind, port, mounts, plays_log=plays_log, replays=replays)
+        return Spec(bind, port, mounts, plays_log=plays_log, replays=replays, ptz=ptz)
     try:
         username, password_env = str(auth["username"]), str(auth["password_env"])
     except (KeyError, TypeError) as exc:
@@ -349,7 +510,7 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
     password = environ.get(password_env)
     if not password:
         raise SpecError(f"auth password environment variable {password_env} is not set")
-    return Spec(bind, port, mounts, username, password, plays_log, replays)
+    return Spec(bind, port, mounts, username, password, plays_log, replays, ptz)
 
 
 # --- server ------------------------------------------------------------------------------------------
@@ -623,6 +784,101 @@ def run(spec: Spec) -> int:
                 return None
             return ReplaySession(self.replay, request).element()
 
+    def load_picture(path: str) -> tuple[bytes, tuple[int, int]]:
+        """A picture file decoded to tightly packed I420, and its size."""
+        pipeline = Gst.parse_launch(
+            "filesrc name=file ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false"
+        )
+        pipeline.get_by_name("file").set_property("location", path)
+        sink = pipeline.get_by_name("sink")
+        pipeline.set_state(Gst.State.PLAYING)
+        try:
+            sample = sink.emit("try-pull-sample", 10 * Gst.SECOND)
+        finally:
+            pipeline.set_state(Gst.State.NULL)
+        if sample is None:
+            raise SpecError(f"no picture in {path}")
+        structure = sample.get_caps().get_structure(0)
+        width, height = structure.get_value("width"), structure.get_value("height")
+        buffer = sample.get_buffer()
+        data = buffer.extract_dup(0, buffer.get_size())
+        if width % 8 or height % 2 or len(data) != width * height * 3 // 2:
+            raise SpecError(f"{path}: its width must be a multiple of 8 and its height even, not {width}x{height}")
+        return data, (width, height)
+
+    class PtzFactory(GstRtspServer.RTSPMediaFactory):
+        """A PTZ camera: each frame is the window of the picture that the PTZ state shows at the wall time
+        the frame goes out, scaled to the output size and encoded to H.264. One shared pipeline per mount."""
+
+        def __init__(self, cam: PtzMount) -> None:
+            super().__init__()
+            self.cam = cam
+            self.picture, self.size = load_picture(cam.picture)
+            rate = cam.rate
+            self._caps_rate = f"{rate.numerator}/{rate.denominator}"
+            self._frame_ns = (Gst.SECOND * rate.denominator, rate.numerator)
+            self._state_key: tuple[int, ...] | None = None
+            self._state: tuple[AxisMotion, ...] = PTZ_HOME
+            keyframes = max(1, round(cam.fps))  # one a second: a client that joins waits at most that
+            self.set_launch(
+                "( appsrc name=src is-live=false format=time ! videoscale ! "
+                f"video/x-raw,width={cam.width},height={cam.height},pixel-aspect-ratio=1/1 ! "
+                f"x264enc tune=zerolatency speed-preset=ultrafast threads=1 key-int-max={keyframes} bitrate=1200 ! "
+                "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            )
+            self.set_shared(True)
+            self.set_stop_on_disconnect(True)
+            self.set_eos_shutdown(False)
+            self.set_protocols(GstRtsp.RTSPLowerTrans.TCP | GstRtsp.RTSPLowerTrans.UDP)
+            self.connect("media-configure", self._on_media_configure)
+
+        def state(self) -> tuple[AxisMotion, ...]:
+            """The state file's motion, read again whenever the file was replaced."""
+            try:
+                st = os.stat(self.cam.state)
+                key: tuple[int, ...] | None = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+            except OSError:
+                key = None
+            if key != self._state_key:
+                self._state_key = key
+                self._state = read_ptz_state(self.cam.state) or PTZ_HOME
+            return self._state
+
+        def _on_media_configure(self, _factory: Any, media: Any) -> None:
+            appsrc = media.get_element().get_by_name_recurse_up("src")
+            appsrc.connect("need-data", self._need_data, {"n": 0, "window": None, "data": b""})
+
+        @staticmethod
+        def _wall_time_of(appsrc: Any, pts: int) -> float:
+            """When the frame at `pts` goes out: the pipeline's clock runs it at base time + pts. Before the
+            pipeline plays (preroll), and for anything implausible, now."""
+            now = time.time()
+            clock = appsrc.get_clock()
+            if clock is None or appsrc.get_base_time() == 0:
+                return now
+            ahead = (appsrc.get_base_time() + pts - clock.get_time()) / Gst.SECOND
+            return now + ahead if 0.0 < ahead < 5.0 else now
+
+        def _need_data(self, appsrc: Any, _length: int, media_state: dict[str, Any]) -> None:
+            n = media_state["n"]
+            media_state["n"] = n + 1
+            per, rate = self._frame_ns
+            pts = n * per // rate
+            pan, tilt, zoom = ptz_position(self.state(), self._wall_time_of(appsrc, pts))
+            window = ptz_window(pan, tilt, zoom, self.size, (self.cam.width, self.cam.height))
+            caps = None
+            if window != media_state["window"]:
+                media_state["window"] = window
+                media_state["data"] = crop_i420(self.picture, self.size, window)
+                caps = Gst.Caps.from_string(
+                    f"video/x-raw,format=I420,width={window[2]},height={window[3]},"
+                    f"framerate={self._caps_rate},pixel-aspect-ratio=1/1"
+                )
+            buffer = Gst.Buffer.new_wrapped(media_state["data"])
+            buffer.pts = buffer.dts = pts
+            buffer.duration = (n + 1) * per // rate - pts
+            appsrc.emit("push-sample", Gst.Sample.new(buffer, caps, None, None))
+
     server = GstRtspServer.RTSPOnvifServer() if spec.replays else GstRtspServer.RTSPServer()
     server.set_address(spec.bind)
     server.set_service(str(spec.port))
@@ -658,6 +914,11 @@ def run(spec: Spec) -> int:
         if permissions is not None:
             replay_factory.set_permissions(permissions)
         mount_points.add_factory(replay.path, replay_factory)
+    for cam in spec.ptz:
+        ptz_factory = PtzFactory(cam)
+        if permissions is not None:
+            ptz_factory.set_permissions(permissions)
+        mount_points.add_factory(cam.path, ptz_factory)
 
     loop = GLib.MainLoop()
     if server.attach(None) == 0:

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Self
@@ -27,7 +28,7 @@ from gateway.errors import GatewayError
 if TYPE_CHECKING:
     from sim.clips import ClipInfo
 
-__all__ = ["RtspServerProcess", "SimulatorError", "free_port"]
+__all__ = ["PtzView", "RtspServerProcess", "SimulatorError", "free_port"]
 
 
 class SimulatorError(GatewayError):
@@ -42,6 +43,18 @@ _SECRET_ENV = "GATEWAY_SIM_RTSP_PASSWORD"  # noqa: S105 - the name of a variable
 _EXIT_BAD_SPEC = 2
 _EXIT_MISSING_GSTREAMER = 3
 _STDERR_TAIL = 2000
+
+
+@dataclass(frozen=True)
+class PtzView:
+    """A PTZ camera's picture (sim/ptz.py): a window over `picture` (sim.ptz.make_ptz_picture) that follows
+    the state file `state` the simulated ONVIF PTZ device writes, encoded to H.264 at width x height, fps."""
+
+    picture: Path
+    state: Path
+    width: int = 640
+    height: int = 360
+    fps: float = 12.0
 
 
 PORTS_ENV = "GATEWAY_TEST_PORTS"
@@ -92,6 +105,9 @@ class RtspServerProcess:
     recordings (sim/recordings.py) with ONVIF replay (`Range: clock=...`, `Scale`) or a vendor-style
     `?starttime=...&endtime=...&scale=...` (sim/rtsp_server.py describes both).
 
+    `ptz` adds PTZ cameras: `[("/ptz", PtzView(picture, state_file))]` serves the window of the picture
+    that the PTZ state in `state_file` shows (sim/ptz.py: PtzDeviceServer writes it), as H.264.
+
     With `username` and `password`, every mount requires RTSP digest auth. Nothing starts until
     start() (or `with`); the port stays the same across restart(), kill() and start().
     """
@@ -107,16 +123,18 @@ class RtspServerProcess:
         ready_timeout: float = 15.0,
         python: str | None = None,
         replays: Sequence[tuple[str, Path]] = (),
+        ptz: Sequence[tuple[str, PtzView]] = (),
     ) -> None:
-        if not mounts and not replays:
+        if not mounts and not replays and not ptz:
             raise ValueError("at least one mount is needed")
         if (username is None) != (password is None):
             raise ValueError("give both username and password, or neither")
-        for path in [m[0] for m in mounts] + [r[0] for r in replays]:
+        for path in [m[0] for m in mounts] + [r[0] for r in replays] + [p[0] for p in ptz]:
             if not path.startswith("/"):
                 raise ValueError(f"mount path must start with '/': {path!r}")
         self.mounts = list(mounts)
         self.replays = [(path, Path(folder)) for path, folder in replays]
+        self.ptz = list(ptz)
         self.port = port if port is not None else free_port()
         self.bind = bind
         self.username = username
@@ -238,6 +256,17 @@ class RtspServerProcess:
                 for path, clip in self.mounts
             ],
             "replays": [{"path": path, "dir": str(folder.resolve())} for path, folder in self.replays],
+            "ptz": [
+                {
+                    "path": path,
+                    "picture": str(view.picture.resolve()),
+                    "state": str(view.state.resolve()),
+                    "width": view.width,
+                    "height": view.height,
+                    "fps": view.fps,
+                }
+                for path, view in self.ptz
+            ],
         }
 
     def _wait_ready(self) -> None:
