@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both install what they need first.
-.PHONY: setup demo test lint unit integration clips faults fuzz soak
+.PHONY: setup demo test lint unit integration clips faults fuzz soak faults-postgresql
 
 setup:
 	@scripts/setup.sh
@@ -18,10 +18,17 @@ lint: setup
 JOBS ?= 3
 PYTEST = .venv/bin/python -m pytest -q -rs -p no:cacheprovider -n $(JOBS) --dist loadscope
 
-# The whole suite (SQLite for whole-gateway tests, both backends for the store tests), then the fault
-# suite again with every gateway on PostgreSQL.
+# The whole suite (SQLite for whole-gateway tests, both backends for the store tests), then the faults
+# where the storage backend is what is tested again with every gateway on PostgreSQL: the database's
+# disk filling, the outbox across uplinks failing and the gateway SIGKILLed while writing. (The camera
+# faults go through the same store code on both backends; `make faults-postgresql` runs all of them.)
+PG_FAULTS = tests/faults/test_disk_full.py tests/faults/test_uplink_faults.py
+
 test: lint
 	$(PYTEST)
+	GATEWAY_FAULT_TABLE=var/faults/table-postgresql.md $(PYTEST) --storage=postgresql $(PG_FAULTS)
+
+faults-postgresql: setup
 	GATEWAY_FAULT_TABLE=var/faults/table-postgresql.md $(PYTEST) --storage=postgresql tests/faults
 
 unit: setup
