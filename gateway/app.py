@@ -24,6 +24,7 @@ from gateway.api.routes import (
     health,
     live,
     metrics,
+    ptz,
     recordings,
     reports,
     system,
@@ -145,6 +146,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(live.router)
     app.include_router(recordings.router)
+    app.include_router(ptz.router)
     app.include_router(web_routes.router)
     app.mount(web.ASSETS_PREFIX, StaticFiles(directory=web.STATIC_DIR), name="assets")
     # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.

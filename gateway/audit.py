@@ -41,6 +41,7 @@ LIVE_VIEW_START = "live_view_start"
 LIVE_VIEW_STOP = "live_view_stop"
 REPLAY_START = "replay_start"  # a recording viewed on the pages: who, which camera, which span
 REPLAY_STOP = "replay_stop"
+PTZ_CONTROL = "ptz_control"  # a camera moved, a preset set, called or removed: by whom
 SNAPSHOT = "snapshot"
 REPORT_EXPORT = "report_export"
 AUDIT_EXPORT = "audit_export"
@@ -61,6 +62,7 @@ ACTIONS = (
     LIVE_VIEW_STOP,
     REPLAY_START,
     REPLAY_STOP,
+    PTZ_CONTROL,
     SNAPSHOT,
     REPORT_EXPORT,
     AUDIT_EXPORT,

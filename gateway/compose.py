@@ -38,6 +38,7 @@ from gateway.outbox.destinations import build_outbox
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
 from gateway.pipeline.workers import ProcessReader, default_worker_count
+from gateway.ptz import PtzControl
 from gateway.quality.references import QualityReferences
 from gateway.recordings.replay import Replays
 from gateway.recordings.service import RecordingAudit
@@ -177,6 +178,7 @@ def build_runtime(
     ledger = ForwardLedger(db)
     recordings = RecordingAudit(config, RecordingStore(db))
     replays = Replays(recordings)
+    ptz = PtzControl(config, idle_release_s=config.ptz.idle_release_s, safety_stop_s=config.ptz.safety_stop_s)
     uplinks = Gb28181Service(
         config,
         camera_state,
@@ -185,6 +187,7 @@ def build_runtime(
         ledger,
         recordings=recordings.spans,
         replays=replays,
+        ptz=ptz,
     )
     live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays)
     outbox = build_outbox(config, db, watchdog)
@@ -217,6 +220,7 @@ def build_runtime(
         outbox=outbox,
         recordings=recordings,
         replays=replays,
+        ptz=ptz,
         audit=audit,
         grants=grants,
         sessions=sessions,

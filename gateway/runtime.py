@@ -32,6 +32,7 @@ from gateway.liveview.webrtc import LiveViewService
 from gateway.outbox.service import Outbox
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.readers import Reader
+from gateway.ptz import PtzControl
 from gateway.quality.references import QualityReferences
 from gateway.recordings.replay import Replays
 from gateway.recordings.service import RecordingAudit
@@ -85,6 +86,7 @@ class Runtime:
     outbox: Outbox
     recordings: RecordingAudit
     replays: Replays
+    ptz: PtzControl
     audit: AuditLog
     grants: GrantStore
     sessions: SessionStore
@@ -212,6 +214,7 @@ class Runtime:
         self.supervisors.clear()
         await self.analytics.stop()
         await self.recordings.aclose()
+        await self.ptz.aclose()
         # After every consumer has let go of its feeds.
         stuck = await self.streams.close()
         if stuck:

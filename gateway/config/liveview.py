@@ -37,3 +37,14 @@ class LiveViewConfig(Model):
         description="Local addresses offered as ICE host candidates (default: every interface but loopback)",
     )
     connect_timeout_s: float = Field(default=30.0, ge=5, le=300, description="A session whose ICE never connects ends")
+
+
+class PtzConfig(Model):
+    """`ptz:`: how the cameras' PTZ is shared by the people and platforms that control it."""
+
+    idle_release_s: float = Field(
+        default=30.0, ge=1, le=600, description="A controller keeps a camera until idle this long; others wait"
+    )
+    safety_stop_s: float = Field(
+        default=5.0, ge=0.5, le=60, description="A move without a stop ends by itself after this long"
+    )

@@ -17,7 +17,7 @@ from gateway.config.analytics import cross_check as analytics_cross_check
 from gateway.config.base import Model
 from gateway.config.cameras import CAMERA_TYPE_CODES, CameraConfig, Resolution
 from gateway.config.gb28181 import cross_check as gb28181_cross_check
-from gateway.config.liveview import LiveViewConfig
+from gateway.config.liveview import LiveViewConfig, PtzConfig
 from gateway.config.outbox import cross_check as destinations_cross_check
 from gateway.config.policy import PolicyConfig
 from gateway.config.recordings import RecorderConfig
@@ -54,6 +54,7 @@ class GatewayConfig(Model):
         default_factory=UplinksConfig, description="Upper platforms the site registers to (GB/T 28181)"
     )
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig, description="WebRTC live view for viewers")
+    ptz: PtzConfig = Field(default_factory=PtzConfig, description="PTZ control of the cameras that have it")
     instance: InstanceConfig = Field(
         default_factory=InstanceConfig, description="This process's name and shard of cameras (scale-out)"
     )

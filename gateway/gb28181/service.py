@@ -39,16 +39,18 @@ from gateway.gb28181.catalog import (
     channel_lookup,
     selected_cameras,
 )
+from gateway.gb28181.control import PRESETS_PER_MESSAGE, PtzCommands
 from gateway.gb28181.sessions import LiveVideo, SessionJournal
 from gateway.gb28181.subscriptions import Subscriptions
 from gateway.health.state import CameraState, CameraStatus, StateOf, is_up
 from gateway.inventory import CameraInventory
+from gateway.ptz import PtzControl
 from gateway.recordings.replay import Replays
 from gateway.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
-_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus", "RecordInfo"})
+_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus", "RecordInfo", "PresetQuery"})
 # Record types a platform may ask for; the recording devices tell recorded from not, not why it was.
 _RECORD_TYPES_WE_KNOW = frozenset({"all", "time"})
 
@@ -57,6 +59,7 @@ _RECORD_TYPES_WE_KNOW = frozenset({"all", "time"})
 RecordingSearch = Callable[[str, float, float], Awaitable[list[tuple[float, float]] | None]]
 _COUNTERS = (
     "queries",
+    "controls",
     "responses_sent",
     "responses_failed",
     "rejected",
@@ -90,8 +93,10 @@ class Uplink:
         journal: ForwardJournal | None = None,
         recordings: RecordingSearch | None = None,
         replays: Replays | None = None,
+        ptz: PtzControl | None = None,
     ) -> None:
         self.config = config
+        self._ptz = PtzCommands(ptz, f"platform {uplink.id}") if ptz is not None else None
         self._recordings = recordings
         self.uplink = uplink
         self._state_of = state_of
@@ -305,6 +310,8 @@ class Uplink:
         body = self._manscdp(msg)
         if isinstance(body, SipMessage):
             return body
+        if body.root == "Control" and body.cmd_type == "DeviceControl":
+            return self._on_control(msg, body)
         if body.root != "Query" or body.cmd_type not in _QUERIES:
             self.counters["ignored"] += 1
             log.debug("GB/T 28181 uplink %s: ignored %s %s", self.uplink.id, body.root, body.cmd_type)
@@ -320,6 +327,36 @@ class Uplink:
         # The link sends our 200 as soon as this returns; the task runs after that (same loop).
         self._spawn(self._answer(body), f"gb28181-{self.uplink.id}-{body.cmd_type}")
         return response_to(msg, 200)
+
+    def _on_control(self, msg: SipMessage, body: manscdp.Manscdp) -> SipMessage:
+        """DeviceControl: refused now when it cannot be carried out (an unknown channel, a malformed
+        command), else 200 and carried out after, with the answers the standard asks for."""
+        camera = self._channels.get(body.device_id)
+        if camera is None:
+            self.counters["rejected"] += 1
+            return response_to(msg, 404, extra_headers=[("Warning", '399 gateway "no such channel"')])
+        try:
+            controls = manscdp.device_control(body)
+        except manscdp.ManscdpError as exc:
+            self.counters["rejected"] += 1
+            log.info("GB/T 28181 uplink %s: refused a DeviceControl: %s", self.uplink.id, exc.detail)
+            return response_to(msg, exc.status, extra_headers=[("Warning", f'399 gateway "{exc.detail}"')])
+        self.counters["controls"] += 1
+        self._spawn(self._control(body, camera.id, controls), f"gb28181-{self.uplink.id}-control")
+        return response_to(msg, 200)
+
+    async def _control(self, body: manscdp.Manscdp, camera_id: str, controls: list[manscdp.Control]) -> None:
+        if self._ptz is None:
+            results: list[bool | None] = [False] * len(controls)
+            log.info("GB/T 28181 uplink %s: DeviceControl for %s: PTZ is not wired", self.uplink.id, camera_id)
+        else:
+            results = await self._ptz.run(camera_id, controls)
+        answers = [ok for ok in results if ok is not None]
+        if answers:
+            reply = manscdp.result_response(
+                "DeviceControl", body.sn, body.device_id, ok=all(answers), charset=self.uplink.charset
+            )
+            self.counters["responses_sent" if await self._send(reply) else "responses_failed"] += 1
 
     def _on_subscribe(self, msg: SipMessage) -> SipMessage:
         query = self._manscdp(msg)
@@ -347,6 +384,22 @@ class Uplink:
         if b <= a:
             raise manscdp.ManscdpError(400, "EndTime is not after StartTime")
         return a, b
+
+    async def _preset_query(self, query: manscdp.Manscdp) -> list[bytes]:
+        """PresetQuery: the channel's camera's presets, numbered as GB/T 28181 numbers them; none when
+        the camera has no PTZ or cannot be reached (the platform then sees an empty list)."""
+        camera = self._channels.get(query.device_id)
+        if camera is None:
+            return []
+        presets: list[tuple[int, str]] = []
+        if self._ptz is not None:
+            try:
+                presets = await self._ptz.preset_list(camera.id)
+            except GatewayError as exc:
+                log.info("GB/T 28181 uplink %s: presets of %s: %s", self.uplink.id, camera.id, exc)
+        return manscdp.preset_query_responses(
+            query.sn, query.device_id, presets, PRESETS_PER_MESSAGE, charset=self.uplink.charset
+        )
 
     async def _record_info(self, query: manscdp.Manscdp) -> list[bytes]:
         """RecordInfo (the query and its response, GB/T 28181-2016 annex A): the channel's recorded spans
@@ -384,6 +437,8 @@ class Uplink:
         try:
             if query.cmd_type == "RecordInfo":
                 bodies = await self._record_info(query)
+            elif query.cmd_type == "PresetQuery":
+                bodies = await self._preset_query(query)
             else:
                 bodies = self._responses(query)
             if not bodies:
@@ -562,9 +617,10 @@ class Gb28181Service:
         journal: ForwardJournal | None = None,
         recordings: RecordingSearch | None = None,
         replays: Replays | None = None,
+        ptz: PtzControl | None = None,
     ) -> None:
         self.uplinks = [
-            Uplink(config, up, state_of, device_info, streams, journal, recordings, replays)
+            Uplink(config, up, state_of, device_info, streams, journal, recordings, replays, ptz)
             for up in config.uplinks.gb28181
         ]
 

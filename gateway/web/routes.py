@@ -288,6 +288,8 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
         tamper=runtime.device_events.tamper_state(camera_id, now),
         tamper_label=kind_label("tamper"),
         recordings=recordings,
+        # Whether to offer the PTZ pad: the page asks the API whether the camera really has PTZ.
+        ptz_possible=camera.source.onvif is not None,
     )
 
 

@@ -81,6 +81,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.outbox.*",
             "gateway.liveview.*",
             "gateway.recordings.*",
+            "gateway.ptz",
             "gateway.reports.*",
             "gateway.inventory",
             "gateway.device_events",

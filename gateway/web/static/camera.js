@@ -160,3 +160,81 @@
   }
   window.addEventListener("pagehide", () => { if (pc) stop(true); });
 })();
+
+// PTZ: hold an arrow (or zoom) to move, release to stop; presets from the camera. The pad shows only
+// when the API says the camera has PTZ. A command while someone else controls the camera says who.
+(function () {
+  const box = document.getElementById("ptz");
+  if (!box) return;
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  const csrf = meta ? meta.getAttribute("content") : "";
+  const base = "/api/v1/cameras/" + encodeURIComponent(box.dataset.camera) + "/ptz";
+  const statusEl = document.getElementById("ptz-status");
+  const select = document.getElementById("ptz-presets");
+
+  async function call(method, path, body) {
+    const res = await fetch(base + path, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!res.ok) {
+      let text = "HTTP " + res.status;
+      try { const j = await res.json(); if (j && j.error) text = j.error; } catch (e) { /* not JSON */ }
+      statusEl.textContent = text;
+      throw new Error(text);
+    }
+    return res.status === 204 ? null : res.json();
+  }
+
+  async function load() {
+    const info = await call("GET", "");
+    if (!info.supported) return;
+    box.hidden = false;
+    select.textContent = "";
+    for (const p of info.presets) {
+      const opt = document.createElement("option");
+      opt.value = p.token;
+      opt.textContent = p.name || p.token;
+      select.appendChild(opt);
+    }
+    if (info.holder) statusEl.textContent = "controlled by " + info.holder;
+  }
+
+  function hold(button, body) {
+    let moving = false;
+    const start = (ev) => {
+      ev.preventDefault();
+      moving = true;
+      call("POST", "/move", body).catch(() => { moving = false; });
+    };
+    const end = () => {
+      if (!moving) return;
+      moving = false;
+      call("POST", "/stop").catch(() => { /* the camera stops by itself after a few seconds */ });
+    };
+    button.addEventListener("pointerdown", start);
+    button.addEventListener("pointerup", end);
+    button.addEventListener("pointerleave", end);
+  }
+
+  for (const b of box.querySelectorAll("[data-move]")) {
+    const [pan, tilt] = b.dataset.move.split(",").map(Number);
+    hold(b, { pan: pan * 0.5, tilt: tilt * 0.5 });
+  }
+  for (const b of box.querySelectorAll("[data-zoom]")) hold(b, { zoom: Number(b.dataset.zoom) * 0.5 });
+  document.getElementById("ptz-home").addEventListener("click", () => call("POST", "/home").catch(() => {}));
+  document.getElementById("ptz-goto").addEventListener("click", () => {
+    if (select.value) call("POST", "/presets/" + encodeURIComponent(select.value) + "/goto").catch(() => {});
+  });
+  document.getElementById("ptz-remove").addEventListener("click", () => {
+    if (select.value) call("DELETE", "/presets/" + encodeURIComponent(select.value)).then(load).catch(() => {});
+  });
+  document.getElementById("ptz-save").addEventListener("click", () => {
+    const name = document.getElementById("ptz-name").value.trim();
+    if (!name) { statusEl.textContent = "give the preset a name"; return; }
+    call("POST", "/presets", { name: name }).then(load).catch(() => {});
+  });
+  load().catch(() => { /* no PTZ, or the camera unreachable: the pad stays hidden */ });
+})();

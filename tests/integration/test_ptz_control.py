@@ -1,0 +1,238 @@
+"""PTZ of a camera through the gateway, by the city platform (GB/T 28181 DeviceControl PTZCmd, PresetQuery)
+and by a person (the API), against the simulated PTZ camera (sim/ptz.py: ONVIF PTZ over a picture that
+really moves; its picture is checked in test_sim_ptz.py). Where the camera points is asked of the camera
+itself (ONVIF GetStatus, our own client), not of the gateway.
+
+One gateway run for the module (CI has two cores)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import yaml
+from playwright.sync_api import expect
+
+from adapters.gb28181.ptzcmd import Preset, PtzMove, build_ptz_cmd
+from adapters.onvif import OnvifClient
+from adapters.onvif.ptz import PtzPosition, open_ptz
+from sim.ptz import PtzDeviceServer, make_ptz_picture
+from sim.server import PtzView, RtspServerProcess
+from tests.support import browser as browser_support
+from tests.support.clips import clips_locked
+from tests.support.gateway import GATEWAY, Site, child_env, run_cli
+from tests.support.gbplatform import LOCAL, UNIT_ID, FakePlatform, uplink_config
+from tests.support.ports import free_port
+from tests.support.storage import new_url
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+CHANNEL = "12010000001320000009"
+T = TypeVar("T")
+IDLE_RELEASE_S = 2.0
+
+
+@dataclass
+class Ptzsite:
+    site: Site
+    platform: FakePlatform
+    camera: PtzDeviceServer
+    user: str
+    password: str
+    police: str
+    admin_password: str
+
+    def api(self, method: str, path: str, token: str | None = None, **kw: object) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.site.token}"}
+        return httpx.request(method, f"{self.site.proc.base}{path}", headers=headers, timeout=15, **kw)  # type: ignore[arg-type]
+
+    def position(self) -> PtzPosition:
+        async def ask() -> PtzPosition:
+            async with OnvifClient(LOCAL, self.camera.port, self.user, self.password) as client:
+                status = await (await open_ptz(client)).get_status()
+            assert status.position is not None
+            return status.position
+
+        return _run(ask())
+
+    def control(self, command: str, sn: int, device_id: str = CHANNEL) -> int:
+        """A DeviceControl MESSAGE with a PTZCmd; the gateway's status for it."""
+        body = (
+            '<?xml version="1.0" encoding="GB2312"?>\r\n<Control>\r\n<CmdType>DeviceControl</CmdType>\r\n'
+            f"<SN>{sn}</SN>\r\n<DeviceID>{device_id}</DeviceID>\r\n<PTZCmd>{command}</PTZCmd>\r\n"
+            "<Info><ControlPriority>5</ControlPriority></Info>\r\n</Control>\r\n"
+        ).encode()
+        call_id = self.platform.query("DeviceControl", sn, body=body)
+        return self.platform.final(call_id, "MESSAGE").status or 0
+
+
+@pytest.fixture(scope="module")
+def ptz_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ptzsite]:
+    tmp = tmp_path_factory.mktemp("ptzsite")
+    with clips_locked() as directory:
+        picture = make_ptz_picture(directory)
+    user, password = "ptz-admin", secrets.token_urlsafe(10)
+    state = tmp / "state.json"
+    platform = FakePlatform(password=secrets.token_urlsafe(12))
+    platform.start()
+    sip_port = free_port(socket.SOCK_DGRAM)
+    platform.gateway = (LOCAL, sip_port)
+    try:
+        with (
+            RtspServerProcess([], ptz=[("/ptz", PtzView(picture, state))], username=user, password=password) as rtsp,
+            PtzDeviceServer(user, password, main_uri=rtsp.url("/ptz"), state_path=state) as camera,
+        ):
+            cam = {
+                "id": "dome",
+                "name": "Dome",
+                "source": {"onvif": {"host": LOCAL, "port": camera.port}},
+                "credentials": {"username": user, "password": {"env": "IT_PW"}},
+                "zones": ["gate"],
+                "gb_channel_id": CHANNEL,
+            }
+            env = child_env(IT_PW=password, IT_GB_PASSWORD=platform.password or "")
+            site = Site(tmp, new_url(request, tmp), [cam], env)
+            config = yaml.safe_load(site.path.read_text())
+            config["site"]["unit"]["gb_id"] = UNIT_ID
+            config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port)]}
+            config["ptz"] = {"idle_release_s": IDLE_RELEASE_S, "safety_stop_s": 3}
+            site.path.write_text(yaml.safe_dump(config))
+            police = run_cli(["user", "add", "it-police", "--role", "police", "-c", str(site.path)], env)
+            assert police.returncode == 0, police.stderr
+            admin_password = secrets.token_urlsafe(12)
+            passwd = subprocess.run(
+                [*GATEWAY, "user", "passwd", "it-admin", "--password-stdin", "-c", str(site.path)],
+                input=admin_password + "\n",
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert passwd.returncode == 0, passwd.stderr
+            site.proc.start()
+            try:
+                assert platform.registered.wait(20), site.proc.log()[-3000:]
+                site.wait_for({"dome": "degraded"})  # the sim PTZ camera sends 640x360 at 12 fps
+                yield Ptzsite(site, platform, camera, user, password, police.stdout.split()[-1], admin_password)
+            finally:
+                assert site.proc.stop() == 0, site.proc.log()[-4000:]
+                log = site.proc.log()
+                assert "Traceback" not in log, log[-4000:]
+                assert password not in log
+    finally:
+        platform.close()
+
+
+def test_the_platform_moves_the_camera_and_stores_and_calls_presets(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    start = s.position()
+    assert s.control(build_ptz_cmd(PtzMove(pan="right", pan_speed=255)), 1) == 200
+    wait_until("the camera to pan right", lambda: s.position().pan > start.pan + 0.3, 5, interval=0.1)
+    assert s.control(build_ptz_cmd(PtzMove()), 2) == 200  # stop
+    time.sleep(0.3)
+    stopped = s.position()
+    time.sleep(0.5)
+    assert s.position() == stopped  # it stopped, and stays
+
+    assert s.control(build_ptz_cmd(Preset("set", 7)), 3) == 200
+    wait_until("preset 7 on the camera", lambda: any(name == "7" for name, _ in s.camera.presets.values()), 5)
+    assert s.control(build_ptz_cmd(PtzMove(tilt="up", pan="left", tilt_speed=200, pan_speed=200)), 4) == 200
+    wait_until("the camera to move away", lambda: s.position().tilt > stopped.tilt + 0.2, 5, interval=0.1)
+    assert s.control(build_ptz_cmd(Preset("call", 7)), 5) == 200
+    wait_until("the camera back at preset 7", lambda: s.position() == stopped, 10, interval=0.1)
+
+    asked = s.platform.query("PresetQuery", 6, device_id=CHANNEL)
+    assert s.platform.final(asked, "MESSAGE").status == 200
+    (answer,) = wait_until("the PresetQuery answer", lambda: s.platform.parts("PresetQuery", 6), 10)
+    presets = {i.findtext("PresetID"): i.findtext("PresetName") for i in answer.element.iter("Item")}
+    assert presets.get("7") == "7", presets
+
+    # While the platform controls the camera, a person waits (and is told who holds it).
+    busy = s.api("POST", "/api/v1/cameras/dome/ptz/move", json={"pan": 0.5})
+    assert busy.status_code == 409 and "platform city" in busy.json()["error"]
+
+
+def test_malformed_and_misaddressed_commands_are_refused(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    assert s.control("A50F0100000000B4", 10) == 400  # checksum off by one
+    assert s.control("A50F01000000", 11) == 400  # too short
+    assert s.control(build_ptz_cmd(PtzMove()), 12, device_id="12010000001320009999") == 404
+
+
+def test_a_person_moves_the_camera_and_each_command_is_audited(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    time.sleep(IDLE_RELEASE_S + 0.5)  # the platform's hold lapses
+    start = s.position()
+    assert s.api("POST", "/api/v1/cameras/dome/ptz/move", json={"pan": -1, "zoom": 0.5}).status_code == 204
+    wait_until("the camera to pan left", lambda: s.position().pan < start.pan - 0.3, 5, interval=0.1)
+    assert s.api("POST", "/api/v1/cameras/dome/ptz/stop").status_code == 204
+    saved = s.api("POST", "/api/v1/cameras/dome/ptz/presets", json={"name": "gate view"})
+    assert saved.status_code == 201
+    token = saved.json()["token"]
+    status = s.api("GET", "/api/v1/cameras/dome/ptz").json()
+    assert status["holder"] == "admin it-admin" and {"token": token, "name": "gate view"} in status["presets"]
+    assert s.api("POST", "/api/v1/cameras/dome/ptz/home").status_code == 204
+    assert s.api("POST", f"/api/v1/cameras/dome/ptz/presets/{token}/goto").status_code == 204
+    assert s.api("DELETE", f"/api/v1/cameras/dome/ptz/presets/{token}").status_code == 204
+    assert s.api("POST", "/api/v1/cameras/dome/ptz/move", json={"pan": 2}).status_code == 422
+
+    entries = s.api("GET", "/api/v1/audit?action=ptz_control&actor=it-admin").json()["entries"]
+    actions = [e["detail"]["action"] for e in reversed(entries)]
+    assert actions == ["move", "stop", "set_preset", "home", "goto_preset", "remove_preset"], actions
+
+    # The police officer is not granted this camera: for them it does not exist.
+    hidden = s.api("POST", "/api/v1/cameras/dome/ptz/move", token=s.police, json={"pan": 0.5})
+    assert hidden.status_code == 404
+
+
+def test_a_move_without_a_stop_ends_by_itself(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    time.sleep(IDLE_RELEASE_S + 0.5)
+    assert s.api("POST", "/api/v1/cameras/dome/ptz/move", json={"tilt": -0.2}).status_code == 204
+    wait_until("the safety stop", lambda: not _moving(s), 6, interval=0.2)
+
+
+def _moving(s: Ptzsite) -> bool:
+    async def ask() -> bool:
+        async with OnvifClient(LOCAL, s.camera.port, s.user, s.password) as client:
+            return (await (await open_ptz(client)).get_status()).moving
+
+    return _run(ask())
+
+
+def _run(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from any thread (playwright's sync API keeps a loop in this one)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+def test_the_camera_page_pad_moves_the_camera(ptz_site: Ptzsite) -> None:
+    """Headless chromium on the camera page: hold the right arrow, the camera pans; let go, it stops."""
+    s = ptz_site
+    time.sleep(IDLE_RELEASE_S + 0.5)
+    with browser_support.page(1366, 900) as (page, errors):
+        page.goto(f"{s.site.proc.base}/login?next=/cameras/dome")
+        page.fill("#name", "it-admin")
+        page.fill("#password", s.admin_password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{s.site.proc.base}/cameras/dome")
+        expect(page.locator("#ptz")).to_be_visible(timeout=15_000)
+        start = s.position()
+        page.locator('[data-move="1,0"]').hover()
+        page.mouse.down()
+        wait_until("the camera to pan right", lambda: s.position().pan > start.pan + 0.2, 5, interval=0.1)
+        page.mouse.up()
+        wait_until("the stop from the page", lambda: not _moving(s), 1.0, interval=0.1)  # safety stop: 3 s
+        assert s.position().pan < start.pan + 1.5  # stopped on release, not by the safety stop
+        assert errors == [], errors
