@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -46,16 +46,6 @@ from tests.support.gbunit import (
     offer_sdp,
     settle,
 )
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    yield sock
-    sock.close()
-
 
 # --- INVITE, ACK, media, BYE ---------------------------------------------------------------------
 

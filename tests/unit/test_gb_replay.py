@@ -19,7 +19,17 @@ from adapters.gb28181.sip import SipMessage
 from adapters.rtsp.replay import ReplayError, ReplayFrame
 from gateway.recordings.replay import NoRecordingError, ReplayBusyError, ReplayFailedError
 from tests.support.configs import CH1
-from tests.support.gbunit import IDR, P_FRAME, PPS, SPS, Site, drain, in_dialog_request, invite_request, offer_sdp
+from tests.support.gbunit import (
+    IDR,
+    P_FRAME,
+    PPS,
+    SPS,
+    Site,
+    drain,
+    in_dialog_request,
+    invite_request,
+    offer_sdp,
+)
 from tests.support.waiting import wait_until_async
 
 NTP_OFFSET = 2_208_988_800
@@ -73,15 +83,6 @@ class FakeReplays:
         replay = FakeReplay(camera_id, start, end, self._frames, self._fail)
         self.opened.append(replay)
         return replay
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.setblocking(False)
-    yield sock
-    sock.close()
 
 
 async def _start(
