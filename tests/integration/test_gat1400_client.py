@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +23,7 @@ from adapters.gat1400.objects import IMAGE_FACE, IMAGE_PERSON, IMAGE_SCENE, Box,
 from tests.support.viidserver import ViidServer
 
 DEV = "31010500001190000001"
-USER, PASSWORD = "gateway", "s3cret-Pa55"
+USER, PASSWORD = "gateway", secrets.token_urlsafe(12)  # made per run: no credential is written down
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) + b"\xff\xd9"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
-USER, PASSWORD = "admin", "Cam-Pa55word"
+USER, PASSWORD = "admin", secrets.token_urlsafe(12)  # made per run: no credential is written down
 MAIN, SUB = "rtsp://127.0.0.1:8554/cam1/main", "rtsp://127.0.0.1:8554/cam1/sub"
 RECORDED = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, 12, tzinfo=UTC))
 HOUR = 3600.0

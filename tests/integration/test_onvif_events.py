@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass, field
 
 import pytest
@@ -13,7 +14,7 @@ from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.integration
 
-USER, PASSWORD = "admin", "Cam-Pa55word"
+USER, PASSWORD = "admin", secrets.token_urlsafe(12)  # made per run: no credential is written down
 MAIN = "rtsp://127.0.0.1:8554/cam1/main"
 MOTION = "tns1:RuleEngine/CellMotionDetector/Motion"
 TAMPER = "tns1:VideoSource/GlobalSceneChange/ImagingService"

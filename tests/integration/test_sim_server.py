@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import secrets
 import socket
 import sys
 import threading
@@ -114,7 +115,7 @@ def test_two_clients_share_one_pipeline(server: RtspServerProcess) -> None:
 
 
 def test_digest_auth(sim_clips: dict[str, ClipInfo]) -> None:
-    password = "s3cret-Pa55"
+    password = secrets.token_urlsafe(12)  # made per run
     with RtspServerProcess([("/sd", sim_clips["sd_h264"])], username="viewer", password=password) as srv:
         assert password not in Path(f"/proc/{srv.pid}/cmdline").read_text()
         assert "viewer" not in srv.url("/sd")
