@@ -50,7 +50,7 @@ from gateway.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
-_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus", "RecordInfo", "PresetQuery"})
+_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus", "RecordInfo", "PresetQuery", "ConfigDownload"})
 # Record types a platform may ask for; the recording devices tell recorded from not, not why it was.
 _RECORD_TYPES_WE_KNOW = frozenset({"all", "time"})
 
@@ -460,6 +460,24 @@ class Uplink:
         camera = self._channels.get(target)
         if target != self._system_id and camera is None:
             return []
+        if query.cmd_type == "ConfigDownload":
+            # BasicParam (wvp asks for it when a lower platform first registers): what we registered
+            # with. Other configuration types (video, SVAC, ...) are the cameras' own; not answered.
+            wanted = {t.strip() for t in (query.field("ConfigType") or "").split("/")}
+            if "BasicParam" not in wanted:
+                return []
+            name = self.config.site.name if camera is None else camera.name
+            return [
+                manscdp.config_download_basic_param(
+                    sn,
+                    target,
+                    name=name,
+                    expiration=up.expires_s,
+                    heartbeat_interval=max(1, round(up.keepalive_s)),
+                    heartbeat_count=up.keepalive_misses,
+                    charset=charset,
+                )
+            ]
         if query.cmd_type == "Catalog":
             items = catalog_items(self.config, up, self._state_of, self._device_info)
             if camera is not None:  # a channel's catalog: itself only

@@ -160,3 +160,30 @@ def test_query_times_are_the_standards_form() -> None:
         manscdp.parse_query_time(None, "StartTime")
     with pytest.raises(manscdp.ManscdpError):
         manscdp.parse_query_time("2026-02-30T08:00:00", "EndTime")
+
+
+async def test_config_download_answers_the_basic_parameters_we_registered_with() -> None:
+    """ConfigDownload BasicParam (wvp asks for it at a lower platform's first registration)."""
+    up, sent = _uplink(Recordings({}), expires_s=7200, keepalive_s=30, keepalive_misses=4)
+    body = (
+        '<?xml version="1.0" encoding="GB2312"?><Query><CmdType>ConfigDownload</CmdType><SN>17</SN>'
+        f"<DeviceID>{UNIT_ID}</DeviceID><ConfigType>BasicParam/VideoParamOpt</ConfigType></Query>"
+    ).encode()
+    resp = await _ask(up, body)
+    assert resp.status == 200 and len(sent) == 1
+    doc = manscdp.parse(sent[0])
+    assert (doc.root, doc.cmd_type, doc.sn, doc.device_id, doc.field("Result")) == (
+        "Response",
+        "ConfigDownload",
+        17,
+        UNIT_ID,
+        "OK",
+    )
+    basic = doc.element.find("BasicParam")
+    assert basic is not None
+    got = tuple(basic.findtext(name) for name in ("Expiration", "HeartBeatInterval", "HeartBeatCount"))
+    assert got == ("7200", "30", "4")
+    assert "Password" not in sent[0].decode("gb18030")  # the registration password is never sent back
+    other = body.replace(b"BasicParam/VideoParamOpt", b"VideoParamOpt")
+    await _ask(up, other)
+    assert len(sent) == 1  # a camera's own configuration types are not ours to answer
