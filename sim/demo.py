@@ -21,8 +21,9 @@ from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError, ConfigIssue, ConflictError
 from sim.nvr import NvrDeviceServer
 from sim.onvif_device import OnvifDeviceServer
+from sim.ptz import PtzDeviceServer, make_ptz_picture
 from sim.recordings import make_recordings
-from sim.server import RtspServerProcess, SimulatorError
+from sim.server import PtzView, RtspServerProcess, SimulatorError
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class Mount:
 # ONVIF cameras of the demo are served by a simulated ONVIF device whose main stream is this clip,
 # on a mount of the first RTSP server.
 ONVIF_CLIP = "hd_h264"
+# These ONVIF cameras are PTZ domes (sim/ptz.py): their picture, a window over real footage, moves with
+# the pad on the camera page; each has an RTSP server of its own.
+PTZ_CAMERAS = frozenset({"dome-ptz"})
+PTZ_STATE_DIR = Path("var/demo/ptz")
 
 
 def _onvif_path(port: int) -> str:
@@ -77,7 +82,7 @@ def demo_mounts(config: GatewayConfig) -> list[Mount]:
             rtsp_ports.append(url.port or 554)
     for cam in config.cameras:
         onvif = cam.source.onvif
-        if onvif is None:
+        if onvif is None or cam.id in PTZ_CAMERAS:
             continue
         if onvif.host not in ("127.0.0.1", "localhost") or not rtsp_ports:
             raise SimulatorError(f"camera {cam.id}: the demo simulates ONVIF devices on 127.0.0.1 only")
@@ -130,6 +135,28 @@ def _onvif_device(port: int, rtsp: RtspServerProcess, password: str) -> OnvifDev
     )
     device.start()
     return device
+
+
+def _demo_domes(
+    config: GatewayConfig, samples_dir: Path, password: str, servers: list[RtspServerProcess]
+) -> list[OnvifDeviceServer]:
+    """The demo's PTZ domes: each an ONVIF PTZ device and an RTSP server showing what it points at."""
+    domes: list[OnvifDeviceServer] = []
+    for cam in config.cameras:
+        onvif = cam.source.onvif
+        if cam.id not in PTZ_CAMERAS or onvif is None:
+            continue
+        PTZ_STATE_DIR.mkdir(parents=True, exist_ok=True)
+        state = PTZ_STATE_DIR / f"{cam.id}.json"
+        server = RtspServerProcess(
+            [], ptz=[("/ptz", PtzView(make_ptz_picture(samples_dir), state))], username=RTSP_USER, password=password
+        )
+        server.start()
+        servers.append(server)
+        dome = PtzDeviceServer(RTSP_USER, password, main_uri=server.url("/ptz"), state_path=state, port=onvif.port)
+        dome.start()
+        domes.append(dome)
+    return domes
 
 
 NVR_DIR = Path("var/demo/nvr")
@@ -240,8 +267,9 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
         for flapper in flappers:
             flapper.start()
         devices.extend(_demo_nvrs(config, password, servers))
+        devices.extend(_demo_domes(config, samples_dir, password, servers))
         for cam in config.cameras:
-            if cam.source.onvif is not None:
+            if cam.source.onvif is not None and cam.id not in PTZ_CAMERAS:
                 host_server = next(
                     sv for sv in servers if any(p == _onvif_path(cam.source.onvif.port) for p, _ in sv.mounts)
                 )
@@ -250,7 +278,7 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
         token, admin_password = _admin_credentials(config)
         host, port = config.server.bind, api_port or config.server.port
         banner = (
-            f"\n  Simulated site '{config.site.name}': {len(mounts)} cameras on "
+            f"\n  Simulated site '{config.site.name}': {len(config.cameras)} cameras on "
             f"{', '.join(f'rtsp://127.0.0.1:{p}' for p in sorted(by_port))}\n"
             f"  Dashboard and API:  http://{host}:{port}/   (API docs: http://{host}:{port}/docs)\n"
             f"  Sign in as {ADMIN_USER} with password (new on every start):  {admin_password}\n"

@@ -87,6 +87,7 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
             "warehouse-dark": "degraded",
             "carpark-flaky": "degraded",
             "side-gate-onvif": "online",
+            "dome-ptz": "degraded",  # the PTZ dome's picture is 640x360
         }, cams
         assert cams["corridor-sd"]["reason"] == "704x576 is below HD (1920x1080)"
         # The guard-house NVR lost two hours of the gate camera yesterday: the recording audit found them.
@@ -144,6 +145,16 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
         assert measured["lobby-h265"] == ("h265", 1920)
         assert measured["corridor-sd"] == ("h264", 704)
         assert measured["carpark-flaky"] == ("h264", 1280)
+        # The PTZ dome moves: a pan over the API changes where the camera says it points.
+        auth = {"Authorization": f"Bearer {token}"}
+        base = f"http://127.0.0.1:{api_port}/api/v1/cameras/dome-ptz/ptz"
+        before = httpx.get(base, headers=auth, timeout=10).json()
+        assert before["supported"] is True, before
+        assert httpx.post(f"{base}/move", json={"pan": 1}, headers=auth, timeout=10).status_code == 204
+        time.sleep(0.5)
+        assert httpx.post(f"{base}/stop", headers=auth, timeout=10).status_code == 204
+        after = httpx.get(base, headers=auth, timeout=10).json()
+        assert after["position"][0] > before["position"][0] + 0.2, (before, after)
     finally:
         proc.terminate()
         proc.wait(20)
