@@ -150,11 +150,13 @@ class PtzControl:
 
     async def _run(self, camera_id: str, who: str | None, what: str, command: Callable[[Ptz], Any]) -> Any:
         camera = self.camera(camera_id)
-        if who is not None:
-            self._take(camera_id, who)
+        if who is not None and self.holder(camera_id) not in (None, who):
+            self._take(camera_id, who)  # refused at once (409), without waiting for the camera
         lock = self._locks.setdefault(camera_id, asyncio.Lock())
         async with lock:
             ptz = await self._open(camera)
+            if who is not None:
+                self._take(camera_id, who)  # only a camera that has PTZ is held
             try:
                 return await command(ptz)
             except OnvifError as exc:

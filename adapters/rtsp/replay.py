@@ -241,7 +241,8 @@ class RtspReplay:
         closed); raises ReplayError when the recorder stops sending while playing."""
         while True:
             try:
-                frame = await asyncio.wait_for(self._queue.get(), self._timeout_s)
+                async with asyncio.timeout(self._timeout_s):  # no task per frame, unlike wait_for
+                    frame = await self._queue.get()
             except TimeoutError:
                 if self._paused or self.ended is not None:
                     continue

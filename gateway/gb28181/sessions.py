@@ -279,17 +279,11 @@ class LiveVideo:
             self.counters["cancelled"] += 1
             return response_to(msg, 487)
         feed, info = acquired
-        sender: MediaSender | None = None
-        answered = False
-        try:
-            resp, sender = await self._open_media(msg, camera, channel_id, offer, cancelled, info, feed=feed)
-            answered = resp.status == 200
-            return resp
-        finally:
-            if not answered:
-                if sender is not None:
-                    sender.close()
-                self._streams.release(feed)
+
+        async def give_back() -> None:
+            self._streams.release(feed)
+
+        return await self._answer_on(msg, camera, channel_id, offer, cancelled, info, give_back, feed=feed)
 
     async def _answer_replay(
         self, msg: SipMessage, camera: CameraConfig, channel_id: str, offer: sdp.PlayOffer, cancelled: asyncio.Event
@@ -314,17 +308,38 @@ class LiveVideo:
         if replay is None:
             self.counters["cancelled"] += 1
             return response_to(msg, 487)
+        return await self._answer_on(
+            msg, camera, channel_id, offer, cancelled, replay.info, replay.aclose, replay=replay
+        )
+
+    async def _answer_on(
+        self,
+        msg: SipMessage,
+        camera: CameraConfig,
+        channel_id: str,
+        offer: sdp.PlayOffer,
+        cancelled: asyncio.Event,
+        info: StreamInfo,
+        give_back: Callable[[], Awaitable[None]],
+        *,
+        feed: Feed | None = None,
+        replay: Replay | None = None,
+    ) -> SipMessage:
+        """The answer on a camera's feed or a replay, which `give_back` returns when the answer is not a 200
+        (or the INVITE's handling fails): only an answered session holds it."""
         sender: MediaSender | None = None
         answered = False
         try:
-            resp, sender = await self._open_media(msg, camera, channel_id, offer, cancelled, replay.info, replay=replay)
+            resp, sender = await self._open_media(
+                msg, camera, channel_id, offer, cancelled, info, feed=feed, replay=replay
+            )
             answered = resp.status == 200
             return resp
         finally:
             if not answered:
                 if sender is not None:
                     sender.close()
-                await replay.aclose()
+                await give_back()
 
     async def _open_media(
         self,
