@@ -188,6 +188,7 @@ def build_runtime(
         recordings=recordings.spans,
         replays=replays,
         ptz=ptz,
+        snapshot=lambda camera_id, max_age_s: live.snapshot(camera_id, max_age_s),
     )
     live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays)
     outbox = build_outbox(config, db, watchdog)

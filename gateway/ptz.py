@@ -56,6 +56,17 @@ class PresetInfo:
     name: str | None
 
 
+@dataclass(frozen=True)
+class ReturnSetting:
+    """The guard position (看守位, GB/T 28181 HomePosition): `after_s` seconds after the last command,
+    the camera goes back to the preset `preset_token` (None: the camera's own home position).
+    `preset_index` is the number the platform gave, kept for its HomePositionQuery."""
+
+    after_s: float
+    preset_index: int
+    preset_token: str | None
+
+
 class PtzControl:
     def __init__(
         self,
@@ -76,6 +87,9 @@ class PtzControl:
         self._locks: dict[str, asyncio.Lock] = {}
         self._holds: dict[str, _Hold] = {}
         self._unsupported: dict[str, tuple[float, str]] = {}
+        # The guard position is kept by the gateway, not the camera: ONVIF has no such setting.
+        self._returns: dict[str, ReturnSetting] = {}
+        self._return_tasks: dict[str, asyncio.Task[None]] = {}
 
     # --- who may -----------------------------------------------------------------------------------
 
@@ -132,12 +146,84 @@ class PtzControl:
     async def set_home(self, camera_id: str, who: str) -> None:
         await self._run(camera_id, who, "set home", lambda p: p.set_home_position())
 
+    async def focus(self, camera_id: str, who: str, speed: float) -> None:
+        """Continuous focus (-1 near .. 1 far) through the Imaging service, until focus_stop."""
+        await self._run(camera_id, who, "focus", lambda p: p.focus_move(speed))
+
+    async def focus_stop(self, camera_id: str, who: str) -> None:
+        await self._run(camera_id, who, "focus stop", lambda p: p.focus_stop())
+
+    async def auxiliary(self, camera_id: str, who: str, command: str) -> None:
+        """An auxiliary command the camera's PTZ node lists ("tt:Wiper|On"); refused when it lists none
+        such, rather than sent blind."""
+
+        async def send(p: Ptz) -> None:
+            node = await p.node()
+            offered = node.auxiliary_commands if node is not None else ()
+            if command not in offered:
+                raise PtzNotSupportedError(f"camera {camera_id!r} offers no auxiliary command {command!r}")
+            await p.send_auxiliary(command)
+
+        await self._run(camera_id, who, "auxiliary", send)
+
+    def return_setting(self, camera_id: str) -> ReturnSetting | None:
+        return self._returns.get(camera_id)
+
+    def set_return(self, camera_id: str, who: str, setting: ReturnSetting | None) -> None:
+        """Set or clear the guard position; the clock starts now."""
+        self.camera(camera_id)
+        holder = self.holder(camera_id)
+        if holder not in (None, who):
+            self._take(camera_id, who)  # refused (409): the one in control keeps it
+        if setting is None:
+            self._returns.pop(camera_id, None)
+            task = self._return_tasks.pop(camera_id, None)
+            if task is not None:
+                task.cancel()
+            return
+        self._returns[camera_id] = setting
+        self._schedule_return(camera_id)
+
+    def _schedule_return(self, camera_id: str) -> None:
+        setting = self._returns.get(camera_id)
+        if setting is None:
+            return
+        old = self._return_tasks.pop(camera_id, None)
+        if old is not None:
+            old.cancel()
+        task = asyncio.create_task(self._return_later(camera_id, setting), name=f"ptz-return-{camera_id}")
+        self._return_tasks[camera_id] = task
+        task.add_done_callback(lambda t: self._return_ended(camera_id, t))
+
+    def _return_ended(self, camera_id: str, task: asyncio.Task[None]) -> None:
+        if self._return_tasks.get(camera_id) is task:
+            del self._return_tasks[camera_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("PTZ: guard position of %s failed: %s", camera_id, task.exception())
+
+    async def _return_later(self, camera_id: str, setting: ReturnSetting) -> None:
+        await asyncio.sleep(setting.after_s)
+        token = setting.preset_token
+        what = "guard position"
+        # No controller holds the camera here: every command of one would have rescheduled this.
+        await self._run(
+            camera_id,
+            None,
+            what,
+            (lambda p: p.goto_home_position()) if token is None else (lambda p: p.goto_preset(token)),
+        )
+        log.info("PTZ: %s back at its guard position after %.0f s idle", camera_id, setting.after_s)
+
     async def position(self, camera_id: str) -> tuple[float, float, float] | None:
         status = await self._run(camera_id, None, "status", lambda p: p.get_status())
         pos = status.position
         return None if pos is None else (pos.pan or 0.0, pos.tilt or 0.0, pos.zoom or 0.0)
 
     async def aclose(self) -> None:
+        tasks = list(self._return_tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for client in self._clients.values():
             try:
                 await client.aclose()
@@ -157,6 +243,7 @@ class PtzControl:
             ptz = await self._open(camera)
             if who is not None:
                 self._take(camera_id, who)  # only a camera that has PTZ is held
+                self._schedule_return(camera_id)  # idle counts from the last command
             try:
                 return await command(ptz)
             except OnvifError as exc:

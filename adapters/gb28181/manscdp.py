@@ -34,6 +34,7 @@ __all__ = [
     "CONTENT_TYPE",
     "MAX_BODY_BYTES",
     "POSITION_CAPABILITIES",
+    "AlarmQuery",
     "AlarmResetControl",
     "CatalogEvent",
     "CatalogItem",
@@ -51,6 +52,7 @@ __all__ = [
     "SnapShotConfigControl",
     "TeleBootControl",
     "alarm_notify",
+    "alarm_query",
     "catalog_notify",
     "catalog_responses",
     "config_download_basic_param",
@@ -447,6 +449,42 @@ def parse_query_time(value: str | None, name: str) -> datetime:
         return datetime.fromisoformat(text.replace(" ", "T").replace("Z", "+00:00"))
     except ValueError:
         raise ManscdpError(400, f"{name} is not a valid time: {text[:40]!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmQuery:
+    """Query CmdType Alarm (2016 A.2.4.6), every condition optional: priorities 1 (most urgent) to 4,
+    0 or absent meaning all; AlarmMethod digits written together ("25": device or video alarms), 0
+    all; the time range as `parse_query_time` reads it (naive: the site's wall-clock time)."""
+
+    start_priority: int | None = None
+    end_priority: int | None = None
+    methods: frozenset[int] | None = None
+    alarm_type: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def alarm_query(body: Manscdp) -> AlarmQuery:
+    """The conditions of an alarm query; ManscdpError (400) for one that cannot be read."""
+    methods: frozenset[int] | None = None
+    text = (body.field("AlarmMethod") or "").strip()
+    if text:
+        if not text.isdigit() or len(text) > 8:
+            raise ManscdpError(400, f"AlarmMethod is not a string of method digits: {text[:20]!r}")
+        digits = frozenset(int(c) for c in text)
+        methods = None if 0 in digits else digits
+    start = body.field("StartAlarmTime")
+    end = body.field("EndAlarmTime")
+    query = AlarmQuery(
+        start_priority=_control_int(body.field("StartAlarmPriority"), "StartAlarmPriority", 0, 4),
+        end_priority=_control_int(body.field("EndAlarmPriority"), "EndAlarmPriority", 0, 4),
+        methods=methods,
+        alarm_type=_control_int(body.field("AlarmType"), "AlarmType", 0, 99),
+        start=parse_query_time(start, "StartAlarmTime") if start and start.strip() else None,
+        end=parse_query_time(end, "EndAlarmTime") if end and end.strip() else None,
+    )
+    return query
 
 
 @dataclass(frozen=True, slots=True)

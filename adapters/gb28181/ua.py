@@ -81,6 +81,9 @@ class PlatformSettings:
     user_agent: str = DEFAULT_USER_AGENT
     contact_host: str | None = None  # address the platform should reach us at; default local_host
     zone: tzinfo | None = None  # the site's time zone: a zone-less Date is read in it (None: the host's)
+    # GB/T 28181-2022 annex I: the edition we speak, sent as X-GB-Ver on REGISTER ("3.0" is 2022,
+    # "2.0" 2016); None sends no header, as 2016 devices do.
+    gb_version: str | None = "3.0"
 
     def __post_init__(self) -> None:
         for name in ("server_id", "device_id"):
@@ -146,6 +149,7 @@ class PlatformLink:
         self.last_keepalive_ok: float | None = None
         self.keepalive_misses = 0
         self.time_offset_s: float | None = None
+        self.platform_gb_version: str | None = None  # X-GB-Ver of its last REGISTER answer (annex I)
         self.counters: dict[str, int] = dict.fromkeys(
             (
                 "register_sent",
@@ -518,6 +522,8 @@ class PlatformLink:
         fresh = False  # `challenge` came in this round (not cached from an earlier registration)
         for _ in range(4):  # 423, 401, credentials, and one spare
             extra = [("Expires", str(expires))]
+            if s.gb_version:
+                extra.append(("X-GB-Ver", s.gb_version))
             if challenge is not None:
                 self._nc += 1  # RFC 7616 section 3.4: nc counts the requests sent with this nonce
                 value = authorization(
@@ -582,6 +588,9 @@ class PlatformLink:
         self.expires_at = now + granted
         self.keepalive_misses = 0
         self.counters["register_ok"] += 1
+        # Annex I: the platform answers with its own edition; a 2016 platform sends none.
+        version = (resp.get("X-GB-Ver") or "").strip()
+        self.platform_gb_version = version[:16] or None
         date = resp.get("Date")
         moment = parse_date(date) if date is not None else None
         if moment is not None:

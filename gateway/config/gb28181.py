@@ -69,6 +69,14 @@ class Gb28181Uplink(Model):
         default="subscribed",
         description="Alarm Notify: to an alarm SUBSCRIBE only, also as MESSAGE without one, or never",
     )
+    armed_at_start: bool = Field(
+        default=True,
+        description="Channels start armed (alarms go out) until the platform's GuardCmd ResetGuard disarms them",
+    )
+    edition: Literal["2016", "2022"] = Field(
+        default="2022",
+        description="GB/T 28181 edition: 2022 sends X-GB-Ver 3.0 and its alarm codes (13: image occlusion)",
+    )
 
 
 class _Camera(Protocol):

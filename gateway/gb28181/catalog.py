@@ -7,11 +7,14 @@ camera, so they are tested without sockets.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Final
 
-from adapters.gb28181.manscdp import CatalogItem
+from adapters.gb28181.manscdp import CatalogEvent, CatalogItem
+from adapters.rtsp.errors import Reason
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.config.gb28181 import Gb28181Uplink
-from gateway.health.state import StateOf, is_up
+from gateway.health.policy import QUALITY_PREFIX
+from gateway.health.state import CameraState, CameraStatus, StateOf, is_up
 
 UNKNOWN = "unknown"  # Manufacturer/Model of a camera ONVIF has not described (plain RTSP)
 GATEWAY_MANUFACTURER = "site-video-gateway"
@@ -81,3 +84,47 @@ def catalog_items(
 def channel_lookup(config: GatewayConfig, uplink: Gb28181Uplink) -> Mapping[str, CameraConfig]:
     """Channel ID -> camera, for queries addressed to one channel."""
     return {c.gb_channel_id: c for c in selected_cameras(config, uplink) if c.gb_channel_id is not None}
+
+
+# A camera that answers but whose video stopped or never came is "video lost" (VLOST), not off: the
+# platform's operator sends someone to look at the picture, not at the network.
+_VIDEO_LOST: Final = frozenset({Reason.STALLED.value, Reason.ENDED.value, Reason.NO_VIDEO.value})
+# What the config says of a channel; a change of any of these is told as UPDATE. What ONVIF reports
+# (manufacturer, model) is left out: it is first known a while after the start, which is no change.
+TOLD_FIELDS: Final = ("name", "owner", "civil_code", "address", "parent_id")
+
+
+def catalog_event(status: CameraStatus | None) -> CatalogEvent:
+    """The catalog event a camera's status stands for: ON, OFF, VLOST (video lost) or DEFECT (a picture
+    fault: frozen, covered, blurred... while video still comes)."""
+    if status is None:
+        return "OFF"
+    if is_up(status.state):
+        return "DEFECT" if any(f.startswith(QUALITY_PREFIX) for f in status.faults) else "ON"
+    if status.state is CameraState.OFFLINE and status.reason in _VIDEO_LOST:
+        return "VLOST"
+    return "OFF"
+
+
+def told(item: CatalogItem) -> dict[str, object]:
+    """The part of a catalog item whose change the platform is told about."""
+    return {name: getattr(item, name) for name in TOLD_FIELDS}
+
+
+def catalog_changes(
+    before: Mapping[str, Mapping[str, object]], items: list[CatalogItem]
+) -> list[tuple[CatalogItem, CatalogEvent]]:
+    """ADD for channels new since `before` (what the platform was last told), UPDATE for those whose
+    told fields changed, DEL for those gone (as an item with the name they had)."""
+    changes: list[tuple[CatalogItem, CatalogEvent]] = []
+    now = {i.device_id: i for i in items}
+    for channel, item in now.items():
+        if channel not in before:
+            changes.append((item, "ADD"))
+        elif told(item) != dict(before[channel]):
+            changes.append((item, "UPDATE"))
+    for channel, fields in before.items():
+        if channel not in now:
+            gone = CatalogItem(device_id=channel, name=str(fields.get("name") or channel), status="OFF")
+            changes.append((gone, "DEL"))
+    return changes

@@ -6,9 +6,13 @@ is an ONVIF preset named "N" (set over the token it already has, so N stays one 
 own presets with other names get the free numbers in the camera's order, so that PresetQuery lists
 every preset and a platform can call any of them.
 
-Not served yet (logged, and where the standard asks for an answer, answered `Result ERROR`): focus and
-iris, cruise, scan, the auxiliary switch, GuardCmd, AlarmCmd, RecordCmd, TeleBoot, HomePosition
-settings and snapshots (issue 22's next steps).
+Focus runs through the ONVIF Imaging service; the iris and the auxiliary switches through the
+auxiliary commands the camera's PTZ node lists ("irisin"/"irisout", "tt:Wiper|On"...), refused when it
+lists none. HomePosition (the guard position, 看守位) is kept here, not in the camera: ONVIF has no such
+setting (`PtzControl.set_return`).
+
+Not served (logged; a platform sees nothing happen): cruise and scan, which ONVIF cameras keep as
+vendor features the gateway cannot reach in a common way.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from adapters.gb28181 import manscdp
-from adapters.gb28181.ptzcmd import FocusIris, Preset, PtzMove
+from adapters.gb28181.ptzcmd import AuxSwitch, FocusIris, Preset, PtzMove
 from gateway.errors import GatewayError
-from gateway.ptz import PresetInfo, PtzControl
+from gateway.ptz import PresetInfo, PtzControl, ReturnSetting
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,13 @@ MAX_PRESET: Final = 255
 PRESETS_PER_MESSAGE: Final = MAX_PRESET
 # A direction bit with speed 0 still means "move": at this share of full speed.
 DEFAULT_SPEED: Final = 0.5
+# HomePosition without a ResetTime: back after this long idle.
+DEFAULT_RETURN_S: Final = 60.0
+# The zoom ratio a platform is told for the camera's full zoom; ONVIF's generic space gives none.
+ZOOM_RATIO_MAX: Final = 30.0
+# Auxiliary switch numbers as ONVIF auxiliary commands: annex A.3.7 names switch 1 the wiper; 2 is the
+# light (infrared lamp) on the cameras that have one. Others are the device's own: not guessed.
+AUX_COMMANDS: Final = {1: "tt:Wiper", 2: "tt:IRLamp"}
 
 
 def velocity(speed: int, top: int) -> float:
@@ -79,12 +90,47 @@ class PtzCommands:
         if isinstance(control, manscdp.PtzControl):
             await self._ptz_command(camera_id, control.command)
             return None  # the standard asks no answer of a PTZCmd
-        log.info("GB/T 28181 %s: %s on %s is not served yet", self._who, type(control).__name__, camera_id)
-        needs_answer = isinstance(
-            control,
-            manscdp.GuardControl | manscdp.AlarmResetControl | manscdp.RecordControl | manscdp.HomePositionControl,
+        if isinstance(control, manscdp.HomePositionControl):
+            await self._home_position(camera_id, control)
+            return True
+        raise GatewayError(f"{type(control).__name__} is not a PTZ command")
+
+    async def _home_position(self, camera_id: str, control: manscdp.HomePositionControl) -> None:
+        if not control.enabled:
+            self._ptz.set_return(camera_id, self._who, None)
+            return
+        index = control.preset_index or 0
+        token: str | None = None
+        if index:
+            found = dict(numbered(await self._ptz.presets(camera_id)))
+            if index not in found:
+                raise GatewayError(f"no preset {index} on the camera for the guard position")
+            token = found[index].token
+        after = float(control.reset_time) if control.reset_time else DEFAULT_RETURN_S
+        self._ptz.set_return(camera_id, self._who, ReturnSetting(after, index, token))
+
+    def home_position(self, camera_id: str) -> tuple[bool, int | None, int | None]:
+        """HomePositionQuery: (enabled, ResetTime, PresetIndex) as the platform set them."""
+        setting = self._ptz.return_setting(camera_id)
+        if setting is None:
+            return False, None, None
+        return True, round(setting.after_s), setting.preset_index
+
+    async def position(self, camera_id: str) -> tuple[float, float, float] | None:
+        """PTZPosition: (pan 0-360°, tilt -90-90°, zoom ratio >= 1) from the camera's ONVIF status.
+
+        The generic spaces carry no angles: pan -1..1 is read as -180..180° (the mapping most dome
+        cameras give their generic space), tilt -1..1 as -90..90°, zoom 0..1 as 1x..ZOOM_RATIO_MAX.
+        A platform gets where the camera points in those terms, not a surveyed bearing."""
+        found = await self._ptz.position(camera_id)
+        if found is None:
+            return None
+        pan, tilt, zoom = found
+        return (
+            (max(-1.0, min(1.0, pan)) * 180.0) % 360.0,
+            max(-1.0, min(1.0, tilt)) * 90.0,
+            1.0 + max(0.0, min(1.0, zoom)) * (ZOOM_RATIO_MAX - 1.0),
         )
-        return False if needs_answer else None
 
     async def _ptz_command(self, camera_id: str, command: object) -> None:
         if isinstance(command, PtzMove):
@@ -97,10 +143,25 @@ class PtzCommands:
             await self._ptz.move(camera_id, self._who, pan=pan, tilt=tilt, zoom=zoom)
         elif isinstance(command, Preset):
             await self._preset(camera_id, command)
-        elif isinstance(command, FocusIris) and command.is_stop:
-            return  # the stop of a focus or iris move we did not start
+        elif isinstance(command, FocusIris):
+            await self._focus_iris(camera_id, command)
+        elif isinstance(command, AuxSwitch):
+            name = AUX_COMMANDS.get(command.switch)
+            if name is None:
+                raise GatewayError(f"auxiliary switch {command.switch} has no ONVIF equivalent")
+            await self._ptz.auxiliary(camera_id, self._who, f"{name}|{'On' if command.on else 'Off'}")
         else:
-            raise GatewayError(f"{type(command).__name__} is not served yet")
+            raise GatewayError(f"{type(command).__name__} is not served (no common ONVIF equivalent)")
+
+    async def _focus_iris(self, camera_id: str, command: FocusIris) -> None:
+        if command.is_stop:
+            await self._ptz.focus_stop(camera_id, self._who)
+            return
+        if command.focus is not None:
+            sign = -1.0 if command.focus == "near" else 1.0
+            await self._ptz.focus(camera_id, self._who, sign * velocity(command.focus_speed, 255))
+        if command.iris is not None:
+            await self._ptz.auxiliary(camera_id, self._who, "irisin" if command.iris == "close" else "irisout")
 
     async def _preset(self, camera_id: str, command: Preset) -> None:
         found = dict(numbered(await self._ptz.presets(camera_id)))

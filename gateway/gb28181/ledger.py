@@ -160,6 +160,29 @@ class ForwardLedger:
 
     # -- retention --------------------------------------------------------------------------------
 
+    # -- the catalog told to each platform ------------------------------------------------------------
+
+    def told_catalog(self, uplink_id: str) -> dict[str, dict[str, object]]:
+        """Channel ID -> the item as last told to the uplink's platform (empty before the first)."""
+        t = schema.uplink_catalog
+        with self._db.engine.connect() as conn:
+            rows = conn.execute(select(t.c.channel_id, t.c.item).where(t.c.uplink_id == uplink_id)).all()
+        return {str(channel): dict(item) for channel, item in rows if isinstance(item, dict)}
+
+    def catalog_told(self, uplink_id: str, items: dict[str, dict[str, object]], at: float) -> None:
+        """Replace what the uplink's platform was told, in one transaction."""
+        t = schema.uplink_catalog
+        with self._db.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.uplink_id == uplink_id))
+            if items:
+                conn.execute(
+                    t.insert(),
+                    [
+                        {"uplink_id": uplink_id, "channel_id": c, "item": item, "told_at": at}
+                        for c, item in items.items()
+                    ],
+                )
+
     def prune(self, cutoff: float) -> int:
         """Delete intervals and sessions that ended before ``cutoff``; return how many rows went.
 

@@ -35,12 +35,17 @@ from gateway.gb28181.catalog import (
     GATEWAY_MODEL,
     UNKNOWN,
     DeviceInfoOf,
+    catalog_changes,
+    catalog_event,
     catalog_items,
     channel_lookup,
     selected_cameras,
+    told,
 )
 from gateway.gb28181.control import PRESETS_PER_MESSAGE, PtzCommands
+from gateway.gb28181.guard import Guard, RaisedAlarm
 from gateway.gb28181.sessions import LiveVideo, SessionJournal
+from gateway.gb28181.snapshots import SnapshotUploads, TakePicture
 from gateway.gb28181.subscriptions import Subscriptions
 from gateway.health.state import CameraState, CameraStatus, StateOf, is_up
 from gateway.inventory import CameraInventory
@@ -50,7 +55,25 @@ from gateway.streams.hub import StreamHub
 
 log = logging.getLogger(__name__)
 
-_QUERIES = frozenset({"Catalog", "DeviceInfo", "DeviceStatus", "RecordInfo", "PresetQuery", "ConfigDownload"})
+_QUERIES = frozenset(
+    {
+        "Catalog",
+        "DeviceInfo",
+        "DeviceStatus",
+        "RecordInfo",
+        "PresetQuery",
+        "ConfigDownload",
+        "Alarm",
+        "HomePositionQuery",
+        "PTZPosition",
+    }
+)
+# Controls addressed to the system's own ID that mean "every channel".
+_SYSTEM_CONTROLS = (manscdp.GuardControl, manscdp.AlarmResetControl)
+# DeviceStatus: a recording whose newest recorded instant is this recent counts as recording now.
+RECORDING_NOW_S = 300.0
+# DeviceStatus waits this long for the recording device; past it, Record is left out.
+RECORD_STATUS_TIMEOUT_S = 3.0
 # Record types a platform may ask for; the recording devices tell recorded from not, not why it was.
 _RECORD_TYPES_WE_KNOW = frozenset({"all", "time"})
 
@@ -66,6 +89,7 @@ _COUNTERS = (
     "ignored",
     "alarms_sent",
     "alarms_failed",
+    "alarms_held_back",
 )
 ALLOW = "INVITE, ACK, BYE, CANCEL, INFO, MESSAGE, SUBSCRIBE"
 # After the connect timeout, a camera's first reading is known: online, or offline with a reason.
@@ -78,6 +102,10 @@ class ForwardJournal(SessionJournal, Protocol):
     def link_registered(self, uplink_id: str, at: float) -> None: ...
 
     def link_unregistered(self, uplink_id: str, at: float, reason: str) -> None: ...
+
+    def told_catalog(self, uplink_id: str) -> dict[str, dict[str, object]]: ...
+
+    def catalog_told(self, uplink_id: str, items: dict[str, dict[str, object]], at: float) -> None: ...
 
 
 class Uplink:
@@ -94,8 +122,10 @@ class Uplink:
         recordings: RecordingSearch | None = None,
         replays: Replays | None = None,
         ptz: PtzControl | None = None,
+        snapshot: TakePicture | None = None,
     ) -> None:
         self.config = config
+        self._snapshots = SnapshotUploads(uplink.id, snapshot, self._now) if snapshot is not None else None
         self._ptz = PtzCommands(ptz, f"platform {uplink.id}") if ptz is not None else None
         self._recordings = recordings
         self.uplink = uplink
@@ -111,6 +141,10 @@ class Uplink:
         self._cameras = {c.id: c for c in self._channels.values()}
         self._system_id = config.site.unit.gb_id or ""
         self._alarm_sn = 0
+        self._status: dict[str, CameraStatus] = {}  # each camera's latest, from camera_changed
+        self.guard = Guard(self._channels, armed=uplink.armed_at_start)
+        # Catalog ADD/DEL/UPDATE since the last run, told to the first catalog subscription.
+        self._changes: list[tuple[manscdp.CatalogItem, manscdp.CatalogEvent]] | None = None
         self.live = LiveVideo(
             uplink.id,
             self._channels,
@@ -123,7 +157,7 @@ class Uplink:
             replays=replays,
         )
         self.subscriptions = Subscriptions(
-            uplink.id, self._system_id, lambda: self.link, charset=uplink.charset, initial_catalog=self._state_bodies
+            uplink.id, self._system_id, lambda: self.link, charset=uplink.charset, initial_catalog=self._initial_catalog
         )
 
     async def start(self) -> None:
@@ -154,6 +188,7 @@ class Uplink:
     async def _register_when_read(self, password: str) -> None:
         up = self.uplink
         await self._first_reading()
+        await self._load_changes()
         contact = await asyncio.to_thread(route_to, up.host, up.port)
         settings = PlatformSettings(
             server_id=up.server_id,
@@ -170,6 +205,7 @@ class Uplink:
             retry_s=RETRY_S,
             contact_host=contact,
             zone=self._zone(),
+            gb_version="3.0" if up.edition == "2022" else None,
         )
         link = PlatformLink(settings, self._on_request, on_ack=self.live.on_ack, on_state=self._link_state, allow=ALLOW)
         try:
@@ -212,15 +248,21 @@ class Uplink:
         camera = self._cameras.get(status.camera_id)
         if camera is None or camera.gb_channel_id is None:
             return
-        now_up = is_up(status.state)
-        was_up = previous is not None and is_up(previous.state)
-        self.live.camera_changed(camera.id, now_up)
-        if previous is not None and now_up != was_up:
+        self._status[camera.id] = status
+        self.live.camera_changed(camera.id, is_up(status.state))
+        event = catalog_event(status)
+        if previous is not None and event != catalog_event(previous):
             channel = camera.gb_channel_id
-            event: manscdp.CatalogEvent = "ON" if now_up else "OFF"
             self.subscriptions.notify("Catalog", lambda sn: self._catalog_change(sn, channel, event))
-        for alarm in alarms.from_state(status, previous):
+        for alarm in alarms.from_state(status, previous, gb2022=self._speaks_2022()):
             self.raise_alarm(alarm)
+
+    def _speaks_2022(self) -> bool:
+        """2022 alarm codes go to a platform configured for 2022 that did not answer as a 2016 one."""
+        if self.uplink.edition != "2022":
+            return False
+        version = self.link.platform_gb_version if self.link is not None else None
+        return version is None or not version.startswith(("1.", "2."))
 
     def detection_event(self, event: Event) -> None:
         if event.camera_id in self._cameras:
@@ -236,6 +278,12 @@ class Uplink:
         if camera is None or camera.gb_channel_id is None or mode == "off":
             return
         channel = camera.gb_channel_id
+        raised = RaisedAlarm(
+            channel, alarm.at, alarm.priority, alarm.method, alarm.alarm_type, alarm.description, alarm.event_type
+        )
+        if not self.guard.admit(raised):
+            self.counters["alarms_held_back"] += 1
+            return
 
         def body(sn: int) -> list[bytes]:
             return [
@@ -276,17 +324,59 @@ class Uplink:
         items = [i for i in self._catalog() if i.device_id == channel]
         return [manscdp.catalog_notify(sn, self._system_id, [(i, event) for i in items], charset=self.uplink.charset)]
 
-    def _state_bodies(self, sn: int) -> list[bytes]:
-        """Every channel's state as ON/OFF events: the first NOTIFY of a catalog subscription."""
-        items = [i for i in self._catalog() if i.device_id != self._system_id]
+    def _notify_bodies(self, sn: int, pairs: list[tuple[manscdp.CatalogItem, manscdp.CatalogEvent]]) -> list[bytes]:
         per = self.uplink.catalog_per_message
-        pairs: list[tuple[manscdp.CatalogItem, manscdp.CatalogEvent]] = [
-            (i, "ON" if i.status == "ON" else "OFF") for i in items
-        ]
         return [
             manscdp.catalog_notify(sn, self._system_id, pairs[k : k + per], charset=self.uplink.charset)
-            for k in range(0, max(len(pairs), 1), per)
+            for k in range(0, len(pairs), per)
         ]
+
+    def _initial_catalog(self, sn: int) -> list[bytes]:
+        """The first NOTIFYs of a catalog subscription: what changed since the last run (ADD, DEL,
+        UPDATE, told once), then every channel's state (ON, OFF, VLOST, DEFECT)."""
+        bodies: list[bytes] = []
+        if self._changes:
+            bodies += self._notify_bodies(sn, self._changes)
+            self._changes = None
+            self._spawn(self._save_told(), f"gb28181-{self.uplink.id}-catalog-told")
+        event_of = {c.gb_channel_id: catalog_event(self._status_of(c.id)) for c in self._channels.values()}
+        pairs = [(i, event_of.get(i.device_id, "OFF")) for i in self._catalog() if i.device_id != self._system_id]
+        states = self._notify_bodies(sn, pairs) or [
+            manscdp.catalog_notify(sn, self._system_id, [], charset=self.uplink.charset)
+        ]
+        return bodies + states
+
+    async def _load_changes(self) -> None:
+        """Compare the catalog with what the platform was told in an earlier run."""
+        if self._journal is None:
+            return
+        try:
+            before = await asyncio.to_thread(self._journal.told_catalog, self.uplink.id)
+        except Exception:  # the catalog still works; only the ADD/DEL events are lost
+            log.exception("GB/T 28181 uplink %s: could not read the catalog last told", self.uplink.id)
+            return
+        items = [i for i in self._catalog() if i.device_id != self._system_id]
+        if not before:  # the first run: the platform learns the channels from its catalog query
+            await self._save_told()
+            return
+        self._changes = catalog_changes(before, items)
+        if self._changes:
+            log.info(
+                "GB/T 28181 uplink %s: catalog changed since the last run: %s",
+                self.uplink.id,
+                ", ".join(f"{e} {i.device_id}" for i, e in self._changes),
+            )
+        else:
+            self._changes = None
+
+    async def _save_told(self) -> None:
+        if self._journal is None:
+            return
+        now = {i.device_id: told(i) for i in self._catalog() if i.device_id != self._system_id}
+        try:
+            await asyncio.to_thread(self._journal.catalog_told, self.uplink.id, now, time.time())
+        except Exception:
+            log.exception("GB/T 28181 uplink %s: could not store the catalog told", self.uplink.id)
 
     def _catalog(self) -> list[manscdp.CatalogItem]:
         return catalog_items(self.config, self.uplink, self._state_of, self._device_info)
@@ -310,15 +400,18 @@ class Uplink:
         body = self._manscdp(msg)
         if isinstance(body, SipMessage):
             return body
-        if body.root == "Control" and body.cmd_type == "DeviceControl":
+        if body.root == "Control" and body.cmd_type in ("DeviceControl", "DeviceConfig"):
             return self._on_control(msg, body)
         if body.root != "Query" or body.cmd_type not in _QUERIES:
             self.counters["ignored"] += 1
             log.debug("GB/T 28181 uplink %s: ignored %s %s", self.uplink.id, body.root, body.cmd_type)
             return response_to(msg, 200)
-        if body.cmd_type == "RecordInfo":
+        if body.cmd_type in ("RecordInfo", "Alarm"):
             try:  # a malformed time is refused now, with the MESSAGE, not silently later
-                self._record_window(body)
+                if body.cmd_type == "RecordInfo":
+                    self._record_window(body)
+                else:
+                    manscdp.alarm_query(body)
             except manscdp.ManscdpError as exc:
                 self.counters["rejected"] += 1
                 log.info("GB/T 28181 uplink %s: refused a RecordInfo: %s", self.uplink.id, exc.detail)
@@ -331,32 +424,85 @@ class Uplink:
     def _on_control(self, msg: SipMessage, body: manscdp.Manscdp) -> SipMessage:
         """DeviceControl: refused now when it cannot be carried out (an unknown channel, a malformed
         command), else 200 and carried out after, with the answers the standard asks for."""
-        camera = self._channels.get(body.device_id)
-        if camera is None:
-            self.counters["rejected"] += 1
-            return response_to(msg, 404, extra_headers=[("Warning", '399 gateway "no such channel"')])
         try:
             controls = manscdp.device_control(body)
         except manscdp.ManscdpError as exc:
             self.counters["rejected"] += 1
             log.info("GB/T 28181 uplink %s: refused a DeviceControl: %s", self.uplink.id, exc.detail)
             return response_to(msg, exc.status, extra_headers=[("Warning", f'399 gateway "{exc.detail}"')])
+        camera = self._channels.get(body.device_id)
+        to_system = body.device_id == self._system_id and all(isinstance(c, _SYSTEM_CONTROLS) for c in controls)
+        if camera is None and not (to_system and controls):
+            self.counters["rejected"] += 1
+            return response_to(msg, 404, extra_headers=[("Warning", '399 gateway "no such channel"')])
         self.counters["controls"] += 1
-        self._spawn(self._control(body, camera.id, controls), f"gb28181-{self.uplink.id}-control")
+        camera_id = camera.id if camera is not None else None
+        self._spawn(self._control(body, camera_id, controls), f"gb28181-{self.uplink.id}-control")
         return response_to(msg, 200)
 
-    async def _control(self, body: manscdp.Manscdp, camera_id: str, controls: list[manscdp.Control]) -> None:
-        if self._ptz is None:
-            results: list[bool | None] = [False] * len(controls)
-            log.info("GB/T 28181 uplink %s: DeviceControl for %s: PTZ is not wired", self.uplink.id, camera_id)
-        else:
-            results = await self._ptz.run(camera_id, controls)
+    async def _control(self, body: manscdp.Manscdp, camera_id: str | None, controls: list[manscdp.Control]) -> None:
+        results: list[bool | None] = []
+        for control in controls:
+            results.append(await self._one_control(body.device_id, camera_id, control))
         answers = [ok for ok in results if ok is not None]
+        if not answers and body.cmd_type == "DeviceConfig":
+            answers = [False]  # a configuration we do not take (BasicParam, video settings...): say so
         if answers:
             reply = manscdp.result_response(
-                "DeviceControl", body.sn, body.device_id, ok=all(answers), charset=self.uplink.charset
+                body.cmd_type, body.sn, body.device_id, ok=all(answers), charset=self.uplink.charset
             )
             self.counters["responses_sent" if await self._send(reply) else "responses_failed"] += 1
+
+    async def _one_control(self, target: str, camera_id: str | None, control: manscdp.Control) -> bool | None:
+        """One command: True done, False refused or failed (answered Result ERROR), None when the
+        standard asks for no answer."""
+        if isinstance(control, manscdp.GuardControl):
+            self.guard.set_guard(target, control.armed)
+            log.info("GB/T 28181 uplink %s: %s %s", self.uplink.id, "armed" if control.armed else "disarmed", target)
+            return True
+        if isinstance(control, manscdp.AlarmResetControl):
+            self.guard.reset_alarm(target)
+            return True
+        if camera_id is None:
+            return False
+        if isinstance(control, manscdp.PtzControl | manscdp.HomePositionControl):
+            if self._ptz is None:
+                log.info("GB/T 28181 uplink %s: DeviceControl for %s: PTZ is not wired", self.uplink.id, camera_id)
+                return None if isinstance(control, manscdp.PtzControl) else False
+            return (await self._ptz.run(camera_id, [control]))[0]
+        if isinstance(control, manscdp.SnapShotConfigControl):
+            return self._start_snapshots(camera_id, target, control)
+        if isinstance(control, manscdp.IFrameControl):
+            # The picture is the camera's own stream, passed through: a new session already starts at
+            # a keyframe, and the camera's GOP sets the next one. Nothing to do, nothing to answer.
+            return None
+        # RecordCmd (the recording is the NVR's, not ours to start), TeleBoot (the gateway does not
+        # restart itself on a platform's word).
+        log.info("GB/T 28181 uplink %s: %s for %s refused", self.uplink.id, type(control).__name__, camera_id)
+        return False
+
+    def _start_snapshots(self, camera_id: str, channel_id: str, control: manscdp.SnapShotConfigControl) -> bool:
+        """Accept a SnapShotConfig (Result OK now) and take the pictures after; False when refused."""
+        if self._snapshots is None:
+            return False
+        refusal = self._snapshots.check(control)
+        if refusal is not None:
+            log.info("GB/T 28181 uplink %s: SnapShotConfig for %s refused: %s", self.uplink.id, camera_id, refusal)
+            return False
+        self._spawn(self._snapshot_session(camera_id, channel_id, control), f"gb28181-{self.uplink.id}-snapshots")
+        return True
+
+    async def _snapshot_session(self, camera_id: str, channel_id: str, control: manscdp.SnapShotConfigControl) -> None:
+        assert self._snapshots is not None
+        uploaded = await self._snapshots.run(camera_id, channel_id, control)
+        if not uploaded:
+            log.warning("GB/T 28181 uplink %s: no snapshot of %s arrived; none reported", self.uplink.id, camera_id)
+            return
+        self._alarm_sn += 1
+        notify = manscdp.upload_snapshot_finished_notify(
+            self._alarm_sn, channel_id, session_id=control.session_id, file_ids=uploaded, charset=self.uplink.charset
+        )
+        self.counters["responses_sent" if await self._send(notify) else "responses_failed"] += 1
 
     def _on_subscribe(self, msg: SipMessage) -> SipMessage:
         query = self._manscdp(msg)
@@ -401,6 +547,139 @@ class Uplink:
             query.sn, query.device_id, presets, PRESETS_PER_MESSAGE, charset=self.uplink.charset
         )
 
+    async def _ptz_query(self, query: manscdp.Manscdp) -> list[bytes]:
+        """HomePositionQuery and PTZPosition (GB/T 28181-2022) of a channel's camera. PTZPosition of a
+        camera without PTZ or out of reach gets no answer: the platform's query times out, as it would
+        at a device that has no PTZ."""
+        camera = self._channels.get(query.device_id)
+        if camera is None or self._ptz is None:
+            return []
+        charset = self.uplink.charset
+        if query.cmd_type == "HomePositionQuery":
+            enabled, reset_time, index = self._ptz.home_position(camera.id)
+            return [
+                manscdp.home_position_response(
+                    query.sn,
+                    query.device_id,
+                    enabled=enabled,
+                    reset_time=reset_time,
+                    preset_index=index,
+                    charset=charset,
+                )
+            ]
+        try:
+            found = await self._ptz.position(camera.id)
+        except GatewayError as exc:
+            log.info("GB/T 28181 uplink %s: position of %s: %s", self.uplink.id, camera.id, exc)
+            return []
+        if found is None:
+            return []
+        pan, tilt, zoom = found
+        return [
+            manscdp.ptz_position_response(query.sn, query.device_id, pan=pan, tilt=tilt, zoom=zoom, charset=charset)
+        ]
+
+    def _alarm_query(self, query: manscdp.Manscdp) -> list[bytes]:
+        """Query Alarm: Result OK, then each kept alarm that matches, as the Alarm Notify it was (the
+        2016 text gives the query no list of its own; platforms file these as they file any alarm)."""
+        camera = self._channels.get(query.device_id)
+        if camera is None and query.device_id != self._system_id:
+            return []
+        conditions = manscdp.alarm_query(query)
+        charset = self.uplink.charset
+        bodies = [manscdp.result_response("Alarm", query.sn, query.device_id, charset=charset)]
+        for alarm in self.guard.recent(conditions, self._zone(), None if camera is None else query.device_id):
+            self._alarm_sn += 1
+            bodies.append(
+                manscdp.alarm_notify(
+                    self._alarm_sn,
+                    alarm.channel_id,
+                    priority=alarm.priority,
+                    method=alarm.method,
+                    time=self._at(alarm.at),
+                    description=alarm.description,
+                    alarm_type=alarm.alarm_type,
+                    event_type=alarm.event_type,
+                    charset=charset,
+                )
+            )
+        return bodies
+
+    async def _device_status(self, query: manscdp.Manscdp) -> list[bytes]:
+        """DeviceStatus as things are. The system: online while it answers, in error when a channel's
+        camera is, with every channel's duty (armed, disarmed, in alarm). A channel: its camera's state,
+        the reason when it is not OK, Encode on while video comes, Record as its recording device
+        says (left out when recordings are not configured or the device does not answer in time)."""
+        target, charset = query.device_id, self.uplink.charset
+        camera = self._channels.get(target)
+        if camera is None and target != self._system_id:
+            return []
+        if camera is None:
+            troubled = [c.name for c in self._channels.values() if c.enabled and not self._channel_ok(c.id)]
+            reason = ("cameras not OK: " + ", ".join(troubled[:10]))[:200] if troubled else ""
+            return [
+                manscdp.device_status_response(
+                    query.sn,
+                    target,
+                    online=True,
+                    status_ok=not troubled,
+                    reason=reason,
+                    device_time=self._now(),
+                    alarm_status=self.guard.duties(),
+                    charset=charset,
+                )
+            ]
+        status = self._status_of(camera.id)
+        up_now = status is not None and is_up(status.state)
+        return [
+            manscdp.device_status_response(
+                query.sn,
+                target,
+                online=up_now,
+                status_ok=self._channel_ok(camera.id),
+                reason=self._status_reason(status),
+                device_time=self._now(),
+                encode=up_now,
+                record=await self._recording_now(camera.id),
+                alarm_status=[(target, self.guard.duty(target))],
+                charset=charset,
+            )
+        ]
+
+    def _channel_ok(self, camera_id: str) -> bool:
+        return catalog_event(self._status_of(camera_id)) == "ON"
+
+    def _status_of(self, camera_id: str) -> CameraStatus | None:
+        """The camera's last status as told to camera_changed; before any, its state alone."""
+        status = self._status.get(camera_id)
+        if status is not None:
+            return status
+        state = self._state_of(camera_id)
+        return None if state is None else CameraStatus(camera_id, state, None, 0.0)
+
+    @staticmethod
+    def _status_reason(status: CameraStatus | None) -> str:
+        if status is None:
+            return "not read yet"
+        if catalog_event(status) == "ON":
+            return ""
+        faults = [f.removeprefix("quality:").replace("_", " ") for f in status.faults]
+        return "; ".join(x for x in (status.state.value, status.reason or "", ", ".join(faults)) if x)[:200]
+
+    async def _recording_now(self, camera_id: str) -> bool | None:
+        if self._recordings is None:
+            return None
+        now = time.time()
+        try:
+            async with asyncio.timeout(RECORD_STATUS_TIMEOUT_S):
+                spans = await self._recordings(camera_id, now - 3600.0, now + 60.0)
+        except (GatewayError, TimeoutError) as exc:
+            log.info("GB/T 28181 uplink %s: recording status of %s: %s", self.uplink.id, camera_id, exc)
+            return None
+        if spans is None:
+            return None
+        return any(end >= now - RECORDING_NOW_S for _, end in spans)
+
     async def _record_info(self, query: manscdp.Manscdp) -> list[bytes]:
         """RecordInfo (the query and its response, GB/T 28181-2016 annex A): the channel's recorded spans
         in the asked range, from its recording device, each one item."""
@@ -439,6 +718,12 @@ class Uplink:
                 bodies = await self._record_info(query)
             elif query.cmd_type == "PresetQuery":
                 bodies = await self._preset_query(query)
+            elif query.cmd_type in ("HomePositionQuery", "PTZPosition"):
+                bodies = await self._ptz_query(query)
+            elif query.cmd_type == "Alarm":
+                bodies = self._alarm_query(query)
+            elif query.cmd_type == "DeviceStatus":
+                bodies = await self._device_status(query)
             else:
                 bodies = self._responses(query)
             if not bodies:
@@ -510,19 +795,7 @@ class Uplink:
                     charset=charset,
                 )
             ]
-        # DeviceStatus: the system is up while it answers; a channel is as its camera is.
-        up_now = True if camera is None else is_up(self._state_of(camera.id))
-        return [
-            manscdp.device_status_response(
-                sn,
-                target,
-                online=up_now,
-                status_ok=up_now,
-                device_time=self._now(),
-                encode=None if camera is None else up_now,
-                charset=charset,
-            )
-        ]
+        return []
 
     def _now(self) -> datetime:
         return self._at(time.time())
@@ -620,6 +893,7 @@ class Uplink:
             **self.live.counters,
             "bytes_sent": self.live.bytes_sent(),
             **self.subscriptions.counters,
+            **(self._snapshots.counters if self._snapshots is not None else {}),
         }
 
 
@@ -636,9 +910,10 @@ class Gb28181Service:
         recordings: RecordingSearch | None = None,
         replays: Replays | None = None,
         ptz: PtzControl | None = None,
+        snapshot: TakePicture | None = None,
     ) -> None:
         self.uplinks = [
-            Uplink(config, up, state_of, device_info, streams, journal, recordings, replays, ptz)
+            Uplink(config, up, state_of, device_info, streams, journal, recordings, replays, ptz, snapshot)
             for up in config.uplinks.gb28181
         ]
 

@@ -379,13 +379,14 @@ class LiveViewService:
 
     # --- snapshots --------------------------------------------------------------------------------
 
-    async def snapshot(self, camera_id: str) -> bytes:
-        """A JPEG of the camera's latest keyframe, cached a moment so that a wall of thumbnails is cheap."""
+    async def snapshot(self, camera_id: str, max_age_s: float = SNAPSHOT_CACHE_S) -> bytes:
+        """A JPEG of the camera's latest keyframe, cached a moment so that a wall of thumbnails is cheap;
+        a picture taken within `max_age_s` is given again."""
         camera = self._camera(camera_id)
         lock = self._snapshot_locks.setdefault(camera_id, asyncio.Lock())
         async with lock:  # ten dashboard tiles asking at once cost one decode
             cached = self._snapshots.get(camera_id)
-            if cached is not None and time.monotonic() - cached[0] < SNAPSHOT_CACHE_S:
+            if cached is not None and time.monotonic() - cached[0] < max_age_s:
                 return cached[1]
             feed, info = await self._acquire(camera, sub=False)
             try:

@@ -156,6 +156,14 @@ def _recordings(conn: Connection) -> None:
         table.create(conn)
 
 
+def _uplink_catalog(conn: Connection) -> None:
+    schema.uplink_catalog.create(conn)
+
+
+def _gat1400_subscriptions(conn: Connection) -> None:
+    schema.gat1400_subscriptions.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -169,4 +177,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "the outbox of MQTT, webhook and GA/T 1400 messages", _outbox),
     Migration(11, "gateway instances sharing one database: whose outbox messages are whose", _instances),
     Migration(12, "the recording audit: recorded days and gaps, searches of recording devices", _recordings),
+    Migration(13, "the GB/T 28181 catalog each uplink last told its platform", _uplink_catalog),
+    Migration(14, "subscriptions GA/T 1400 platforms hold at this gateway", _gat1400_subscriptions),
 )

@@ -372,3 +372,44 @@ recording_checks = Table(
     Column("queries", Integer, nullable=False),
     Index("ix_recording_checks_camera_ts", "camera_id", "ts"),
 )
+
+uplink_catalog = Table(
+    "uplink_catalog",
+    metadata,
+    # The channels a GB/T 28181 uplink last told its platform about, as the config described them
+    # (name, address, owner...): at the next start the difference is told as catalog ADD, DEL and
+    # UPDATE events. Rewritten once a platform's catalog subscription has taken the difference.
+    Column("uplink_id", String(64), primary_key=True),
+    Column("channel_id", String(20), primary_key=True),
+    Column("item", JSON, nullable=False),
+    Column("told_at", Float, nullable=False),
+)
+
+gat1400_subscriptions = Table(
+    "gat1400_subscriptions",
+    metadata,
+    # The subscriptions GA/T 1400 platforms hold at this gateway (uplinks.gat1400_subscribers), kept
+    # across restarts. `id` names the subscription's outbox destination ("<uplink>:<id>"), whose backlog
+    # and counters live in the outbox tables. Ended ones (cancelled, expired) are kept a week for the
+    # status, then removed with their counters.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("instance", String(100), nullable=False),
+    Column("uplink_id", String(64), nullable=False),
+    Column("subscribe_id", String(64), nullable=False),
+    Column("platform", String(64), nullable=True),  # User-Identify of the request that made or changed it
+    # 0-63, unique among an uplink's active subscriptions: part of each NotificationID's sequence.
+    Column("slot", Integer, nullable=False),
+    Column("status", Integer, nullable=False),  # SubscribeStatus: 0 active, 1 cancelled, 2 expired
+    # The SubscribeObject as this side answers it; its times are wall clock in the site's time zone.
+    Column("subscribe", JSON, nullable=False),
+    Column("begin_at", Float, nullable=True),
+    Column("end_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+    Column("end_reason", Text, nullable=True),
+    Column("sent", Integer, nullable=False, default=0),  # notifications the platform confirmed
+    Column("failed", Integer, nullable=False, default=0),  # POSTs of notifications that failed
+    Column("dropped", Integer, nullable=False, default=0),  # pending notifications dropped when it ended
+    UniqueConstraint("instance", "uplink_id", "subscribe_id", name="uq_gat1400_subscriptions"),
+)

@@ -36,6 +36,7 @@ class FakeLink:
         self.state = "registered"
         self.contact_uri: str | None = f"sip:{UNIT_ID}@127.0.0.1:5060"
         self.local_addr = ("127.0.0.1", 5060)
+        self.platform_gb_version: str | None = None
         self.settings = PlatformSettings(
             server_id=SERVER_ID,
             server_host="127.0.0.1",
@@ -193,3 +194,26 @@ async def drain(sock: socket.socket, seconds: float = 0.5) -> list[bytes]:
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0.01)
+
+
+def manscdp_message(root: str, cmd: str, device_id: str, inner: str = "", sn: int = 7) -> SipMessage:
+    """A platform's MESSAGE carrying a MANSCDP `root` (Query, Control) of `cmd` with `inner` fields."""
+    body = (
+        f'<?xml version="1.0" encoding="GB2312"?><{root}><CmdType>{cmd}</CmdType><SN>{sn}</SN>'
+        f"<DeviceID>{device_id}</DeviceID>{inner}</{root}>"
+    ).encode()
+    msg = request(
+        "MESSAGE",
+        f"sip:{UNIT_ID}@{DOMAIN}",
+        via_host="127.0.0.1",
+        via_port=5061,
+        transport="udp",
+        from_uri=f"sip:{SERVER_ID}@{DOMAIN}",
+        from_tag=new_tag(),
+        to_uri=f"sip:{UNIT_ID}@{DOMAIN}",
+        call_id=new_call_id("127.0.0.1"),
+        cseq=1,
+        body=body,
+        content_type="Application/MANSCDP+xml",
+    )
+    return parse(msg.to_bytes())

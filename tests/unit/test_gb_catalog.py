@@ -235,9 +235,9 @@ def test_device_info_and_status_for_the_system_and_a_channel() -> None:
         "site-video-gateway",
         "2",
     )
-    status = manscdp.parse(up._responses(manscdp.parse(_query("DeviceStatus", CH2)))[0])
+    status = manscdp.parse(asyncio.run(up._device_status(manscdp.parse(_query("DeviceStatus", CH2))))[0])
     assert (status.device_id, status.field("Online"), status.field("Status")) == (CH2, "OFFLINE", "ERROR")
-    system = manscdp.parse(up._responses(manscdp.parse(_query("DeviceStatus")))[0])
+    system = manscdp.parse(asyncio.run(up._device_status(manscdp.parse(_query("DeviceStatus"))))[0])
     assert system.field("Online") == "ONLINE" and system.field("DeviceTime")
     assert up._responses(manscdp.parse(_query("DeviceInfo", "12010000001320000099"))) == []  # not ours
 
