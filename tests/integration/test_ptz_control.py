@@ -11,18 +11,22 @@ import asyncio
 import secrets
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 import yaml
 from playwright.sync_api import expect
 
-from adapters.gb28181.ptzcmd import Preset, PtzMove, build_ptz_cmd
+from adapters.gb28181.ptzcmd import AuxSwitch, FocusIris, Preset, PtzMove, build_ptz_cmd
 from adapters.onvif import OnvifClient
 from adapters.onvif.ptz import PtzPosition, open_ptz
 from sim.ptz import PtzDeviceServer, make_ptz_picture
@@ -236,3 +240,133 @@ def test_the_camera_page_pad_moves_the_camera(ptz_site: Ptzsite) -> None:
         wait_until("the stop from the page", lambda: not _moving(s), 1.0, interval=0.1)  # safety stop: 3 s
         assert s.position().pan < start.pan + 1.5  # stopped on release, not by the safety stop
         assert errors == [], errors
+
+
+def _device_control(s: Ptzsite, sn: int, inner: str, cmd: str = "DeviceControl", device_id: str = CHANNEL) -> int:
+    body = (
+        f'<?xml version="1.0" encoding="GB2312"?>\r\n<Control>\r\n<CmdType>{cmd}</CmdType>\r\n<SN>{sn}</SN>\r\n'
+        f"<DeviceID>{device_id}</DeviceID>\r\n{inner}\r\n</Control>\r\n"
+    ).encode()
+    call_id = s.platform.query(cmd, sn, body=body)
+    return s.platform.final(call_id, "MESSAGE").status or 0
+
+
+def _answer(s: Ptzsite, cmd: str, sn: int) -> Any:
+    (answer,) = wait_until(f"the {cmd} answer", lambda: s.platform.parts(cmd, sn), 10)
+    return answer
+
+
+def test_the_guard_position_brings_the_camera_back_and_the_position_is_told(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    time.sleep(IDLE_RELEASE_S + 0.5)  # the person's hold lapses
+    assert s.control(build_ptz_cmd(Preset("set", 9)), 40) == 200
+    wait_until("preset 9 on the camera", lambda: any(n == "9" for n, _ in s.camera.presets.values()), 5)
+    home = s.position()
+    inner = "<HomePosition><Enabled>1</Enabled><ResetTime>2</ResetTime><PresetIndex>9</PresetIndex></HomePosition>"
+    assert _device_control(s, 41, inner) == 200
+    assert _answer(s, "DeviceControl", 41).field("Result") == "OK"
+    asked = s.platform.query("HomePositionQuery", 42, device_id=CHANNEL)
+    assert s.platform.final(asked, "MESSAGE").status == 200
+    block = _answer(s, "HomePositionQuery", 42).element.find("HomePosition")
+    assert block is not None
+    assert (block.findtext("Enabled"), block.findtext("ResetTime"), block.findtext("PresetIndex")) == ("1", "2", "9")
+
+    assert s.control(build_ptz_cmd(PtzMove(pan="left", pan_speed=255)), 43) == 200
+    wait_until("the camera to pan away", lambda: s.position().pan < home.pan - 0.3, 5, interval=0.1)
+    assert s.control(build_ptz_cmd(PtzMove()), 44) == 200
+    away = s.position()
+    asked = s.platform.query("PTZPosition", 45, device_id=CHANNEL)
+    assert s.platform.final(asked, "MESSAGE").status == 200
+    told = _answer(s, "PTZPosition", 45)
+    assert abs(float(told.field("Pan") or "nan") - (away.pan * 180.0) % 360.0) < 0.5
+    assert abs(float(told.field("Tilt") or "nan") - away.tilt * 90.0) < 0.5 and float(told.field("Zoom") or 0) >= 1
+    # Two seconds after the last command the camera goes back by itself.
+    wait_until("the camera back at its guard position", lambda: s.position() == home, 8, interval=0.1)
+    assert _device_control(s, 46, "<HomePosition><Enabled>0</Enabled></HomePosition>") == 200
+    assert _answer(s, "DeviceControl", 46).field("Result") == "OK"
+
+
+def test_focus_far_moves_the_focus_and_unknown_switches_are_refused(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    before, _moving_now = s.camera.motion.focus()
+    assert s.control(build_ptz_cmd(FocusIris(focus="far", focus_speed=200)), 50) == 200
+    wait_until("the focus to move far", lambda: s.camera.motion.focus()[0] > before + 0.05, 5, interval=0.1)
+    assert s.control(build_ptz_cmd(FocusIris()), 51) == 200  # the FI stop
+    wait_until("the focus to stop", lambda: not s.camera.motion.focus()[1], 3, interval=0.1)
+    # Switch 7 is the device's own: nothing sent to the camera, nothing to answer (PTZCmd has none).
+    assert s.control(build_ptz_cmd(AuxSwitch(on=True, switch=7)), 52) == 200
+
+
+def test_guard_commands_and_device_status_as_the_camera_is(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    assert _device_control(s, 60, "<GuardCmd>ResetGuard</GuardCmd>", device_id=UNIT_ID) == 200
+    assert _answer(s, "DeviceControl", 60).field("Result") == "OK"
+    asked = s.platform.query("DeviceStatus", 61, device_id=CHANNEL)
+    assert s.platform.final(asked, "MESSAGE").status == 200
+    status = _answer(s, "DeviceStatus", 61)
+    # The dome sends video below HD: online and encoding, its picture not at fault.
+    assert (status.field("Online"), status.field("Status"), status.field("Encode")) == ("ONLINE", "OK", "ON")
+    assert status.element.findtext("Alarmstatus/Item/DutyStatus") == "OFFDUTY"
+    assert _device_control(s, 62, "<GuardCmd>SetGuard</GuardCmd>") == 200
+    asked = s.platform.query("DeviceStatus", 63, device_id=UNIT_ID)
+    assert s.platform.final(asked, "MESSAGE").status == 200
+    system = _answer(s, "DeviceStatus", 63)
+    assert system.element.findtext("Alarmstatus/Item/DutyStatus") == "ONDUTY"
+    # RecordCmd is the recorder's, not ours to start: accepted, then answered Result ERROR.
+    assert _device_control(s, 64, "<RecordCmd>Record</RecordCmd>") == 200
+    assert _answer(s, "DeviceControl", 64).field("Result") == "ERROR"
+
+
+class _Uploads(ThreadingHTTPServer):
+    """The platform's picture store: keeps each POST's body and headers."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        uploads = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                uploads.received.append((dict(self.headers.items()), body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        super().__init__((LOCAL, 0), Handler)
+
+
+def test_snapshots_are_uploaded_and_reported(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    uploads = _Uploads()
+    thread = threading.Thread(target=uploads.serve_forever, daemon=True)
+    thread.start()
+    try:
+        session = secrets.token_hex(16)
+        url = f"http://{LOCAL}:{uploads.server_address[1]}/snap/upload?token=t0k3n"
+        inner = (
+            f"<SnapShotConfig><SnapNum>2</SnapNum><Interval>1</Interval><UploadURL>{url}</UploadURL>"
+            f"<SessionID>{session}</SessionID></SnapShotConfig>"
+        )
+        assert _device_control(s, 70, inner, cmd="DeviceConfig") == 200
+        assert _answer(s, "DeviceConfig", 70).field("Result") == "OK"
+
+        def finished() -> list[Any]:
+            bodies = [r.body for r in s.platform.received("MESSAGE")]
+            return [b for b in bodies if b is not None and b.cmd_type == "UploadSnapShotFinished"]
+
+        (notify,) = wait_until("UploadSnapShotFinished", finished, 20, interval=0.2)
+        assert notify.root == "Notify" and notify.field("SessionID") == session and notify.device_id == CHANNEL
+        named = [e.text for e in notify.element.iter("SnapShotFileID")]
+        assert [h.get("X-SnapShot-File-ID") for h, _ in uploads.received] == named and len(named) == 2
+        for headers, body in uploads.received:
+            assert headers.get("Content-Type") == "image/jpeg" and headers.get("X-Session-ID") == session
+            picture = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+            assert picture is not None and picture.shape[:2] == (360, 640)
+        refused = _device_control(s, 71, inner.replace("<SnapNum>2", "<SnapNum>0"), cmd="DeviceConfig")
+        assert refused == 400
+        assert "t0k3n" not in s.site.proc.log()
+    finally:
+        uploads.shutdown()
+        uploads.server_close()
