@@ -17,6 +17,10 @@ A second scenario (sipp/record_info.xml) asks for a channel's recordings on the 
 RecordInfo: a day with a 2 h gap, answered in two Response MESSAGEs (catalog_per_message 1: paging),
 and the gap itself, answered SumNum 0. SIPp checks the bodies with its own regular expressions and
 the expected times the test passes it; the test compares the trace with the spans on disk.
+
+A third (sipp/device_control.xml) gives the gateway the commands of a platform: disarm, a malformed
+and a misaddressed PTZCmd, DeviceStatus, the alarm query, a configuration we do not take, the presets
+of a camera without PTZ; it checks each answer with its own regular expressions, and X-GB-Ver.
 """
 
 from __future__ import annotations
@@ -499,3 +503,81 @@ def test_sipp_platform_pages_record_info(
     # Query 42, inside the gap: one Response, nothing in it.
     (empty,) = record_info_parts(received, 42)
     assert empty.findtext("SumNum") == "0" and not list(empty.iter("Item"))
+
+
+def test_sipp_platform_commands(tmp_path: Path, gateway_storage_url: str, rtsp: RtspServerProcess) -> None:
+    """SIPp (sipp/device_control.xml) disarms the site, sends a malformed PTZCmd (400) and one to a
+    channel that is not ours (404), asks the channel's DeviceStatus (online, encoding, OFFDUTY), the
+    alarm query, a configuration we do not take (Result ERROR) and the presets of a camera without PTZ
+    (an empty list). SIPp checks each answer itself; this test checks the gateway's counters."""
+    password = secrets.token_urlsafe(12)
+    checks = tmp_path / "sipp-device_control-logs.log"
+    flags = ("guardok", "statusok", "alarmok", "configok", "presetok")
+    sipp, sipp_port, trace, errors = launch_sipp(
+        tmp_path,
+        "device_control",
+        "udp",
+        [
+            *("-set", "gbpass", password),
+            *("-set", "date", f"{datetime.now(ZoneInfo(SITE_ZONE)):%Y-%m-%dT%H:%M:%S}.000"),
+            *[arg for flag in flags for arg in ("-set", flag, "0")],
+            *("-trace_logs", "-log_file", str(checks)),
+        ],
+        timeout_s=40,
+    )
+    env = child_env(IT_PW=password, IT_GB_PASSWORD=password)
+    site = Site(tmp_path, gateway_storage_url, [camera("gate", rtsp.url("/cam"))], env)
+    try:
+        config = yaml.safe_load(site.path.read_text())
+        config["site"]["timezone"] = SITE_ZONE
+        config["site"]["unit"]["gb_id"] = UNIT_ID
+        config["cameras"][0]["gb_channel_id"] = CHANNEL
+        config["cameras"][0]["credentials"] = None
+        uplink = {
+            "id": "city",
+            "server_id": SERVER_ID,
+            "server_domain": DOMAIN,
+            "host": "127.0.0.1",
+            "port": sipp_port,
+            "password": {"env": "IT_GB_PASSWORD"},
+            "local_port": 0,
+        }
+        config["uplinks"] = {"gb28181": [uplink]}
+        site.path.write_text(yaml.safe_dump(config))
+        site.proc.start()
+
+        def counters() -> dict[str, int]:
+            (city,) = site.get("/api/v1/uplinks")
+            return dict(city["counters"])
+
+        def failed() -> str:
+            return f"{sipp_report(checks, errors, trace)}\n--- gateway.log\n{site.proc.log()[-6000:]}"
+
+        # Five Responses: DeviceControl, DeviceStatus, Alarm, DeviceConfig, PresetQuery.
+        try:
+            wait_until(
+                "the five Responses delivered",
+                lambda: counters()["responses_sent"] >= 5 or sipp.poll() is not None,
+                30,
+                interval=0.1,
+            )
+        except AssertionError:
+            raise AssertionError(failed()) from None
+        assert sipp.poll() is None, failed()
+        final = counters()
+        assert final["rejected"] == 2 and final["controls"] == 2 and final["queries"] == 3, final
+        assert final["responses_failed"] == 0, final
+        assert site.proc.stop() == 0, site.proc.log()[-3000:]
+        try:
+            rc = sipp.wait(15)
+        except subprocess.TimeoutExpired:
+            rc = None
+        assert rc == 0, failed()
+        log = site.proc.log()
+    finally:
+        if site.proc.proc is not None:
+            site.proc.stop()
+        if sipp.poll() is None:
+            sipp.kill()
+            sipp.wait()
+    assert password not in log and "Traceback" not in log
