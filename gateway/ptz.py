@@ -130,7 +130,7 @@ class PtzControl:
         found = await self._run(camera_id, None, "presets", lambda p: p.get_presets())
         return [PresetInfo(token, name) for token, name in found]
 
-    async def goto_preset(self, camera_id: str, who: str, token: str) -> None:
+    async def goto_preset(self, camera_id: str, who: str | None, token: str) -> None:
         await self._run(camera_id, who, "goto preset", lambda p: p.goto_preset(token))
 
     async def set_preset(self, camera_id: str, who: str, name: str, token: str | None = None) -> str:
@@ -165,6 +165,10 @@ class PtzControl:
             await p.send_auxiliary(command)
 
         await self._run(camera_id, who, "auxiliary", send)
+
+    def touch(self, camera_id: str) -> None:
+        """Someone is using the camera without holding it (a cruise or scan): the guard position waits."""
+        self._schedule_return(camera_id)
 
     def return_setting(self, camera_id: str) -> ReturnSetting | None:
         return self._returns.get(camera_id)
@@ -213,6 +217,16 @@ class PtzControl:
             (lambda p: p.goto_home_position()) if token is None else (lambda p: p.goto_preset(token)),
         )
         log.info("PTZ: %s back at its guard position after %.0f s idle", camera_id, setting.after_s)
+
+    async def move_to(
+        self, camera_id: str, who: str | None, pan: float, tilt: float, zoom: float, speed: float | None = None
+    ) -> None:
+        """AbsoluteMove to a position of the generic space (pan, tilt -1..1; zoom 0..1)."""
+        await self._run(camera_id, who, "move to", lambda p: p.absolute_move(pan, tilt, zoom, speed))
+
+    async def moving(self, camera_id: str) -> bool:
+        status = await self._run(camera_id, None, "status", lambda p: p.get_status())
+        return bool(status.moving)
 
     async def position(self, camera_id: str) -> tuple[float, float, float] | None:
         status = await self._run(camera_id, None, "status", lambda p: p.get_status())

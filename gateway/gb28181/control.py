@@ -11,8 +11,8 @@ auxiliary commands the camera's PTZ node lists ("irisin"/"irisout", "tt:Wiper|On
 lists none. HomePosition (the guard position, 看守位) is kept here, not in the camera: ONVIF has no such
 setting (`PtzControl.set_return`).
 
-Not served (logged; a platform sees nothing happen): cruise and scan, which ONVIF cameras keep as
-vendor features the gateway cannot reach in a common way.
+Cruise and scan are carried out by the gateway (`tours.py`): ONVIF cameras keep them as vendor
+features with no common form. Any other PTZ command of the platform ends a running tour first.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from adapters.gb28181 import manscdp
-from adapters.gb28181.ptzcmd import AuxSwitch, FocusIris, Preset, PtzMove
+from adapters.gb28181.ptzcmd import AuxSwitch, Cruise, FocusIris, Preset, PtzMove, Scan
 from gateway.errors import GatewayError
+from gateway.gb28181.tours import Tours
 from gateway.ptz import PresetInfo, PtzControl, ReturnSetting
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class PtzCommands:
     def __init__(self, ptz: PtzControl, who: str) -> None:
         self._ptz = ptz
         self._who = who
+        self.tours = Tours(ptz, who, self._token)
 
     async def run(self, camera_id: str, controls: Sequence[manscdp.Control]) -> list[bool | None]:
         """Carry out the controls in order; per control True (done), False (failed), None (no answer due)."""
@@ -132,8 +134,21 @@ class PtzCommands:
             1.0 + max(0.0, min(1.0, zoom)) * (ZOOM_RATIO_MAX - 1.0),
         )
 
+    async def _token(self, camera_id: str, number: int) -> str:
+        found = dict(numbered(await self._ptz.presets(camera_id))).get(number)
+        if found is None:
+            raise GatewayError(f"no preset {number} on the camera")
+        return found.token
+
     async def _ptz_command(self, camera_id: str, command: object) -> None:
-        if isinstance(command, PtzMove):
+        setting_up = isinstance(command, Cruise | Scan) and command.action not in ("start",)
+        if not setting_up:
+            await self.tours.stop(camera_id)
+        if isinstance(command, Cruise):
+            await self.tours.cruise(camera_id, command)
+        elif isinstance(command, Scan):
+            await self.tours.scan(camera_id, command)
+        elif isinstance(command, PtzMove):
             if command.is_stop:
                 await self._ptz.stop(camera_id, self._who)
                 return
@@ -151,7 +166,7 @@ class PtzCommands:
                 raise GatewayError(f"auxiliary switch {command.switch} has no ONVIF equivalent")
             await self._ptz.auxiliary(camera_id, self._who, f"{name}|{'On' if command.on else 'Off'}")
         else:
-            raise GatewayError(f"{type(command).__name__} is not served (no common ONVIF equivalent)")
+            raise GatewayError(f"{type(command).__name__} is not a PTZ command")
 
     async def _focus_iris(self, camera_id: str, command: FocusIris) -> None:
         if command.is_stop:

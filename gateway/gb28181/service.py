@@ -142,6 +142,7 @@ class Uplink:
         self._system_id = config.site.unit.gb_id or ""
         self._alarm_sn = 0
         self._status: dict[str, CameraStatus] = {}  # each camera's latest, from camera_changed
+        self._control_locks: dict[str, asyncio.Lock] = {}
         self.guard = Guard(self._channels, armed=uplink.armed_at_start)
         # Catalog ADD/DEL/UPDATE since the last run, told to the first catalog subscription.
         self._changes: list[tuple[manscdp.CatalogItem, manscdp.CatalogEvent]] | None = None
@@ -221,6 +222,8 @@ class Uplink:
         # BYE every session while the link can still carry it, then unregister.
         await self.live.stop()
         await self.subscriptions.stop()
+        if self._ptz is not None:
+            await self._ptz.tours.aclose()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -442,8 +445,11 @@ class Uplink:
 
     async def _control(self, body: manscdp.Manscdp, camera_id: str | None, controls: list[manscdp.Control]) -> None:
         results: list[bool | None] = []
-        for control in controls:
-            results.append(await self._one_control(body.device_id, camera_id, control))
+        # One platform's commands to one target are carried out in the order they came (a move, then
+        # its stop): each task takes the target's lock first thing, and asyncio's locks are FIFO.
+        async with self._control_locks.setdefault(body.device_id, asyncio.Lock()):
+            for control in controls:
+                results.append(await self._one_control(body.device_id, camera_id, control))
         answers = [ok for ok in results if ok is not None]
         if not answers and body.cmd_type == "DeviceConfig":
             answers = [False]  # a configuration we do not take (BasicParam, video settings...): say so

@@ -26,7 +26,7 @@ import pytest
 import yaml
 from playwright.sync_api import expect
 
-from adapters.gb28181.ptzcmd import AuxSwitch, FocusIris, Preset, PtzMove, build_ptz_cmd
+from adapters.gb28181.ptzcmd import AuxSwitch, Cruise, FocusIris, Preset, PtzMove, Scan, build_ptz_cmd
 from adapters.onvif import OnvifClient
 from adapters.onvif.ptz import PtzPosition, open_ptz
 from sim.ptz import PtzDeviceServer, make_ptz_picture
@@ -370,3 +370,50 @@ def test_snapshots_are_uploaded_and_reported(ptz_site: Ptzsite) -> None:
     finally:
         uploads.shutdown()
         uploads.server_close()
+
+
+def _near(a: float, b: float, within: float = 0.02) -> bool:
+    return abs(a - b) < within
+
+
+def test_cruise_and_scan_are_carried_out_until_a_stop(ptz_site: Ptzsite) -> None:
+    s = ptz_site
+    stop = build_ptz_cmd(PtzMove())
+    assert s.control(build_ptz_cmd(Preset("set", 21)), 80) == 200
+    wait_until("preset 21", lambda: any(n == "21" for n, _ in s.camera.presets.values()), 5)
+    first = s.position()
+    assert s.control(build_ptz_cmd(PtzMove(pan="right", pan_speed=255)), 81) == 200
+    wait_until("the camera to pan right", lambda: s.position().pan > first.pan + 0.4, 5, interval=0.1)
+    assert s.control(stop, 82) == 200
+    assert s.control(build_ptz_cmd(Preset("set", 22)), 83) == 200
+    wait_until("preset 22", lambda: any(n == "22" for n, _ in s.camera.presets.values()), 5)
+    second = s.position()
+
+    for sn, command in enumerate(
+        (Cruise("add", 1, preset=21), Cruise("add", 1, preset=22), Cruise("dwell", 1, value=1), Cruise("start", 1)),
+        start=84,
+    ):
+        assert s.control(build_ptz_cmd(command), sn) == 200
+    wait_until("the cruise at preset 21", lambda: _near(s.position().pan, first.pan), 10, interval=0.1)
+    wait_until("the cruise on at preset 22", lambda: _near(s.position().pan, second.pan), 10, interval=0.1)
+    wait_until("the cruise back at preset 21", lambda: _near(s.position().pan, first.pan), 10, interval=0.1)
+    assert s.control(stop, 88) == 200
+    time.sleep(0.3)
+    held = s.position()
+    time.sleep(1.5)  # more than the dwell: a cruise still running would have moved on
+    assert s.position() == held
+
+    # Scan between the two presets' pans: the left boundary here, the right one at preset 22.
+    assert s.control(build_ptz_cmd(Scan("left", 2)), 89) == 200
+    assert s.control(build_ptz_cmd(Preset("call", 22)), 90) == 200
+    wait_until("the camera at preset 22", lambda: _near(s.position().pan, second.pan), 10, interval=0.1)
+    assert s.control(build_ptz_cmd(Scan("right", 2)), 91) == 200
+    assert s.control(build_ptz_cmd(Scan("speed", 2, speed=0xFFF)), 92) == 200
+    assert s.control(build_ptz_cmd(Scan("start", 2)), 93) == 200
+    wait_until("the scan at its left end", lambda: _near(s.position().pan, held.pan, 0.03), 15, interval=0.1)
+    wait_until("the scan back at its right end", lambda: _near(s.position().pan, second.pan, 0.03), 15, interval=0.1)
+    assert s.control(stop, 94) == 200
+    time.sleep(0.3)
+    held = s.position()
+    time.sleep(1.0)
+    assert s.position() == held
