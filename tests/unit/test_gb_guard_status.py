@@ -236,3 +236,21 @@ def test_guard_keeps_a_bounded_ring_of_recent_alarms() -> None:
     kept = guard.recent(manscdp.AlarmQuery(), zone=__import__("datetime").UTC)
     assert len(kept) == 256 and kept[0].at == 44.0
     assert not guard.set_guard("unknown", False) or guard.duty(CH1) == "OFFDUTY"
+
+
+async def test_a_covered_lens_is_alarm_type_13_to_a_2022_platform_only() -> None:
+    online = CameraStatus("gate", CameraState.ONLINE, None, 1.0)
+    covered = CameraStatus("gate", CameraState.DEGRADED, "lens covered", 2.0, faults=("quality:occlusion",))
+
+    async def alarm_type(edition: str, platform_version: str | None) -> str | None:
+        site = Site(alarms="always", edition=edition)
+        site.link.platform_gb_version = platform_version
+        site.uplink.camera_changed(covered, online)
+        await settle()
+        (alarm,) = _sent_alarms(site)
+        return alarm.element.findtext(".//AlarmType")
+
+    assert await alarm_type("2022", "3.0") == "13"
+    assert await alarm_type("2022", None) == "13"  # a platform that names no edition: as configured
+    assert await alarm_type("2022", "2.0") == "11"  # it answered as a 2016 platform
+    assert await alarm_type("2016", "3.0") == "11"
