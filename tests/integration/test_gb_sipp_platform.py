@@ -564,6 +564,8 @@ def test_sipp_platform_commands(tmp_path: Path, gateway_storage_url: str, rtsp: 
         except AssertionError:
             raise AssertionError(failed()) from None
         assert sipp.poll() is None, failed()
+        (city,) = site.get("/api/v1/uplinks")
+        assert city["platform_gb_version"] == "3.0"  # annex I: the platform's edition, from its 200
         final = counters()
         assert final["rejected"] == 2 and final["controls"] == 2 and final["queries"] == 3, final
         assert final["responses_failed"] == 0, final
