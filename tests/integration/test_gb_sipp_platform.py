@@ -32,7 +32,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,6 +184,40 @@ def start_sipp(tmp_path: Path, transport: str, media: MediaSink) -> tuple[subpro
 
 def sipp_report(*paths: Path) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-8000:]}" for p in paths if p.exists())
+
+
+def uplink_after_responses(
+    site: Site, sipp: subprocess.Popen[bytes], count: int, failed: Callable[[], str], timeout: float
+) -> dict[str, Any]:
+    """The uplink's status once the gateway counted `count` Responses delivered (SIPp answered each 200),
+    with SIPp still waiting for the unregister."""
+
+    def uplink() -> dict[str, Any]:
+        (city,) = site.get("/api/v1/uplinks")
+        return dict(city)
+
+    try:
+        wait_until(
+            f"{count} Responses delivered",
+            lambda: uplink()["counters"]["responses_sent"] >= count or sipp.poll() is not None,
+            timeout,
+            interval=0.05,
+        )
+    except AssertionError:
+        raise AssertionError(failed()) from None
+    assert sipp.poll() is None, failed()
+    return uplink()
+
+
+def stop_and_pass(site: Site, sipp: subprocess.Popen[bytes], failed: Callable[[], str]) -> str:
+    """Stop the gateway (SIPp checks its unregister and the counts) and expect SIPp to exit 0; the log."""
+    assert site.proc.stop() == 0, site.proc.log()[-3000:]
+    try:
+        rc = sipp.wait(15)
+    except subprocess.TimeoutExpired:
+        rc = None
+    assert rc == 0, failed()
+    return site.proc.log()
 
 
 def received_messages(trace: Path) -> list[str]:
@@ -446,29 +480,12 @@ def test_sipp_platform_pages_record_info(
                 site.path.write_text(yaml.safe_dump(config))
                 site.proc.start()
 
-                def uplink() -> dict[str, Any]:
-                    (city,) = site.get("/api/v1/uplinks")
-                    return dict(city)
-
-                def counters() -> dict[str, int]:
-                    return dict(uplink()["counters"])
-
                 def failed() -> str:
                     return f"{sipp_report(checks, errors, trace)}\n--- gateway.log\n{site.proc.log()[-6000:]}"
 
                 # SIPp drives: register, query 41, its two parts, query 42, its Response. The gateway
                 # counts a Response once SIPp answered it 200; then SIPp waits for the unregister.
-                try:
-                    wait_until(
-                        "the three RecordInfo Responses delivered",
-                        lambda: counters()["responses_sent"] >= 3 or sipp.poll() is not None,
-                        20,
-                        interval=0.05,
-                    )
-                except AssertionError:
-                    raise AssertionError(failed()) from None
-                assert sipp.poll() is None, failed()
-                city = uplink()
+                city = uplink_after_responses(site, sipp, 3, failed, 20)
                 # The platform's zone-less Date is Beijing time, the site's, on a host that may run on
                 # UTC: read in the site's zone, the two clocks agree. SIPp's Date is fixed when it starts
                 # (`now`), so by the registration it is behind by the gateway's start-up time.
@@ -477,13 +494,7 @@ def test_sipp_platform_pages_record_info(
                 final = city["counters"]
                 assert final["queries"] == 2 and final["responses_sent"] == 3, final
                 assert final["responses_failed"] == 0 and final["rejected"] == 0, final
-                assert site.proc.stop() == 0, site.proc.log()[-3000:]
-                try:
-                    rc = sipp.wait(15)
-                except subprocess.TimeoutExpired:
-                    rc = None
-                assert rc == 0, failed()
-                log = site.proc.log()
+                log = stop_and_pass(site, sipp, failed)
     finally:
         if site is not None:
             site.proc.stop()
@@ -546,36 +557,16 @@ def test_sipp_platform_commands(tmp_path: Path, gateway_storage_url: str, rtsp: 
         site.path.write_text(yaml.safe_dump(config))
         site.proc.start()
 
-        def counters() -> dict[str, int]:
-            (city,) = site.get("/api/v1/uplinks")
-            return dict(city["counters"])
-
         def failed() -> str:
             return f"{sipp_report(checks, errors, trace)}\n--- gateway.log\n{site.proc.log()[-6000:]}"
 
         # Five Responses: DeviceControl, DeviceStatus, Alarm, DeviceConfig, PresetQuery.
-        try:
-            wait_until(
-                "the five Responses delivered",
-                lambda: counters()["responses_sent"] >= 5 or sipp.poll() is not None,
-                30,
-                interval=0.1,
-            )
-        except AssertionError:
-            raise AssertionError(failed()) from None
-        assert sipp.poll() is None, failed()
-        (city,) = site.get("/api/v1/uplinks")
+        city = uplink_after_responses(site, sipp, 5, failed, 30)
         assert city["platform_gb_version"] == "3.0"  # annex I: the platform's edition, from its 200
-        final = counters()
+        final = city["counters"]
         assert final["rejected"] == 2 and final["controls"] == 2 and final["queries"] == 3, final
         assert final["responses_failed"] == 0, final
-        assert site.proc.stop() == 0, site.proc.log()[-3000:]
-        try:
-            rc = sipp.wait(15)
-        except subprocess.TimeoutExpired:
-            rc = None
-        assert rc == 0, failed()
-        log = site.proc.log()
+        log = stop_and_pass(site, sipp, failed)
     finally:
         if site.proc.proc is not None:
             site.proc.stop()
