@@ -142,6 +142,11 @@ class Watchdog:
         else:
             log.warning("%s %s failed again (%d restarts): %s", part.kind, part.name, part.restarts, reason)
 
+    def forget(self, name: str) -> None:
+        """Stop listing a part whose task was cancelled for good (an ended GA/T 1400 subscription)."""
+        with self._lock:
+            self._parts.pop(name, None)
+
     def parts(self) -> list[Part]:
         with self._lock:
             return sorted(self._parts.values(), key=lambda p: p.name)

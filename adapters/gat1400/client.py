@@ -32,6 +32,7 @@ from adapters.gat1400.objects import (
     parse_time,
     person_list,
 )
+from adapters.gat1400.subscribe import notification_list
 
 __all__ = [
     "CONTENT_TYPE",
@@ -177,6 +178,19 @@ class ViidClient:
 
     async def upload_faces(self, objs: Sequence[ViidObject]) -> list[ResponseStatus]:
         return await self._upload("/VIID/Faces", face_list(objs), len(objs))
+
+    async def notify(self, receive_addr: str, notifications: Sequence[ViidObject]) -> list[ResponseStatus]:
+        """POST a SubscribeNotificationListObject to a subscription's ReceiveAddr: an absolute URL
+        (the digest is answered there with this client's credentials) or a path on this client's
+        server. Returns the statuses as answered: platforms answer one per notification or one for
+        the list, so matching them to notifications is the caller's. An empty 2xx answer is no
+        status at all (some platforms send nothing back)."""
+        if not notifications:
+            return []
+        answer = await self._request("POST", receive_addr, notification_list(notifications))
+        if not answer.strip():
+            return []
+        return parse_status_list(answer)
 
     async def _upload(self, path: str, body: ViidObject, count: int) -> list[ResponseStatus]:
         if count == 0:

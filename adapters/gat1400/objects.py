@@ -10,7 +10,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from adapters.gat1400.ids import viid_time
@@ -58,6 +58,16 @@ class SubImage:
     event_sort: int = EVENT_SORT_DEFAULT
 
 
+# ResponseStatus StatusCode (GA/T 1400.4): 0 OK, 1 other error, 2 device busy, 3 device error,
+# 4 invalid operation, 5/6 invalid XML format/content, 7/8 invalid JSON format/content, 9 rebooting.
+STATUS_OK: Final = 0
+STATUS_OTHER_ERROR: Final = 1
+STATUS_DEVICE_BUSY: Final = 2
+STATUS_INVALID_OPERATION: Final = 4
+STATUS_INVALID_JSON_FORMAT: Final = 7
+STATUS_INVALID_JSON_CONTENT: Final = 8
+
+
 @dataclass(frozen=True)
 class ResponseStatus:
     request_url: str
@@ -69,6 +79,25 @@ class ResponseStatus:
     @property
     def ok(self) -> bool:
         return self.status_code == 0
+
+
+def status_object(request_url: str, code: int, text: str, object_id: str, at: datetime) -> ViidObject:
+    """One ResponseStatusObject as a server answers it (LocalTime: the answering side's wall clock)."""
+    return {
+        "RequestURL": request_url,
+        "StatusCode": code,
+        "StatusString": text,
+        "Id": object_id,
+        "LocalTime": viid_time(at),
+    }
+
+
+def status_answer(status: ViidObject) -> ViidObject:
+    return {"ResponseStatusObject": status}
+
+
+def status_list_answer(statuses: Sequence[ViidObject]) -> ViidObject:
+    return {"ResponseStatusListObject": {"ResponseStatusObject": list(statuses)}}
 
 
 def sub_image_info(img: SubImage, device_id: str) -> ViidObject:
@@ -140,13 +169,19 @@ def face_list(objs: Sequence[ViidObject]) -> ViidObject:
     return {"FaceListObject": {"FaceObject": list(objs)}}
 
 
-def _load(body: Any) -> Any:
+def load_body(body: Any) -> Any:
+    """JSON text (bytes or str) decoded, or an already decoded value as it is."""
     if isinstance(body, bytes | bytearray | str):
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise Gat1400ProtocolError(f"answer is not JSON: {exc}") from None
+            raise Gat1400ProtocolError(f"not JSON: {exc}") from None
+        except RecursionError:  # nesting deeper than the interpreter's stack: hostile or broken
+            raise Gat1400ProtocolError("not JSON: nested too deep") from None
     return body
+
+
+_load = load_body
 
 
 def _member(obj: Any, key: str) -> Any:
@@ -206,10 +241,69 @@ def parse_status_list(body: Any) -> list[ResponseStatus]:
     return [_status(item) for item in items]
 
 
+# Epoch answers are told apart from yyyyMMddHHmmss by size: seconds and milliseconds of 2000-2099.
+_EPOCH_S = (946_684_800, 4_102_444_800)
+_EPOCH_MS = (_EPOCH_S[0] * 1000, _EPOCH_S[1] * 1000)
+_NUMBER = re.compile(r"[0-9]{9,14}(\.[0-9]{1,6})?")
+
+
+def _from_epoch(value: float) -> datetime | None:
+    if _EPOCH_S[0] <= value < _EPOCH_S[1]:
+        return datetime.fromtimestamp(value, UTC)
+    if _EPOCH_MS[0] <= value < _EPOCH_MS[1]:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    return None
+
+
+def parse_time_any(raw: Any) -> datetime:
+    """A GA/T 1400 time in any form the platforms in use send:
+
+    - ``yyyyMMddHHmmss`` (the standard's), or ISO 8601 without an offset: the sender's wall clock,
+      returned naive;
+    - Unix seconds or milliseconds (a number or its digits; a public platform answers the time query
+      with epoch milliseconds), or ISO 8601 with an offset or ``Z``: an instant, returned aware.
+    """
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise Gat1400ProtocolError(f"time must be a string or a number, got {type(raw).__name__}")
+    text = repr(raw) if isinstance(raw, float) else str(raw).strip()
+    if len(text) > 40:
+        raise Gat1400ProtocolError("time value too long")
+    if isinstance(raw, int | float) or _NUMBER.fullmatch(text):
+        if len(text) == 14 and text.isdigit():
+            try:
+                return _in_range(datetime.strptime(text, "%Y%m%d%H%M%S"), text)
+            except ValueError:
+                pass  # 14 digits that are no date: refused below unless they are an epoch
+        try:
+            instant = _from_epoch(float(text))
+        except (OverflowError, ValueError, OSError):
+            instant = None
+        if instant is None:
+            raise Gat1400ProtocolError(f"time is neither yyyyMMddHHmmss nor Unix seconds or ms: {text!r:.40}")
+        return instant
+    if len(text) > 10 and ("T" in text or " " in text):
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise Gat1400ProtocolError(f"time is not ISO 8601: {text!r:.40}") from None
+        return _in_range(parsed, text)
+    raise Gat1400ProtocolError(f"time is not yyyyMMddHHmmss, ISO 8601 or Unix time: {text!r:.40}")
+
+
+def parse_time_value(raw: Any) -> datetime:
+    """A GA/T 1400 time as a naive datetime: a wall-clock form as the sender wrote it, an instant
+    (epoch, ISO with an offset) on this machine's local wall clock."""
+    value = parse_time_any(raw)
+    return value if value.tzinfo is None else value.astimezone().replace(tzinfo=None)
+
+
+def _in_range(value: datetime, text: str) -> datetime:
+    if not 2000 <= value.year < 2100:
+        raise Gat1400ProtocolError(f"time out of range: {text!r:.40}")
+    return value
+
+
 def parse_time(body: Any) -> datetime:
-    """SystemTimeObject.LocalTime as a naive datetime in the server's local time."""
-    text = _text(_member(_load(body), "SystemTimeObject"), "LocalTime")
-    try:
-        return datetime.strptime(text, "%Y%m%d%H%M%S")
-    except ValueError:
-        raise Gat1400ProtocolError(f"'LocalTime' is not yyyyMMddHHmmss: {text!r:.40}") from None
+    """SystemTimeObject.LocalTime (see parse_time_value for the forms accepted)."""
+    obj = _member(_load(body), "SystemTimeObject")
+    return parse_time_value(_member(obj, "LocalTime"))

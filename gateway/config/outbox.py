@@ -1,5 +1,5 @@
-"""Config of the outbox and its destinations (`uplinks.mqtt`, `uplinks.webhooks`, `uplinks.gat1400`
-and `uplinks.outbox` in the site config).
+"""Config of the outbox and its destinations (`uplinks.mqtt`, `uplinks.webhooks`, `uplinks.gat1400`,
+`uplinks.gat1400_subscribers` and `uplinks.outbox` in the site config).
 
 The checks that need the rest of the tree (`cross_check`, which root.py runs) take plain values and
 return ConfigIssues with full key paths.
@@ -101,6 +101,46 @@ class Gat1400Uplink(_Filtered):
         return ("event",)
 
 
+class Gat1400SubscriberUplink(_Filtered):
+    """A GA/T 1400 platform that takes data only by subscription (订阅): it subscribes at this gateway's
+    `/VIID/Subscribes` (served on `listen_host`:`listen_port`) and receives SubscribeNotifications at
+    the ReceiveAddr it gives; the gateway registers to it at `url` and keeps alive, as a lower view
+    library does. `cameras` and `event_kinds` bound what any of its subscriptions can receive."""
+
+    id: Slug
+    url: str = Field(
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The platform's base URL: Register and Keepalive go here, and a ReceiveAddr given as a path",
+    )
+    device_id: GatDeviceId = Field(description="The gateway's 20-digit ID as this platform knows it")
+    username: str = Field(min_length=1, max_length=128, description="Our digest user name at the platform")
+    password: SecretRef = Field(description="Our digest password at the platform (env or file)")
+    subscriber_username: str = Field(
+        min_length=1, max_length=128, description="The digest user name the platform uses at our /VIID/Subscribes"
+    )
+    subscriber_password: SecretRef = Field(description="The platform's digest password at our /VIID/Subscribes")
+    listen_host: str = Field(
+        min_length=1,
+        max_length=253,
+        description="Address /VIID/Subscribes listens on: the interface facing the platform (0.0.0.0: all)",
+    )
+    listen_port: int = Field(ge=1, le=65535, description="Port of /VIID/Subscribes (its own: /VIID is at the root)")
+    registration: bool = Field(default=True, description="Register and keep alive at the platform before notifying")
+    keepalive_s: float = Field(default=60.0, ge=5, le=3600)
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    retry_s: float = Field(default=30.0, ge=1, le=3600, description="Wait before registering again after a failure")
+    faces: bool = Field(default=True, description="Offer face records (SubscribeDetail 12) where a pose gives the head")
+    max_subscriptions: int = Field(default=16, ge=1, le=64, description="Active subscriptions this platform may hold")
+    max_body_bytes: int = Field(
+        default=256 * 1024, ge=4096, le=16 * 1024 * 1024, description="Largest request body /VIID/Subscribes reads"
+    )
+
+    @property
+    def kinds(self) -> tuple[MessageKind, ...]:
+        """Notifications are person and face records, which only detection events make."""
+        return ("event",)
+
+
 class OutboxConfig(Model):
     """The durable queue every MQTT, webhook and GA/T 1400 message passes through."""
 
@@ -116,7 +156,7 @@ class OutboxConfig(Model):
     )
 
 
-DestinationConfig = MqttUplink | WebhookUplink | Gat1400Uplink
+DestinationConfig = MqttUplink | WebhookUplink | Gat1400Uplink | Gat1400SubscriberUplink
 
 
 class _Camera(Protocol):
@@ -131,6 +171,8 @@ def cross_check(
     gat1400: Sequence[Gat1400Uplink],
     cameras: Sequence[_Camera],
     check_secrets: bool,
+    gat1400_subscribers: Sequence[Gat1400SubscriberUplink] = (),
+    api_port: int | None = None,
 ) -> list[ConfigIssue]:
     """Issues of the destinations against the rest of the tree, each with its key path."""
     issues: list[ConfigIssue] = []
@@ -140,7 +182,9 @@ def cross_check(
         ("mqtt", mqtt),
         ("webhooks", webhooks),
         ("gat1400", gat1400),
+        ("gat1400_subscribers", gat1400_subscribers),
     ]
+    ports: dict[int, str] = {} if api_port is None else {api_port: "server.port"}
     for group, items in groups:
         for i, dest in enumerate(items):
             where = f"uplinks.{group}[{i}]"
@@ -179,6 +223,17 @@ def cross_check(
             elif isinstance(dest, WebhookUplink):
                 if check_secrets:
                     issues += secret_issues(dest.secret, f"{where}.secret")
+            elif isinstance(dest, Gat1400SubscriberUplink):
+                if dest.listen_port in ports:
+                    issues.append(
+                        ConfigIssue(
+                            f"{where}.listen_port", f"{ports[dest.listen_port]} uses this port", str(dest.listen_port)
+                        )
+                    )
+                ports[dest.listen_port] = f"{where}.listen_port"
+                if check_secrets:
+                    issues += secret_issues(dest.password, f"{where}.password")
+                    issues += secret_issues(dest.subscriber_password, f"{where}.subscriber_password")
             elif check_secrets:
                 issues += secret_issues(dest.password, f"{where}.password")
     return issues

@@ -146,5 +146,7 @@ def cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIss
         gat1400=uplinks.gat1400,
         cameras=config.cameras,
         check_secrets=check_secrets,
+        gat1400_subscribers=uplinks.gat1400_subscribers,
+        api_port=config.server.port,
     )
     return issues

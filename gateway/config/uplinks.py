@@ -6,7 +6,7 @@ from pydantic import Field
 
 from gateway.config.base import Model
 from gateway.config.gb28181 import Gb28181Uplink
-from gateway.config.outbox import Gat1400Uplink, MqttUplink, OutboxConfig, WebhookUplink
+from gateway.config.outbox import Gat1400SubscriberUplink, Gat1400Uplink, MqttUplink, OutboxConfig, WebhookUplink
 
 
 class UplinksConfig(Model):
@@ -16,6 +16,10 @@ class UplinksConfig(Model):
     mqtt: list[MqttUplink] = Field(default_factory=list, description="MQTT brokers")
     webhooks: list[WebhookUplink] = Field(default_factory=list, description="Signed HTTP webhooks")
     gat1400: list[Gat1400Uplink] = Field(default_factory=list, description="GA/T 1400 view libraries")
+    gat1400_subscribers: list[Gat1400SubscriberUplink] = Field(
+        default_factory=list,
+        description="GA/T 1400 platforms that subscribe to this gateway (/VIID/Subscribes) and take notifications",
+    )
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s]+$",
@@ -24,4 +28,6 @@ class UplinksConfig(Model):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 
     def destinations(self) -> list[MqttUplink | WebhookUplink | Gat1400Uplink]:
+        """The destinations whose routes take messages directly (a subscribing platform's
+        subscriptions get their routes as they come: gateway/outbox/gat1400_subscribed.py)."""
         return [*self.mqtt, *self.webhooks, *self.gat1400]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.config import GatewayConfig
 from gateway.outbox.gat1400 import Gat1400Destination
+from gateway.outbox.gat1400_subscribed import Gat1400SubscribedPlatform
 from gateway.outbox.mqtt import MqttDestination
 from gateway.outbox.service import Destination, Outbox, route_of
 from gateway.outbox.store import OutboxStore
@@ -34,4 +35,22 @@ def build_outbox(config: GatewayConfig, db: Database, watchdog: Watchdog | None 
         destinations.append(
             Gat1400Destination(gat, config, store.snapshot, password=gat.password.resolve(), watchdog=watchdog)
         )
-    return Outbox(config, store, destinations, [route_of(d) for d in uplinks.destinations()], watchdog=watchdog)
+    routes = [route_of(d) for d in uplinks.destinations()]
+    platforms = [
+        Gat1400SubscribedPlatform(
+            sub,
+            config,
+            db,
+            store.snapshot,
+            password=sub.password.resolve(),
+            subscriber_password=sub.subscriber_password.resolve(),
+            watchdog=watchdog,
+        )
+        for sub in uplinks.gat1400_subscribers
+    ]
+    destinations += platforms
+    routes += [p.route() for p in platforms]
+    outbox = Outbox(config, store, destinations, routes, watchdog=watchdog)
+    for platform in platforms:
+        platform.attach(outbox)
+    return outbox

@@ -57,6 +57,12 @@ def _jpeg(image: npt.NDArray[Any], quality: int = 85) -> bytes:
     return bytes(buf)
 
 
+def device_ids(config: GatewayConfig, gateway_device_id: str) -> dict[str, str]:
+    """The GA/T 1400 DeviceID of each camera: a camera with a GB/T 28181 channel ID is its own
+    capturing device (APE); the others record under the gateway's ID."""
+    return {c.id: c.gb_channel_id or gateway_device_id for c in config.cameras}
+
+
 def build_records(message: OutboxMessage, device_id: str, tz: ZoneInfo, snapshot: bytes | None, faces: bool) -> Records:
     """Person (and face) objects for one detection-event message. Pure apart from JPEG coding."""
     data = message.payload
@@ -105,6 +111,88 @@ def build_records(message: OutboxMessage, device_id: str, tz: ZoneInfo, snapshot
     return Records(persons, face_objs)
 
 
+class ViidRegistration:
+    """Registration at a view library kept up: register (and ask its time), keepalive every
+    `keepalive_s`, register again at once after a failed keepalive and every `retry_s` after a
+    failed registration; unregister at stop. Shared by the direct uploader and the subscribed
+    platform (gateway/outbox/gat1400_subscribed.py)."""
+
+    def __init__(self, name: str, client: ViidClient, url: str, keepalive_s: float, retry_s: float) -> None:
+        self.name, self.client, self.url = name, client, url
+        self.keepalive_s, self.retry_s = keepalive_s, retry_s
+        self.online = False
+        self.retry_at = 0.0
+        self.last_error: str | None = None
+        self.registered_at: float | None = None
+        self.keepalives = 0
+        self._registering = asyncio.Lock()
+
+    async def register(self) -> bool:
+        # One Register at a time: the keepalive loop and several dispatchers may all find us offline.
+        async with self._registering:
+            if self.online:
+                return True
+            return await self._register()
+
+    async def _register(self) -> bool:
+        if time.monotonic() < self.retry_at:
+            return False
+        try:
+            await self.client.register()
+        except Gat1400Error as exc:
+            self.lost(f"register failed: {exc}")
+            return False
+        self.online = True
+        self.registered_at = time.time()
+        self.last_error = None
+        log.info("GA/T 1400 %s: registered at %s", self.name, self.url)
+        try:
+            await self.client.server_time()
+            offset = self.client.clock_offset_s
+            if offset is not None and abs(offset) > 5:
+                log.warning("GA/T 1400 %s: the view library's clock is %+.0f s from ours", self.name, offset)
+        except Gat1400Error as exc:
+            log.info("GA/T 1400 %s: time query failed: %s", self.name, exc)
+        return True
+
+    def lost(self, reason: str, *, at_once: bool = False) -> None:
+        if self.online or self.last_error != reason:
+            log.warning("GA/T 1400 %s: %s", self.name, reason)
+        self.online = False
+        self.last_error = reason
+        self.retry_at = 0.0 if at_once else time.monotonic() + self.retry_s
+
+    async def keep(self) -> None:
+        while True:
+            if not self.online:
+                await self.register()
+                await asyncio.sleep(1.0 if self.online else max(0.5, self.retry_at - time.monotonic()))
+                continue
+            await asyncio.sleep(self.keepalive_s)
+            try:
+                await self.client.keepalive()
+                self.keepalives += 1
+            except Gat1400Error as exc:
+                # The standard's answer to a lost keepalive: register again, at once.
+                self.lost(f"keepalive failed: {exc}", at_once=True)
+
+    async def unregister(self) -> None:
+        if self.online:
+            try:
+                await asyncio.wait_for(self.client.unregister(), 3.0)
+            except (Gat1400Error, TimeoutError) as exc:
+                log.info("GA/T 1400 %s: unregister failed: %s", self.name, exc)
+        self.online = False
+
+    def status(self) -> dict[str, object]:
+        return {
+            "registered": self.online,
+            "registered_at": self.registered_at,
+            "keepalives": self.keepalives,
+            "clock_offset_s": self.client.clock_offset_s,
+        }
+
+
 class Gat1400Destination:
     type = "gat1400"
 
@@ -121,9 +209,7 @@ class Gat1400Destination:
         self._watchdog = watchdog or Watchdog()
         self._snapshot = snapshot
         self._tz = ZoneInfo(config.site.timezone)
-        # A camera with a GB/T 28181 channel ID is its own capturing device (APE); others upload
-        # under the gateway's ID.
-        self._device_of = {c.id: c.gb_channel_id or uplink.device_id for c in config.cameras}
+        self._device_of = device_ids(config, uplink.device_id)
         self._client = ViidClient(
             ViidSettings(
                 base_url=uplink.url,
@@ -133,12 +219,8 @@ class Gat1400Destination:
                 timeout_s=uplink.timeout_s,
             )
         )
-        self._online = False
-        self._retry_at = 0.0
+        self._registration = ViidRegistration(uplink.id, self._client, uplink.url, uplink.keepalive_s, uplink.retry_s)
         self._task: asyncio.Task[None] | None = None
-        self.last_error: str | None = None
-        self.registered_at: float | None = None
-        self.keepalives = 0
 
     @property
     def id(self) -> str:
@@ -146,72 +228,29 @@ class Gat1400Destination:
 
     @property
     def connected(self) -> bool:
-        return self._online
+        return self._registration.online
+
+    @property
+    def last_error(self) -> str | None:
+        return self._registration.last_error
 
     async def start(self) -> None:
         await self._client.open()
-        self._task = self._watchdog.task(f"gat1400-{self.id}", self._keep_registered)
+        self._task = self._watchdog.task(f"gat1400-{self.id}", self._registration.keep)
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._online:
-            try:
-                await asyncio.wait_for(self._client.unregister(), 3.0)
-            except (Gat1400Error, TimeoutError) as exc:
-                log.info("GA/T 1400 %s: unregister failed: %s", self.id, exc)
-        self._online = False
+        await self._registration.unregister()
         await self._client.close()
-
-    async def _register(self) -> bool:
-        if time.monotonic() < self._retry_at:
-            return False
-        try:
-            await self._client.register()
-        except Gat1400Error as exc:
-            self._lost(f"register failed: {exc}")
-            return False
-        self._online = True
-        self.registered_at = time.time()
-        self.last_error = None
-        log.info("GA/T 1400 %s: registered at %s", self.id, self.uplink.url)
-        try:
-            await self._client.server_time()
-            offset = self._client.clock_offset_s
-            if offset is not None and abs(offset) > 5:
-                log.warning("GA/T 1400 %s: the view library's clock is %+.0f s from ours", self.id, offset)
-        except Gat1400Error as exc:
-            log.info("GA/T 1400 %s: time query failed: %s", self.id, exc)
-        return True
-
-    def _lost(self, reason: str) -> None:
-        if self._online or self.last_error != reason:
-            log.warning("GA/T 1400 %s: %s", self.id, reason)
-        self._online = False
-        self.last_error = reason
-        self._retry_at = time.monotonic() + self.uplink.retry_s
-
-    async def _keep_registered(self) -> None:
-        while True:
-            if not self._online:
-                await self._register()
-                await asyncio.sleep(1.0 if self._online else max(0.5, self._retry_at - time.monotonic()))
-                continue
-            await asyncio.sleep(self.uplink.keepalive_s)
-            try:
-                await self._client.keepalive()
-                self.keepalives += 1
-            except Gat1400Error as exc:
-                # The standard's answer to a lost keepalive: register again, at once.
-                self._lost(f"keepalive failed: {exc}")
-                self._retry_at = 0.0
 
     async def deliver(self, messages: Sequence[OutboxMessage]) -> DeliveryReport:
         report = DeliveryReport()
-        if not self._online and not await self._register():
-            report.failure = f"not registered: {self.last_error or 'waiting to retry'}"
+        registration = self._registration
+        if not registration.online and not await registration.register():
+            report.failure = f"not registered: {registration.last_error or 'waiting to retry'}"
             return report
         for message in messages:
             if message.kind != "event" or not message.payload.get("boxes"):
@@ -225,8 +264,7 @@ class Gat1400Destination:
             try:
                 refused = await self._upload(records)
             except Gat1400AuthError as exc:
-                self._lost(f"upload refused, registering again: {exc}")
-                self._retry_at = 0.0
+                registration.lost(f"upload refused, registering again: {exc}", at_once=True)
                 report.failure = str(exc)
                 return report
             except Gat1400ProtocolError as exc:
@@ -237,7 +275,7 @@ class Gat1400Destination:
                 return report
             except Gat1400Error as exc:
                 # Unreachable: register again once it answers (it may have restarted meanwhile).
-                self._lost(f"upload failed: {exc}")
+                registration.lost(f"upload failed: {exc}")
                 report.failure = str(exc)
                 return report
             if refused:
@@ -264,9 +302,4 @@ class Gat1400Destination:
         return refused
 
     def status(self) -> dict[str, object]:
-        return {
-            "registered": self._online,
-            "registered_at": self.registered_at,
-            "keepalives": self.keepalives,
-            "clock_offset_s": self._client.clock_offset_s,
-        }
+        return self._registration.status()

@@ -14,6 +14,10 @@ before it is sent, and each destination works through its own backlog, in order,
 * Retention bounds the tables: beyond `outbox.max_messages` or `outbox.max_age_days` the oldest
   undelivered messages are dropped, and the loss is counted per destination, logged as an error
   and shown in the API and metrics.
+* Destinations may come and go while it runs (the subscriptions a GA/T 1400 platform makes and
+  cancels): `add_destination` and `remove_destination`. A destination id "<owner>:<name>" belongs to
+  the destination <owner>, which manages it; its backlog survives restarts as long as <owner> is
+  configured, and status() lists it under its owner.
 """
 
 from __future__ import annotations
@@ -57,6 +61,14 @@ class DeliveryReport:
     delivered: list[int] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
     failure: str | None = None
+
+
+SUB_SEPARATOR = ":"  # "<owner>:<name>": a destination another one manages (config ids are slugs, without ':')
+
+
+def owner_of(destination: str) -> str | None:
+    owner, sep, _name = destination.partition(SUB_SEPARATOR)
+    return owner if sep else None
 
 
 class Destination(Protocol):
@@ -119,6 +131,11 @@ class Outbox:
         self._wake = asyncio.Event()
         self._dispatch = {d.id: _DispatchState() for d in self.destinations}
         self._tasks: list[asyncio.Task[None]] = []
+        self._dispatchers: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+        # Held while messages are written with the current routes: removing a destination takes it,
+        # so no delivery row for that destination can be written after its backlog was dropped.
+        self._write_lock = asyncio.Lock()
         self.storage_error: str | None = None
         self.storage_failed_since: float | None = None
         self.memory_dropped = 0
@@ -162,6 +179,10 @@ class Outbox:
         if self.wants("state") or self.wants("quality"):
             self.publish(state_messages(status, previous))
 
+    def wake(self) -> None:
+        """Write and read now rather than at the next poll (an owner has put its routes back)."""
+        self._wake.set()
+
     def event_stored(self, _event: Event) -> None:
         """An analytics listener: the event is in the events table; read it from there."""
         if self.wants("event"):
@@ -174,15 +195,18 @@ class Outbox:
             return
         try:
             await asyncio.to_thread(self.store.start_events_cursor)
+            # Owners keep their destinations' backlogs (they may add them back only once they started).
             removed = await asyncio.to_thread(self.store.forget_destinations, [d.id for d in self.destinations])
             if removed:
                 log.warning("outbox: dropped %d undelivered message(s) of destinations no longer configured", removed)
             await self._refresh()
         except SQLAlchemyError as exc:
             self._storage_failed(exc)
-        for dest in self.destinations:
+        for dest in list(self.destinations):
             await dest.start()
-            self._tasks.append(self._task(f"outbox-{dest.id}", functools.partial(self._dispatcher, dest)))
+        self._running = True
+        for dest in list(self.destinations):
+            self._spawn_dispatcher(dest)
         self._tasks.append(self._task("outbox-writer", self._writer))
         self._tasks.append(self._task("outbox-retention", self._housekeeping))
         if self.wants("health"):
@@ -192,9 +216,67 @@ class Outbox:
     def _task(self, name: str, factory: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
         return self._watchdog.task(name, factory, finished=lambda: self._stopping)
 
+    def _spawn_dispatcher(self, dest: Destination) -> None:
+        if self._stopping or dest.id in self._dispatchers:
+            return
+        self._dispatchers[dest.id] = self._task(f"outbox-{dest.id}", functools.partial(self._dispatcher, dest))
+
+    # -- destinations that come and go -------------------------------------------------------------
+
+    async def add_destination(self, dest: Destination, route: Route) -> None:
+        """Take a destination while running (or before start): it gets messages written from now on
+        that its route wants, and its backlog from before, if it had one under the same id."""
+        if any(d.id == dest.id for d in self.destinations):
+            raise ValueError(f"outbox: destination {dest.id} exists already")
+        self.destinations.append(dest)
+        self._dispatch[dest.id] = _DispatchState()
+        self._set_routes([*self.routes, route])
+        await dest.start()
+        if self._running:
+            self._spawn_dispatcher(dest)
+            self._wake.set()
+
+    def set_route(self, route: Route) -> None:
+        """Change what a destination takes from the next message written on."""
+        self._set_routes([route if r.destination == route.destination else r for r in self.routes])
+
+    async def remove_destination(self, dest_id: str) -> int:
+        """Stop a destination for good and drop its backlog, counted as dropped; return how many."""
+        async with self._write_lock:
+            self._set_routes([r for r in self.routes if r.destination != dest_id])
+        task = self._dispatchers.pop(dest_id, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self._watchdog.forget(f"outbox-{dest_id}")
+        dest = next((d for d in self.destinations if d.id == dest_id), None)
+        self.destinations = [d for d in self.destinations if d.id != dest_id]
+        self._dispatch.pop(dest_id, None)
+        if dest is not None:
+            try:
+                await dest.stop()
+            except Exception:  # its trouble must not keep its backlog from being dropped
+                log.exception("outbox: stopping %s failed", dest_id)
+        dropped = await asyncio.to_thread(self.store.drop_destination, dest_id)
+        with contextlib.suppress(SQLAlchemyError):
+            await self._refresh()
+        return dropped
+
+    def _routes_ready(self) -> bool:
+        """Whether every owner has put back the destinations it manages: until then events stay
+        unread, or one stored while the gateway was down would pass before its subscriber is back."""
+        return all(getattr(d, "routes_ready", True) for d in self.destinations)
+
+    def _set_routes(self, routes: list[Route]) -> None:
+        # A new list each time: a write running in its thread keeps the list it was handed.
+        self.routes = routes
+        self._kinds = frozenset(k for r in routes for k in r.kinds)
+
     async def stop(self) -> None:
         self._stopping = True
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._dispatchers.values()], []
+        self._dispatchers = {}
         for _ in range(3):
             for task in tasks:
                 task.cancel()
@@ -209,7 +291,8 @@ class Outbox:
         # What is still in memory is written now, so that a clean stop loses nothing.
         if self._pending:
             with contextlib.suppress(SQLAlchemyError):
-                await self._write_pending()
+                async with self._write_lock:
+                    await self._write_pending()
         for dest in self.destinations:
             try:
                 await dest.stop()
@@ -224,15 +307,16 @@ class Outbox:
                 await asyncio.wait_for(self._wake.wait(), EVENTS_POLL_S)
             self._wake.clear()
             try:
-                while self._pending:
-                    await self._write_pending()
-                if self.wants("event"):
-                    while True:
-                        read, _stored = await asyncio.to_thread(
-                            self.store.pull_events, self._event_message, self.routes
-                        )
-                        if read < EVENTS_BATCH:
-                            break
+                async with self._write_lock:
+                    while self._pending:
+                        await self._write_pending()
+                    if self.wants("event") and self._routes_ready():
+                        while True:
+                            read, _stored = await asyncio.to_thread(
+                                self.store.pull_events, self._event_message, self.routes
+                            )
+                            if read < EVENTS_BATCH:
+                                break
             except SQLAlchemyError as exc:
                 self._storage_failed(exc)
                 await asyncio.sleep(STORAGE_RETRY_S)
@@ -433,6 +517,20 @@ class Outbox:
             extra = getattr(dest, "status", None)
             if callable(extra):
                 destinations[-1].update(extra())
+        # Managed destinations (a platform's subscriptions) are listed under their owner.
+        by_id = {d["id"]: d for d in destinations}
+        listed = []
+        managed: dict[str, list[dict[str, Any]]] = {}
+        for entry in destinations:
+            owner = owner_of(str(entry["id"]))
+            if owner is not None and owner in by_id:
+                entry["pending"] = entry["backlog"]
+                managed.setdefault(owner, []).append(entry)
+            else:
+                listed.append(entry)
+        for owner, entries in managed.items():
+            by_id[owner]["subscriptions"] = entries
+        destinations = listed
         return {
             "enabled": self.enabled,
             "storage": "failed" if self.storage_error else "ok",

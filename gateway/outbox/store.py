@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, false, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -346,17 +346,41 @@ class OutboxStore:
         return lost
 
     def forget_destinations(self, keep: Iterable[str]) -> int:
-        """Remove the backlog of destinations no longer configured; return the rows removed."""
+        """Remove the backlog of destinations no longer configured; return the rows removed. The
+        destinations a kept one manages ("<kept>:<name>") are its own to keep or drop."""
+        d, m = schema.outbox_deliveries, schema.outbox_messages
+        kept = list(keep)
+        mine = select(m.c.id).where(self._mine())
+        managed = [d.c.destination.startswith(f"{k}:", autoescape=True) for k in kept]
+        with self._db.engine.begin() as conn:
+            result = conn.execute(
+                delete(d).where(d.c.destination.not_in(kept), ~or_(false(), *managed), d.c.message_id.in_(mine))
+            )
+            return int(result.rowcount or 0)
+
+    def drop_destination(self, destination: str, now: float | None = None) -> int:
+        """Remove this instance's backlog of one destination (a subscription that ended), counting
+        it as dropped; return how many messages it had waiting."""
+        now = time.time() if now is None else now
         d, m = schema.outbox_deliveries, schema.outbox_messages
         mine = select(m.c.id).where(self._mine())
         with self._db.engine.begin() as conn:
-            result = conn.execute(delete(d).where(d.c.destination.not_in(list(keep)), d.c.message_id.in_(mine)))
-            return int(result.rowcount or 0)
+            result = conn.execute(delete(d).where(d.c.destination == destination, d.c.message_id.in_(mine)))
+            count = int(result.rowcount or 0)
+            self._count(conn, destination, dropped=count, last_dropped_at=now if count else None)
+            return count
+
+    def forget_counters(self, destinations: Sequence[str]) -> None:
+        """Remove the counters of destinations gone for good (subscriptions removed after they ended)."""
+        c = schema.outbox_counters
+        with self._db.engine.begin() as conn:
+            for chunk in _chunks(list(destinations), 500):
+                conn.execute(delete(c).where(c.c.destination.in_(chunk)))
 
     def snapshot(self, event_id: int) -> bytes | None:
         return self._events.snapshot(event_id)
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

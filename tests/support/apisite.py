@@ -1,7 +1,8 @@
 """A small site with data in every table the API reads, for the fuzzing and security tests.
 
-The configuration carries one secret of every kind the gateway holds (camera password, MQTT and
-GB/T 28181 passwords, webhook key), each a distinctive string the secret-grep test searches for.
+The configuration carries one secret of every kind the gateway holds (camera password, MQTT, GB/T
+28181 and GA/T 1400 passwords, the password a subscribing GA/T 1400 platform uses with us, webhook
+key), each a distinctive string the secret-grep test searches for.
 """
 
 from __future__ import annotations
@@ -17,14 +18,23 @@ from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.auth import UserStore
 from gateway.config import GatewayConfig, parse_config
 from gateway.storage.db import Database
+from tests.support.ports import free_port
 
 CAMERA_PASSWORD = "Cam-Secret-7f3a!@"
 MQTT_PASSWORD = "mqtt-Secret-91bd"
 WEBHOOK_SECRET = "webhook-Secret-c0de"
 GB_PASSWORD = "gb-Secret-5ea1"
 VIID_PASSWORD = "viid-Secret-2b7e"
+VIID_SUBSCRIBER_PASSWORD = "viid-sub-Secret-4c19"
 USER_PASSWORD = "user-Secret-pass-1234"
-CONFIG_SECRETS = (CAMERA_PASSWORD, MQTT_PASSWORD, WEBHOOK_SECRET, GB_PASSWORD, VIID_PASSWORD)
+CONFIG_SECRETS = (
+    CAMERA_PASSWORD,
+    MQTT_PASSWORD,
+    WEBHOOK_SECRET,
+    GB_PASSWORD,
+    VIID_PASSWORD,
+    VIID_SUBSCRIBER_PASSWORD,
+)
 ROLES = ("admin", "operator", "auditor", "police")
 
 
@@ -35,6 +45,7 @@ def site_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, uplinks: boo
         ("SEC_HOOK", WEBHOOK_SECRET),
         ("SEC_GB_PW", GB_PASSWORD),
         ("SEC_VIID_PW", VIID_PASSWORD),
+        ("SEC_VIID_SUB_PW", VIID_SUBSCRIBER_PASSWORD),
     ):
         monkeypatch.setenv(name, value)
     raw: dict[str, Any] = {
@@ -97,6 +108,19 @@ def site_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, uplinks: boo
                     "device_id": "33010000001190000001",
                     "username": "33010000001190000001",
                     "password": {"env": "SEC_VIID_PW"},
+                }
+            ],
+            "gat1400_subscribers": [
+                {
+                    "id": "province",
+                    "url": "http://127.0.0.1:9",
+                    "device_id": "33010000001190000001",
+                    "username": "33010000001190000001",
+                    "password": {"env": "SEC_VIID_PW"},
+                    "subscriber_username": "province",
+                    "subscriber_password": {"env": "SEC_VIID_SUB_PW"},
+                    "listen_host": "127.0.0.1",
+                    "listen_port": free_port(),
                 }
             ],
         }

@@ -1,11 +1,16 @@
 """A real GA/T 1400 view-library server for tests: stdlib HTTP on 127.0.0.1 with real MD5 digest
-(qop=auth, opaque), registration state, and strict checks of uploaded person/face objects.
+(qop=auth, opaque), registration state, and strict checks of uploaded person/face objects. It is
+also the upper platform of subscriptions: it takes SubscribeNotifications (checked as strictly),
+and `Subscriber` makes, lists and cancels subscriptions at a lower platform's /VIID/Subscribes.
 
 Conventions where GA/T 1400.4 leaves it to the server:
 - Keepalive from an unregistered device: 200 with StatusCode 4 (Invalid Operation).
 - Uploads from an unregistered device (User-Identify not registered): HTTP 401 without a challenge.
 - Register from a device outside `device_ids_allowed`: 200 with StatusCode 4.
 - Objects whose id is in `refuse_object_ids`: StatusCode 1 (Other Error) in their status slot.
+- SubscribeNotifications from an unregistered device: HTTP 401, as uploads; `fail_notifications`:
+  503. Each notification is answered with its own status (Id = NotificationID); every one received
+  is kept in `notifications`, repeats included, so tests can count them.
 HTTP/1.0 (one request per connection) so stop() really leaves nothing listening or serving.
 """
 
@@ -18,16 +23,20 @@ import json
 import re
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
 
 REALM = "viid-test"
 _DIGEST_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]*))')
 _ID41 = re.compile(r"[0-9]{41}")
 _ID48 = re.compile(r"[0-9]{48}")
 _ID20 = re.compile(r"[0-9]{20}")
+_ID33 = re.compile(r"[0-9]{33}")
 _TIME = re.compile(r"[0-9]{14}")
 
 
@@ -62,6 +71,9 @@ class ViidServer:
         self.keepalives = 0
         self.errors: list[str] = []
         self.fail_uploads = False  # uploads answered 503
+        self.notifications: list[dict[str, Any]] = []
+        self.notification_batches: list[list[str]] = []  # the NotificationIDs of each POST
+        self.fail_notifications = False  # SubscribeNotifications answered 503
         self.refuse_object_ids: set[str] = set()
         self.clock_offset_s = 0.0  # added to the time this server reports
         self._nonces: set[str] = set()
@@ -207,6 +219,38 @@ class ViidServer:
             errs.append(f"image {iid}: Data is not base64 JPEG")
         return errs
 
+    def validate_notification(self, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            self._err("notification is not a JSON object")
+            return
+        nid = obj.get("NotificationID")
+        errs: list[str] = []
+        if not isinstance(nid, str) or not _ID33.fullmatch(nid):
+            errs.append(f"NotificationID {nid!r} is not 33 digits")
+        if not isinstance(obj.get("SubscribeID"), str) or not obj["SubscribeID"]:
+            errs.append(f"SubscribeID {obj.get('SubscribeID')!r}")
+        if not isinstance(obj.get("TriggerTime"), str) or not _TIME.fullmatch(obj["TriggerTime"]):
+            errs.append(f"TriggerTime {obj.get('TriggerTime')!r} is not yyyyMMddHHmmss")
+        persons = _dig(obj, "PersonObjectList", "PersonObject") or []
+        faces = _dig(obj, "FaceObjectList", "FaceObject") or []
+        if not isinstance(persons, list) or not isinstance(faces, list) or not (persons or faces):
+            errs.append("neither PersonObjectList nor FaceObjectList holds records")
+        else:
+            for person in persons:
+                self.validate("person", person)
+            for face in faces:
+                self.validate("face", face)
+            ids = [str(p.get("PersonID")) for p in persons if isinstance(p, dict)]
+            ids += [str(f.get("FaceID")) for f in faces if isinstance(f, dict)]
+            if obj.get("InfoIDs") != ",".join(ids):
+                errs.append(f"InfoIDs {obj.get('InfoIDs')!r} do not name the records {ids}")
+        for e in errs:
+            self._err(f"notification {nid}: {e}")
+
+    def notifications_of(self, subscribe_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [n for n in self.notifications if n.get("SubscribeID") == subscribe_id]
+
     def _err(self, text: str) -> None:
         with self.lock:
             self.errors.append(text)
@@ -302,8 +346,37 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif route in (("POST", "/VIID/Persons"), ("POST", "/VIID/Faces")):
             self._upload(body, user)
+        elif route == ("POST", "/VIID/SubscribeNotifications"):
+            self._notifications(body, user)
         else:
             self._reply(404)
+
+    def _notifications(self, body: Any, user: str) -> None:
+        v = self.viid
+        with v.lock:
+            known = user in v.registered
+            failing = v.fail_notifications
+        if not known:
+            self._reply(401)
+            return
+        if failing:
+            self._reply(503)
+            return
+        objs = _dig(body, "SubscribeNotificationListObject", "SubscribeNotificationObject")
+        if not isinstance(objs, list) or not objs:
+            v._err(f"{self.path}: SubscribeNotificationListObject.SubscribeNotificationObject is not a list")
+            self._reply(400)
+            return
+        statuses = []
+        with v.lock:
+            v.notification_batches.append([str(o.get("NotificationID")) for o in objs if isinstance(o, dict)])
+        for obj in objs:
+            v.validate_notification(obj)
+            with v.lock:
+                v.notifications.append(obj if isinstance(obj, dict) else {})
+            nid = obj.get("NotificationID") if isinstance(obj, dict) else ""
+            statuses.append(self._status(0, str(nid)))
+        self._reply(200, {"ResponseStatusListObject": {"ResponseStatusObject": statuses}})
 
     def _upload(self, body: Any, user: str) -> None:
         v = self.viid
@@ -345,3 +418,95 @@ def _dig(body: Any, *keys: str) -> Any:
             return None
         body = body.get(key)
     return body
+
+
+class Subscriber:
+    """The upper platform's side of /VIID/Subscribes: subscribes at a lower platform (the gateway),
+    lists and cancels, with HTTP digest and User-Identify as platforms send them. The bodies follow
+    the published GA/T 1400 subscription examples (a 33-digit SubscribeID, ResourceClass 4 with the
+    view library's ID, or device IDs in ResourceURI)."""
+
+    def __init__(
+        self, base_url: str, username: str, password: str, platform_id: str, tz: str = "Asia/Shanghai"
+    ) -> None:
+        self.platform_id = platform_id
+        self.tz = ZoneInfo(tz)  # the platform's wall clock, in which it writes BeginTime and EndTime
+        self.http = httpx.Client(
+            base_url=base_url,
+            auth=httpx.DigestAuth(username, password),
+            headers={"User-Identify": platform_id, "Content-Type": "application/VIID+JSON;charset=UTF-8"},
+            timeout=10.0,
+            trust_env=False,
+        )
+        self._seq = 0
+
+    def new_id(self) -> str:
+        """A 33-digit SubscribeID: unit code (12) + 03 + time (14) + sequence (5)."""
+        self._seq += 1
+        return f"{self.platform_id[:12]}03{datetime.now(self.tz):%Y%m%d%H%M%S}{self._seq:05d}"
+
+    def subscribe(
+        self,
+        subscribe_id: str,
+        receive_addr: str,
+        *,
+        resource_uri: str,
+        detail: str = "11,12",
+        title: str = "人员人脸订阅",
+        end_in_s: float = 3600.0,
+        report_interval: int = 0,
+        method: str = "POST",
+        **extra: Any,
+    ) -> httpx.Response:
+        now = datetime.now(self.tz)
+        obj: dict[str, Any] = {
+            "SubscribeID": subscribe_id,
+            "Title": title,
+            "SubscribeDetail": detail,
+            "ResourceClass": 4,
+            "ResourceURI": resource_uri,
+            "ApplicantName": "admin",
+            "ApplicantOrg": "市局视图库",
+            "BeginTime": (now - timedelta(seconds=60)).strftime("%Y%m%d%H%M%S"),
+            "EndTime": (now + timedelta(seconds=end_in_s)).strftime("%Y%m%d%H%M%S"),
+            "ReceiveAddr": receive_addr,
+            "ReportInterval": report_interval,
+            "Reason": "测试",
+            "OperateType": 0,
+        }
+        obj.update(extra)
+        body = {"SubscribeListObject": {"SubscribeObject": [obj]}}
+        return self.http.request(method, "/VIID/Subscribes", content=json.dumps(body, ensure_ascii=False))
+
+    def cancel(self, subscribe_id: str, reason: str = "不再需要") -> httpx.Response:
+        body = {
+            "SubscribeObject": {
+                "SubscribeID": subscribe_id,
+                "SubscribeCancelOrg": "市局视图库",
+                "SubscribeCancelPerson": "admin",
+                "CancelTime": datetime.now(self.tz).strftime("%Y%m%d%H%M%S"),
+                "CancelReason": reason,
+            }
+        }
+        return self.http.put(f"/VIID/Subscribes/{subscribe_id}", content=json.dumps(body, ensure_ascii=False))
+
+    def listed(self) -> dict[str, dict[str, Any]]:
+        answer = self.http.get("/VIID/Subscribes")
+        answer.raise_for_status()
+        objs = answer.json()["SubscribeListObject"]["SubscribeObject"]
+        return {o["SubscribeID"]: o for o in objs}
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def statuses(answer: httpx.Response) -> Iterator[tuple[str, int]]:
+    """(Id, StatusCode) of each status in a ResponseStatusListObject answer."""
+    for status in answer.json()["ResponseStatusListObject"]["ResponseStatusObject"]:
+        yield str(status["Id"]), int(status["StatusCode"])

@@ -139,7 +139,9 @@ def _outbox(out: _Exposition, runtime: Runtime) -> None:
         "Messages lost because storage failed and the memory buffer was full",
         [({}, status["dropped_in_memory"])],
     )
-    dests = [({"destination": d["id"], "type": d["type"]}, d) for d in status["destinations"]]
+    # A GA/T 1400 platform's subscriptions are destinations of their own, listed under it.
+    flat = [e for d in status["destinations"] for e in (d, *d.get("subscriptions", ()))]
+    dests = [({"destination": d["id"], "type": d["type"]}, d) for d in flat]
     out.family(
         "gateway_outbox_connected",
         "gauge",

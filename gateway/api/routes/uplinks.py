@@ -40,7 +40,10 @@ async def destinations_status(runtime: RuntimeDep, _user: StaffUser) -> dict[str
     yet delivered) and the time of the oldest, last_error, and counters kept across restarts:
     delivered, rejected (refused for good by the receiver), expired (stale health figures) and
     dropped (lost to the retention bounds). `storage: failed` means messages cannot be written
-    (disk full): up to `uplinks.outbox.memory_buffer` wait in memory meanwhile."""
+    (disk full): up to `uplinks.outbox.memory_buffer` wait in memory meanwhile. A GA/T 1400 platform
+    that subscribes (`type: gat1400-platform`) lists its active `subscriptions`, each a destination
+    of its own with `sent`, `failed` and `pending` besides the figures above, and its
+    `ended_subscriptions` (cancelled or expired, with `dropped_at_end`)."""
     outbox = runtime.outbox
     await outbox.refresh_status()
     return outbox.status()
