@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-TARGETS: Final = ("sip", "sdp", "manscdp", "onvif_soap", "rtsp_url", "config", "replay")
+TARGETS: Final = ("sip", "sdp", "manscdp", "onvif_soap", "rtsp_url", "config", "replay", "viid")
 CORPUS_ROOT: Final = Path(__file__).resolve().parent / "corpus"
 
 
