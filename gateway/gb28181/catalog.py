@@ -87,8 +87,9 @@ def channel_lookup(config: GatewayConfig, uplink: Gb28181Uplink) -> Mapping[str,
 
 
 # A camera that answers but whose video stopped or never came is "video lost" (VLOST), not off: the
-# platform's operator sends someone to look at the picture, not at the network.
-_VIDEO_LOST: Final = frozenset({Reason.STALLED.value, Reason.ENDED.value, Reason.NO_VIDEO.value})
+# platform's operator sends someone to look at the picture, not at the network. A stream the camera
+# ended (its connection closed) is not among them: that is a camera going away or rebooting, OFF.
+_VIDEO_LOST: Final = frozenset({Reason.STALLED.value, Reason.NO_VIDEO.value})
 # What the config says of a channel; a change of any of these is told as UPDATE. What ONVIF reports
 # (manufacturer, model) is left out: it is first known a while after the start, which is no change.
 TOLD_FIELDS: Final = ("name", "owner", "civil_code", "address", "parent_id")
