@@ -37,7 +37,7 @@ from typing import IO, Any
 import av
 import numpy as np
 
-from adapters.common.media import Packet
+from adapters.common.media import AudioInfo, Packet
 from adapters.gb28181.media import MediaSender, MediaTarget
 from adapters.gb28181.ps import PsMuxer
 from adapters.gb28181.rtp import RtpPacketizer
@@ -230,13 +230,25 @@ def session_main(aus: AccessUnits, streams: int, port: int, counters: Any, stop:
     asyncio.run(_sessions(aus, streams, port, counters, stop))
 
 
-async def _sessions(aus: AccessUnits, streams: int, port: int, counters: Any, stop: Any) -> None:
+def session_audio_main(aus: AccessUnits, streams: int, port: int, counters: Any, stop: Any) -> None:
+    """As session_main, each camera with a microphone: two 20 ms G.711 A-law frames (160 bytes) per
+    picture on its bus, carried inside the PS."""
+    asyncio.run(_sessions(aus, streams, port, counters, stop, audio=True))
+
+
+async def _sessions(aus: AccessUnits, streams: int, port: int, counters: Any, stop: Any, audio: bool = False) -> None:
     buses = [PacketBus(f"cam{i}") for i in range(streams)]
+    sound = AudioInfo("pcma", 8000, 1, Fraction(1, 8000), None) if audio else None
     senders = [
-        MediaSender(MediaTarget(transport="udp", ssrc=100_000_000 + i, remote_ip="127.0.0.1", remote_port=port), "h264")
+        MediaSender(
+            MediaTarget(transport="udp", ssrc=100_000_000 + i, remote_ip="127.0.0.1", remote_port=port),
+            "h264",
+            audio=sound,
+        )
         for i in range(streams)
     ]
-    subs = [bus.subscribe(f"gb:{i}", 256) for i, bus in enumerate(buses)]
+    subs = [bus.subscribe(f"gb:{i}", 768 if audio else 256, audio=audio) for i, bus in enumerate(buses)]
+    tone = bytes(range(160))
 
     async def packets(sub: Subscription) -> AsyncIterator[Packet]:
         async for packet in sub:
@@ -256,6 +268,10 @@ async def _sessions(aus: AccessUnits, streams: int, port: int, counters: Any, st
                     time.sleep(delay)
                 au, key = aus[n % len(aus)]
                 bus.publish(Packet(bus.camera_id, "h264", n, n, Fraction(1, FPS), key, au, time.monotonic()))
+                if audio:  # the picture's 40 ms of sound, as it arrives beside it
+                    for k in (0, 1):
+                        pts = 320 * n + 160 * k
+                        bus.publish(Packet(bus.camera_id, "pcma", pts, pts, Fraction(1, 8000), True, tone, 0.0))
             n += 1
         for sub in subs:
             sub.close()
@@ -390,11 +406,12 @@ def run_ours(
     slices: int,
     *,
     sessions: bool = False,
+    audio: bool = False,
 ) -> Result:
     ctx = mp.get_context("spawn")  # a clean interpreter: no parent threads or imports (cv2, av) in it
     counters = ctx.RawArray("q", streams + 4)
     stop = ctx.Event()
-    target = session_main if sessions else forwarder_main
+    target = session_audio_main if audio else session_main if sessions else forwarder_main
     proc = ctx.Process(target=target, args=(aus, streams, port, counters, stop), daemon=True)
     proc.start()
     assert proc.pid is not None
@@ -414,7 +431,7 @@ def run_ours(
     if not proc.exitcode == 0:
         raise RuntimeError(f"forwarder exited with {proc.exitcode}")
     return summarise(
-        "ours-session" if sessions else "ours",
+        "ours-session-audio" if audio else "ours-session" if sessions else "ours",
         streams,
         window,
         refused_packets=extra1[1] - extra0[1],
@@ -544,6 +561,13 @@ def main() -> None:
         default=[],
         help="stream counts for the product's path: camera bus + subscription + MediaSender per stream",
     )
+    ap.add_argument(
+        "--sessions-audio",
+        type=int,
+        nargs="*",
+        default=[],
+        help="as --sessions, each camera with G.711 A-law sound (50 frames/s) carried inside the PS",
+    )
     ap.add_argument("--seconds", type=float, default=20, help="measured window per run")
     ap.add_argument("--slices", type=int, default=4, help="the window is cut into this many; the median is quoted")
     ap.add_argument("--warmup", type=float, default=3)
@@ -566,6 +590,11 @@ def main() -> None:
         for n in args.sessions:
             results.append(
                 run_ours(aus, n, receiver.port, receiver, args.warmup, args.seconds, args.slices, sessions=True)
+            )
+            print(json.dumps(asdict(results[-1])), flush=True)
+        for n in args.sessions_audio:
+            results.append(
+                run_ours(aus, n, receiver.port, receiver, args.warmup, args.seconds, args.slices, audio=True)
             )
             print(json.dumps(asdict(results[-1])), flush=True)
         for n, source in args.ffmpeg:

@@ -2,7 +2,8 @@
 
 Covers `parse_offer` and, for every offer it accepts, `build_answer` the way the live-view code
 calls it. Allowed: `SdpError` with status 400, 413 or 488. Invariant: our answer to an accepted
-offer is itself an offer `parse_offer` accepts, with the same SSRC, port and PS payload.
+offer is itself an offer `parse_offer` accepts, with the same SSRC, port and payload (PS when offered,
+else the elementary stream chosen).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def test_one_input(data: bytes) -> None:
     check(again.ssrc == "0100000001", "answer lost the SSRC")
     check(again.media_port == 30000, "answer lost the port")
     check(again.ps_payload == offer.ps_payload, "answer changed the PS payload type")
+    check(sdp.choose_payload(again) == sdp.choose_payload(offer), "answer changed the payload")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@ POST/PUT to /VIID/Subscribes (`parse_subscribe_list`), the IDList of a DELETE (`
 a time answer (`parse_time_any`).
 
 The first byte picks the parser. Allowed: `Gat1400ProtocolError` (a 4xx with a ResponseStatus).
-Invariants: an accepted subscription has an ID and a ReceiveAddr, when it has one, that is an http(s) URL or a path on the platform's own address; an accepted
-IDList is not empty; an accepted time is in the years the standard's form can write.
+Invariants: an accepted subscription has an ID, and a ReceiveAddr (when it has one) that is an http(s)
+URL or a path on the platform's own address; an accepted IDList is not empty; an accepted time is in
+the years the standard's form can write.
 """
 
 from __future__ import annotations

@@ -40,6 +40,9 @@ CLIP_FOR_PATH = {
     "/warehouse": "dark",
     "/carpark": "hd720_h264",
 }
+# Cameras on these paths have a microphone: a test tone in G.711 A-law beside the video, which a GB/T
+# 28181 platform gets inside its PS stream (health, pictures and live view take the video alone).
+AUDIO_FOR_PATH = {"/lobby": "pcma"}
 # Cameras on this path drop out: their server is stopped for DOWN_S out of every minute.
 FLAPPING_PATHS = frozenset({"/carpark"})
 UP_S, DOWN_S = 40.0, 20.0
@@ -255,6 +258,7 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
             server = RtspServerProcess(
                 port=port,
                 mounts=[(m.path, clips[m.clip]) for m in port_mounts],
+                audio={m.path: AUDIO_FOR_PATH[m.path] for m in port_mounts if m.path in AUDIO_FOR_PATH},
                 username=RTSP_USER,
                 password=password,
             )

@@ -8,12 +8,18 @@ introspection bindings (python3-gi) import, so it uses the standard library and 
 
 SPEC: {"bind": "127.0.0.1", "port": 8554,
        "auth": null | {"username": "...", "password_env": "ENV_NAME"},
-       "mounts": [{"path": "/cam1", "file": "/abs/x.h264", "codec": "h264" | "h265", "fps": 25}],
+       "mounts": [{"path": "/cam1", "file": "/abs/x.h264", "codec": "h264" | "h265", "fps": 25,
+                   "audio": null | "pcma" | "pcmu" | "aac"}],
        "replays": [{"path": "/replay/ch1", "dir": "/abs/store/ch1"}],
        "ptz": [{"path": "/ptz", "picture": "/abs/picture.png", "state": "/abs/ptz-state.json",
                 "width": 640, "height": 360, "fps": 12}]}
 
 fps may be fractional, e.g. 12.5: a 25 fps camera at half rate at night.
+
+A mount with "audio" also sends a sound track, as cameras with a microphone do: a 1 kHz tone (a
+test tone, audiotestsrc) as G.711 A-law (pcma: RTP payload 8, 20 ms packets), G.711 mu-law (pcmu:
+payload 0) or AAC-LC (aac: 16 kHz mono, RFC 3640 mpeg4-generic, payload 97), in the same pipeline as the
+video, so both tracks share one clock as a camera's do.
 
 A PTZ mount is a camera that pans, tilts and zooms over a still picture larger than its view: each frame
 is the window of the picture that the PTZ state (a JSON file the simulated ONVIF PTZ device of
@@ -402,12 +408,31 @@ class SpecError(Exception):
     pass
 
 
+AUDIO_CODECS = ("pcma", "pcmu", "aac")
+
+
+def audio_branch(codec: str, aac_encoder: str = "voaacenc") -> str:
+    """The launch-line branch of a mount's sound track (stream pay1, beside the video's pay0)."""
+    tone = "audiotestsrc is-live=false wave=sine freq=1000 volume=0.3"
+    if codec == "pcma":
+        return f"{tone} samplesperbuffer=160 ! audio/x-raw,rate=8000,channels=1 ! alawenc ! rtppcmapay name=pay1 pt=8"
+    if codec == "pcmu":
+        return f"{tone} samplesperbuffer=160 ! audio/x-raw,rate=8000,channels=1 ! mulawenc ! rtppcmupay name=pay1 pt=0"
+    if codec == "aac":
+        return (
+            f"{tone} samplesperbuffer=1024 ! audioconvert ! audioresample ! audio/x-raw,rate=16000,channels=1 ! "
+            f"{aac_encoder} ! rtpmp4gpay name=pay1 pt=97"
+        )
+    raise ValueError(f"audio must be one of {', '.join(AUDIO_CODECS)}, not {codec!r}")
+
+
 @dataclass(frozen=True)
 class Mount:
     path: str
     file: str
     codec: str
     fps: float
+    audio: str | None = None  # "pcma" | "pcmu" | "aac": a sound track beside the video
 
     @property
     def rate(self) -> Fraction:
@@ -455,7 +480,13 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
         with open(path, encoding="utf-8") as handle:
             raw = json.load(handle)
         mounts = tuple(
-            Mount(str(m["path"]), str(m["file"]), str(m["codec"]), float(m.get("fps", 25)))
+            Mount(
+                str(m["path"]),
+                str(m["file"]),
+                str(m["codec"]),
+                float(m.get("fps", 25)),
+                None if m.get("audio") is None else str(m["audio"]),
+            )
             for m in raw.get("mounts", [])
         )
         replays = tuple(Replay(str(r["path"]), str(r["dir"])) for r in raw.get("replays", []))
@@ -501,6 +532,8 @@ def load_spec(path: str, environ: dict[str, str]) -> Spec:
             raise SpecError(f"mount {mount.path}: fps must be a number above 0, at most 240")
         if not os.path.isfile(mount.file):
             raise SpecError(f"mount {mount.path}: file not found: {mount.file}")
+        if mount.audio is not None and mount.audio not in AUDIO_CODECS:
+            raise SpecError(f"mount {mount.path}: audio must be one of {', '.join(AUDIO_CODECS)}, not {mount.audio!r}")
     if auth is None:
         return Spec(bind, port, mounts, plays_log=plays_log, replays=replays, ptz=ptz)
     try:
@@ -558,10 +591,15 @@ def run(spec: Spec) -> int:
             self._frame_ns = (Gst.SECOND * rate.denominator, rate.numerator)
             media = "video/x-h264" if mount.codec == "h264" else "video/x-h265"
             parse, pay = ("h264parse", "rtph264pay") if mount.codec == "h264" else ("h265parse", "rtph265pay")
+            sound = ""
+            if mount.audio is not None:
+                # voaacenc where Debian has it (gstreamer1.0-plugins-bad), else FFmpeg's AAC encoder.
+                aac = "voaacenc" if Gst.ElementFactory.find("voaacenc") is not None else "avenc_aac"
+                sound = " " + audio_branch(mount.audio, aac)
             self.set_launch(
                 f'( appsrc name=src is-live=false format=time caps="{media},stream-format=byte-stream,'
                 f'alignment=au,framerate={rate.numerator}/{rate.denominator}" ! {parse} ! {pay} name=pay0 pt=96'
-                " config-interval=-1 )"
+                f" config-interval=-1{sound} )"
             )
             self.set_shared(True)
             # A client that drops its connection without TEARDOWN leaves at once. Once the last one has

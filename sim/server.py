@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -108,6 +108,9 @@ class RtspServerProcess:
     `ptz` adds PTZ cameras: `[("/ptz", PtzView(picture, state_file))]` serves the window of the picture
     that the PTZ state in `state_file` shows (sim/ptz.py: PtzDeviceServer writes it), as H.264.
 
+    `audio` gives mounts a sound track beside the video: `{"/cam1": "pcma"}` (or "pcmu", "aac"), a test
+    tone in the camera's own pipeline (sim/rtsp_server.py).
+
     With `username` and `password`, every mount requires RTSP digest auth. Nothing starts until
     start() (or `with`); the port stays the same across restart(), kill() and start().
     """
@@ -124,6 +127,7 @@ class RtspServerProcess:
         python: str | None = None,
         replays: Sequence[tuple[str, Path]] = (),
         ptz: Sequence[tuple[str, PtzView]] = (),
+        audio: Mapping[str, str] | None = None,
     ) -> None:
         if not mounts and not replays and not ptz:
             raise ValueError("at least one mount is needed")
@@ -133,6 +137,10 @@ class RtspServerProcess:
             if not path.startswith("/"):
                 raise ValueError(f"mount path must start with '/': {path!r}")
         self.mounts = list(mounts)
+        self.audio = dict(audio or {})
+        unknown = sorted(set(self.audio) - {m[0] for m in mounts})
+        if unknown:
+            raise ValueError(f"audio names paths that are not mounts: {unknown}")
         self.replays = [(path, Path(folder)) for path, folder in replays]
         self.ptz = list(ptz)
         self.port = port if port is not None else free_port()
@@ -252,7 +260,13 @@ class RtspServerProcess:
             "auth": auth,
             "plays_log": str(self._plays_log),
             "mounts": [
-                {"path": path, "file": str(clip.path.resolve()), "codec": clip.codec, "fps": clip.fps}
+                {
+                    "path": path,
+                    "file": str(clip.path.resolve()),
+                    "codec": clip.codec,
+                    "fps": clip.fps,
+                    "audio": self.audio.get(path),
+                }
                 for path, clip in self.mounts
             ],
             "replays": [{"path": path, "dir": str(folder.resolve())} for path, folder in self.replays],

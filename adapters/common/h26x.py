@@ -160,6 +160,27 @@ def find_sps(codec: str, data: bytes) -> bytes | None:
     return find_nal(codec, data, H264_NAL_SPS if codec == "h264" else H265_NAL_SPS)
 
 
+def insert_parameter_sets(codec: str, access_unit: bytes, parameter_sets: bytes) -> bytes:
+    """An Annex-B keyframe with `parameter_sets` (Annex-B VPS/SPS/PPS) in front of its first slice, for a
+    decoder that joins at it. The access unit delimiter must stay the first NAL unit of the access unit
+    (H.264 7.4.1.2.3, H.265 7.4.2.4.4), so the parameter sets go after it when there is one. The caller
+    checks first whether the unit carries an SPS of its own (`find_sps`)."""
+    codec = _normalise_codec(codec)
+    begin = access_unit.find(START_CODE) + 3
+    if begin >= len(access_unit) or begin < 3:
+        return parameter_sets + access_unit
+    header = access_unit[begin]
+    is_aud = (header & 0x1F) == 9 if codec == "h264" else ((header >> 1) & 0x3F) == 35
+    if not is_aud:
+        return parameter_sets + access_unit
+    nxt = access_unit.find(START_CODE, begin)
+    if nxt == -1:
+        return access_unit + parameter_sets
+    if access_unit[nxt - 1] == 0:  # keep a 4-byte start code whole
+        nxt -= 1
+    return access_unit[:nxt] + parameter_sets + access_unit[nxt:]
+
+
 def nal_units_from_extradata(extradata: bytes, codec: str) -> list[bytes]:
     """The parameter-set NAL units carried in a stream's extradata.
 

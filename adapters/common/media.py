@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Final
+
+# The sound codecs a camera's audio track is read in (G.711 A-law and mu-law, AAC): what GB/T 28181
+# carries in its PS streams. Any other sound track is not read.
+AUDIO_CODECS: Final = frozenset({"pcma", "pcmu", "aac"})
 
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One encoded access unit (a video frame) as read from a source, never decoded on this path."""
+    """One encoded access unit as read from a source, never decoded on this path: a video frame (or a
+    slice of one), or an audio frame when the source reads the camera's sound too (`is_audio`)."""
 
     source_id: str
-    codec: str  # "h264" | "h265"
+    codec: str  # "h264" | "h265"; audio: "pcma" | "pcmu" | "aac" (raw AAC frames, no ADTS header)
     pts: int | None
     dts: int | None
     time_base: Fraction
@@ -23,8 +29,23 @@ class Packet:
     def size(self) -> int:
         return len(self.data)
 
+    @property
+    def is_audio(self) -> bool:
+        return self.codec in AUDIO_CODECS
+
     def pts_seconds(self) -> float | None:
         return None if self.pts is None else float(self.pts * self.time_base)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """A source's sound track, as it announced it (the RTSP SDP)."""
+
+    codec: str  # one of AUDIO_CODECS
+    sample_rate: int
+    channels: int
+    time_base: Fraction
+    extradata: bytes | None  # AAC: the AudioSpecificConfig (RFC 3640 config=); G.711: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +59,4 @@ class StreamInfo:
     nominal_fps: float | None
     time_base: Fraction
     extradata: bytes | None
+    audio: AudioInfo | None = None  # the sound track read beside the video, if the source reads one

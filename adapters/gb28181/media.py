@@ -1,4 +1,5 @@
-"""The media half of a GB/T 28181 live session: one camera's packets to the upper platform as PS over RTP.
+"""The media half of a GB/T 28181 live session: one camera's packets to the upper platform over RTP, as
+PS (the camera's sound inside it when it has one) or as an H.264/H.265 elementary stream.
 
 The SIP side negotiates (`sdp.parse_offer`, `sdp.build_answer`); this module moves the bytes, without
 re-encoding, over the transport the offer chose:
@@ -16,11 +17,25 @@ TCP carries RFC 4571 framing, one socket write per frame. Per picture:
    are joined by `PsMuxer.mux_parts`, so the platform sees one PES run under one PTS. This holds each
    picture back until the next one starts (one frame of latency).
 3. Timestamps are rescaled to 90 kHz and kept monotonic across a source that restarts (`Clock`).
+   Every RTP packet of one picture carries one timestamp, the marker on its last packet: in PS the
+   picture's DTS (decode order, which never goes back), in an elementary stream its PTS (RFC 6184 5.1,
+   RFC 7798 4.1: the sampling instant; B-frames make it go back and forth, as they should there).
 4. The send never blocks the event loop. UDP: a full socket buffer (EAGAIN/ENOBUFS) drops the rest
    of the frame. A lossless sender (replays: the recording device can wait) waits on TCP for the
    platform to read instead of dropping. TCP: when the platform does not read and our write buffer would pass
    `write_buffer_limit`, the frame is dropped. Either way later frames reference the lost one, so
    frames are dropped (and counted) up to the next keyframe. Memory stays bounded by the limit.
+
+Sound (PS only, when the muxer was given the stream's `AudioInfo`): each sound frame is put on the
+same 90 kHz timeline as the video (`Clock.stamp_audio`: the source's audio and video clocks share an
+origin, so the video's offset applies; a frame that does not fit the video's timeline, as after a
+source restart before the video has caught up, is dropped). Frames wait for the next picture and ride
+in its pack after the video (GB/T 28181 annex C), one picture later at most, like the picture itself.
+A frame with no picture to ride within `AUDIO_HOLD` (a stalled or very slow video), or whose picture
+is dropped, goes in a pack of its own, an RTP frame with a timestamp of its own. RTP timestamps of
+a PS session never go back and no two frames share one: a frame whose time is not after the last one
+sent (only a picture behind sound that ran ahead of a stalled video) takes the next tick.
+Nothing is sent before the first keyframe, sound included.
 
 `run` ends when the packets end, when `close` is called (e.g. the platform's BYE), or with a
 `MediaError` when the TCP connection is lost (reset or closed by the platform): the caller then
@@ -36,15 +51,19 @@ import ipaddress
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from typing import Final, Literal
 
-from adapters.common.media import Packet
-from adapters.gb28181.ps import PsMuxer
+from adapters.common.aac import AacConfig, AacConfigError
+from adapters.common.h26x import find_sps, insert_parameter_sets
+from adapters.common.media import AudioInfo, Packet
+from adapters.gb28181.es import nal_payloads
+from adapters.gb28181.ps import AUDIO_STREAM_TYPES, AudioFrame, PsMuxer
 from adapters.gb28181.rtp import DEFAULT_MTU_PAYLOAD, DEFAULT_PAYLOAD_TYPE, RTP_HEADER_SIZE, RtpPacketizer
-from adapters.gb28181.sdp import PlayOffer, Setup, Transport, answer_setup
+from adapters.gb28181.sdp import Encoding, Payload, PlayOffer, Setup, Transport, answer_setup, choose_payload
 
 __all__ = [
     "DEFAULT_WRITE_BUFFER_LIMIT",
@@ -74,6 +93,13 @@ UDP_SEND_BUFFER: Final = 2 * 1024 * 1024
 # make us buffer without limit. Past either, the picture is sent as it is.
 MAX_PICTURE_PARTS: Final = 256
 MAX_PICTURE_BYTES: Final = 16 * 1024 * 1024
+# How long sound frames wait for a picture to ride with before they go in a pack of their own: a video
+# at 1 fps still takes all its sound along.
+AUDIO_HOLD: Final = CLOCK_RATE
+# Sound this far from the video's timeline is not on it (a restarted source whose video has not come
+# back yet, or a camera whose clocks disagree): dropped rather than sent at a wrong time.
+AUDIO_MAX_SKEW: Final = 5 * CLOCK_RATE
+MAX_AUDIO_QUEUE: Final = 256
 _TCP_FRAMING: Final = 2  # RFC 4571 length prefix
 _READ_CHUNK: Final = 64 * 1024
 
@@ -104,12 +130,15 @@ class MediaTarget:
     local_ip: str = ""
     local_port: int = 0
     payload_type: int = DEFAULT_PAYLOAD_TYPE
+    encoding: Encoding = "PS"  # or an elementary stream: "H264", "H265"
 
     def __post_init__(self) -> None:
         if self.transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be 'udp' or 'tcp', got {self.transport!r}")
         if self.setup not in ("active", "passive"):
             raise ValueError(f"setup must be 'active' or 'passive', got {self.setup!r}")
+        if self.encoding not in ("PS", "H264", "H265"):
+            raise ValueError(f"encoding must be PS, H264 or H265, got {self.encoding!r}")
         if not 0 <= self.ssrc <= 0xFFFFFFFF:
             raise ValueError(f"ssrc {self.ssrc} does not fit 32 bits")
         if not 0 <= self.local_port <= 65535:
@@ -127,8 +156,12 @@ class MediaTarget:
         return self.transport == "udp" or self.setup == "active"
 
     @classmethod
-    def from_offer(cls, offer: PlayOffer, *, local_ip: str = "", local_port: int = 0) -> MediaTarget:
-        """The target an INVITE offer asks for: its address, transport, our TCP role, SSRC and PS payload type."""
+    def from_offer(
+        cls, offer: PlayOffer, *, local_ip: str = "", local_port: int = 0, payload: Payload | None = None
+    ) -> MediaTarget:
+        """The target an INVITE offer asks for: its address, transport, our TCP role, SSRC and the payload
+        (default: `choose_payload(offer)`, PS when offered)."""
+        payload = payload or choose_payload(offer)
         return cls(
             transport=offer.transport,
             setup=answer_setup(offer.setup),
@@ -138,7 +171,8 @@ class MediaTarget:
             local_port=local_port,
             # A missing y= is allowed by some platforms; SSRC 0 is then as good as any.
             ssrc=int(offer.ssrc) if offer.ssrc else 0,
-            payload_type=offer.ps_payload,
+            payload_type=payload.pt,
+            encoding=payload.encoding,
         )
 
     def any_address(self) -> str:
@@ -172,6 +206,8 @@ class MediaStats:
     last_sent_at: float | None = None
     peer: tuple[str, int] | None = None  # the platform's media address (TCP: the connection's peer)
     clock_resets: int = 0  # source timestamps that went back or jumped: a restarted source
+    audio_frames_sent: int = 0
+    audio_frames_dropped: int = 0  # before the first keyframe, off the video's timeline, or lost with a frame
 
 
 def _rescale(value: int, time_base: Fraction) -> int:
@@ -220,6 +256,16 @@ class Clock:
             return dts90, dts90
         return dts90 + _rescale(pts - dts, time_base), dts90
 
+    def stamp_audio(self, pts: int | None, time_base: Fraction, max_skew: int = AUDIO_MAX_SKEW) -> int | None:
+        """A sound frame's PTS on the video's timeline (its source clock shares the video's origin, so the
+        video's offset applies), or None when it is not on it: no video yet, no PTS, or farther than
+        `max_skew` ticks from the last video frame (the source restarted and its video has not come
+        back, so the offset is not known yet)."""
+        if pts is None or self._last is None:
+            return None
+        ts = _rescale(pts, time_base) + self._offset
+        return ts if abs(ts - self._last) <= max_skew else None
+
 
 @dataclass(slots=True)
 class _Picture:
@@ -251,10 +297,12 @@ class _Picture:
 
 
 class MediaSender:
-    """Sends one camera's packets to one platform session as PS over RTP (see the module doc).
+    """Sends one camera's packets to one platform session over RTP, as PS or as the elementary stream
+    `target.encoding` names (see the module doc).
 
     Nothing happens in the constructor: `open()` binds, connects or starts listening and returns
     the local port for the SDP answer; `run(packets)` streams; `close()` stops (idempotent).
+    `audio` (the source's sound track) puts the sound in the PS; an elementary stream carries video only.
     """
 
     def __init__(
@@ -263,6 +311,7 @@ class MediaSender:
         codec: Codec,
         *,
         parameter_sets: bytes | None = None,
+        audio: AudioInfo | None = None,
         write_buffer_limit: int = DEFAULT_WRITE_BUFFER_LIMIT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         accept_timeout: float = DEFAULT_ACCEPT_TIMEOUT,
@@ -275,7 +324,22 @@ class MediaSender:
         self.codec: Codec = codec
         self.stats = MediaStats()
         self.clock = Clock()
-        self._muxer = PsMuxer(codec, parameter_sets=parameter_sets)  # validates the codec
+        self._es = target.encoding != "PS"
+        if self._es and target.encoding.lower() != codec:
+            raise ValueError(f"cannot send {codec} as {target.encoding}")
+        self.audio = None if self._es else _carried(audio)  # the sound codec sent, if any
+        self._muxer = PsMuxer(  # validates the codec
+            codec,
+            parameter_sets=parameter_sets,
+            audio=self.audio,
+            audio_config=audio.extradata if audio is not None and self.audio == "aac" else None,
+        )
+        self._parameter_sets = parameter_sets or None
+        self._audio: list[AudioFrame] = []  # sound frames waiting for a picture to ride with
+        self._early: list[Packet] = []  # sound that came with the first picture, before the timeline
+        self._stamped = False  # the first picture has been put on the timeline
+        self._last_audio: int | None = None  # the last sound frame's PTS taken
+        self._last_rtp: int | None = None  # PS: the last RTP timestamp sent, which the next ones never precede
         self._rtp = RtpPacketizer(target.ssrc, target.payload_type, mtu_payload)
         self._mtu = mtu_payload
         self._limit = write_buffer_limit
@@ -483,6 +547,9 @@ class MediaSender:
             self._watch_task = asyncio.create_task(self._watch(self._reader))
         pending: _Picture | None = None
         async for packet in packets:
+            if packet.is_audio:
+                await self._take_audio(packet)
+                continue
             if pending is not None and pending.takes(packet):
                 pending.add(packet)
                 continue
@@ -500,34 +567,127 @@ class MediaSender:
         if pending is not None:
             await self._send_picture(pending)
 
+    async def _take_audio(self, packet: Packet) -> None:
+        """A sound frame: onto the video's timeline, then into the queue of the next picture's pack."""
+        stats = self.stats
+        if self._started and not self._stamped and self.audio is not None:
+            # The first picture is still being collected: the timeline starts when it goes out.
+            self._early.append(packet)
+            return
+        ts = self.clock.stamp_audio(packet.pts, packet.time_base) if self._started else None
+        if (
+            self.audio is None
+            or packet.codec != self.audio
+            or ts is None
+            or (self._last_audio is not None and ts <= self._last_audio)  # repeated, or late
+        ):
+            stats.audio_frames_dropped += 1
+            return
+        self._last_audio = ts
+        queue = self._audio
+        queue.append((ts, packet.data))
+        if ts - queue[0][0] >= AUDIO_HOLD or len(queue) >= MAX_AUDIO_QUEUE:
+            # No picture came to take them (a stalled or 1-fps video): they go alone.
+            self._audio = []
+            await self._send_audio(queue, queue[0][0])
+
+    async def _send_audio(self, frames: list[AudioFrame], timestamp: int) -> None:
+        """Sound frames in a pack of their own, one RTP frame."""
+        ps = self._muxer.mux_audio(frames)
+        rtp_ts = self._rtp_time(timestamp)
+        if self._lossless and self._writer is not None:
+            await self._room_for(len(ps))
+        sent = self._send_udp(ps, rtp_ts) if self._sock is not None else self._send_tcp(ps, rtp_ts)
+        if sent:
+            self.stats.audio_frames_sent += len(frames)
+        else:
+            self.stats.audio_frames_dropped += len(frames)
+
+    def _rtp_time(self, timestamp: int) -> int:
+        """PS: the frame's time, but never before (nor at) an earlier frame's, so that a pack of sound
+        sent ahead of a late picture cannot make the RTP clock go back."""
+        last = self._last_rtp
+        if last is not None and timestamp <= last:
+            timestamp = last + 1
+        self._last_rtp = timestamp
+        return timestamp
+
     async def _send_picture(self, picture: _Picture) -> None:
+        if self._es:
+            await self._send_es_picture(picture)
+            return
         stats = self.stats
         pts90, dts90 = self.clock.stamp(picture.pts, picture.dts, picture.time_base)
         stats.clock_resets = self.clock.restarts
+        if not self._stamped:
+            self._stamped = True
+            early, self._early = self._early, []
+            for packet in early:
+                await self._take_audio(packet)
+        audio, self._audio = self._audio, []
         if self._need_keyframe and not picture.keyframe:
             stats.frames_dropped += 1
+            if audio:  # the sound does not depend on the dropped pictures
+                await self._send_audio(audio, dts90)
         else:
             try:
-                ps = self._muxer.mux_parts(picture.parts, pts90, picture.keyframe, dts90)
+                ps = self._muxer.mux_parts(picture.parts, pts90, picture.keyframe, dts90, audio)
             except ValueError as exc:  # not Annex-B: nothing the platform could decode
                 self._error(f"cannot mux a picture: {exc}")
                 ps = b""
             if ps and self._lossless and self._writer is not None:
                 await self._room_for(len(ps))
-            sent = bool(ps) and (self._send_udp(ps, dts90) if self._sock is not None else self._send_tcp(ps, dts90))
-            if sent:
-                self._need_keyframe = False
-                now = time.time()
-                if stats.started_at is None:
-                    stats.started_at = now
-                stats.last_sent_at = now
-                stats.frames_sent += 1
-                stats.keyframes_sent += int(picture.keyframe)
-            else:
-                stats.frames_dropped += 1
-                self._need_keyframe = True
+            rtp_ts = self._rtp_time(dts90)
+            sent = bool(ps) and (self._send_udp(ps, rtp_ts) if self._sock is not None else self._send_tcp(ps, rtp_ts))
+            if audio:
+                if sent:
+                    stats.audio_frames_sent += len(audio)
+                else:
+                    stats.audio_frames_dropped += len(audio)
+            self._picture_sent(picture, sent)
         # Let the loop flush the socket, run close() and the watcher, whatever pace the source has.
         await asyncio.sleep(0)
+
+    async def _send_es_picture(self, picture: _Picture) -> None:
+        """One picture as RFC 6184 / RFC 7798 packets, timestamped with its PTS."""
+        stats = self.stats
+        pts90, _ = self.clock.stamp(picture.pts, picture.dts, picture.time_base)
+        stats.clock_resets = self.clock.restarts
+        if self._need_keyframe and not picture.keyframe:
+            stats.frames_dropped += 1
+        else:
+            data = picture.parts[0] if len(picture.parts) == 1 else b"".join(picture.parts)
+            if picture.keyframe and self._parameter_sets is not None and find_sps(self.codec, data) is None:
+                data = insert_parameter_sets(self.codec, data, self._parameter_sets)
+            payloads = nal_payloads(self.codec, data, self._mtu)
+            if not payloads:
+                self._error("cannot packetize a picture: no NAL unit in it (not Annex-B)")
+            size = sum(len(p) for p in payloads) + len(payloads) * (_TCP_FRAMING + RTP_HEADER_SIZE)
+            if payloads and self._lossless and self._writer is not None:
+                await self._room_for(size)
+            if not payloads:
+                sent = False
+            elif self._sock is not None:
+                sent = self._send_udp_packets(self._rtp.packetize_payloads(payloads, pts90))
+            else:
+                frame = partial(self._rtp.packetize_payloads_tcp, payloads, pts90)
+                sent = self._send_tcp_frame(size, len(payloads), frame)
+            self._picture_sent(picture, sent)
+        await asyncio.sleep(0)
+
+    def _picture_sent(self, picture: _Picture, sent: bool) -> None:
+        stats = self.stats
+        if sent:
+            self._need_keyframe = False
+            now = time.time()
+            if stats.started_at is None:
+                stats.started_at = now
+            stats.last_sent_at = now
+            stats.frames_sent += 1
+            stats.keyframes_sent += int(picture.keyframe)
+        else:
+            stats.frames_dropped += 1
+            self._need_keyframe = True
 
     async def _room_for(self, size: int) -> None:
         """Lossless TCP: wait until the platform has read enough of the buffer for this picture."""
@@ -546,9 +706,12 @@ class MediaSender:
 
     def _send_udp(self, ps: bytes, timestamp: int) -> bool:
         # The RTP timestamp follows the decode order (the DTS), the only order that never goes back.
+        return self._send_udp_packets(self._rtp.packetize(ps, timestamp))
+
+    def _send_udp_packets(self, packets: list[bytes]) -> bool:
         sock = self._sock
         assert sock is not None
-        for packet in self._rtp.packetize(ps, timestamp):
+        for packet in packets:
             try:
                 sock.sendto(packet, self._remote)
             except BlockingIOError:  # EAGAIN: the socket buffer is full
@@ -564,20 +727,25 @@ class MediaSender:
         return True
 
     def _send_tcp(self, ps: bytes, timestamp: int) -> bool:
+        packets = -(-len(ps) // self._mtu)
+        size = len(ps) + packets * (_TCP_FRAMING + RTP_HEADER_SIZE)
+        return self._send_tcp_frame(size, packets, lambda: self._rtp.packetize_tcp(ps, timestamp))
+
+    def _send_tcp_frame(self, size: int, packets: int, frame: Callable[[], bytes]) -> bool:
+        """One frame's RFC 4571 bytes (`frame()`: `packets` packets, `size` bytes), or False when the
+        platform is not reading fast enough for it."""
         writer = self._writer
         assert writer is not None
         if writer.transport.is_closing():
             # Lost before the watcher ran: the reader holds the reason (None: the platform closed).
             raise self._lost(self._reader.exception() if self._reader is not None else None)
-        packets = -(-len(ps) // self._mtu)
-        size = len(ps) + packets * (_TCP_FRAMING + RTP_HEADER_SIZE)
         buffered = writer.transport.get_write_buffer_size()
         # Checked before packetizing, so a dropped frame uses no sequence numbers: on TCP a sequence
         # gap would look like loss, which TCP cannot have. An empty buffer takes any frame, so one
         # keyframe larger than the limit still goes out.
         if buffered and buffered + size > self._limit:
             return False
-        writer.write(self._rtp.packetize_tcp(ps, timestamp))
+        writer.write(frame())
         self.stats.packets_sent += packets
         self.stats.bytes_sent += size
         return True
@@ -629,3 +797,17 @@ class MediaSender:
             await asyncio.wait_for(writer.wait_closed(), CLOSE_LINGER)
         except (TimeoutError, OSError):
             writer.transport.abort()
+
+
+def _carried(audio: AudioInfo | None) -> str | None:
+    """The sound codec a PS session carries of the source's track: None when there is none, or when PS
+    cannot carry it as announced (an AAC configuration ADTS cannot describe)."""
+    if audio is None or audio.codec not in AUDIO_STREAM_TYPES:
+        return None
+    if audio.codec == "aac":
+        try:
+            AacConfig.parse(audio.extradata or b"")
+        except AacConfigError as exc:
+            log.info("GB media: the camera's AAC is not carried: %s", exc)
+            return None
+    return audio.codec

@@ -7,6 +7,16 @@ from the camera becomes one PS "frame" (ISO/IEC 13818-1 2.5.3):
     system_header + program_stream_map   keyframes only (GB/T 28181-2016 annex C), so a platform
                                          that joins mid-stream learns the codec at the next IDR
     PES packet(s), stream_id 0xE0        the access unit, split so each PES_packet_length <= 65535
+    PES packet(s), stream_id 0xC0        the camera's sound frames that came with this picture, one
+                                         PES each, when the stream has sound
+
+Sound rides in the pack of a picture, after its video, as GB/T 28181 annex C draws it
+(pack | system header | PSM | PES video | PES audio ...): the RTP frame stays one picture, with one
+timestamp. A pack with sound alone (`mux_audio`) is only for sound that has no picture to ride with.
+The map then lists both streams and the system header sets audio_bound 1. Audio stream types are those
+of annex C and of the PS muxers the platforms use (ZLMediaKit's, Hikvision's): G.711 A-law 0x90,
+G.711 mu-law 0x91 (annex C names one G.711 type, 0x90; mu-law under 0x90 would be decoded as A-law),
+AAC 0x0F with each frame behind an ADTS header.
 
 Timestamp decisions (documented for the platform side):
 
@@ -14,9 +24,10 @@ Timestamp decisions (documented for the platform side):
   A DTS is written only when the caller passes one that differs from the PTS (B-frames), because
   13818-1 2.4.3.7 forbids a DTS equal to the PTS. Continuation PESes of the same frame carry no
   timestamp (PTS_DTS_flags '00'), so "PES with a PTS" marks the start of an access unit.
-* The pack's system_clock_reference_base is the frame's DTS (its PTS when there is none), with
-  system_clock_reference_extension 0: the SCR never runs ahead of the decode time, which is what
-  the receiving platforms check; no extra decoder delay is modelled.
+* The pack's system_clock_reference_base is the frame's DTS (its PTS when there is none), or the
+  earliest sound frame's PTS in it when that is earlier, with system_clock_reference_extension 0: the
+  SCR never runs ahead of the decode time, which is what the receiving platforms check; no extra
+  decoder delay is modelled.
 * Timestamps are taken modulo 2**33 (the 33-bit 90 kHz PTS/SCR range wraps after ~26.5 hours), so
   a caller may pass an ever-growing counter or a negative offset.
 
@@ -34,10 +45,16 @@ import struct
 from collections.abc import Sequence
 from typing import Final, Literal
 
-from adapters.common.h26x import START_CODE, find_sps
+from adapters.common.aac import AacConfig, is_adts
+from adapters.common.h26x import START_CODE, find_sps, insert_parameter_sets
 
 __all__ = [
+    "AUDIO_STREAM_ID",
+    "AUDIO_STREAM_TYPES",
     "MAX_PES_PAYLOAD",
+    "STREAM_TYPE_AAC",
+    "STREAM_TYPE_G711A",
+    "STREAM_TYPE_G711U",
     "STREAM_TYPE_H264",
     "STREAM_TYPE_H265",
     "TIMESTAMP_MASK",
@@ -59,6 +76,18 @@ VIDEO_STREAM_ID: Final = 0xE0  # "1110 xxxx": the first video stream
 STREAM_TYPE_H264: Final = 0x1B  # ITU-T H.264 video (13818-1 table 2-34)
 STREAM_TYPE_H265: Final = 0x24  # ITU-T H.265 video
 STREAM_TYPES: Final[dict[str, int]] = {"h264": STREAM_TYPE_H264, "h265": STREAM_TYPE_H265}
+AUDIO_STREAM_ID: Final = 0xC0  # "110x xxxx": the first audio stream
+STREAM_TYPE_AAC: Final = 0x0F  # ISO/IEC 13818-7 audio with ADTS transport syntax
+STREAM_TYPE_G711A: Final = 0x90  # GB/T 28181 annex C: G.711 (A-law)
+STREAM_TYPE_G711U: Final = 0x91  # G.711 mu-law, as ZLMediaKit's and Hikvision's PS name it
+AUDIO_STREAM_TYPES: Final[dict[str, int]] = {
+    "pcma": STREAM_TYPE_G711A,
+    "pcmu": STREAM_TYPE_G711U,
+    "aac": STREAM_TYPE_AAC,
+}
+# P-STD_buffer_size_bound of the audio stream, in 128-byte units (P-STD_buffer_bound_scale 0): 4 KiB
+# holds a few frames of any of the codecs above.
+AUDIO_PSTD_BUFFER_UNITS: Final = 32
 
 TIMESTAMP_MASK: Final = (1 << 33) - 1  # PTS, DTS and system_clock_reference_base are 33 bits
 MAX_PES_PACKET_LENGTH: Final = 0xFFFF  # PES_packet_length is 16 bits
@@ -163,12 +192,12 @@ def pack_header(scr90k: int, mux_rate_units: int, scr_extension: int = 0) -> byt
     )
 
 
-def _system_header(rate_bound: int, pstd_buffer_kib: int) -> bytes:
-    """system_header (2.5.3.5) announcing one video stream, no audio."""
+def _system_header(rate_bound: int, pstd_buffer_kib: int, audio: bool = False) -> bytes:
+    """system_header (2.5.3.5) announcing one video stream and, with `audio`, one audio stream."""
     body = (
         ((1 << 23) | (rate_bound << 1) | 1).to_bytes(3, "big")  # marker_bit, rate_bound, marker_bit
-        # audio_bound 0 (6 bits), fixed_flag 0 (variable rate), CSPS_flag 0 (no constrained-parameters claim)
-        + b"\x00"
+        # audio_bound (6 bits), fixed_flag 0 (variable rate), CSPS_flag 0 (no constrained-parameters claim)
+        + bytes((int(audio) << 2,))
         # system_audio_lock_flag 1, system_video_lock_flag 1 (the SCR is derived from the frame
         # clock), marker_bit, video_bound 1
         + bytes((0b1110_0000 | 1,))
@@ -177,11 +206,18 @@ def _system_header(rate_bound: int, pstd_buffer_kib: int) -> bytes:
         + bytes((VIDEO_STREAM_ID,))
         + ((0b11 << 14) | (1 << 13) | pstd_buffer_kib).to_bytes(2, "big")
     )
+    if audio:
+        # P-STD_buffer_bound_scale 0: units of 128 bytes, as 2.5.3.5 requires of audio streams.
+        body += bytes((AUDIO_STREAM_ID,)) + ((0b11 << 14) | AUDIO_PSTD_BUFFER_UNITS).to_bytes(2, "big")
     return SYSTEM_HEADER_START_CODE.to_bytes(4, "big") + len(body).to_bytes(2, "big") + body
 
 
-def _program_stream_map(stream_type: int) -> bytes:
-    """program_stream_map (2.5.4.1) with one elementary stream and no descriptors, CRC_32 included."""
+def _program_stream_map(stream_type: int, audio_type: int | None = None) -> bytes:
+    """program_stream_map (2.5.4.1) with the video stream (and an audio stream), no descriptors, CRC_32
+    included."""
+    entries = bytes((stream_type, VIDEO_STREAM_ID)) + (0).to_bytes(2, "big")  # elementary_stream_info_length 0
+    if audio_type is not None:
+        entries += bytes((audio_type, AUDIO_STREAM_ID)) + (0).to_bytes(2, "big")
     body = (
         # current_next_indicator 1, reserved '11' (13818-1:2000 as GB/T 28181 cites it; later
         # editions call the first one single_extension_stream_flag, meaningless without 0xFD
@@ -189,9 +225,8 @@ def _program_stream_map(stream_type: int) -> bytes:
         b"\xe0"
         + b"\xff"  # reserved '1111111', marker_bit
         + (0).to_bytes(2, "big")  # program_stream_info_length: no descriptors
-        + (4).to_bytes(2, "big")  # elementary_stream_map_length: one 4-byte entry
-        + bytes((stream_type, VIDEO_STREAM_ID))
-        + (0).to_bytes(2, "big")  # elementary_stream_info_length
+        + len(entries).to_bytes(2, "big")  # elementary_stream_map_length: 4-byte entries
+        + entries
     )
     # program_stream_map_length counts everything after itself, CRC_32 included.
     head = b"\x00\x00\x01" + bytes((PROGRAM_STREAM_MAP_ID,)) + (len(body) + 4).to_bytes(2, "big")
@@ -205,14 +240,30 @@ def _is_annex_b(data: bytes) -> bool:
     return data.startswith(START_CODE) or data.startswith(b"\x00" + START_CODE)
 
 
+# One sound frame for the muxer: its PTS on the 90 kHz clock and its bytes as the source gave them.
+AudioFrame = tuple[int, bytes]
+
+
 class PsMuxer:
     """Wraps Annex-B access units into MPEG-2 PS frames for one video stream (see the module doc).
 
     `parameter_sets` (Annex-B VPS/SPS/PPS, e.g. from the RTSP SDP) are inserted into keyframes that
     arrive without an in-band SPS: a platform decoder that joins at an IDR needs them.
+
+    `audio` ("pcma", "pcmu", "aac") adds a sound stream to the map; its frames are passed with the
+    picture they ride with (`mux(..., audio=...)`) or alone (`mux_audio`). AAC needs the source's
+    AudioSpecificConfig (`audio_config`) for the ADTS headers, unless its frames come with their own.
     """
 
-    __slots__ = ("_codec", "_keyframe_headers", "_max_payload", "_mux_rate_tail", "_parameter_sets")
+    __slots__ = (
+        "_aac",
+        "_audio",
+        "_codec",
+        "_keyframe_headers",
+        "_max_payload",
+        "_mux_rate_tail",
+        "_parameter_sets",
+    )
 
     def __init__(
         self,
@@ -222,6 +273,8 @@ class PsMuxer:
         pstd_buffer_kib: int = DEFAULT_PSTD_BUFFER_KIB,
         max_pes_payload: int = MAX_PES_PAYLOAD,
         parameter_sets: bytes | None = None,
+        audio: str | None = None,
+        audio_config: bytes | None = None,
     ) -> None:
         if codec not in STREAM_TYPES:
             raise ValueError(f"unsupported codec {codec!r}: expected 'h264' or 'h265'")
@@ -234,28 +287,47 @@ class PsMuxer:
             raise ValueError(f"max_pes_payload {max_pes_payload} outside 1..{MAX_PES_PACKET_LENGTH - _PES_HEADER_MAX}")
         if parameter_sets is not None and not _is_annex_b(parameter_sets):
             raise ValueError("parameter_sets must be Annex-B (start codes)")
+        if audio is not None and audio not in AUDIO_STREAM_TYPES:
+            raise ValueError(f"unsupported audio {audio!r}: expected one of {', '.join(AUDIO_STREAM_TYPES)}")
+        # AacConfigError (a ValueError) for a configuration ADTS cannot say.
+        self._aac = AacConfig.parse(audio_config) if audio == "aac" and audio_config else None
         self._codec: Codec = codec
+        self._audio = audio
         self._max_payload = max_pes_payload
         self._parameter_sets = parameter_sets or None
         # Only the SCR changes from pack to pack: precompute program_mux_rate, markers, stuffing.
         self._mux_rate_tail = pack_header(0, units)[10:]
-        self._keyframe_headers = _system_header(units, pstd_buffer_kib) + _program_stream_map(STREAM_TYPES[codec])
+        self._keyframe_headers = _system_header(units, pstd_buffer_kib, audio is not None) + _program_stream_map(
+            STREAM_TYPES[codec], None if audio is None else AUDIO_STREAM_TYPES[audio]
+        )
 
     @property
     def codec(self) -> Codec:
         return self._codec
 
     @property
+    def audio(self) -> str | None:
+        return self._audio
+
+    @property
     def keyframe_headers(self) -> bytes:
         """system_header + program_stream_map as written after the pack header of each keyframe."""
         return self._keyframe_headers
 
-    def mux(self, access_unit: bytes, pts90k: int, keyframe: bool, dts90k: int | None = None) -> bytes:
-        """One PS frame for one Annex-B access unit. Raises ValueError for an empty or non-Annex-B unit."""
+    def mux(
+        self,
+        access_unit: bytes,
+        pts90k: int,
+        keyframe: bool,
+        dts90k: int | None = None,
+        audio: Sequence[AudioFrame] = (),
+    ) -> bytes:
+        """One PS frame for one Annex-B access unit, and the sound frames that ride with it. Raises
+        ValueError for an empty or non-Annex-B unit, or sound on a muxer without an audio stream."""
         if not _is_annex_b(access_unit):
             raise ValueError("access unit is empty or not Annex-B (no leading start code)")
         if keyframe and self._parameter_sets is not None and find_sps(self._codec, access_unit) is None:
-            access_unit = self._insert_parameter_sets(access_unit, self._parameter_sets)
+            access_unit = insert_parameter_sets(self._codec, access_unit, self._parameter_sets)
         pts = pts90k & TIMESTAMP_MASK
         dts = pts if dts90k is None else dts90k & TIMESTAMP_MASK
         if dts == pts:
@@ -265,14 +337,58 @@ class PsMuxer:
             # PTS_DTS_flags '11', PES_header_data_length 10
             timing = b"\xc0\x0a" + encode_timestamp(_PTS_PREFIX_WITH_DTS, pts) + encode_timestamp(_DTS_PREFIX, dts)
 
-        head = pack_header(dts, 0)[:10] + self._mux_rate_tail
+        scr = dts if not audio else min(dts90k if dts90k is not None else pts90k, *(f[0] for f in audio))
+        head = pack_header(scr, 0)[:10] + self._mux_rate_tail
         pieces: list[BytesLike] = [head, self._keyframe_headers] if keyframe else [head]
-        view = memoryview(access_unit)
-        size = len(access_unit)
+        self._pes(pieces, VIDEO_STREAM_ID, timing, access_unit)
+        if audio:
+            self._audio_pes(pieces, audio)
+        return b"".join(pieces)
+
+    def mux_parts(
+        self,
+        parts: Sequence[bytes],
+        pts90k: int,
+        keyframe: bool,
+        dts90k: int | None = None,
+        audio: Sequence[AudioFrame] = (),
+    ) -> bytes:
+        """One PS frame for a picture that arrived as several Annex-B packets with one timestamp."""
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        return self.mux(data, pts90k, keyframe, dts90k, audio)
+
+    def mux_audio(self, audio: Sequence[AudioFrame]) -> bytes:
+        """A pack of sound frames alone (no picture to ride with); b"" for none. The map and system
+        header are the keyframes' business: a platform has them from the first picture on."""
+        if not audio:
+            return b""
+        pieces: list[BytesLike] = [pack_header(min(f[0] for f in audio), 0)[:10] + self._mux_rate_tail]
+        self._audio_pes(pieces, audio)
+        return b"".join(pieces)
+
+    def _audio_pes(self, pieces: list[BytesLike], audio: Sequence[AudioFrame]) -> None:
+        if self._audio is None:
+            raise ValueError("sound passed to a muxer without an audio stream")
+        aac = self._aac if self._audio == "aac" else None
+        for pts90k, frame in audio:
+            if not frame:
+                continue
+            if self._audio == "aac" and not is_adts(frame):
+                if aac is None:
+                    raise ValueError("raw AAC frames need the AudioSpecificConfig (audio_config)")
+                frame = aac.adts_header(len(frame)) + frame
+            timing = b"\x80\x05" + encode_timestamp(_PTS_PREFIX_ONLY, pts90k & TIMESTAMP_MASK)
+            self._pes(pieces, AUDIO_STREAM_ID, timing, frame)
+
+    def _pes(self, pieces: list[BytesLike], stream_id: int, timing: bytes, data: bytes) -> None:
+        """The PES packets of one access unit: the first carries `timing` (its PTS, DTS), the rest of a
+        unit longer than one PES follows in continuation PESes without a timestamp."""
+        view = memoryview(data)
+        size = len(data)
         step = self._max_payload
         first = min(size, step)
         pack_start = _PES_START.pack
-        start_word = 0x00000100 | VIDEO_STREAM_ID
+        start_word = 0x00000100 | stream_id
         pieces.append(pack_start(start_word, 1 + len(timing) + first))
         pieces.append(bytes((_PES_FLAGS1_ALIGNED,)) + timing)
         pieces.append(view[:first])
@@ -281,26 +397,3 @@ class PsMuxer:
             pieces.append(pack_start(start_word, 3 + len(chunk)))
             pieces.append(_PES_CONTINUATION_FLAGS)
             pieces.append(chunk)
-        return b"".join(pieces)
-
-    def mux_parts(self, parts: Sequence[bytes], pts90k: int, keyframe: bool, dts90k: int | None = None) -> bytes:
-        """One PS frame for a picture that arrived as several Annex-B packets with one timestamp."""
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        return self.mux(data, pts90k, keyframe, dts90k)
-
-    def _insert_parameter_sets(self, access_unit: bytes, parameter_sets: bytes) -> bytes:
-        # The access unit delimiter must stay the first NAL unit of the access unit (H.264 7.4.1.2.3,
-        # H.265 7.4.2.4.4), so the parameter sets go after it when there is one.
-        begin = access_unit.find(START_CODE) + 3
-        if begin >= len(access_unit):
-            return parameter_sets + access_unit
-        header = access_unit[begin]
-        is_aud = (header & 0x1F) == 9 if self._codec == "h264" else ((header >> 1) & 0x3F) == 35
-        if not is_aud:
-            return parameter_sets + access_unit
-        nxt = access_unit.find(START_CODE, begin)
-        if nxt == -1:
-            return access_unit + parameter_sets
-        if access_unit[nxt - 1] == 0:  # keep a 4-byte start code whole
-            nxt -= 1
-        return access_unit[:nxt] + parameter_sets + access_unit[nxt:]

@@ -2,7 +2,9 @@
 
 GB/T 28181 sends the PS byte stream as the plain RTP payload (`a=rtpmap:96 PS/90000`): no payload
 header, a frame split at arbitrary byte boundaries into packets of at most `mtu_payload` bytes, all
-carrying the frame's 90 kHz timestamp, the marker bit set on the frame's last packet. The SSRC is
+carrying the frame's 90 kHz timestamp, the marker bit set on the frame's last packet. Elementary
+streams (H264/H265 payloads, `adapters.gb28181.es`) come cut already: `packetize_payloads` puts each
+piece in a packet, with the same one-timestamp, marker-last rule. The SSRC is
 the 10-digit decimal `y=` value of the INVITE's SDP, as an integer (`int("0100000001")`).
 
 Per packet the cost is one `struct.pack` and one concatenation; there is no per-byte loop.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 import struct
+from collections.abc import Sequence
 from typing import Final
 
 __all__ = [
@@ -33,6 +36,7 @@ _HEADER: Final = struct.Struct(">BBHII")  # V/P/X/CC, M/PT, sequence number, tim
 _TCP_HEADER: Final = struct.Struct(">HBBHII")  # RFC 4571 LENGTH, then the RTP header
 _LENGTH: Final = struct.Struct(">H")
 _FIRST_BYTE: Final = RTP_VERSION << 6  # V=2, P=0, X=0, CC=0
+BytesLike = bytes | bytearray | memoryview
 
 
 class RtpError(ValueError):
@@ -121,6 +125,34 @@ class RtpPacketizer:
             pieces.append(chunk)
             count += 1
         self._seq = (seq + count) & 0xFFFF
+        return b"".join(pieces)
+
+    def packetize_payloads(self, payloads: Sequence[BytesLike], timestamp: int) -> list[bytes]:
+        """RTP packets of one frame whose payloads are already cut (an elementary stream's NAL units and
+        fragments): one packet each, one timestamp, the marker on the last."""
+        pack = _HEADER.pack
+        ts = timestamp & 0xFFFFFFFF
+        ssrc, pt, seq = self._ssrc, self._pt, self._seq
+        last = len(payloads) - 1
+        packets = [
+            pack(_FIRST_BYTE, (0x80 if i == last else 0) | pt, (seq + i) & 0xFFFF, ts, ssrc) + payload
+            for i, payload in enumerate(payloads)
+        ]
+        self._seq = (seq + len(payloads)) & 0xFFFF
+        return packets
+
+    def packetize_payloads_tcp(self, payloads: Sequence[BytesLike], timestamp: int) -> bytes:
+        """The RFC 4571 byte stream of `packetize_payloads`, for a single socket write."""
+        pack = _TCP_HEADER.pack
+        ts = timestamp & 0xFFFFFFFF
+        ssrc, pt, seq = self._ssrc, self._pt, self._seq
+        last = len(payloads) - 1
+        pieces: list[BytesLike] = []
+        for i, payload in enumerate(payloads):
+            marker = 0x80 if i == last else 0
+            pieces.append(pack(RTP_HEADER_SIZE + len(payload), _FIRST_BYTE, marker | pt, (seq + i) & 0xFFFF, ts, ssrc))
+            pieces.append(payload)
+        self._seq = (seq + len(payloads)) & 0xFFFF
         return b"".join(pieces)
 
 

@@ -14,10 +14,17 @@ The platform's INVITE carries an offer such as
     a=connection:new
     y=0100000001
 
-and the device answers with one PS payload (96), a=sendonly, the same y= SSRC and an f= line.
-GB adds two lines to RFC 4566: y= (10-digit SSRC, digit 1 = 0 live / 1 history) and f= (media
-description). Pure functions: `parse_offer` raises only SdpError, carrying the SIP status to answer
-(488 Not Acceptable Here for an offer we cannot serve, 400 for garbage, 413 for an oversized body).
+and the device answers with one payload, a=sendonly, the same y= SSRC and an f= line. GB adds two
+lines to RFC 4566: y= (10-digit SSRC, digit 1 = 0 live / 1 history) and f= (media description).
+
+The payload: PS (96 by convention) whenever the offer has it, the camera's sound inside it. GB/T
+28181-2022 also lets a platform take the video as an elementary stream, H.264 (RFC 6184) or H.265
+(RFC 7798), under the payload type its offer maps to H264/90000 or H265/90000 (98 and 99 by wvp's and
+most platforms' convention; the number is the offer's, whatever it is): an offer without PS gets
+that, if it names the camera's codec (`choose_payload`); the sound is not sent then.
+
+Pure functions: `parse_offer` raises only SdpError, carrying the SIP status to answer (488 Not
+Acceptable Here for an offer we cannot serve, 400 for garbage, 413 for an oversized body).
 """
 
 from __future__ import annotations
@@ -31,17 +38,21 @@ from typing import Final, Literal
 __all__ = [
     "EMPTY_F",
     "MAX_SDP_BYTES",
+    "Encoding",
+    "Payload",
     "PlayOffer",
     "SdpError",
     "Setup",
     "Transport",
     "answer_setup",
     "build_answer",
+    "choose_payload",
     "parse_offer",
 ]
 
 Transport = Literal["udp", "tcp"]
 Setup = Literal["active", "passive"]
+Encoding = Literal["PS", "H264", "H265"]
 
 # Real offers are under 1 KiB; 16 KiB bounds the work a hostile INVITE can cause.
 MAX_SDP_BYTES: Final = 16 * 1024
@@ -50,6 +61,8 @@ MAX_LINES: Final = 256
 EMPTY_F: Final = "v/////a/////"
 # Encoding names that mean MPEG-2 PS: "PS" per the standard; some older NVRs write MP2P.
 _PS_NAMES: Final = frozenset({"PS", "MP2P"})
+# Elementary-stream encoding names (RFC 6184, RFC 7798) -> the camera codec they carry.
+_ES_NAMES: Final[Mapping[str, str]] = {"H264": "h264", "H265": "h265"}
 _PROTOS: Final[Mapping[str, Transport]] = {
     "RTP/AVP": "udp",
     "TCP/RTP/AVP": "tcp",
@@ -82,7 +95,8 @@ class PlayOffer:
     setup: str | None  # TCP: "active" (the platform connects to us), "passive" (we connect), "actpass"
     connection_new: bool
     payloads: Mapping[int, str]  # payload type -> "PS/90000", "H264/90000"...
-    ps_payload: int  # the payload type that carries PS (96 normally)
+    ps_payload: int | None  # the payload type that carries PS (96 normally); None: no PS offered
+    es_payloads: Mapping[str, int]  # "h264"/"h265" -> the first payload type offered for it at 90 kHz
     ssrc: str | None  # y= as sent (10 digits), kept as text to keep leading zeros
     f: str | None  # f= line as sent
     start: int  # t= start (0 for live; seconds since 1970 for playback/download)
@@ -190,8 +204,14 @@ def parse_offer(data: str | bytes) -> PlayOffer:
         if pt in rtpmap:
             payloads[pt] = rtpmap[pt]
     ps_payload = next((pt for pt, enc in payloads.items() if enc.partition("/")[0].upper() in _PS_NAMES), None)
-    if ps_payload is None:
-        raise SdpError(488, "offer has no PS payload (a=rtpmap:<pt> PS/90000)")
+    es_payloads: dict[str, int] = {}
+    for pt, enc in payloads.items():
+        name, _, clock = enc.partition("/")
+        codec = _ES_NAMES.get(name.upper())
+        if codec is not None and clock == "90000":
+            es_payloads.setdefault(codec, pt)
+    if ps_payload is None and not es_payloads:
+        raise SdpError(488, "offer has no PS payload (a=rtpmap:<pt> PS/90000) nor H264 or H265")
 
     start, stop = _times(session.get("t", "0 0"))
     origin = session.get("o", "").split()
@@ -214,6 +234,7 @@ def parse_offer(data: str | bytes) -> PlayOffer:
         connection_new=attributes.get("connection", "new").lower() != "existing",
         payloads=payloads,
         ps_payload=ps_payload,
+        es_payloads=es_payloads,
         ssrc=ssrc,
         f=session.get("f"),
         start=start,
@@ -258,6 +279,30 @@ def _times(value: str) -> tuple[int, int]:
     return _int(parts[0], "t= start"), _int(parts[1], "t= stop")
 
 
+@dataclass(frozen=True, slots=True)
+class Payload:
+    """What we send: a payload type of the offer and its encoding."""
+
+    pt: int
+    encoding: Encoding
+
+    @property
+    def rtpmap(self) -> str:
+        return f"{self.encoding}/90000"
+
+
+def choose_payload(offer: PlayOffer, codec: str | None = None) -> Payload:
+    """PS when offered; else the elementary stream of the camera's `codec` ("h264"/"h265"; None: the
+    first offered). Raises SdpError 488 when the offer has neither."""
+    if offer.ps_payload is not None:
+        return Payload(offer.ps_payload, "PS")
+    for name, es_codec in _ES_NAMES.items():
+        if (codec is None or codec == es_codec) and es_codec in offer.es_payloads:
+            return Payload(offer.es_payloads[es_codec], "H264" if name == "H264" else "H265")
+    wanted = "H264" if codec == "h264" else "H265" if codec == "h265" else "an elementary stream"
+    raise SdpError(488, f"offer has no PS payload nor {wanted}/90000 for this camera")
+
+
 def answer_setup(offer_setup: str | None) -> Setup:
     """RFC 4145 roles: the platform saying setup:active connects to us, so we listen (passive);
     passive (the usual wvp/ZLMediaKit TCP-passive mode) means we connect out (active)."""
@@ -274,9 +319,11 @@ def build_answer(
     transport: Transport | None = None,
     setup: Setup | None = None,
     f: str | None = None,
+    payload: Payload | None = None,
 ) -> str:
-    """The device's 200 OK SDP: one PS payload, sendonly, y=ssrc. Transport defaults to the offer's,
-    setup to the role answer_setup() derives; f= defaults to the offer's, else EMPTY_F."""
+    """The device's 200 OK SDP: one payload (default: `choose_payload(offer)`, PS when offered),
+    sendonly, y=ssrc. Transport defaults to the offer's, setup to the role answer_setup() derives;
+    f= defaults to the offer's, else EMPTY_F."""
     try:
         ip = ipaddress.ip_address(local_ip)
     except ValueError:
@@ -288,7 +335,8 @@ def build_answer(
     transport = transport or offer.transport
     family = "IP4" if ip.version == 4 else "IP6"
     proto = "TCP/RTP/AVP" if transport == "tcp" else "RTP/AVP"
-    pt = offer.ps_payload
+    payload = payload or choose_payload(offer)
+    pt = payload.pt
     lines = [
         "v=0",
         f"o={device_id} 0 0 IN {family} {ip}",
@@ -297,8 +345,11 @@ def build_answer(
         f"t={offer.start} {offer.stop}",
         f"m=video {local_port} {proto} {pt}",
         "a=sendonly",
-        f"a=rtpmap:{pt} PS/90000",
+        f"a=rtpmap:{pt} {payload.rtpmap}",
     ]
+    if payload.encoding == "H264":
+        # FU-A fragments need non-interleaved mode (RFC 6184 6.3); mode 0 would allow single NAL units only.
+        lines.append(f"a=fmtp:{pt} packetization-mode=1")
     if transport == "tcp":
         lines += [f"a=setup:{setup or answer_setup(offer.setup)}", "a=connection:new"]
     lines += [f"y={ssrc}", f"f={f if f is not None else (offer.f or EMPTY_F)}"]

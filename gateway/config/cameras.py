@@ -61,6 +61,10 @@ class SourceConfig(Model):
     )
     onvif: OnvifSource | None = None
     transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTP transport for RTSP")
+    audio: bool = Field(
+        default=True,
+        description="Read the main stream's sound (G.711, AAC) for the GB/T 28181 platforms; false: video only",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:

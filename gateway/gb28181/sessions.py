@@ -2,7 +2,9 @@
 
 The platform INVITEs a channel with an SDP offer (`s=Play`). We answer 200 with our SDP once the
 media socket is ready (UDP bound, or TCP connected/listening per the offer), and on the ACK start
-sending the camera's packets as PS over RTP (`MediaSender`). The packets come from the stream hub,
+sending the camera's packets as PS over RTP (`MediaSender`), with the camera's sound inside when it
+has one, or, to an offer without PS, as the H.264/H.265 elementary stream it asks for (GB/T
+28181-2022). The packets come from the stream hub,
 the one owner of camera streams: a session holds the camera's feed from the INVITE to its end, and
 every viewer of a camera reads the same feed, so the camera is read once however many sessions there
 are, whether this process reads it or a worker process does.
@@ -52,6 +54,8 @@ SDP_TYPE: Final = "application/sdp"
 # Packets queued per session before the oldest are dropped: about 10 s of 25 fps video, so a short
 # stall of the event loop loses nothing, and a session that cannot keep up costs bounded memory.
 SESSION_QUEUE: Final = 256
+# ... and room for the sound beside them: 10 s of 20 ms G.711 packets.
+AUDIO_QUEUE: Final = 512
 DISCARD_PORT: Final = 9  # the m= port of an active TCP endpoint (RFC 4145 section 4)
 _CODECS: Final[frozenset[str]] = frozenset({"h264", "h265"})
 
@@ -117,6 +121,9 @@ class LiveSession:
             "frames_sent": stats.frames_sent,
             "bytes_sent": stats.bytes_sent,
             "frames_dropped": stats.frames_dropped + (self.subscription.dropped if self.subscription else 0),
+            "encoding": target.encoding,
+            "audio": self.sender.audio,
+            "audio_frames_sent": stats.audio_frames_sent,
             "last_error": stats.last_error,
             "kind": self.kind,
             **(self._replay_status() if self.replay is not None else {}),
@@ -269,8 +276,11 @@ class LiveVideo:
         self, msg: SipMessage, camera: CameraConfig, channel_id: str, offer: sdp.PlayOffer, cancelled: asyncio.Event
     ) -> SipMessage:
         try:
+            # With the sound: a PS session carries it (a tapped camera's worker then sends it over).
             acquired = await self._unless_cancelled(
-                self._streams.acquire(camera), cancelled, lambda done: self._streams.release(done[0])
+                self._streams.acquire(camera, audio=True),
+                cancelled,
+                lambda done: self._streams.release(done[0], audio=True),
             )
         except StreamUnavailableError as exc:
             log.info("GB/T 28181 uplink %s: no video for %s: %s", self.uplink_id, channel_id, exc)
@@ -281,7 +291,7 @@ class LiveVideo:
         feed, info = acquired
 
         async def give_back() -> None:
-            self._streams.release(feed)
+            self._streams.release(feed, audio=True)
 
         return await self._answer_on(msg, camera, channel_id, offer, cancelled, info, give_back, feed=feed)
 
@@ -360,6 +370,10 @@ class LiveVideo:
             return response_to(msg, 503), None
         if info.codec not in _CODECS:
             return response_to(msg, 488, extra_headers=[_warning(f"cannot carry {info.codec} in PS")]), None
+        try:
+            payload = sdp.choose_payload(offer, info.codec)  # PS when offered, else the camera's codec as ES
+        except sdp.SdpError as exc:
+            return response_to(msg, exc.status, extra_headers=[_warning(exc.detail)]), None
         subject = msg.get("Subject")
         replaced = self._same_subject(channel_id, subject)
         live = [s for s in self.sessions.values() if s.state != "ended" and s not in replaced]
@@ -369,7 +383,7 @@ class LiveVideo:
         try:
             local_tag = new_tag()
             dialog = Dialog.as_uas(msg, local_tag)
-            target = dataclasses.replace(MediaTarget.from_offer(offer), ssrc=int(ssrc))
+            target = dataclasses.replace(MediaTarget.from_offer(offer, payload=payload), ssrc=int(ssrc))
         except SipError as exc:
             return response_to(msg, exc.status, extra_headers=[_warning(exc.reason)]), None
         except ValueError as exc:
@@ -378,7 +392,13 @@ class LiveVideo:
         extradata = info.extradata if info.extradata and info.extradata.startswith((b"\0\0\1", b"\0\0\0\1")) else None
         # A replay is held back rather than thinned when the platform reads slowly: the recording device
         # waits, and a download loses nothing.
-        sender = MediaSender(target, codec, parameter_sets=extradata, lossless=replay is not None)
+        sender = MediaSender(
+            target,
+            codec,
+            parameter_sets=extradata,
+            audio=info.audio if replay is None else None,
+            lossless=replay is not None,
+        )
         try:
             # A CANCEL must not wait for a TCP connect that may take seconds.
             port = await self._unless_cancelled(sender.open(), cancelled)
@@ -403,7 +423,9 @@ class LiveVideo:
             # (RFC 3264 section 6); RFC 4145 section 4 has an active endpoint name the discard port.
             port = DISCARD_PORT
         media_ip = self._media_ip or _host_of(link.contact_uri)
-        answer = sdp.build_answer(offer, device_id=channel_id, local_ip=media_ip, local_port=port, ssrc=ssrc)
+        answer = sdp.build_answer(
+            offer, device_id=channel_id, local_ip=media_ip, local_port=port, ssrc=ssrc, payload=payload
+        )
         session = LiveSession(
             camera_id=camera.id,
             channel_id=channel_id,
@@ -461,7 +483,10 @@ class LiveVideo:
             return
         session.state = "streaming"
         name = f"gb28181:{self.uplink_id}:{session.dialog.call_id}"
-        session.subscription = session.feed.subscribe(name, SESSION_QUEUE)
+        audio = session.sender.audio is not None
+        session.subscription = session.feed.subscribe(
+            name, SESSION_QUEUE + AUDIO_QUEUE if audio else SESSION_QUEUE, audio=audio
+        )
         session.task = self._spawn(self._stream(session, session.subscription), f"gb-live-{session.channel_id}")
         self.counters["sessions_started"] += 1
         if self._journal is not None:
@@ -569,7 +594,7 @@ class LiveVideo:
         if session.subscription is not None:
             session.subscription.close()
         if session.feed is not None:
-            self._streams.release(session.feed)
+            self._streams.release(session.feed, audio=True)
             session.feed = None
         if session.replay is not None:
             self._close_later(session.replay)

@@ -4,6 +4,10 @@ The camera's reader thread publishes; asyncio consumers (forwarders, samplers, v
 Each subscription has its own bounded queue: a slow consumer loses its oldest packets, counted,
 and never slows the reader or the other consumers. Publishing with no subscriber costs one
 attribute check, which is the common case (health is measured in the reader thread itself).
+
+A camera's sound (audio packets, `Packet.is_audio`) goes only to the subscriptions made with
+``audio=True`` (the GB/T 28181 sessions, a worker's tap while one of those listens): every other
+consumer gets the video alone, as if the camera had no microphone.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from adapters.common.media import Packet, StreamInfo
 
 
 class Subscription:
-    def __init__(self, bus: PacketBus, name: str, maxlen: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, bus: PacketBus, name: str, maxlen: int, loop: asyncio.AbstractEventLoop, audio: bool = False
+    ) -> None:
         self.name = name
         self.maxlen = maxlen
+        self.audio = audio  # whether it gets the camera's sound
         self.dropped = 0
         self.delivered = 0
         self._bus = bus
@@ -81,9 +88,10 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 class BlockingSubscription:
     """A subscription for a consumer thread (the analytics decoder), same drop-oldest bound."""
 
-    def __init__(self, bus: PacketBus, name: str, maxlen: int) -> None:
+    def __init__(self, bus: PacketBus, name: str, maxlen: int, audio: bool = False) -> None:
         self.name = name
         self.maxlen = maxlen
+        self.audio = audio  # whether it gets the camera's sound; a worker's tap changes it while it runs
         self.dropped = 0
         self.delivered = 0
         self.closed = False
@@ -132,18 +140,18 @@ class PacketBus:
         self._subscribers: tuple[Subscription | BlockingSubscription, ...] = ()
         self._lock = threading.Lock()
 
-    def subscribe(self, name: str, maxlen: int = 256) -> Subscription:
+    def subscribe(self, name: str, maxlen: int = 256, *, audio: bool = False) -> Subscription:
         if maxlen < 1:
             raise ValueError("maxlen must be at least 1")
-        sub = Subscription(self, name, maxlen, asyncio.get_running_loop())
+        sub = Subscription(self, name, maxlen, asyncio.get_running_loop(), audio)
         with self._lock:
             self._subscribers = (*self._subscribers, sub)
         return sub
 
-    def subscribe_blocking(self, name: str, maxlen: int = 256) -> BlockingSubscription:
+    def subscribe_blocking(self, name: str, maxlen: int = 256, *, audio: bool = False) -> BlockingSubscription:
         if maxlen < 1:
             raise ValueError("maxlen must be at least 1")
-        sub = BlockingSubscription(self, name, maxlen)
+        sub = BlockingSubscription(self, name, maxlen, audio)
         with self._lock:
             self._subscribers = (*self._subscribers, sub)
         return sub
@@ -154,8 +162,18 @@ class PacketBus:
 
     def publish(self, packet: Packet) -> None:
         self.published += 1
+        if packet.is_audio:
+            for sub in self._subscribers:
+                if sub.audio:
+                    sub._offer(packet)
+            return
         for sub in self._subscribers:
             sub._offer(packet)
+
+    @property
+    def wants_audio(self) -> bool:
+        """Whether a subscriber takes the camera's sound (a reader skips the sound when none does)."""
+        return any(sub.audio for sub in self._subscribers)
 
     @property
     def subscribers(self) -> tuple[Subscription | BlockingSubscription, ...]:

@@ -58,6 +58,12 @@ def read_session(
         for packet in source.packets():
             if stop.is_set():
                 return
+            if packet.is_audio:
+                # The camera's sound is measured by nobody and paced by the video: it only passes
+                # through, to the consumers that asked for it.
+                if bus is not None and bus.wants_audio:
+                    bus.publish(packet)
+                continue
             stats.add(packet)
             if sampler is not None and (verdicts := sampler.offer(packet)) is not None:
                 stats.quality, stats.quality_at = verdicts, time.time()

@@ -36,7 +36,7 @@ from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
-from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.bus import BlockingSubscription, PacketBus
 from gateway.pipeline.readers import SnapshotFn, read_session
 from gateway.quality.sampler import SamplerSetup
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 #                                ("end", camera_id, session, reason value or None, detail)
 # Control pipe, main -> worker:  ("start", CameraConfig, session, SamplerSetup) | ("stop", camera_id)
 #                                ("tap", camera_id) | ("untap", camera_id) | ("exit",)
+#                                ("tap_audio", camera_id, bool): the tap carries the camera's sound too
 # Packet pipe, worker -> main:   ("info", camera_id, StreamInfo) | ("pkt", camera_id, Packet)  (tapped only)
 _SECRET = "secret"  # noqa: S105 - a reason marker: credentials could not be read in the worker
 # Packets a tapped camera may have waiting for the pipe before the oldest are dropped: about four
@@ -65,6 +66,9 @@ def worker_main(
     # One bus per camera for the worker's life, so that a tap outlives the camera's reconnections.
     buses: dict[str, PacketBus] = {}
     taps: dict[str, threading.Event] = {}
+    # Tapped cameras whose sound crosses too, and the taps' subscriptions (to switch it while they run).
+    tap_audio: set[str] = set()
+    tap_subs: dict[str, BlockingSubscription] = {}
 
     def send(message: tuple[Any, ...]) -> None:
         # If the main process is gone, our threads end with this process anyway.
@@ -93,7 +97,9 @@ def worker_main(
     def tap(camera_id: str, untapped: threading.Event) -> None:
         """Send the camera's packets to the main process until untapped (a thread per tapped camera)."""
         bus = buses.setdefault(camera_id, PacketBus(camera_id))
-        sub = bus.subscribe_blocking("tap", TAP_QUEUE)
+        sub = bus.subscribe_blocking("tap", TAP_QUEUE, audio=camera_id in tap_audio)
+        tap_subs[camera_id] = sub
+        sub.audio = camera_id in tap_audio  # a "tap_audio" handled while subscribing
         sent_info = None
         try:
             while not untapped.is_set():
@@ -106,6 +112,8 @@ def worker_main(
                 if packet is not None:
                     send_packet(("pkt", camera_id, packet))
         finally:
+            if tap_subs.get(camera_id) is sub:
+                del tap_subs[camera_id]
             sub.close()
 
     while True:
@@ -127,8 +135,13 @@ def worker_main(
                 untapped = taps[message[1]] = threading.Event()
                 threading.Thread(target=tap, args=(message[1], untapped), name=f"tap-{message[1]}", daemon=True).start()
         elif message[0] == "untap":
+            tap_audio.discard(message[1])
             if (ended := taps.pop(message[1], None)) is not None:
                 ended.set()
+        elif message[0] == "tap_audio":
+            (tap_audio.add if message[2] else tap_audio.discard)(message[1])
+            if (running := tap_subs.get(message[1])) is not None:
+                running.audio = message[2]
         elif message[0] == "exit":
             for stop_event in stops.values():
                 stop_event.set()
@@ -180,6 +193,7 @@ class ProcessReader:
         # Where a tapped camera's packets are published in this process.
         self._buses: Mapping[str, PacketBus] = buses if buses is not None else {}
         self._tapped: set[str] = set()
+        self._tap_audio: set[str] = set()  # tapped cameras whose sound crosses too
         self._ready: dict[str, Callable[[], None]] = {}
         self._source_factory = source_factory
         self._placement = {cid: i % workers for i, cid in enumerate(sorted(camera_ids))}
@@ -216,6 +230,8 @@ class ProcessReader:
         for camera_id in sorted(self._tapped):
             if self._placement[camera_id] == index:
                 worker.send(("tap", camera_id))
+                if camera_id in self._tap_audio:
+                    worker.send(("tap_audio", camera_id, True))
         return worker
 
     def reads(self, camera_id: str) -> bool:
@@ -237,10 +253,21 @@ class ProcessReader:
             worker.send(("tap", camera_id))
         # else: the worker is (re)started by the camera's next session, which sends the tap
 
+    def tap_audio(self, camera_id: str, wanted: bool) -> None:
+        """Whether the tapped camera's sound crosses too: only while a consumer here takes it, so that a
+        viewer of the video alone costs what it did before."""
+        if camera_id not in self._tapped or (camera_id in self._tap_audio) == wanted:
+            return
+        (self._tap_audio.add if wanted else self._tap_audio.discard)(camera_id)
+        worker = self._workers.get(self._placement[camera_id])
+        if worker is not None and worker.process.is_alive():
+            worker.send(("tap_audio", camera_id, wanted))
+
     def untap(self, camera_id: str) -> None:
         if camera_id not in self._tapped:
             return
         self._tapped.discard(camera_id)
+        self._tap_audio.discard(camera_id)
         self._ready.pop(camera_id, None)
         worker = self._workers.get(self._placement[camera_id])
         if worker is not None:

@@ -9,6 +9,10 @@ pull of the hub's own: it opens with the first consumer and closes after the las
 RTSP session.
 ONVIF cameras are resolved to their RTSP URIs (``onvif.profile`` and ``onvif.sub_profile``) here, by
 the inventory, before anything is opened.
+
+A camera's sound travels on the same buses, to the consumers that ask for it only: they acquire with
+``audio=True`` and subscribe with ``audio=True`` (the GB/T 28181 sessions). A tapped camera's worker
+sends its sound over the pipe only while such a consumer holds the feed.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ class PacketTap(Protocol):
 
     def untap(self, camera_id: str) -> None: ...
 
+    def tap_audio(self, camera_id: str, wanted: bool) -> None:
+        """Whether the tapped camera's sound crosses too (only while a consumer wants it)."""
+        ...
+
 
 class StreamUnavailableError(GatewayError):
     """The stream could not be opened (or not in time); the message says why, without secrets."""
@@ -65,6 +73,7 @@ class Feed:
     owned: bool  # True: the hub's own pull, stopped when the last user leaves
     tapped: bool = False  # a worker process's camera, its packets sent here while the feed is in use
     users: int = 0
+    audio_users: int = 0  # users that take the camera's sound
     stop: threading.Event = field(default_factory=threading.Event)
     opened: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
@@ -72,10 +81,11 @@ class Feed:
     sessions: int = 0  # sources this feed opened (1 for a pull; 0 for a reader's bus)
     ended: bool = False  # a pull that closed or failed: its bus gets nothing more
 
-    def subscribe(self, name: str, maxlen: int) -> Subscription:
+    def subscribe(self, name: str, maxlen: int, *, audio: bool = False) -> Subscription:
         """The feed's packets for an asyncio consumer. Subscribe here, not on the bus: a subscription made
-        just after the feed ended comes back closed (EOF), rather than waiting for packets forever."""
-        sub = self.bus.subscribe(name, maxlen)
+        just after the feed ended comes back closed (EOF), rather than waiting for packets forever.
+        With ``audio`` the camera's sound comes too (acquire the feed with ``audio=True`` as well)."""
+        sub = self.bus.subscribe(name, maxlen, audio=audio)
         if self.ended:
             sub.close()
         return sub
@@ -119,9 +129,12 @@ class StreamHub:
     def feeds(self) -> list[Feed]:
         return list(self._feeds.values())
 
-    async def acquire(self, camera: CameraConfig, stream: StreamName = "main") -> tuple[Feed, StreamInfo]:
+    async def acquire(
+        self, camera: CameraConfig, stream: StreamName = "main", *, audio: bool = False
+    ) -> tuple[Feed, StreamInfo]:
         """A feed of the camera's stream, opened if needed, and what its source announced. Every acquire
-        is matched by one :meth:`release`. Raises StreamUnavailableError when it cannot open in time."""
+        is matched by one :meth:`release` with the same ``audio``. Raises StreamUnavailableError when it
+        cannot open in time. With ``audio`` a tapped camera's sound crosses from its worker too."""
         key = f"{camera.id}#sub" if stream == "sub" else camera.id
         feed = self._feeds.get(key)
         if feed is None:
@@ -137,6 +150,10 @@ class StreamHub:
             else:
                 feed.opened.set()
         feed.users += 1
+        if audio:
+            feed.audio_users += 1
+            if feed.audio_users == 1 and feed.tapped and self._tap is not None:
+                self._tap.tap_audio(camera.id, True)
         try:
             if feed.owned or feed.tapped:
                 # Resolving an ONVIF camera costs a round trip before the connection itself. A worker
@@ -150,12 +167,16 @@ class StreamHub:
             if feed.error is not None or info is None:
                 raise StreamUnavailableError(f"camera {camera.id!r}: {feed.error or 'the stream did not open in time'}")
         except BaseException:
-            self.release(feed)
+            self.release(feed, audio=audio)
             raise
         return feed, info
 
-    def release(self, feed: Feed) -> None:
+    def release(self, feed: Feed, *, audio: bool = False) -> None:
         feed.users -= 1
+        if audio:
+            feed.audio_users -= 1
+            if feed.audio_users == 0 and feed.users > 0 and feed.tapped and self._tap is not None:
+                self._tap.tap_audio(feed.camera_id, False)
         if feed.users <= 0:
             feed.stop.set()
             if self._feeds.get(feed.key) is feed:

@@ -26,7 +26,13 @@ SourceFactory = Callable[[CameraConfig, SupervisorConfig], Source]
 
 
 def camera_source(camera: CameraConfig, settings: SupervisorConfig, stream: StreamName = "main") -> Source:
-    """An RTSP source for the camera's main or sub stream; the camera must have rtsp:// URLs by now."""
+    """An RTSP source for the camera's main or sub stream; the camera must have rtsp:// URLs by now.
+
+    A main stream's source reads the camera's sound track too, when there is one (unless the camera's
+    `source.audio` is false): the session is the camera's only one, and a GB/T 28181 platform (which
+    views main streams) gets the sound inside its PS stream. The buses hand audio only to the consumers
+    that ask for it (`PacketBus.subscribe(audio=True)`); health, pictures, analytics, live view in the
+    browser and recordings see the video alone."""
     url = camera.source.sub_rtsp if stream == "sub" else camera.source.rtsp
     if url is None:
         what = "sub stream (source.sub_rtsp or onvif.sub_profile)" if stream == "sub" else "rtsp URL"
@@ -41,6 +47,7 @@ def camera_source(camera: CameraConfig, settings: SupervisorConfig, stream: Stre
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.stall_timeout_s,
         secrets=secrets,
+        audio=stream == "main" and camera.source.audio,
     )
 
 

@@ -4,6 +4,8 @@ One camera on a real GStreamer RTSP server, a fake upper platform on UDP (tests/
 gbplatform.py) that INVITEs the camera's channel and receives the stream on sockets of its own: UDP,
 RFC 4571 TCP where the gateway connects (offer setup:passive) and where the platform connects
 (offer setup:active). What arrives is checked twice: by our RTP/PS demuxer (psdemux) and by ffprobe.
+The media run has a second camera with a microphone (G.711 A-law): its sound arrives inside the PS,
+and an offer without PS gets its video as an H.264 elementary stream (GB/T 28181-2022).
 
 Two gateway runs in all (CI has two cores): one for the media paths and shared/replaced sessions,
 one for subscriptions, the camera going away and coming back, and malformed requests.
@@ -28,7 +30,7 @@ import pytest
 import yaml
 
 from adapters.gb28181 import manscdp
-from adapters.gb28181.ps import STREAM_TYPE_H264
+from adapters.gb28181.ps import AUDIO_STREAM_ID, STREAM_TYPE_G711A, STREAM_TYPE_H264
 from adapters.gb28181.psdemux import AccessUnit, PsDemuxer, RtpPsReader
 from adapters.gb28181.sip import new_call_id, new_tag, request
 from sim.clips import ClipInfo
@@ -46,6 +48,7 @@ from tests.support.gbplatform import (
     play_offer,
     uplink_config,
 )
+from tests.support.mediacheck import aiortc_h264_frames, group_by_timestamp, nal_units, ps_streams, rtp_fields
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
@@ -53,6 +56,8 @@ pytestmark = pytest.mark.integration
 
 CHANNEL = "12010000001320000001"
 CAMERA = "gate"
+SOUND_CHANNEL = "12010000001320000002"  # a camera with a microphone, in the media run only
+SOUND_CAMERA = "lobby-mic"
 CLIP = "hd720_h264"
 VIDEO_STREAM_ID = 0xE0
 needs_ffprobe = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
@@ -82,9 +87,12 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]) -> Iterator[Site]:
+def site(
+    request: pytest.FixtureRequest, tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
+) -> Iterator[Site]:
     """A gateway with one camera (an RTSP server) and one GB uplink to a fake platform, registered
-    and with the camera online. Everything it starts is stopped however the test ends."""
+    and with the camera online. Everything it starts is stopped however the test ends. Parametrized
+    (indirect) with "sound", it has a second camera, with a microphone, on an RTSP server of its own."""
     platform = FakePlatform(password=secrets.token_urlsafe(12))
     platform.start()
     sip_port = free_port(socket.SOCK_DGRAM)
@@ -92,14 +100,26 @@ def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo
     http_port = free_port()
     clip = sim_clips[CLIP]
     rtsp = RtspServerProcess([("/cam", clip)])
+    sound = RtspServerProcess([("/cam", clip)], audio={"/cam": "pcma"}) if getattr(request, "param", None) else None
     proc: GatewayProcess | None = None
     try:
         rtsp.start()
+        cameras = [
+            {"id": CAMERA, "name": "Gate camera", "source": {"rtsp": rtsp.url("/cam")}, "gb_channel_id": CHANNEL}
+        ]
+        if sound is not None:
+            sound.start()
+            cameras.append(
+                {
+                    "id": SOUND_CAMERA,
+                    "name": "Lobby",
+                    "source": {"rtsp": sound.url("/cam")},
+                    "gb_channel_id": SOUND_CHANNEL,
+                }
+            )
         config: dict[str, Any] = {
             "site": {"id": "it", "name": "Integration site", "unit": {"name": "U", "headcount": 5, "gb_id": UNIT_ID}},
-            "cameras": [
-                {"id": CAMERA, "name": "Gate camera", "source": {"rtsp": rtsp.url("/cam")}, "gb_channel_id": CHANNEL}
-            ],
+            "cameras": cameras,
             "supervisor": {"connect_timeout_s": 3, "stall_timeout_s": 3, "backoff_initial_s": 0.5, "backoff_max_s": 1},
             "server": {"bind": LOCAL, "port": http_port},
             "storage": {"url": gateway_storage_url},
@@ -123,6 +143,8 @@ def site(tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo
                 assert "Traceback" not in proc.log(), proc.log()[-4000:]
         finally:
             rtsp.stop()
+            if sound is not None:
+                sound.stop()
             platform.close()
 
 
@@ -270,6 +292,7 @@ def metric(text: str, name: str) -> float:
 
 
 @needs_ffprobe
+@pytest.mark.parametrize("site", ["sound"], indirect=True)
 def test_live_video_over_udp_and_tcp_shared_and_replaced(site: Site, tmp_path: Path) -> None:
     platform, clip = site.platform, site.clip
 
@@ -408,6 +431,78 @@ def test_live_video_over_udp_and_tcp_shared_and_replaced(site: Site, tmp_path: P
     assert metric(metrics, "gateway_gb_invites_total") == 6
     assert metric(metrics, "gateway_gb_byes_sent_total") == 1
     assert metric(metrics, "gateway_gb_sent_bytes_total") == counters["bytes_sent"]
+
+    check_sound_and_elementary_stream(site)
+
+
+def check_sound_and_elementary_stream(site: Site) -> None:
+    """The camera with a microphone, viewed by two platform sessions at once: one offer with PS gets the
+    G.711 A-law inside the PS, on the video's clock, as our demuxer and FFmpeg read it; one offer without
+    PS (H264/90000 on 98 only, GB/T 28181-2022) gets the video as an H.264 elementary stream."""
+    platform = site.platform
+    wait_until(
+        "the sound camera online", lambda: site.get(f"/api/v1/cameras/{SOUND_CAMERA}/health")["state"] == "online", 20
+    )
+    ps, es = UdpMedia(), UdpMedia()
+    try:
+        ps_ssrc, es_ssrc = "0100000031", "0100000032"
+        ps_call = platform.invite(SOUND_CHANNEL, play_offer(ps.port, ssrc=ps_ssrc))
+        es_call = platform.invite(SOUND_CHANNEL, play_offer(es.port, ssrc=es_ssrc, rtpmaps=["98 H264/90000"]))
+        assert platform.final_of(ps_call).status == 200 and platform.final_of(es_call).status == 200
+        # The sound travels inside the PS: the answer is the same one PS payload.
+        attributes = ps_call.answer.attributes()
+        assert "rtpmap:96 PS/90000" in attributes and len([a for a in attributes if a.startswith("rtpmap:")]) == 1
+        assert ps_call.answer.value("m") == f"video {ps_call.answer.port} RTP/AVP 96"
+        attributes = es_call.answer.attributes()
+        assert "rtpmap:98 H264/90000" in attributes and "fmtp:98 packetization-mode=1" in attributes
+        assert es_call.answer.value("m") == f"video {es_call.answer.port} RTP/AVP 98"
+        platform.ack(ps_call)
+        platform.ack(es_call)
+        wait_until("both sessions streaming", lambda: ps.datagrams and es.datagrams, 10, interval=0.05)
+        time.sleep(2.5)
+        sessions = {s["call_id"]: s for s in site.uplink()["sessions"]}
+        with_sound, elementary = sessions[ps_call.call_id], sessions[es_call.call_id]
+        assert (with_sound["encoding"], with_sound["audio"]) == ("PS", "pcma") and with_sound["audio_frames_sent"] > 50
+        assert (elementary["encoding"], elementary["audio"], elementary["audio_frames_sent"]) == ("H264", None, 0)
+        assert platform.bye(ps_call).status == 200 and platform.bye(es_call).status == 200
+        quiet(lambda: len(ps.datagrams) + len(es.datagrams), window=0.5)
+    finally:
+        ps.close()
+        es.close()
+
+    reader = RtpPsReader(ssrc=int(ps_ssrc), payload_type=96)
+    frames = [f for d in ps.packets() for f in reader.feed_rtp(d)]
+    assert reader.report.ok and reader.report.gaps == 0, reader.report.errors[:5]
+    assert all(f.marker for f in frames) and len(frames) >= 50
+    demuxer = PsDemuxer()
+    units = [u for f in frames for u in demuxer.feed(f.data, end_of_frame=True)] + demuxer.flush()
+    assert demuxer.report.ok, demuxer.report.errors[:5]
+    assert demuxer.report.stream_types == {VIDEO_STREAM_ID: STREAM_TYPE_H264, AUDIO_STREAM_ID: STREAM_TYPE_G711A}
+    video = [u for u in units if u.stream_id == VIDEO_STREAM_ID]
+    audio = [u for u in units if u.stream_id == AUDIO_STREAM_ID]
+    assert len(video) == len(frames) and {5, 7, 8} <= nal_types(video[0].data)  # from an IDR, sound or not
+    # The camera sends 20 ms frames of 160 samples: about 50 a second, on the video's clock.
+    span_s = ((video[-1].pts or 0) - (video[0].pts or 0)) / 90000
+    assert span_s > 2.0 and 40 * span_s <= len(audio) <= 50 * span_s + 60, (len(audio), span_s)
+    audio_pts = [u.pts or 0 for u in audio]
+    assert all(b > a for a, b in itertools.pairwise(audio_pts))
+    assert abs(audio_pts[0] - (video[0].pts or 0)) < 45000 and all(len(u.data) == 160 for u in audio)
+    # FFmpeg: the video, and the sound decoding to 160 samples a frame at 8 kHz.
+    found = ps_streams(b"".join(f.data for f in frames), audio="pcma")
+    assert found["video"].codec == "h264"
+    assert (found["video"].width, found["video"].height) == (site.clip.width, site.clip.height)
+    assert found["audio"].stream_id == 0x1C0 and len(found["audio"].packets) == len(audio)
+    assert found["audio"].sample_rate == 8000 and found["audio"].audio_samples == 160 * len(audio)
+
+    # The elementary stream: payload type 98, one timestamp per picture with the marker on its last
+    # packet; aiortc's RFC 6184 depayloader finds pictures that open with an IDR and its parameter sets.
+    datagrams = es.packets()
+    assert {rtp_fields(d)[3] for d in datagrams} == {98}
+    runs = group_by_timestamp(datagrams)
+    assert len(runs) >= 40 and all([rtp_fields(d)[2] for d in run] == [False] * (len(run) - 1) + [True] for run in runs)
+    pictures = aiortc_h264_frames(datagrams)
+    assert len(pictures) == len(runs)
+    assert {5, 7, 8} <= {n[0] & 0x1F for n in nal_units(pictures[0])}
 
 
 # --- 2. subscriptions, camera loss and return, hostile input --------------------------------------

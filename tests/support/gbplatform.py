@@ -27,7 +27,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,9 +81,19 @@ def play_offer(
     transport: str = "udp",
     setup: str | None = None,
     video: bool = True,
+    rtpmaps: Sequence[str] | None = None,
 ) -> bytes:
-    """The SDP offer of a platform's live-view INVITE (GB/T 28181-2016 annex G style)."""
+    """The SDP offer of a platform's live-view INVITE (GB/T 28181-2016 annex G style). `rtpmaps` offers
+    other payloads than PS 96, H264 98, MPEG4 97: ["98 H264/90000"] is a 2022 elementary-stream offer."""
     proto = "TCP/RTP/AVP" if transport == "tcp" else "RTP/AVP"
+    if rtpmaps is not None:
+        formats = " ".join(m.split()[0] for m in rtpmaps)
+        lines = ["v=0", f"o={SERVER_ID} 0 0 IN IP4 {LOCAL}", "s=Play", f"c=IN IP4 {LOCAL}", "t=0 0"]
+        lines += [f"m=video {port} {proto} {formats}", "a=recvonly", *(f"a=rtpmap:{m}" for m in rtpmaps)]
+        if setup is not None:
+            lines += [f"a=setup:{setup}", "a=connection:new"]
+        lines.append(f"y={ssrc}")
+        return ("\r\n".join(lines) + "\r\n").encode()
     lines = [
         "v=0",
         f"o={SERVER_ID} 0 0 IN IP4 {LOCAL}",

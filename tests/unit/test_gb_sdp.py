@@ -259,7 +259,7 @@ def test_build_answer_rejects_bad_arguments(kwargs: dict[str, object]) -> None:
         (UDP_PLAY.replace("t=0 0", "t=now"), 400),
         (UDP_PLAY.replace("a=rtpmap:96 PS/90000", "a=rtpmap:PS"), 400),
         (UDP_PLAY.replace("m=video", "m=audio"), 488),  # no video media
-        (UDP_PLAY.replace("a=rtpmap:96 PS/90000", "a=rtpmap:96 H264/90000"), 488),  # no PS payload
+        (TCP_ACTIVE_NO_Y.replace("a=rtpmap:96 PS/90000", "a=rtpmap:96 MPEG4/90000"), 488),  # no PS, H264, H265
         (UDP_PLAY.replace("c=IN IP4 192.168.1.3", "c=IN IP4 999.1.1.1"), 488),
         (UDP_PLAY.replace("c=IN IP4 192.168.1.3", "c=garbage"), 488),
         (UDP_PLAY.replace("c=IN IP4 192.168.1.3\r\n", ""), 488),  # no c= at all

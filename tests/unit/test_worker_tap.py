@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from adapters.common.media import Packet
 from adapters.rtsp import SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.health.state import MeasuredStream
@@ -20,7 +21,7 @@ from gateway.pipeline.workers import ProcessReader
 from gateway.quality.sampler import SamplerSetup
 from gateway.streams.hub import StreamHub, StreamUnavailableError
 from gateway.streams.sources import Source, StreamName
-from tests.support.pacedsource import INFO, paced_source_factory, sequence_of
+from tests.support.pacedsource import INFO, paced_audio_source_factory, paced_source_factory, sequence_of
 
 SETTINGS = SupervisorConfig(connect_timeout_s=5)
 CAMERAS = [
@@ -134,3 +135,51 @@ async def test_a_camera_whose_worker_has_no_session_is_refused_in_time() -> None
         await hub.acquire(CAMERAS[0])
     assert hub.feeds() == []
     await reader.close()
+
+
+async def test_a_tapped_cameras_sound_crosses_only_while_a_consumer_takes_it() -> None:
+    """A worker's camera with a microphone: a viewer of the video alone gets no sound, and none crosses
+    the pipe; a consumer that takes the sound (a GB/T 28181 session) has it cross while it holds the feed."""
+    buses = {c.id: PacketBus(c.id) for c in CAMERAS}
+    reader = ProcessReader(SETTINGS, [c.id for c in CAMERAS], 1, paced_audio_source_factory, buses=buses)
+    hub = StreamHub(SETTINGS, buses, lambda _cid: False, open_source=no_pull)
+    hub.attach_tap(reader)
+    try:
+        task = await running(reader, CAMERAS[0], 1)
+        feed, info = await hub.acquire(CAMERAS[0])
+        assert info.audio is not None and info.audio.codec == "pcma"
+        viewer = feed.subscribe("viewer", 512)
+        spy = feed.bus.subscribe("spy", 1024, audio=True)  # sees the sound whenever it crosses
+        await take(viewer, 10)
+        await asyncio.sleep(0.2)
+        assert not [p for p in await drain(spy) if p.is_audio]  # nobody takes the sound: none crossed
+
+        gb, _ = await hub.acquire(CAMERAS[0], audio=True)
+        assert gb is feed and feed.audio_users == 1
+        session = gb.subscribe("gb", 1024, audio=True)
+        sound = [p for p in [await asyncio.wait_for(session.get(), 5) for _ in range(20)] if p.is_audio]
+        assert sound and all(p.codec == "pcma" for p in sound)
+        assert not [p for p in await drain(viewer) if p.is_audio]  # the viewer still gets the video alone
+        session.close()
+        hub.release(gb, audio=True)
+        await asyncio.sleep(0.3)  # what was in flight
+        await drain(spy)
+        await asyncio.sleep(0.4)
+        crossed = await drain(spy)
+        assert crossed and not [p for p in crossed if p.is_audio]  # the video goes on, the sound stopped
+        viewer.close()
+        spy.close()
+        hub.release(feed)
+        reader.stop_session("cam1")
+        await asyncio.wait_for(task, 5)
+    finally:
+        await hub.close()
+        await reader.close()
+
+
+async def drain(sub: Subscription) -> list[Packet]:
+    """What the subscription has waiting."""
+    out = []
+    while sub.pending():
+        out.append(await sub.get())
+    return out
