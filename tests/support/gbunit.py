@@ -196,14 +196,10 @@ async def settle() -> None:
         await asyncio.sleep(0.01)
 
 
-def manscdp_message(root: str, cmd: str, device_id: str, inner: str = "", sn: int = 7) -> SipMessage:
-    """A platform's MESSAGE carrying a MANSCDP `root` (Query, Control) of `cmd` with `inner` fields."""
-    body = (
-        f'<?xml version="1.0" encoding="GB2312"?><{root}><CmdType>{cmd}</CmdType><SN>{sn}</SN>'
-        f"<DeviceID>{device_id}</DeviceID>{inner}</{root}>"
-    ).encode()
+def platform_request(method: str, body: bytes, extra_headers: list[tuple[str, str]] | None = None) -> SipMessage:
+    """A platform's out-of-dialog request to the gateway carrying a MANSCDP body, parsed as it arrives."""
     msg = request(
-        "MESSAGE",
+        method,
         f"sip:{UNIT_ID}@{DOMAIN}",
         via_host="127.0.0.1",
         via_port=5061,
@@ -213,7 +209,26 @@ def manscdp_message(root: str, cmd: str, device_id: str, inner: str = "", sn: in
         to_uri=f"sip:{UNIT_ID}@{DOMAIN}",
         call_id=new_call_id("127.0.0.1"),
         cseq=1,
+        extra_headers=extra_headers or [],
         body=body,
         content_type="Application/MANSCDP+xml",
     )
     return parse(msg.to_bytes())
+
+
+def manscdp_body(root: str, cmd: str, device_id: str, inner: str = "", sn: int = 7) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="GB2312"?>\r\n<{root}>\r\n<CmdType>{cmd}</CmdType>\r\n<SN>{sn}</SN>\r\n'
+        f"<DeviceID>{device_id}</DeviceID>\r\n{inner}</{root}>\r\n"
+    ).encode()
+
+
+def manscdp_message(root: str, cmd: str, device_id: str, inner: str = "", sn: int = 7) -> SipMessage:
+    """A platform's MESSAGE carrying a MANSCDP `root` (Query, Control) of `cmd` with `inner` fields."""
+    return platform_request("MESSAGE", manscdp_body(root, cmd, device_id, inner, sn))
+
+
+def subscribe_request(cmd: str, expires: int = 3600, device_id: str = UNIT_ID) -> SipMessage:
+    """A platform's SUBSCRIBE to the gateway's catalog or alarms (a Query body of `cmd`)."""
+    headers = [("Event", f"{cmd};id=1"), ("Expires", str(expires)), ("Contact", f"<sip:{SERVER_ID}@127.0.0.1:5061>")]
+    return platform_request("SUBSCRIBE", manscdp_body("Query", cmd, device_id), headers)

@@ -13,7 +13,7 @@ from gateway.gb28181.catalog import catalog_changes, catalog_event, told
 from gateway.gb28181.guard import Guard, RaisedAlarm
 from gateway.health.state import CameraState, CameraStatus
 from tests.support.configs import CH1, CH2, UNIT_ID
-from tests.support.gbunit import Site, manscdp_message, settle
+from tests.support.gbunit import Site, manscdp_message, settle, subscribe_request
 
 
 def _intrusion(camera: str = "gate", at: float = 1_700_000_000.0) -> Event:
@@ -163,9 +163,7 @@ async def test_catalog_subscribers_hear_vlost_and_defect() -> None:
 
 
 def _subscribe() -> SipMessage:
-    from tests.unit.test_gb_live import _subscribe as subscribe
-
-    return subscribe("Catalog")
+    return subscribe_request("Catalog")
 
 
 class _Journal:

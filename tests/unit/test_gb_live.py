@@ -25,10 +25,7 @@ from adapters.gb28181.sip import (
     SipMessage,
     error_response,
     header_params,
-    new_call_id,
-    new_tag,
     parse,
-    request,
 )
 from gateway.analytics.events import Event
 from gateway.gb28181 import alarms
@@ -45,6 +42,7 @@ from tests.support.gbunit import (
     invite_request,
     offer_sdp,
     settle,
+    subscribe_request,
 )
 
 # --- INVITE, ACK, media, BYE ---------------------------------------------------------------------
@@ -257,30 +255,7 @@ async def test_a_camera_lost_while_its_feed_opens_is_refused_with_480(receiver: 
 
 
 def _subscribe(cmd: str, expires: int = 3600, device_id: str = UNIT_ID) -> SipMessage:
-    body = (
-        f'<?xml version="1.0" encoding="GB2312"?>\r\n<Query>\r\n<CmdType>{cmd}</CmdType>\r\n<SN>7</SN>\r\n'
-        f"<DeviceID>{device_id}</DeviceID>\r\n</Query>\r\n"
-    ).encode()
-    msg = request(
-        "SUBSCRIBE",
-        f"sip:{UNIT_ID}@{DOMAIN}",
-        via_host="127.0.0.1",
-        via_port=5061,
-        transport="udp",
-        from_uri=f"sip:{SERVER_ID}@{DOMAIN}",
-        from_tag=new_tag(),
-        to_uri=f"sip:{UNIT_ID}@{DOMAIN}",
-        call_id=new_call_id("127.0.0.1"),
-        cseq=1,
-        extra_headers=[
-            ("Event", f"{cmd};id=1"),
-            ("Expires", str(expires)),
-            ("Contact", f"<sip:{SERVER_ID}@127.0.0.1:5061>"),
-        ],
-        body=body,
-        content_type=manscdp.CONTENT_TYPE,
-    )
-    return parse(msg.to_bytes())
+    return subscribe_request(cmd, expires, device_id)
 
 
 async def test_catalog_subscription_notifies_state_changes() -> None:
