@@ -26,6 +26,7 @@ from gateway.auth import UserStore
 from gateway.config import CameraConfig, GatewayConfig, SupervisorConfig
 from gateway.device_events import DeviceEventService
 from gateway.errors import GatewayError
+from gateway.gb28181.catalog import selected_cameras
 from gateway.gb28181.ledger import ForwardLedger
 from gateway.gb28181.service import Gb28181Service, device_info_from
 from gateway.health.history import HistoryWriter
@@ -35,7 +36,7 @@ from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
 from gateway.liveview.webrtc import AuditHook, LiveViewService
 from gateway.outbox.destinations import build_outbox
-from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.bus import GOP_CACHE_BYTES, PacketBus
 from gateway.pipeline.readers import Reader, RoutedReader, ThreadReader
 from gateway.pipeline.workers import ProcessReader, default_worker_count
 from gateway.ptz import PtzControl
@@ -89,7 +90,10 @@ def open_stores(config: GatewayConfig) -> Iterator[Stores]:
 
 
 def camera_readers(
-    config: GatewayConfig, buses: dict[str, PacketBus], source_factory: SourceFactory
+    config: GatewayConfig,
+    buses: dict[str, PacketBus],
+    source_factory: SourceFactory,
+    gop_cameras: frozenset[str] = frozenset(),
 ) -> tuple[Reader, ProcessReader | None, int]:
     """Who reads each camera for health: (the reader, its worker processes' part if any, their count).
 
@@ -105,7 +109,7 @@ def camera_readers(
     remote = [cid for cid in enabled if cid not in local]
     if workers == 0 or not remote:
         return ThreadReader(settings, buses, source_factory), None, 0
-    processes = ProcessReader(settings, remote, workers, source_factory, buses=buses)
+    processes = ProcessReader(settings, remote, workers, source_factory, buses=buses, gop_cameras=gop_cameras)
     if not local:
         return processes, processes, workers
     return RoutedReader(ThreadReader(settings, buses, source_factory), processes, local), processes, workers
@@ -158,8 +162,10 @@ def build_runtime(
     audit = AuditLog(db)
     grants = GrantStore(db, site_config, users)
     sessions = SessionStore(db, users, audit, config.server)
-    buses = {c.id: PacketBus(c.id) for c in config.cameras}
-    camera_reader, processes, workers = camera_readers(config, buses, source_factory)
+    # The cameras forwarded to GB/T 28181 platforms keep their group of pictures: a session starts at once.
+    forwarded = frozenset(c.id for up in config.uplinks.gb28181 for c in selected_cameras(config, up))
+    buses = {c.id: PacketBus(c.id, GOP_CACHE_BYTES if c.id in forwarded else 0) for c in config.cameras}
+    camera_reader, processes, workers = camera_readers(config, buses, source_factory, forwarded)
     local_ids = frozenset(c.id for c in config.cameras) if processes is None else cameras_needing_packets(config)
     inventory = InventoryService(config, db)
 

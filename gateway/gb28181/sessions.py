@@ -484,8 +484,10 @@ class LiveVideo:
         session.state = "streaming"
         name = f"gb28181:{self.uplink_id}:{session.dialog.call_id}"
         audio = session.sender.audio is not None
+        # From the cached group of pictures, where the camera's bus keeps one: the platform's first
+        # picture comes at once, not at the camera's next keyframe.
         session.subscription = session.feed.subscribe(
-            name, SESSION_QUEUE + AUDIO_QUEUE if audio else SESSION_QUEUE, audio=audio
+            name, SESSION_QUEUE + AUDIO_QUEUE if audio else SESSION_QUEUE, audio=audio, gop=True
         )
         session.task = self._spawn(self._stream(session, session.subscription), f"gb-live-{session.channel_id}")
         self.counters["sessions_started"] += 1

@@ -8,6 +8,13 @@ attribute check, which is the common case (health is measured in the reader thre
 A camera's sound (audio packets, `Packet.is_audio`) goes only to the subscriptions made with
 ``audio=True`` (the GB/T 28181 sessions, a worker's tap while one of those listens): every other
 consumer gets the video alone, as if the camera had no microphone.
+
+A bus made with ``gop_cache_bytes`` keeps the camera's current group of pictures (its last keyframe and
+the video since, up to that many bytes), and a subscription made with ``gop=True`` starts with it: a
+GB/T 28181 platform gets a picture at once instead of at the camera's next keyframe, which a smart
+codec sends 8-10 s apart (Hikvision platforms give up on a stream after about 10 s). Such a bus takes
+every packet, subscribers or not, and holds its lock while it publishes, so that a new subscription
+gets each packet once: from the cache or live, never both, never neither.
 """
 
 from __future__ import annotations
@@ -15,8 +22,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
+from typing import Final
 
 from adapters.common.media import Packet, StreamInfo
+
+# A forwarded camera's group of pictures, at most: a smart codec's 10 s GOP of a still 1080p scene is
+# well under it; a busy 8 Mbit/s camera's 4 s is not, and waits for its next keyframe as before.
+GOP_CACHE_BYTES: Final = 4 * 1024 * 1024
 
 
 class Subscription:
@@ -130,9 +142,12 @@ class BlockingSubscription:
 class PacketBus:
     """Fan-out of one camera's packets. Thread-safe publish; subscribe from the event loop."""
 
-    def __init__(self, camera_id: str) -> None:
+    def __init__(self, camera_id: str, gop_cache_bytes: int = 0) -> None:
         self.camera_id = camera_id
         self.published = 0
+        self.gop_cache_bytes = gop_cache_bytes
+        self._gop: list[Packet] = []  # from the last keyframe on; empty until one, or past the bound
+        self._gop_size = 0
         # What the current session's source announced (codec parameters a decoder needs); set by
         # the reader when a session opens.
         self.info: StreamInfo | None = None
@@ -140,27 +155,69 @@ class PacketBus:
         self._subscribers: tuple[Subscription | BlockingSubscription, ...] = ()
         self._lock = threading.Lock()
 
-    def subscribe(self, name: str, maxlen: int = 256, *, audio: bool = False) -> Subscription:
+    @property
+    def keeps_gop(self) -> bool:
+        return self.gop_cache_bytes > 0
+
+    def subscribe(self, name: str, maxlen: int = 256, *, audio: bool = False, gop: bool = False) -> Subscription:
+        """A subscription for an asyncio consumer; with ``gop`` it starts with the cached group of
+        pictures (its queue grows by that many packets: they are held by the cache already)."""
         if maxlen < 1:
             raise ValueError("maxlen must be at least 1")
         sub = Subscription(self, name, maxlen, asyncio.get_running_loop(), audio)
-        with self._lock:
-            self._subscribers = (*self._subscribers, sub)
+        self._add(sub, gop)
         return sub
 
-    def subscribe_blocking(self, name: str, maxlen: int = 256, *, audio: bool = False) -> BlockingSubscription:
+    def subscribe_blocking(
+        self, name: str, maxlen: int = 256, *, audio: bool = False, gop: bool = False
+    ) -> BlockingSubscription:
         if maxlen < 1:
             raise ValueError("maxlen must be at least 1")
         sub = BlockingSubscription(self, name, maxlen, audio)
-        with self._lock:
-            self._subscribers = (*self._subscribers, sub)
+        self._add(sub, gop)
         return sub
+
+    def _add(self, sub: Subscription | BlockingSubscription, gop: bool) -> None:
+        with self._lock:
+            if gop and self._gop:
+                sub.maxlen += len(self._gop)
+                for packet in self._gop:
+                    sub._offer(packet)
+            self._subscribers = (*self._subscribers, sub)
+
+    def gop(self) -> list[Packet]:
+        """The cached group of pictures (a copy): the last keyframe and the video since."""
+        with self._lock:
+            return list(self._gop)
 
     def _remove(self, sub: Subscription | BlockingSubscription) -> None:
         with self._lock:
             self._subscribers = tuple(s for s in self._subscribers if s is not sub)
 
     def publish(self, packet: Packet) -> None:
+        if self.gop_cache_bytes and not packet.is_audio:
+            with self._lock:
+                self._keep(packet)
+                self._fan_out(packet)
+            return
+        self._fan_out(packet)
+
+    def _keep(self, packet: Packet) -> None:
+        if packet.keyframe:
+            self._gop, self._gop_size = [packet], packet.size
+        elif self._gop:
+            self._gop.append(packet)
+            self._gop_size += packet.size
+            if self._gop_size > self.gop_cache_bytes:
+                # Too long a group to hold: none until the next keyframe (a new session waits for it).
+                self._gop, self._gop_size = [], 0
+
+    def forget_gop(self) -> None:
+        """The stream ended or restarted: its pictures are no start for the next session's decoder."""
+        with self._lock:
+            self._gop, self._gop_size = [], 0
+
+    def _fan_out(self, packet: Packet) -> None:
         self.published += 1
         if packet.is_audio:
             for sub in self._subscribers:

@@ -73,7 +73,11 @@ def read_session(
                 if sampler is not None and (reference := sampler.take_new_reference()) is not None:
                     snapshot = replace(snapshot, new_reference=reference)
                 emit(snapshot, time.time())
-            if bus is not None and bus.subscribers:
+            if bus is not None and bus.keeps_gop:
+                bus.publish(packet)  # kept for the next session's start, whoever listens now
+                if bus.subscribers:
+                    continue
+            elif bus is not None and bus.subscribers:
                 # Someone forwards or views this camera: every packet goes out as it arrives.
                 bus.publish(packet)
                 continue
@@ -83,6 +87,8 @@ def read_session(
                 stop.wait(nap)
     finally:
         source.close()
+        if bus is not None:
+            bus.forget_gop()
     if not stop.is_set():
         raise SourceError(Reason.ENDED, "the stream ended")
 

@@ -36,7 +36,7 @@ from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
-from gateway.pipeline.bus import BlockingSubscription, PacketBus
+from gateway.pipeline.bus import GOP_CACHE_BYTES, BlockingSubscription, PacketBus
 from gateway.pipeline.readers import SnapshotFn, read_session
 from gateway.quality.sampler import SamplerSetup
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
@@ -57,14 +57,26 @@ TAP_POLL_S = 0.5
 
 
 def worker_main(
-    conn: Connection, packets: Connection, settings: SupervisorConfig, source_factory: SourceFactory
+    conn: Connection,
+    packets: Connection,
+    settings: SupervisorConfig,
+    source_factory: SourceFactory,
+    gop_cameras: frozenset[str] = frozenset(),
 ) -> None:
-    """Entry point of a worker process."""
+    """Entry point of a worker process. The buses of `gop_cameras` keep their group of pictures, so that
+    a tap starts with it (see PacketBus)."""
     send_lock = threading.Lock()
     packet_lock = threading.Lock()
     stops: dict[str, threading.Event] = {}
     # One bus per camera for the worker's life, so that a tap outlives the camera's reconnections.
     buses: dict[str, PacketBus] = {}
+
+    def bus_of(camera_id: str) -> PacketBus:
+        bus = buses.get(camera_id)
+        if bus is None:
+            bus = buses[camera_id] = PacketBus(camera_id, GOP_CACHE_BYTES if camera_id in gop_cameras else 0)
+        return bus
+
     taps: dict[str, threading.Event] = {}
     # Tapped cameras whose sound crosses too, and the taps' subscriptions (to switch it while they run).
     tap_audio: set[str] = set()
@@ -84,7 +96,7 @@ def worker_main(
         detail = ""
         try:
             source = source_factory(camera, settings)
-            bus = buses.setdefault(camera.id, PacketBus(camera.id))
+            bus = bus_of(camera.id)
             read_session(source, settings, stop, lambda m, at: send(("snap", camera.id, number, m, at)), bus, quality)
         except SourceError as exc:
             reason, detail = exc.reason.value, exc.detail
@@ -96,8 +108,8 @@ def worker_main(
 
     def tap(camera_id: str, untapped: threading.Event) -> None:
         """Send the camera's packets to the main process until untapped (a thread per tapped camera)."""
-        bus = buses.setdefault(camera_id, PacketBus(camera_id))
-        sub = bus.subscribe_blocking("tap", TAP_QUEUE, audio=camera_id in tap_audio)
+        bus = bus_of(camera_id)
+        sub = bus.subscribe_blocking("tap", TAP_QUEUE, audio=camera_id in tap_audio, gop=True)
         tap_subs[camera_id] = sub
         sub.audio = camera_id in tap_audio  # a "tap_audio" handled while subscribing
         sent_info = None
@@ -186,10 +198,12 @@ class ProcessReader:
         workers: int,
         source_factory: SourceFactory = rtsp_source_factory,
         buses: Mapping[str, PacketBus] | None = None,
+        gop_cameras: frozenset[str] = frozenset(),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self._settings = settings
+        self._gop_cameras = gop_cameras
         # Where a tapped camera's packets are published in this process.
         self._buses: Mapping[str, PacketBus] = buses if buses is not None else {}
         self._tapped: set[str] = set()
@@ -214,7 +228,7 @@ class ProcessReader:
         packets_in, packets_out = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(
             target=worker_main,
-            args=(child, packets_out, self._settings, self._source_factory),
+            args=(child, packets_out, self._settings, self._source_factory, self._gop_cameras),
             name=f"gateway-reader-{index}",
             daemon=True,
         )

@@ -81,11 +81,12 @@ class Feed:
     sessions: int = 0  # sources this feed opened (1 for a pull; 0 for a reader's bus)
     ended: bool = False  # a pull that closed or failed: its bus gets nothing more
 
-    def subscribe(self, name: str, maxlen: int, *, audio: bool = False) -> Subscription:
+    def subscribe(self, name: str, maxlen: int, *, audio: bool = False, gop: bool = False) -> Subscription:
         """The feed's packets for an asyncio consumer. Subscribe here, not on the bus: a subscription made
         just after the feed ended comes back closed (EOF), rather than waiting for packets forever.
-        With ``audio`` the camera's sound comes too (acquire the feed with ``audio=True`` as well)."""
-        sub = self.bus.subscribe(name, maxlen, audio=audio)
+        With ``audio`` the camera's sound comes too (acquire the feed with ``audio=True`` as well); with
+        ``gop`` it starts with the bus's cached group of pictures, when the bus keeps one."""
+        sub = self.bus.subscribe(name, maxlen, audio=audio, gop=gop)
         if self.ended:
             sub.close()
         return sub
@@ -183,6 +184,8 @@ class StreamHub:
                 del self._feeds[feed.key]
             if feed.tapped and self._tap is not None:
                 self._tap.untap(feed.camera_id)
+                # What crossed from the worker grows old here; the next tap sends its group afresh.
+                feed.bus.forget_gop()
 
     def _start_pull(self, camera: CameraConfig, feed: Feed) -> None:
         loop = asyncio.get_running_loop()

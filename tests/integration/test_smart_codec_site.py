@@ -4,7 +4,9 @@
 Two gateways run side by side on the same cameras, to keep the module short on a 2-core CI machine:
 one with the default stream policy (figures measured, never judged), one with explicit
 policy.stream limits. The first must keep every camera online and measure what was served; the
-second must degrade each camera with exactly the fault codes its limits call for.
+second must degrade each camera with exactly the fault codes its limits call for. The first also
+forwards the 10 s GOP camera to a GB/T 28181 platform, which must get its first picture at once (from
+the group of pictures the gateway keeps), not at the camera's next keyframe.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,12 +25,16 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.gb28181.psdemux import PsDemuxer, RtpPsReader
 from gateway.health.policy import LONG_KEYFRAME_INTERVAL, LOW_BITRATE, LOW_FPS
 from sim.clips import ClipInfo
 from sim.server import RtspServerProcess
 from tests.support.clips import clips_locked
 from tests.support.faultproxy import FaultProxy
 from tests.support.gateway import Site, camera, child_env, clip_kbps
+from tests.support.gbplatform import LOCAL, UNIT_ID, FakePlatform, UdpMedia, play_offer, uplink_config
+from tests.support.mediacheck import nal_units
+from tests.support.ports import free_port
 from tests.support.storage import new_url, read
 from tests.support.waiting import wait_until
 
@@ -49,6 +56,7 @@ class Rig:
     strict: Site  # policy.stream limits set, min_fps at its default 15
     clips: dict[str, ClipInfo]
     thin: FaultProxy
+    platform: FakePlatform  # the measured site's GB/T 28181 platform, forwarded the still camera
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +67,28 @@ def smart_clips() -> dict[str, ClipInfo]:
         return make_smart_clips(directory)
 
 
+STILL_CHANNEL = "12010000001320000077"
+
+
 def _site(
-    tmp: Path, url: str, cams: list[dict[str, Any]], password: str, policy: dict[str, Any], **supervisor: Any
+    tmp: Path,
+    url: str,
+    cams: list[dict[str, Any]],
+    password: str,
+    policy: dict[str, Any],
+    platform: FakePlatform | None = None,
+    **supervisor: Any,
 ) -> Site:
-    site = Site(tmp, url, cams, child_env(IT_PW=password))
+    gb_password = (platform.password or "") if platform is not None else ""
+    site = Site(tmp, url, cams, child_env(IT_PW=password, IT_GB_PASSWORD=gb_password))
     config = yaml.safe_load(site.path.read_text())
     config["policy"] = policy
+    if platform is not None:
+        sip_port = free_port(socket.SOCK_DGRAM)
+        platform.gateway = (LOCAL, sip_port)
+        config["site"]["unit"]["gb_id"] = UNIT_ID
+        config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port, channels=["smart_h264_still"])]}
+        next(c for c in config["cameras"] if c["id"] == "smart_h264_still")["gb_channel_id"] = STILL_CHANNEL
     # Picture checks have tests of their own; decoding keyframes here would only slow the readers.
     config["supervisor"].update(quality_interval_s=0, **supervisor)
     site.path.write_text(yaml.safe_dump(config))
@@ -81,6 +105,8 @@ def rig(
     thin = FaultProxy(("127.0.0.1", server.port)).start()
     thin.set_mode("throttle", THIN_LINK_BPS)
     cams = [camera(name, server.url(path)) for path, name in MOUNTS.items()]
+    platform = FakePlatform(password=secrets.token_urlsafe(12))
+    platform.start()
     tmp_a, tmp_b = tmp_path_factory.mktemp("smart-measured"), tmp_path_factory.mktemp("smart-strict")
     measured = _site(
         tmp_a,
@@ -88,6 +114,7 @@ def rig(
         [*cams, camera("still_thin", thin.url("/still"))],
         password,
         {"min_fps": 10},
+        platform,
         # Every packet as it arrives, as for a camera someone views or forwards. Read in bursts, the
         # reader would stay behind the socket by the seconds the sim server sends ahead of real time,
         # and the keyframes' crawl over the thin link would not show (the strict site reads in bursts).
@@ -100,7 +127,7 @@ def rig(
     try:
         measured.proc.start()
         strict.proc.start()
-        yield Rig(measured, strict, smart_clips, thin)
+        yield Rig(measured, strict, smart_clips, thin, platform)
     finally:
         running = [site.proc.proc for site in (measured, strict) if site.proc.proc is not None]
         for proc in running:  # both at once: each takes a few seconds to stop
@@ -113,6 +140,7 @@ def rig(
                 proc.wait()
         thin.stop()
         server.stop()
+        platform.close()
     for site in (measured, strict):
         assert site.proc.proc is not None and site.proc.proc.returncode == 0, site.proc.log()[-4000:]
         log = site.proc.log()
@@ -214,3 +242,37 @@ def test_explicit_stream_limits_degrade_with_their_fault_codes(rig: Rig) -> None
     # read the H.265 stream as 49.8..84.6 kb/s, under the 50 kb/s limit at times).
     for cid in ("smart_h265", "night_h264"):
         assert all(LOW_BITRATE not in faults for _, faults in _faults(site, cid)), (cid, _faults(site, cid))
+
+
+def test_a_platform_gets_the_first_picture_of_a_10s_gop_camera_at_once(rig: Rig) -> None:
+    """The still camera sends a keyframe every 10 s. A session that waited for the next one would
+    start 5 s later on average and 10 s at worst, where Hikvision platforms give up; from the group of
+    pictures the gateway keeps, the first picture (a whole IDR with its parameter sets) goes at once."""
+    platform = rig.platform
+    assert platform.registered.wait(20), rig.measured.proc.log()[-3000:]
+    delays = []
+    for n in range(2):
+        media = UdpMedia()
+        try:
+            ssrc = f"010000007{n}"
+            call = platform.invite(STILL_CHANNEL, play_offer(media.port, ssrc=ssrc))
+            assert platform.final_of(call).status == 200
+            acked = time.monotonic()
+            platform.ack(call)
+            wait_until("the first RTP packet", lambda m=media: m.first_at() is not None, 5, interval=0.02)
+            first_at = media.first_at()
+            assert first_at is not None
+            delays.append(first_at - acked)
+            time.sleep(0.5)
+            platform.bye(call)
+            reader = RtpPsReader(ssrc=int(ssrc), payload_type=96)
+            frames = [f for d in media.packets() for f in reader.feed_rtp(d)]
+            demuxer = PsDemuxer()
+            units = [u for f in frames for u in demuxer.feed(f.data, end_of_frame=True)] + demuxer.flush()
+            assert units, "no picture in the first half second"
+            kinds = {unit[0] & 0x1F for unit in nal_units(units[0].data)}
+            assert {5, 7, 8} <= kinds, kinds  # an IDR with its SPS and PPS
+        finally:
+            media.close()
+        time.sleep(1.3)  # the second session starts elsewhere in the 10 s group
+    assert max(delays) < 1.5, delays

@@ -113,3 +113,67 @@ async def test_routed_reader_sends_each_camera_to_its_reader() -> None:
         ("threads", "close"),
         ("processes", "close"),
     ]
+
+
+def _video(i: int, keyframe: bool = False, size: int = 100) -> Packet:
+    return Packet("cam", "h264", i, i, Fraction(1, 90000), keyframe, bytes(size), 0.0)
+
+
+async def test_a_gop_subscription_starts_at_the_last_keyframe() -> None:
+    bus = PacketBus("cam", gop_cache_bytes=10_000)
+    for i in range(5):
+        bus.publish(_video(i, keyframe=i in (0, 3)))
+    plain = bus.subscribe("plain", 4)
+    started = bus.subscribe("gb", 4, gop=True)
+    bus.publish(_video(5))
+    assert [p.pts for p in [await started.get() for _ in range(3)]] == [3, 4, 5]  # keyframe 3 on
+    assert started.pending() == 0 and (await plain.get()).pts == 5 and plain.pending() == 0
+
+
+async def test_a_group_past_the_bound_is_dropped_until_the_next_keyframe() -> None:
+    bus = PacketBus("cam", gop_cache_bytes=250)
+    bus.publish(_video(0, keyframe=True))
+    bus.publish(_video(1))
+    assert [p.pts for p in bus.gop()] == [0, 1]
+    bus.publish(_video(2))  # 300 bytes: over the bound
+    assert bus.gop() == []
+    bus.publish(_video(3))
+    assert bus.gop() == []  # not a start for a decoder: nothing until a keyframe
+    bus.publish(_video(4, keyframe=True))
+    assert [p.pts for p in bus.gop()] == [4]
+    bus.forget_gop()
+    assert bus.gop() == []
+    assert PacketBus("cam").gop() == [] and not PacketBus("cam").keeps_gop  # off unless asked
+
+
+def test_a_gop_subscription_made_while_publishing_gets_each_packet_once() -> None:
+    """Subscriptions made from another thread while the reader publishes: each sees a run of
+    consecutive packets from a keyframe on, none twice, none missing."""
+    bus = PacketBus("cam", gop_cache_bytes=1_000_000)
+    done = threading.Event()
+
+    def reader() -> None:
+        for i in range(20_000):
+            if done.is_set():
+                return
+            bus.publish(_video(i, keyframe=i % 25 == 0, size=10))
+            if i % 100 == 0:
+                time.sleep(0.0005)  # let the subscribing thread in between publishes
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        subs = []
+        for _ in range(50):
+            subs.append(bus.subscribe_blocking("gb", 100_000, gop=True))
+            time.sleep(0.001)
+    finally:
+        done.set()
+        thread.join()
+    for sub in subs:
+        got = []
+        while (packet := sub.get(0)) is not None:
+            got.append(packet)
+        assert got and got[0].keyframe, "a GOP subscription must start at a keyframe"
+        pts = [p.pts for p in got]
+        assert pts == list(range(pts[0], pts[0] + len(pts))), "a packet missed or repeated"
