@@ -28,6 +28,7 @@ from gateway.api.routes import (
     recordings,
     reports,
     system,
+    tickets,
     uplinks,
     users,
 )
@@ -147,6 +148,7 @@ def create_app(
     app.include_router(live.router)
     app.include_router(recordings.router)
     app.include_router(ptz.router)
+    app.include_router(tickets.router)
     app.include_router(web_routes.router)
     app.mount(web.ASSETS_PREFIX, StaticFiles(directory=web.STATIC_DIR), name="assets")
     # Swagger UI from an installed package, not a CDN: the edge box may have no internet at all.

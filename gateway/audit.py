@@ -43,6 +43,10 @@ REPLAY_START = "replay_start"  # a recording viewed on the pages: who, which cam
 REPLAY_STOP = "replay_stop"
 PTZ_CONTROL = "ptz_control"  # a camera moved, a preset set, called or removed: by whom
 SNAPSHOT = "snapshot"
+TICKET_OPEN = "ticket_open"  # a camera fault lasted past its grace time: a hidden danger (system)
+TICKET_ESCALATE = "ticket_escalate"  # not acknowledged in time: the next contact list told (system)
+TICKET_ACK = "ticket_ack"  # a person took the danger on: who, when, their note
+TICKET_CLOSE = "ticket_close"  # the camera healthy again for the recovery time (system)
 REPORT_EXPORT = "report_export"
 AUDIT_EXPORT = "audit_export"
 CONFIG_CHANGE = "config_change"
@@ -64,6 +68,10 @@ ACTIONS = (
     REPLAY_STOP,
     PTZ_CONTROL,
     SNAPSHOT,
+    TICKET_OPEN,
+    TICKET_ESCALATE,
+    TICKET_ACK,
+    TICKET_CLOSE,
     REPORT_EXPORT,
     AUDIT_EXPORT,
     CONFIG_CHANGE,

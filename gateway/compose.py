@@ -50,6 +50,8 @@ from gateway.storage.db import Database
 from gateway.streams.hub import StreamHub
 from gateway.streams.sources import Source, SourceFactory, StreamName, camera_source, rtsp_source_factory
 from gateway.tasks import Watchdog
+from gateway.tickets.service import TicketService
+from gateway.tickets.store import TicketStore
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +201,9 @@ def build_runtime(
     live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays)
     outbox = build_outbox(config, db, watchdog)
     outbox.health_source = tracker.all
+    tickets = TicketService(config, TicketStore(db), outbox.publish, audit_entry=audit.record)
     # Who hears what: state changes, detections.
-    for listener in (uplinks.camera_changed, live.camera_changed, outbox.camera_changed):
+    for listener in (uplinks.camera_changed, live.camera_changed, outbox.camera_changed, tickets.camera_changed):
         tracker.subscribe(listener)
     analytics.on_event(uplinks.detection_event)
     analytics.on_event(outbox.event_stored)
@@ -228,6 +231,7 @@ def build_runtime(
         recordings=recordings,
         replays=replays,
         ptz=ptz,
+        tickets=tickets,
         audit=audit,
         grants=grants,
         sessions=sessions,

@@ -41,6 +41,7 @@ from gateway.storage.db import Database
 from gateway.streams.hub import StreamHub
 from gateway.supervisor import CameraSupervisor
 from gateway.tasks import Watchdog
+from gateway.tickets.service import TicketService
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class Runtime:
     recordings: RecordingAudit
     replays: Replays
     ptz: PtzControl
+    tickets: TicketService
     audit: AuditLog
     grants: GrantStore
     sessions: SessionStore
@@ -127,6 +129,8 @@ class Runtime:
             )
         if self.recordings.cameras():
             self._tasks.append(self.watchdog.task("recording-audit", self.recordings.run))
+        if self.config.tickets.enabled:
+            self._tasks.append(self.watchdog.task("tickets", self.tickets.run))
         enabled = [c for c in self.config.cameras if c.enabled]
         settings = self.config.supervisor
         for camera in enabled:

@@ -19,8 +19,9 @@ from gateway.config.base import AsText, Model, Slug
 from gateway.config.secrets import SecretRef, secret_issues
 from gateway.errors import ConfigIssue
 
-MessageKind = Literal["event", "state", "quality", "health"]
-MESSAGE_KINDS: tuple[MessageKind, ...] = ("event", "state", "quality", "health")
+# "ticket": a hidden-danger ticket's change (gateway/tickets/), for the people on its contact lists.
+MessageKind = Literal["event", "state", "quality", "health", "ticket"]
+MESSAGE_KINDS: tuple[MessageKind, ...] = ("event", "state", "quality", "health", "ticket")
 _WEBHOOK_KINDS: tuple[MessageKind, ...] = ("event", "state", "quality")
 _TOPIC_PREFIX = r"^[^#+/\x00]+(/[^#+/\x00]+)*$"
 _GAT_ID = re.compile(r"\d{20}")

@@ -31,6 +31,8 @@ from gateway.config.system import (
     StorageConfig,
     SupervisorConfig,
 )
+from gateway.config.tickets import NotifyConfig, TicketsConfig
+from gateway.config.tickets import cross_check as tickets_cross_check
 from gateway.config.uplinks import UplinksConfig
 from gateway.errors import ConfigIssue, SecretUnavailableError
 
@@ -55,6 +57,12 @@ class GatewayConfig(Model):
     )
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig, description="WebRTC live view for viewers")
     ptz: PtzConfig = Field(default_factory=PtzConfig, description="PTZ control of the cameras that have it")
+    tickets: TicketsConfig = Field(
+        default_factory=TicketsConfig, description="Hidden-danger tickets for camera faults that last"
+    )
+    notify: NotifyConfig = Field(
+        default_factory=NotifyConfig, description="Who is told of tickets, and in what language"
+    )
     instance: InstanceConfig = Field(
         default_factory=InstanceConfig, description="This process's name and shard of cameras (scale-out)"
     )
@@ -148,5 +156,11 @@ def cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIss
         check_secrets=check_secrets,
         gat1400_subscribers=uplinks.gat1400_subscribers,
         api_port=config.server.port,
+    )
+    issues += tickets_cross_check(
+        config.tickets,
+        config.notify,
+        destinations={d.id: list(d.kinds) for d in uplinks.destinations()},
+        zones=config.zones,
     )
     return issues

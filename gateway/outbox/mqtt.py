@@ -6,6 +6,7 @@
     <prefix>/<site>/cameras/<camera>/health         retained  measured stream figures (JSON)
     <prefix>/<site>/cameras/<camera>/quality                  a picture fault raised or cleared (JSON)
     <prefix>/<site>/cameras/<camera>/events/<kind>            a detection event (JSON)
+    <prefix>/<site>/tickets/<ticket id>                       a hidden-danger ticket's change (JSON)
 
 A message counts as delivered when the broker acknowledged every publish it made.
 """
@@ -41,6 +42,8 @@ def publications(
         return [(f"{camera}/health", body, True)]
     if message.kind == "quality":
         return [(f"{camera}/quality", body, False)]
+    if message.kind == "ticket":
+        return [(f"{site_topic(uplink, site_id)}/tickets/{data.get('ticket_id', '-')}", body, False)]
     return [(f"{camera}/events/{data.get('kind', 'event')}", body, False)]
 
 

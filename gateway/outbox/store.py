@@ -37,7 +37,9 @@ class NewMessage:
     expires_at: float | None = None
     event_id: int | None = None
     event_kind: str | None = None  # the rule kind of a detection event, for destination filters
-    msg_id: str | None = None  # default: a random one
+    msg_id: str | None = None  # default: a random one; a message whose msg_id is stored already is not stored again
+    # The destinations it is for (a ticket's contact list); None: every destination whose route takes it.
+    audience: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Route:
 
     def wants(self, message: NewMessage) -> bool:
         if message.kind not in self.kinds:
+            return False
+        if message.audience is not None and self.destination not in message.audience:
             return False
         if self.cameras is not None and message.camera_id not in self.cameras:
             return False
@@ -116,6 +120,13 @@ class OutboxStore:
             takers = [r.destination for r in routes if r.wants(message)]
             if not takers:
                 continue
+            if (
+                message.msg_id is not None
+                and conn.execute(
+                    select(schema.outbox_messages.c.id).where(schema.outbox_messages.c.msg_id == message.msg_id)
+                ).first()
+            ):
+                continue  # told already (a ticket's change published again after a restart)
             key = conn.execute(
                 insert(schema.outbox_messages).values(
                     msg_id=message.msg_id or f"{self._site}:{message.kind}:{uuid.uuid4().hex}",

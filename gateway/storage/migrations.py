@@ -164,6 +164,10 @@ def _gat1400_subscriptions(conn: Connection) -> None:
     schema.gat1400_subscriptions.create(conn)
 
 
+def _tickets(conn: Connection) -> None:
+    schema.tickets.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -179,4 +183,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "the recording audit: recorded days and gaps, searches of recording devices", _recordings),
     Migration(13, "the GB/T 28181 catalog each uplink last told its platform", _uplink_catalog),
     Migration(14, "subscriptions GA/T 1400 platforms hold at this gateway", _gat1400_subscriptions),
+    Migration(15, "hidden-danger tickets of camera faults", _tickets),
 )

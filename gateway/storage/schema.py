@@ -413,3 +413,28 @@ gat1400_subscriptions = Table(
     Column("dropped", Integer, nullable=False, default=0),  # pending notifications dropped when it ended
     UniqueConstraint("instance", "uplink_id", "subscribe_id", name="uq_gat1400_subscriptions"),
 )
+
+tickets = Table(
+    "tickets",
+    metadata,
+    # A hidden danger: a camera fault that lasted past its grace time (gateway/tickets/). Opened, told,
+    # acknowledged by a person, closed by itself once the camera is healthy again; a fault back soon
+    # after reopens the same row, so a flapping camera is one ticket.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("camera_id", String(64), nullable=False),
+    Column("zone_id", String(64), nullable=True),
+    Column("zone_kind", String(20), nullable=True),
+    Column("fault", String(20), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("since", Float, nullable=False),  # when the fault began
+    Column("opened_at", Float, nullable=False),
+    Column("acknowledged_at", Float, nullable=True),
+    Column("acknowledged_by", String(100), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("level", Integer, nullable=False),  # escalation level: the contact list last told
+    Column("told_at", Float, nullable=False),  # when that list was told
+    Column("closed_at", Float, nullable=True),
+    Column("reopened", Integer, nullable=False),
+    Index("ix_tickets_camera_opened", "camera_id", "opened_at"),
+    Index("ix_tickets_closed", "closed_at"),
+)

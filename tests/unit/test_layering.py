@@ -82,6 +82,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "gateway.liveview.*",
             "gateway.recordings.*",
             "gateway.ptz",
+            "gateway.tickets.*",
             "gateway.reports.*",
             "gateway.inventory",
             "gateway.device_events",

@@ -1,0 +1,86 @@
+"""Hidden-danger tickets (gateway/tickets/): every role reads those of the cameras it may see; the unit's
+own people (admin, operator) acknowledge them, each acknowledgement in the audit log. A ticket of a
+camera not granted answers like one that does not exist."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.access import Access
+from gateway.api.deps import AccessDep, RuntimeDep, current_access
+from gateway.auth import Role
+from gateway.errors import NotFoundError, PermissionDeniedError
+
+router = APIRouter(tags=["tickets"])
+
+_ACKNOWLEDGERS = frozenset({Role.ADMIN, Role.OPERATOR})
+
+
+class AckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=500, description="What is being done about it")
+
+
+def _acknowledger(access: Annotated[Access, Depends(current_access)]) -> Access:
+    if access.user.role not in _ACKNOWLEDGERS:
+        raise PermissionDeniedError("only the unit's admins and operators acknowledge tickets")
+    return access
+
+
+AckDep = Annotated[Access, Depends(_acknowledger)]
+
+
+@router.get("/api/v1/tickets")
+async def list_tickets(
+    runtime: RuntimeDep,
+    access: AccessDep,
+    state: Annotated[Literal["open", "closed", "all"], Query()] = "all",
+    camera: Annotated[str | None, Query(max_length=64)] = None,
+    zone: Annotated[str | None, Query(max_length=64)] = None,
+    start: Annotated[float | None, Query(ge=0, description="Alive at or after (epoch s)")] = None,
+    end: Annotated[float | None, Query(ge=0, description="Opened before (epoch s)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    """Tickets, open ones first, then newest first: each with its camera, zone, fault, age, who
+    acknowledged it and when, and its repair time once closed."""
+    found = await asyncio.to_thread(
+        runtime.tickets.store.search,
+        state=None if state == "all" else state,
+        camera_id=camera,
+        zone_id=zone,
+        start=start,
+        end=end,
+        limit=limit,
+    )
+    now = time.time()
+    visible = [t for t in found if access.can_see(t.camera_id)]
+    visible.sort(key=lambda t: (not t.open, -t.opened_at))
+    names = {c.id: c.name for c in runtime.config.cameras}
+    return {
+        "tickets": [{**t.to_json(now), "camera_name": names.get(t.camera_id, t.camera_id)} for t in visible],
+        "open": sum(1 for t in visible if t.open),
+    }
+
+
+@router.get("/api/v1/tickets/{ticket_id}")
+async def get_ticket(ticket_id: int, runtime: RuntimeDep, access: AccessDep) -> dict[str, Any]:
+    ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
+    if ticket is None or not access.can_see(ticket.camera_id):
+        raise NotFoundError(f"no ticket {ticket_id}")
+    camera = runtime.config.camera(ticket.camera_id)
+    return {**ticket.to_json(time.time()), "camera_name": camera.name if camera else ticket.camera_id}
+
+
+@router.post("/api/v1/tickets/{ticket_id}/ack")
+async def acknowledge(ticket_id: int, body: AckIn, runtime: RuntimeDep, access: AckDep) -> dict[str, Any]:
+    """Take the danger on: who and when are kept (the first to acknowledge), the note replaced."""
+    ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
+    if ticket is None or not access.can_see(ticket.camera_id):
+        raise NotFoundError(f"no ticket {ticket_id}")
+    done = await runtime.tickets.acknowledge(ticket_id, access.user.name, access.user.role.value, body.note)
+    return done.to_json(time.time())
