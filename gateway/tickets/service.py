@@ -38,7 +38,7 @@ from gateway.tickets.store import Ticket, TicketStore
 
 log = logging.getLogger(__name__)
 
-TICK_S: Final = 5.0
+TICK_S: Final = 2.0  # one query of the open tickets per tick; a grace time is met within it
 
 Publish = Callable[[Sequence[NewMessage]], None]
 # (actor, role, action, target, detail): an audit entry (blocking; the service calls it in its thread)
