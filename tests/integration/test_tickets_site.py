@@ -76,6 +76,10 @@ def test_a_camera_down_is_a_ticket_told_escalated_acknowledged_and_closed(
                 (ticket,) = api("GET", "/api/v1/tickets?state=open").json()["tickets"]
                 assert (ticket["camera_id"], ticket["fault"], ticket["zone_kind"]) == ("lab1", "offline", "key_area")
                 assert ticket["acknowledged_by"] is None and ticket["level"] == 0
+                evidence = api("GET", f"/api/v1/tickets/{ticket['id']}").json()["evidence"]
+                states = [i["state"] for i in evidence["timeline"]]
+                assert "online" in states and states[-1] == "offline", evidence["timeline"]
+                assert evidence["picture_now"] == "/api/v1/cameras/lab1/snapshot"
                 with duty.lock:
                     told = duty.accepted[0]
                 assert told["data"]["camera_name"] == "lab1" and told["data"]["zone_name"] == "化学实验室"

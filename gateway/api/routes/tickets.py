@@ -8,7 +8,7 @@ import asyncio
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.access import Access
@@ -67,13 +67,46 @@ async def list_tickets(
     }
 
 
+# The state history shown as evidence: from this long before the fault began to its end (or now).
+EVIDENCE_BEFORE_S = 600.0
+
+
 @router.get("/api/v1/tickets/{ticket_id}")
 async def get_ticket(ticket_id: int, runtime: RuntimeDep, access: AccessDep) -> dict[str, Any]:
+    """The ticket and its evidence: the camera's state history around the fault, where to see its
+    picture now (while the ticket is open) and its reference picture (the first good picture it gave,
+    kept until an operator resets it)."""
     ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
     if ticket is None or not access.can_see(ticket.camera_id):
         raise NotFoundError(f"no ticket {ticket_id}")
     camera = runtime.config.camera(ticket.camera_id)
-    return {**ticket.to_json(time.time()), "camera_name": camera.name if camera else ticket.camera_id}
+    now = time.time()
+    until = ticket.closed_at or now
+    timeline = await asyncio.to_thread(
+        runtime.reader.timeline, ticket.camera_id, ticket.since - EVIDENCE_BEFORE_S, until, now
+    )
+    has_reference = runtime.references.get(ticket.camera_id) is not None
+    return {
+        **ticket.to_json(now),
+        "camera_name": camera.name if camera else ticket.camera_id,
+        "evidence": {
+            "timeline": [{"start": i.start, "end": i.end, "state": i.state, "reason": i.reason} for i in timeline],
+            "picture_now": f"/api/v1/cameras/{ticket.camera_id}/snapshot" if ticket.open else None,
+            "reference_picture": f"/api/v1/tickets/{ticket.id}/reference.jpg" if has_reference else None,
+        },
+    }
+
+
+@router.get("/api/v1/tickets/{ticket_id}/reference.jpg")
+async def reference_picture(ticket_id: int, runtime: RuntimeDep, access: AccessDep) -> Response:
+    """The camera's reference picture: how its view looked when it was good."""
+    ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
+    if ticket is None or not access.can_see(ticket.camera_id):
+        raise NotFoundError(f"no ticket {ticket_id}")
+    jpeg = runtime.references.get(ticket.camera_id)
+    if jpeg is None:
+        raise NotFoundError(f"camera {ticket.camera_id!r} has no reference picture yet")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
 @router.post("/api/v1/tickets/{ticket_id}/ack")
