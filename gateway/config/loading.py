@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from adapters.common.redact import mask_text
 from gateway.config.analytics import RULE_KINDS
 from gateway.config.root import GatewayConfig, cross_check
+from gateway.config.secrets import HIDDEN_VALUE_ERROR
 from gateway.errors import ConfigError, ConfigIssue
 
 
@@ -79,7 +80,8 @@ def issues_from_validation(exc: ValidationError) -> list[ConfigIssue]:
         # A discriminated union (analytics rules) puts the chosen tag after the list index: drop it.
         loc = tuple(p for i, p in enumerate(loc) if not (i and isinstance(loc[i - 1], int) and p in RULE_KINDS))
         message = err["msg"].removeprefix("Value error, ")
-        value = None if err["type"] == "missing" else _shown_value(err.get("input"))
+        hidden = err["type"] in ("missing", HIDDEN_VALUE_ERROR)
+        value = None if hidden else _shown_value(err.get("input"))
         issues.append(ConfigIssue(_key_path(loc), message, value))
     return issues
 

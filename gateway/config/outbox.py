@@ -1,5 +1,5 @@
 """Config of the outbox and its destinations (`uplinks.mqtt`, `uplinks.webhooks`, `uplinks.gat1400`,
-`uplinks.gat1400_subscribers` and `uplinks.outbox` in the site config).
+`uplinks.gat1400_subscribers`, `uplinks.bots`, `uplinks.email` and `uplinks.outbox` in the site config).
 
 The checks that need the rest of the tree (`cross_check`, which root.py runs) take plain values and
 return ConfigIssues with full key paths.
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal, Protocol
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.config.analytics import RULE_KINDS
 from gateway.config.base import AsText, Model, Slug
-from gateway.config.secrets import SecretRef, secret_issues
+from gateway.config.secrets import HIDDEN_VALUE_ERROR, SecretRef, secret_issues
 from gateway.errors import ConfigIssue
 
 # "ticket": a hidden-danger ticket's change (gateway/tickets/), for the people on its contact lists.
@@ -142,6 +144,145 @@ class Gat1400SubscriberUplink(_Filtered):
         return ("event",)
 
 
+# -- people's channels: group bots and e-mail (ticket notifications) ----------------------------------------
+
+NotifyKind = Literal["ticket"]
+_NOTIFY_KINDS: tuple[NotifyKind, ...] = ("ticket",)
+BotKind = Literal["wecom", "dingtalk", "feishu"]
+_HH_MM = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+_ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
+# Tickets whose change can wait for the end of quiet hours; a danger found or escalated cannot.
+HELD_IN_QUIET_HOURS: tuple[str, ...] = ("closed", "acknowledged")
+
+
+_TIME_OF_DAY = "a time of day as HH:MM, from 00:00 to 23:59 (quote it: '22:00')"
+
+
+def _yaml_time(value: object) -> object:
+    # YAML 1.1 reads an unquoted 22:00 as the base-60 number 1320: give it back its clock form.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        text = f"{value // 60:02d}:{value % 60:02d}"
+        if not _HH_MM.fullmatch(text):
+            raise ValueError(f"{text} is not {_TIME_OF_DAY}")
+        return text
+    return value
+
+
+def _time_of_day(value: str) -> str:
+    if not _HH_MM.fullmatch(value):
+        raise ValueError(_TIME_OF_DAY)
+    return value
+
+
+TimeOfDay = Annotated[str, BeforeValidator(_yaml_time), AfterValidator(_time_of_day)]
+
+
+class QuietHours(Model):
+    """A daily period in the site's time zone during which a channel holds the ticket changes that can
+    wait (closed, acknowledged) until its end; dangers found, escalated or back go out at once."""
+
+    start: TimeOfDay = Field(description="HH:MM, the site's time: holding starts")
+    end: TimeOfDay = Field(description="HH:MM, the site's time: what was held goes out (may be the next day)")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end are the same time: give a period, or no quiet_hours")
+        return self
+
+    def minutes(self) -> tuple[int, int]:
+        """(start, end) in minutes after midnight."""
+        h1, m1 = self.start.split(":")
+        h2, m2 = self.end.split(":")
+        return int(h1) * 60 + int(m1), int(h2) * 60 + int(m2)
+
+
+def _bot_url(value: object) -> object:
+    if isinstance(value, str):
+        # The error must not echo the value: it holds the bot's key.
+        raise PydanticCustomError(
+            HIDDEN_VALUE_ERROR,
+            "a bot's webhook URL holds its key (WeCom key=, DingTalk access_token=, Feishu's hook id): "
+            "give it as a secret reference, {env: NAME} or {file: PATH}, never in the config file",
+        )
+    return value
+
+
+BotUrl = Annotated[SecretRef, BeforeValidator(_bot_url)]
+
+
+def _address(value: str) -> str:
+    if not _ADDRESS.fullmatch(value):
+        raise ValueError("an e-mail address such as duty@example.com")
+    return value
+
+
+def _sender(value: str) -> str:
+    _name, address = parseaddr(value)
+    if not _ADDRESS.fullmatch(address) or "\n" in value or "\r" in value:
+        raise ValueError("an e-mail address, or 'Name <address>'")
+    return value
+
+
+Address = Annotated[str, AfterValidator(_address)]
+Sender = Annotated[str, AfterValidator(_sender)]
+
+
+class _Notified(Model):
+    """What a people's channel receives: ticket messages of these cameras, quiet hours aside."""
+
+    kinds: list[NotifyKind] = Field(
+        default_factory=lambda: list(_NOTIFY_KINDS),
+        min_length=1,
+        description="Message kinds; 'ticket' is the one rendered",
+    )
+    cameras: Literal["all"] | list[Slug] = Field(default="all", description="'all' cameras or a list of camera ids")
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="Hold closed/acknowledged tickets during these hours (site time), never drop"
+    )
+    picture: bool = Field(default=True, description="Send the ticket's picture where the channel can take one")
+
+
+class BotUplink(_Notified):
+    """A WeCom (企业微信), DingTalk (钉钉) or Feishu (飞书) group bot: ticket notifications in the bot's
+    own markdown or card format."""
+
+    id: Slug = Field(description="Short name of this destination, used in contact lists, the API, metrics and logs")
+    kind: BotKind = Field(description="wecom | dingtalk | feishu")
+    url: BotUrl = Field(description="The webhook URL with its key: a secret reference (env or file), never plain")
+    secret: SecretRef | None = Field(
+        default=None, description="Signing secret (DingTalk 加签 SEC..., Feishu 签名校验), when the bot has one"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    max_per_minute: int | None = Field(
+        default=None, ge=1, le=100, description="Messages a minute at most (default: WeCom 20, DingTalk 20, Feishu 100)"
+    )
+
+
+class EmailUplink(_Notified):
+    """A mailbox (or several) reached through an SMTP server: ticket notifications as mails."""
+
+    id: Slug
+    host: str = Field(min_length=1, max_length=253, description="SMTP server")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Default 587 (starttls), 465 (tls), 25 (none)")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls", description="starttls (port 587), tls (implicit, 465), or none (a relay on this host)"
+    )
+    username: str | None = Field(default=None, min_length=1, max_length=256)
+    password: SecretRef | None = Field(default=None, description="SMTP password (env or file)")
+    sender: Sender = Field(alias="from", max_length=320, description="From: an address, or 'Name <address>'")
+    to: list[Address] = Field(min_length=1, max_length=50, description="Recipients")
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+    ca_file: Path | None = Field(
+        default=None, description="CA bundle for a server whose certificate a private CA signed"
+    )
+
+    def smtp_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"starttls": 587, "tls": 465, "none": 25}[self.security]
+
+
 class OutboxConfig(Model):
     """The durable queue every MQTT, webhook and GA/T 1400 message passes through."""
 
@@ -158,6 +299,7 @@ class OutboxConfig(Model):
 
 
 DestinationConfig = MqttUplink | WebhookUplink | Gat1400Uplink | Gat1400SubscriberUplink
+ChannelConfig = BotUplink | EmailUplink
 
 
 class _Camera(Protocol):
@@ -174,6 +316,8 @@ def cross_check(
     check_secrets: bool,
     gat1400_subscribers: Sequence[Gat1400SubscriberUplink] = (),
     api_port: int | None = None,
+    bots: Sequence[BotUplink] = (),
+    email: Sequence[EmailUplink] = (),
 ) -> list[ConfigIssue]:
     """Issues of the destinations against the rest of the tree, each with its key path."""
     issues: list[ConfigIssue] = []
@@ -191,9 +335,7 @@ def cross_check(
             where = f"uplinks.{group}[{i}]"
             # Ids share one namespace: they key the outbox's per-destination backlog.
             if dest.id in seen:
-                issues.append(
-                    ConfigIssue(f"{where}.id", "another MQTT, webhook or GA/T 1400 uplink has this id", dest.id)
-                )
+                issues.append(ConfigIssue(f"{where}.id", _ID_TAKEN, dest.id))
             seen.add(dest.id)
             if isinstance(dest.cameras, list):
                 for j, cid in enumerate(dest.cameras):
@@ -237,4 +379,67 @@ def cross_check(
                     issues += secret_issues(dest.subscriber_password, f"{where}.subscriber_password")
             elif check_secrets:
                 issues += secret_issues(dest.password, f"{where}.password")
+    issues += _channel_issues(bots, email, camera_ids, seen, check_secrets=check_secrets)
+    return issues
+
+
+def _bot_url_issues(ref: SecretRef, where: str) -> list[ConfigIssue]:
+    """A bot URL's reference must be readable and hold an http(s) URL (never shown: it holds the key)."""
+    issues = secret_issues(ref, where)
+    if not issues and not re.fullmatch(r"https?://[^\s/]+/\S*", ref.resolve()):
+        issues.append(ConfigIssue(f"{where}.{'env' if ref.env else 'file'}", "does not hold an http(s) webhook URL"))
+    return issues
+
+
+_ID_TAKEN = "another uplink (MQTT, webhook, GA/T 1400, bot or e-mail) has this id"
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _channel_issues(
+    bots: Sequence[BotUplink],
+    email: Sequence[EmailUplink],
+    camera_ids: set[str],
+    seen: set[str],
+    *,
+    check_secrets: bool,
+) -> list[ConfigIssue]:
+    """Issues of the people's channels: ids shared with every other uplink, cameras, secrets."""
+    issues: list[ConfigIssue] = []
+    channels: list[tuple[str, ChannelConfig]] = [
+        *((f"uplinks.bots[{i}]", b) for i, b in enumerate(bots)),
+        *((f"uplinks.email[{i}]", e) for i, e in enumerate(email)),
+    ]
+    for where, dest in channels:
+        if dest.id in seen:
+            issues.append(ConfigIssue(f"{where}.id", _ID_TAKEN, dest.id))
+        seen.add(dest.id)
+        if isinstance(dest.cameras, list):
+            for j, cid in enumerate(dest.cameras):
+                if cid not in camera_ids:
+                    issues.append(ConfigIssue(f"{where}.cameras[{j}]", "no camera with this id", cid))
+        if isinstance(dest, BotUplink):
+            if dest.kind == "wecom" and dest.secret is not None:
+                issues.append(
+                    ConfigIssue(f"{where}.secret", "a WeCom bot has no signing secret: its key is in the URL")
+                )
+            if check_secrets:
+                issues += _bot_url_issues(dest.url, f"{where}.url")
+                issues += secret_issues(dest.secret, f"{where}.secret")
+            continue
+        if (dest.username is None) != (dest.password is None):
+            issues.append(ConfigIssue(f"{where}.password", "give both username and password, or neither"))
+        if dest.username is not None and dest.security == "none" and dest.host not in _LOOPBACK:
+            issues.append(
+                ConfigIssue(
+                    f"{where}.security",
+                    "a login over an unencrypted connection would send the password in clear: use starttls or tls",
+                    dest.security,
+                )
+            )
+        if dest.ca_file is not None and dest.security == "none":
+            issues.append(ConfigIssue(f"{where}.ca_file", "a CA file is given but security is none"))
+        if check_secrets:
+            if dest.ca_file is not None and not Path(dest.ca_file).is_file():
+                issues.append(ConfigIssue(f"{where}.ca_file", "no such file", str(dest.ca_file)))
+            issues += secret_issues(dest.password, f"{where}.password")
     return issues

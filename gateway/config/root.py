@@ -156,6 +156,8 @@ def cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIss
         check_secrets=check_secrets,
         gat1400_subscribers=uplinks.gat1400_subscribers,
         api_port=config.server.port,
+        bots=uplinks.bots,
+        email=uplinks.email,
     )
     issues += tickets_cross_check(
         config.tickets,

@@ -9,11 +9,17 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.config.base import Model
 from gateway.errors import ConfigIssue, SecretUnavailableError
+
+# The type of a validation error whose value must not be shown (it may be a secret written in the
+# wrong place): the loader reports its key path and message only.
+HIDDEN_VALUE_ERROR = "secret_value_hidden"
 
 
 class SecretRef(Model):
@@ -21,6 +27,16 @@ class SecretRef(Model):
 
     env: str | None = Field(default=None, description="Name of an environment variable holding the secret")
     file: Path | None = Field(default=None, description="Path of a file whose first line is the secret")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_reference(cls, data: Any) -> Any:
+        if isinstance(data, str | bytes | int | float):
+            # Most likely the secret itself, written where its reference belongs: never echoed.
+            raise PydanticCustomError(
+                HIDDEN_VALUE_ERROR, "a secret is never written in the config: give {env: NAME} or {file: PATH}"
+            )
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:

@@ -6,7 +6,15 @@ from pydantic import Field
 
 from gateway.config.base import Model
 from gateway.config.gb28181 import Gb28181Uplink
-from gateway.config.outbox import Gat1400SubscriberUplink, Gat1400Uplink, MqttUplink, OutboxConfig, WebhookUplink
+from gateway.config.outbox import (
+    BotUplink,
+    EmailUplink,
+    Gat1400SubscriberUplink,
+    Gat1400Uplink,
+    MqttUplink,
+    OutboxConfig,
+    WebhookUplink,
+)
 
 
 class UplinksConfig(Model):
@@ -20,6 +28,10 @@ class UplinksConfig(Model):
         default_factory=list,
         description="GA/T 1400 platforms that subscribe to this gateway (/VIID/Subscribes) and take notifications",
     )
+    bots: list[BotUplink] = Field(
+        default_factory=list, description="WeCom, DingTalk and Feishu group bots (ticket notifications)"
+    )
+    email: list[EmailUplink] = Field(default_factory=list, description="Mailboxes by SMTP (ticket notifications)")
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^\s]+$",
@@ -27,7 +39,8 @@ class UplinksConfig(Model):
     )
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 
-    def destinations(self) -> list[MqttUplink | WebhookUplink | Gat1400Uplink]:
+    def destinations(self) -> list[MqttUplink | WebhookUplink | Gat1400Uplink | BotUplink | EmailUplink]:
         """The destinations whose routes take messages directly (a subscribing platform's
-        subscriptions get their routes as they come: gateway/outbox/gat1400_subscribed.py)."""
-        return [*self.mqtt, *self.webhooks, *self.gat1400]
+        subscriptions get their routes as they come: gateway/outbox/gat1400_subscribed.py), the
+        people's channels (bots, e-mail) last."""
+        return [*self.mqtt, *self.webhooks, *self.gat1400, *self.bots, *self.email]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from gateway.config import GatewayConfig
+from gateway.config.outbox import Gat1400Uplink, MqttUplink, WebhookUplink
+from gateway.outbox.bots import BotChannel
 from gateway.outbox.gat1400 import Gat1400Destination
 from gateway.outbox.gat1400_subscribed import Gat1400SubscribedPlatform
+from gateway.outbox.mail import EmailChannel
 from gateway.outbox.mqtt import MqttDestination
+from gateway.outbox.notify import Channel, ChannelQueue, channel_routes
 from gateway.outbox.service import Destination, Outbox, route_of
-from gateway.outbox.store import OutboxStore
+from gateway.outbox.store import OutboxStore, Route
 from gateway.outbox.webhook import WebhookDestination
 from gateway.storage.db import Database
 from gateway.tasks import Watchdog
@@ -35,7 +39,25 @@ def build_outbox(config: GatewayConfig, db: Database, watchdog: Watchdog | None 
         destinations.append(
             Gat1400Destination(gat, config, store.snapshot, password=gat.password.resolve(), watchdog=watchdog)
         )
-    routes = [route_of(d) for d in uplinks.destinations()]
+    direct: list[MqttUplink | WebhookUplink | Gat1400Uplink] = [*uplinks.mqtt, *uplinks.webhooks, *uplinks.gat1400]
+    routes: list[Route] = [route_of(d) for d in direct]
+    channels: list[Channel] = [
+        BotChannel(
+            bot,
+            url=bot.url.resolve(),
+            secret=bot.secret.resolve() if bot.secret is not None else None,
+            timezone=config.site.timezone,
+        )
+        for bot in uplinks.bots
+    ]
+    channels += [
+        EmailChannel(mail, password=mail.password.resolve() if mail.password else None, timezone=config.site.timezone)
+        for mail in uplinks.email
+    ]
+    for channel, spec in zip(channels, [*uplinks.bots, *uplinks.email], strict=True):
+        cameras = None if spec.cameras == "all" else spec.cameras
+        destinations += [ChannelQueue(channel, held=held, head_of=lambda d: _head(store, d)) for held in (False, True)]
+        routes += channel_routes(channel.id, spec.kinds, cameras, spec.quiet_hours)
     platforms = [
         Gat1400SubscribedPlatform(
             sub,
@@ -54,3 +76,9 @@ def build_outbox(config: GatewayConfig, db: Database, watchdog: Watchdog | None 
     for platform in platforms:
         platform.attach(outbox)
     return outbox
+
+
+def _head(store: OutboxStore, destination: str) -> int | None:
+    """The id of the destination's oldest undelivered message (blocking)."""
+    batch = store.next_batch(destination, 1)
+    return batch[0].id if batch else None

@@ -164,5 +164,12 @@ def test_the_commented_uplinks_of_the_example_are_valid() -> None:
     block = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines[start:]]
     data = yaml.safe_load("\n".join(lines[:start] + block))
     config = parse_config(data, check_secrets=False)
-    assert [d.id for d in config.uplinks.destinations()] == ["security-centre", "alarm-desk", "city-viid"]
+    assert [d.id for d in config.uplinks.destinations()] == [
+        "security-centre",
+        "alarm-desk",
+        "city-viid",
+        "wecom-duty",
+        "dingtalk-chief",
+        "mail-duty",
+    ]
     assert config.uplinks.outbox.max_messages == 200_000

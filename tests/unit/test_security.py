@@ -35,7 +35,14 @@ PUBLIC = {
     ("*", "/docs-assets"),
 }
 # Values for path parameters: the granted camera, a stored event, an existing user.
-PARAMS = {"camera_id": "a1", "event_id": "1", "name": "police-u", "session_id": "nope", "token": "nope"}
+PARAMS = {
+    "camera_id": "a1",
+    "event_id": "1",
+    "name": "police-u",
+    "session_id": "nope",
+    "token": "nope",
+    "ticket_id": "1",
+}
 
 
 def routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -239,13 +246,19 @@ def test_only_admins_change_users_tokens_and_grants(site: tuple[TestClient, dict
     client, tokens = site
     body = {"name": "x-new", "role": "police", "kind": "camera", "target": "a1", "disabled": True}
     changes = [(m, p) for m, p in routes(client.app) if m in ("POST", "PATCH", "PUT", "DELETE") and is_api(p)]  # type: ignore[arg-type]
-    # Live view and replay are for the viewing roles; every other change is an admin's.
-    admin_only = [(m, p) for m, p in changes if "/webrtc" not in p and not p.endswith("/replay") and "/ptz" not in p]
+    # Live view and replay are for the viewing roles, tickets are acknowledged by the unit's operators
+    # too; every other change is an admin's.
+    admin_only = [
+        (m, p) for m, p in changes if "/webrtc" not in p and not p.endswith(("/replay", "/ack")) and "/ptz" not in p
+    ]
     assert len(admin_only) >= 6
     for role in ("auditor", "police", "operator"):
         for method, path in admin_only:
             r = client.request(method, concrete(path), headers=bearer(tokens[role]), json=body)
             assert r.status_code == 403, (role, method, path, r.status_code)
+    for role in ("auditor", "police"):  # they read tickets; the unit's own people take them on
+        r = client.post("/api/v1/tickets/1/ack", headers=bearer(tokens[role]), json={"note": "x"})
+        assert r.status_code == 403, (role, r.status_code)
         # Auditors read; they never start a live view.
     r = client.post("/api/v1/cameras/a1/webrtc", headers=bearer(tokens["auditor"]), json={"sdp": "v=0\r\n"})
     assert r.status_code == 403
