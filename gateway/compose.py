@@ -10,6 +10,7 @@ database, a service or the runtime; :class:`gateway.runtime.Runtime` only starts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -31,7 +32,7 @@ from gateway.gb28181.ledger import ForwardLedger
 from gateway.gb28181.service import Gb28181Service, device_info_from
 from gateway.health.history import HistoryWriter
 from gateway.health.policy import HealthPolicy
-from gateway.health.state import CameraState, HealthTracker, StateOf
+from gateway.health.state import CameraState, HealthTracker, StateOf, is_up
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
 from gateway.liveview.webrtc import AuditHook, LiveViewService
@@ -201,7 +202,17 @@ def build_runtime(
     live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays)
     outbox = build_outbox(config, db, watchdog)
     outbox.health_source = tracker.all
-    tickets = TicketService(config, TicketStore(db), outbox.publish, audit_entry=audit.record)
+    references = QualityReferences(db)
+
+    async def ticket_picture(camera_id: str) -> bytes | None:
+        # The picture now while video comes (a covered or frozen camera shows what is wrong), else how
+        # the view looked when it was good (an offline camera has nothing newer).
+        if is_up(camera_state(camera_id)):
+            with contextlib.suppress(GatewayError):
+                return await live.snapshot(camera_id)
+        return references.get(camera_id)
+
+    tickets = TicketService(config, TicketStore(db), outbox.publish, audit_entry=audit.record, picture=ticket_picture)
     # Who hears what: state changes, detections.
     for listener in (uplinks.camera_changed, live.camera_changed, outbox.camera_changed, tickets.camera_changed):
         tracker.subscribe(listener)
@@ -221,7 +232,7 @@ def build_runtime(
         workers=workers,
         inventory=inventory,
         device_events=DeviceEventService(config, db),
-        references=QualityReferences(db),
+        references=references,
         events=events,
         analytics=analytics,
         uplinks=uplinks,

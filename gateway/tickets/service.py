@@ -23,8 +23,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from gateway import audit
@@ -32,6 +32,7 @@ from gateway.config import GatewayConfig
 from gateway.config.tickets import FaultKind
 from gateway.errors import NotFoundError
 from gateway.health.state import CameraStatus
+from gateway.outbox.pictures import attach_picture
 from gateway.outbox.store import NewMessage
 from gateway.tickets.policy import SEVERITY, detail_of, fault_of, zone_of
 from gateway.tickets.store import Ticket, TicketStore
@@ -41,6 +42,10 @@ log = logging.getLogger(__name__)
 TICK_S: Final = 2.0  # one query of the open tickets per tick; a grace time is met within it
 
 Publish = Callable[[Sequence[NewMessage]], None]
+# The camera's picture for a message (its picture now, or how it looked when good), None when none.
+Picture = Callable[[str], Awaitable[bytes | None]]
+# Changes told with the camera's picture (the channels that can show one do: a WeCom bot, e-mail).
+_WITH_PICTURE: Final = frozenset({"opened", "reopened", "escalated"})
 # (actor, role, action, target, detail): an audit entry (blocking; the service calls it in its thread)
 Audit = Callable[[str, str, str, str, dict[str, Any]], object]
 
@@ -63,7 +68,9 @@ class TicketService:
         publish: Publish,
         audit_entry: Audit | None = None,
         clock: Callable[[], float] = time.time,
+        picture: Picture | None = None,
     ) -> None:
+        self._picture = picture
         self._config = config
         self.store = store
         self._publish = publish
@@ -110,7 +117,20 @@ class TicketService:
                 await asyncio.to_thread(self._judge, self._clock(), out)
             finally:
                 if out:
-                    self._publish(out)  # on the loop: the outbox is not thread-safe
+                    self._publish([await self._with_picture(m) for m in out])  # on the loop: not thread-safe
+
+    async def _with_picture(self, message: NewMessage) -> NewMessage:
+        if self._picture is None or message.payload.get("event") not in _WITH_PICTURE or message.camera_id is None:
+            return message
+        try:
+            jpeg = await self._picture(message.camera_id)
+            if jpeg is None:
+                return message
+            payload = await asyncio.to_thread(attach_picture, message.payload, jpeg)
+        except Exception:  # a message without its picture is still told
+            log.warning("tickets: no picture of %s for its message", message.camera_id, exc_info=True)
+            return message
+        return replace(message, payload=payload)
 
     def _judge(self, now: float, out: list[NewMessage]) -> None:
         settings = self._config.tickets

@@ -205,3 +205,29 @@ def test_contact_lists_and_escalation_are_checked_with_their_key_paths() -> None
     with pytest.raises(ConfigError) as caught:
         parse_config(grace, check_secrets=False)
     assert "tickets.grace_s.offline.default" in str(caught.value)
+
+
+async def test_an_opened_ticket_is_told_with_the_cameras_picture(storage_url: str) -> None:
+    import cv2
+    import numpy as np
+
+    ok, buf = cv2.imencode(".jpg", np.full((90, 160, 3), 128, np.uint8))
+    assert ok
+    asked: list[str] = []
+
+    async def picture(camera_id: str) -> bytes | None:
+        asked.append(camera_id)
+        return bytes(buf)
+
+    with Database(storage_url) as db:
+        rig = Rig(parse_config(SITE, check_secrets=False), db)
+        rig.service = TicketService(
+            parse_config(SITE, check_secrets=False), TicketStore(db), rig.publish, clock=rig.clock, picture=picture
+        )
+        rig.status("lab1", CameraState.OFFLINE, "unreachable")
+        await rig.at(125)
+        rig.status("lab1", CameraState.ONLINE)
+        await rig.at(61)
+    opened, closed = rig.told
+    assert asked == ["lab1"] and opened.payload.get("picture_b64")  # the danger is told with its picture
+    assert "picture_b64" not in closed.payload  # the repair is not
