@@ -2,7 +2,8 @@
 
 The configuration carries one secret of every kind the gateway holds (camera password, MQTT, GB/T
 28181 and GA/T 1400 passwords, the password a subscribing GA/T 1400 platform uses with us, webhook
-key), each a distinctive string the secret-grep test searches for.
+key, a group bot's URL token and signing secret, an SMTP password), each a distinctive string the
+secret-grep test searches for.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ WEBHOOK_SECRET = "webhook-Secret-c0de"
 GB_PASSWORD = "gb-Secret-5ea1"
 VIID_PASSWORD = "viid-Secret-2b7e"
 VIID_SUBSCRIBER_PASSWORD = "viid-sub-Secret-4c19"
+BOT_TOKEN = "bot-Secret-token-6d20"  # the access token inside a DingTalk bot's URL
+BOT_SIGNING = "SECbot-signing-Secret-8e11"
+MAIL_PASSWORD = "mail-Secret-3f08"
 USER_PASSWORD = "user-Secret-pass-1234"
 CONFIG_SECRETS = (
     CAMERA_PASSWORD,
@@ -34,6 +38,9 @@ CONFIG_SECRETS = (
     GB_PASSWORD,
     VIID_PASSWORD,
     VIID_SUBSCRIBER_PASSWORD,
+    BOT_TOKEN,
+    BOT_SIGNING,
+    MAIL_PASSWORD,
 )
 ROLES = ("admin", "operator", "auditor", "police")
 
@@ -46,6 +53,9 @@ def site_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, uplinks: boo
         ("SEC_GB_PW", GB_PASSWORD),
         ("SEC_VIID_PW", VIID_PASSWORD),
         ("SEC_VIID_SUB_PW", VIID_SUBSCRIBER_PASSWORD),
+        ("SEC_BOT_URL", f"https://oapi.dingtalk.com/robot/send?access_token={BOT_TOKEN}"),
+        ("SEC_BOT_SIGN", BOT_SIGNING),
+        ("SEC_MAIL_PW", MAIL_PASSWORD),
     ):
         monkeypatch.setenv(name, value)
     raw: dict[str, Any] = {
@@ -108,6 +118,20 @@ def site_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, uplinks: boo
                     "device_id": "33010000001190000001",
                     "username": "33010000001190000001",
                     "password": {"env": "SEC_VIID_PW"},
+                }
+            ],
+            "bots": [
+                {"id": "duty-bot", "kind": "dingtalk", "url": {"env": "SEC_BOT_URL"}, "secret": {"env": "SEC_BOT_SIGN"}}
+            ],
+            "email": [
+                {
+                    "id": "duty-mail",
+                    "host": "127.0.0.1",
+                    "port": 9,
+                    "username": "gateway",
+                    "password": {"env": "SEC_MAIL_PW"},
+                    "from": "gateway@unit.example",
+                    "to": ["duty@unit.example"],
                 }
             ],
             "gat1400_subscribers": [

@@ -1,8 +1,9 @@
 """No secret leaves the gateway: everything the API, the pages, the reports and the logs produce is grepped.
 
 The site holds a camera password (in its RTSP URL), MQTT, GB/T 28181 and GA/T 1400 passwords, a
-webhook key, users' passwords, API tokens and a session cookie. Each is searched for raw, URL-encoded
-and base64-encoded (standard and URL-safe) in every answer body and header and in the DEBUG log.
+webhook key, a group bot's URL token and signing secret, an SMTP password, users' passwords, API
+tokens and a session cookie. Each is searched for raw, URL-encoded and base64-encoded (standard and
+URL-safe) in every answer body and header and in the DEBUG log.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from gateway.app import create_app
 from gateway.sessions import SESSION_COOKIE
 from tests.support.apisite import CONFIG_SECRETS, USER_PASSWORD, bearer, seed, site_config
 
-PARAMS = {"camera_id": "a1", "event_id": "1", "name": "police-u", "session_id": "nope"}
+PARAMS = {"camera_id": "a1", "event_id": "1", "name": "police-u", "session_id": "nope", "ticket_id": "1"}
 
 
 def encodings(secret: str) -> set[str]:
