@@ -310,6 +310,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from gateway.reports.coverage import build_report
     from gateway.reports.period import report_period
     from gateway.reports.render import render
+    from gateway.tickets.store import TicketStore
 
     config = _load(args, check_secrets=False)
     known = {z.id for z in config.zones}
@@ -328,6 +329,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             zone_ids=args.zone or None,
             ledger=stores.ledger,
             recordings=stores.recordings,
+            tickets=TicketStore(stores.db),
         )
     rendered = render(report, args.format)
     output: Path | None = args.output

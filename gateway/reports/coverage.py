@@ -15,6 +15,7 @@ import gc
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, bindparam, select
 
@@ -51,7 +52,9 @@ from gateway.reports.model import (
     hms,
 )
 from gateway.reports.recordings import recordings_of, with_recordings
+from gateway.reports.tickets import tickets_of, with_tickets
 from gateway.storage import schema
+from gateway.tickets.store import TicketStore
 
 # Timeline bars are drawn at most this many spans wide; shorter spans merge into their worst state.
 TIMELINE_SPANS = 400
@@ -76,15 +79,16 @@ def build_report(
     zone_ids: Sequence[str] | None = None,
     ledger: ForwardLedger | None = None,
     recordings: RecordingStore | None = None,
+    tickets: TicketStore | None = None,
 ) -> Report:
     """The report for the whole site, or only for ``zone_ids`` (and the cameras in them).
 
     ``ledger`` (on the same database as ``reader``) gives the GB/T 28181 forwarding history; without
     it a site with uplinks still shows which cameras are configured for forwarding, with registered
-    time and sessions unknown.
+    time and sessions unknown. Without ``tickets`` the report has no hidden-danger section.
     """
     with without_gc():
-        return _build(config, reader, period, zone_ids, ledger, recordings)
+        return _build(config, reader, period, zone_ids, ledger, recordings, tickets)
 
 
 @contextlib.contextmanager
@@ -111,6 +115,7 @@ def _build(
     zone_ids: Sequence[str] | None,
     ledger: ForwardLedger | None,
     recordings: RecordingStore | None = None,
+    tickets: TicketStore | None = None,
 ) -> Report:
     start, end, now = period.start, period.end, period.now
     zones = [z for z in config.zones if zone_ids is None or z.id in zone_ids]
@@ -157,6 +162,9 @@ def _build(
     )
     staffing = staffing_check(config.site.unit)
     camera_reports = with_recordings(camera_reports, recorded, policy)
+    dangers = tickets_of(config, cameras, zones, tickets, start, end, now) if tickets is not None else None
+    if dangers is not None:
+        camera_reports = with_tickets(camera_reports, dangers, ZoneInfo(config.site.timezone))
     forwarding, forwarded_by_camera = _forwarding(config, cameras, ledger, period, down)
     if forwarding is not None:
         camera_reports = [dataclasses.replace(c, forwarding=forwarded_by_camera[c.id]) for c in camera_reports]
@@ -221,6 +229,7 @@ def _build(
         staffing=staffing,
         notes=notes,
         forwarding=forwarding,
+        tickets=dangers,
     )
 
 

@@ -144,6 +144,66 @@ class CameraRecordings:
 
 
 @dataclass(frozen=True)
+class TicketLine:
+    """One hidden-danger ticket (gateway/tickets/) as it stood at the period's end."""
+
+    id: int
+    camera_id: str
+    zone_id: str | None
+    fault: str  # offline | video_lost | picture | below_hd | degraded
+    detail: str
+    since: float  # when the fault began (may be before the period)
+    opened_at: float
+    first_told_at: float  # when people were first told of its current episode (its reopening, if reopened)
+    reopened: int
+    acknowledged_at: float | None  # None: not acknowledged by the period's end
+    acknowledged_by: str | None
+    note: str | None
+    closed_at: float | None  # None: not closed by the period's end
+    state_at_end: str  # "open", "closed", or "unknown": reopened after the period, its earlier end is lost
+    acknowledge_s: float | None  # told to acknowledged
+    repair_s: float | None  # the fault's start to the ticket's close, when closed within the period
+    overdue: bool  # open and not acknowledged within the target at the period's end
+
+    @property
+    def open_at_end(self) -> bool:
+        return self.state_at_end == "open"
+
+
+@dataclass(frozen=True)
+class TicketFigures:
+    """Hidden-danger tickets of the site, a zone or a camera over the period."""
+
+    opened: int  # opened within the period
+    due: int  # told within the period and, by its end, acknowledged or past the target
+    acknowledged_in_target: int  # of those due
+    acknowledge_median_s: float | None  # of those told within the period and acknowledged by its end
+    acknowledge_worst_s: float | None
+    repaired: int  # closed within the period
+    repair_median_s: float | None  # of those: the fault's start to the ticket's close
+    repair_worst_s: float | None
+    open_at_end: int
+    overdue_at_end: int
+    oldest_open_s: float | None  # the age at the period's end of the oldest fault still open
+
+    @property
+    def in_target_percent(self) -> float | None:
+        return round(100.0 * self.acknowledged_in_target / self.due, 3) if self.due else None
+
+
+@dataclass(frozen=True)
+class TicketsReport:
+    """The period's hidden dangers; absent from a report made without the tickets table."""
+
+    acknowledge_target_s: float  # tickets.acknowledge_within_min
+    site: TicketFigures
+    zones: dict[str, TicketFigures]  # every zone of the report, by the zone the ticket was judged under
+    cameras: dict[str, TicketFigures]  # the report's cameras that had a ticket in the period
+    tickets: tuple[TicketLine, ...]  # open at the end first (overdue first), then by opening
+    definition: str  # how the figures are counted, stated in every output
+
+
+@dataclass(frozen=True)
 class CameraReport:
     id: str
     name: str
@@ -245,6 +305,7 @@ class Report:
     staffing: StaffingCheck
     notes: tuple[str, ...] = field(default_factory=tuple)  # how things were measured, for the reader
     forwarding: ForwardingReport | None = None  # None: the site has no GB/T 28181 uplink
+    tickets: TicketsReport | None = None  # None: made without the tickets table
 
     def local(self, ts: float) -> datetime:
         return datetime.fromtimestamp(ts, ZoneInfo(self.timezone))
@@ -325,6 +386,7 @@ class Report:
             "staffing": asdict(self.staffing),
             "notes": list(self.notes),
             "forwarding": _forwarding(self.forwarding),
+            "tickets": _tickets(self.tickets, iso),
         }
 
 
@@ -392,6 +454,65 @@ def _forwarding(f: ForwardingReport | None) -> dict[str, Any] | None:
                 "registered_percent": _num(u.registered_percent),
             }
             for u in f.uplinks
+        ],
+    }
+
+
+def _ticket_figures(f: TicketFigures) -> dict[str, Any]:
+    return {
+        "opened": f.opened,
+        "due": f.due,
+        "acknowledged_in_target": f.acknowledged_in_target,
+        "in_target_percent": _num(f.in_target_percent),
+        "acknowledge_median_s": _num(f.acknowledge_median_s),
+        "acknowledge_worst_s": _num(f.acknowledge_worst_s),
+        "repaired": f.repaired,
+        "repair_median_s": _num(f.repair_median_s),
+        "repair_worst_s": _num(f.repair_worst_s),
+        "open_at_end": f.open_at_end,
+        "overdue_at_end": f.overdue_at_end,
+        "oldest_open_s": _num(f.oldest_open_s),
+    }
+
+
+def _tickets(t: TicketsReport | None, iso: _IsoFormatter) -> dict[str, Any] | None:
+    if t is None:
+        return None
+
+    def when(ts: float | None) -> str | None:
+        return None if ts is None else iso(ts)
+
+    return {
+        "definition": t.definition,
+        "acknowledge_target_s": _num(t.acknowledge_target_s),
+        "site": _ticket_figures(t.site),
+        "zones": {zid: _ticket_figures(f) for zid, f in t.zones.items()},
+        "cameras": {cid: _ticket_figures(f) for cid, f in t.cameras.items()},
+        "tickets": [
+            {
+                "id": line.id,
+                "camera_id": line.camera_id,
+                "zone_id": line.zone_id,
+                "fault": line.fault,
+                "detail": line.detail,
+                "since": round(line.since, 3),
+                "since_iso": iso(line.since),
+                "opened_at": round(line.opened_at, 3),
+                "opened_at_iso": iso(line.opened_at),
+                "first_told_at": round(line.first_told_at, 3),
+                "reopened": line.reopened,
+                "acknowledged_at": line.acknowledged_at,
+                "acknowledged_at_iso": when(line.acknowledged_at),
+                "acknowledged_by": line.acknowledged_by,
+                "note": line.note,
+                "closed_at": line.closed_at,
+                "closed_at_iso": when(line.closed_at),
+                "state_at_end": line.state_at_end,
+                "acknowledge_s": _num(line.acknowledge_s),
+                "repair_s": _num(line.repair_s),
+                "overdue": line.overdue,
+            }
+            for line in t.tickets
         ],
     }
 

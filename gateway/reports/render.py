@@ -8,11 +8,14 @@ CSV layout: one wide header; the ``record`` column says what a row is and the ot
 meaning across record types (unused ones stay empty):
 
 =============  =============================================================================================
-record         ``report`` | ``finding`` | ``zone`` | ``zone_gap`` | ``camera`` | ``outage`` | ``incident`` |
-               ``gateway_down`` | ``staffing`` | ``forwarding`` | ``uplink`` (the last two only for a site
-               with GB/T 28181 uplinks configured)
-id             site id (report), finding subject, zone id (zone, zone_gap), camera id (camera, outage,
-               incident), ``gateway`` (gateway_down), ``staffing``, ``forwarding``, uplink id (uplink)
+record         ``report`` | ``finding`` | ``zone`` | ``zone_gap`` | ``camera`` | ``recordings`` |
+               ``recording_gap`` | ``outage`` | ``incident`` | ``gateway_down`` | ``staffing`` |
+               ``forwarding`` | ``uplink`` (these two only for a site with GB/T 28181 uplinks configured) |
+               ``tickets`` | ``tickets_zone`` | ``tickets_camera`` | ``ticket`` (hidden dangers, when the
+               report was made with the tickets table)
+id             site id (report), finding subject, zone id (zone, zone_gap, tickets_zone), camera id (camera,
+               outage, incident, tickets_camera, ticket), ``gateway`` (gateway_down), ``staffing``,
+               ``forwarding``, uplink id (uplink), ``tickets
 name           site, zone or camera name
 kind           period label (report), zone kind, incident fault, span state (zone_gap, gateway_down; the
                gateway total row says ``total``)
@@ -25,6 +28,12 @@ detail         report: unit, time zone, generated at, version and the whole poli
 forwarded,     camera rows of a site with uplinks: ``yes``/``no``, the uplink ids, the percent of the
 uplinks, ...   period an uplink of the camera was registered (uplink rows: that uplink's), and the live
                sessions (count, seconds in the period, bytes sent)
+opened, due,   tickets, tickets_zone, tickets_camera: the hidden-danger figures of the period (see the
+...            ``tickets`` row's detail for how each is counted), times to acknowledge and to repair in
+               seconds (median and worst), open and overdue at the period's end
+ticket, ...    ticket rows: the ticket number, its fault (kind), zone (zones), the fault's start (start),
+               its close within the period (end; empty and ongoing=yes while open), who acknowledged it
+               and when, the seconds to acknowledge and to repair, and whether it was overdue
 =============  =============================================================================================
 """
 
@@ -55,8 +64,11 @@ from gateway.reports.model import (
     Finding,
     Report,
     Span,
+    TicketFigures,
+    TicketLine,
     hms,
 )
+from gateway.reports.tickets import FAULT_TEXT, UNKNOWN_NOTE
 
 FORMATS = ("json", "csv", "html", "pdf")
 
@@ -336,6 +348,23 @@ CSV_COLUMNS = (
     "recorded_percent",
     "recorded_s",
     "audited_days",
+    "ticket",
+    "opened",
+    "due",
+    "acknowledged_in_target",
+    "acknowledge_median_s",
+    "acknowledge_worst_s",
+    "repaired",
+    "repair_median_s",
+    "repair_worst_s",
+    "open_at_end",
+    "overdue_at_end",
+    "oldest_open_s",
+    "acknowledged_at",
+    "acknowledged_by",
+    "acknowledge_s",
+    "repair_s",
+    "overdue",
     "detail",
 )
 _COLUMN_SET = frozenset(CSV_COLUMNS)
@@ -539,6 +568,82 @@ def _csv_rows(report: Report) -> Iterator[dict[str, str]]:
                 "registered_percent": _num(uplink.registered_percent),
                 "registered_s": _num(uplink.registered_s),
             }
+    yield from _ticket_rows(report, clock)
+
+
+def _figure_cells(f: TicketFigures) -> dict[str, str]:
+    return {
+        "opened": str(f.opened),
+        "due": str(f.due),
+        "acknowledged_in_target": str(f.acknowledged_in_target),
+        "acknowledge_median_s": _num(f.acknowledge_median_s),
+        "acknowledge_worst_s": _num(f.acknowledge_worst_s),
+        "repaired": str(f.repaired),
+        "repair_median_s": _num(f.repair_median_s),
+        "repair_worst_s": _num(f.repair_worst_s),
+        "open_at_end": str(f.open_at_end),
+        "overdue_at_end": str(f.overdue_at_end),
+        "oldest_open_s": _num(f.oldest_open_s),
+    }
+
+
+def _ticket_rows(report: Report, clock: _Clock) -> Iterator[dict[str, str]]:
+    section = report.tickets
+    if section is None:
+        return
+    target = f"acknowledge within {hms(section.acknowledge_target_s)}"
+    yield {
+        "record": "tickets",
+        "id": "tickets",
+        **_figure_cells(section.site),
+        "detail": f"{target}. {section.definition}",
+    }
+    zones = {z.id: z for z in report.zones}
+    for zone_id, f in section.zones.items():
+        zone = zones.get(zone_id)
+        yield {
+            "record": "tickets_zone",
+            "id": csv_safe(zone_id),
+            "name": csv_safe(zone.name if zone else zone_id),
+            "kind": csv_safe(zone.kind if zone else ""),
+            **_figure_cells(f),
+        }
+    names = {c.id: c.name for c in report.cameras}
+    for camera_id, f in section.cameras.items():
+        yield {
+            "record": "tickets_camera",
+            "id": csv_safe(camera_id),
+            "name": csv_safe(names.get(camera_id, camera_id)),
+            **_figure_cells(f),
+        }
+    for t in section.tickets:
+        notes = [f"opened {clock.iso(t.opened_at)}"]
+        if t.reopened:
+            notes.append(f"reopened {t.reopened} time(s)")
+        if t.state_at_end == "unknown":
+            notes.append(UNKNOWN_NOTE)
+        if t.note:
+            notes.append(f"note: {t.note}")
+        notes.append(t.detail)
+        yield {
+            "record": "ticket",
+            "id": csv_safe(t.camera_id),
+            "name": csv_safe(names.get(t.camera_id, t.camera_id)),
+            "kind": csv_safe(t.fault),
+            "zones": csv_safe(t.zone_id or ""),
+            "ticket": str(t.id),
+            "start": clock.iso(t.since),
+            "end": clock.iso(t.closed_at),
+            "duration_s": _num(t.repair_s),
+            "duration_hms": hms(t.repair_s),
+            "ongoing": _yes(t.open_at_end) if t.state_at_end != "unknown" else "",
+            "acknowledged_at": clock.iso(t.acknowledged_at),
+            "acknowledged_by": csv_safe(t.acknowledged_by or ""),
+            "acknowledge_s": _num(t.acknowledge_s),
+            "repair_s": _num(t.repair_s),
+            "overdue": _yes(t.overdue),
+            "detail": csv_safe("; ".join(notes)),
+        }
 
 
 def _recording_rows(cam: CameraReport, clock: _Clock) -> Iterator[dict[str, str]]:
@@ -584,6 +689,9 @@ def _forwarding_cells(forwarding: CameraForwarding | None) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------- html
+
+# The pages a person reads list this many tickets (open ones first); the CSV and JSON list them all.
+TICKETS_LISTED = 100
 
 _TEMPLATES = Path(__file__).with_name("templates")
 # The HTML bar is drawn in a 1000-unit viewBox; a span under 1.5 units (~2 px on a laptop) is folded.
@@ -684,6 +792,10 @@ def render_html(report: Report) -> bytes:
             longest=longest,
             more_note=more_note,
             size=size_label,
+            camera_names={cam.id: cam.name for cam in report.cameras},
+            fault_text=FAULT_TEXT,
+            unknown_note=UNKNOWN_NOTE,
+            tickets_listed=TICKETS_LISTED,
         )
     )
     return html.encode("utf-8")
@@ -1273,6 +1385,7 @@ def _pdf_content(w: _PdfWriter) -> None:
 
     _pdf_forwarding(w)
     _pdf_recordings(w)
+    _pdf_tickets(w)
 
     gateway = report.gateway
     w.heading("Gateway downtime", "time no gateway was watching counts as unknown, never as coverage")
@@ -1448,3 +1561,109 @@ def _pdf_recordings(w: _PdfWriter) -> None:
             f"Gaps in the recordings of {cam.name} ({cam.id}): "
             + "; ".join(f"{w.clock.span(g.start, g.end)} ({hms(g.duration_s)})" for g in r.long_gaps)
         )
+
+
+def _pdf_tickets(w: _PdfWriter) -> None:
+    report = w.report
+    section = report.tickets
+    w.heading("Hidden dangers", "camera faults that lasted past their grace time: told, acknowledged, repaired")
+    if section is None:
+        w.paragraph("Not included: this report was made without the tickets table.", colour=_MUTED)
+        return
+    site = section.site
+    in_target = f" ({_pct(site.in_target_percent)})" if site.in_target_percent is not None else ""
+    w.paragraph(
+        f"{site.opened} opened; acknowledged within {hms(section.acknowledge_target_s)}:"
+        f" {site.acknowledged_in_target} of {site.due}{in_target}; {site.repaired} repaired; at the end of the"
+        f" period {site.open_at_end} open, {site.overdue_at_end} overdue."
+    )
+    w.paragraph(section.definition, colour=_MUTED)
+    w.pdf.set_y(w.pdf.get_y() + 1)
+
+    def both(median: float | None, worst: float | None) -> str:
+        return f"{hms(median) or '-'} / {hms(worst) or '-'}"
+
+    def cells(label: str, f: TicketFigures) -> tuple[str | tuple[str, tuple[int, int, int]], ...]:
+        return (
+            label,
+            str(f.opened),
+            f"{f.acknowledged_in_target} / {f.due}",
+            both(f.acknowledge_median_s, f.acknowledge_worst_s),
+            str(f.repaired),
+            both(f.repair_median_s, f.repair_worst_s),
+            str(f.open_at_end),
+            (str(f.overdue_at_end), _FAIL if f.overdue_at_end else _INK),
+        )
+
+    zones = {z.id: z.name for z in report.zones}
+    names = {c.id: c.name for c in report.cameras}
+    rows = [cells("All cameras of the report", site)]
+    rows += [cells(f"Zone {zones.get(zid, zid)} ({zid})", f) for zid, f in section.zones.items()]
+    rows += [cells(f"Camera {names.get(cid, cid)} ({cid})", f) for cid, f in section.cameras.items()]
+    w.table(
+        [
+            _Col("Where", 77),
+            _Col("Opened", 18, "R"),
+            _Col("Ack. in target", 26, "R"),
+            _Col("To acknowledge (median / worst)", 50, "R"),
+            _Col("Repaired", 18, "R"),
+            _Col("To repair (median / worst)", 50, "R"),
+            _Col("Open", 16, "R"),
+            _Col("Overdue", 22, "R"),
+        ],
+        rows,
+    )
+    if not section.tickets:
+        return
+    listed = section.tickets[:TICKETS_LISTED]
+    clock = w.clock
+
+    def ticket_row(t: TicketLine) -> tuple[str | tuple[str, tuple[int, int, int]], ...]:
+        if t.acknowledged_at is not None:
+            acked: str | tuple[str, tuple[int, int, int]] = (
+                f"{t.acknowledged_by}, {clock.text(t.acknowledged_at)} (after {hms(t.acknowledge_s)})"
+            )
+        elif t.state_at_end == "unknown":
+            acked = "-"
+        else:
+            acked = ("not acknowledged", _FAIL if t.overdue else _WARN)
+        if t.state_at_end == "unknown":
+            end: str | tuple[str, tuple[int, int, int]] = ("not known", _MUTED)
+        elif t.overdue:
+            end = ("open, overdue", _FAIL)
+        else:
+            end = t.state_at_end
+        return (
+            str(t.id),
+            f"{names.get(t.camera_id, t.camera_id)} ({t.camera_id})",
+            FAULT_TEXT.get(t.fault, t.fault),
+            clock.text(t.since),
+            acked,
+            clock.text(t.closed_at) if t.closed_at is not None else "-",
+            hms(t.repair_s) or "-",
+            end,
+        )
+
+    w.table(
+        [
+            _Col("#", 12, "R"),
+            _Col("Camera", 55),
+            _Col("Fault", 22),
+            _Col("Fault began", 32),
+            _Col("Acknowledged", 74),
+            _Col("Closed", 32),
+            _Col("Repair", 18, "R"),
+            _Col("At the end", 32),
+        ],
+        (ticket_row(t) for t in listed),
+    )
+    if len(section.tickets) > len(listed):
+        w.paragraph(
+            f"The first {len(listed)} of {len(section.tickets)} tickets; the CSV and JSON exports list every one.",
+            colour=_MUTED,
+        )
+    if any(t.state_at_end == "unknown" for t in listed):
+        w.paragraph(f"Not known: a ticket {UNKNOWN_NOTE}.", colour=_MUTED)
+    for t in listed:
+        if t.note:
+            w.paragraph(f"Ticket {t.id}: {t.note}", colour=_MUTED)

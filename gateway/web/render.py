@@ -39,6 +39,8 @@ NAV = (
     NavItem("dashboard", "Dashboard", "/", frozenset(Role)),
     # Everyone sees the events of the cameras they may see: an officer gets the alarms of their feeds.
     NavItem("events", "Events", "/events", frozenset(Role)),
+    # Every role reads the dangers of the cameras it may see; admins and operators take them on.
+    NavItem("tickets", "隐患 / Dangers", "/tickets", frozenset(Role)),
     NavItem("reports", "Reports", "/reports", _STAFF),
     NavItem("audit", "Audit log", "/audit", frozenset({Role.ADMIN, Role.AUDITOR})),
     NavItem("users", "Users", "/admin/users", frozenset({Role.ADMIN})),

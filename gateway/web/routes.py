@@ -1,4 +1,4 @@
-"""The web pages: sign-in, dashboard, camera, events, reports, audit log and users.
+"""The web pages: sign-in, dashboard, camera, events, hidden dangers, reports, audit log and users.
 
 Pages read the same runtime the API does and render on the server; the little JavaScript there is
 (state refresh, live view, picture fallbacks) lives in static files, as the CSP demands.
@@ -35,9 +35,11 @@ from gateway.reports.period import report_period
 from gateway.runtime import Runtime
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage import schema
+from gateway.tickets.store import Ticket
 from gateway.web.charts import SamplePoint, UptimeBar, history_chart, recordings_bar, uptime_bar
 from gateway.web.render import NO_STORE, error_page, page
 from gateway.web.security import LOGIN_CSRF_COOKIE, new_form_token, safe_next, tokens_match
+from gateway.web.tickets import ACKNOWLEDGERS, CLOSED_SHOWN, FAULT_LABELS, OPEN_SHOWN, STATES, ticket_rows
 from gateway.web.viewer import AdminViewer, AuditViewer, PageRoute, StaffViewer, Viewer, ViewerDep, login_redirect
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -206,12 +208,24 @@ async def dashboard(request: Request, runtime: RuntimeDep, viewer: ViewerDep) ->
     ]
     counts = {state: sum(1 for o in outs if o.state == state) for state in STATE_ORDER}
     hd = config.hd_min_resolution()
+    # Every open danger the viewer may see, this instance's cameras or not: they come before the rest.
+    found = await asyncio.to_thread(runtime.tickets.store.open_tickets)
+    dangers = ticket_rows(
+        (t for t in found if viewer.access.can_see(t.camera_id)),
+        {c.id: c.name for c in config.cameras},
+        _zone_names(config),
+        now,
+        config.tickets.acknowledge_within_min * 60,
+    )
     return page(
         request,
         "dashboard.html",
         viewer,
         active="dashboard",
         title="Cameras",
+        dangers=dangers,
+        fault_labels=FAULT_LABELS,
+        now=now,
         rows=rows,
         counts=counts,
         total=len(outs),
@@ -415,6 +429,80 @@ async def events_page(
     )
 
 
+# ------------------------------------------------------------------------------------------ tickets
+
+
+@router.get("/tickets")
+async def tickets_page(
+    request: Request,
+    runtime: RuntimeDep,
+    viewer: ViewerDep,
+    state: Text = None,
+    camera: Text = None,
+    zone: Text = None,
+    ticket_no: Annotated[str | None, Query(alias="id", max_length=20)] = None,
+) -> HTMLResponse:
+    """Hidden dangers: open ones first (their age counts live), closed ones below with their repair time;
+    `id` shows one ticket (the link in the messages people are sent)."""
+    config = runtime.config
+    cameras = viewer.access.visible(config.cameras)
+    problems: list[str] = []
+    state_value = _blank(state) or "all"
+    if state_value not in dict(STATES):
+        problems.append(f"Unknown state {state_value[:20]!r}; showing all.")
+        state_value = "all"
+    camera_id, zone_id = _blank(camera), _blank(zone)
+    if camera_id is not None and not any(c.id == camera_id for c in cameras):
+        problems.append("That camera is not on this gateway or not shared with you.")
+        camera_id = None
+    if zone_id is not None and not any(z.id == zone_id for z in config.zones):
+        problems.append(f"Unknown zone {zone_id[:40]!r}.")
+        zone_id = None
+    wanted = int(ticket_no) if ticket_no and ticket_no.isdigit() and 0 < int(ticket_no) < 2**62 else None
+    if ticket_no and wanted is None:
+        problems.append(f"No ticket {ticket_no[:20]!r}.")
+    store = runtime.tickets.store
+
+    def load() -> list[Ticket]:
+        if wanted is not None:
+            one = store.get(wanted)
+            return [one] if one is not None else []
+        filters: dict[str, Any] = {"camera_id": camera_id, "zone_id": zone_id}
+        open_ = store.search(state="open", limit=OPEN_SHOWN, **filters) if state_value != "closed" else []
+        closed = store.search(state="closed", limit=CLOSED_SHOWN, **filters) if state_value != "open" else []
+        return [*open_, *closed]
+
+    found = [t for t in await asyncio.to_thread(load) if viewer.access.can_see(t.camera_id)]
+    if wanted is not None and not found:
+        # One answer for "no such ticket" and "not shared": a page must not tell which exist.
+        problems.append(f"No ticket {wanted} here, or its camera is not shared with you.")
+    wait_s = config.tickets.acknowledge_within_min * 60
+    now = time.time()
+    rows = ticket_rows(found, {c.id: c.name for c in config.cameras}, _zone_names(config), now, wait_s)
+    return page(
+        request,
+        "tickets.html",
+        viewer,
+        active="tickets",
+        title="Hidden dangers",
+        open_rows=[r for r in rows if r.ticket.open],
+        closed_rows=[r for r in rows if not r.ticket.open],
+        show_open=wanted is not None or state_value != "closed",
+        show_closed=wanted is not None or state_value != "open",
+        single=wanted,
+        cameras=cameras,
+        zones=config.zones,
+        states=STATES,
+        filters={"state": state_value, "camera": camera_id or "", "zone": zone_id or ""},
+        problems=problems,
+        fault_labels=FAULT_LABELS,
+        can_ack=viewer.role in ACKNOWLEDGERS,
+        target_s=wait_s,
+        closed_shown=CLOSED_SHOWN,
+        now=now,
+    )
+
+
 # ------------------------------------------------------------------------------------------ reports
 
 REPORT_FORMATS = (("html", "HTML"), ("pdf", "PDF"), ("csv", "CSV"), ("json", "JSON"))
@@ -493,8 +581,16 @@ async def reports_page(
             )
         else:
             window = report_period(kind=kind, day=query.day, start=None, end=None, tz=tz)
+        # The same report the downloads give, so that the verdict shown here is theirs.
         report = await asyncio.to_thread(
-            build_report, config, runtime.reader, window, zone_ids=list(zones) or None, ledger=runtime.ledger
+            build_report,
+            config,
+            runtime.reader,
+            window,
+            zone_ids=list(zones) or None,
+            ledger=runtime.ledger,
+            recordings=runtime.recordings.store,
+            tickets=runtime.tickets.store,
         )
     except InvalidRequestError as exc:
         problems.append(_sentence(str(exc)))

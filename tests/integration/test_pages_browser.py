@@ -1,7 +1,9 @@
 """The web pages in Debian's chromium against a real `gateway run` and real RTSP cameras on 127.0.0.1.
 
 One gateway serves the module: three cameras from the simulator (one with a Chinese name), an admin
-and a police officer granted one camera, both with passwords set by the CLI as an operator would.
+and a police officer granted one camera, both with passwords set by the CLI as an operator would. The SD
+camera's below-HD fault has a grace time of 1 s here, so the running gateway opens a hidden-danger ticket
+for it within seconds.
 Every page is saved as a full-page PNG under $GATEWAY_SCREENSHOTS (default artifacts/screenshots/).
 """
 
@@ -21,6 +23,8 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from gateway.storage.db import Database
+from gateway.tickets.store import TicketStore
 from sim.clips import ClipInfo
 from sim.nvr import NvrDeviceServer
 from sim.recordings import make_recordings
@@ -29,6 +33,7 @@ from tests.support import browser as browser_support
 from tests.support.gateway import GATEWAY, GatewayProcess, child_env, run_cli
 from tests.support.ports import free_port
 from tests.support.storage import new_url
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +71,7 @@ def shoot(page: Page, name: str) -> Path:
 class Site:
     proc: GatewayProcess
     token: str  # the admin's API token
+    storage_url: str  # the gateway's database, which tests may write beside it
 
     @property
     def base(self) -> str:
@@ -128,6 +134,8 @@ def site(
             "server": {"bind": LOCAL, "port": port},
             "storage": {"url": storage_url},
             "live_view": {"ice_addresses": [LOCAL]},
+            # The yard is below HD from the start: a ticket within seconds, not half an hour.
+            "tickets": {"grace_s": {"below_hd": {"default": 1}}},
             "recorders": [
                 {
                     "id": "nvr1",
@@ -156,7 +164,7 @@ def site(
                 time.sleep(0.3)
             else:
                 raise AssertionError(f"cameras not online: {[(c['id'], c['state'], c['reason']) for c in cams]}")
-            yield Site(proc, token)
+            yield Site(proc, token, storage_url)
         finally:
             code = proc.stop()
             log = proc.log()
@@ -400,3 +408,73 @@ def test_logout_and_csrf(tab: Tab, site: Site) -> None:
     page.goto("/")
     assert page.url.endswith("/login")
     assert page.request.get("/api/v1/cameras").status == 401
+
+
+def test_a_hidden_danger_is_acknowledged_on_the_tickets_page(tab: Tab, site: Site) -> None:
+    page = tab.page
+
+    def yard_ticket() -> dict[str, Any] | None:
+        found = site.proc.get("/api/v1/tickets?state=open&camera=yard", site.token).json()["tickets"]
+        return found[0] if found else None
+
+    ticket = wait_until("the yard's below-HD ticket", yard_ticket, 15)
+    assert ticket["fault"] == "below_hd" and ticket["zone_id"] == "hall", ticket
+    # A danger repaired an hour ago, written beside the running gateway: it shows below the open one.
+    now = time.time()
+    with Database(site.storage_url) as db:
+        store = TicketStore(db)
+        repaired = store.open("lobby", ("hall", "crowded_area"), "offline", "refused", now - 7200, now - 7000)
+        store.close(repaired.id, now - 3600)
+    sign_in(page, ADMIN, PASSWORDS[ADMIN], "/tickets")
+    page.wait_for_url(re.compile(r"/tickets$"))
+    expect(page.locator("h1")).to_have_text("隐患 / Hidden dangers")
+    first = page.locator("#open-tickets tbody tr").first
+    expect(first).to_have_attribute("data-ticket", str(ticket["id"]))
+    expect(first.locator("a.cam-link")).to_have_attribute("href", "/cameras/yard")
+    expect(first.locator('[data-field="fault"]')).to_have_text("非高清 / below HD")
+    expect(first.locator('[data-field="ack"]')).to_contain_text("未确认 / not acknowledged")
+    closed = page.locator(f'#closed-tickets tr[data-ticket="{repaired.id}"]')
+    expect(closed.locator('[data-field="repair"]')).to_have_text("1:00:00")
+    # The age counts live.
+    age = first.locator('[data-field="age"]')
+    before = age.inner_text()
+    expect(age).not_to_have_text(before, timeout=3000)
+    # Acknowledged with a note: the row says who, at once and after a reload.
+    note = "换高清摄像机 HD camera ordered"
+    first.locator('input[name="note"]').fill(note)
+    first.locator(".ack-form button").click()
+    expect(first.locator(".ack-status")).to_have_text("已确认 / acknowledged")
+    expect(first.locator('[data-field="ack-by"]')).to_have_text(ADMIN)
+    expect(first.locator('[data-field="note"]')).to_have_text(note)
+    shoot(page, "tickets-1366")
+    page.reload()
+    row = page.locator(f'#open-tickets tr[data-ticket="{ticket["id"]}"]')
+    expect(row.locator('[data-field="ack-by"]')).to_have_text(ADMIN)
+    expect(row.locator('[data-field="note"]')).to_have_text(note)
+    acked = site.proc.get(f"/api/v1/tickets/{ticket['id']}", site.token).json()
+    assert acked["acknowledged_by"] == ADMIN and acked["note"] == note
+    # The dashboard: open dangers first, with who took them on, linking to the ticket.
+    page.goto("/")
+    dangers = page.locator("#danger-table tbody tr")
+    expect(dangers.first).to_have_attribute("data-ticket", str(ticket["id"]))
+    expect(dangers.first.locator(".ack-by")).to_have_text(ADMIN)
+    expect(dangers.first.locator("a.cam-link")).to_have_attribute("href", f"/tickets?id={ticket['id']}")
+    box = page.locator("#dangers").bounding_box()
+    table = page.locator("#camera-table").bounding_box()
+    assert box is not None and table is not None and box["y"] < table["y"]
+    shoot(page, "dashboard-dangers-1366")
+    # A new danger appears without a reload, unacknowledged and so first. Its camera is not configured,
+    # so the running gateway's judging leaves it alone.
+    with Database(site.storage_url) as db:
+        ghost = TicketStore(db).open("ghost", (None, None), "offline", "unreachable", time.time() - 60, time.time())
+    try:
+        # As when the officer comes back to the dashboard's tab (else within its 12 s refresh).
+        page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+        expect(dangers.first).to_have_attribute("data-ticket", str(ghost.id), timeout=5_000)
+        expect(dangers.first.locator(".not-acked")).to_have_text("未确认 / not acknowledged")
+        expect(page.locator('[data-count="dangers"]')).to_have_text("2")
+        expect(dangers.nth(1).locator(".ack-by")).to_have_text(ADMIN)
+    finally:
+        with Database(site.storage_url) as db:
+            TicketStore(db).close(ghost.id, time.time())
+    assert real_errors(tab.errors) == [], tab.errors

@@ -72,6 +72,7 @@ async def coverage_report(
             zone_ids=zone or None,
             ledger=runtime.ledger,
             recordings=runtime.recordings.store,
+            tickets=runtime.tickets.store,
         )
         rendered = render(report, fmt)
         runtime.audit.record(
