@@ -32,18 +32,9 @@ DEFINITION = (
 UNKNOWN_NOTE = "reopened after the period: its state at the period's end is not known"
 
 
-def first_told(ticket: Ticket, wait_s: float) -> float:
-    """When people were first told of the ticket's current episode. A reopening starts it afresh at
-    level 0, and each escalation came `wait_s` after the one before (to the judging tick), so the
-    reopening was `level` waits before the last telling. The table keeps no reopening time of its own."""
-    if ticket.reopened == 0:
-        return ticket.opened_at
-    return max(ticket.opened_at, ticket.told_at - ticket.level * wait_s)
-
-
 def ticket_line(ticket: Ticket, cut: float, wait_s: float) -> TicketLine:
     """The ticket as it stood at `cut` (the period's end, or now)."""
-    told = first_told(ticket, wait_s)
+    told = ticket.episode_at
     # Reopened after the period, the row tells of the new episode only: nothing of it counts here.
     known = told <= cut
     acked = known and ticket.acknowledged_at is not None and ticket.acknowledged_at <= cut

@@ -428,6 +428,7 @@ tickets = Table(
     Column("detail", Text, nullable=False),
     Column("since", Float, nullable=False),  # when the fault began
     Column("opened_at", Float, nullable=False),
+    Column("episode_at", Float, nullable=False),  # when the current episode opened: opened_at, or its reopening
     Column("acknowledged_at", Float, nullable=True),
     Column("acknowledged_by", String(100), nullable=True),
     Column("note", Text, nullable=True),

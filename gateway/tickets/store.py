@@ -23,6 +23,7 @@ class Ticket:
     detail: str
     since: float
     opened_at: float
+    episode_at: float  # when people were first told of the current episode: the opening, or the last reopening
     acknowledged_at: float | None
     acknowledged_by: str | None
     note: str | None
@@ -45,6 +46,7 @@ class Ticket:
             "detail": self.detail,
             "since": self.since,
             "opened_at": self.opened_at,
+            "episode_at": self.episode_at,
             "state": "open" if self.open else "closed",
             "age_s": (self.closed_at or now) - self.since,
             "acknowledged_at": self.acknowledged_at,
@@ -111,6 +113,7 @@ class TicketStore:
             "detail": detail[:500],
             "since": since,
             "opened_at": at,
+            "episode_at": at,
             "level": 0,
             "told_at": at,
             "reopened": 0,
@@ -138,6 +141,7 @@ class TicketStore:
                     note=None,
                     level=0,
                     told_at=at,
+                    episode_at=at,
                     reopened=t.c.reopened + 1,
                 )
             )

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.auth import Role
-from gateway.reports.tickets import first_told
 from gateway.tickets.store import Ticket
 
 FAULT_LABELS: Final[Mapping[str, str]] = {
@@ -52,7 +51,7 @@ def ticket_rows(
             camera_name=camera_names.get(t.camera_id, t.camera_id),
             zone_name=zone_names.get(t.zone_id, t.zone_id) if t.zone_id else None,
             age_s=max(0.0, (t.closed_at or now) - t.since),
-            overdue=t.open and t.acknowledged_at is None and now - first_told(t, wait_s) >= wait_s,
+            overdue=t.open and t.acknowledged_at is None and now - t.episode_at >= wait_s,
         )
         for t in tickets
     ]
