@@ -180,8 +180,9 @@ class PacketBus:
     def _add(self, sub: Subscription | BlockingSubscription, gop: bool) -> None:
         with self._lock:
             if gop and self._gop:
-                sub.maxlen += len(self._gop)
-                for packet in self._gop:
+                kept = [p for p in self._gop if sub.audio or not p.is_audio]
+                sub.maxlen += len(kept)
+                for packet in kept:
                     sub._offer(packet)
             self._subscribers = (*self._subscribers, sub)
 
@@ -195,7 +196,7 @@ class PacketBus:
             self._subscribers = tuple(s for s in self._subscribers if s is not sub)
 
     def publish(self, packet: Packet) -> None:
-        if self.gop_cache_bytes and not packet.is_audio:
+        if self.gop_cache_bytes:
             with self._lock:
                 self._keep(packet)
                 self._fan_out(packet)
@@ -203,7 +204,9 @@ class PacketBus:
         self._fan_out(packet)
 
     def _keep(self, packet: Packet) -> None:
-        if packet.keyframe:
+        # The sound of the group is kept too, so a session's first seconds are not silent; an audio
+        # frame (each one a "keyframe") never starts a group.
+        if packet.keyframe and not packet.is_audio:
             self._gop, self._gop_size = [packet], packet.size
         elif self._gop:
             self._gop.append(packet)

@@ -61,7 +61,7 @@ def read_session(
             if packet.is_audio:
                 # The camera's sound is measured by nobody and paced by the video: it only passes
                 # through, to the consumers that asked for it.
-                if bus is not None and bus.wants_audio:
+                if bus is not None and (bus.wants_audio or bus.keeps_gop):
                     bus.publish(packet)
                 continue
             stats.add(packet)

@@ -1,7 +1,9 @@
 """Hidden-danger tickets in a real `gateway run`: a key area's camera killed past its grace time opens one
-ticket, told to the first contact list's real webhook receiver; nobody acknowledges, so the second list
-is told; a person acknowledges by the API; the camera back for the recovery time closes the ticket;
-killed again soon after, the same ticket reopens. Real GStreamer RTSP server, real HTTP receivers."""
+ticket, told to the first contact list (a webhook and a DingTalk group bot, whose receiver checks the
+format and the signature); nobody acknowledges, so the second list is told (a webhook and e-mail to a
+real SMTP server with STARTTLS and login); a person acknowledges by the API; the camera back for the
+recovery time closes the ticket; killed again soon after, the same ticket reopens. Real GStreamer RTSP
+server, real HTTP and SMTP servers, all on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ import yaml
 
 from sim.clips import ClipInfo
 from sim.server import RtspServerProcess
+from tests.support import botreceiver
+from tests.support.botreceiver import BotReceiver
 from tests.support.gateway import Site, camera, child_env
+from tests.support.ports import free_port
+from tests.support.smtpserver import SmtpServer, self_signed
 from tests.support.waiting import wait_until
 from tests.support.webhookreceiver import WebhookReceiver
 
@@ -35,9 +41,19 @@ def test_a_camera_down_is_a_ticket_told_escalated_acknowledged_and_closed(
     server = RtspServerProcess([("/lab", sim_clips["hd720_h264"])], username="cam", password=password)
     server.start()
     duty, boss = WebhookReceiver(hook_secret), WebhookReceiver(hook_secret)
+    bot = BotReceiver(free_port()).start()
+    cert, key = self_signed(tmp_path)
+    mail_password = secrets.token_urlsafe(12)
+    smtp = SmtpServer(free_port(), cert=cert, key=key, username="gateway", password=mail_password).start()
     with duty, boss:
         try:
-            env = child_env(IT_PW=password, IT_HOOK=hook_secret)
+            env = child_env(
+                IT_PW=password,
+                IT_HOOK=hook_secret,
+                IT_BOT_URL=bot.urls()["dingtalk"],
+                IT_BOT_SECRET=botreceiver.DINGTALK_SECRET,
+                IT_MAIL_PW=mail_password,
+            )
             site = Site(tmp_path, gateway_storage_url, [camera("lab1", server.url("/lab"))], env)
             config: dict[str, Any] = yaml.safe_load(site.path.read_text())
             config["zones"].append({"id": "lab", "name": "化学实验室", "kind": "key_area"})
@@ -47,7 +63,27 @@ def test_a_camera_down_is_a_ticket_told_escalated_acknowledged_and_closed(
                 "webhooks": [
                     {"id": "duty", "url": f"http://127.0.0.1:{duty.port}/t", **hook},
                     {"id": "boss", "url": f"http://127.0.0.1:{boss.port}/t", **hook},
-                ]
+                ],
+                "bots": [
+                    {
+                        "id": "duty-bot",
+                        "kind": "dingtalk",
+                        "url": {"env": "IT_BOT_URL"},
+                        "secret": {"env": "IT_BOT_SECRET"},
+                    }
+                ],
+                "email": [
+                    {
+                        "id": "boss-mail",
+                        "host": "127.0.0.1",
+                        "port": smtp.port,
+                        "username": "gateway",
+                        "password": {"env": "IT_MAIL_PW"},
+                        "from": "视频网关 <gateway@school.example>",
+                        "to": ["chief@school.example"],
+                        "ca_file": str(cert),
+                    }
+                ],
             }
             config["tickets"] = {
                 "grace_s": {"offline": {"default": 60, "key_area": 2}},
@@ -57,7 +93,10 @@ def test_a_camera_down_is_a_ticket_told_escalated_acknowledged_and_closed(
                 "escalation": ["duty", "boss"],
             }
             config["notify"] = {
-                "contacts": {"duty": {"destinations": ["duty"]}, "boss": {"destinations": ["boss"]}},
+                "contacts": {
+                    "duty": {"destinations": ["duty", "duty-bot"]},
+                    "boss": {"destinations": ["boss", "boss-mail"]},
+                },
                 "link_base": "http://gateway.example",
             }
             site.path.write_text(yaml.safe_dump(config, allow_unicode=True))
@@ -86,6 +125,12 @@ def test_a_camera_down_is_a_ticket_told_escalated_acknowledged_and_closed(
                 assert told["data"]["link"] == f"http://gateway.example/tickets?id={ticket['id']}"
                 assert events(boss) == []
                 wait_until("the boss told after 6 s unacknowledged", lambda: events(boss) == ["escalated"], 20)
+                # The same changes reached the bot (its format and signature checked) and the mailbox.
+                (ding,) = wait_until("the DingTalk message", lambda: bot.of("dingtalk"), 10)
+                assert "【隐患】" in ding["markdown"]["title"] and "化学实验室" in ding["markdown"]["text"]
+                assert bot.refused == []
+                (mail,) = wait_until("the escalation e-mail", lambda: smtp.received(), 20)
+                assert "【升级】" in str(mail["Subject"]) and mail["To"] == "chief@school.example"
                 acked = api("POST", f"/api/v1/tickets/{ticket['id']}/ack", json={"note": "换摄像机电源"})
                 assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "it-admin"
                 wait_until("the acknowledgement told", lambda: events(boss) == ["escalated", "acknowledged"], 10)
@@ -107,7 +152,10 @@ def test_a_camera_down_is_a_ticket_told_escalated_acknowledged_and_closed(
                 assert site.proc.stop() == 0, site.proc.log()[-3000:]
             log = site.proc.log()
             assert "Traceback" not in log and password not in log and hook_secret not in log
+            assert mail_password not in log and botreceiver.DINGTALK_TOKEN not in log
             assert "hidden danger: camera lab1 offline" in log
             assert opened_after < 20, opened_after
         finally:
             server.stop()
+            bot.stop()
+            smtp.stop()

@@ -177,3 +177,17 @@ def test_a_gop_subscription_made_while_publishing_gets_each_packet_once() -> Non
         assert got and got[0].keyframe, "a GOP subscription must start at a keyframe"
         pts = [p.pts for p in got]
         assert pts == list(range(pts[0], pts[0] + len(pts))), "a packet missed or repeated"
+
+
+async def test_the_kept_group_holds_its_sound_for_the_subscribers_that_take_sound() -> None:
+    bus = PacketBus("cam", gop_cache_bytes=10_000)
+    sound = Packet("cam", "pcma", 0, 0, Fraction(1, 8000), True, bytes(160), 0.0)
+    bus.publish(sound)  # before any keyframe: no group, and a sound frame never starts one
+    assert bus.gop() == []
+    bus.publish(_video(0, keyframe=True))
+    bus.publish(sound)
+    bus.publish(_video(1))
+    with_sound = bus.subscribe("gb", 8, audio=True, gop=True)
+    video_only = bus.subscribe("viewer", 8, gop=True)
+    assert [p.codec for p in [await with_sound.get() for _ in range(3)]] == ["h264", "pcma", "h264"]
+    assert [p.pts for p in [await video_only.get() for _ in range(2)]] == [0, 1] and video_only.pending() == 0
