@@ -25,7 +25,7 @@ PYTEST = .venv/bin/python -m pytest -q -rs -p no:cacheprovider -n $(JOBS) --dist
 PG_FAULTS = tests/faults/test_disk_full.py tests/faults/test_uplink_faults.py
 
 test: lint
-	$(PYTEST)
+	$(PYTEST) --durations=20
 	GATEWAY_FAULT_TABLE=var/faults/table-postgresql.md $(PYTEST) --storage=postgresql $(PG_FAULTS)
 
 faults-postgresql: setup
