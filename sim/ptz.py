@@ -100,8 +100,13 @@ class Motion:
     t1: float | None
     lo: float
     hi: float
+    # Where a move toward a target arrives, exactly: start + velocity * (t1 - t0) misses it by a rounding
+    # (t0 and t1 are 1.8e9 s wall times), and a camera at a preset must read the preset's position.
+    target: float | None = None
 
     def at(self, t: float) -> float:
+        if self.target is not None and self.t1 is not None and t >= self.t1:
+            return self.target
         end = t if self.t1 is None else min(t, self.t1)
         return min(self.hi, max(self.lo, self.start + self.velocity * max(0.0, end - self.t0)))
 
@@ -114,7 +119,7 @@ class Motion:
 
     def to_json(self) -> dict[str, float | None]:
         return {"start": self.start, "velocity": self.velocity, "t0": self.t0, "t1": self.t1, "lo": self.lo,
-                "hi": self.hi}  # fmt: skip
+                "hi": self.hi, "target": self.target}  # fmt: skip
 
 
 def _rest(axis: str, position: float, t: float) -> Motion:
@@ -130,7 +135,7 @@ def _toward(axis: str, start: float, target: float, speed: float, t: float) -> M
     if distance == 0 or speed <= 0:
         return _rest(axis, start, t)
     rate = math.copysign(speed * SPEED, distance)
-    return Motion(start, rate, t, t + abs(distance) / (speed * SPEED), lo, hi)
+    return Motion(start, rate, t, t + abs(distance) / (speed * SPEED), lo, hi, target)
 
 
 class PtzMotion:
@@ -217,7 +222,9 @@ class PtzMotion:
         now = self.clock()
         with self._lock:
             here = self._focus.at(now)
-            self._focus = replace(self._focus, start=here, velocity=velocity * SPEED, t0=now, t1=now + timeout_s)
+            self._focus = replace(
+                self._focus, start=here, velocity=velocity * SPEED, t0=now, t1=now + timeout_s, target=None
+            )
 
     def focus_to(self, target: float, speed: float = 1.0) -> None:
         now = self.clock()

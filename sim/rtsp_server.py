@@ -315,8 +315,11 @@ class AxisMotion:
     t1: float | None
     lo: float
     hi: float
+    target: float | None = None  # where a move toward a target arrives, exactly (sim/ptz.py's Motion)
 
     def at(self, t: float) -> float:
+        if self.target is not None and self.t1 is not None and t >= self.t1:
+            return self.target
         end = t if self.t1 is None else min(t, self.t1)
         return min(self.hi, max(self.lo, self.start + self.velocity * max(0.0, end - self.t0)))
 
@@ -336,7 +339,11 @@ def parse_ptz_state(raw: Any) -> tuple[AxisMotion, ...]:
             values = [float(axis[k]) for k in ("start", "velocity", "t0", "lo", "hi")]
             if not all(math.isfinite(v) for v in values) or (t1 is not None and not math.isfinite(t1)):
                 raise ValueError(f"PTZ state: a number of {name} is not finite")
-            motions.append(AxisMotion(values[0], values[1], values[2], t1, values[3], values[4]))
+            target = axis.get("target")
+            target = None if target is None else float(target)
+            if target is not None and not math.isfinite(target):
+                raise ValueError(f"PTZ state: the target of {name} is not finite")
+            motions.append(AxisMotion(values[0], values[1], values[2], t1, values[3], values[4], target))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"not a PTZ state: {exc!r}") from None
     return tuple(motions)
