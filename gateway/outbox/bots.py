@@ -22,7 +22,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from adapters.notify.bots import (
     BOT_NAMES,
@@ -35,7 +34,8 @@ from adapters.notify.bots import (
 )
 from adapters.notify.botsender import BotSender
 from adapters.notify.ratelimit import RateLimiter
-from gateway.config.outbox import BotUplink, QuietHours
+from gateway.config.outbox import BotUplink
+from gateway.outbox.notify import ChannelBase
 from gateway.outbox.pictures import picture_of
 from gateway.outbox.service import DeliveryReport
 from gateway.outbox.store import OutboxMessage
@@ -44,7 +44,7 @@ from gateway.outbox.ticket_text import FEISHU_TEMPLATE, markdown, render
 log = logging.getLogger(__name__)
 
 
-class BotChannel:
+class BotChannel(ChannelBase):
     def __init__(
         self,
         uplink: BotUplink,
@@ -54,37 +54,22 @@ class BotChannel:
         timezone: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(uplink, timezone)
         self.uplink = uplink
         self._url = url
         self._secret = secret
-        self.zone = ZoneInfo(timezone)
         self._name = BOT_NAMES[uplink.kind]
         self._sender = BotSender(uplink.kind, timeout_s=uplink.timeout_s)
         per_minute = uplink.max_per_minute or DEFAULT_PER_MINUTE[uplink.kind]
         self.limiter = RateLimiter(per_minute, MIN_INTERVAL_S[uplink.kind], clock=clock)
-        self._ok: bool | None = None
-        self.last_error: str | None = None
         self.rate_limited = 0  # answers telling us to slow down, since start
         # Posts already accepted of a message not yet done (WeCom's text, its picture failing): a
         # retry sends only the rest. In memory: after a restart the text may come a second time.
         self._posted: dict[int, int] = {}
 
     @property
-    def id(self) -> str:
-        return self.uplink.id
-
-    @property
     def type(self) -> str:
         return self.uplink.kind
-
-    @property
-    def quiet(self) -> QuietHours | None:
-        return self.uplink.quiet_hours
-
-    @property
-    def connected(self) -> bool:
-        """HTTP keeps no connection to watch: the last post's outcome stands for it."""
-        return bool(self._ok)
 
     async def start(self) -> None:
         await self._sender.open()
@@ -93,11 +78,10 @@ class BotChannel:
         await self._sender.close()
 
     def status(self) -> dict[str, object]:
-        quiet = self.quiet
         return {
             "max_per_minute": self.limiter.per_minute,
             "rate_limited": self.rate_limited,
-            "quiet_hours": None if quiet is None else f"{quiet.start}-{quiet.end}",
+            "quiet_hours": self.quiet_text(),
         }
 
     def posts(self, message: OutboxMessage) -> list[dict[str, Any]]:

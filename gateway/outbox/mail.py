@@ -15,10 +15,10 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Final
-from zoneinfo import ZoneInfo
 
 from adapters.notify.mail import MailOutcome, SmtpSettings, build_mail, send_mails
-from gateway.config.outbox import EmailUplink, QuietHours
+from gateway.config.outbox import EmailUplink
+from gateway.outbox.notify import ChannelBase
 from gateway.outbox.pictures import picture_of
 from gateway.outbox.service import DeliveryReport
 from gateway.outbox.store import OutboxMessage
@@ -30,12 +30,12 @@ MAIL_BATCH: Final = 10
 MESSAGE_ID_HEADER: Final = "X-Gateway-Message-Id"
 
 
-class EmailChannel:
+class EmailChannel(ChannelBase):
     type = "email"
 
     def __init__(self, uplink: EmailUplink, *, password: str | None, timezone: str) -> None:
+        super().__init__(uplink, timezone)
         self.uplink = uplink
-        self.zone = ZoneInfo(timezone)
         self.settings = SmtpSettings(
             host=uplink.host,
             port=uplink.smtp_port(),
@@ -47,21 +47,6 @@ class EmailChannel:
         )
         address = parseaddr(uplink.sender)[1]
         self._domain = address.rpartition("@")[2] or "gateway.invalid"
-        self._ok: bool | None = None
-        self.last_error: str | None = None
-
-    @property
-    def id(self) -> str:
-        return self.uplink.id
-
-    @property
-    def quiet(self) -> QuietHours | None:
-        return self.uplink.quiet_hours
-
-    @property
-    def connected(self) -> bool:
-        """SMTP is spoken per batch: the last batch's outcome stands for the connection."""
-        return bool(self._ok)
 
     async def start(self) -> None:
         pass
@@ -70,12 +55,11 @@ class EmailChannel:
         pass
 
     def status(self) -> dict[str, object]:
-        quiet = self.quiet
         return {
             "server": f"{self.settings.host}:{self.settings.port}",
             "security": self.settings.security,
             "recipients": len(self.uplink.to),
-            "quiet_hours": None if quiet is None else f"{quiet.start}-{quiet.end}",
+            "quiet_hours": self.quiet_text(),
         }
 
     def mail(self, message: OutboxMessage) -> EmailMessage:

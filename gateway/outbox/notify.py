@@ -38,6 +38,40 @@ HOLD_POLL_S: Final = 30.0
 BEHIND_POLL_S: Final = 1.0
 
 
+class _Configured(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def quiet_hours(self) -> QuietHours | None: ...
+
+
+class ChannelBase:
+    """What a bot and a mailbox have alike: their config, quiet hours, and the last outcome standing for
+    a connection (neither keeps one open to watch)."""
+
+    def __init__(self, uplink: _Configured, timezone: str) -> None:
+        self._configured = uplink
+        self.zone = ZoneInfo(timezone)
+        self._ok: bool | None = None
+        self.last_error: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self._configured.id
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        return self._configured.quiet_hours
+
+    @property
+    def connected(self) -> bool:
+        return bool(self._ok)
+
+    def quiet_text(self) -> str | None:
+        quiet = self.quiet
+        return None if quiet is None else f"{quiet.start}-{quiet.end}"
+
+
 def quiet_until(quiet: QuietHours | None, now: float, zone: ZoneInfo) -> float | None:
     """The end (epoch s) of the quiet period `now` falls in, or None outside quiet hours. A period
     whose end is earlier than its start runs over midnight (22:00-07:00)."""

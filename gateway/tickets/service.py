@@ -253,11 +253,10 @@ class TicketService:
             return name, frozenset()
         return name, frozenset(contact.destinations)
 
-    def payload(self, ticket: Ticket, event: str, now: float) -> dict[str, Any]:
+    def payload(self, ticket: Ticket, event: str, now: float, contact: str | None) -> dict[str, Any]:
         config = self._config
         camera = config.camera(ticket.camera_id)
         zone = next((z for z in config.zones if z.id == ticket.zone_id), None)
-        contact, _ = self.audience(ticket)
         link = config.notify.link_base
         return {
             "ticket_id": ticket.id,
@@ -286,7 +285,7 @@ class TicketService:
 
     def _tell(self, ticket: Ticket, event: str, now: float) -> list[NewMessage]:
         """The message telling this change (none when the contact list takes no ticket of its zone)."""
-        _contact, audience = self.audience(ticket)
+        contact, audience = self.audience(ticket)
         if audience is not None and not audience:
             return []
         # Stable per change: the same change published twice is stored once (gateway/outbox/store.py).
@@ -297,7 +296,7 @@ class TicketService:
             NewMessage(
                 kind="ticket",
                 camera_id=ticket.camera_id,
-                payload=self.payload(ticket, event, now),
+                payload=self.payload(ticket, event, now, contact),
                 created_at=now,
                 msg_id=msg_id,
                 audience=audience,
