@@ -14,8 +14,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
-from gateway import __version__, web
+from gateway import __version__, i18n, web
 from gateway.api.errors import install_error_handlers
+from gateway.api.language import request_language
 from gateway.api.routes import (
     analytics,
     audit,
@@ -34,6 +35,7 @@ from gateway.api.routes import (
 )
 from gateway.compose import running_gateway
 from gateway.config import GatewayConfig
+from gateway.i18n import DEFAULT_LANGUAGE
 from gateway.runtime import Runtime
 from gateway.sessions import SESSION_COOKIE
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
@@ -114,13 +116,17 @@ def create_app(
     @app.middleware("http")
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:
         # The route's own dependencies check again (and roles, grants, CSRF): this only refuses early.
-        refused = await asyncio.to_thread(_refusal, request)
-        if refused is not None:
-            response: Response = JSONResponse(
-                {"error": refused}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-            )
-        else:
-            response = await call_next(request)
+        runtime = getattr(request.app.state, "runtime", None)
+        site_language = runtime.config.site.language if runtime is not None else DEFAULT_LANGUAGE
+        # The route and everything it calls (error messages included) speak the request's language.
+        with i18n.using(request_language(request, site_language)):
+            refused = await asyncio.to_thread(_refusal, request)
+            if refused is not None:
+                response: Response = JSONResponse(
+                    {"error": refused}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
+                )
+            else:
+                response = await call_next(request)
         response.headers.update(_SECURITY_HEADERS)
         # A route may set a stricter policy of its own (the HTML report: inline styles, nothing else).
         if "content-security-policy" not in response.headers:

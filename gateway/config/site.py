@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from gateway.config.base import GbId, Model, Slug
+from gateway.i18n import DEFAULT_LANGUAGE, Language
 
 
 class UnitConfig(Model):
@@ -34,6 +35,10 @@ class SiteConfig(Model):
         default="Asia/Shanghai", description="IANA zone of the site: day boundaries in reports, night hours"
     )
     unit: UnitConfig
+    language: Language = Field(
+        default=DEFAULT_LANGUAGE,
+        description="zh-CN | en: the language of the pages (each user may switch), reports, messages and the CLI",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from gateway.config.base import Model, Slug
 from gateway.errors import ConfigIssue
+from gateway.i18n import Language
 
 # What the gateway opens tickets for; each is one of a camera's states or fault codes.
 FaultKind = Literal["offline", "video_lost", "picture", "below_hd", "degraded"]
@@ -81,7 +82,9 @@ class ContactList(Model):
 
 
 class NotifyConfig(Model):
-    language: Literal["zh-CN", "en"] = Field(default="zh-CN", description="Language of the messages people read")
+    language: Language | None = Field(
+        default=None, description="Language of the messages people read (default: the site's, site.language)"
+    )
     contacts: dict[Slug, ContactList] = Field(default_factory=dict, description="Contact lists by id")
     link_base: str | None = Field(
         default=None,

@@ -277,7 +277,7 @@ class TicketService:
             "note": ticket.note,
             "repair_s": None if ticket.closed_at is None else ticket.closed_at - ticket.since,
             "reopened": ticket.reopened,
-            "language": config.notify.language,
+            "language": config.notify.language or config.site.language,
             "timezone": config.site.timezone,
             "site_name": config.site.name,
             "link": f"{link.rstrip('/')}/tickets?id={ticket.id}" if link else None,

@@ -14,8 +14,9 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from gateway import __version__
+from gateway import __version__, i18n
 from gateway.auth import Role
+from gateway.i18n import jinja as i18n_jinja
 from gateway.reports.model import hms
 from gateway.web import ASSETS_PREFIX, TEMPLATES_DIR
 
@@ -122,6 +123,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    i18n_jinja.install(env)
     env.filters.update(num=fmt_num, kbps=fmt_kbps, pct=fmt_pct, hms=hms)
     env.globals.update(resolution=fmt_resolution, assets=ASSETS_PREFIX, version=__version__)
     return env
@@ -151,6 +153,9 @@ def page(
             title=title,
             clock=Clock(ZoneInfo(site.timezone)),
             request_path=request.url.path,
+            language=i18n.current(),
+            # The words the pages' scripts show, in the page's language (msgid -> text; empty for English).
+            js_words=i18n.domain_messages(i18n.current(), "webjs"),
             **context,
         )
     )
