@@ -281,13 +281,16 @@ def run_demo(config_path: Path, samples_dir: Path, api_port: int | None = None) 
 
         token, admin_password = _admin_credentials(config)
         host, port = config.server.bind, api_port or config.server.port
+        # Chinese first, as the site speaks; each line with its English beside it for the developer.
+        cameras_at = ", ".join(f"rtsp://127.0.0.1:{p}" for p in sorted(by_port))
         banner = (
-            f"\n  Simulated site '{config.site.name}': {len(config.cameras)} cameras on "
-            f"{', '.join(f'rtsp://127.0.0.1:{p}' for p in sorted(by_port))}\n"
-            f"  Dashboard and API:  http://{host}:{port}/   (API docs: http://{host}:{port}/docs)\n"
-            f"  Sign in as {ADMIN_USER} with password (new on every start):  {admin_password}\n"
-            f"  Admin API token (new on every start):\n    {token}\n"
-            "  Stop with Ctrl-C.\n"
+            f"\n  模拟场所 / simulated site '{config.site.name}': "
+            f"{len(config.cameras)} 路摄像机 / cameras on {cameras_at}\n"
+            f"  管理页面与接口 / dashboard and API:  http://{host}:{port}/   (接口文档 / API docs: http://{host}:{port}/docs)\n"
+            f"  登录用户 / sign in as {ADMIN_USER}，"
+            f"密码（每次启动新生成）/ password (new on every start):  {admin_password}\n"
+            f"  管理员接口令牌（每次启动新生成）/ admin API token (new on every start):\n    {token}\n"
+            "  按 Ctrl-C 停止 / stop with Ctrl-C.\n"
         )
         print(banner, file=sys.stderr, flush=True)
         serve(create_app(config), host, port)

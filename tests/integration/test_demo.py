@@ -104,7 +104,7 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert yesterday and yesterday["gaps"][0]["duration_s"] == 7200, yesterday
         # The printed password signs in to the pages.
-        found = re.search(r"Sign in as demo-admin with password \(new on every start\):\s+(\S+)", log_path.read_text())
+        found = re.search(r"sign in as demo-admin.*password \(new on every start\):\s+(\S+)", log_path.read_text())
         assert found, log_path.read_text()
         with httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=5) as browser:
             form = browser.get("/login")
@@ -160,4 +160,4 @@ def test_demo_site_comes_up_with_its_cameras(tmp_path: Path) -> None:
         proc.wait(20)
     text = log_path.read_text()
     assert proc.returncode == 0, text
-    assert "Dashboard and API:  http://127.0.0.1:" in text
+    assert "管理页面与接口 / dashboard and API:  http://127.0.0.1:" in text
