@@ -35,7 +35,7 @@ Language = Literal["zh-CN", "en"]
 LANGUAGES: Final[tuple[Language, ...]] = get_args(Language)
 DEFAULT_LANGUAGE: Final[Language] = "zh-CN"
 
-#: One catalog per part of the product, each extracted from its own sources (babel.cfg names them).
+#: One catalog per part of the product, each extracted from its own sources (scripts/i18n.py DOMAIN_RULES).
 #: `terms` holds the words every part shares (zone kinds, camera states, fault and check names), so
 #: a term reads the same on the dashboard, in the report and in a ticket message.
 DOMAINS: Final = ("terms", "web", "webjs", "report", "cli", "api", "notify")
