@@ -25,16 +25,13 @@ from gateway.gb28181.catalog import selected_cameras
 from gateway.gb28181.ledger import ForwardLedger, SessionSummary, merge_spans
 from gateway.health.policy import (
     BELOW_HD,
-    LONG_KEYFRAME_INTERVAL,
-    LOW_BITRATE,
     LOW_FPS,
-    MIN_REALTIME_RATIO,
-    QUALITY_PREFIX,
-    SLOW_DELIVERY,
 )
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
+from gateway.i18n import N_
 from gateway.quality.thresholds import CHECK_NAMES, QualityThresholds
 from gateway.recordings.store import RecordingStore
+from gateway.reports import findings as finding_of
 from gateway.reports.model import (
     CameraForwarding,
     CameraReport,
@@ -49,7 +46,6 @@ from gateway.reports.model import (
     StaffingCheck,
     UplinkReport,
     ZoneReport,
-    hms,
 )
 from gateway.reports.recordings import recordings_of, with_recordings
 from gateway.reports.tickets import tickets_of, with_tickets
@@ -157,7 +153,7 @@ def _build(
     gateway = GatewayDowntime(
         seconds=round(down_s, 3),
         percent=round(100 * down_s / span, 3),
-        spans=tuple(Span(iv.start, iv.end, UNKNOWN, iv.reason or "gateway not running") for iv in down),
+        spans=tuple(Span(iv.start, iv.end, UNKNOWN, iv.reason or GATEWAY_NOT_RUNNING) for iv in down),
         runs=len(runs),
     )
     staffing = staffing_check(config.site.unit)
@@ -172,42 +168,36 @@ def _build(
     findings: list[Finding] = []
     monitored = 100.0 - gateway.percent
     if monitored < policy.min_monitored_percent:
-        findings.append(
-            Finding(
-                "fail",
-                "gateway",
-                f"the gateway watched the site for only {monitored:.1f} % of the period (policy:"
-                f" {policy.min_monitored_percent:g} %); coverage in the rest is not evidenced",
-            )
-        )
+        findings.append(finding_of.gateway_unwatched(monitored, policy.min_monitored_percent))
     elif down_s > 0:
-        findings.append(Finding("info", "gateway", f"the gateway was not running for {hms(down_s)}"))
+        findings.append(finding_of.gateway_down(down_s))
     for z in zone_reports:
         findings.extend(z.findings)
     for c in camera_reports:
         findings.extend(c.findings)
     unverifiable = [c.id for c in camera_reports if c.enabled and c.retention_days is None]
     if unverifiable:
+        findings.append(finding_of.retention_unverifiable(unverifiable))
+    if staffing.passed is False:
         findings.append(
-            Finding(
-                "warn",
-                "retention",
-                f"recording retention could not be verified for {len(unverifiable)} camera(s)"
-                f" ({_short_list(unverifiable)}): they offer no ONVIF recording search",
+            finding_of.staffing_short(
+                staffing.headcount,
+                staffing.declared,
+                staffing.required,
+                staffing.declared_full_time,
+                staffing.required_full_time,
             )
         )
-    if staffing.passed is False:
-        findings.append(Finding("fail", "staffing", _staffing_message(staffing)))
     elif staffing.passed is None:
-        findings.append(Finding("warn", "staffing", "the unit declares no security staff; the rule cannot be checked"))
+        findings.append(finding_of.staffing_undeclared())
     if forwarding is not None:
         findings.extend(_forwarding_findings(forwarding, period))
     findings = _merge_policy_notes(findings, reader, runs, policy)
-    notes: tuple[str, ...] = _NOTES
+    notes: tuple[str, ...] = NOTES
     if forwarding is not None:
         notes += (forwarding.definition,)
         if not forwarding.history:
-            notes += ("The forwarding history was not available: registered time and sessions are unknown.",)
+            notes += (NO_FORWARDING_HISTORY,)
 
     site = config.site
     return Report(
@@ -233,20 +223,31 @@ def _build(
     )
 
 
-_NOTES = (
-    "A camera counts as coverage while it is online and not degraded: at or above the HD threshold and"
-    " the minimum frame rate, with a picture that passes the configured quality checks.",
-    "A zone is covered while at least one of its cameras counts as coverage; percentages are of the"
-    " time the gateway was watching (unknown time is shown apart and never counted as covered).",
-    "Resolution and frame rate are measured from the received stream, not read from the camera's settings.",
-    "Quality faults are dated from the sample that detected them: one sampling interval (frozen: the"
-    " whole window) may separate the start of a fault from its detection.",
+NOTES = (
+    N_(
+        "A camera counts as coverage while it is online and not degraded: at or above the HD threshold and"
+        " the minimum frame rate, with a picture that passes the configured quality checks."
+    ),
+    N_(
+        "A zone is covered while at least one of its cameras counts as coverage; percentages are of the"
+        " time the gateway was watching (unknown time is shown apart and never counted as covered)."
+    ),
+    N_("Resolution and frame rate are measured from the received stream, not read from the camera's settings."),
+    N_(
+        "Quality faults are dated from the sample that detected them: one sampling interval (frozen: the"
+        " whole window) may separate the start of a fault from its detection."
+    ),
 )
+
+
+NO_FORWARDING_HISTORY = N_("The forwarding history was not available: registered time and sessions are unknown.")
+GATEWAY_NOT_RUNNING = N_("gateway not running")
+NO_CAMERA_IN_ZONE = N_("no camera in this zone")
 
 
 # --- forwarding to the city network (GB/T 28181 uplinks) -------------------------------------------
 
-FORWARDING_DEFINITION = (
+FORWARDING_DEFINITION = N_(
     "Forwarded to the city network: the camera is configured for a GB/T 28181 uplink (upper platform)."
     " Registered is the share of the period, up to when the report was made, during which at least one"
     " of those uplinks was registered to its platform, so that the platform could open the camera's"
@@ -343,12 +344,7 @@ def _forwarding_findings(forwarding: ForwardingReport, period: ReportPeriod) -> 
     if not forwarding.history or min(period.end, period.now) <= period.start:
         return []
     return [
-        Finding(
-            "warn",
-            f"uplink {u.id}",
-            f"never registered to its platform in the period: its {len(u.cameras)} camera(s) were not"
-            " visible to the city network through it",
-        )
+        finding_of.uplink_never_registered(u.id, len(u.cameras))
         for u in forwarding.uplinks
         if u.cameras and not u.registered_s
     ]
@@ -378,42 +374,36 @@ def _camera_report(
     clock_offset, retention = inventory
 
     findings: list[Finding] = []
-    subject = f"camera {camera_id}"
     if not enabled:
-        findings.append(Finding("warn", subject, "disabled in the configuration"))
+        findings.append(finding_of.camera_disabled(camera_id))
     elif uptime is None:
-        findings.append(Finding("fail", subject, "no monitored time in the period"))
+        findings.append(finding_of.camera_not_monitored(camera_id))
     else:
         if uptime < policy.uptime_target_percent:
             findings.append(
-                Finding(
-                    "fail",
-                    subject,
-                    f"uptime {uptime:.2f} % is below the target {policy.uptime_target_percent:g} %"
-                    f" ({len(found_outages)} outage(s), {hms(seconds['offline'])} offline)",
+                finding_of.camera_uptime(
+                    camera_id, uptime, policy.uptime_target_percent, len(found_outages), seconds["offline"]
                 )
             )
         by_fault: dict[str, float] = {}
         for inc in incidents:
             by_fault[inc.fault] = by_fault.get(inc.fault, 0.0) + inc.duration_s
         for fault, total in by_fault.items():
-            findings.append(Finding("fail", subject, f"{_fault_text(fault, policy)} for {hms(total)}"))
+            findings.append(
+                finding_of.camera_fault(
+                    camera_id,
+                    fault,
+                    total,
+                    hd=policy.hd_min_resolution,
+                    min_fps=policy.min_fps,
+                    keyframe_s=policy.max_keyframe_interval_s,
+                    bitrate_kbps=policy.min_bitrate_kbps,
+                )
+            )
     if clock_offset is not None and abs(clock_offset) > policy.max_clock_drift_s:
-        findings.append(
-            Finding(
-                "fail",
-                subject,
-                f"clock off by {clock_offset:+.1f} s (policy: within {policy.max_clock_drift_s:g} s)",
-            )
-        )
+        findings.append(finding_of.camera_clock(camera_id, clock_offset, policy.max_clock_drift_s))
     if retention is not None and retention < policy.retention_days:
-        findings.append(
-            Finding(
-                "fail",
-                subject,
-                f"recordings reach back {retention:.1f} days (policy: {policy.retention_days} days)",
-            )
-        )
+        findings.append(finding_of.camera_retention(camera_id, retention, policy.retention_days))
     return CameraReport(
         id=camera_id,
         name=name,
@@ -434,25 +424,6 @@ def _camera_report(
         passed=not any(f.severity == "fail" for f in findings),
         findings=tuple(findings),
     )
-
-
-def _fault_text(fault: str, policy: PolicyStated) -> str:
-    if fault == BELOW_HD:
-        return f"below HD ({policy.hd_min_resolution})"
-    if fault == LOW_FPS:
-        return f"frame rate below the minimum ({policy.min_fps:g} fps)"
-    if fault == SLOW_DELIVERY:
-        return f"video arriving slower than real time (under {MIN_REALTIME_RATIO:.0%}: link too slow)"
-    if fault == LONG_KEYFRAME_INTERVAL:
-        # The limit may have been set only for some runs of the period, or changed since: say so plainly.
-        limit = policy.max_keyframe_interval_s
-        return f"keyframe interval over the maximum ({limit:g} s)" if limit else "keyframe interval over the maximum"
-    if fault == LOW_BITRATE:
-        floor = policy.min_bitrate_kbps
-        return f"bitrate below the minimum ({floor:g} kb/s)" if floor else "bitrate below the minimum"
-    if fault.startswith(QUALITY_PREFIX):
-        return f"picture quality: {fault.removeprefix(QUALITY_PREFIX).replace('_', ' ')}"
-    return fault
 
 
 def _legacy_faults(reason: str | None) -> tuple[str, ...]:
@@ -596,7 +567,6 @@ def _zone_report(
     period: ReportPeriod,
 ) -> ZoneReport:
     """Covered while any camera is online; else unknown while any camera is unknown; else uncovered."""
-    subject = f"zone {zone.id}"
     covered = merge_spans([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == "online"])
     unknown = _subtract(
         merge_spans([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == UNKNOWN]), covered
@@ -611,16 +581,13 @@ def _zone_report(
     covered_pct = _percent(seconds["covered"], seconds["covered"] + seconds["uncovered"])
     findings: list[Finding] = []
     if not camera_ids:
-        findings.append(Finding("fail", subject, "no camera is assigned to this zone"))
+        findings.append(finding_of.zone_no_camera(zone.id))
     elif covered_pct is None:
-        findings.append(Finding("fail", subject, "no monitored time in the period"))
+        findings.append(finding_of.zone_not_monitored(zone.id))
     elif covered_pct < policy.coverage_target_percent:
         findings.append(
-            Finding(
-                "fail",
-                subject,
-                f"covered {covered_pct:.2f} % of the monitored time (target {policy.coverage_target_percent:g} %);"
-                f" {len(gaps)} gap(s), {hms(seconds['uncovered'])} in all",
+            finding_of.zone_coverage(
+                zone.id, covered_pct, policy.coverage_target_percent, len(gaps), seconds["uncovered"]
             )
         )
     return ZoneReport(
@@ -657,7 +624,7 @@ def _subtract(spans: list[tuple[float, float]], cut: list[tuple[float, float]]) 
 def _why(a: float, b: float, camera_ids: list[str], timelines: dict[str, list[Interval]]) -> str:
     """What each camera of the zone was doing during an uncovered stretch."""
     if not camera_ids:
-        return "no camera in this zone"
+        return NO_CAMERA_IN_ZONE
     parts = []
     for cid in camera_ids:
         timeline = timelines[cid]
@@ -676,7 +643,7 @@ def _why(a: float, b: float, camera_ids: list[str], timelines: dict[str, list[In
 
 # --- staffing and policy ---------------------------------------------------------------------------
 
-STAFFING_RULE = (
+STAFFING_RULE = N_(
     "Tianjin opinion: up to 200 staff, at least 2 security staff; over 200, at least 2 %. Key units,"
     " full-time security staff: up to 200 staff 2; 201-500: 3; 501-2000: 5 per mille; over 2000: 4 per mille."
 )
@@ -721,16 +688,6 @@ def staffing_check(unit: UnitConfig) -> StaffingCheck:
     )
 
 
-def _staffing_message(s: StaffingCheck) -> str:
-    parts = []
-    if s.declared is not None and s.declared < s.required:
-        parts.append(f"{s.declared} security staff declared, {s.required} required for {s.headcount} staff")
-    full, declared_full = s.required_full_time, s.declared_full_time
-    if full is not None and declared_full is not None and declared_full < full:
-        parts.append(f"{declared_full} full-time security staff declared, {full} required for a key unit")
-    return "; ".join(parts) or "security staffing below the rule"
-
-
 def _policy(config: GatewayConfig) -> PolicyStated:
     p = config.policy
     thresholds = p.quality.quality_thresholds()
@@ -770,20 +727,9 @@ def _merge_policy_notes(
         ):
             differing += 1
     if differing:
-        findings.append(
-            Finding(
-                "warn",
-                "policy",
-                f"{differing} gateway run(s) in the period judged cameras under a different HD threshold,"
-                " minimum frame rate or stream limit than the policy stated here",
-            )
-        )
+        findings.append(finding_of.policy_changed(differing))
     return findings
 
 
 def _percent(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 3) if whole > 0 else None
-
-
-def _short_list(ids: list[str], limit: int = 5) -> str:
-    return ", ".join(ids[:limit]) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")

@@ -25,7 +25,11 @@ class Finding:
 
     severity: Severity
     subject: str  # "zone main-gate", "camera gate-hd", "gateway", "staffing", "retention"
-    message: str
+    message: str  # English, as the JSON export gives it
+    # What it found and its figures, so that a page can say it in the reader's language (reports/findings.py);
+    # neither is exported: the JSON keeps its three fields.
+    code: str = ""
+    args: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(slots=True)  # not frozen: built by the hundred thousand; treat as immutable

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway.errors import InvalidRequestError
+from gateway.i18n import gettext as _
 from gateway.period import parse_period
 from gateway.reports.coverage import ReportPeriod
 
@@ -29,20 +30,22 @@ def report_period(
     now = time.time() if now is None else now
     if kind is not None:
         if start is not None or end is not None:
-            raise InvalidRequestError("give either 'period' (with an optional 'date') or 'from'/'to', not both")
+            raise InvalidRequestError(_("give either 'period' (with an optional 'date') or 'from'/'to', not both"))
         if kind not in KINDS:
-            raise InvalidRequestError(f"'period' must be one of {', '.join(KINDS)}, not {kind[:20]!r}")
+            raise InvalidRequestError(
+                _("'period' must be one of {kinds}, not {kind!r}").format(kinds=", ".join(KINDS), kind=kind[:20])
+            )
         anchor = _date(day, tz, now)
         first, last, label = _calendar(kind, anchor)
         start_s = datetime.combine(first, datetime.min.time(), tz).timestamp()
         end_s = datetime.combine(last, datetime.min.time(), tz).timestamp()
     else:
         if day is not None:
-            raise InvalidRequestError("'date' goes with 'period' (day, week or month)")
+            raise InvalidRequestError(_("'date' goes with 'period' (day, week or month)"))
         window = parse_period(start, end, tz, now)
         start_s, end_s, label = window.start, window.end, "custom"
     if start_s >= now:
-        raise InvalidRequestError("the period has not begun yet")
+        raise InvalidRequestError(_("the period has not begun yet"))
     if end_s > now:
         end_s, label = now, f"{label} (to date)"
     return ReportPeriod(start_s, end_s, label, now)
@@ -54,7 +57,9 @@ def _date(value: str | None, tz: ZoneInfo, now: float) -> date:
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
-        raise InvalidRequestError(f"'date' must look like 2026-11-22, not {value[:20]!r}") from None
+        raise InvalidRequestError(
+            _("'date' must look like 2026-11-22, not {value!r}").format(value=value[:20])
+        ) from None
 
 
 def _calendar(kind: str, anchor: date) -> tuple[date, date, str]:

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.recordings.store import RecordingStore
-from gateway.reports.model import CameraRecordings, CameraReport, Finding, PolicyStated, Span, hms
+from gateway.reports import findings as finding_of
+from gateway.reports.model import CameraRecordings, CameraReport, Finding, PolicyStated, Span
 
 LONG_GAPS_KEPT = 50  # per camera in the report; the API and `gateway recordings` give them all
 
@@ -67,34 +68,25 @@ def camera_recordings(
 def findings(camera_id: str, r: CameraRecordings, policy: PolicyStated) -> list[Finding]:
     """What the section says against the policy. Retention is judged with the camera's other figures
     (gateway.reports.coverage), from the measured value `recordings_of` gives it."""
-    subject = f"camera {camera_id}"
     if not r.verifiable:
-        return [Finding("warn", subject, "its recordings are known only by a playback URL: they cannot be verified")]
+        return [finding_of.recordings_unverifiable(camera_id)]
     out: list[Finding] = []
     if r.days == 0:
-        out.append(Finding("warn", subject, "the recording audit has no finding for this period"))
+        out.append(finding_of.recordings_not_audited(camera_id))
     if r.days_below:
         worst_day, worst = min(r.days_below, key=lambda d: d[1])
         out.append(
-            Finding(
-                "fail",
-                subject,
-                f"recorded less than {policy.min_recorded_percent:g} % of {len(r.days_below)} day(s);"
-                f" the least: {worst:.2f} % on {worst_day}",
+            finding_of.recordings_days_below(
+                camera_id, policy.min_recorded_percent, len(r.days_below), worst, worst_day
             )
         )
     if r.long_gaps:
         longest = max(r.long_gaps, key=lambda g: g.duration_s)
         out.append(
-            Finding(
-                "fail",
-                subject,
-                f"{len(r.long_gaps)} gap(s) in its recordings longer than {hms(policy.max_recording_gap_s)},"
-                f" the longest {hms(longest.duration_s)}",
-            )
+            finding_of.recordings_gaps(camera_id, len(r.long_gaps), policy.max_recording_gap_s, longest.duration_s)
         )
     if r.last_error is not None:
-        out.append(Finding("warn", subject, f"the recording device's last answer was a failure: {r.last_error}"))
+        out.append(finding_of.recordings_device_error(camera_id, r.last_error))
     return out
 
 

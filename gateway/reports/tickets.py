@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from gateway.config import CameraConfig, GatewayConfig, ZoneConfig
-from gateway.reports.model import CameraReport, Finding, TicketFigures, TicketLine, TicketsReport, hms
+from gateway.i18n import N_
+from gateway.reports import findings as finding_of
+from gateway.reports.model import CameraReport, Finding, TicketFigures, TicketLine, TicketsReport
 from gateway.tickets.store import Ticket, TicketStore
 
-DEFINITION = (
+DEFINITION = N_(
     "Hidden dangers: a camera fault that lasted past its grace time opens a ticket; people are told, a"
     " person acknowledges it, and it closes once the camera has been healthy for the recovery time."
     " Opened: tickets opened in the period. Acknowledged in target: of the tickets told in the period"
@@ -29,7 +30,7 @@ DEFINITION = (
     " Overdue: open and not acknowledged within the target at the period's end."
 )
 # A reopened ticket keeps one row: its state in a period before the reopening is no longer known.
-UNKNOWN_NOTE = "reopened after the period: its state at the period's end is not known"
+UNKNOWN_NOTE = N_("reopened after the period: its state at the period's end is not known")
 
 
 def ticket_line(ticket: Ticket, cut: float, wait_s: float) -> TicketLine:
@@ -119,31 +120,16 @@ def tickets_of(
     )
 
 
-FAULT_TEXT = {
-    "offline": "offline",
-    "video_lost": "video lost",
-    "picture": "picture fault",
-    "below_hd": "below HD",
-    "degraded": "degraded",
-}
-
-
 def findings(section: TicketsReport, tz: ZoneInfo) -> dict[str, list[Finding]]:
     """A failure per danger overdue at the period's end, by camera: nobody took it on in time."""
     out: dict[str, list[Finding]] = {}
-    target = hms(section.acknowledge_target_s)
     for line in section.tickets:
-        if not line.overdue:
-            continue
-        began = datetime.fromtimestamp(line.since, tz).strftime("%Y-%m-%d %H:%M")
-        out.setdefault(line.camera_id, []).append(
-            Finding(
-                "fail",
-                f"camera {line.camera_id}",
-                f"hidden danger (ticket {line.id}: {FAULT_TEXT.get(line.fault, line.fault)} since {began})"
-                f" still open at the end of the period and not acknowledged within {target}",
+        if line.overdue:
+            out.setdefault(line.camera_id, []).append(
+                finding_of.ticket_overdue(
+                    line.camera_id, line.id, line.fault, line.since, section.acknowledge_target_s, tz
+                )
             )
-        )
     return out
 
 

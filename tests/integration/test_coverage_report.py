@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -105,10 +106,11 @@ class Report:
         self.token = added.stdout.split()[-1]
         self.proc = GatewayProcess(["run", "-c", str(self.config)], self.env, tmp_path / "gateway.log", self.port)
 
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return httpx.get(
-            f"{self.proc.base}{path}", params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=30
-        )
+    def get(self, path: str, language: str | None = None, **params: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if language is not None:
+            headers["Accept-Language"] = language
+        return httpx.get(f"{self.proc.base}{path}", params=params, headers=headers, timeout=30)
 
     def cameras(self) -> dict[str, Any]:
         r = self.get("/api/v1/cameras")
@@ -178,9 +180,12 @@ def scenario(
             site.store.stop()
 
 
-def fetch(site: Report, truth: dict[str, float], fmt: str) -> httpx.Response:
+def fetch(site: Report, truth: dict[str, float], fmt: str, **params: str) -> httpx.Response:
     r = site.get(
-        "/api/v1/reports/coverage", **{"from": f"{truth['start']:.3f}", "to": f"{truth['end']:.3f}"}, format=fmt
+        "/api/v1/reports/coverage",
+        **{"from": f"{truth['start']:.3f}", "to": f"{truth['end']:.3f}"},
+        format=fmt,
+        **params,
     )
     assert r.status_code == 200, r.text
     return r
@@ -236,7 +241,7 @@ def test_json_report_shows_each_gap_with_its_duration(scenario: tuple[Report, di
 def test_csv_report_matches_the_json(scenario: tuple[Report, dict[str, float]]) -> None:
     site, truth = scenario
     data = fetch(site, truth, "json").json()
-    r = fetch(site, truth, "csv")
+    r = fetch(site, truth, "csv", lang="en")  # the English CSV: its header row is the column ids
     assert r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
@@ -254,12 +259,17 @@ def test_csv_report_matches_the_json(scenario: tuple[Report, dict[str, float]]) 
 
 def test_html_report_reads_right_in_a_real_browser(scenario: tuple[Report, dict[str, float]]) -> None:
     site, truth = scenario
-    url = f"{site.proc.base}/api/v1/reports/coverage?format=html&from={truth['start']:.3f}&to={truth['end']:.3f}"
+    # The browser asks for English (Accept-Language: en-US); the link names the reader's language.
+    url = (
+        f"{site.proc.base}/api/v1/reports/coverage?format=html&from={truth['start']:.3f}&to={truth['end']:.3f}"
+        "&lang=zh-CN"
+    )
     with browser_page(headers={"Authorization": f"Bearer {site.token}"}) as (page, errors):
         response = page.goto(url)
         assert response is not None and response.status == 200
         verdict = page.locator("#verdict")
-        assert verdict.is_visible() and "FAIL" in verdict.inner_text()
+        assert verdict.is_visible() and "不合格" in verdict.inner_text()
+        assert "结论为不合格" in page.locator("#summary").inner_text()
         # The styles are inline: the page's own CSP must let them apply.
         assert page.evaluate("getComputedStyle(document.querySelector('table#cameras')).borderCollapse") == "collapse"
         for cid in ("gate-cam", "lobby-cam", "corridor-sd", "store-cam"):
@@ -268,17 +278,19 @@ def test_html_report_reads_right_in_a_real_browser(scenario: tuple[Report, dict[
         gate_row = page.locator('table#cameras tr[data-camera="gate-cam"]').inner_text()
         assert "1 " in gate_row or "1\t" in gate_row  # one outage
         assert page.locator('tr[data-zone="lobby"]').is_visible() and "大厅" in page.content()
-        assert "704x576" in page.locator('table#cameras tr[data-camera="corridor-sd"]').inner_text()
+        assert "704×576" in page.locator('table#cameras tr[data-camera="corridor-sd"]').inner_text()
         assert errors == []
 
 
 def test_pdf_report_reads_back(scenario: tuple[Report, dict[str, float]], tmp_path: Path) -> None:
     site, truth = scenario
-    r = fetch(site, truth, "pdf")
+    r = fetch(site, truth, "pdf")  # no Accept-Language: the site's language, Chinese
     assert r.headers["content-type"] == "application/pdf" and r.content.startswith(b"%PDF-")
     text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(r.content)).pages)
-    for needle in ("Report test site", "FAIL", "gate-cam", "corridor-sd", "store-cam", "704x576", "大厅"):
+    for needle in ("Report test site", "不合格", "gate-cam", "corridor-sd", "store-cam", "704x576", "大厅"):
         assert needle in text, needle
+    for word in ("在线率", "完好率", "高清", "视频质量诊断", "画面冻结", "结论为不合格"):
+        assert word in re.sub(r"\s+", "", text), word
     outage = fetch(site, truth, "json").json()["cameras"][0]["outages"][0]["duration_s"]
     seconds = round(outage)
     assert f"0:{seconds // 60:02d}:{seconds % 60:02d}" in text
@@ -302,7 +314,8 @@ def test_cli_writes_the_same_report(scenario: tuple[Report, dict[str, float]], t
         site.env,
     )
     assert done.returncode == 0, done.stderr
-    assert "FAIL" in done.stderr
+    # The summary speaks the site's language (Chinese by default).
+    assert "覆盖率报告" in done.stderr and "不合格" in done.stderr, done.stderr
     from_cli = json.loads(out.read_text())
     from_api = fetch(site, truth, "json").json()
     assert [c["outages"] for c in from_cli["cameras"]] == [c["outages"] for c in from_api["cameras"]]
@@ -323,9 +336,18 @@ def test_bad_report_requests_get_a_clear_4xx(
     scenario: tuple[Report, dict[str, float]], params: dict[str, str], status: int, message: str
 ) -> None:
     site, _ = scenario
-    r = site.get("/api/v1/reports/coverage", **params)
+    # Which mistake is named is the point: read in English, the messages' source text.
+    r = site.get("/api/v1/reports/coverage", language="en", **params)
     assert r.status_code == status, r.text
     assert message in r.json()["error"] and "Traceback" not in r.text
+
+
+def test_a_bad_report_request_is_answered_in_the_sites_language(scenario: tuple[Report, dict[str, float]]) -> None:
+    site, _ = scenario
+    r = site.get("/api/v1/reports/coverage", period="fortnight")
+    assert r.status_code == 422 and "'period' 只能是 day, week, month 之一" in r.json()["error"]
+    r = site.get("/api/v1/reports/coverage", lang="fr")
+    assert r.status_code == 422 and "'lang' 只能是 zh-CN 或 en" in r.json()["error"]
 
 
 def test_police_may_not_export_reports(scenario: tuple[Report, dict[str, float]]) -> None:

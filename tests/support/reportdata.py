@@ -14,10 +14,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.reports import findings as finding_of
+from gateway.reports.coverage import FORWARDING_DEFINITION, NOTES, STAFFING_RULE
 from gateway.reports.model import (
     TIMELINE_STATES,
+    CameraForwarding,
     CameraReport,
     Finding,
+    ForwardingReport,
     GatewayDowntime,
     Incident,
     Outage,
@@ -25,6 +29,7 @@ from gateway.reports.model import (
     Report,
     Span,
     StaffingCheck,
+    UplinkReport,
     ZoneReport,
 )
 
@@ -50,7 +55,7 @@ def policy(**overrides: Any) -> PolicyStated:
         retention_days=90,
         max_clock_drift_s=5.0,
         quality_interval_s=60.0,
-        quality_checks=("blank", "frozen", "blur", "occlusion", "brightness"),
+        quality_checks=("blank", "dark", "bright", "blur", "occlusion", "frozen"),
         quality_thresholds={
             "blank_stddev": 6.0,
             "frozen_s": 30.0,
@@ -135,7 +140,7 @@ def zone(
     percent = round(100.0 * covered / (covered + uncovered), 3)
     findings: tuple[Finding, ...] = ()
     if percent < target:
-        findings = (Finding("fail", f"zone {zone_id}", f"covered {percent:.2f}% of monitored time, below {target:g}%"),)
+        findings = (finding_of.zone_coverage(zone_id, percent, target, len(gaps), uncovered),)
     return ZoneReport(
         id=zone_id,
         name=name,
@@ -151,20 +156,23 @@ def zone(
 
 # The outage of the east-gate camera: 03:10-04:25 and 16:40:00-16:42:30 local.
 EAST_OUTAGES = (
-    Outage(at(3 + 10 / 60), at(4 + 25 / 60), ("rtsp: connection refused", "onvif: no answer"), ongoing=False),
-    Outage(at(16 + 40 / 60), at(16 + 42.5 / 60), ("rtsp: timeout after 10 s",), ongoing=False),
+    Outage(at(3 + 10 / 60), at(4 + 25 / 60), ("refused", "unreachable"), ongoing=False),
+    Outage(at(16 + 40 / 60), at(16 + 42.5 / 60), ("stalled",), ongoing=False),
 )
-FROZEN = Incident(
-    "quality:frozen", at(14 + 2 / 60), at(15.5), "identical frames for 88 min (threshold 30 s)", ongoing=False
-)
-BELOW_HD = Incident("below_hd", DAY_START, DAY_END, "measured 704x576, policy requires 1920x1080", ongoing=True)
+FROZEN = Incident("quality:frozen", at(14 + 2 / 60), at(15.5), "picture frozen", ongoing=False)
+BELOW_HD = Incident("below_hd", DAY_START, DAY_END, "704x576 is below HD (1920x1080)", ongoing=True)
 
 
 def sample_report(**overrides: Any) -> Report:
     """The four-camera sample day; ``overrides`` replace Report fields (``dataclasses.replace``)."""
-    gate_fail = Finding("fail", "camera cam-lobby", "measured 704x576, below the HD threshold 1920x1080")
-    frozen_fail = Finding("fail", "camera cam-store", "frozen picture 14:02-15:30 (1 h 28 min)")
-    east_warn = Finding("warn", "retention", "camera cam-east: oldest recording not readable, retention not verifiable")
+    below_hd_s = DAY_END - DAY_START - (GATEWAY_DOWN[1] - GATEWAY_DOWN[0])
+    gate_fail = finding_of.camera_fault("cam-lobby", "below_hd", below_hd_s, hd="1920x1080", min_fps=15.0)
+    frozen_fail = finding_of.camera_fault(
+        "cam-store", "quality:frozen", FROZEN.duration_s, hd="1920x1080", min_fps=15.0
+    )
+    east_warn = finding_of.retention_unverifiable(["cam-east"])
+    east_offline_s = sum(o.duration_s for o in EAST_OUTAGES)
+    east_uptime = round(100.0 * (1 - east_offline_s / (DAY_END - DAY_START - 1200.0)), 3)
     cameras = (
         camera("cam-gate-hd", "Main gate HD", ("main-gate",)),
         camera(
@@ -176,13 +184,13 @@ def sample_report(**overrides: Any) -> Report:
             codec="H.265",
             clock_offset_s=-2.5,
             retention_days=None,
-            findings=(Finding("fail", "camera cam-east", "uptime 94.62% below 99%"), east_warn),
+            findings=(finding_of.camera_uptime("cam-east", east_uptime, 99.0, len(EAST_OUTAGES), east_offline_s),),
         ),
         camera(
             "cam-store",
             "Warehouse aisle 3",
             ("warehouse",),
-            [(FROZEN.start, FROZEN.end, "degraded", FROZEN.fault)],
+            [(FROZEN.start, FROZEN.end, "degraded", FROZEN.detail)],
             incidents=(FROZEN,),
             findings=(frozen_fail,),
         ),
@@ -190,24 +198,33 @@ def sample_report(**overrides: Any) -> Report:
             "cam-lobby",
             "Lobby SD",
             ("main-gate",),
-            [(DAY_START, GATEWAY_DOWN[0], "degraded", "below_hd"), (GATEWAY_DOWN[1], DAY_END, "degraded", "below_hd")],
+            [
+                (DAY_START, GATEWAY_DOWN[0], "degraded", BELOW_HD.detail),
+                (GATEWAY_DOWN[1], DAY_END, "degraded", BELOW_HD.detail),
+            ],
             incidents=(BELOW_HD,),
             resolution="704x576",
             fps=25.0,
             clock_offset_s=7.8,
             retention_days=31.0,
-            findings=(gate_fail, Finding("fail", "camera cam-lobby", "clock off by 7.8 s (max 5 s)")),
+            findings=(gate_fail, finding_of.camera_clock("cam-lobby", 7.8, 5.0)),
         ),
     )
-    east_gaps = tuple(Span(o.start, o.end, "uncovered", "cam-east: " + "; ".join(o.reasons)) for o in EAST_OUTAGES)
-    store_gaps = (Span(FROZEN.start, FROZEN.end, "uncovered", "cam-store: quality:frozen"),)
+    east_gaps = tuple(
+        Span(o.start, o.end, "uncovered", f"cam-east: offline ({'; '.join(o.reasons)})") for o in EAST_OUTAGES
+    )
+    store_gaps = (Span(FROZEN.start, FROZEN.end, "uncovered", "cam-store: degraded (picture frozen)"),)
     zones = (
         zone("main-gate", "Main gate", "entrance", ("cam-gate-hd", "cam-lobby")),
         zone("east-gate", "东门", "entrance", ("cam-east",), east_gaps),
         zone("warehouse", "Warehouse key area", "key_area", ("cam-store",), store_gaps),
     )
-    gw_down = Finding("warn", "gateway", "gateway not running for 20 min (1.39% of the period)")
-    findings = tuple(f for z in zones for f in z.findings) + tuple(f for c in cameras for f in c.findings) + (gw_down,)
+    gw_down = finding_of.gateway_down(1200.0)
+    findings = (
+        tuple(f for z in zones for f in z.findings)
+        + tuple(f for c in cameras for f in c.findings)
+        + (east_warn, gw_down)
+    )
     report = Report(
         site_id="plant-7",
         site_name="Riverside Plant 7",
@@ -236,13 +253,10 @@ def sample_report(**overrides: Any) -> Report:
             declared=10,
             required_full_time=3,
             declared_full_time=3,
-            rule="one security guard per 100 staff, at least 3 full-time in key units",
+            rule=STAFFING_RULE,
             passed=True,
         ),
-        notes=(
-            "Uptime counts online and degraded time over the time the gateway was watching.",
-            "Quality faults are detected on sampled keyframes every 60 s; a fault may have begun up to 60 s earlier.",
-        ),
+        notes=NOTES,
     )
     return replace(report, **overrides)
 
@@ -265,9 +279,10 @@ def big_report(cameras: int = 1000, spans_per_camera: int = 40, seed: int = 7) -
             state = rng.choice(("offline", "degraded", "online"))
             if state == "online":
                 continue
-            events.append((ev_start, ev_end, state, "rtsp: timeout" if state == "offline" else "quality:blur"))
+            reason = "timeout" if state == "offline" else "picture blurred or out of focus"
+            events.append((ev_start, ev_end, state, reason))
             if state == "offline":
-                outages.append(Outage(ev_start, ev_end, ("rtsp: timeout",), ongoing=False))
+                outages.append(Outage(ev_start, ev_end, ("timeout",), ongoing=False))
         name = f"Camera {index:04d} 东区 通道" if index % 3 == 0 else f"Camera {index:04d} aisle {index % 17}"
         cams.append(camera(cam_id, name, (f"zone-{index % zone_count:03d}",), events, outages=tuple(outages)))
     zones = tuple(
@@ -280,3 +295,33 @@ def big_report(cameras: int = 1000, spans_per_camera: int = 40, seed: int = 7) -
         for z in range(zone_count)
     )
     return sample_report(site_id="big-site", site_name="Big Site", cameras=tuple(cams), zones=zones)
+
+
+def with_camera(report: Report, cam_id: str, **changes: object) -> Report:
+    cameras = tuple(replace(cam, **changes) if cam.id == cam_id else cam for cam in report.cameras)  # type: ignore[arg-type]
+    return replace(report, cameras=cameras)
+
+
+def forwarded_report() -> Report:
+    """The sample day with two uplinks: cam-gate-hd forwarded by both, cam-east by city (never
+    registered while history was read), cam-store and cam-lobby not forwarded."""
+    report = sample_report()
+    both = CameraForwarding(("city", "district"), 84_240.0, 97.5, 3, 5400.0, 1_234_567_890)
+    city = CameraForwarding(("city",), 0.0, 0.0, 0, 0.0, 0)
+    none = CameraForwarding((), 0.0, 0.0, 0, 0.0, 0)
+    for cam_id, fw in (("cam-gate-hd", both), ("cam-east", city), ("cam-store", none), ("cam-lobby", none)):
+        report = with_camera(report, cam_id, forwarding=fw)
+    forwarding = ForwardingReport(
+        uplinks=(
+            UplinkReport("city", ("cam-gate-hd", "cam-east"), 0.0, 0.0),
+            UplinkReport("district", ("cam-gate-hd",), 84_240.0, 97.5),
+        ),
+        cameras=4,
+        forwarded=2,
+        registered=1,
+        key_area_cameras=1,
+        key_area_forwarded=0,
+        history=True,
+        definition=FORWARDING_DEFINITION,
+    )
+    return replace(report, forwarding=forwarding)

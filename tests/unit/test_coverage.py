@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway import i18n
 from gateway.config import GatewayConfig, UnitConfig
 from gateway.errors import InvalidRequestError
 from gateway.gb28181.ledger import ForwardLedger
@@ -403,5 +404,13 @@ def test_calendar_periods_in_the_site_time_zone() -> None:
 )
 def test_bad_periods_are_refused_with_a_message(args: dict[str, Any], message: str) -> None:
     full = {"kind": None, "day": None, "start": None, "end": None, **args}
-    with pytest.raises(InvalidRequestError, match=message):
+    # Which mistake is named is the point here: read in English, the messages' source text.
+    with i18n.using("en"), pytest.raises(InvalidRequestError, match=message):
         report_period(**full, tz=TZ, now=NOW)
+
+
+def test_a_bad_period_is_refused_in_chinese_by_default() -> None:
+    with pytest.raises(InvalidRequestError, match="该时段尚未开始"):
+        report_period(kind="day", day="2027-01-01", start=None, end=None, tz=TZ, now=NOW)
+    with pytest.raises(InvalidRequestError, match="'period' 只能是 day, week, month 之一"):
+        report_period(kind="year", day=None, start=None, end=None, tz=TZ, now=NOW)

@@ -4,15 +4,17 @@ import csv
 import io
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from html.parser import HTMLParser
 
 import pypdf
 import pytest
 
+from gateway import i18n
 from gateway.errors import InvalidRequestError
 from gateway.reports.coverage import FORWARDING_DEFINITION
-from gateway.reports.model import CameraForwarding, CameraReport, ForwardingReport, Report, UplinkReport
+from gateway.reports.model import CameraReport, Report
 from gateway.reports.render import (
     FORMATS,
     LIST_LIMIT,
@@ -22,15 +24,20 @@ from gateway.reports.render import (
     render_pdf,
     size_label,
 )
-from tests.support.reportdata import big_report, sample_report
+from tests.support.reportdata import big_report, forwarded_report, sample_report, with_camera
 
 CAMERA_IDS = ("cam-gate-hd", "cam-east", "cam-store", "cam-lobby")
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """These tests check the content and layout of each format, read in English (the machine ids of the
+    English CSV among them); test_report_chinese.py reads the Chinese report."""
+    with i18n.using("en"):
+        yield
+
+
 XSS = "<script>alert(1)</script>"
-
-
-def with_camera(report: Report, cam_id: str, **changes: object) -> Report:
-    cameras = tuple(replace(cam, **changes) if cam.id == cam_id else cam for cam in report.cameras)  # type: ignore[arg-type]
-    return replace(report, cameras=cameras)
 
 
 def camera(report: Report, cam_id: str) -> CameraReport:
@@ -135,7 +142,7 @@ def test_csv_durations_are_seconds_and_hms() -> None:
         ("cam-east", "150", "0:02:30"),
     ]
     assert outages[0]["start"] == "2026-11-20T03:10:00+08:00"
-    assert outages[0]["detail"] == "rtsp: connection refused; onvif: no answer"
+    assert outages[0]["detail"] == "refused; unreachable"
     incident = next(row for row in rows if row["record"] == "incident" and row["kind"] == "quality:frozen")
     assert incident["duration_s"] == "5280" and incident["ongoing"] == "no"
     east = next(row for row in rows if row["record"] == "camera" and row["id"] == "cam-east")
@@ -256,7 +263,7 @@ def test_pdf_carries_the_content() -> None:
         "东门",
         "1:15:00",
         "0:02:30",
-        "quality:frozen",
+        "frozen picture",
         "704x576",
         "Page 1 of",
     ):
@@ -331,31 +338,6 @@ def test_pages_list_the_longest_outages_and_count_the_rest() -> None:
 
 
 # ------------------------------------------------------------------------------------------ forwarding
-
-
-def forwarded_report() -> Report:
-    """The sample day with two uplinks: cam-gate-hd forwarded by both, cam-east by city (never
-    registered while history was read), cam-store and cam-lobby not forwarded."""
-    report = sample_report()
-    both = CameraForwarding(("city", "district"), 84_240.0, 97.5, 3, 5400.0, 1_234_567_890)
-    city = CameraForwarding(("city",), 0.0, 0.0, 0, 0.0, 0)
-    none = CameraForwarding((), 0.0, 0.0, 0, 0.0, 0)
-    for cam_id, fw in (("cam-gate-hd", both), ("cam-east", city), ("cam-store", none), ("cam-lobby", none)):
-        report = with_camera(report, cam_id, forwarding=fw)
-    forwarding = ForwardingReport(
-        uplinks=(
-            UplinkReport("city", ("cam-gate-hd", "cam-east"), 0.0, 0.0),
-            UplinkReport("district", ("cam-gate-hd",), 84_240.0, 97.5),
-        ),
-        cameras=4,
-        forwarded=2,
-        registered=1,
-        key_area_cameras=1,
-        key_area_forwarded=0,
-        history=True,
-        definition=FORWARDING_DEFINITION,
-    )
-    return replace(report, forwarding=forwarding)
 
 
 def test_size_label() -> None:

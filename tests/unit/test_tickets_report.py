@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -186,7 +187,8 @@ def test_a_zone_report_counts_its_cameras_only(config: GatewayConfig, db: Databa
 def test_without_the_table_there_is_no_section(config: GatewayConfig, db: Database) -> None:
     report = day_report(config, db)
     assert report.tickets is None and report.to_dict()["tickets"] is None
-    assert "Not included" in render(report, "html").body.decode()
+    assert "Not included" in render(report, "html", "en").body.decode()
+    assert "未包含：生成本报告时未读取隐患工单。" in render(report, "html", "zh-CN").body.decode()
     empty = day_report(config, db, tickets=TicketStore(db)).tickets
     assert empty is not None and empty.site.opened == 0 and empty.site.acknowledge_median_s is None
 
@@ -202,7 +204,7 @@ def test_every_format_carries_the_section(config: GatewayConfig, db: Database) -
     assert line["acknowledged_by"] == "li" and line["repair_s"] == 7200
     assert line["since_iso"] == "2026-12-05T01:00:00+08:00"
 
-    rows = list(csv.DictReader(io.StringIO(render(report, "csv").body.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv", "en").body.decode("utf-8-sig"))))
     site = next(r for r in rows if r["record"] == "tickets")
     assert (site["opened"], site["due"], site["acknowledged_in_target"]) == ("7", "5", "2")
     assert (site["acknowledge_median_s"], site["repair_worst_s"], site["overdue_at_end"]) == ("600", "14400", "2")
@@ -216,11 +218,18 @@ def test_every_format_carries_the_section(config: GatewayConfig, db: Database) -
     assert (done["acknowledged_by"], done["acknowledge_s"], done["repair_s"]) == ("li", "600", "7200")
     assert "note: lens cleaned" in done["detail"]
 
-    html = render(report, "html").body.decode()
+    html = render(report, "html", "en").body.decode()
     for marker in ('id="tickets"', 'id="tickets-figures"', 'data-tickets-zone="lab"', f'data-ticket="{ids["late"]}"'):
         assert marker in html, marker
     assert "open, overdue" in html and "化学实验室" in html and "<script" not in html
 
-    reader = pypdf.PdfReader(io.BytesIO(render(report, "pdf").body))
+    reader = pypdf.PdfReader(io.BytesIO(render(report, "pdf", "en").body))
     text = "\n".join(page.extract_text() for page in reader.pages)
     assert "Hidden dangers" in text and "open, overdue" in text and "7 opened" in text
+
+    # The inspector's Chinese: 隐患, 整改, the overdue danger among the reasons, in the HTML and the PDF.
+    chinese = render(report, "html", "zh-CN").body.decode()
+    assert "未整改，已逾期" in chinese and "新增隐患 7 项" in chinese and "至报告期末仍未整改" in chinese
+    reader = pypdf.PdfReader(io.BytesIO(render(report, "pdf", "zh-CN").body))
+    text = re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
+    assert "隐患" in text and "未整改，已逾期" in text and "已整改" in text

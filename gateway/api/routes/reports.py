@@ -15,7 +15,7 @@ from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.reports.coverage import build_report
 from gateway.reports.period import report_period
-from gateway.reports.render import FORMATS, render
+from gateway.reports.render import FORMATS, render, report_language
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -46,6 +46,10 @@ async def coverage_report(
     fmt: Annotated[str, Query(alias="format", description=f"One of {', '.join(FORMATS)}")] = "json",
     site: Annotated[str | None, Query(description="Site id; this gateway serves one site")] = None,
     zone: Annotated[list[str] | None, Query(description="Only these zones (repeat for several)")] = None,
+    lang: Annotated[
+        str | None,
+        Query(description="zh-CN or en for the HTML, PDF and CSV; default: Accept-Language, else the site's language"),
+    ] = None,
 ) -> Response:
     # The whole site, shards watched by other instances on the same database included.
     config = runtime.site_config
@@ -58,6 +62,8 @@ async def coverage_report(
             raise NotFoundError(f"no zone {unknown[0][:64]!r}")
     if fmt not in FORMATS:
         raise InvalidRequestError(f"'format' must be one of {', '.join(FORMATS)}, not {fmt[:20]!r}")
+    # A page links to the report in its reader's chosen language, which the browser's header may not be.
+    language = report_language(lang)
     window = report_period(kind=period, day=date, start=start, end=end, tz=ZoneInfo(config.site.timezone))
     access = runtime.grants.access_for(user)
     if not access.all_cameras:
@@ -74,7 +80,7 @@ async def coverage_report(
             recordings=runtime.recordings.store,
             tickets=runtime.tickets.store,
         )
-        rendered = render(report, fmt)
+        rendered = render(report, fmt, language)
         runtime.audit.record(
             user.name,
             user.role.value,
