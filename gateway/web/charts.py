@@ -7,12 +7,14 @@ so a camera's name or a reason can never inject anything into a chart.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from gateway.health.uptime import Interval
+from gateway.i18n import N_, formats, gettext
+from gateway.i18n.terms import CAMERA_STATES, reason_text, term
 from gateway.reports.model import Span, hms
 from gateway.reports.render import segments
 
@@ -40,10 +42,33 @@ class UptimeBar:
 
 
 def local_text(ts: float, tz: ZoneInfo, *, seconds: bool = True) -> str:
-    return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return formats.datetime_text(ts, tz, seconds=seconds)
 
 
-def uptime_bar(intervals: Iterable[Interval], start: float, end: float, tz: ZoneInfo) -> UptimeBar:
+# What a span of the recordings bar means (its `reason`), drawn in the uptime bar's colours.
+RECORDED, NOT_RECORDED, NOT_AUDITED = N_("recorded"), N_("not recorded"), N_("not audited")
+
+# (state, detail, how many spans were folded into the segment) -> what the segment's tooltip says.
+Describe = Callable[[str, str, int], str]
+
+
+def _state_words(state: str, detail: str, spans: int) -> str:
+    what = term(CAMERA_STATES, state)
+    if spans > 1:
+        what = gettext("{n} short spans, worst {state}").format(n=spans, state=what)
+    return what + (gettext(" — ") + reason_text(detail) if detail else "")
+
+
+def _recording_words(state: str, detail: str, spans: int) -> str:
+    what = gettext(detail) if detail else term(CAMERA_STATES, state)
+    if spans > 1:
+        return gettext("{n} short spans, worst {state}").format(n=spans, state=what)
+    return what
+
+
+def uptime_bar(
+    intervals: Iterable[Interval], start: float, end: float, tz: ZoneInfo, describe: Describe = _state_words
+) -> UptimeBar:
     """A camera's states over ``start..end`` as segments of a bar ``BAR_WIDTH`` wide."""
     spans = []
     seconds: dict[str, float] = {}
@@ -60,7 +85,7 @@ def uptime_bar(intervals: Iterable[Interval], start: float, end: float, tz: Zone
             x=round(seg.x, 2),
             w=round(max(seg.w, 0.5), 2),
             state=seg.state,
-            title=_segment_title(seg.start, seg.end, seg.state, seg.detail, seg.spans, tz),
+            title=_segment_title(seg.start, seg.end, describe(seg.state, seg.detail, seg.spans), tz),
         )
         for seg in segments(spans, start, end, BAR_WIDTH, _MIN_SEGMENT)
     )
@@ -79,39 +104,31 @@ def recordings_bar(
         if hi <= lo:
             continue
         if lo > at:
-            intervals.append(Interval(at, lo, "unknown", "not audited"))
+            intervals.append(Interval(at, lo, "unknown", NOT_AUDITED))
         cursor = lo
         for a, b in sorted(gaps):
             a, b = max(a, lo), min(b, hi)
             if b <= a:
                 continue
             if a > cursor:
-                intervals.append(Interval(cursor, a, "online", "recorded"))
-            intervals.append(Interval(a, b, "offline", "not recorded"))
+                intervals.append(Interval(cursor, a, "online", RECORDED))
+            intervals.append(Interval(a, b, "offline", NOT_RECORDED))
             cursor = b
         if cursor < hi:
-            intervals.append(Interval(cursor, hi, "online", "recorded"))
+            intervals.append(Interval(cursor, hi, "online", RECORDED))
         at = max(at, hi)
     if at < end:
-        intervals.append(Interval(at, end, "unknown", "not audited"))
+        intervals.append(Interval(at, end, "unknown", NOT_AUDITED))
     # Drawn in the uptime bar's colours (recorded as online, not recorded as offline), titled in its words.
-    bar = uptime_bar(intervals, start, end, tz)
-    words = {": online — ": ": ", ": offline — ": ": ", ": unknown — ": ": "}
-    drawn = []
-    for seg in bar.segments:
-        title = seg.title
-        for old, new in words.items():
-            title = title.replace(old, new)
-        drawn.append(BarSegment(seg.x, seg.w, seg.state, title))
+    bar = uptime_bar(intervals, start, end, tz, _recording_words)
     recorded, missing = bar.seconds.get("online", 0.0), bar.seconds.get("offline", 0.0)
     share = round(100.0 * recorded / (recorded + missing), 2) if recorded + missing > 0 else None
-    return UptimeBar(tuple(drawn), share, bar.seconds)
+    return UptimeBar(bar.segments, share, bar.seconds)
 
 
-def _segment_title(start: float, end: float, state: str, detail: str, spans: int, tz: ZoneInfo) -> str:
+def _segment_title(start: float, end: float, what: str, tz: ZoneInfo) -> str:
     head = f"{local_text(start, tz, seconds=False)} – {local_text(end, tz, seconds=False)} ({hms(end - start)})"
-    what = state if spans == 1 else f"{spans} short spans, worst {state}"
-    return f"{head}: {what}" + (f" — {detail}" if detail else "")
+    return head + gettext(": ") + what
 
 
 def nice_ceiling(value: float) -> float:
@@ -219,8 +236,8 @@ def history_chart(
     panels = []
     top = _BAND_TOP + _BAND_H + 28.0
     series: tuple[tuple[str, str, list[float | None]], ...] = (
-        ("Frame rate", "fps", [s.fps for s in ordered]),
-        ("Bitrate", "kb/s", [s.bitrate_kbps for s in ordered]),
+        (gettext("Frame rate"), "fps", [s.fps for s in ordered]),
+        (gettext("Bitrate"), "kb/s", [s.bitrate_kbps for s in ordered]),
     )
     for label, unit, figures in series:
         # Figures of a camera that is not delivering video are stale: draw nothing for them.

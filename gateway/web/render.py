@@ -16,9 +16,12 @@ from fastapi.responses import HTMLResponse
 
 from gateway import __version__, i18n
 from gateway.auth import Role
+from gateway.i18n import N_, formats
+from gateway.i18n import _ as gettext
 from gateway.i18n import jinja as i18n_jinja
 from gateway.reports.model import hms
 from gateway.web import ASSETS_PREFIX, TEMPLATES_DIR
+from gateway.web.words import install_words
 
 if TYPE_CHECKING:
     from gateway.web.viewer import Viewer
@@ -36,15 +39,16 @@ class NavItem:
 
 
 _STAFF = frozenset({Role.ADMIN, Role.OPERATOR, Role.AUDITOR})
+# Labels are marked here and translated where the header draws them (the request's language).
 NAV = (
-    NavItem("dashboard", "Dashboard", "/", frozenset(Role)),
+    NavItem("dashboard", N_("Dashboard"), "/", frozenset(Role)),
     # Everyone sees the events of the cameras they may see: an officer gets the alarms of their feeds.
-    NavItem("events", "Events", "/events", frozenset(Role)),
+    NavItem("events", N_("Events"), "/events", frozenset(Role)),
     # Every role reads the dangers of the cameras it may see; admins and operators take them on.
-    NavItem("tickets", "隐患 / Dangers", "/tickets", frozenset(Role)),
-    NavItem("reports", "Reports", "/reports", _STAFF),
-    NavItem("audit", "Audit log", "/audit", frozenset({Role.ADMIN, Role.AUDITOR})),
-    NavItem("users", "Users", "/admin/users", frozenset({Role.ADMIN})),
+    NavItem("tickets", N_("Hidden dangers"), "/tickets", frozenset(Role)),
+    NavItem("reports", N_("Reports"), "/reports", _STAFF),
+    NavItem("audit", N_("Audit log"), "/audit", frozenset({Role.ADMIN, Role.AUDITOR})),
+    NavItem("users", N_("Users"), "/admin/users", frozenset({Role.ADMIN})),
 )
 
 
@@ -56,9 +60,8 @@ class Clock:
         self.now = time.time() if now is None else now
 
     def text(self, ts: float | None, seconds: bool = True) -> str:
-        if ts is None or not math.isfinite(ts):
-            return "–"
-        return datetime.fromtimestamp(ts, self.tz).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        """A date and time as the page's language writes it (2026年12月7日 14:05:09), always 24-hour."""
+        return formats.datetime_text(ts, self.tz, seconds=seconds)
 
     def iso(self, ts: float | None) -> str:
         if ts is None or not math.isfinite(ts):
@@ -70,12 +73,12 @@ class Clock:
             return "–"
         s = max(0, round(self.now - ts))
         if s < 90:
-            return f"{s} s ago"
+            return gettext("{n} s ago").format(n=s)
         if s < 5400:
-            return f"{round(s / 60)} min ago"
+            return gettext("{n} min ago").format(n=round(s / 60))
         if s < 2 * 86400:
-            return f"{round(s / 3600)} h ago"
-        return f"{round(s / 86400)} days ago"
+            return gettext("{n} h ago").format(n=round(s / 3600))
+        return gettext("{n} days ago").format(n=round(s / 86400))
 
     @property
     def zone(self) -> str:
@@ -124,6 +127,7 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     i18n_jinja.install(env)
+    install_words(env)
     env.filters.update(num=fmt_num, kbps=fmt_kbps, pct=fmt_pct, hms=hms)
     env.globals.update(resolution=fmt_resolution, assets=ASSETS_PREFIX, version=__version__)
     return env
@@ -142,6 +146,7 @@ def page(
     runtime = request.app.state.runtime
     site = runtime.config.site
     nav = [item for item in NAV if viewer is not None and viewer.role in item.roles]
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     body = (
         environment()
         .get_template(template)
@@ -153,6 +158,8 @@ def page(
             title=title,
             clock=Clock(ZoneInfo(site.timezone)),
             request_path=request.url.path,
+            # Where the language switch brings the user back to (the /language route checks it is local).
+            request_target=here,
             language=i18n.current(),
             # The words the pages' scripts show, in the page's language (msgid -> text; empty for English).
             js_words=i18n.domain_messages(i18n.current(), "webjs"),
@@ -163,15 +170,16 @@ def page(
 
 
 _ERROR_TITLES = {
-    400: "Bad request",
-    403: "Not allowed",
-    404: "Not found",
-    409: "Conflict",
-    422: "Check the request",
-    503: "Not available",
+    400: N_("Bad request"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Conflict"),
+    422: N_("Check the request"),
+    503: N_("Not available"),
 }
+_OTHER_ERROR = N_("Something went wrong")
 
 
 def error_page(request: Request, viewer: Viewer | None, status_code: int, message: str) -> HTMLResponse:
-    title = _ERROR_TITLES.get(status_code, "Something went wrong")
+    title = gettext(_ERROR_TITLES.get(status_code, _OTHER_ERROR))
     return page(request, "error.html", viewer, status_code=status_code, title=title, code=status_code, message=message)

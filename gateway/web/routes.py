@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,18 +21,23 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
+from gateway.access import Grant, GrantKind
 from gateway.api.deps import RuntimeDep, client_ip
+from gateway.api.language import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE
 from gateway.api.models import CameraOut
 from gateway.audit import ACTIONS
 from gateway.auth import Role
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.config.analytics import RULE_KINDS
-from gateway.device_events import DeviceEventRow, kind_label, latest_device_events
+from gateway.device_events import DeviceEventRow, latest_device_events
 from gateway.errors import AuthError, InvalidRequestError, NotFoundError
 from gateway.health.uptime import Interval, outages
+from gateway.i18n import N_, current, gettext, parse_language
 from gateway.reports.coverage import build_report
+from gateway.reports.findings import Names, sentence, severity_word
 from gateway.reports.model import Report
 from gateway.reports.period import report_period
+from gateway.reports.render_text import period_name
 from gateway.runtime import Runtime
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage import schema
@@ -39,8 +45,9 @@ from gateway.tickets.store import Ticket
 from gateway.web.charts import SamplePoint, UptimeBar, history_chart, recordings_bar, uptime_bar
 from gateway.web.render import NO_STORE, error_page, page
 from gateway.web.security import LOGIN_CSRF_COOKIE, new_form_token, safe_next, tokens_match
-from gateway.web.tickets import ACKNOWLEDGERS, CLOSED_SHOWN, FAULT_LABELS, OPEN_SHOWN, STATES, ticket_rows
+from gateway.web.tickets import ACKNOWLEDGERS, CLOSED_SHOWN, OPEN_SHOWN, STATES, fault_labels, ticket_rows
 from gateway.web.viewer import AdminViewer, AuditViewer, PageRoute, StaffViewer, Viewer, ViewerDep, login_redirect
+from gateway.web.words import device_kind
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -54,6 +61,8 @@ DEVICE_EVENTS_SHOWN = 10
 LIVE_ROLES = frozenset({Role.ADMIN, Role.OPERATOR, Role.POLICE})
 
 Text = Annotated[str | None, Query(max_length=200)]
+# The names of the date fields as the forms label them, for a message about a bad date.
+_FIELD_LABELS = {"from": N_("From"), "to": N_("To"), "date": N_("Date")}
 
 
 def _tz(runtime: Runtime) -> ZoneInfo:
@@ -81,7 +90,7 @@ def _login_form(
         "login.html",
         None,
         status_code=status_code,
-        title="Sign in",
+        title=gettext("Sign in"),
         csrf=token,
         next_path=next_path,
         error=error,
@@ -119,14 +128,16 @@ async def login_submit(
 ) -> Response:
     next_path = safe_next(next)
     if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE), csrf):
-        message = "The sign-in form expired or came from another page. Reload the page and sign in again."
+        message = gettext("The sign-in form expired or came from another page. Reload the page and sign in again.")
         return _login_form(request, next_path, error=message, name=name, status_code=400)
     if not name.strip() or not password:
-        return _login_form(request, next_path, error="Enter your user name and password.", name=name, status_code=400)
+        message = gettext("Enter your user name and password.")
+        return _login_form(request, next_path, error=message, name=name, status_code=400)
     try:
         # scrypt takes tens of milliseconds: keep it off the event loop.
         session = await asyncio.to_thread(runtime.sessions.login, name, password, client_ip(request))
     except AuthError as exc:
+        # The session layer words it, in the request's language.
         return _login_form(request, next_path, error=_sentence(str(exc)), name=name, status_code=401)
     response = RedirectResponse(next_path, status_code=303, headers=NO_STORE)
     response.set_cookie(
@@ -142,8 +153,37 @@ async def login_submit(
     return response
 
 
+_CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
+
+
 def _sentence(text: str) -> str:
-    return (text[:1].upper() + text[1:]).rstrip(".") + "." if text else text
+    """A message as a sentence: capitalised and with its full stop (a Chinese one after Chinese text)."""
+    if not text:
+        return text
+    if _CJK.search(text[-1:]):
+        return text if text.endswith(("。", "！", "？")) else text + "。"
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+@router.get("/language")
+def switch_language(
+    request: Request, to: Text = None, next: Annotated[str | None, Query(max_length=2000)] = None
+) -> Response:
+    """The header's language switch: remembered on this browser for a year, then back to the page."""
+    response = RedirectResponse(safe_next(next), status_code=303, headers=NO_STORE)
+    language = parse_language(to)
+    if language is not None:
+        # Lax, not Strict: the choice must hold on a page opened from a link in a message.
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            language,
+            max_age=LANGUAGE_COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=_cookie_secure(request),
+            path="/",
+        )
+    return response
 
 
 @router.post("/logout")
@@ -156,7 +196,7 @@ async def logout(request: Request, runtime: RuntimeDep, csrf: Annotated[str, For
         if not tokens_match(session.csrf, csrf):
             viewer_access = await asyncio.to_thread(runtime.grants.access_for, session.user)
             viewer = Viewer(session, viewer_access)
-            return error_page(request, viewer, 403, "The sign-out form was missing its security token.")
+            return error_page(request, viewer, 403, gettext("The sign-out form was missing its security token."))
         await asyncio.to_thread(runtime.sessions.logout, session.token, client_ip(request))
         response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=_cookie_secure(request))
@@ -222,9 +262,9 @@ async def dashboard(request: Request, runtime: RuntimeDep, viewer: ViewerDep) ->
         "dashboard.html",
         viewer,
         active="dashboard",
-        title="Cameras",
+        title=gettext("Cameras"),
         dangers=dangers,
-        fault_labels=FAULT_LABELS,
+        fault_labels=fault_labels(),
         now=now,
         rows=rows,
         counts=counts,
@@ -244,7 +284,9 @@ def _visible_camera(runtime: Runtime, viewer_can_see: bool, camera_id: str) -> C
     camera = runtime.config.camera(camera_id)
     # One answer for "unknown" and "not granted": a page must not tell which cameras exist.
     if camera is None or not viewer_can_see:
-        raise NotFoundError(f"no camera {camera_id[:64]!r} here, or it is not shared with you")
+        raise NotFoundError(
+            gettext("no camera {camera} here, or it is not shared with you").format(camera=repr(camera_id[:64]))
+        )
     return camera
 
 
@@ -276,7 +318,7 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
         )
 
     timeline, samples, device_events = await asyncio.to_thread(load)
-    recordings = await _recordings_panel(runtime, camera_id, now, tz)
+    recordings = await _recordings_panel(runtime, camera, now, tz)
     chart = history_chart(samples, timeline, start, now, tz, runtime.config.supervisor.sample_interval_s)
     bar = uptime_bar(timeline, start, now, tz)
     config = runtime.config
@@ -300,7 +342,7 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
         device_events=device_events,
         events_subscribed=any(c.id == camera_id for c in runtime.device_events.cameras()),
         tamper=runtime.device_events.tamper_state(camera_id, now),
-        tamper_label=kind_label("tamper"),
+        tamper_label=device_kind("tamper"),
         recordings=recordings,
         # Whether to offer the PTZ pad: the page asks the API whether the camera really has PTZ.
         ptz_possible=camera.source.onvif is not None,
@@ -310,8 +352,19 @@ async def camera_page(camera_id: str, request: Request, runtime: RuntimeDep, vie
 RECORDING_DAYS_SHOWN = 7
 
 
-async def _recordings_panel(runtime: Runtime, camera_id: str, now: float, tz: ZoneInfo) -> dict[str, Any] | None:
+def _recordings_source_text(camera: CameraConfig) -> str:
+    """Where the camera's recordings live, in the page's words (the source's own description is English)."""
+    rec = camera.recordings
+    if rec is not None and rec.recorder is not None:
+        return gettext("recorder {recorder}, channel {channel}").format(recorder=rec.recorder, channel=rec.channel)
+    if rec is not None and rec.onvif:
+        return gettext("the camera's own storage (ONVIF Profile G)")
+    return gettext("a playback URL")
+
+
+async def _recordings_panel(runtime: Runtime, camera: CameraConfig, now: float, tz: ZoneInfo) -> dict[str, Any] | None:
     """The last week of the camera's recordings as the audit found them, or None when not configured."""
+    camera_id = camera.id
     source = runtime.recordings.source_of(camera_id)
     if source is None:
         return None
@@ -325,7 +378,7 @@ async def _recordings_panel(runtime: Runtime, camera_id: str, now: float, tz: Zo
     long_s = runtime.config.policy.recordings.max_gap_s
     gaps = [(a, b) for d in days for a, b in d.gaps if b - a > long_s and b > start]
     return {
-        "source": source.description,
+        "source": _recordings_source_text(camera),
         "verifiable": runtime.recordings.verifiable(camera_id),
         "bar": bar,
         "check": check,
@@ -346,8 +399,13 @@ def _day_start(value: str | None, name: str, tz: ZoneInfo) -> tuple[float | None
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise InvalidRequestError(f"'{name}' must be a date like 2026-03-01, not {text[:20]!r}") from None
+        raise InvalidRequestError(_bad_date(name, text)) from None
     return datetime.combine(day, datetime.min.time(), tz).timestamp(), day.isoformat()
+
+
+def _bad_date(name: str, text: str) -> str:
+    label = gettext(_FIELD_LABELS.get(name, name))
+    return gettext("'{field}' must be a date like 2026-03-01, not {value}").format(field=label, value=repr(text[:20]))
 
 
 def _day_range(
@@ -387,14 +445,14 @@ async def events_page(
     problems: list[str] = []
     camera_id, kind_value = _blank(camera), _blank(kind)
     if camera_id is not None and camera_id not in visible_ids:
-        problems.append("That camera is not on this gateway or not shared with you.")
+        problems.append(gettext("That camera is not on this gateway or not shared with you."))
         camera_id = None
     if kind_value is not None and kind_value not in RULE_KINDS:
-        problems.append(f"Unknown event kind {kind_value[:40]!r}.")
+        problems.append(gettext("Unknown event kind {kind}.").format(kind=repr(kind_value[:40])))
         kind_value = None
     since, until, from_text, to_text = _day_range(start, end, tz, problems)
     if since is not None and until is not None and since >= until:
-        problems.append("The first day must not be after the last.")
+        problems.append(gettext("The first day must not be after the last."))
         since = until = None
     before_id = int(before) if before and before.isdigit() and 0 < int(before) < 2**62 else None
     # Operators see only their granted cameras' events; an empty list must mean none, not all.
@@ -415,7 +473,7 @@ async def events_page(
         "events.html",
         viewer,
         active="events",
-        title="Detection events",
+        title=gettext("Detection events"),
         events=events,
         cameras=cameras,
         camera_names={c.id: c.name for c in cameras},
@@ -449,18 +507,18 @@ async def tickets_page(
     problems: list[str] = []
     state_value = _blank(state) or "all"
     if state_value not in dict(STATES):
-        problems.append(f"Unknown state {state_value[:20]!r}; showing all.")
+        problems.append(gettext("Unknown state {state}; showing all.").format(state=repr(state_value[:20])))
         state_value = "all"
     camera_id, zone_id = _blank(camera), _blank(zone)
     if camera_id is not None and not any(c.id == camera_id for c in cameras):
-        problems.append("That camera is not on this gateway or not shared with you.")
+        problems.append(gettext("That camera is not on this gateway or not shared with you."))
         camera_id = None
     if zone_id is not None and not any(z.id == zone_id for z in config.zones):
-        problems.append(f"Unknown zone {zone_id[:40]!r}.")
+        problems.append(gettext("Unknown zone {zone}.").format(zone=repr(zone_id[:40])))
         zone_id = None
     wanted = int(ticket_no) if ticket_no and ticket_no.isdigit() and 0 < int(ticket_no) < 2**62 else None
     if ticket_no and wanted is None:
-        problems.append(f"No ticket {ticket_no[:20]!r}.")
+        problems.append(gettext("No ticket {ticket}.").format(ticket=repr(ticket_no[:20])))
     store = runtime.tickets.store
 
     def load() -> list[Ticket]:
@@ -475,7 +533,7 @@ async def tickets_page(
     found = [t for t in await asyncio.to_thread(load) if viewer.access.can_see(t.camera_id)]
     if wanted is not None and not found:
         # One answer for "no such ticket" and "not shared": a page must not tell which exist.
-        problems.append(f"No ticket {wanted} here, or its camera is not shared with you.")
+        problems.append(gettext("No ticket {ticket} here, or its camera is not shared with you.").format(ticket=wanted))
     wait_s = config.tickets.acknowledge_within_min * 60
     now = time.time()
     rows = ticket_rows(found, {c.id: c.name for c in config.cameras}, _zone_names(config), now, wait_s)
@@ -484,7 +542,7 @@ async def tickets_page(
         "tickets.html",
         viewer,
         active="tickets",
-        title="Hidden dangers",
+        title=gettext("Hidden dangers"),
         open_rows=[r for r in rows if r.ticket.open],
         closed_rows=[r for r in rows if not r.ticket.open],
         show_open=wanted is not None or state_value != "closed",
@@ -495,7 +553,7 @@ async def tickets_page(
         states=STATES,
         filters={"state": state_value, "camera": camera_id or "", "zone": zone_id or ""},
         problems=problems,
-        fault_labels=FAULT_LABELS,
+        fault_labels=fault_labels(),
         can_ack=viewer.role in ACKNOWLEDGERS,
         target_s=wait_s,
         closed_shown=CLOSED_SHOWN,
@@ -535,7 +593,7 @@ def _iso_day(value: str | None, name: str) -> str | None:
     try:
         return date.fromisoformat(text).isoformat()
     except ValueError:
-        raise InvalidRequestError(f"'{name}' must be a date like 2026-03-01, not {text[:20]!r}") from None
+        raise InvalidRequestError(_bad_date(name, text)) from None
 
 
 @router.get("/reports")
@@ -556,10 +614,10 @@ async def reports_page(
     zones = tuple(z for z in (zone or []) if z in known_zones)
     problems: list[str] = []
     if zone and len(zones) != len(zone):
-        problems.append("Some chosen zones are not on this site; they were left out.")
+        problems.append(gettext("Some chosen zones are not on this site; they were left out."))
     kind = _blank(period) or "day"
     if kind not in ("day", "week", "month", "custom"):
-        problems.append(f"Unknown period {kind[:20]!r}; showing today.")
+        problems.append(gettext("Unknown period {period}; showing today.").format(period=repr(kind[:20])))
         kind = "day"
     query = ReportQuery(kind, today, today, today, zones)
     report: Report | None = None
@@ -595,6 +653,8 @@ async def reports_page(
     except InvalidRequestError as exc:
         problems.append(_sentence(str(exc)))
     base = query.api_params()
+    # In the page's language: the user's choice, which the browser's Accept-Language may not be.
+    base.append(("lang", current()))
     downloads = [
         (label, fmt, "/api/v1/reports/coverage?" + urlencode([*base, ("format", fmt)])) for fmt, label in REPORT_FORMATS
     ]
@@ -603,14 +663,29 @@ async def reports_page(
         "reports.html",
         viewer,
         active="reports",
-        title="Coverage reports",
+        title=gettext("Coverage reports"),
         query=query,
         report=report,
         problems=problems,
         zones=config.zones,
         downloads=downloads if report is not None else [],
         summary=_report_summary(report) if report is not None else None,
+        # Said as the report says them: plain sentences in the page's language, with the site's names.
+        period=period_name(report.period_label) if report is not None else "",
+        findings=_finding_lines(report) if report is not None else [],
     )
+
+
+@dataclass(frozen=True)
+class FindingLine:
+    severity: str  # fail / warn / info: the style
+    word: str
+    text: str
+
+
+def _finding_lines(report: Report) -> list[FindingLine]:
+    names = Names.of(report)
+    return [FindingLine(f.severity, severity_word(f.severity), sentence(f, names)) for f in report.findings]
 
 
 @dataclass(frozen=True)
@@ -657,7 +732,7 @@ async def audit_page(
     problems: list[str] = []
     actor_value, action_value = _blank(actor), _blank(action)
     if action_value is not None and action_value not in ACTIONS:
-        problems.append(f"Unknown action {action_value[:40]!r}.")
+        problems.append(gettext("Unknown action {action}.").format(action=repr(action_value[:40])))
         action_value = None
     since, until, from_text, to_text = _day_range(start, end, tz, problems)
     number = int(page_no) if page_no and page_no.isdigit() and 0 < int(page_no) < 100_000 else 1
@@ -678,7 +753,7 @@ async def audit_page(
         "audit.html",
         viewer,
         active="audit",
-        title="Audit log",
+        title=gettext("Audit log"),
         entries=entries,
         total=total,
         number=number,
@@ -705,13 +780,22 @@ def _audit_export_params(kept: dict[str, str]) -> dict[str, str]:
 # -------------------------------------------------------------------------------------------- users
 
 
+def _grant_text(grant: Grant) -> str:
+    if grant.kind is GrantKind.ALL:
+        return gettext("all cameras")
+    if grant.kind is GrantKind.ZONE:
+        return gettext("zone {zone}").format(zone=grant.target)
+    return gettext("camera {camera}").format(camera=grant.target)
+
+
 @router.get("/admin/users")
 async def users_page(request: Request, runtime: RuntimeDep, viewer: AdminViewer) -> HTMLResponse:
     def load() -> tuple[list[Any], dict[str, list[str]]]:
         grants: dict[str, list[str]] = {}
         for grant in runtime.grants.list_grants():
-            grants.setdefault(grant.user, []).append(grant.describe())
+            grants.setdefault(grant.user, []).append(_grant_text(grant))
         return runtime.users.list(), grants
 
     users, grants = await asyncio.to_thread(load)
-    return page(request, "users.html", viewer, active="users", title="Users", users=users, grants=grants, Role=Role)
+    title = gettext("Users")
+    return page(request, "users.html", viewer, active="users", title=title, users=users, grants=grants, Role=Role)

@@ -1,7 +1,7 @@
 """Hidden-danger tickets as the pages show them: the tickets page and the dashboard's open dangers.
 
-Words are Simplified Chinese first, English second, as the people who act on a danger read them; issue
-24 moves them into the message catalogs.
+Fault names are the shared terms (gateway.i18n.terms.FAULTS), so a danger reads the same here, in the
+report and in the message people are sent.
 """
 
 from __future__ import annotations
@@ -11,20 +11,21 @@ from dataclasses import dataclass
 from typing import Final
 
 from gateway.auth import Role
+from gateway.i18n import N_
+from gateway.i18n.terms import FAULTS, term
 from gateway.tickets.store import Ticket
 
-FAULT_LABELS: Final[Mapping[str, str]] = {
-    "offline": "离线 / offline",
-    "video_lost": "视频丢失 / video lost",
-    "picture": "画面异常 / picture fault",
-    "below_hd": "非高清 / below HD",
-    "degraded": "视频质量下降 / degraded",
-}
-STATES: Final = (("all", "全部 / all"), ("open", "未关闭 / open"), ("closed", "已关闭 / closed"))
+#: The state filter's choices: (value, words marked for the catalog, translated where shown).
+STATES: Final = (("all", N_("all")), ("open", N_("open")), ("closed", N_("closed")))
 # The unit's own people take a danger on (the API's rule, gateway/api/routes/tickets.py).
 ACKNOWLEDGERS: Final = frozenset({Role.ADMIN, Role.OPERATOR})
 OPEN_SHOWN: Final = 1000
 CLOSED_SHOWN: Final = 100
+
+
+def fault_labels() -> dict[str, str]:
+    """Every fault code's words in the current language (the dashboard's script shows new dangers with them)."""
+    return {code: term(FAULTS, code) for code in FAULTS}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from gateway.access import Access
 from gateway.api.deps import RuntimeDep
 from gateway.auth import Role, User
 from gateway.errors import GatewayError, PermissionDeniedError
+from gateway.i18n import gettext
+from gateway.i18n.terms import ROLES, term
 from gateway.sessions import SESSION_COOKIE, WebSession
 from gateway.web.render import error_page
 from gateway.web.security import safe_next
@@ -82,7 +84,8 @@ def require_role(*roles: Role) -> Callable[..., Viewer]:
 
     def check(viewer: ViewerDep) -> Viewer:
         if viewer.role not in allowed:
-            raise PermissionDeniedError(f"this page is not open to the {viewer.role.value} role")
+            role = term(ROLES, viewer.role.value)
+            raise PermissionDeniedError(gettext("this page is not open to the {role} role").format(role=role))
         return viewer
 
     return check

@@ -5,6 +5,13 @@ and a police officer granted one camera, both with passwords set by the CLI as a
 camera's below-HD fault has a grace time of 1 s here, so the running gateway opens a hidden-danger ticket
 for it within seconds.
 Every page is saved as a full-page PNG under $GATEWAY_SCREENSHOTS (default artifacts/screenshots/).
+
+The pages speak the site's language, zh-CN by default; the tests about what a page does read it in
+English (the user's switch, a `lang` cookie), the language tests read it in Chinese. The Chinese
+screenshots in docs/images/zh/ are made by the Chinese pages test when asked:
+
+    GATEWAY_ZH_SCREENSHOTS=docs/images/zh .venv/bin/python -m pytest -p no:cacheprovider \
+        tests/integration/test_pages_browser.py -k every_page_speaks_chinese
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ from typing import Any
 
 import pytest
 import yaml
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
+from gateway.api.language import LANGUAGE_COOKIE, LANGUAGE_COOKIE_MAX_AGE
 from gateway.storage.db import Database
 from gateway.tickets.store import TicketStore
 from sim.clips import ClipInfo
@@ -31,6 +39,7 @@ from sim.recordings import make_recordings
 from sim.server import RtspServerProcess
 from tests.support import browser as browser_support
 from tests.support.gateway import GATEWAY, GatewayProcess, child_env, run_cli
+from tests.support.i18n_words import READABLE_TEXT_JS, foreign_words
 from tests.support.ports import free_port
 from tests.support.storage import new_url
 from tests.support.waiting import wait_until
@@ -52,6 +61,11 @@ CAMERAS = {
     "yard": ("/yard", "sd_h264", "Yard"),
 }
 GRANTED = "lobby"
+ZONES = {"entrance": "Main entrance", "hall": "Lobby hall"}
+SITE_NAME, UNIT_NAME = "第一人民医院 Site", "First People's Hospital"
+# Wide enough for every column of the dashboard, as an officer's desk screen; PNGs stay small.
+DOC_WIDTH = 1280
+DOC_PNG_LIMIT = 400_000
 
 
 def screenshot_dir() -> Path:
@@ -107,12 +121,12 @@ def site(
         config: dict[str, Any] = {
             "site": {
                 "id": "it",
-                "name": "第一人民医院 Site",
-                "unit": {"name": "First People's Hospital", "headcount": 120, "key_unit": False},
+                "name": SITE_NAME,
+                "unit": {"name": UNIT_NAME, "headcount": 120, "key_unit": False},
             },
             "zones": [
-                {"id": "entrance", "name": "Main entrance", "kind": "entrance"},
-                {"id": "hall", "name": "Lobby hall", "kind": "crowded_area"},
+                {"id": "entrance", "name": ZONES["entrance"], "kind": "entrance"},
+                {"id": "hall", "name": ZONES["hall"], "kind": "crowded_area"},
             ],
             "cameras": [
                 {
@@ -185,18 +199,41 @@ class Tab:
     errors: list[str]
 
 
-@pytest.fixture
-def tab(chromium: Browser, site: Site) -> Iterator[Tab]:
-    context = chromium.new_context(viewport=LAPTOP, base_url=site.base, accept_downloads=True)
+def new_tab(
+    chromium: Browser, site: Site, language: str | None, width: int = LAPTOP["width"], locale: str | None = None
+) -> Tab:
+    """A fresh browser tab; `language` set as the user's choice would set it (None: the site's, zh-CN);
+    `locale` the browser's own (its date and time controls)."""
+    viewport: ViewportSize = {"width": width, "height": LAPTOP["height"]}
+    context = chromium.new_context(viewport=viewport, base_url=site.base, accept_downloads=True, locale=locale)
+    if language is not None:
+        context.add_cookies([{"name": LANGUAGE_COOKIE, "value": language, "url": site.base}])
     page = context.new_page()
     errors: list[str] = []
     # A CSP violation (an inline script or style that slipped in) shows up as a console error.
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return Tab(context, page, errors)
+
+
+@pytest.fixture
+def tab(chromium: Browser, site: Site) -> Iterator[Tab]:
+    """A tab whose user chose English: the tests of what the pages do read their words in English."""
+    made = new_tab(chromium, site, "en")
     try:
-        yield Tab(context, page, errors)
+        yield made
     finally:
-        context.close()
+        made.context.close()
+
+
+@pytest.fixture
+def tab_zh(chromium: Browser, site: Site) -> Iterator[Tab]:
+    """A tab in the site's own language (zh-CN): no choice made on this browser."""
+    made = new_tab(chromium, site, None)
+    try:
+        yield made
+    finally:
+        made.context.close()
 
 
 def sign_in(page: Page, name: str, password: str, next_path: str = "/") -> None:
@@ -240,6 +277,7 @@ def test_sign_in_dashboard_and_pages(tab: Tab, site: Site) -> None:
     for cid in CAMERAS:
         row = page.locator(f'tr[data-camera="{cid}"]')
         expect(row.locator('[data-field="state"]')).to_have_text(STATES[cid])
+        expect(row.locator('[data-field="state"]')).to_have_attribute("data-state", STATES[cid])
         expect(row.locator('[data-field="state"]')).to_have_class(re.compile(rf"\bst-{STATES[cid]}\b"))
         assert row.locator("svg.uptime-bar rect[data-state]").count() >= 1
     expect(page.locator('[data-count="online"]')).to_have_text("2")
@@ -410,7 +448,9 @@ def test_logout_and_csrf(tab: Tab, site: Site) -> None:
     assert page.request.get("/api/v1/cameras").status == 401
 
 
-def test_a_hidden_danger_is_acknowledged_on_the_tickets_page(tab: Tab, site: Site) -> None:
+def test_a_hidden_danger_is_acknowledged_on_the_tickets_page(tab_zh: Tab, site: Site) -> None:
+    # The unit's people read their dangers in Chinese (the site's language): the glossary's words.
+    tab = tab_zh
     page = tab.page
 
     def yard_ticket() -> dict[str, Any] | None:
@@ -427,12 +467,12 @@ def test_a_hidden_danger_is_acknowledged_on_the_tickets_page(tab: Tab, site: Sit
         store.close(repaired.id, now - 3600)
     sign_in(page, ADMIN, PASSWORDS[ADMIN], "/tickets")
     page.wait_for_url(re.compile(r"/tickets$"))
-    expect(page.locator("h1")).to_have_text("隐患 / Hidden dangers")
+    expect(page.locator("h1")).to_have_text("隐患")
     first = page.locator("#open-tickets tbody tr").first
     expect(first).to_have_attribute("data-ticket", str(ticket["id"]))
     expect(first.locator("a.cam-link")).to_have_attribute("href", "/cameras/yard")
-    expect(first.locator('[data-field="fault"]')).to_have_text("非高清 / below HD")
-    expect(first.locator('[data-field="ack"]')).to_contain_text("未确认 / not acknowledged")
+    expect(first.locator('[data-field="fault"]')).to_have_text("非高清")
+    expect(first.locator('[data-field="ack"]')).to_contain_text("未确认")
     closed = page.locator(f'#closed-tickets tr[data-ticket="{repaired.id}"]')
     expect(closed.locator('[data-field="repair"]')).to_have_text("1:00:00")
     # The age counts live.
@@ -443,7 +483,7 @@ def test_a_hidden_danger_is_acknowledged_on_the_tickets_page(tab: Tab, site: Sit
     note = "换高清摄像机 HD camera ordered"
     first.locator('input[name="note"]').fill(note)
     first.locator(".ack-form button").click()
-    expect(first.locator(".ack-status")).to_have_text("已确认 / acknowledged")
+    expect(first.locator(".ack-status")).to_have_text("已确认")
     expect(first.locator('[data-field="ack-by"]')).to_have_text(ADMIN)
     expect(first.locator('[data-field="note"]')).to_have_text(note)
     shoot(page, "tickets-1366")
@@ -471,10 +511,122 @@ def test_a_hidden_danger_is_acknowledged_on_the_tickets_page(tab: Tab, site: Sit
         # As when the officer comes back to the dashboard's tab (else within its 12 s refresh).
         page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
         expect(dangers.first).to_have_attribute("data-ticket", str(ghost.id), timeout=5_000)
-        expect(dangers.first.locator(".not-acked")).to_have_text("未确认 / not acknowledged")
+        expect(dangers.first.locator(".not-acked")).to_have_text("未确认")
         expect(page.locator('[data-count="dangers"]')).to_have_text("2")
         expect(dangers.nth(1).locator(".ack-by")).to_have_text(ADMIN)
     finally:
         with Database(site.storage_url) as db:
             TicketStore(db).close(ghost.id, time.time())
     assert real_errors(tab.errors) == [], tab.errors
+
+
+def site_names() -> list[str]:
+    """What the site's configuration and its users are called: shown as written, in any script."""
+    names = [SITE_NAME, UNIT_NAME, "Asia/Shanghai", ADMIN, POLICE, "nvr1", "ch1"]
+    names += [part for cid, (_path, _clip, name) in CAMERAS.items() for part in (cid, name)]
+    names += [part for zid, name in ZONES.items() for part in (zid, name)]
+    return names
+
+
+def english_left(page: Page, *echoed: str) -> list[str]:
+    """The Latin words of the page a reader sees or hears that are not names, units or standards (nor
+    what the user typed, `echoed` back)."""
+    texts = page.evaluate(READABLE_TEXT_JS)
+    names = [*site_names(), *echoed]
+    # Each word with the text it stands in, so a failure says where to look.
+    return [f"{word} in {text.strip()[:120]!r}" for text in texts for word in foreign_words([text], names)]
+
+
+def doc_shot(page: Page, name: str) -> None:
+    """A screenshot for docs/images/zh/, when GATEWAY_ZH_SCREENSHOTS names the folder (see the module's doc)."""
+    folder = os.environ.get("GATEWAY_ZH_SCREENSHOTS")
+    if not folder:
+        return
+    from PIL import Image  # only here: the documentation's pictures, not the test, need it
+
+    path = Path(folder) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    # A page is flat colours and text: 256 of them read the same and keep the file small.
+    with Image.open(path) as shot:
+        shot.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    assert path.stat().st_size < DOC_PNG_LIMIT, (path, path.stat().st_size)
+
+
+def test_every_page_speaks_chinese(chromium: Browser, site: Site) -> None:
+    # A user who had chosen English switches to Chinese on the sign-in page, then reads every page.
+    tab = new_tab(chromium, site, "en", width=DOC_WIDTH, locale="zh-CN")
+    page = tab.page
+    try:
+        page.goto("/login")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        page.click("#lang-zh-CN")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        assert page.url.endswith("/login"), page.url
+        expect(page.locator("h1")).to_have_text("登录")
+        assert english_left(page) == []
+        doc_shot(page, "login")
+        page.fill("#name", ADMIN)
+        page.fill("#password", "not-the-password")
+        page.click("button[type=submit]")
+        expect(page.locator("#login-error")).to_be_visible()
+        assert english_left(page) == [], "the sign-in error"
+        sign_in(page, ADMIN, PASSWORDS[ADMIN])
+        expect(page.locator("nav.mainnav")).to_contain_text("隐患")
+        # The dashboard's script has refreshed the states with the API's answer, in the page's words.
+        expect(page.locator("#refreshed")).to_contain_text("更新于", timeout=15_000)
+        for path, name, heading in (
+            ("/", "dashboard", "摄像机"),
+            ("/cameras/gate", "camera", CJK_NAME),
+            ("/events", "events", "检测事件"),
+            ("/tickets", "tickets", "隐患"),
+            ("/reports", "reports", "覆盖率报告"),
+            ("/audit", "audit", "审计日志"),
+            ("/admin/users", "users", "用户"),
+        ):
+            response = page.goto(path)
+            assert response is not None and response.status == 200, path
+            expect(page.locator("h1")).to_contain_text(heading)
+            page.wait_for_load_state("networkidle")
+            assert english_left(page) == [], path
+            if name in ("camera", "tickets", "reports", "audit", "users"):
+                assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 ", page.inner_text("main")), path  # Chinese dates
+            doc_shot(page, name)
+        response = page.goto("/cameras/nowhere")
+        assert response is not None and response.status == 404
+        expect(page.locator(".error-card h1")).to_have_text("未找到")
+        assert english_left(page, "nowhere") == [], "the error page"
+        assert real_errors(tab.errors) == [], tab.errors
+    finally:
+        tab.context.close()
+
+
+def test_switching_back_to_english_is_remembered(chromium: Browser, site: Site) -> None:
+    tab = new_tab(chromium, site, None)
+    page = tab.page
+    try:
+        sign_in(page, ADMIN, PASSWORDS[ADMIN], "/tickets")
+        page.wait_for_url(re.compile(r"/tickets$"))
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        page.click("#lang-en")
+        # Back on the same page, now in English.
+        page.wait_for_url(re.compile(r"/tickets$"))
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("h1")).to_have_text("Hidden dangers")
+        cookie = {c["name"]: c for c in tab.context.cookies()}[LANGUAGE_COOKIE]
+        assert cookie["value"] == "en" and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        assert cookie["expires"] > time.time() + LANGUAGE_COOKIE_MAX_AGE - 3600
+        # Remembered on every page and in a new tab of this browser, signed out and in again.
+        page.goto("/audit")
+        expect(page.locator("h1")).to_have_text("Audit log")
+        second = tab.context.new_page()
+        second.goto(f"{site.base}/reports")
+        expect(second.locator("h1")).to_have_text("Coverage reports")
+        second.click("#sign-out")
+        second.wait_for_url(re.compile(r"/login$"))
+        expect(second.locator("h1")).to_have_text("Sign in")
+        # And back to Chinese the same way.
+        second.click("#lang-zh-CN")
+        expect(second.locator("h1")).to_have_text("登录")
+    finally:
+        tab.context.close()

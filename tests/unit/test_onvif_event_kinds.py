@@ -290,10 +290,17 @@ def test_the_camera_page_shows_its_own_events_and_tamper_state(site: Any) -> Non
     assert page.status_code == 200
     html = page.text
     table = html[html.index('id="device-events"') :]
-    assert table.index("遮挡/篡改 Tamper") < table.index("人员 People") < table.index("移动侦测 Motion")  # newest first
+    # The page speaks the site's language (zh-CN by default): each kind's Chinese name.
+    assert table.index(">遮挡/篡改<") < table.index(">人员<") < table.index(">移动侦测<")  # newest first
     assert "报警输入" not in table  # camera b1's
-    assert table.count("started") == 3 and "ended" not in table
-    assert 'id="device-tamper"' in html and "the camera reports tampering since" in html
+    assert table.count("<td>开始") == 3 and "<td>结束" not in table
+    assert 'id="device-tamper"' in html and "摄像机报告自" in html
+    client.cookies.set("lang", "en")
+    english = client.get("/cameras/a1").text
+    table = english[english.index('id="device-events"') :]
+    assert table.index(">Tamper<") < table.index(">People<") < table.index(">Motion<")
+    assert table.count("<td>started") == 3 and "the camera reports tampering since" in english
+    client.cookies.delete("lang")
     assert [r.label for r in latest_device_events(runtime.db, "a1")] == [
         "遮挡/篡改 Tamper",
         "人员 People",

@@ -72,12 +72,16 @@ def test_open_dangers_first_then_closed_with_their_repair_time(site: Site) -> No
     html = site.page("/tickets")
     assert rows(html, "open-tickets") == [site.ids["overdue"], site.ids["taken"]]
     assert rows(html, "closed-tickets") == [site.ids["repaired"]]
-    assert "未确认 / not acknowledged" in html and "超时 / overdue" in html
-    assert "梯子已订 ladder ordered" in html and '<span class="ack-by" data-field="ack-by">wang</span>' in html
+    # The site's language (zh-CN by default): the glossary's words.
+    assert 'data-field="ack-by">未确认</span>' in html and 'overdue-badge">逾期</span>' in html
+    assert (
+        "梯子已订 ladder ordered" in html
+        and '<span class="ack-by" data-field="ack-by" translate="no">wang</span>' in html
+    )
     assert '<td class="num" data-field="repair">1:30:00</td>' in html
     assert html.count('class="ack-form"') == 2  # an admin takes dangers on
     assert 'href="/cameras/a1"' in html
-    assert re.search(r'<a href="/tickets" class="active" aria-current="page">隐患 / Dangers</a>', html)
+    assert re.search(r'<a href="/tickets" class="active" aria-current="page">隐患</a>', html)
     assert 'data-since="' in html and "/assets/tickets.js" in html
 
 
@@ -92,7 +96,7 @@ def test_filters_and_the_link_to_one_ticket(site: Site) -> None:
     one = site.page(f"/tickets?id={site.ids['taken']}")
     assert rows(one, "open-tickets") == [site.ids["taken"]] and 'id="closed-tickets"' not in one
     bad = site.page("/tickets?state=nope&zone=attic&camera=zz&id=x")
-    assert "Unknown state" in bad and "Unknown zone" in bad and "not shared with you" in bad and "No ticket" in bad
+    assert "未知状态" in bad and "未知区域" in bad and "未向您共享" in bad and "没有隐患工单" in bad
     assert len(rows(bad, "open-tickets")) == 2  # shown unfiltered
 
 
@@ -104,7 +108,7 @@ def test_others_read_the_dangers_they_may_see_and_do_not_acknowledge(site: Site)
     # Not "b1" anywhere: the page's random CSRF token may hold those two characters.
     assert "ack-form" not in html and 'href="/cameras/b1"' not in html and "Hall B" not in html
     hidden = site.page(f"/tickets?id={site.ids['taken']}")
-    assert "not shared with you" in hidden and "梯子" not in hidden
+    assert "未向您共享" in hidden and "梯子" not in hidden
     site.sign_in("auditor")
     assert "ack-form" not in site.page("/tickets")
     site.sign_in("operator")
@@ -114,17 +118,19 @@ def test_others_read_the_dangers_they_may_see_and_do_not_acknowledge(site: Site)
 def test_acknowledging_from_the_page_needs_the_session_token(site: Site) -> None:
     csrf = site.sign_in("operator")
     url = f"/api/v1/tickets/{site.ids['overdue']}/ack"
-    refused = site.client.post(url, json={"note": "forged"})
+    # The API's messages in English (Accept-Language), as the assertions below read them.
+    english = {"Accept-Language": "en"}
+    refused = site.client.post(url, json={"note": "forged"}, headers=english)
     assert refused.status_code == 403 and CSRF_HEADER in refused.json()["error"]
     done = site.client.post(url, json={"note": "换电源 new power supply"}, headers={CSRF_HEADER: csrf})
     assert done.status_code == 200, done.text
     assert done.json()["acknowledged_by"] == "operator-u" and done.json()["note"] == "换电源 new power supply"
     html = site.page("/tickets")
-    assert "超时 / overdue" not in html and "换电源 new power supply" in html
+    assert "逾期" not in html and "换电源 new power supply" in html
     assert rows(html, "open-tickets") == [site.ids["overdue"]]  # b1's is not the operator's to see
     hidden = site.client.post(f"/api/v1/tickets/{site.ids['taken']}/ack", json={}, headers={CSRF_HEADER: csrf})
     assert hidden.status_code == 404  # b1 is not granted to the operator
-    police = site.client.post(url, json={}, headers={CSRF_HEADER: site.sign_in("police")})
+    police = site.client.post(url, json={}, headers={CSRF_HEADER: site.sign_in("police"), **english})
     assert police.status_code == 403 and "admins and operators" in police.json()["error"]
 
 
@@ -135,8 +141,19 @@ def test_the_dashboard_shows_open_dangers_first(site: Site) -> None:
     assert dangers < html.index('class="summary"') < html.index('id="camera-table"')
     assert rows(html, "danger-table") == [site.ids["overdue"], site.ids["taken"]]
     assert f'href="/tickets?id={site.ids["overdue"]}"' in html and 'href="/tickets" id="dangers-all"' in html
-    assert "未确认 / not acknowledged" in html and ">wang</span>" in html
+    assert "未确认" in html and ">wang</span>" in html
     assert '<span class="count" data-count="dangers">2</span>' in html
     assert "&#34;offline&#34;" in html  # the fault labels for the script, escaped in their attribute
     site.sign_in("police")
     assert rows(site.page("/"), "danger-table") == [site.ids["overdue"]]
+
+
+def test_a_user_who_chose_english_reads_the_dangers_in_english(site: Site) -> None:
+    site.sign_in("admin")
+    site.client.cookies.set("lang", "en")
+    html = site.page("/tickets")
+    assert '<html lang="en">' in html
+    assert 'data-field="ack-by">not acknowledged</span>' in html and 'overdue-badge">overdue</span>' in html
+    assert "未确认" not in html  # nor in the scripts' words: English needs none
+    assert re.search(r'<a href="/tickets" class="active" aria-current="page">Hidden dangers</a>', html)
+    assert '<td class="num" data-field="repair">1:30:00</td>' in html

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway import i18n
 from gateway.health.uptime import Interval
 from gateway.web.charts import BAR_WIDTH, SamplePoint, history_chart, nice_ceiling, time_ticks, uptime_bar
 from gateway.web.security import safe_next, tokens_match
@@ -60,9 +61,11 @@ def test_uptime_bar_scales_states_and_computes_uptime() -> None:
     ]
     # 9000 s up of 10,800 s known: the unwatched hour counts neither way.
     assert bar.uptime_percent == pytest.approx(100 * 9000 / 10800, abs=0.01)
-    assert "no packets" in bar.segments[2].title and bar.segments[2].title.startswith(
-        "2023-11-15 08:13 – 2023-11-15 08:43 (0:30:00)"
-    )
+    # Titled in the site's language (zh-CN by default): Chinese dates, the state's term, the reason as given.
+    assert bar.segments[2].title == "2023年11月15日 08:13 – 2023年11月15日 08:43 (0:30:00)：离线，no packets"
+    with i18n.using("en"):
+        english = uptime_bar(intervals, T0, T0 + 14400, TZ)
+    assert english.segments[2].title == "2023-11-15 08:13 – 2023-11-15 08:43 (0:30:00): offline — no packets"
     assert sum(s.w for s in bar.segments) == pytest.approx(BAR_WIDTH)
 
 

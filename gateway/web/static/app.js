@@ -1,4 +1,20 @@
 "use strict";
+// The words the pages' scripts show, in the page's language: base.html embeds the catalog's entries as
+// JSON (English needs none, the messages are English). `_("... {name} ...", { name: x })` fills values in.
+window.pageLanguage = document.documentElement.lang || "zh-CN";
+window._ = (function () {
+  let words = {};
+  try {
+    const el = document.getElementById("i18n");
+    words = el ? JSON.parse(el.textContent || "{}") : {};
+  } catch (e) { words = {}; }
+  return function (message, values) {
+    let text = Object.prototype.hasOwnProperty.call(words, message) ? words[message] : message;
+    if (values) text = text.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
+    return text;
+  };
+})();
+
 // Shared by every page. The CSP forbids inline handlers, so pictures that fail to load are swapped
 // for the placeholder here.
 (function () {

@@ -27,7 +27,7 @@
     errorEl.hidden = !text;
   }
   function setRunning(running) {
-    button.textContent = running ? "Stop" : "Start";
+    button.textContent = running ? _("Stop") : _("Start");
     button.classList.toggle("danger", running);
     button.classList.toggle("primary", !running);
     idle.hidden = running;
@@ -49,20 +49,20 @@
       const body = await res.json();
       if (body && body.error) return body.error;
     } catch (e) { /* not JSON */ }
-    return "the gateway answered HTTP " + res.status;
+    return _("the gateway answered HTTP {status}", { status: res.status });
   }
 
   function replaySpan() {
     const startText = document.getElementById("replay-start").value;
     const seconds = Number(document.getElementById("replay-length").value);
     const from = new Date(startText);  // datetime-local: this browser's time zone
-    if (!startText || isNaN(from.getTime())) throw new Error("choose when the recording starts");
+    if (!startText || isNaN(from.getTime())) throw new Error(_("choose when the recording starts"));
     return { start: from.toISOString(), end: new Date(from.getTime() + seconds * 1000).toISOString(), from: from };
   }
 
   async function start(replay) {
     showError("");
-    status("Connecting…");
+    status(_("Connecting…"));
     pc = new RTCPeerConnection({ iceServers: [] });
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.addEventListener("track", (ev) => {
@@ -71,10 +71,10 @@
     pc.addEventListener("connectionstatechange", () => {
       if (!pc) return;
       if (pc.connectionState === "failed") {
-        showError("The video connection failed. The gateway may be unreachable from this browser.");
+        showError(_("The video connection failed. The gateway may be unreachable from this browser."));
         stop();
       } else if (pc.connectionState === "disconnected") {
-        status("Connection interrupted…");
+        status(_("Connection interrupted…"));
       }
     });
     const offer = await pc.createOffer();
@@ -85,7 +85,7 @@
     const res = await fetch(replay ? cameraPath + "/replay" : base, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept-Language": pageLanguage },
       body: JSON.stringify(body),
     });
     if (res.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname)); return; }
@@ -94,9 +94,10 @@
     sessionId = answer.session_id;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     setRunning(true);
-    const codec = answer.codec ? String(answer.codec).toUpperCase() : "video";
-    const mode = answer.mode === "passthrough" ? "passed through, not re-encoded" : "transcoded by the gateway";
-    status((replay ? "Recording from " + replay.from.toLocaleString() : "Live") + " · " + codec + " " + mode);
+    const codec = answer.codec ? String(answer.codec).toUpperCase() : _("video");
+    const mode = answer.mode === "passthrough" ? _("passed through, not re-encoded") : _("transcoded by the gateway");
+    const what = replay ? _("Recording from {when}", { when: replay.from.toLocaleString(pageLanguage, { hour12: false }) }) : _("Live");
+    status(what + " · " + codec + " " + mode);
     video.dataset.kind = replay ? "replay" : "live";
     video.dataset.mode = answer.mode || "";
     video.dataset.codec = answer.codec || "";
@@ -109,7 +110,7 @@
     fetch(base + "/" + encodeURIComponent(id), {
       method: "DELETE",
       credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf },
+      headers: { "X-CSRF-Token": csrf, "Accept-Language": pageLanguage },
       keepalive: keepalive,
     }).catch(() => { /* the gateway ends idle sessions itself */ });
   }
@@ -119,7 +120,7 @@
     if (pc) { pc.close(); pc = null; }
     video.srcObject = null;
     setRunning(false);
-    if (!errorEl.textContent) status("Stopped.");
+    if (!errorEl.textContent) status(_("Stopped."));
   }
 
   async function guarded(what, action) {
@@ -131,7 +132,7 @@
     } catch (err) {
       const text = err && err.message ? err.message : String(err);
       stop();
-      showError(what + " could not start: " + text);
+      showError(_("{what} could not start: {why}", { what: what, why: text }));
       status("");
     } finally {
       busy = false;
@@ -139,7 +140,7 @@
     }
   }
 
-  button.addEventListener("click", () => guarded("Live view", async () => {
+  button.addEventListener("click", () => guarded(_("Live view"), async () => {
     if (pc) stop(); else await start(null);
   }));
   if (replayForm) {
@@ -151,7 +152,7 @@
     }
     replayForm.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      guarded("The recording", async () => {
+      guarded(_("The recording"), async () => {
         const span = replaySpan();
         if (pc) stop();
         await start(span);
@@ -176,7 +177,7 @@
     const res = await fetch(base + path, {
       method: method,
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, "Accept-Language": pageLanguage },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!res.ok) {
@@ -199,7 +200,7 @@
       opt.textContent = p.name || p.token;
       select.appendChild(opt);
     }
-    if (info.holder) statusEl.textContent = "controlled by " + info.holder;
+    if (info.holder) statusEl.textContent = _("controlled by {name}", { name: info.holder });
   }
 
   function hold(button, body) {
@@ -233,7 +234,7 @@
   });
   document.getElementById("ptz-save").addEventListener("click", () => {
     const name = document.getElementById("ptz-name").value.trim();
-    if (!name) { statusEl.textContent = "give the preset a name"; return; }
+    if (!name) { statusEl.textContent = _("give the preset a name"); return; }
     call("POST", "/presets", { name: name }).then(load).catch(() => {});
   });
   load().catch(() => { /* no PTZ, or the camera unreachable: the pad stays hidden */ });

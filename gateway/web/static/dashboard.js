@@ -7,6 +7,20 @@
   const hd = (table.dataset.hdMin || "0x0").split("x").map(Number);
   const stamp = document.getElementById("refreshed");
   const STATES = ["online", "degraded", "offline", "connecting", "disabled"];
+  // The camera states in the page's language (the shared terms: they read as the server draws them).
+  const STATE_WORDS = {
+    online: _("online"),
+    degraded: _("degraded"),
+    offline: _("offline"),
+    connecting: _("connecting"),
+    disabled: _("disabled"),
+    unknown: _("unknown"),
+  };
+  // The API words a reason in English (a machine field); known phrases are shown in the page's words.
+  const REASONS = JSON.parse(table.dataset.reasons || "{}");
+  function reasonText(reason) {
+    return reason.split("; ").map((part) => REASONS[part] || part).join(_("; "));
+  }
 
   function num(v, digits) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
@@ -33,9 +47,15 @@
       if (!row) continue;  // a camera shared after the page was drawn appears on the next reload
       counts.total++;
       if (c.state in counts) counts[c.state]++; else counts.other++;
-      const badge = set(row, "state", c.state);
+      const badge = set(row, "state", STATE_WORDS[c.state] || c.state);
       if (badge && STATES.includes(c.state)) badge.className = "badge st-" + c.state;
-      set(row, "reason", c.reason || "");
+      if (badge) badge.dataset.state = c.state;
+      // A reason unchanged since the page was drawn keeps the server's words (figures translated too).
+      const reason = c.reason || "";
+      if (row.dataset.reason !== reason) {
+        row.dataset.reason = reason;
+        set(row, "reason", reasonText(reason));
+      }
       const m = c.measured;
       set(row, "codec", (m.codec || "–").toUpperCase());
       const res = set(row, "resolution", m.width && m.height ? m.width + "×" + m.height : "–");
@@ -51,13 +71,18 @@
 
   async function refresh() {
     try {
-      const res = await fetch("/api/v1/cameras", { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const res = await fetch("/api/v1/cameras", {
+        credentials: "same-origin", headers: { Accept: "application/json", "Accept-Language": pageLanguage },
+      });
       if (res.status === 401) { window.location.assign("/login?next=/"); return; }
       if (!res.ok) throw new Error("HTTP " + res.status);
       apply(await res.json());
-      if (stamp) { stamp.textContent = " · updated " + new Date().toLocaleTimeString("en-GB"); stamp.classList.remove("stale"); }
+      if (stamp) {
+        stamp.textContent = _(" · updated {time}", { time: new Date().toLocaleTimeString("en-GB") });
+        stamp.classList.remove("stale");
+      }
     } catch (err) {
-      if (stamp) { stamp.textContent = " · refresh failed, showing older figures"; stamp.classList.add("stale"); }
+      if (stamp) { stamp.textContent = _(" · refresh failed, showing older figures"); stamp.classList.add("stale"); }
     }
   }
   setInterval(() => { if (!document.hidden) refresh(); }, every);

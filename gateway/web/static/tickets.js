@@ -10,9 +10,9 @@
   const tz = holder ? holder.dataset.tz : undefined;
   let stamp = null;
   try {
-    stamp = new Intl.DateTimeFormat("sv-SE", {
+    stamp = new Intl.DateTimeFormat("en-GB", {
       timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit",
-      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
     });
   } catch (e) { stamp = null; }  // an unknown zone: the browser's own below
 
@@ -22,9 +22,15 @@
     const h = Math.floor(total / 3600), m = Math.floor((total % 3600) / 60), s = total % 60;
     return h + ":" + String(m).padStart(2, "0") + ":" + String(s).padStart(2, "0");
   }
+  // As the server writes a time (gateway/i18n/formats.py): 2026年12月7日 14:05:09, or 2026-12-07 14:05:09.
   function when(ts) {
     const d = new Date(ts * 1000);
-    return stamp ? stamp.format(d).replace("T", " ") : d.toLocaleString();
+    if (!stamp) return d.toLocaleString(pageLanguage, { hour12: false });
+    const p = {};
+    for (const part of stamp.formatToParts(d)) p[part.type] = part.value;
+    const clock = p.hour + ":" + p.minute + ":" + p.second;
+    if (pageLanguage === "zh-CN") return Number(p.year) + "年" + Number(p.month) + "月" + Number(p.day) + "日 " + clock;
+    return p.year + "-" + p.month + "-" + p.day + " " + clock;
   }
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -46,7 +52,7 @@
   function ackCell(cell, ticket) {
     cell.replaceChildren();
     if (ticket.acknowledged_at === null || ticket.acknowledged_at === undefined) {
-      cell.append(el("span", "not-acked", "未确认 / not acknowledged"));
+      cell.append(el("span", "not-acked", _("not acknowledged")));
       return;
     }
     const by = el("span", "ack-by", ticket.acknowledged_by || "");
@@ -66,7 +72,7 @@
       const body = await res.json();
       if (body && body.error) return body.error;
     } catch (e) { /* not JSON */ }
-    return "HTTP " + res.status;
+    return _("the gateway answered HTTP {status}", { status: res.status });
   }
 
   document.querySelectorAll("form.ack-form").forEach((form) => {
@@ -82,7 +88,12 @@
         const res = await fetch("/api/v1/tickets/" + encodeURIComponent(form.dataset.ticket) + "/ack", {
           method: "POST",
           credentials: "same-origin",
-          headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+          headers: {
+            "Content-Type": "application/json",
+            Accept: "application/json",
+            "X-CSRF-Token": csrf,
+            "Accept-Language": pageLanguage,
+          },
           body: JSON.stringify({ note: note || null }),
         });
         if (res.status === 401) { window.location.assign("/login?next=" + encodeURIComponent(location.pathname)); return; }
@@ -91,10 +102,10 @@
         ackCell(row.querySelector(".ack-cell"), ticket);
         row.classList.remove("unacked", "overdue");
         row.classList.add("acked");
-        button.textContent = "更新 / Update";
-        status.textContent = "已确认 / acknowledged";
+        button.textContent = _("Update");
+        status.textContent = _("acknowledged");
       } catch (err) {
-        status.textContent = "未能确认 / not acknowledged: " + err.message;
+        status.textContent = _("not acknowledged: {why}", { why: err.message });
         status.classList.add("bad");
       } finally {
         button.disabled = false;
@@ -129,7 +140,7 @@
   async function refresh() {
     try {
       const res = await fetch("/api/v1/tickets?state=open&limit=1000", {
-        credentials: "same-origin", headers: { Accept: "application/json" },
+        credentials: "same-origin", headers: { Accept: "application/json", "Accept-Language": pageLanguage },
       });
       if (!res.ok) return;  // the dashboard's own refresh says when the gateway is unreachable
       const body = await res.json();
