@@ -11,6 +11,7 @@ import jinja2
 
 from gateway import i18n
 from gateway.i18n import formats, terms
+from gateway.i18n.phrases import phrase_text
 
 
 def install(env: jinja2.Environment) -> None:
@@ -22,6 +23,7 @@ def install(env: jinja2.Environment) -> None:
         current_language=i18n.current,
         term=terms.term,
         reason_text=terms.reason_text,
+        phrase_text=phrase_text,
         ZONE_KINDS=terms.ZONE_KINDS,
         CAMERA_STATES=terms.CAMERA_STATES,
         FAULTS=terms.FAULTS,

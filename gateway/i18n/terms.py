@@ -107,6 +107,8 @@ REASONS: Final[tuple[str, ...]] = (
     N_("camera shaking"),
     N_("camera moved (view differs from its reference picture)"),
     N_("video arrives slower than real time (under 50%): link too slow for the stream"),
+    # gateway/health/uptime.py: time the gateway itself was down, so nobody watched the camera.
+    N_("gateway not running"),
 )
 
 #: Reasons with a figure in them: the English pattern, and the message (with {0}, {1}) it is shown as.

@@ -165,18 +165,20 @@ def seed(config: GatewayConfig) -> dict[str, str]:
         events = EventStore(db)
         now = time.time()
         for i, camera in enumerate(("a1", "b1", "a1", "b1")):
+            zone = "gate" if camera == "a1" else "hall"
             events.add(
                 Event(
                     id=None,
                     camera_id=camera,
                     rule_id="r1",
                     kind="intrusion",
-                    zone_id="gate" if camera == "a1" else "hall",
+                    zone_id=zone,
                     at=now - 600 + i,
                     track_ids=(i,),
                     boxes=(EventBox(10.0, 20.0, 110.0, 220.0, 0.9, i),),
                     detail={"dwell_s": 1.5},
-                    message=f"intrusion on {camera}",
+                    # The form gateway/analytics/rules.py writes, which the pages translate.
+                    message=f"Intrusion: 1 person inside the area (rule 'r1', zone '{zone}').",
                     frame_width=1920,
                     frame_height=1080,
                 ),

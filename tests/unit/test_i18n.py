@@ -66,7 +66,7 @@ def test_a_reason_is_shown_part_by_part_with_its_figures() -> None:
     reason = "frame rate below the minimum 5 fps; 704x576 is below HD (1280x720); stalled: no packet for 10 s"
     with i18n.using("zh-CN"):
         assert terms.reason_text(reason) == (
-            "帧率低于最低值 5 fps；分辨率 704x576 低于高清标准（1280x720）；视频中断：no packet for 10 s"
+            "帧率低于最低 5 fps；分辨率 704x576 低于高清标准（1280x720）；视频中断：no packet for 10 s"
         )
         assert terms.reason_text("picture check frozen failed") == "视频质量诊断未通过：画面冻结"
         assert terms.reason_text("something new") == "something new"
