@@ -18,6 +18,8 @@ from sqlalchemy.exc import IntegrityError
 from gateway.auth import Role, User, UserStore
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
+from gateway.i18n import _
+from gateway.i18n.terms import ROLES, term
 from gateway.storage import schema
 from gateway.storage.db import Database
 
@@ -40,7 +42,16 @@ class Grant:
     created_by: str
 
     def describe(self) -> str:
-        return "all cameras" if self.kind is GrantKind.ALL else f"{self.kind.value} {self.target}"
+        return describe(self.kind, self.target)
+
+
+def describe(kind: GrantKind, target: str) -> str:
+    """What a grant lets its user see, in the current language."""
+    if kind is GrantKind.ALL:
+        return _("all cameras")
+    if kind is GrantKind.ZONE:
+        return _("zone {zone}").format(zone=target)
+    return _("camera {camera}").format(camera=target)
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,11 @@ class GrantStore:
         user = self._users.get(name)
         kind, target = self._check(kind, target)
         if user.role in _SEES_EVERYTHING:
-            raise InvalidRequestError(f"user {name!r} is {user.role.value} and sees every camera already")
+            raise InvalidRequestError(
+                _("user {name} is {role} and sees every camera already").format(
+                    name=repr(name), role=term(ROLES, user.role.value)
+                )
+            )
         now = time.time()
         try:
             with self._db.engine.begin() as conn:
@@ -92,7 +107,9 @@ class GrantStore:
                     )
                 )
         except IntegrityError:
-            raise ConflictError(f"user {name!r} already has {self._label(kind, target)}") from None
+            raise ConflictError(
+                _("user {name} already has {label}").format(name=repr(name), label=self._label(kind, target))
+            ) from None
         return Grant(name, kind, target, now, by)
 
     def revoke(self, name: str, kind: GrantKind | str, target: str) -> None:
@@ -104,7 +121,9 @@ class GrantStore:
                 delete(g).where(g.c.user_id == user.id, g.c.kind == kind.value, g.c.target == target)
             ).rowcount
         if not removed:
-            raise NotFoundError(f"user {name!r} has no {self._label(kind, target)}")
+            raise NotFoundError(
+                _("user {name} has no {label}").format(name=repr(name), label=self._label(kind, target))
+            )
 
     def list_grants(self, name: str | None = None) -> list[Grant]:
         g, u = schema.grants, schema.users
@@ -126,7 +145,9 @@ class GrantStore:
         try:
             kind = GrantKind(kind)
         except ValueError:
-            raise InvalidRequestError(f"grant kind must be camera, zone or all, not {str(kind)[:20]!r}") from None
+            raise InvalidRequestError(
+                _("grant kind must be camera, zone or all, not {kind}").format(kind=repr(str(kind)[:20]))
+            ) from None
         if kind is GrantKind.ALL:
             return kind, ALL_TARGET
         if known_only:
@@ -134,9 +155,15 @@ class GrantStore:
                 {c.id for c in self._config.cameras} if kind is GrantKind.CAMERA else {z.id for z in self._config.zones}
             )
             if target not in known:
-                raise NotFoundError(f"no {kind.value} {target[:64]!r} in the configuration")
+                raise NotFoundError(
+                    _("no {kind} {target} in the configuration").format(kind=kind.value, target=repr(target[:64]))
+                )
         return kind, target
 
     @staticmethod
     def _label(kind: GrantKind, target: str) -> str:
-        return "a grant for all cameras" if kind is GrantKind.ALL else f"a grant for {kind.value} {target!r}"
+        if kind is GrantKind.ALL:
+            return _("a grant for all cameras")
+        if kind is GrantKind.ZONE:
+            return _("a grant for zone {zone}").format(zone=repr(target))
+        return _("a grant for camera {camera}").format(camera=repr(target))

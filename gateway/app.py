@@ -73,19 +73,19 @@ def _refusal(request: Request) -> str | None:
     if authorization is not None:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return "missing bearer token"
+            return i18n.gettext("missing bearer token")
         user = runtime.users.authenticate(token.strip())
         if user is None:
-            return "invalid or revoked token"
+            return i18n.gettext("invalid or revoked token")
         # The route's dependency takes it from here instead of looking the token up a second time.
         request.state.token_user = user
         return None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
-        return "missing bearer token"
+        return i18n.gettext("missing bearer token")
     session = runtime.sessions.get(cookie)
     if session is None:
-        return "signed out: the session ended or expired"
+        return i18n.gettext("signed out: the session ended or expired")
     request.state.session = session
     return None
 

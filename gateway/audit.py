@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from gateway.config import GatewayConfig
+from gateway.i18n import _
 from gateway.storage import schema
 from gateway.storage.db import Database, serialize
 
@@ -268,13 +269,15 @@ class AuditLog:
                     row.seq, row.ts, row.actor, row.role, row.action, row.target, row.detail, row.source, row.prev_hash
                 )
                 if own != row.hash:
-                    result.problems.append((row.seq, "entry was changed: its content does not match its hash"))
+                    result.problems.append((row.seq, _("entry was changed: its content does not match its hash")))
                 if row.seq != prev_seq + 1:
                     missing = f"{prev_seq + 1}" if row.seq == prev_seq + 2 else f"{prev_seq + 1}-{row.seq - 1}"
-                    result.problems.append((row.seq, f"entries before it are missing (seq {missing})"))
+                    result.problems.append(
+                        (row.seq, _("entries before it are missing (seq {missing})").format(missing=missing))
+                    )
                 elif row.prev_hash != prev_hash:
                     result.problems.append(
-                        (row.seq, "link to the previous entry is broken: an entry before it was changed or replaced")
+                        (row.seq, _("link to the previous entry is broken: an entry before it was changed or replaced"))
                     )
                 if head is not None and row.seq == head[0]:
                     head_found = row.hash == head[1]
@@ -282,7 +285,12 @@ class AuditLog:
             after = rows[-1].seq
         if not head_found and head is not None:
             result.problems.append(
-                (head[0], f"the head kept earlier (seq {head[0]}) is no longer in the log: entries were removed")
+                (
+                    head[0],
+                    _("the head kept earlier (seq {seq}) is no longer in the log: entries were removed").format(
+                        seq=head[0]
+                    ),
+                )
             )
         result.ok = not result.problems
         result.head_seq, result.head_hash = prev_seq, prev_hash

@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
+from gateway.i18n import _
 from gateway.storage import schema
 from gateway.storage.db import Database
 
@@ -63,9 +64,9 @@ def new_token() -> str:
 
 def check_password_rules(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidRequestError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidRequestError(_("a password needs at least {count} characters").format(count=MIN_PASSWORD_LENGTH))
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidRequestError(f"a password may have at most {MAX_PASSWORD_LENGTH} characters")
+        raise InvalidRequestError(_("a password may have at most {count} characters").format(count=MAX_PASSWORD_LENGTH))
 
 
 def hash_password(password: str) -> str:
@@ -105,16 +106,18 @@ class UserStore:
     def add_user(self, name: str, role: Role | str) -> tuple[User, str]:
         """Create a user with a first token; return the user and the token (shown once)."""
         if not _USER_NAME.match(name):
-            raise InvalidRequestError("user name must be 1-100 letters, digits, '.', '_', '@' or '-'")
+            raise InvalidRequestError(_("user name must be 1-100 letters, digits, '.', '_', '@' or '-'"))
         try:
             role = Role(role)
         except ValueError:
-            raise InvalidRequestError(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+            raise InvalidRequestError(
+                _("unknown role {role}; roles: {roles}").format(role=repr(role), roles=", ".join(r.value for r in Role))
+            ) from None
         now = time.time()
         with self._db.engine.begin() as conn:
             exists = conn.execute(select(schema.users.c.id).where(schema.users.c.name == name)).first()
             if exists:
-                raise ConflictError(f"user {name!r} already exists")
+                raise ConflictError(_("user {name} already exists").format(name=repr(name)))
             key = conn.execute(
                 schema.users.insert().values(name=name, role=role.value, disabled=False, created_at=now)
             ).inserted_primary_key
@@ -172,7 +175,7 @@ class UserStore:
         with self._db.engine.connect() as conn:
             row = conn.execute(select(schema.users).where(schema.users.c.name == name)).first()
         if row is None:
-            raise NotFoundError(f"no user {name!r}")
+            raise NotFoundError(_("no user {name}").format(name=repr(name)))
         return user_from_row(row)
 
     def list(self) -> list[User]:

@@ -11,10 +11,17 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.config import GatewayConfig, load_config
-from gateway.errors import ConfigError, GatewayError, InvalidRequestError
+from gateway.config.loading import peek_language
+from gateway.errors import ConfigError, ConfigIssue, GatewayError, InvalidRequestError
+from gateway.i18n import DEFAULT_LANGUAGE, Language, _, from_environment, using
+from gateway.i18n.terms import CAMERA_STATES, ROLES, term
+
+if TYPE_CHECKING:
+    from gateway.reports.model import Finding
 
 log = logging.getLogger("gateway")
 
@@ -31,6 +38,21 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cli_language(config: Path | str | None) -> Language:
+    """The user's locale (LANG=zh_CN.UTF-8, en_US.UTF-8), else the config's site.language, else Chinese.
+
+    The config is peeked at, not loaded: its own loading errors are worded in the language it asks for.
+    """
+    chosen = from_environment()
+    if chosen is None and config is not None:
+        chosen = peek_language(config)
+    return chosen or DEFAULT_LANGUAGE
+
+
+def _error(message: str) -> None:
+    print(_("error: {message}").format(message=message), file=sys.stderr)
+
+
 def _load(args: argparse.Namespace, *, check_secrets: bool = True) -> GatewayConfig:
     if args.config is None:
         raise ConfigError("(no config)", [])
@@ -40,24 +62,32 @@ def _load(args: argparse.Namespace, *, check_secrets: bool = True) -> GatewayCon
 def cmd_check_config(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.files:
-        try:
-            config = load_config(path, check_secrets=not args.no_secrets)
-        except ConfigError as exc:
-            status = EXIT_CONFIG
-            print(f"{path}: {len(exc.issues)} error(s)")
-            for issue in exc.issues:
-                print(f"  {issue}")
-            continue
-        from gateway.analytics.check import detector_issues
-
-        if issues := detector_issues(config):
-            status = EXIT_CONFIG
-            print(f"{path}: {len(issues)} error(s)")
-            for issue in issues:
-                print(f"  {issue}")
-            continue
-        print(f"{path}: OK ({len(config.zones)} zone(s), {len(config.cameras)} camera(s))")
+        # Each file's errors in the language it asks for (when the user's locale names none).
+        with using(cli_language(path)):
+            if not _check_one(path, check_secrets=not args.no_secrets):
+                status = EXIT_CONFIG
     return status
+
+
+def _check_one(path: Path, *, check_secrets: bool) -> bool:
+    from gateway.analytics.check import detector_issues
+
+    try:
+        config = load_config(path, check_secrets=check_secrets)
+    except ConfigError as exc:
+        return _print_issues(path, exc.issues)
+    if issues := detector_issues(config):
+        return _print_issues(path, issues)
+    shown = _("{path}: OK ({zones} zone(s), {cameras} camera(s))")
+    print(shown.format(path=path, zones=len(config.zones), cameras=len(config.cameras)))
+    return True
+
+
+def _print_issues(path: Path, issues: Sequence[ConfigIssue]) -> bool:
+    print(_("{path}: {count} error(s)").format(path=path, count=len(issues)))
+    for issue in issues:
+        print(f"  {issue}")
+    return False
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -108,37 +138,45 @@ def cmd_user(args: argparse.Namespace) -> int:
         if cmd == "add":
             password = _read_password(args) if args.password_stdin else None
             user, token = admin.add_user(actor, args.name, args.role, password)
-            print(f"created user {user.name} ({user.role.value}); token (shown once, keep it safe):")
+            created = _("created user {name} ({role}); token (shown once, keep it safe):")
+            print(created.format(name=user.name, role=term(ROLES, user.role.value)))
             print(token)
         elif cmd == "token":
             print(admin.issue_token(actor, args.name))
         elif cmd == "revoke":
-            print(f"revoked {admin.revoke_tokens(actor, args.name)} token(s) of {args.name}")
+            count = admin.revoke_tokens(actor, args.name)
+            print(_("revoked {count} token(s) of {name}").format(count=count, name=args.name))
         elif cmd in ("disable", "enable"):
             admin.set_disabled(actor, args.name, cmd == "disable")
-            print(f"user {args.name} {cmd}d")
+            done = _("user {name} disabled") if cmd == "disable" else _("user {name} enabled")
+            print(done.format(name=args.name))
         elif cmd == "passwd":
             admin.set_password(actor, args.name, _read_password(args))
-            print(f"password of {args.name} set; their open web sessions were ended")
+            print(_("password of {name} set; their open web sessions were ended").format(name=args.name))
         elif cmd in ("grant", "ungrant"):
             kind, target = _grant_target(args)
             if cmd == "grant":
-                print(f"{args.name} may now see {admin.grant(actor, args.name, kind, target).describe()}")
+                what = admin.grant(actor, args.name, kind, target).describe()
+                print(_("{name} may now see {what}").format(name=args.name, what=what))
             else:
                 admin.revoke_grant(actor, args.name, kind, target)
-                print(f"removed {args.name}'s grant for {'all cameras' if kind == 'all' else f'{kind} {target}'}")
+                what = describe_grant(kind, target)
+                print(_("removed {name}'s grant for {what}").format(name=args.name, what=what))
         elif cmd == "grants":
             user = users.get(args.name)
             held = grants.list_grants(args.name)
             if user.role.value in ("admin", "auditor"):
-                print(f"{user.name} is {user.role.value}: sees every camera")
+                print(
+                    _("{name} is {role}: sees every camera").format(name=user.name, role=term(ROLES, user.role.value))
+                )
             elif not held:
-                print(f"{user.name} has no grants: sees no camera")
+                print(_("{name} has no grants: sees no camera").format(name=user.name))
             for grant in held:
-                print(f"{grant.describe():<32} granted by {grant.created_by}")
+                print(_("{grant} granted by {by}").format(grant=f"{grant.describe():<32}", by=grant.created_by))
         else:
             for user in users.list():
-                print(f"{user.name:<24} {user.role.value:<9} {'disabled' if user.disabled else 'active'}")
+                state = term(CAMERA_STATES, "disabled") if user.disabled else _("active")
+                print(f"{user.name:<24} {term(ROLES, user.role.value):<9} {state}")
     return EXIT_OK
 
 
@@ -148,9 +186,9 @@ def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         # One line: what a script pipes in; the trailing newline is not part of the password.
         return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("new password: ")
-    if getpass.getpass("again: ") != first:
-        raise InvalidRequestError("the two passwords differ")
+    first = getpass.getpass(_("new password: "))
+    if getpass.getpass(_("again: ")) != first:
+        raise InvalidRequestError(_("the two passwords differ"))
     return first
 
 
@@ -173,9 +211,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
             head = _parse_head(args.head) if args.head else None
             result = log.verify(head)
             for seq, what in result.problems:
-                print(f"entry {seq}: {what}")
-            state = "OK" if result.ok else f"BROKEN ({len(result.problems)} problem(s))"
-            print(f"audit log {state}: {result.checked} entries checked; head {result.head_seq}:{result.head_hash}")
+                print(_("entry {seq}: {problem}").format(seq=seq, problem=what))
+            if result.ok:
+                state = _("audit log OK: {checked} entries checked; head {head}")
+            else:
+                state = _("audit log BROKEN ({count} problem(s)): {checked} entries checked; head {head}")
+            head_text = f"{result.head_seq}:{result.head_hash}"
+            print(state.format(count=len(result.problems), checked=result.checked, head=head_text))
             return EXIT_OK if result.ok else EXIT_ERROR
         entries = list(log.entries())
         if args.format == "csv":
@@ -189,9 +231,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _parse_head(text: str) -> tuple[int, str]:
-    seq, _, digest = text.partition(":")
+    seq, _sep, digest = text.partition(":")
     if not seq.isdigit() or len(digest) != 64:
-        raise InvalidRequestError("--head takes SEQ:HASH as `gateway audit verify` printed it")
+        raise InvalidRequestError(_("--head takes SEQ:HASH as `gateway audit verify` printed it"))
     return int(seq), digest.lower()
 
 
@@ -200,7 +242,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     bad = [u for u in args.urls if not u.startswith(("rtsp://", "rtsps://", "onvif://"))]
     if bad:
-        print(f"error: not an rtsp:// or onvif:// URL: {bad[0]}", file=sys.stderr)
+        _error(_("not an rtsp:// or onvif:// URL: {url}").format(url=bad[0]))
         return EXIT_CONFIG
     password = os.environ.get(args.password_env) if args.password_env else None
     urls, notes = [], []
@@ -231,7 +273,7 @@ def cmd_onvif(args: argparse.Namespace) -> int:
     config = _load(args)
     camera = config.camera(args.camera)
     if camera is None or camera.source.onvif is None:
-        print(f"error: no ONVIF camera {args.camera!r} in the config", file=sys.stderr)
+        _error(_("no ONVIF camera {camera} in the config").format(camera=repr(args.camera)))
         return EXIT_CONFIG
     onvif = camera.source.onvif
     user = camera.credentials.username if camera.credentials else None
@@ -247,29 +289,40 @@ def cmd_onvif(args: argparse.Namespace) -> int:
                 log.warning(
                     "camera %s: clock set by an operator, offset %s -> %s", camera.id, before.offset_s, after.offset_s
                 )
-                return f"{camera.id}: clock offset {before.offset_s:+.1f} s -> {after.offset_s:+.1f} s"
+                offsets = {"before": f"{before.offset_s:+.1f}", "after": f"{after.offset_s:+.1f}"}
+                return _("{camera}: clock offset {before} s -> {after} s").format(camera=camera.id, **offsets)
             inventory = await client.inventory()
+            info = inventory.info
             lines = [
-                f"{camera.id}: {inventory.info.manufacturer} {inventory.info.model} "
-                f"firmware {inventory.info.firmware} serial {inventory.info.serial}",
-                f"  clock offset {before.offset_s} s, NTP {inventory.clock.ntp}",
+                _("{camera}: {manufacturer} {model} firmware {firmware} serial {serial}").format(
+                    camera=camera.id,
+                    manufacturer=info.manufacturer,
+                    model=info.model,
+                    firmware=info.firmware,
+                    serial=info.serial,
+                ),
+                "  " + _("clock offset {offset} s, NTP {ntp}").format(offset=before.offset_s, ntp=inventory.clock.ntp),
             ]
             for prof in inventory.profiles:
                 enc = prof.encoding
-                desc = f"{enc.codec} {enc.width}x{enc.height} {enc.fps} fps" if enc else "no video encoder"
-                lines.append(f"  profile {prof.token}: {desc}  {prof.stream_uri or '-'}")
+                desc = f"{enc.codec} {enc.width}x{enc.height} {enc.fps} fps" if enc else _("no video encoder")
+                profile = _("profile {token}: {encoding}").format(token=prof.token, encoding=desc)
+                lines.append(f"  {profile}  {prof.stream_uri or '-'}")
             rec = inventory.recordings
             lines.append(
-                "  recordings: not verifiable"
+                "  " + _("recordings: not verifiable")
                 if rec is None
-                else f"  recordings: {rec.recordings}, {rec.earliest} .. {rec.latest}"
+                else "  "
+                + _("recordings: {count}, {earliest} .. {latest}").format(
+                    count=rec.recordings, earliest=rec.earliest, latest=rec.latest
+                )
             )
             return "\n".join(lines)
 
     try:
         print(asyncio.run(run()))
     except OnvifError as exc:
-        print(f"error: {camera.id}: {exc.reason}: {exc.detail}", file=sys.stderr)
+        _error(f"{camera.id}: {exc.reason}: {exc.detail}")
         return EXIT_ERROR
     return EXIT_OK
 
@@ -293,13 +346,14 @@ def cmd_discover(args: argparse.Namespace) -> int:
         name = scope_value(device, "name") or "-"
         hardware = scope_value(device, "hardware") or "-"
         print(f"{host}:{port}  {name}  ({hardware})  {' '.join(device.xaddrs)}")
-    print(f"{len(devices)} ONVIF device(s) found")
+    print(_("{count} ONVIF device(s) found").format(count=len(devices)))
     if args.write is not None:
         added = add_to_config(args.write, devices, args.user, args.password_env)
-        print(
-            f"added {len(added)} camera(s) to {args.write}: {', '.join(added) or 'none new'}; "
-            "assign their zones before relying on coverage reports"
+        shown = ", ".join(added) or _("none new")
+        message = _(
+            "added {count} camera(s) to {path}: {cameras}; assign their zones before relying on coverage reports"
         )
+        print(message.format(count=len(added), path=args.write, cameras=shown))
     return EXIT_OK
 
 
@@ -316,7 +370,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     known = {z.id for z in config.zones}
     unknown = [z for z in args.zone if z not in known]
     if unknown:
-        print(f"error: no zone {unknown[0]!r} in {args.config}", file=sys.stderr)
+        _error(_("no zone {zone} in {config}").format(zone=repr(unknown[0]), config=args.config))
         return EXIT_CONFIG
     window = report_period(
         kind=args.period, day=args.date, start=args.start, end=args.end, tz=ZoneInfo(config.site.timezone)
@@ -340,10 +394,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     else:
         output.write_bytes(rendered.body)
-    verdict = "PASS" if report.passed else "FAIL"
-    fails = sum(1 for f in report.findings if f.severity == "fail")
-    where = f", written to {output}" if output is not None and str(output) != "-" else ""
-    print(f"coverage report {window.label}: {verdict} ({fails} failure(s)){where}", file=sys.stderr)
+    print(report_summary(window.label, report.passed, report.findings, output), file=sys.stderr)
     return EXIT_OK
 
 
@@ -361,11 +412,13 @@ def cmd_recordings(args: argparse.Namespace) -> int:
     config = _load(args)
     camera = config.camera(args.camera)
     if camera is None:
-        print(f"error: no camera {args.camera!r} in {args.config}", file=sys.stderr)
+        _error(_("no camera {camera} in {config}").format(camera=repr(args.camera), config=args.config))
         return EXIT_CONFIG
     source = recording_sources(config).get(camera.id)
     if source is None:
-        print(f"error: camera {camera.id!r} has no cameras[].recordings (where its recordings live)", file=sys.stderr)
+        _error(
+            _("camera {camera} has no cameras[].recordings (where its recordings live)").format(camera=repr(camera.id))
+        )
         return EXIT_CONFIG
     tz = ZoneInfo(config.site.timezone)
     period = parse_period(args.start, args.end, tz)
@@ -404,13 +457,20 @@ def cmd_recordings(args: argparse.Namespace) -> int:
         }
         print(json.dumps(out, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"{camera.id}: {source.description}, recording {found.token}")
-    print(f"  oldest {shown(found.earliest) or '-'}, newest {shown(found.latest) or '-'}")
+    print(
+        _("{camera}: {source}, recording {token}").format(
+            camera=camera.id, source=source.description, token=found.token
+        )
+    )
+    oldest, newest = shown(found.earliest) or "-", shown(found.latest) or "-"
+    print("  " + _("oldest {oldest}, newest {newest}").format(oldest=oldest, newest=newest))
     for d in days:
-        print(f"  {d.day}: {d.completeness_percent:6.2f} % recorded, {len(d.gaps)} gap(s)")
+        recorded = _("{day}: {percent} % recorded, {count} gap(s)")
+        print("  " + recorded.format(day=d.day, percent=f"{d.completeness_percent:6.2f}", count=len(d.gaps)))
         for a, b in d.gaps:
-            print(f"      gap {shown(a)} .. {shown(b)} ({(b - a) / 60:.1f} min)")
-    print(f"  ({found.queries} request(s) to the device)", file=sys.stderr)
+            gap = _("gap {start} .. {end} ({minutes} min)")
+            print("      " + gap.format(start=shown(a), end=shown(b), minutes=f"{(b - a) / 60:.1f}"))
+    print("  " + _("({count} request(s) to the device)").format(count=found.queries), file=sys.stderr)
     return EXIT_OK
 
 
@@ -419,19 +479,18 @@ def cmd_quality(args: argparse.Namespace) -> int:
 
     config = _load(args, check_secrets=False)
     if config.camera(args.camera) is None:
-        print(f"error: no camera {args.camera!r} in {args.config}", file=sys.stderr)
+        _error(_("no camera {camera} in {config}").format(camera=repr(args.camera), config=args.config))
         return EXIT_CONFIG
     with open_stores(config) as stores:
         forgotten = stores.references.reset(args.camera)
-    print(
-        f"camera {args.camera}: reference picture "
-        + (
-            "forgotten; the next good picture becomes the new one once the gateway restarts"
-            " (a running gateway keeps its copy until then)"
-            if forgotten
-            else "not stored"
+    if forgotten:
+        done = _(
+            "camera {camera}: reference picture forgotten; the next good picture becomes the new one once the "
+            "gateway restarts (a running gateway keeps its copy until then)"
         )
-    )
+    else:
+        done = _("camera {camera}: reference picture not stored")
+    print(done.format(camera=args.camera))
     return EXIT_OK
 
 
@@ -577,19 +636,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_summary(label: str, passed: bool, findings: Sequence[Finding], output: Path | None) -> str:
+    """The line `gateway report` ends with: the verdict and the failures, in the CLI's language."""
+    fails = sum(1 for f in findings if f.severity == "fail")
+    verdict = _("PASS") if passed else _("FAIL")
+    line = _("coverage report {period}: {verdict} ({count} failure(s))").format(
+        period=label, verdict=verdict, count=fails
+    )
+    if output is not None and str(output) != "-":
+        line += _(", written to {path}").format(path=output)
+    return line
+
+
+def describe_grant(kind: str, target: str) -> str:
+    from gateway.access import GrantKind, describe
+
+    return describe(GrantKind(kind), target)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    config = getattr(args, "config", None)
+    files = getattr(args, "files", None) or [None]
+    # A context, not set_language: main() may be called in-process (tests, the fuzz harness).
+    with using(cli_language(config if config is not None else files[0])):
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         result: int = args.func(args)
         return result
     except ConfigError as exc:
         if not exc.issues:
-            print("error: no config file given (use -c FILE or set GATEWAY_CONFIG)", file=sys.stderr)
+            _error(_("no config file given (use -c FILE or set GATEWAY_CONFIG)"))
         else:
             print(exc, file=sys.stderr)
         return EXIT_CONFIG
     except GatewayError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_OK

@@ -12,6 +12,7 @@ import yaml
 from adapters.onvif import DiscoveredDevice
 from gateway.config import parse_config
 from gateway.errors import ConfigError, ConfigIssue
+from gateway.i18n import _
 
 
 def endpoint_of(device: DiscoveredDevice) -> tuple[str, int]:
@@ -61,7 +62,8 @@ def add_to_config(
     """
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
-        raise ConfigError(str(path), [ConfigIssue("(top level)", "the config must be a mapping of keys")])
+        issue = ConfigIssue(_("(top level)"), _("the config must be a mapping of keys"))
+        raise ConfigError(str(path), [issue])
     cameras = data.setdefault("cameras", [])
     known = {
         (c["source"]["onvif"]["host"], int(c["source"]["onvif"].get("port", 80)))

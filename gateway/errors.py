@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.i18n import _
+
 
 class GatewayError(Exception):
     """Base of all errors the gateway raises on purpose."""
@@ -25,8 +27,9 @@ class ConfigIssue:
     value: str | None = None
 
     def __str__(self) -> str:
-        shown = f" (value: {self.value})" if self.value is not None else ""
-        return f"{self.path}: {self.message}{shown}"
+        if self.value is None:
+            return _("{path}: {message}").format(path=self.path, message=self.message)
+        return _("{path}: {message} (value: {value})").format(path=self.path, message=self.message, value=self.value)
 
 
 class ConfigError(GatewayError):
@@ -38,7 +41,8 @@ class ConfigError(GatewayError):
         self.source = source
         self.issues = issues
         lines = "\n".join(f"  {issue}" for issue in issues)
-        super().__init__(f"{source}: {len(issues)} config error(s)\n{lines}")
+        head = _("{source}: {count} config error(s)").format(source=source, count=len(issues))
+        super().__init__(f"{head}\n{lines}")
 
 
 class SecretUnavailableError(GatewayError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -13,6 +14,8 @@ from urllib.parse import unquote, urlsplit
 from adapters.common.redact import mask_url, with_credentials
 from adapters.rtsp import SourceError
 from gateway.health.stats import StreamStats
+from gateway.i18n import _, pgettext
+from gateway.i18n.terms import reason_text
 from gateway.streams.sources import url_source
 
 
@@ -92,7 +95,18 @@ def add_credentials(url: str, user: str | None, password_env: str | None) -> str
 
 
 def format_table(results: Sequence[ProbeResult]) -> str:
-    header = ("URL", "CODEC", "PROFILE", "RESOLUTION", "FPS", "KBIT/S", "GOP", "KEYINT", "TIME", "STATUS")
+    header = (
+        pgettext("probe", "URL"),
+        pgettext("probe", "CODEC"),
+        pgettext("probe", "PROFILE"),
+        pgettext("probe", "RESOLUTION"),
+        "FPS",
+        "KBIT/S",
+        "GOP",
+        pgettext("probe", "KEYINT"),
+        pgettext("probe", "TIME"),
+        pgettext("probe", "STATUS"),
+    )
     rows = [header]
     for r in results:
         rows.append(
@@ -106,13 +120,19 @@ def format_table(results: Sequence[ProbeResult]) -> str:
                 str(r.gop_frames) if r.gop_frames is not None else "-",
                 f"{r.keyframe_interval_s:g}s" if r.keyframe_interval_s is not None else "-",
                 f"{r.seconds:g}s",
-                "ok" if r.ok else (r.reason or "failed"),
+                pgettext("probe", "ok") if r.ok else (reason_text(r.reason) or pgettext("probe", "failed")),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    # Chinese characters take two columns of a terminal.
+    widths = [max(_width(row[i]) for row in rows) for i in range(len(header) - 1)]
     return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1] for row in rows
+        "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
     )
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def format_json(results: Sequence[ProbeResult], onvif: Sequence[str] = ()) -> str:
@@ -138,22 +158,30 @@ async def resolve_onvif(
         async with OnvifClient(host, port, user, password, timeout_s=timeout_s) as client:
             inventory = await client.inventory()
     except OnvifError as exc:
-        return None, f"{shown}: {exc.reason}: {exc.detail}"
+        return None, f"{shown}: {reason_text(exc.reason)}: {exc.detail}"
     main = choose_profile(inventory.profiles, None)
     info, clock = inventory.info, inventory.clock
-    offset = f"{clock.offset_s:+.1f} s" if clock.offset_s is not None else "unknown"
+    offset = _("{offset} s").format(offset=f"{clock.offset_s:+.1f}") if clock.offset_s is not None else _("unknown")
     if inventory.recordings is None:
-        retention = "not verifiable"
+        retention = _("not verifiable")
     elif inventory.recordings.earliest and inventory.recordings.latest:
         days = (inventory.recordings.latest - inventory.recordings.earliest).total_seconds() / 86400
-        retention = f"{days:.1f} days recorded"
+        retention = _("{days} days recorded").format(days=f"{days:.1f}")
     else:
-        retention = "no recordings"
-    note = (
-        f"{shown}: {info.manufacturer} {info.model} (firmware {info.firmware}), clock {offset}, "
-        f"{len(inventory.profiles)} profile(s), retention {retention}"
+        retention = _("no recordings")
+    note = _(
+        "{device}: {manufacturer} {model} (firmware {firmware}), clock {offset}, {profiles} profile(s), "
+        "retention {retention}"
+    ).format(
+        device=shown,
+        manufacturer=info.manufacturer,
+        model=info.model,
+        firmware=info.firmware,
+        offset=offset,
+        profiles=len(inventory.profiles),
+        retention=retention,
     )
     if main is None or not main.stream_uri:
-        return None, note + ", no video stream"
+        return None, note + _(", no video stream")
     # The camera's stream takes the same account as its ONVIF service.
-    return with_credentials(main.stream_uri, user, password), note + f", main stream {main.token}"
+    return with_credentials(main.stream_uri, user, password), note + _(", main stream {token}").format(token=main.token)

@@ -24,6 +24,7 @@ from adapters.onvif.ptz import Ptz, open_ptz
 from adapters.onvif.soap import OnvifError
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, GatewayError, NotFoundError, SecretUnavailableError
+from gateway.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,13 @@ class PtzControl:
     def camera(self, camera_id: str) -> CameraConfig:
         camera = self._config.camera(camera_id)
         if camera is None:
-            raise NotFoundError(f"no camera {camera_id!r}")
+            raise NotFoundError(_("no camera {camera_id}").format(camera_id=repr(camera_id)))
         if camera.source.onvif is None:
-            raise PtzNotSupportedError(f"camera {camera_id!r} has no PTZ: it is not configured with an ONVIF address")
+            raise PtzNotSupportedError(
+                _("camera {camera_id} has no PTZ: it is not configured with an ONVIF address").format(
+                    camera_id=repr(camera_id)
+                )
+            )
         return camera
 
     def holder(self, camera_id: str) -> str | None:
@@ -109,7 +114,11 @@ class PtzControl:
         holder = self.holder(camera_id)
         if holder is not None and holder != who:
             left = self._holds[camera_id].until - self._clock()
-            raise ConflictError(f"camera {camera_id!r} is being controlled by {holder} (free in {left:.0f} s)")
+            raise ConflictError(
+                _("camera {camera_id} is being controlled by {holder} (free in {left:.0f} s)").format(
+                    camera_id=repr(camera_id), holder=holder, left=left
+                )
+            )
         self._holds[camera_id] = _Hold(who, self._clock() + self._idle_release_s)
 
     # --- commands --------------------------------------------------------------------------------
@@ -161,7 +170,11 @@ class PtzControl:
             node = await p.node()
             offered = node.auxiliary_commands if node is not None else ()
             if command not in offered:
-                raise PtzNotSupportedError(f"camera {camera_id!r} offers no auxiliary command {command!r}")
+                raise PtzNotSupportedError(
+                    _("camera {camera_id} offers no auxiliary command {command}").format(
+                        camera_id=repr(camera_id), command=repr(command)
+                    )
+                )
             await p.send_auxiliary(command)
 
         await self._run(camera_id, who, "auxiliary", send)
@@ -263,7 +276,11 @@ class PtzControl:
             except OnvifError as exc:
                 if exc.reason in ("unreachable", "timeout"):
                     await self._forget(camera_id)  # connect afresh next time
-                raise PtzUnavailableError(f"camera {camera_id!r}: PTZ {what} failed: {exc}") from None
+                raise PtzUnavailableError(
+                    _("camera {camera_id}: PTZ {what} failed: {exc}").format(
+                        camera_id=repr(camera_id), what=what, exc=exc
+                    )
+                ) from None
 
     async def _open(self, camera: CameraConfig) -> Ptz:
         ptz = self._ptz.get(camera.id)
@@ -271,11 +288,13 @@ class PtzControl:
             return ptz
         refused = self._unsupported.get(camera.id)
         if refused is not None and self._clock() - refused[0] < NOT_SUPPORTED_TTL_S:
-            raise PtzNotSupportedError(f"camera {camera.id!r} has no PTZ: {refused[1]}")
+            raise PtzNotSupportedError(
+                _("camera {camera} has no PTZ: {reason}").format(camera=repr(camera.id), reason=refused[1])
+            )
         try:
             client = self._connect(camera)
         except SecretUnavailableError as exc:
-            raise PtzUnavailableError(f"camera {camera.id!r}: {exc}") from None
+            raise PtzUnavailableError(_("camera {camera}: {exc}").format(camera=repr(camera.id), exc=exc)) from None
         await client.__aenter__()
         self._clients[camera.id] = client
         onvif = camera.source.onvif
@@ -285,8 +304,12 @@ class PtzControl:
             await self._forget(camera.id)
             if exc.reason == "not supported":
                 self._unsupported[camera.id] = (self._clock(), exc.detail)
-                raise PtzNotSupportedError(f"camera {camera.id!r} has no PTZ: {exc.detail}") from None
-            raise PtzUnavailableError(f"camera {camera.id!r}: PTZ unreachable: {exc}") from None
+                raise PtzNotSupportedError(
+                    _("camera {camera} has no PTZ: {detail}").format(camera=repr(camera.id), detail=exc.detail)
+                ) from None
+            raise PtzUnavailableError(
+                _("camera {camera}: PTZ unreachable: {exc}").format(camera=repr(camera.id), exc=exc)
+            ) from None
         self._ptz[camera.id] = ptz
         return ptz
 

@@ -20,6 +20,7 @@ from gateway import audit
 from gateway.auth import User, UserStore, hash_token, user_from_row
 from gateway.config import ServerConfig
 from gateway.errors import AuthError
+from gateway.i18n import _
 from gateway.storage import schema
 from gateway.storage.db import Database
 
@@ -96,12 +97,12 @@ class SessionStore:
         wait = self.throttle.wait_s(keys, now)
         if wait > 0:
             self._audit.record_quietly(name, "", audit.LOGIN_FAILED, name, {"why": "throttled"}, source_ip)
-            raise AuthError(f"too many failed sign-ins; try again in {int(wait) + 1} s")
+            raise AuthError(_("too many failed sign-ins; try again in {wait} s").format(wait=int(wait) + 1))
         user = self._users.check_password(name, password)
         if user is None:
             self.throttle.failed(keys, now)
             self._audit.record_quietly(name, "", audit.LOGIN_FAILED, name, {"why": "wrong name or password"}, source_ip)
-            raise AuthError("wrong user name or password")
+            raise AuthError(_("wrong user name or password"))
         self.throttle.succeeded(keys)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         expires = now + self._lifetime_s

@@ -156,3 +156,19 @@ def gateway_storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     from tests.support.storage import new_url
 
     return new_url(request, tmp_path)
+
+
+@pytest.fixture
+def english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """English words for a test of what is refused and where (the default language is Chinese).
+
+    The CLI takes its language from the locale, everything else from the current language; the
+    Chinese wording is checked by the tests of the messages themselves (test_messages_language.py).
+    """
+    from gateway.i18n import using
+
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    with using("en"):
+        yield

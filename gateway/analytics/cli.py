@@ -20,6 +20,7 @@ from gateway.analytics.snapshot import render_snapshot
 from gateway.config import GatewayConfig, issues_from_validation
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from gateway.errors import ConfigError, ConfigIssue, GatewayError
+from gateway.i18n import _
 from models.errors import ModelError
 from models.registry import load_detector
 
@@ -27,17 +28,19 @@ from models.registry import load_detector
 def _rules(args: argparse.Namespace, config: GatewayConfig | None) -> CameraAnalytics:
     if args.camera:
         if config is None:
-            raise ConfigError("(command line)", [ConfigIssue("--camera", "needs a site config: -c FILE")])
+            raise ConfigError(_("(command line)"), [ConfigIssue("--camera", _("needs a site config: -c FILE"))])
         camera = config.camera(args.camera)
         if camera is None:
-            raise ConfigError(str(args.config), [ConfigIssue("--camera", "no camera with this id", args.camera)])
+            issue = ConfigIssue("--camera", _("no camera with this id"), args.camera)
+            raise ConfigError(str(args.config), [issue])
         return camera.analytics or CameraAnalytics()
     if args.rules:
         source = str(args.rules)
         try:
             data = yaml.safe_load(Path(args.rules).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(source, [ConfigIssue("(file)", f"cannot read: {exc}")]) from None
+            issue = ConfigIssue(_("(file)"), _("cannot read: {reason}").format(reason=exc))
+            raise ConfigError(source, [issue]) from None
         try:
             return CameraAnalytics.model_validate(data)
         except ValidationError as exc:
@@ -53,7 +56,7 @@ def _clock(seconds: float) -> str:
 def detect(args: argparse.Namespace, config: GatewayConfig | None) -> int:
     analytics = _rules(args, config)
     if not str(args.source).startswith(("rtsp://", "rtsps://")) and not Path(args.source).is_file():
-        raise GatewayError(f"no such file: {args.source}")
+        raise GatewayError(_("no such file: {path}").format(path=args.source))
     settings = config.analytics if config is not None else AnalyticsConfig()
     detector_settings = settings.detector.model_copy(
         update={k: v for k, v in (("backend", args.backend), ("model", args.model)) if v is not None}
@@ -108,22 +111,35 @@ def detect(args: argparse.Namespace, config: GatewayConfig | None) -> int:
             )
             (args.snapshots / f"{hit.at:09.3f}-{hit.rule_id}.jpg").write_bytes(jpeg)
 
+    gate = _("motion gate on") if settings.motion.enabled else _("motion gate off")
     print(
-        f"detector: {detector.name}; {len(analytics.rules)} rule(s); "
-        f"{analytics.fps or settings.fps:g} analysed fps; motion gate {'on' if settings.motion.enabled else 'off'}"
+        _("detector: {detector}; {rules} rule(s); {fps} analysed fps; {gate}").format(
+            detector=detector.name, rules=len(analytics.rules), fps=f"{analytics.fps or settings.fps:g}", gate=gate
+        )
     )
     try:
         result = run_clip(args.source, analytics, settings, detector, tz=tz, max_seconds=args.seconds, on_hit=on_hit)
     except SourceError as exc:
-        raise GatewayError(f"cannot read {args.source}: {exc}") from None
+        raise GatewayError(_("cannot read {path}: {reason}").format(path=args.source, reason=exc)) from None
     finally:
         detector.close()
     a, s = result.analyzer, result.sampler
     per_run = 1000 * result.detector_s / a.detected if a.detected else 0.0
+    done = _(
+        "done: {decoded} frames decoded, {sampled} sampled, {motion} with motion, detector ran on {detected} "
+        "({per_run} ms each), {tracks} track(s), {events} event(s) in {seconds} s"
+    )
     print(
-        f"done: {s.decoded} frames decoded, {s.sampled} sampled, {a.motion} with motion, "
-        f"detector ran on {a.detected} ({per_run:.0f} ms each), {len(result.track_ids)} track(s), "
-        f"{len(result.hits)} event(s) in {result.wall_s:.1f} s"
+        done.format(
+            decoded=s.decoded,
+            sampled=s.sampled,
+            motion=a.motion,
+            detected=a.detected,
+            per_run=f"{per_run:.0f}",
+            tracks=len(result.track_ids),
+            events=len(result.hits),
+            seconds=f"{result.wall_s:.1f}",
+        )
     )
     for rule_id, counts in result.counts.items():
         print(f"line {rule_id}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

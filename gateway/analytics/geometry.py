@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from gateway.i18n import _
+
 Point = tuple[float, float]
 
 
@@ -44,9 +46,9 @@ def area(polygon: Sequence[Point]) -> float:
 def polygon_problem(polygon: Sequence[Point]) -> str | None:
     """Why this cannot be a zone (too few points, no area, edges crossing), or None when it can."""
     if len(polygon) < 3:
-        return "a polygon needs at least 3 points"
+        return _("a polygon needs at least 3 points")
     if len(set(polygon)) != len(polygon):
-        return "a polygon must not repeat a point"
+        return _("a polygon must not repeat a point")
     n = len(polygon)
     edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
     for i in range(n):
@@ -54,9 +56,11 @@ def polygon_problem(polygon: Sequence[Point]) -> str | None:
             if j == i + 1 or (i == 0 and j == n - 1):
                 continue  # neighbours share a corner by construction
             if segments_intersect(*edges[i], *edges[j]):
-                return f"the polygon crosses itself (edge {i + 1} meets edge {j + 1})"
+                return _("the polygon crosses itself (edge {first} meets edge {second})").format(
+                    first=i + 1, second=j + 1
+                )
     if area(polygon) == 0:
-        return "the polygon has no area (all points on one line)"
+        return _("the polygon has no area (all points on one line)")
     return None
 
 

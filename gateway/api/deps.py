@@ -16,6 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from gateway.access import Access
 from gateway.auth import Role, User
 from gateway.errors import AuthError, PermissionDeniedError
+from gateway.i18n import _
+from gateway.i18n.terms import ROLES, term
 from gateway.runtime import Runtime
 from gateway.sessions import CSRF_HEADER, SESSION_COOKIE
 
@@ -47,23 +49,25 @@ def current_user(
     # left what it found in request.state; other routes are looked up here.
     if credentials is not None:
         if credentials.scheme.lower() != "bearer":
-            raise AuthError("missing bearer token")
+            raise AuthError(_("missing bearer token"))
         user: User | None = getattr(request.state, "token_user", None)
         if user is None:
             user = runtime.users.authenticate(credentials.credentials)
         if user is None:
-            raise AuthError("invalid or revoked token")
+            raise AuthError(_("invalid or revoked token"))
         return user
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
-        raise AuthError("missing bearer token")
+        raise AuthError(_("missing bearer token"))
     session = getattr(request.state, "session", None) or runtime.sessions.get(cookie)
     if session is None:
-        raise AuthError("signed out: the session ended or expired")
+        raise AuthError(_("signed out: the session ended or expired"))
     if request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-            raise PermissionDeniedError(f"missing or wrong {CSRF_HEADER} header for a signed-in page")
+            raise PermissionDeniedError(
+                _("missing or wrong {header} header for a signed-in page").format(header=CSRF_HEADER)
+            )
     return session.user
 
 
@@ -72,7 +76,7 @@ def require(*roles: Role) -> Callable[..., User]:
 
     def check(user: Annotated[User, Depends(current_user)]) -> User:
         if user.role not in allowed:
-            raise PermissionDeniedError(f"role {user.role.value} may not do this")
+            raise PermissionDeniedError(_("role {role} may not do this").format(role=term(ROLES, user.role.value)))
         return user
 
     return check

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from gateway.analytics import geometry
 from gateway.config.base import Model, Slug
 from gateway.errors import ConfigIssue
+from gateway.i18n import _
 
 Point = tuple[float, float]
 _SCHEDULE = re.compile(r"^\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)\s*$")
@@ -25,11 +26,11 @@ def parse_schedule(text: str) -> tuple[int, int]:
     """'22:00-06:00' -> minutes of the day (start, end); the window may wrap past midnight."""
     match = _SCHEDULE.match(text)
     if match is None:
-        raise ValueError("schedule must look like '22:00-06:00' (24-hour, site time zone)")
+        raise ValueError(_("schedule must look like '22:00-06:00' (24-hour, site time zone)"))
     h1, m1, h2, m2 = (int(g) for g in match.groups())
     start, end = h1 * 60 + m1, h2 * 60 + m2
     if start == end:
-        raise ValueError("schedule start and end are the same; leave schedule out to watch all day")
+        raise ValueError(_("schedule start and end are the same; leave schedule out to watch all day"))
     return start, end
 
 
@@ -87,7 +88,7 @@ class IntrusionRule(_AreaRule):
     @model_validator(mode="after")
     def _needs_polygon(self) -> IntrusionRule:
         if self.polygon is None:
-            raise ValueError("an intrusion rule needs a polygon")
+            raise ValueError(_("an intrusion rule needs a polygon"))
         return self
 
 
@@ -119,9 +120,9 @@ class LineCrossingRule(_Rule):
     def _check_line(self) -> LineCrossingRule:
         a, b = self.line
         if a == b:
-            raise ValueError("the two points of a line must differ")
+            raise ValueError(_("the two points of a line must differ"))
         if self.towards is not None and geometry.cross(a, b, self.towards) == 0:
-            raise ValueError("'towards' lies on the line; give a point on one side of it")
+            raise ValueError(_("'towards' lies on the line; give a point on one side of it"))
         return self
 
     def points(self) -> list[Point]:
@@ -197,21 +198,21 @@ def cross_check(
     issues: list[ConfigIssue] = []
     if analytics.stream == "sub" and not has_sub_stream:
         issues.append(
-            ConfigIssue(f"{where}.stream", "'sub' needs the camera's source.sub_rtsp or source.onvif.sub_profile")
+            ConfigIssue(f"{where}.stream", _("'sub' needs the camera's source.sub_rtsp or source.onvif.sub_profile"))
         )
     size = analytics.size() or expected_size
     seen: set[str] = set()
     for j, rule in enumerate(analytics.rules):
         path = f"{where}.rules[{j}]"
         if rule.id in seen:
-            issues.append(ConfigIssue(f"{path}.id", "duplicate rule id on this camera", rule.id))
+            issues.append(ConfigIssue(f"{path}.id", _("duplicate rule id on this camera"), rule.id))
         seen.add(rule.id)
         if rule.zone is not None and rule.zone not in zone_ids:
-            issues.append(ConfigIssue(f"{path}.zone", "no zone with this id is declared", rule.zone))
+            issues.append(ConfigIssue(f"{path}.zone", _("no zone with this id is declared"), rule.zone))
         if isinstance(rule, FallRule) and site.detector.backend != "yolo_onnx":
             issues.append(
                 ConfigIssue(
-                    f"{path}.kind", "a fall rule needs pose keypoints: set analytics.detector.backend to yolo_onnx"
+                    f"{path}.kind", _("a fall rule needs pose keypoints: set analytics.detector.backend to yolo_onnx")
                 )
             )
         points = rule.points()
@@ -221,7 +222,10 @@ def cross_check(
             issues.append(
                 ConfigIssue(
                     f"{where}.image_size",
-                    "rules with coordinates need the picture size: set image_size or the camera's expected.resolution",
+                    _(
+                        "rules with coordinates need the picture size: "
+                        "set image_size or the camera's expected.resolution"
+                    ),
                 )
             )
             continue
@@ -229,5 +233,6 @@ def cross_check(
         bad = geometry.outside(points, *size)
         if bad:
             shown = ", ".join(f"({points[i][0]:g}, {points[i][1]:g})" for i in bad[:3])
-            issues.append(ConfigIssue(f"{path}.{key}", f"point(s) outside the {size[0]}x{size[1]} picture: {shown}"))
+            outside = _("point(s) outside the {width}x{height} picture: {points}")
+            issues.append(ConfigIssue(f"{path}.{key}", outside.format(width=size[0], height=size[1], points=shown)))
     return issues

@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
+from gateway.i18n import _
+
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -17,7 +19,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 def _slug(value: str) -> str:
     if not _SLUG.match(value):
-        raise ValueError("must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+        raise ValueError(_("must be 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"))
     return value
 
 
@@ -31,7 +33,7 @@ AsText = BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)
 
 def _gb_id(value: str) -> str:
     if not re.fullmatch(r"\d{20}", value):
-        raise ValueError("a GB/T 28181 ID is exactly 20 digits")
+        raise ValueError(_("a GB/T 28181 ID is exactly 20 digits"))
     return value
 
 

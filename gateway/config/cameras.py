@@ -13,6 +13,7 @@ from gateway.config.analytics import CameraAnalytics
 from gateway.config.base import GbId, Model, Slug
 from gateway.config.recordings import CameraRecordings
 from gateway.config.secrets import SecretRef
+from gateway.i18n import _
 
 # GB/T 28181-2016 annex D type codes (digits 11-13) that may stand for a forwarded camera channel.
 CAMERA_TYPE_CODES = frozenset({"131", "132"})
@@ -23,7 +24,7 @@ def _resolution(value: Any) -> Any:
     if isinstance(value, str):
         match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", value)
         if not match:
-            raise ValueError("resolution must look like '1920x1080'")
+            raise ValueError(_("resolution must look like '1920x1080'"))
         return {"width": int(match.group(1)), "height": int(match.group(2))}
     return value
 
@@ -69,23 +70,27 @@ class SourceConfig(Model):
     @model_validator(mode="after")
     def _check(self) -> SourceConfig:
         if (self.rtsp is None) == (self.onvif is None):
-            raise ValueError("give exactly one of 'rtsp' or 'onvif'")
+            raise ValueError(_("give exactly one of 'rtsp' or 'onvif'"))
         for key, url in (("rtsp", self.rtsp), ("sub_rtsp", self.sub_rtsp)):
             if url is None:
                 continue
             parts = urlsplit(url)
             if parts.scheme not in ("rtsp", "rtsps"):
-                raise ValueError(f"'{key}' must be an rtsp:// or rtsps:// URL")
+                raise ValueError(_("'{key}' must be an rtsp:// or rtsps:// URL").format(key=key))
             if not parts.hostname:
-                raise ValueError(f"'{key}' URL has no host")
+                raise ValueError(_("'{key}' URL has no host").format(key=key))
             try:
-                _ = parts.port
+                # Reading the port checks it (urllib raises on a bad one).
+                parts.port  # noqa: B018
             except ValueError:
-                raise ValueError(f"'{key}' URL has an invalid port (must be a number 0-65535)") from None
+                bad_port = _("'{key}' URL has an invalid port (must be a number 0-65535)")
+                raise ValueError(bad_port.format(key=key)) from None
             if parts.username is not None or parts.password is not None:
                 raise ValueError(
-                    "credentials do not belong in the URL: set credentials.username and "
-                    "credentials.password (env or file)"
+                    _(
+                        "credentials do not belong in the URL: set credentials.username and "
+                        "credentials.password (env or file)"
+                    )
                 )
         return self
 

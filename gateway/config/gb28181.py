@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, IPvAnyAddress
 from gateway.config.base import AsText, Model, Slug
 from gateway.config.secrets import SecretRef, secret_issues
 from gateway.errors import ConfigIssue
+from gateway.i18n import _
 
 # GB/T 28181-2016 clause 9.1.2: a registration lasts at least 3600 s, and a failed one is retried
 # no sooner than 60 s later; neither is configurable below the standard's floor.
@@ -27,9 +28,9 @@ _DIGITS20 = re.compile(r"\d{20}")
 
 def _platform_id(value: str) -> str:
     if not _DIGITS20.fullmatch(value):
-        raise ValueError("a GB/T 28181 ID is exactly 20 digits")
+        raise ValueError(_("a GB/T 28181 ID is exactly 20 digits"))
     if value[10:13] != PLATFORM_TYPE:
-        raise ValueError("a platform ID has type code 200 in digits 11-13")
+        raise ValueError(_("a platform ID has type code 200 in digits 11-13"))
     return value
 
 
@@ -93,7 +94,7 @@ def cross_check(
     issues: list[ConfigIssue] = []
     if uplinks and unit_gb_id is None:
         issues.append(
-            ConfigIssue("site.unit.gb_id", "uplinks.gb28181 needs the gateway's own 20-digit ID (type 200) here")
+            ConfigIssue("site.unit.gb_id", _("uplinks.gb28181 needs the gateway's own 20-digit ID (type 200) here"))
         )
     channel_of = {c.id: c.gb_channel_id for c in cameras}
     seen_ids: set[str] = set()
@@ -101,29 +102,31 @@ def cross_check(
     for i, up in enumerate(uplinks):
         where = f"uplinks.gb28181[{i}]"
         if up.id in seen_ids:
-            issues.append(ConfigIssue(f"{where}.id", "duplicate uplink id", up.id))
+            issues.append(ConfigIssue(f"{where}.id", _("duplicate uplink id"), up.id))
         seen_ids.add(up.id)
         if unit_gb_id is not None and up.server_id == unit_gb_id:
-            issues.append(ConfigIssue(f"{where}.server_id", "is the gateway's own ID (site.unit.gb_id)", up.server_id))
+            issues.append(
+                ConfigIssue(f"{where}.server_id", _("is the gateway's own ID (site.unit.gb_id)"), up.server_id)
+            )
         if up.local_port:
             # Each link owns its socket: two on one port would fail to bind at start.
             port_key = (up.transport, up.local_port)
             if port_key in local_ports:
                 issues.append(
-                    ConfigIssue(f"{where}.local_port", "another uplink already uses this port", str(up.local_port))
+                    ConfigIssue(f"{where}.local_port", _("another uplink already uses this port"), str(up.local_port))
                 )
             local_ports.add(port_key)
         if isinstance(up.channels, list):
             chosen: set[str] = set()
             for j, cid in enumerate(up.channels):
                 if cid in chosen:
-                    issues.append(ConfigIssue(f"{where}.channels[{j}]", "camera listed twice", cid))
+                    issues.append(ConfigIssue(f"{where}.channels[{j}]", _("camera listed twice"), cid))
                 chosen.add(cid)
                 if cid not in channel_of:
-                    issues.append(ConfigIssue(f"{where}.channels[{j}]", "no camera with this id", cid))
+                    issues.append(ConfigIssue(f"{where}.channels[{j}]", _("no camera with this id"), cid))
                 elif channel_of[cid] is None:
                     issues.append(
-                        ConfigIssue(f"{where}.channels[{j}]", "this camera has no gb_channel_id to forward as", cid)
+                        ConfigIssue(f"{where}.channels[{j}]", _("this camera has no gb_channel_id to forward as"), cid)
                     )
         if check_secrets:
             issues += secret_issues(up.password, f"{where}.password")

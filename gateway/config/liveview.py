@@ -6,6 +6,7 @@ from pydantic import Field, IPvAnyAddress, model_validator
 
 from gateway.config.base import Model
 from gateway.config.secrets import SecretRef
+from gateway.i18n import _
 
 
 class IceServer(Model):
@@ -19,9 +20,9 @@ class IceServer(Model):
     def _check(self) -> IceServer:
         for url in self.urls:
             if not url.startswith(("stun:", "turn:", "turns:")):
-                raise ValueError(f"ICE server URL {url!r} must start with stun:, turn: or turns:")
+                raise ValueError(_("ICE server URL {url} must start with stun:, turn: or turns:").format(url=repr(url)))
         if any(u.startswith("turn") for u in self.urls) and (self.username is None or self.credential is None):
-            raise ValueError("a TURN server needs a username and a credential")
+            raise ValueError(_("a TURN server needs a username and a credential"))
         return self
 
 

@@ -14,9 +14,11 @@ from pydantic import ValidationError
 
 from adapters.common.redact import mask_text
 from gateway.config.analytics import RULE_KINDS
+from gateway.config.messages import validation_message, yaml_problem
 from gateway.config.root import GatewayConfig, cross_check
 from gateway.config.secrets import HIDDEN_VALUE_ERROR
 from gateway.errors import ConfigError, ConfigIssue
+from gateway.i18n import Language, _, parse_language
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -33,7 +35,8 @@ class _StrictLoader(yaml.SafeLoader):
         except (ValueError, TypeError, AttributeError, OverflowError, IndexError):
             kind = str(node.tag).rpartition(":")[2] or "YAML"
             # The value itself is not quoted: it may be a secret written in the wrong place.
-            raise yaml.constructor.ConstructorError(None, None, f"not a valid {kind} value", node.start_mark) from None
+            problem = _("not a valid {kind} value").format(kind=kind)
+            raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -44,10 +47,11 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             hash(key)
         except TypeError:
             raise yaml.constructor.ConstructorError(
-                None, None, "a mapping or list cannot be a key", key_node.start_mark
+                None, None, _("a mapping or list cannot be a key"), key_node.start_mark
             ) from None
         if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            problem = _("duplicate key {key}").format(key=repr(key))
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
         seen[key] = loader.construct_object(value_node, deep=deep)
     return seen
 
@@ -62,7 +66,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)
-    return out or "(top level)"
+    return out or _("(top level)")
 
 
 def _shown_value(value: Any) -> str | None:
@@ -79,7 +83,7 @@ def issues_from_validation(exc: ValidationError) -> list[ConfigIssue]:
         loc = tuple(p for p in err["loc"] if isinstance(p, int) or not str(p).startswith("function-"))
         # A discriminated union (analytics rules) puts the chosen tag after the list index: drop it.
         loc = tuple(p for i, p in enumerate(loc) if not (i and isinstance(loc[i - 1], int) and p in RULE_KINDS))
-        message = err["msg"].removeprefix("Value error, ")
+        message = validation_message(err["type"], err["msg"], err.get("ctx"), own_types=frozenset({HIDDEN_VALUE_ERROR}))
         hidden = err["type"] in ("missing", HIDDEN_VALUE_ERROR)
         value = None if hidden else _shown_value(err.get("input"))
         issues.append(ConfigIssue(_key_path(loc), message, value))
@@ -89,7 +93,7 @@ def issues_from_validation(exc: ValidationError) -> list[ConfigIssue]:
 def parse_config(data: Any, *, source: str = "<config>", check_secrets: bool = True) -> GatewayConfig:
     """Validate already-parsed YAML/JSON data; raise ConfigError listing every issue."""
     if not isinstance(data, dict):
-        raise ConfigError(source, [ConfigIssue("(top level)", "the config must be a mapping of keys")])
+        raise ConfigError(source, [ConfigIssue(_("(top level)"), _("the config must be a mapping of keys"))])
     try:
         config = GatewayConfig.model_validate(data)
     except ValidationError as exc:
@@ -107,7 +111,8 @@ def load_config(path: Path | str, *, check_secrets: bool = True) -> GatewayConfi
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(source, [ConfigIssue("(file)", f"cannot read: {exc.strerror}")]) from None
+        issue = ConfigIssue(_("(file)"), _("cannot read: {reason}").format(reason=exc.strerror))
+        raise ConfigError(source, [issue]) from None
     return config_from_bytes(data, source=source, check_secrets=check_secrets)
 
 
@@ -120,15 +125,36 @@ def config_from_bytes(data: bytes, *, source: str = "<config>", check_secrets: b
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        where = f"byte {exc.start}"
-        raise ConfigError(source, [ConfigIssue(where, "the file is not UTF-8 text")]) from None
+        where = _("byte {offset}").format(offset=exc.start)
+        raise ConfigError(source, [ConfigIssue(where, _("the file is not UTF-8 text"))]) from None
     try:
         loaded = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader derives from SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [ConfigIssue(where, f"invalid YAML: {problem}")]) from None
+        where = _where(mark)
+        problem = yaml_problem(getattr(exc, "problem", None) or str(exc))
+        raise ConfigError(source, [ConfigIssue(where, _("invalid YAML: {problem}").format(problem=problem))]) from None
     except RecursionError:
-        raise ConfigError(source, [ConfigIssue("(file)", "invalid YAML: nested too deeply")]) from None
+        raise ConfigError(source, [ConfigIssue(_("(file)"), _("invalid YAML: nested too deeply"))]) from None
     return parse_config(loaded if loaded is not None else {}, source=source, check_secrets=check_secrets)
+
+
+def _where(mark: Any) -> str:
+    if mark is None:
+        return _("(file)")
+    return _("line {line}, column {column}").format(line=mark.line + 1, column=mark.column + 1)
+
+
+def peek_language(path: Path | str) -> Language | None:
+    """The `site.language` a config file asks for, read before (and whether or not) it validates.
+
+    The CLI needs the language before loading, to word the loading's own errors in it; a file that is
+    unreadable or not YAML names none, and the caller falls back to the default.
+    """
+    try:
+        loaded = yaml.load(Path(path).read_bytes().decode("utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+    site = loaded.get("site") if isinstance(loaded, dict) else None
+    value = site.get("language") if isinstance(site, dict) else None
+    return parse_language(value) if isinstance(value, str) else None

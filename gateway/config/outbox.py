@@ -20,6 +20,7 @@ from gateway.config.analytics import RULE_KINDS
 from gateway.config.base import AsText, Model, Slug
 from gateway.config.secrets import HIDDEN_VALUE_ERROR, SecretRef, secret_issues
 from gateway.errors import ConfigIssue
+from gateway.i18n import N_, _
 
 # "ticket": a hidden-danger ticket's change (gateway/tickets/), for the people on its contact lists.
 MessageKind = Literal["event", "state", "quality", "health", "ticket"]
@@ -31,7 +32,7 @@ _GAT_ID = re.compile(r"\d{20}")
 
 def _gat_device_id(value: str) -> str:
     if not _GAT_ID.fullmatch(value):
-        raise ValueError("a GA/T 1400 device ID is exactly 20 digits")
+        raise ValueError(_("a GA/T 1400 device ID is exactly 20 digits"))
     return value
 
 
@@ -155,7 +156,7 @@ _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+")
 HELD_IN_QUIET_HOURS: tuple[str, ...] = ("closed", "acknowledged")
 
 
-_TIME_OF_DAY = "a time of day as HH:MM, from 00:00 to 23:59 (quote it: '22:00')"
+_TIME_OF_DAY = N_("a time of day as HH:MM, from 00:00 to 23:59 (quote it: '22:00')")
 
 
 def _yaml_time(value: object) -> object:
@@ -163,14 +164,14 @@ def _yaml_time(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         text = f"{value // 60:02d}:{value % 60:02d}"
         if not _HH_MM.fullmatch(text):
-            raise ValueError(f"{text} is not {_TIME_OF_DAY}")
+            raise ValueError(_("{value} is not {what}").format(value=text, what=_(_TIME_OF_DAY)))
         return text
     return value
 
 
 def _time_of_day(value: str) -> str:
     if not _HH_MM.fullmatch(value):
-        raise ValueError(_TIME_OF_DAY)
+        raise ValueError(_(_TIME_OF_DAY))
     return value
 
 
@@ -187,7 +188,7 @@ class QuietHours(Model):
     @model_validator(mode="after")
     def _not_empty(self) -> QuietHours:
         if self.start == self.end:
-            raise ValueError("start and end are the same time: give a period, or no quiet_hours")
+            raise ValueError(_("start and end are the same time: give a period, or no quiet_hours"))
         return self
 
     def minutes(self) -> tuple[int, int]:
@@ -202,8 +203,10 @@ def _bot_url(value: object) -> object:
         # The error must not echo the value: it holds the bot's key.
         raise PydanticCustomError(
             HIDDEN_VALUE_ERROR,
-            "a bot's webhook URL holds its key (WeCom key=, DingTalk access_token=, Feishu's hook id): "
-            "give it as a secret reference, {env: NAME} or {file: PATH}, never in the config file",
+            _(
+                "a bot's webhook URL holds its key (WeCom key=, DingTalk access_token=, Feishu's hook id): "
+                "give it as a secret reference, {env: NAME} or {file: PATH}, never in the config file"
+            ),
         )
     return value
 
@@ -213,14 +216,14 @@ BotUrl = Annotated[SecretRef, BeforeValidator(_bot_url)]
 
 def _address(value: str) -> str:
     if not _ADDRESS.fullmatch(value):
-        raise ValueError("an e-mail address such as duty@example.com")
+        raise ValueError(_("an e-mail address such as duty@example.com"))
     return value
 
 
 def _sender(value: str) -> str:
     _name, address = parseaddr(value)
     if not _ADDRESS.fullmatch(address) or "\n" in value or "\r" in value:
-        raise ValueError("an e-mail address, or 'Name <address>'")
+        raise ValueError(_("an e-mail address, or 'Name <address>'"))
     return value
 
 
@@ -335,32 +338,34 @@ def cross_check(
             where = f"uplinks.{group}[{i}]"
             # Ids share one namespace: they key the outbox's per-destination backlog.
             if dest.id in seen:
-                issues.append(ConfigIssue(f"{where}.id", _ID_TAKEN, dest.id))
+                issues.append(ConfigIssue(f"{where}.id", _(_ID_TAKEN), dest.id))
             seen.add(dest.id)
             if isinstance(dest.cameras, list):
                 for j, cid in enumerate(dest.cameras):
                     if cid not in camera_ids:
-                        issues.append(ConfigIssue(f"{where}.cameras[{j}]", "no camera with this id", cid))
+                        issues.append(ConfigIssue(f"{where}.cameras[{j}]", _("no camera with this id"), cid))
             for j, kind in enumerate(dest.event_kinds or []):
                 if kind not in RULE_KINDS:
                     issues.append(
                         ConfigIssue(
-                            f"{where}.event_kinds[{j}]", f"not a rule kind ({', '.join(sorted(RULE_KINDS))})", kind
+                            f"{where}.event_kinds[{j}]",
+                            _("not a rule kind ({kinds})").format(kinds=", ".join(sorted(RULE_KINDS))),
+                            kind,
                         )
                     )
             if isinstance(dest, MqttUplink):
                 if (dest.username is None) != (dest.password is None):
-                    issues.append(ConfigIssue(f"{where}.password", "give both username and password, or neither"))
+                    issues.append(ConfigIssue(f"{where}.password", _(_BOTH_OR_NEITHER)))
                 if (dest.cert_file is None) != (dest.key_file is None):
                     issues.append(
-                        ConfigIssue(f"{where}.key_file", "a client certificate needs its key, and the reverse")
+                        ConfigIssue(f"{where}.key_file", _("a client certificate needs its key, and the reverse"))
                     )
                 if not dest.tls and (dest.ca_file or dest.cert_file):
-                    issues.append(ConfigIssue(f"{where}.tls", "certificate files are given but tls is false"))
+                    issues.append(ConfigIssue(f"{where}.tls", _("certificate files are given but tls is false")))
                 for key in ("ca_file", "cert_file", "key_file"):
                     path = getattr(dest, key)
                     if check_secrets and path is not None and not Path(path).is_file():
-                        issues.append(ConfigIssue(f"{where}.{key}", "no such file", str(path)))
+                        issues.append(ConfigIssue(f"{where}.{key}", _(_NO_SUCH_FILE), str(path)))
                 if check_secrets:
                     issues += secret_issues(dest.password, f"{where}.password")
             elif isinstance(dest, WebhookUplink):
@@ -370,7 +375,9 @@ def cross_check(
                 if dest.listen_port in ports:
                     issues.append(
                         ConfigIssue(
-                            f"{where}.listen_port", f"{ports[dest.listen_port]} uses this port", str(dest.listen_port)
+                            f"{where}.listen_port",
+                            _("{key} uses this port").format(key=ports[dest.listen_port]),
+                            str(dest.listen_port),
                         )
                     )
                 ports[dest.listen_port] = f"{where}.listen_port"
@@ -387,11 +394,13 @@ def _bot_url_issues(ref: SecretRef, where: str) -> list[ConfigIssue]:
     """A bot URL's reference must be readable and hold an http(s) URL (never shown: it holds the key)."""
     issues = secret_issues(ref, where)
     if not issues and not re.fullmatch(r"https?://[^\s/]+/\S*", ref.resolve()):
-        issues.append(ConfigIssue(f"{where}.{'env' if ref.env else 'file'}", "does not hold an http(s) webhook URL"))
+        issues.append(ConfigIssue(f"{where}.{'env' if ref.env else 'file'}", _("does not hold an http(s) webhook URL")))
     return issues
 
 
-_ID_TAKEN = "another uplink (MQTT, webhook, GA/T 1400, bot or e-mail) has this id"
+_ID_TAKEN = N_("another uplink (MQTT, webhook, GA/T 1400, bot or e-mail) has this id")
+_BOTH_OR_NEITHER = N_("give both username and password, or neither")
+_NO_SUCH_FILE = N_("no such file")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
@@ -411,35 +420,35 @@ def _channel_issues(
     ]
     for where, dest in channels:
         if dest.id in seen:
-            issues.append(ConfigIssue(f"{where}.id", _ID_TAKEN, dest.id))
+            issues.append(ConfigIssue(f"{where}.id", _(_ID_TAKEN), dest.id))
         seen.add(dest.id)
         if isinstance(dest.cameras, list):
             for j, cid in enumerate(dest.cameras):
                 if cid not in camera_ids:
-                    issues.append(ConfigIssue(f"{where}.cameras[{j}]", "no camera with this id", cid))
+                    issues.append(ConfigIssue(f"{where}.cameras[{j}]", _("no camera with this id"), cid))
         if isinstance(dest, BotUplink):
             if dest.kind == "wecom" and dest.secret is not None:
                 issues.append(
-                    ConfigIssue(f"{where}.secret", "a WeCom bot has no signing secret: its key is in the URL")
+                    ConfigIssue(f"{where}.secret", _("a WeCom bot has no signing secret: its key is in the URL"))
                 )
             if check_secrets:
                 issues += _bot_url_issues(dest.url, f"{where}.url")
                 issues += secret_issues(dest.secret, f"{where}.secret")
             continue
         if (dest.username is None) != (dest.password is None):
-            issues.append(ConfigIssue(f"{where}.password", "give both username and password, or neither"))
+            issues.append(ConfigIssue(f"{where}.password", _(_BOTH_OR_NEITHER)))
         if dest.username is not None and dest.security == "none" and dest.host not in _LOOPBACK:
             issues.append(
                 ConfigIssue(
                     f"{where}.security",
-                    "a login over an unencrypted connection would send the password in clear: use starttls or tls",
+                    _("a login over an unencrypted connection would send the password in clear: use starttls or tls"),
                     dest.security,
                 )
             )
         if dest.ca_file is not None and dest.security == "none":
-            issues.append(ConfigIssue(f"{where}.ca_file", "a CA file is given but security is none"))
+            issues.append(ConfigIssue(f"{where}.ca_file", _("a CA file is given but security is none")))
         if check_secrets:
             if dest.ca_file is not None and not Path(dest.ca_file).is_file():
-                issues.append(ConfigIssue(f"{where}.ca_file", "no such file", str(dest.ca_file)))
+                issues.append(ConfigIssue(f"{where}.ca_file", _(_NO_SUCH_FILE), str(dest.ca_file)))
             issues += secret_issues(dest.password, f"{where}.password")
     return issues

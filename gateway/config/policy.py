@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 from gateway.config.base import Model
 from gateway.config.cameras import ResolutionField
 from gateway.config.recordings import RecordingsPolicy
+from gateway.i18n import _
 from gateway.quality.schedule import DayNight
 from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, NIGHT_OVERRIDES, QualityThresholds
 
@@ -19,11 +20,11 @@ def _checked_thresholds(thresholds: dict[str, float]) -> dict[str, float]:
     fields = {f.name: f.type for f in dataclasses.fields(QualityThresholds)}
     for key, value in thresholds.items():
         if key not in fields:
-            raise ValueError(f"unknown threshold {key!r}; see docs/quality.md for the list")
+            raise ValueError(_("unknown threshold {key}; see docs/quality.md for the list").format(key=repr(key)))
         if not math.isfinite(value) or value < 0:
-            raise ValueError(f"threshold {key} must be a finite number >= 0")
+            raise ValueError(_("threshold {key} must be a finite number >= 0").format(key=key))
         if fields[key] in (int, "int") and value != int(value):
-            raise ValueError(f"threshold {key} must be a whole number")
+            raise ValueError(_("threshold {key} must be a whole number").format(key=key))
     return thresholds
 
 
@@ -83,7 +84,11 @@ class QualityPolicy(Model):
     def _known_checks(cls, checks: list[str]) -> list[str]:
         unknown = [c for c in checks if c not in CHECK_NAMES]
         if unknown:
-            raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECK_NAMES)}")
+            raise ValueError(
+                _("unknown check(s) {unknown}; known: {known}").format(
+                    unknown=", ".join(unknown), known=", ".join(CHECK_NAMES)
+                )
+            )
         return checks
 
     @field_validator("thresholds")

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 from gateway.config.base import Model, Slug
 from gateway.config.secrets import SecretRef, secret_issues
 from gateway.errors import ConfigIssue
+from gateway.i18n import _
 
 # The fields a playback URL template may use: the span's start and end, formatted as the vendors want
 # them (Hikvision and Dahua both take a compact UTC or local time; the format is the template's choice).
@@ -77,11 +78,11 @@ class CameraRecordings(Model):
         places = (("recorder", self.recorder), ("onvif", self.onvif), ("playback_url", self.playback_url))
         given = [name for name, on in places if on]
         if len(given) != 1:
-            raise ValueError("give exactly one of 'recorder' (with 'channel'), 'onvif: true' or 'playback_url'")
+            raise ValueError(_("give exactly one of 'recorder' (with 'channel'), 'onvif: true' or 'playback_url'"))
         if self.recorder is not None and self.channel is None:
-            raise ValueError("'recorder' needs 'channel': which of its recordings is this camera's")
+            raise ValueError(_("'recorder' needs 'channel': which of its recordings is this camera's"))
         if self.recorder is None and self.channel is not None:
-            raise ValueError("'channel' belongs with 'recorder'")
+            raise ValueError(_("'channel' belongs with 'recorder'"))
         if self.playback_url is not None:
             _check_template(self.playback_url)
         return self
@@ -90,15 +91,17 @@ class CameraRecordings(Model):
 def _check_template(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname:
-        raise ValueError("'playback_url' must be an rtsp:// or rtsps:// URL with a host")
+        raise ValueError(_("'playback_url' must be an rtsp:// or rtsps:// URL with a host"))
     if parts.username is not None or parts.password is not None:
-        raise ValueError("credentials do not belong in the URL: the camera's credentials are used")
+        raise ValueError(_("credentials do not belong in the URL: the camera's credentials are used"))
     fields = {name for _, name, _, _ in string.Formatter().parse(url) if name is not None}
     unknown = fields - TEMPLATE_FIELDS
     if unknown:
-        raise ValueError(f"'playback_url' may use only {{start}} and {{end}}, not {sorted(unknown)}")
+        raise ValueError(
+            _("'playback_url' may use only {{start}} and {{end}}, not {fields}").format(fields=sorted(unknown))
+        )
     if fields != TEMPLATE_FIELDS:
-        raise ValueError("'playback_url' needs both {start} and {end}")
+        raise ValueError(_("'playback_url' needs both {{start}} and {{end}}").format())
 
 
 class RecordingsPolicy(Model):
@@ -133,7 +136,7 @@ def cross_check(
     ids: set[str] = set()
     for i, recorder in enumerate(recorders):
         if recorder.id in ids:
-            issues.append(ConfigIssue(f"recorders[{i}].id", "duplicate recorder id", recorder.id))
+            issues.append(ConfigIssue(f"recorders[{i}].id", _("duplicate recorder id"), recorder.id))
         ids.add(recorder.id)
         if check_secrets and recorder.credentials is not None:
             issues.extend(secret_issues(recorder.credentials.password, f"recorders[{i}].credentials.password"))
@@ -143,9 +146,9 @@ def cross_check(
             continue
         where = f"cameras[{j}].recordings"
         if rec.recorder is not None and rec.recorder not in ids:
-            issues.append(ConfigIssue(f"{where}.recorder", "no recorder with this id is declared", rec.recorder))
+            issues.append(ConfigIssue(f"{where}.recorder", _("no recorder with this id is declared"), rec.recorder))
         if rec.onvif and not camera.has_onvif:
             issues.append(
-                ConfigIssue(f"{where}.onvif", "the camera's own Profile G needs its source.onvif address", "true")
+                ConfigIssue(f"{where}.onvif", _("the camera's own Profile G needs its source.onvif address"), "true")
             )
     return issues

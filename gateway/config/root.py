@@ -35,6 +35,7 @@ from gateway.config.tickets import NotifyConfig, TicketsConfig
 from gateway.config.tickets import cross_check as tickets_cross_check
 from gateway.config.uplinks import UplinksConfig
 from gateway.errors import ConfigIssue, SecretUnavailableError
+from gateway.i18n import _
 
 
 class GatewayConfig(Model):
@@ -91,29 +92,29 @@ def cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIss
     zone_ids: set[str] = set()
     for i, zone in enumerate(config.zones):
         if zone.id in zone_ids:
-            issues.append(ConfigIssue(f"zones[{i}].id", "duplicate zone id", zone.id))
+            issues.append(ConfigIssue(f"zones[{i}].id", _("duplicate zone id"), zone.id))
         zone_ids.add(zone.id)
     camera_ids: set[str] = set()
     channel_ids: set[str] = set()
     for i, cam in enumerate(config.cameras):
         where = f"cameras[{i}]"
         if cam.id in camera_ids:
-            issues.append(ConfigIssue(f"{where}.id", "duplicate camera id", cam.id))
+            issues.append(ConfigIssue(f"{where}.id", _("duplicate camera id"), cam.id))
         camera_ids.add(cam.id)
         for j, zone_id in enumerate(cam.zones):
             if zone_id not in zone_ids:
-                issues.append(ConfigIssue(f"{where}.zones[{j}]", "no zone with this id is declared", zone_id))
+                issues.append(ConfigIssue(f"{where}.zones[{j}]", _("no zone with this id is declared"), zone_id))
         if cam.gb_channel_id is not None:
             if cam.gb_channel_id[10:13] not in CAMERA_TYPE_CODES:
                 issues.append(
                     ConfigIssue(
                         f"{where}.gb_channel_id",
-                        "type code (digits 11-13) must be 131 (camera) or 132 (IP camera)",
+                        _("type code (digits 11-13) must be 131 (camera) or 132 (IP camera)"),
                         cam.gb_channel_id,
                     )
                 )
             if cam.gb_channel_id in channel_ids:
-                issues.append(ConfigIssue(f"{where}.gb_channel_id", "duplicate channel id", cam.gb_channel_id))
+                issues.append(ConfigIssue(f"{where}.gb_channel_id", _("duplicate channel id"), cam.gb_channel_id))
             channel_ids.add(cam.gb_channel_id)
         if cam.analytics is not None:
             expected = cam.expected.resolution
@@ -135,13 +136,13 @@ def cross_check(config: GatewayConfig, *, check_secrets: bool) -> list[ConfigIss
     seen_in_shard: set[str] = set()
     for i, cid in enumerate(config.instance.cameras or []):
         if cid not in camera_ids:
-            issues.append(ConfigIssue(f"instance.cameras[{i}]", "no camera with this id is declared", cid))
+            issues.append(ConfigIssue(f"instance.cameras[{i}]", _("no camera with this id is declared"), cid))
         elif cid in seen_in_shard:
-            issues.append(ConfigIssue(f"instance.cameras[{i}]", "camera listed twice", cid))
+            issues.append(ConfigIssue(f"instance.cameras[{i}]", _("camera listed twice"), cid))
         seen_in_shard.add(cid)
     if config.site.unit.gb_id is not None and config.site.unit.gb_id[10:13] != "200":
         issues.append(
-            ConfigIssue("site.unit.gb_id", "a platform ID has type code 200 in digits 11-13", config.site.unit.gb_id)
+            ConfigIssue("site.unit.gb_id", _("a platform ID has type code 200 in digits 11-13"), config.site.unit.gb_id)
         )
     issues += recordings_cross_check(config.recorders, config.cameras, check_secrets=check_secrets)
     uplinks = config.uplinks

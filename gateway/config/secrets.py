@@ -16,6 +16,7 @@ from pydantic_core import PydanticCustomError
 
 from gateway.config.base import Model
 from gateway.errors import ConfigIssue, SecretUnavailableError
+from gateway.i18n import _
 
 # The type of a validation error whose value must not be shown (it may be a secret written in the
 # wrong place): the loader reports its key path and message only.
@@ -34,34 +35,40 @@ class SecretRef(Model):
         if isinstance(data, str | bytes | int | float):
             # Most likely the secret itself, written where its reference belongs: never echoed.
             raise PydanticCustomError(
-                HIDDEN_VALUE_ERROR, "a secret is never written in the config: give {env: NAME} or {file: PATH}"
+                HIDDEN_VALUE_ERROR, _("a secret is never written in the config: give {env: NAME} or {file: PATH}")
             )
         return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of 'env' or 'file'")
+            raise ValueError(_("give exactly one of 'env' or 'file'"))
         if self.env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.env):
-            raise ValueError("'env' must be an environment variable name")
+            raise ValueError(_("'env' must be an environment variable name"))
         return self
 
     def describe(self) -> str:
-        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+        return (
+            _("environment variable {name}").format(name=self.env)
+            if self.env
+            else _("file {path}").format(path=self.file)
+        )
 
     def resolve(self) -> str:
         if self.env is not None:
             value = os.environ.get(self.env)
             if value is None or value == "":
-                raise SecretUnavailableError(f"environment variable {self.env} is not set")
+                raise SecretUnavailableError(_("environment variable {name} is not set").format(name=self.env))
             return value
         assert self.file is not None
         try:
             first = self.file.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise SecretUnavailableError(f"cannot read secret file {self.file}: {exc.strerror}") from None
+            raise SecretUnavailableError(
+                _("cannot read secret file {path}: {reason}").format(path=self.file, reason=exc.strerror)
+            ) from None
         if not first or not first[0].strip():
-            raise SecretUnavailableError(f"secret file {self.file} is empty")
+            raise SecretUnavailableError(_("secret file {path} is empty").format(path=self.file))
         return first[0].strip()
 
 

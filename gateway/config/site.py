@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from gateway.config.base import GbId, Model, Slug
-from gateway.i18n import DEFAULT_LANGUAGE, Language
+from gateway.i18n import DEFAULT_LANGUAGE, Language, _
 
 
 class UnitConfig(Model):
@@ -46,7 +46,9 @@ class SiteConfig(Model):
         try:
             ZoneInfo(zone)
         except (ValueError, OSError, ZoneInfoNotFoundError):
-            raise ValueError(f"unknown time zone {zone!r} (an IANA name such as Asia/Shanghai)") from None
+            raise ValueError(
+                _("unknown time zone {zone} (an IANA name such as Asia/Shanghai)").format(zone=repr(zone))
+            ) from None
         return zone
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from gateway.config.base import Model
+from gateway.i18n import _
 
 
 class SupervisorConfig(Model):
@@ -59,7 +60,7 @@ class SupervisorConfig(Model):
     @model_validator(mode="after")
     def _order(self) -> SupervisorConfig:
         if self.backoff_max_s < self.backoff_initial_s:
-            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+            raise ValueError(_("backoff_max_s must be >= backoff_initial_s"))
         return self
 
 
@@ -86,7 +87,7 @@ class OnvifConfig(Model):
     @model_validator(mode="after")
     def _ntp(self) -> OnvifConfig:
         if self.set_clock == "ntp" and not self.ntp_server:
-            raise ValueError("set_clock: ntp needs ntp_server")
+            raise ValueError(_("set_clock: ntp needs ntp_server"))
         return self
 
 
@@ -118,7 +119,7 @@ class StorageConfig(Model):
     def _scheme(self) -> StorageConfig:
         scheme = self.url.split(":", 1)[0]
         if scheme.split("+", 1)[0] not in ("sqlite", "postgresql"):
-            raise ValueError("storage url must start with sqlite:/// or postgresql://")
+            raise ValueError(_("storage url must start with sqlite:/// or postgresql://"))
         return self
 
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from gateway.config.base import Model, Slug
 from gateway.errors import ConfigIssue
-from gateway.i18n import Language
+from gateway.i18n import Language, _
 
 # What the gateway opens tickets for; each is one of a camera's states or fault codes.
 FaultKind = Literal["offline", "video_lost", "picture", "below_hd", "degraded"]
@@ -113,14 +113,16 @@ def cross_check(
         for j, dest in enumerate(contact.destinations):
             where = f"notify.contacts.{name}.destinations[{j}]"
             if dest not in destinations:
-                issues.append(ConfigIssue(where, "no such destination", dest))
+                issues.append(ConfigIssue(where, _("no such destination"), dest))
             elif "ticket" not in destinations[dest]:
-                issues.append(ConfigIssue(where, "this destination does not take 'ticket' messages (its kinds)", dest))
+                issues.append(
+                    ConfigIssue(where, _("this destination does not take 'ticket' messages (its kinds)"), dest)
+                )
         if isinstance(contact.zones, list):
             for j, zone in enumerate(contact.zones):
                 if zone not in zone_ids:
-                    issues.append(ConfigIssue(f"notify.contacts.{name}.zones[{j}]", "no such zone", zone))
+                    issues.append(ConfigIssue(f"notify.contacts.{name}.zones[{j}]", _("no such zone"), zone))
     for i, name in enumerate(tickets.escalation):
         if name not in notify.contacts:
-            issues.append(ConfigIssue(f"tickets.escalation[{i}]", "no such contact list in notify.contacts", name))
+            issues.append(ConfigIssue(f"tickets.escalation[{i}]", _("no such contact list in notify.contacts"), name))
     return issues

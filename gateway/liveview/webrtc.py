@@ -36,6 +36,7 @@ from adapters.webrtc.picture import PictureError, keyframe_to_jpeg
 from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
 from gateway.health.state import CameraStatus, StateOf, is_up
+from gateway.i18n import _
 from gateway.pipeline.bus import Subscription
 from gateway.recordings.replay import NoRecordingError, Replay, ReplayBusyError, ReplayFailedError, Replays
 from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
@@ -141,10 +142,10 @@ class LiveViewService:
         try:
             # The camera may have been lost while its feed opened: nothing would end this viewer then.
             if not is_up(self._state_of(camera_id)):
-                raise CameraUnavailableError(f"camera {camera_id!r} is offline")
+                raise CameraUnavailableError(_("camera {camera_id} is offline").format(camera_id=repr(camera_id)))
             mode: Mode = "passthrough" if info.codec == "h264" else "transcoded"
             if mode == "passthrough" and not summary.offers("h264"):
-                raise InvalidRequestError("bad SDP offer: it has no H.264 video, which this camera sends")
+                raise InvalidRequestError(_("bad SDP offer: it has no H.264 video, which this camera sends"))
             codec = "h264" if mode == "passthrough" else ("vp8" if summary.offers("vp8") else "h264")
             session_id = secrets.token_urlsafe(12)
             subscription = feed.subscribe(f"webrtc:{session_id}", VIEWER_QUEUE)
@@ -165,11 +166,15 @@ class LiveViewService:
         """(session id, answer SDP, mode, codec sent) for a viewer's offer to watch [start, end) recorded."""
         camera = self._camera(camera_id, online=False)
         if not 0 < end - start <= MAX_REPLAY_S:
-            raise InvalidRequestError(f"a replay spans more than 0 and at most {MAX_REPLAY_S // 3600} hours")
+            raise InvalidRequestError(
+                _("a replay spans more than 0 and at most {hours} hours").format(hours=MAX_REPLAY_S // 3600)
+            )
         summary = self._admit(camera_id, sdp, type)
         assert isinstance(sdp, str)
         if self._replays is None or not self._replays.configured(camera.id):
-            raise NotFoundError(f"camera {camera_id!r}: where its recordings live is not configured")
+            raise NotFoundError(
+                _("camera {camera_id}: where its recordings live is not configured").format(camera_id=repr(camera_id))
+            )
         try:
             replay = await self._replays.open(camera.id, start, end)
         except NoRecordingError as exc:
@@ -182,7 +187,7 @@ class LiveViewService:
             info = replay.info
             mode: Mode = "passthrough" if info.codec == "h264" else "transcoded"
             if mode == "passthrough" and not summary.offers("h264"):
-                raise InvalidRequestError("bad SDP offer: it has no H.264 video, which this recording holds")
+                raise InvalidRequestError(_("bad SDP offer: it has no H.264 video, which this recording holds"))
             codec = "h264" if mode == "passthrough" else ("vp8" if summary.offers("vp8") else "h264")
             session_id = secrets.token_urlsafe(12)
             holder: list[Viewer] = []
@@ -199,7 +204,11 @@ class LiveViewService:
             await replay.play(at=start)
         except ReplayError as exc:
             self._end(session, f"the recorder did not play: {exc.reason}")
-            raise CameraUnavailableError(f"camera {camera_id!r}: the recorder did not play: {exc.reason}") from None
+            raise CameraUnavailableError(
+                _("camera {camera_id}: the recorder did not play: {reason}").format(
+                    camera_id=repr(camera_id), reason=exc.reason
+                )
+            ) from None
         log.info(
             "replay %s: %s viewing %s recorded from %.0f (%s %s)", session_id, viewer, camera_id, start, mode, codec
         )
@@ -209,15 +218,21 @@ class LiveViewService:
         """The offer's summary, once the viewer limits allow one more viewer of this camera."""
         live = [v for v in self._viewers.values() if v.state != "ended"]
         if len(live) >= self._settings.max_viewers:
-            raise TooManyViewersError(f"the gateway serves {self._settings.max_viewers} live viewers at most")
+            raise TooManyViewersError(
+                _("the gateway serves {max_viewers} live viewers at most").format(
+                    max_viewers=self._settings.max_viewers
+                )
+            )
         if sum(v.camera_id == camera_id for v in live) >= self._settings.max_viewers_per_camera:
             raise TooManyViewersError(
-                f"camera {camera_id!r} has {self._settings.max_viewers_per_camera} live viewers already"
+                _("camera {camera_id} has {max_viewers_per_camera} live viewers already").format(
+                    camera_id=repr(camera_id), max_viewers_per_camera=self._settings.max_viewers_per_camera
+                )
             )
         try:
             return check_offer(sdp, type, ("h264", "vp8"))
         except OfferError as exc:
-            raise InvalidRequestError(f"bad SDP offer: {exc.detail}") from None
+            raise InvalidRequestError(_("bad SDP offer: {detail}").format(detail=exc.detail)) from None
 
     def _replay_track(self, mode: Mode, replay: Replay, info: StreamInfo, holder: list[Viewer]) -> MediaStreamTrack:
         """The track of a replay: the replay's frames as they come; the session ends with them."""
@@ -251,10 +266,12 @@ class LiveViewService:
             )
         except OfferError as exc:
             self._end(session, "offer refused")
-            raise InvalidRequestError(f"bad SDP offer: {exc.detail}") from None
+            raise InvalidRequestError(_("bad SDP offer: {detail}").format(detail=exc.detail)) from None
         except Exception as exc:  # noqa: BLE001 - aiortc internals on odd input: a clear 4xx, no traceback
             self._end(session, "offer failed")
-            raise InvalidRequestError(f"the SDP offer could not be answered ({exc.__class__.__name__})") from None
+            raise InvalidRequestError(
+                _("the SDP offer could not be answered ({kind})").format(kind=exc.__class__.__name__)
+            ) from None
         except BaseException:  # cancelled (the client went away): the viewer must not stay registered
             self._end(session, "offer abandoned")
             raise
@@ -353,7 +370,7 @@ class LiveViewService:
     async def close_session(self, session_id: str, by: str) -> None:
         session = self._viewers.get(session_id)
         if session is None:
-            raise NotFoundError(f"no live session {session_id!r}")
+            raise NotFoundError(_("no live session {session_id}").format(session_id=repr(session_id)))
         self._end(session, f"closed by {by}")
 
     def session(self, session_id: str) -> dict[str, Any] | None:
@@ -403,7 +420,7 @@ class LiveViewService:
                 while not (packet := await subscription.get()).keyframe:
                     pass
         except (TimeoutError, EOFError):
-            raise CameraUnavailableError("no picture from the camera within 5 s") from None
+            raise CameraUnavailableError(_("no picture from the camera within 5 s")) from None
         finally:
             subscription.close()
         current = feed.bus.info or info
@@ -412,21 +429,23 @@ class LiveViewService:
                 keyframe_to_jpeg, packet.codec, current.extradata, packet.data, JPEG_QUALITY
             )
         except PictureError as exc:
-            raise CameraUnavailableError(f"the camera's picture could not be decoded: {exc}") from None
+            raise CameraUnavailableError(
+                _("the camera's picture could not be decoded: {exc}").format(exc=exc)
+            ) from None
         return jpeg
 
     # --- feeds ------------------------------------------------------------------------------------
 
     def _camera(self, camera_id: str, *, online: bool = True) -> CameraConfig:
         if not self._settings.enabled:
-            raise ConflictError("live view is disabled in this gateway's config")
+            raise ConflictError(_("live view is disabled in this gateway's config"))
         camera = self._config.camera(camera_id)
         if camera is None:
-            raise NotFoundError(f"no camera {camera_id!r}")
+            raise NotFoundError(_("no camera {camera_id}").format(camera_id=repr(camera_id)))
         if not camera.enabled:
-            raise CameraUnavailableError(f"camera {camera_id!r} is disabled")
+            raise CameraUnavailableError(_("camera {camera_id} is disabled").format(camera_id=repr(camera_id)))
         if online and not is_up(self._state_of(camera_id)):
-            raise CameraUnavailableError(f"camera {camera_id!r} is offline")
+            raise CameraUnavailableError(_("camera {camera_id} is offline").format(camera_id=repr(camera_id)))
         return camera
 
     async def _acquire_for_view(self, camera: CameraConfig) -> tuple[Feed, StreamInfo]:

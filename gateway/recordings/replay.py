@@ -22,6 +22,7 @@ from typing import Protocol
 from adapters.common.media import StreamInfo
 from adapters.rtsp.replay import ReplayError, ReplayFrame, RtspReplay
 from gateway.errors import GatewayError
+from gateway.i18n import _
 from gateway.recordings.audit import Interval
 from gateway.recordings.sources import RecordingSource
 
@@ -132,23 +133,33 @@ class Replays:
         """Open a replay of [start, end). Raises NoRecordingError (nothing there: a 404), ReplayBusyError
         (the device's bound: a 486), ReplayFailedError (the device refused or timed out: a 503)."""
         if not end > start:
-            raise NoRecordingError("the span ends before it starts")
+            raise NoRecordingError(_("the span ends before it starts"))
         source = self._audit.source_of(camera_id)
         if source is None:
-            raise NoRecordingError(f"camera {camera_id!r}: where its recordings live is not configured")
+            raise NoRecordingError(
+                _("camera {camera_id}: where its recordings live is not configured").format(camera_id=repr(camera_id))
+            )
         if self._audit.verifiable(camera_id):
             try:
                 spans = await self._audit.spans(camera_id, start, end)
             except GatewayError as exc:
                 raise ReplayFailedError(str(exc)) from None
             if not spans:
-                raise NoRecordingError(f"camera {camera_id!r}: nothing recorded from {_when(start)} to {_when(end)}")
+                raise NoRecordingError(
+                    _("camera {camera_id}: nothing recorded from {start} to {end}").format(
+                        camera_id=repr(camera_id), start=_when(start), end=_when(end)
+                    )
+                )
         try:
             target = await source.replay(start, end)
         except GatewayError as exc:
             raise ReplayFailedError(str(exc)) from None
         if self._in_use[target.key] >= target.limit:
-            raise ReplayBusyError(f"{target.key} already serves {target.limit} replays (max_replay_sessions)")
+            raise ReplayBusyError(
+                _("{key} already serves {limit} replays (max_replay_sessions)").format(
+                    key=target.key, limit=target.limit
+                )
+            )
 
         async def connect(at: float) -> RtspReplay:
             # The first span's target is the one found above; a vendor URL's seek formats the URL again.
@@ -171,8 +182,14 @@ class Replays:
                     await stream.aclose()
                 if isinstance(exc, ReplayError):
                     if exc.status in (404, 457):
-                        raise NoRecordingError(f"camera {camera_id!r}: {exc}") from None
-                    raise ReplayFailedError(f"camera {camera_id!r}: {source.description}: {exc}") from None
+                        raise NoRecordingError(
+                            _("camera {camera_id}: {exc}").format(camera_id=repr(camera_id), exc=exc)
+                        ) from None
+                    raise ReplayFailedError(
+                        _("camera {camera_id}: {description}: {exc}").format(
+                            camera_id=repr(camera_id), description=source.description, exc=exc
+                        )
+                    ) from None
                 raise
             return stream
 

@@ -21,6 +21,7 @@ from adapters.onvif.recordings import Recording, find_recordings, recorded_spans
 from adapters.onvif.soap import OnvifError
 from gateway.config import CameraConfig, GatewayConfig, RecorderConfig
 from gateway.errors import GatewayError, SecretUnavailableError
+from gateway.i18n import _
 from gateway.recordings.audit import Interval, merged
 
 ONVIF_TIMEOUT_S = 10.0
@@ -197,14 +198,18 @@ class ProfileGRecordings:
     def _pick(self, recordings: list[Recording]) -> Recording:
         if self._channel is None:
             if not recordings:
-                raise RecordingsUnavailableError("the device has no recordings")
+                raise RecordingsUnavailableError(_("the device has no recordings"))
             # A camera's own storage holds one recording; if it lists more, take the newest.
             return max(recordings, key=lambda r: _ts(r.latest) or 0.0)
         for recording in recordings:
             if self._channel in (recording.token, recording.source_id, recording.source_name):
                 return recording
         names = ", ".join(sorted({r.source_name or r.source_id or r.token for r in recordings})[:10])
-        raise RecordingsUnavailableError(f"no recording named {self._channel!r} on the device (it has: {names})")
+        raise RecordingsUnavailableError(
+            _("no recording named {channel} on the device (it has: {names})").format(
+                channel=repr(self._channel), names=names
+            )
+        )
 
     async def search(self, start: float, end: float) -> Found:
         try:
@@ -215,7 +220,9 @@ class ProfileGRecordings:
             spans = await recorded_spans(device, recording.token, _utc(start), _utc(end), video_tracks=tracks)
         except (OnvifError, SecretUnavailableError) as exc:
             await self.recorder.reset()
-            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+            raise RecordingsUnavailableError(
+                _("{description}: {exc}").format(description=self.description, exc=exc)
+            ) from None
         return Found(
             recording.token,
             _ts(recording.earliest),
@@ -234,7 +241,9 @@ class ProfileGRecordings:
             username, password = recorder.login()
         except (OnvifError, SecretUnavailableError) as exc:
             await recorder.reset()
-            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+            raise RecordingsUnavailableError(
+                _("{description}: {exc}").format(description=self.description, exc=exc)
+            ) from None
         return ReplayTarget(recorder.replay_uris[token], username, password, True, recorder.key, recorder.max_replays)
 
 
@@ -252,14 +261,20 @@ class PlaybackOnly:
         self._limit = limit
 
     async def search(self, start: float, end: float) -> Found:
-        raise NotVerifiableError(f"{self.description}: a playback URL cannot be searched; recordings not verifiable")
+        raise NotVerifiableError(
+            _("{description}: a playback URL cannot be searched; recordings not verifiable").format(
+                description=self.description
+            )
+        )
 
     async def replay(self, start: float, end: float) -> ReplayTarget:
         url = self._template.format(start=_utc(start), end=_utc(end))
         try:
             username, password = self._login()
         except SecretUnavailableError as exc:
-            raise RecordingsUnavailableError(f"{self.description}: {exc}") from None
+            raise RecordingsUnavailableError(
+                _("{description}: {exc}").format(description=self.description, exc=exc)
+            ) from None
         return ReplayTarget(url, username, password, False, self._key, self._limit)
 
 

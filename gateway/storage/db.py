@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from adapters.common.redact import mask_url
 from gateway.errors import StorageError
+from gateway.i18n import _
 from gateway.storage import schema
 from gateway.storage.migrations import MIGRATIONS
 
@@ -53,7 +54,7 @@ class Database:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            raise StorageError("database is not open")
+            raise StorageError(_("database is not open"))
         return self._engine
 
     @property
@@ -64,7 +65,9 @@ class Database:
         try:
             url = make_url(self.url)
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several types for bad URLs
-            raise StorageError(f"invalid storage url {self.display_url}: {exc}") from None
+            raise StorageError(
+                _("invalid storage url {display_url}: {exc}").format(display_url=self.display_url, exc=exc)
+            ) from None
         kwargs: dict[str, Any] = {}
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
@@ -82,7 +85,9 @@ class Database:
         try:
             engine = create_engine(url, pool_pre_ping=True, **kwargs)
         except (SQLAlchemyError, ImportError) as exc:
-            raise StorageError(f"cannot open storage {self.display_url}: {exc}") from None
+            raise StorageError(
+                _("cannot open storage {display_url}: {exc}").format(display_url=self.display_url, exc=exc)
+            ) from None
         if url.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         self._engine = engine
@@ -124,7 +129,9 @@ class Database:
                     lock_conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
                     lock_conn.commit()
         except SQLAlchemyError as exc:
-            raise StorageError(f"migrating {self.display_url} failed: {exc}") from None
+            raise StorageError(
+                _("migrating {display_url} failed: {exc}").format(display_url=self.display_url, exc=exc)
+            ) from None
 
     def _apply_pending(self) -> list[int]:
         applied: list[int] = []
@@ -134,8 +141,10 @@ class Database:
         latest = max(m.version for m in MIGRATIONS)
         if current > latest:
             raise StorageError(
-                f"database schema version {current} is newer than this gateway knows ({latest}): "
-                "upgrade the gateway or use another database"
+                _(
+                    "database schema version {current} is newer than this gateway knows ({latest}): "
+                    "upgrade the gateway or use another database"
+                ).format(current=current, latest=latest)
             )
         for migration in MIGRATIONS:
             if migration.version <= current:

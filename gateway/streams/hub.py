@@ -29,6 +29,7 @@ from adapters.common.media import StreamInfo
 from adapters.rtsp import SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import GatewayError
+from gateway.i18n import _
 from gateway.pipeline.bus import BlockingSubscription, PacketBus, Subscription
 from gateway.pipeline.readers import join_threads, run_in_daemon_thread
 from gateway.streams.sources import Source, StreamName, camera_source
@@ -166,7 +167,11 @@ class StreamHub:
                         await feed.opened.wait()
             info = feed.bus.info
             if feed.error is not None or info is None:
-                raise StreamUnavailableError(f"camera {camera.id!r}: {feed.error or 'the stream did not open in time'}")
+                raise StreamUnavailableError(
+                    _("camera {camera}: {problem}").format(
+                        camera=repr(camera.id), problem=feed.error or _("the stream did not open in time")
+                    )
+                )
         except BaseException:
             self.release(feed, audio=audio)
             raise

@@ -32,6 +32,7 @@ from gateway.config import GatewayConfig
 from gateway.config.tickets import FaultKind
 from gateway.errors import NotFoundError
 from gateway.health.state import CameraStatus
+from gateway.i18n import _
 from gateway.outbox.pictures import attach_picture
 from gateway.outbox.store import NewMessage
 from gateway.tickets.policy import SEVERITY, detail_of, fault_of, zone_of
@@ -219,7 +220,7 @@ class TicketService:
         now = self._clock()
         ticket = await asyncio.to_thread(self.store.acknowledge, ticket_id, who, note, now)
         if ticket is None:
-            raise NotFoundError(f"no open ticket {ticket_id}")
+            raise NotFoundError(_("no open ticket {ticket_id}").format(ticket_id=ticket_id))
         self.counters["acknowledged"] += 1
         detail = {"note": note or "", "first": ticket.acknowledged_by == who and ticket.acknowledged_at == now}
         await asyncio.to_thread(self._record, audit.TICKET_ACK, ticket, detail, who, role)
@@ -311,5 +312,5 @@ class TicketService:
     def get(self, ticket_id: int) -> Ticket:
         ticket = self.store.get(ticket_id)
         if ticket is None:
-            raise NotFoundError(f"no ticket {ticket_id}")
+            raise NotFoundError(_("no ticket {ticket_id}").format(ticket_id=ticket_id))
         return ticket

@@ -14,6 +14,8 @@ from sim.people_clips import PeopleClip
 from tests.support.analytics import walk_rules
 from tests.support.gateway import child_env, run_cli
 
+# LANGUAGE=en: the CLI's words are checked in English here (its Chinese in test_messages_language.py).
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +51,7 @@ def site_config(tmp_path: Path, analytics: dict[str, Any], detector: dict[str, A
 
 
 def test_detect_prints_the_crossing_and_a_summary(walk: PeopleClip, rules_file: Path) -> None:
-    out = run_cli(["detect", str(walk.path), "--rules", str(rules_file)], child_env())
+    out = run_cli(["detect", str(walk.path), "--rules", str(rules_file)], child_env(LANGUAGE="en"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("detector: yolo11n-pose-416"), out.stdout
@@ -62,7 +64,8 @@ def test_detect_prints_the_crossing_and_a_summary(walk: PeopleClip, rules_file: 
 def test_detect_json_and_snapshots(tmp_path: Path, walk: PeopleClip, rules_file: Path) -> None:
     snapshots = tmp_path / "snaps"
     out = run_cli(
-        ["detect", str(walk.path), "--rules", str(rules_file), "--json", "--snapshots", str(snapshots)], child_env()
+        ["detect", str(walk.path), "--rules", str(rules_file), "--json", "--snapshots", str(snapshots)],
+        child_env(LANGUAGE="en"),
     )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -80,7 +83,7 @@ def test_detect_json_and_snapshots(tmp_path: Path, walk: PeopleClip, rules_file:
 
 def test_detect_a_missing_file_is_a_clear_error(tmp_path: Path, rules_file: Path) -> None:
     missing = tmp_path / "nope.h264"
-    out = run_cli(["detect", str(missing), "--rules", str(rules_file)], child_env())
+    out = run_cli(["detect", str(missing), "--rules", str(rules_file)], child_env(LANGUAGE="en"))
     assert out.returncode == 1, (out.stdout, out.stderr)
     assert out.stderr.startswith("error:") and str(missing) in out.stderr, out.stderr
     assert "Traceback" not in out.stderr + out.stdout
@@ -90,7 +93,7 @@ def test_detect_refuses_a_polygon_that_crosses_itself(tmp_path: Path, walk: Peop
     bow_tie = [[100, 400], [600, 700], [600, 400], [100, 700]]
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"rules": [{"id": "zone", "kind": "intrusion", "polygon": bow_tie}]}))
-    out = run_cli(["detect", str(walk.path), "--rules", str(path)], child_env())
+    out = run_cli(["detect", str(walk.path), "--rules", str(path)], child_env(LANGUAGE="en"))
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert "rules[0].polygon" in out.stderr and "crosses itself" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
@@ -99,14 +102,14 @@ def test_detect_refuses_a_polygon_that_crosses_itself(tmp_path: Path, walk: Peop
 def test_check_config_refuses_a_polygon_outside_the_picture(tmp_path: Path) -> None:
     polygon = [[100, 400], [1400, 400], [1400, 700], [100, 700]]
     analytics = {"image_size": "1280x720", "rules": [{"id": "zone", "kind": "intrusion", "polygon": polygon}]}
-    out = run_cli(["check-config", str(site_config(tmp_path, analytics))], child_env())
+    out = run_cli(["check-config", str(site_config(tmp_path, analytics))], child_env(LANGUAGE="en"))
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert "cameras[0].analytics.rules[0].polygon" in out.stdout and "outside" in out.stdout, out.stdout
     assert "(1400, 400)" in out.stdout, out.stdout
 
 
 def test_check_config_accepts_the_rules(tmp_path: Path, walk: PeopleClip) -> None:
-    out = run_cli(["check-config", str(site_config(tmp_path, walk_rules(walk, floor=False)))], child_env())
+    out = run_cli(["check-config", str(site_config(tmp_path, walk_rules(walk, floor=False)))], child_env(LANGUAGE="en"))
     assert out.returncode == 0, (out.stdout, out.stderr)
     assert "OK" in out.stdout
 
@@ -120,16 +123,18 @@ def test_an_altered_model_is_refused_and_hog_still_works(tmp_path: Path, walk: P
     data[len(data) // 2] ^= 0xFF
     altered.write_bytes(bytes(data))
     config = site_config(tmp_path, walk_rules(walk, floor=False), {"models_dir": str(models)})
-    checked = run_cli(["check-config", str(config)], child_env())
+    checked = run_cli(["check-config", str(config)], child_env(LANGUAGE="en"))
     assert checked.returncode == 2, (checked.stdout, checked.stderr)
     assert "analytics.detector.model" in checked.stdout, checked.stdout
     assert str(altered) in checked.stdout and "sha256" in checked.stdout and "--force" in checked.stdout, checked.stdout
     # The YOLO backend refuses the altered file too ...
-    refused = run_cli(["detect", str(walk.path), "-c", str(config), "--camera", "cam"], child_env())
+    refused = run_cli(["detect", str(walk.path), "-c", str(config), "--camera", "cam"], child_env(LANGUAGE="en"))
     assert refused.returncode == 1 and "sha256" in refused.stderr, (refused.stdout, refused.stderr)
     assert "Traceback" not in refused.stderr
     # ... while HOG, which needs no weights, still finds the crossing.
-    out = run_cli(["detect", str(walk.path), "-c", str(config), "--camera", "cam", "--backend", "hog"], child_env())
+    out = run_cli(
+        ["detect", str(walk.path), "-c", str(config), "--camera", "cam", "--backend", "hog"], child_env(LANGUAGE="en")
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("detector: hog"), out.stdout
     assert "line_crossing" in out.stdout and "line door: towards 1" in out.stdout, out.stdout

@@ -23,6 +23,8 @@ from sim.clips import ClipInfo
 from sim.onvif_device import DiscoveryResponder, OnvifDeviceServer
 from sim.server import RtspServerProcess
 from tests.support.gateway import GatewayProcess, child_env, run_cli
+
+# LANGUAGE=en: the CLI's words are checked in English here (its Chinese in test_messages_language.py).
 from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
@@ -73,7 +75,7 @@ def test_discover_write_check_and_run(
             }
         )
     )
-    env = child_env(CAM_PW=password)
+    env = child_env(CAM_PW=password, LANGUAGE="en")
     found = run_cli(
         [
             "discover",
@@ -145,7 +147,7 @@ def test_discover_write_check_and_run(
 
 def test_probe_onvif_url(camera_site: dict[str, Any], password: str) -> None:
     port = camera_site["device"].port
-    env = child_env(CAM_PW=password)
+    env = child_env(CAM_PW=password, LANGUAGE="en")
     done = run_cli(["probe", "--json", "--password-env", "CAM_PW", f"onvif://admin@127.0.0.1:{port}"], env)
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)
@@ -187,7 +189,7 @@ def test_gateway_corrects_a_skewed_camera_clock_when_told_to(
     rtsp: RtspServerProcess = camera_site["rtsp"]
     with OnvifDeviceServer("generic", "admin", password, main_uri=rtsp.url("/main"), clock_skew_s=-1800) as device:
         path, api_port = _onvif_site(tmp_path, gateway_storage_url, device, set_clock="manual")
-        env = child_env(CAM_PW=password)
+        env = child_env(CAM_PW=password, LANGUAGE="en")
         info = run_cli(["onvif", "info", "cam", "-c", str(path)], env)
         assert info.returncode == 0, info.stdout + info.stderr
         assert _offset(info.stdout) == pytest.approx(-1800, abs=2)
@@ -217,7 +219,7 @@ def test_onvif_set_time_cli(
     rtsp: RtspServerProcess = camera_site["rtsp"]
     with OnvifDeviceServer("hik-like", "admin", password, main_uri=rtsp.url("/main"), clock_skew_s=600) as device:
         path, _ = _onvif_site(tmp_path, gateway_storage_url, device)
-        env = child_env(CAM_PW=password)
+        env = child_env(CAM_PW=password, LANGUAGE="en")
         done = run_cli(["onvif", "set-time", "cam", "-c", str(path)], env)
         assert done.returncode == 0, done.stderr
         assert _offset(done.stdout) == pytest.approx(600, abs=2), done.stdout
@@ -239,7 +241,7 @@ def test_camera_events_are_stored_across_a_camera_reboot(
     rtsp: RtspServerProcess = camera_site["rtsp"]
     with OnvifDeviceServer("generic", "admin", password, main_uri=rtsp.url("/main")) as device:
         path, api_port = _onvif_site(tmp_path, gateway_storage_url, device, events=True)
-        env = child_env(CAM_PW=password)
+        env = child_env(CAM_PW=password, LANGUAGE="en")
         token = run_cli(["user", "add", "a", "--role", "operator", "-c", str(path)], env).stdout.split()[-1]
         assert run_cli(["user", "grant", "a", "--camera", "cam", "-c", str(path)], env).returncode == 0
         proc = GatewayProcess(["run", "-c", str(path)], env, tmp_path / "gateway.log", api_port)

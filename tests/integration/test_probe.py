@@ -39,5 +39,8 @@ def test_probe_measures_streams_in_parallel(sim_clips: dict[str, ClipInfo]) -> N
 
 
 def test_probe_rejects_non_rtsp_urls() -> None:
-    done = run_cli(["probe", "http://127.0.0.1/x"], child_env())
+    done = run_cli(["probe", "http://127.0.0.1/x"], child_env(LANGUAGE="en"))
     assert done.returncode == 2 and "not an rtsp:// or onvif:// URL" in done.stderr
+    # Without a locale that names a language (and no config): Chinese, the default.
+    done = run_cli(["probe", "http://127.0.0.1/x"], child_env(LANG="C.UTF-8", LANGUAGE="", LC_ALL=""))
+    assert done.returncode == 2 and "错误：不是 rtsp:// 或 onvif:// 地址：http://127.0.0.1/x" in done.stderr

@@ -45,7 +45,9 @@ class Site:
     police_token: str = ""
 
     def headers(self, role: str = "admin") -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token if role == 'admin' else self.police_token}"}
+        # The refusals are checked in English (the site speaks Chinese by default).
+        token = self.token if role == "admin" else self.police_token
+        return {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
 
 
 @pytest.fixture(params=[0, 1], ids=["thread-reader", "worker-process"])

@@ -22,7 +22,8 @@ async def offer_viewer(
     pc.addTransceiver("video", direction="recvonly")
     restrict_host_addresses(pc, [LOCAL])
     await pc.setLocalDescription(await pc.createOffer())
-    headers = {"Authorization": f"Bearer {token}"}
+    # The refusals are checked in English (the site speaks Chinese by default).
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=20) as client:
         body = {"sdp": pc.localDescription.sdp, "type": "offer"}
         if replay is not None:

@@ -17,6 +17,10 @@ from gateway.errors import AuthError, ConflictError, InvalidRequestError, NotFou
 from gateway.sessions import CSRF_HEADER, SESSION_COOKIE, LoginThrottle, SessionStore
 from gateway.storage.db import Database
 
+# These tests check what is refused; the words in Chinese are checked in test_messages_language.py.
+ENGLISH = {"Accept-Language": "en"}
+pytestmark = pytest.mark.usefixtures("english")
+
 PASSWORD = "correct horse battery"
 
 
@@ -144,7 +148,7 @@ def test_cookie_requests_need_the_csrf_token_to_change_anything(config: GatewayC
         users = UserStore(db)
         users.add_user("boss", "admin")
         users.set_password("boss", PASSWORD)
-    with TestClient(create_app(config, start_cameras=False)) as client:
+    with TestClient(create_app(config, start_cameras=False), headers=ENGLISH) as client:
         runtime = client.app.state.runtime  # type: ignore[attr-defined]
         session = runtime.sessions.login("boss", PASSWORD, "testclient")
         client.cookies.set(SESSION_COOKIE, session.token)
@@ -185,7 +189,7 @@ def test_police_and_auditors_cannot_read_or_change_what_is_not_theirs(config: Ga
         users = UserStore(db)
         tokens = {role: users.add_user(f"{role}-u", role)[1] for role in ("police", "auditor", "admin")}
         GrantStore(db, config, users).grant("police-u", "camera", "g1", by="t")
-    with TestClient(create_app(config, start_cameras=False)) as client:
+    with TestClient(create_app(config, start_cameras=False), headers=ENGLISH) as client:
         police = {"Authorization": f"Bearer {tokens['police']}"}
         assert client.get("/api/v1/me", headers=police).json()["cameras"] == ["g1"]
         assert client.get("/api/v1/cameras/h1/uptime", headers=police).status_code == 404

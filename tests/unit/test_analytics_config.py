@@ -10,6 +10,8 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.config.analytics import in_schedule, parse_schedule
 from gateway.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("english")
+
 SQUARE = [[0, 0], [100, 0], [100, 100], [0, 100]]
 
 

@@ -13,6 +13,9 @@ from gateway.auth import UserStore
 from gateway.config import GatewayConfig, parse_config
 from gateway.storage.db import Database
 
+# These tests check what is refused; the words in Chinese are checked in test_messages_language.py.
+ENGLISH = {"Accept-Language": "en"}
+
 
 @pytest.fixture
 def config(tmp_path: Path, gateway_storage_url: str, monkeypatch: pytest.MonkeyPatch) -> GatewayConfig:
@@ -49,7 +52,7 @@ def tokens(config: GatewayConfig) -> dict[str, str]:
 
 @pytest.fixture
 def client(config: GatewayConfig, tokens: dict[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(config, start_cameras=False)) as c:
+    with TestClient(create_app(config, start_cameras=False), headers=ENGLISH) as c:
         yield c
 
 

@@ -16,6 +16,9 @@ from gateway.config import parse_config
 from gateway.storage import schema
 from gateway.storage.db import Database
 
+# Tampering is checked in English words (test_messages_language.py checks the Chinese ones).
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def db(storage_url: str) -> Database:

@@ -12,6 +12,8 @@ from gateway.errors import ConflictError, InvalidRequestError, NotFoundError
 from gateway.storage import schema
 from gateway.storage.db import Database
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 @pytest.fixture
 def store(storage_url: str) -> Iterator[UserStore]:

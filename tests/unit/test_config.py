@@ -11,6 +11,8 @@ from gateway.config import load_config, parse_config
 from gateway.errors import ConfigError
 from tests.support.configs import MINIMAL
 
+pytestmark = pytest.mark.usefixtures("english")
+
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
 

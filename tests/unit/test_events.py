@@ -20,6 +20,9 @@ from gateway.auth import UserStore
 from gateway.config import GatewayConfig, parse_config
 from gateway.storage.db import Database
 
+# These tests check what is refused; the words in Chinese are checked in test_messages_language.py.
+ENGLISH = {"Accept-Language": "en"}
+
 T0 = 1_740_787_200.0  # 2025-03-01T00:00:00Z = 08:00 in Asia/Shanghai
 BOX = EventBox(10.0, 20.0, 110.0, 220.0, 0.91, 7)
 
@@ -245,7 +248,7 @@ def tokens(config: GatewayConfig) -> dict[str, str]:
 
 @pytest.fixture
 def client(config: GatewayConfig, tokens: dict[str, str]) -> Iterator[TestClient]:
-    with TestClient(create_app(config, start_cameras=False)) as c:
+    with TestClient(create_app(config, start_cameras=False), headers=ENGLISH) as c:
         yield c
 
 

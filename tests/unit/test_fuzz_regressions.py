@@ -19,6 +19,8 @@ from adapters.onvif import discovery, soap
 from gateway.config import SourceConfig, config_from_bytes, load_config
 from gateway.errors import ConfigError
 
+pytestmark = pytest.mark.usefixtures("english")
+
 # fuzz target onvif_soap: an unknown encoding in the XML declaration made expat raise LookupError.
 ONVIF_UNKNOWN_ENCODING = (
     b'<?xml version="1.0" encoding="utf-4" standalone="yes" ?>\n'

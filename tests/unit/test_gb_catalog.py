@@ -18,6 +18,8 @@ from gateway.health.state import CameraState
 from gateway.streams.hub import StreamHub
 from tests.support.configs import CH1, CH2, GB_SITE, SERVER_ID, UNIT_ID
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def config(**uplink: Any) -> GatewayConfig:
     data = copy.deepcopy(GB_SITE)

@@ -29,6 +29,8 @@ from gateway.storage.db import Database
 from tests.support.ticketpayload import ticket_message
 from tests.support.waiting import wait_until_async
 
+pytestmark = pytest.mark.usefixtures("english")
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 KEYED_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 

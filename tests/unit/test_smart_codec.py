@@ -31,7 +31,7 @@ from gateway.health.state import MeasuredStream
 from gateway.health.stats import GAP_S, StreamStats
 from gateway.health.uptime import HistoryReader
 from gateway.reports.coverage import ReportPeriod, build_report
-from gateway.reports.render import render_csv
+from gateway.reports.render import render
 from gateway.sessions import SESSION_COOKIE
 from gateway.storage import schema
 from gateway.storage.db import Database
@@ -276,7 +276,7 @@ def test_the_coverage_report_counts_and_names_the_new_faults(tmp_path: Path) -> 
     # The runs were judged under the policy stated: no warning about another policy.
     assert not any(f.subject == "policy" for f in report.findings)
     assert (report.policy.max_keyframe_interval_s, report.policy.min_bitrate_kbps) == (4.0, 64.0)
-    rows_out = list(csv.DictReader(io.StringIO(render_csv(report).decode("utf-8-sig"))))
+    rows_out = list(csv.DictReader(io.StringIO(render(report, "csv", "en").body.decode("utf-8-sig"))))
     assert "max_keyframe_interval_s=4; min_bitrate_kbps=64" in rows_out[0]["detail"]
 
 
@@ -301,6 +301,8 @@ def test_the_api_and_camera_page_show_the_figures_and_the_limits(
         }
         login = runtime.sessions.login("admin-u", USER_PASSWORD, "testclient")
         client.cookies.set(SESSION_COOKIE, login.token)
+        # The figures as an English reader sees them (the user's switch); zh-CN's words are checked after.
+        client.cookies.set("lang", "en")
         page = client.get("/cameras/a1")
         assert page.status_code == 200
         text = re.sub(r"\s+", " ", page.text)
@@ -310,3 +312,7 @@ def test_the_api_and_camera_page_show_the_figures_and_the_limits(
         assert "any</td>" in text  # no minimum bitrate: not judged
         late = re.sub(r"\s+", " ", client.get("/cameras/b1").text)
         assert "(last keyframe 13 s ago)" in late
+        client.cookies.delete("lang")
+        chinese = re.sub(r"\s+", " ", client.get("/cameras/a1").text)
+        assert '41 kb/s <span class="muted">(1 个 GOP，10 秒)</span>' in chinese
+        assert "关键帧间隔 ≤ 12 秒" in chinese and "不限</td>" in chinese

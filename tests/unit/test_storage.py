@@ -140,6 +140,7 @@ def test_partial_database_gets_only_missing_migrations(storage_url: str) -> None
         assert "instance" in columns and versions
 
 
+@pytest.mark.usefixtures("english")
 def test_newer_schema_is_refused(storage_url: str) -> None:
     with Database(storage_url) as db, db.engine.begin() as conn:
         conn.execute(schema.schema_migrations.insert().values(version=999, name="future", applied_at=0))

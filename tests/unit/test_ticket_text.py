@@ -12,9 +12,9 @@ import pytest
 
 from adapters.rtsp.errors import Reason
 from gateway.health.policy import QUALITY_REASONS, SLOW_DELIVERY_REASON
+from gateway.i18n.terms import FAULTS
 from gateway.outbox.pictures import MAX_PICTURE_BYTES, PICTURE_KEY, attach_picture, picture_of
 from gateway.outbox.ticket_text import (
-    WORDS,
     format_duration,
     format_time,
     html,
@@ -97,7 +97,7 @@ def test_chinese_titles_and_fields() -> None:
     assert dict(escalated.fields)["通知对象"] == "security-chief（第2级）"
     kinds = {k: render(ticket_payload(zone_kind=k)).fields[2][1] for k in ("crowded_area", "key_area", "perimeter")}
     assert kinds == {"crowded_area": "东门（人员密集区）", "key_area": "东门（重要部位）", "perimeter": "东门（周界）"}
-    faults = {f: render(ticket_payload(fault=f, detail=f)).title.split()[-1] for f in WORDS["zh-CN"]["fault"]}
+    faults = {f: render(ticket_payload(fault=f, detail=f)).title.split()[-1] for f in FAULTS}
     assert faults == {
         "offline": "离线",
         "video_lost": "视频丢失",

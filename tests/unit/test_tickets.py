@@ -186,6 +186,7 @@ async def test_acknowledging_a_closed_or_unknown_ticket_is_not_found(rig: Rig) -
         await rig.service.acknowledge(999, "wang", "operator", None)
 
 
+@pytest.mark.usefixtures("english")
 def test_contact_lists_and_escalation_are_checked_with_their_key_paths() -> None:
     from gateway.errors import ConfigError
 

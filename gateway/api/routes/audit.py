@@ -13,6 +13,7 @@ from gateway.api.deps import RuntimeDep, client_ip, require
 from gateway.api.models import DB_INT_MAX
 from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError
+from gateway.i18n import _
 from gateway.period import parse_instant
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -37,9 +38,9 @@ def query_audit(
     fmt: Annotated[str, Query(alias="format", description="json | csv (csv: the whole period, for export)")] = "json",
 ) -> Any:
     if fmt not in ("json", "csv"):
-        raise InvalidRequestError(f"'format' must be json or csv, not {fmt[:20]!r}")
+        raise InvalidRequestError(_("'format' must be json or csv, not {fmt}").format(fmt=repr(fmt[:20])))
     if action is not None and action not in audit.ACTIONS:
-        raise InvalidRequestError(f"'action' must be one of {', '.join(audit.ACTIONS)}")
+        raise InvalidRequestError(_("'action' must be one of {items}").format(items=", ".join(audit.ACTIONS)))
     tz = ZoneInfo(runtime.config.site.timezone)
     since = parse_instant(start, "from", tz) if start else None
     until = parse_instant(end, "to", tz) if end else None

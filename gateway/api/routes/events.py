@@ -16,6 +16,7 @@ from gateway.api.deps import AccessDep, RuntimeDep
 from gateway.api.models import DB_INT_MAX
 from gateway.config.analytics import RULE_KINDS
 from gateway.errors import InvalidRequestError, NotFoundError, StorageError
+from gateway.i18n import _
 from gateway.period import parse_instant
 
 PREFIX = "/api/v1/events"
@@ -32,7 +33,7 @@ def get_events(runtime: RuntimeDep) -> EventStore:
     # getattr: the runtime gains `events` with the analytics pipeline; a runtime without it answers 503.
     store = getattr(runtime, "events", None)
     if not isinstance(store, EventStore):
-        raise StorageError("analytics events are not available")
+        raise StorageError(_("analytics events are not available"))
     return store
 
 
@@ -100,7 +101,7 @@ def _cameras(values: list[str] | None, known: set[str]) -> list[str] | None:
     unknown = sorted({c for c in ids if c not in known})
     if unknown:
         shown = ", ".join(repr(c[:64]) for c in unknown[:5])
-        raise InvalidRequestError(f"'camera': no camera {shown} on this gateway")
+        raise InvalidRequestError(_("'camera': no camera {shown} on this gateway").format(shown=shown))
     return ids
 
 
@@ -110,7 +111,9 @@ def _instant(value: str | None, name: str, tz: ZoneInfo) -> float | None:
     instant = parse_instant(value, name, tz)
     # float() takes 'nan' and 'inf', which would silently match nothing.
     if not math.isfinite(instant) or instant < 0:
-        raise InvalidRequestError(f"'{name}' must be a time after 1970, not {value[:40]!r}")
+        raise InvalidRequestError(
+            _("'{name}' must be a time after 1970, not {value}").format(name=name, value=repr(value[:40]))
+        )
     return instant
 
 
@@ -118,7 +121,7 @@ def _event(store: EventStore, event_id: int, access: Access) -> Event:
     event = store.get(event_id)
     # An event of an ungranted camera answers like a missing one.
     if event is None or not access.can_see(event.camera_id):
-        raise NotFoundError(f"no event {event_id}")
+        raise NotFoundError(_("no event {event_id}").format(event_id=event_id))
     return event
 
 
@@ -147,12 +150,16 @@ def list_events(
         if not camera_ids:
             return EventPageOut(events=[], next_before_id=None)
     if zone is not None and zone not in {z.id for z in config.zones}:
-        raise InvalidRequestError(f"'zone': no zone {zone[:64]!r} on this site")
+        raise InvalidRequestError(_("'zone': no zone {zone} on this site").format(zone=repr(zone[:64])))
     if kind is not None and kind not in RULE_KINDS:
-        raise InvalidRequestError(f"'kind' must be one of {', '.join(sorted(RULE_KINDS))}, not {kind[:40]!r}")
+        raise InvalidRequestError(
+            _("'kind' must be one of {items}, not {kind}").format(
+                items=", ".join(sorted(RULE_KINDS)), kind=repr(kind[:40])
+            )
+        )
     since, until = _instant(start, "from", tz), _instant(end, "to", tz)
     if since is not None and until is not None and since >= until:
-        raise InvalidRequestError("'from' must be before 'to'")
+        raise InvalidRequestError(_("'from' must be before 'to'"))
     # One more than asked tells whether another page exists without a second query.
     rows = store.query(camera_ids, zone, kind, rule, since, until, limit=limit + 1, before_id=before_id)
     page = rows[:limit]
@@ -175,6 +182,6 @@ def event_snapshot(event_id: EventId, access: AccessDep, store: EventsDep) -> Re
     _event(store, event_id, access)
     image = store.snapshot(event_id)
     if image is None:
-        raise NotFoundError(f"event {event_id} has no snapshot")
+        raise NotFoundError(_("event {event_id} has no snapshot").format(event_id=event_id))
     headers = {"Cache-Control": _SNAPSHOT_CACHE, "Content-Disposition": f'inline; filename="event-{event_id}.jpg"'}
     return Response(image, media_type="image/jpeg", headers=headers)

@@ -28,6 +28,7 @@ from gateway.api.models import (
 from gateway.config import CameraConfig
 from gateway.device_events import stored_active
 from gateway.errors import NotFoundError
+from gateway.i18n import _
 from gateway.period import Period, parse_period
 from gateway.runtime import Runtime
 from gateway.storage import schema
@@ -43,7 +44,7 @@ def visible_camera(runtime: Runtime, camera_id: str, access: Access) -> CameraCo
     camera = runtime.config.camera(camera_id)
     # An ungranted camera answers exactly like an unknown one: its existence is not told either.
     if camera is None or not access.can_see(camera_id):
-        raise NotFoundError(f"no camera {camera_id!r}")
+        raise NotFoundError(_("no camera {camera_id}").format(camera_id=repr(camera_id)))
     return camera
 
 

@@ -17,6 +17,8 @@ from gateway.access import Access
 from gateway.api.deps import AccessDep, AdminUser, RuntimeDep, client_ip
 from gateway.auth import Role
 from gateway.errors import NotFoundError, PermissionDeniedError
+from gateway.i18n import _
+from gateway.i18n.terms import ROLES, term
 
 router = APIRouter(tags=["live view"])
 
@@ -44,9 +46,11 @@ class AnswerOut(BaseModel):
 
 def _viewer(access: AccessDep, camera_id: str) -> Access:
     if access.user.role not in _VIEWERS:
-        raise PermissionDeniedError(f"role {access.user.role.value} may not view live video")
+        raise PermissionDeniedError(
+            _("role {role} may not view live video").format(role=term(ROLES, access.user.role.value))
+        )
     if not access.can_see(camera_id):
-        raise NotFoundError(f"no camera {camera_id!r}")
+        raise NotFoundError(_("no camera {camera_id}").format(camera_id=repr(camera_id)))
     return access
 
 
@@ -87,7 +91,11 @@ async def stop_live_view(camera_id: str, session_id: str, runtime: RuntimeDep, a
     # Someone else's session is as unknown as a made-up id, unless an admin asks.
     mine = session is not None and (session["viewer"] == access.user.name or access.user.role is Role.ADMIN)
     if session is None or session["camera_id"] != camera_id or not mine:
-        raise NotFoundError(f"no live session {session_id!r} of camera {camera_id!r}")
+        raise NotFoundError(
+            _("no live session {session_id} of camera {camera_id}").format(
+                session_id=repr(session_id), camera_id=repr(camera_id)
+            )
+        )
     await runtime.live.close_session(session_id, access.user.name)
     return Response(status_code=204)
 

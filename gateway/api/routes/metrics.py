@@ -10,6 +10,7 @@ from gateway.api.deps import AccessDep, RuntimeDep, require
 from gateway.auth import Role
 from gateway.errors import PermissionDeniedError
 from gateway.health.state import CameraState
+from gateway.i18n import _
 from gateway.runtime import Runtime
 
 router = APIRouter(tags=["system"])
@@ -286,6 +287,6 @@ async def metrics(runtime: RuntimeDep, access: AccessDep) -> PlainTextResponse:
     # The figures name every camera of the site; an operator granted some cameras must not learn of
     # the others here (the grant rule of docs/api.md, "Grants"). A scraper uses an admin's or auditor's token.
     if not access.all_cameras:
-        raise PermissionDeniedError("metrics cover every camera: this needs a grant of all cameras")
+        raise PermissionDeniedError(_("metrics cover every camera: this needs a grant of all cameras"))
     await runtime.outbox.refresh_status()
     return PlainTextResponse(render_metrics(runtime), media_type="text/plain; version=0.0.4; charset=utf-8")

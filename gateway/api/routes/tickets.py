@@ -15,6 +15,7 @@ from gateway.access import Access
 from gateway.api.deps import AccessDep, RuntimeDep, current_access
 from gateway.auth import Role
 from gateway.errors import NotFoundError, PermissionDeniedError
+from gateway.i18n import _
 
 router = APIRouter(tags=["tickets"])
 
@@ -28,7 +29,7 @@ class AckIn(BaseModel):
 
 def _acknowledger(access: Annotated[Access, Depends(current_access)]) -> Access:
     if access.user.role not in _ACKNOWLEDGERS:
-        raise PermissionDeniedError("only the unit's admins and operators acknowledge tickets")
+        raise PermissionDeniedError(_("only the unit's admins and operators acknowledge tickets"))
     return access
 
 
@@ -78,7 +79,7 @@ async def get_ticket(ticket_id: int, runtime: RuntimeDep, access: AccessDep) -> 
     kept until an operator resets it)."""
     ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
     if ticket is None or not access.can_see(ticket.camera_id):
-        raise NotFoundError(f"no ticket {ticket_id}")
+        raise NotFoundError(_("no ticket {ticket_id}").format(ticket_id=ticket_id))
     camera = runtime.config.camera(ticket.camera_id)
     now = time.time()
     until = ticket.closed_at or now
@@ -102,10 +103,12 @@ async def reference_picture(ticket_id: int, runtime: RuntimeDep, access: AccessD
     """The camera's reference picture: how its view looked when it was good."""
     ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
     if ticket is None or not access.can_see(ticket.camera_id):
-        raise NotFoundError(f"no ticket {ticket_id}")
+        raise NotFoundError(_("no ticket {ticket_id}").format(ticket_id=ticket_id))
     jpeg = runtime.references.get(ticket.camera_id)
     if jpeg is None:
-        raise NotFoundError(f"camera {ticket.camera_id!r} has no reference picture yet")
+        raise NotFoundError(
+            _("camera {camera_id} has no reference picture yet").format(camera_id=repr(ticket.camera_id))
+        )
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=60"})
 
 
@@ -114,6 +117,6 @@ async def acknowledge(ticket_id: int, body: AckIn, runtime: RuntimeDep, access: 
     """Take the danger on: who and when are kept (the first to acknowledge), the note replaced."""
     ticket = await asyncio.to_thread(runtime.tickets.store.get, ticket_id)
     if ticket is None or not access.can_see(ticket.camera_id):
-        raise NotFoundError(f"no ticket {ticket_id}")
+        raise NotFoundError(_("no ticket {ticket_id}").format(ticket_id=ticket_id))
     done = await runtime.tickets.acknowledge(ticket_id, access.user.name, access.user.role.value, body.note)
     return done.to_json(time.time())

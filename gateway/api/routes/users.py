@@ -12,6 +12,7 @@ from gateway.api.deps import AccessDep, AdminUser, RuntimeDep, client_ip
 from gateway.api.models import GrantIn, GrantOut, MeOut, NewUserIn, NewUserOut, TokenOut, UserChangeIn, UserOut
 from gateway.auth import User
 from gateway.errors import InvalidRequestError
+from gateway.i18n import _
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -45,9 +46,9 @@ def add_user(body: NewUserIn, request: Request, runtime: RuntimeDep, admin: Admi
 @router.patch("/users/{name}", response_model=UserOut)
 def change_user(name: str, body: UserChangeIn, request: Request, runtime: RuntimeDep, admin: AdminUser) -> UserOut:
     if body.disabled is None and body.password is None:
-        raise InvalidRequestError("give 'disabled' or 'password'")
+        raise InvalidRequestError(_("give 'disabled' or 'password'"))
     if body.disabled is not None and name == admin.name and body.disabled:
-        raise InvalidRequestError("an admin cannot disable themselves")
+        raise InvalidRequestError(_("an admin cannot disable themselves"))
     actor = _actor(admin, request)
     if body.password is not None:
         runtime.admin.set_password(actor, name, body.password)
@@ -101,5 +102,7 @@ def _grant(body: GrantIn) -> tuple[str, str]:
     if body.kind == GrantKind.ALL.value:
         return body.kind, "*"
     if not body.target:
-        raise InvalidRequestError(f"a {body.kind[:20]!r} grant needs a 'target' (camera or zone id)")
+        raise InvalidRequestError(
+            _("a {kind} grant needs a 'target' (camera or zone id)").format(kind=repr(body.kind[:20]))
+        )
     return body.kind, body.target
