@@ -48,7 +48,11 @@ class PostgresServer:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self._as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+        # The server's own locale, whatever the test's: a test may ask for a language (LANG=en_US.UTF-8)
+        # whose locale this machine does not have, and initdb refuses a locale it cannot load.
+        env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
+        env.pop("LANGUAGE", None)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
 

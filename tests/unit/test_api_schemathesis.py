@@ -139,8 +139,10 @@ def test_schema_is_the_served_one(site: tuple[FastAPI, str]) -> None:
 def test_integers_past_64_bits_are_a_422(site: tuple[FastAPI, str], url: str) -> None:
     # Regression (schemathesis): the driver's OverflowError came back as a 500.
     with TestClient(site[0]) as client:
-        r = client.get(url, headers=bearer(site[1]))
+        r = client.get(url, headers={**bearer(site[1]), "Accept-Language": "en"})
+        zh = client.get(url, headers=bearer(site[1]))
     assert r.status_code == 422 and "less than or equal" in r.text, r.text
+    assert zh.status_code == 422 and "应小于或等于" in zh.text, zh.text
 
 
 def test_made_up_tokens_get_401_before_the_body_is_read(site: tuple[FastAPI, str]) -> None:

@@ -18,6 +18,7 @@ U_SHAPE = [(0.0, 0.0), (40.0, 0.0), (40.0, 60.0), (60.0, 60.0), (60.0, 0.0), (10
         ([(0.0, 0.0), (5.0, 5.0), (10.0, 10.0)], "no area"),
     ],
 )
+@pytest.mark.usefixtures("english")
 def test_polygon_problem_names_what_is_wrong(polygon: list[tuple[float, float]], needle: str) -> None:
     problem = geometry.polygon_problem(polygon)
     assert problem is not None and needle in problem

@@ -15,6 +15,7 @@ import pytest
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.health.uptime import HistoryReader
+from gateway.i18n import using
 from gateway.recordings.audit import audit_days, day_bounds, gaps_in, merged
 from gateway.recordings.service import RecordingAudit
 from gateway.recordings.sources import Found, RecordingsUnavailableError
@@ -94,6 +95,7 @@ def test_a_camera_on_an_nvr_channel_is_valid() -> None:
     assert config.policy.recordings.max_gap_s == 300
 
 
+@pytest.mark.usefixtures("english")
 @pytest.mark.parametrize(
     ("recordings", "path", "words"),
     [
@@ -224,7 +226,7 @@ def test_the_report_judges_the_recordings_the_audit_found(tmp_path: Path) -> Non
     as_json = json.loads(render(report, "json").body)
     section = next(c for c in as_json["cameras"] if c["id"] == "cam1")["recordings"]
     assert section["days"] == 1 and len(section["long_gaps"]) == 1
-    as_csv = render(report, "csv").body.decode("utf-8-sig")
+    as_csv = render(report, "csv", "en").body.decode("utf-8-sig")  # the record ids of the English CSV
     assert "recording_gap,cam1" in as_csv and "recordings,cam2" in as_csv
     html = render(report, "html").body.decode()
     assert 'data-recordings-camera="cam1"' in html and 'data-recording-gaps="cam1"' in html
@@ -239,5 +241,10 @@ def test_the_camera_pages_recordings_bar_shows_recorded_missing_and_unaudited_ti
     assert bar.seconds == {"unknown": 6 * 3600, "online": 16 * 3600, "offline": 2 * 3600}
     assert bar.uptime_percent == pytest.approx(100 * 16 / 18, abs=0.01)
     titles = [seg.title for seg in bar.segments]
+    assert titles[0].endswith("：未核查") and titles[2].endswith("：未录像"), titles
+    with using("en"):
+        titles = [
+            seg.title for seg in recordings_bar([(at("2026-12-05T06:00"), end, [gap])], start, end, SHANGHAI).segments
+        ]
     assert titles[0].endswith(": not audited") and titles[2].endswith(": not recorded"), titles
     assert [seg.state for seg in bar.segments] == ["unknown", "online", "offline", "online"]

@@ -16,6 +16,7 @@ from adapters.common.media import Packet
 from adapters.rtsp import SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.health.state import MeasuredStream
+from gateway.i18n import using
 from gateway.pipeline.bus import PacketBus, Subscription
 from gateway.pipeline.workers import ProcessReader
 from gateway.quality.sampler import SamplerSetup
@@ -131,7 +132,7 @@ async def test_a_camera_whose_worker_has_no_session_is_refused_in_time() -> None
     reader = ProcessReader(fast, ["cam1"], 1, paced_source_factory, buses=buses)
     hub = StreamHub(fast, buses, lambda _cid: False, open_source=no_pull)
     hub.attach_tap(reader)
-    with pytest.raises(StreamUnavailableError, match="did not open in time"):
+    with using("en"), pytest.raises(StreamUnavailableError, match="did not open in time"):
         await hub.acquire(CAMERAS[0])
     assert hub.feeds() == []
     await reader.close()
