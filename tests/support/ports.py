@@ -23,8 +23,13 @@ def worker_index() -> int:
 
 
 def use_worker_ports() -> str:
-    """Give this process (and its children) the worker's own port range; returns it ("FIRST-LAST")."""
-    first = 20000 + PORTS_PER_WORKER * (worker_index() % 12)
+    """Give this process (and its children) the worker's own port range; returns it ("FIRST-LAST").
+
+    A second run beside the first (make test's PostgreSQL leg) sets GATEWAY_TEST_PORT_SLOT to move its
+    workers to ranges of their own.
+    """
+    slot = worker_index() + int(os.environ.get("GATEWAY_TEST_PORT_SLOT", "0"))
+    first = 20000 + PORTS_PER_WORKER * (slot % 12)
     span = f"{first}-{first + PORTS_PER_WORKER - 1}"
     os.environ[server.PORTS_ENV] = span
     return span
