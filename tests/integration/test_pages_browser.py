@@ -52,17 +52,17 @@ LAPTOP = {"width": 1366, "height": 768}
 TABLET = {"width": 768, "height": 1024}
 ADMIN, POLICE = "it-admin", "it-officer"
 PASSWORDS = {ADMIN: "admin-" + secrets.token_urlsafe(12), POLICE: "police-" + secrets.token_urlsafe(12)}
-CJK_NAME = "东门入口 Entrance"
+CJK_NAME = "东门入口"
 # The SD camera is below the HD threshold, so the site shows both a green and an amber state.
 STATES = {"gate": "online", "lobby": "online", "yard": "degraded"}
 CAMERAS = {
     "gate": ("/gate", "hd_h264", CJK_NAME),
-    "lobby": ("/lobby", "hd720_h264", "Lobby"),
-    "yard": ("/yard", "sd_h264", "Yard"),
+    "lobby": ("/lobby", "hd720_h264", "门诊大厅"),
+    "yard": ("/yard", "sd_h264", "后院"),
 }
 GRANTED = "lobby"
-ZONES = {"entrance": "Main entrance", "hall": "Lobby hall"}
-SITE_NAME, UNIT_NAME = "第一人民医院 Site", "First People's Hospital"
+ZONES = {"entrance": "东门", "hall": "门诊楼"}
+SITE_NAME, UNIT_NAME = "第一人民医院门诊楼", "市第一人民医院"
 # Wide enough for every column of the dashboard, as an officer's desk screen; PNGs stay small.
 DOC_WIDTH = 1280
 DOC_PNG_LIMIT = 400_000
@@ -272,8 +272,11 @@ def test_sign_in_dashboard_and_pages(tab: Tab, site: Site) -> None:
     expect(rows).to_have_count(len(CAMERAS))
     gate = page.locator('tr[data-camera="gate"]')
     expect(gate.locator(".cam-link")).to_have_text(CJK_NAME)
-    # The CJK name must be drawn with a real font, not boxes: its glyphs are wider than nothing.
-    assert gate.locator(".cam-link").evaluate("e => e.getBoundingClientRect().width") > 60
+    # The CJK name must be drawn with a real font, not boxes: each glyph about one em wide.
+    width, em = gate.locator(".cam-link").evaluate(
+        "e => [e.getBoundingClientRect().width, parseFloat(getComputedStyle(e).fontSize)]"
+    )
+    assert width >= 0.8 * em * len(CJK_NAME), (width, em)
     for cid in CAMERAS:
         row = page.locator(f'tr[data-camera="{cid}"]')
         expect(row.locator('[data-field="state"]')).to_have_text(STATES[cid])
