@@ -18,7 +18,7 @@ import functools
 import re
 from typing import Final
 
-from gateway.i18n import N_, current, gettext
+from gateway.i18n import N_, Language, current, gettext, using
 
 #: Wrappers first: they hold other phrases, which are translated in turn. Details joined by "; " are
 #: translated part by part, so a phrase that follows another ("...; differs in 1/3 samples") stands alone.
@@ -157,6 +157,15 @@ def phrase_text(text: str | None) -> str:
     """`text` (a picture-check detail, an event message) in the current language."""
     if not text:
         return ""
-    if current() == "en":
+    language = current()
+    if language == "en":
         return text
-    return _translate(text, 0)
+    return _cached(language, text)
+
+
+# A page shows the same details again on every refresh, and event messages repeat: a matched text is
+# kept (tens of microseconds of regular expressions each time otherwise).
+@functools.lru_cache(maxsize=4096)
+def _cached(language: Language, text: str) -> str:
+    with using(language):
+        return _translate(text, 0)
