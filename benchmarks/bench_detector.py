@@ -1,6 +1,7 @@
 """Person/pose detector backends: speed and accuracy of each model against YOLO fp32-640.
 
     .venv/bin/python -m benchmarks.bench_detector [--runs 20] [--json PATH]
+    .venv/bin/python -m benchmarks.bench_detector --runtimes-only [--repeats 7] [--openvino-int8 PATH]
 
 In one run, on `--threads` (2) threads:
   (a) onnxruntime fp32 at 640 vs ultralytics' own PyTorch forward pass of the same weights at 640
@@ -8,7 +9,13 @@ In one run, on `--threads` (2) threads:
   (b) onnxruntime at 416 and 320, and a static int8 (QDQ) quantisation of the 416 model made here
       in a temporary directory, each with accuracy against the fp32-640 detections as reference;
   (c) OpenCV HOG, latency and accuracy against the same reference;
-  (d) pre-processing (letterbox + blob) and post-processing (decode + NMS) timed on their own.
+  (d) pre-processing (letterbox + blob) and post-processing (decode + NMS) timed on their own;
+  (e) the runtimes of the default model (416 px) on 1 and 2 threads: onnxruntime, OpenVINO (its
+      default precision for this CPU: bf16 where the CPU has bfloat16 instructions), OpenVINO forced
+      to f32, and ultralytics' PyTorch forward pass, each running the same letterboxed frames (vtest.avi
+      added to the frames below) in turn, pass after pass: process CPU ms and wall ms per frame
+      (network only; medians of --repeats passes), the ratios, and each one's accuracy against the
+      fp32-640 reference. --runtimes-only runs this part alone.
 Frames: ultralytics' two sample photographs and frames of samples/clips/{hd,sd}_h264.h264 (raw
 Annex-B H.264). Latency is the median of --runs calls of detect() on bus.jpg after 3 warm-ups.
 Accuracy: a detection matches a reference person at IoU >= 0.5 (greedy, by score); recall and
@@ -37,6 +44,7 @@ from benchmarks.common import REPO
 from models.base import Detection, Detector
 from models.registry import load_detector, model_path, verify_model
 from models.yolo_onnx import YoloOnnxDetector, decode, letterbox
+from models.yolo_openvino import YoloOpenVinoDetector
 
 MODELS_DIR = REPO / "var" / "models"
 CLIPS = ("hd_h264", "sd_h264")
@@ -178,23 +186,147 @@ def quantize_int8(fp32: Path, size: int, frames: list[np.ndarray], out: Path) ->
     return out
 
 
+def vtest_frames(count: int) -> list[tuple[str, np.ndarray]]:
+    """`count` frames spread over vtest.avi (PETS 2009 S2L1), when `make setup` has extracted it."""
+    from sim.footage import VTEST, FootageMissing, read_frames
+
+    try:
+        frames = read_frames(VTEST)
+    except FootageMissing:
+        return []
+    step = max(1, len(frames) // count)
+    return [(f"vtest#{i}", frames[i]) for i in range(0, len(frames), step)][:count]
+
+
+def per_frame(fns: dict[str, Callable[[np.ndarray], Any]], blobs: list[np.ndarray], repeats: int) -> dict[str, Any]:
+    """Median process CPU and wall ms per frame of each function over `repeats` passes on `blobs`.
+
+    Process CPU, not wall: a runtime's worker threads (and onnxruntime's spinning ones) are charged
+    to the process, and the CPU a frame costs is what limits cameras per box. Passes are taken in
+    turn, so a busy spell of the shared box hits every contender alike."""
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    for i in range(repeats + 1):
+        for key, fn in fns.items():
+            c0, w0 = time.process_time(), time.perf_counter()
+            for blob in blobs:
+                fn(blob)
+            if i:  # the first pass warms caches and allocators
+                cpu[key].append(1000 * (time.process_time() - c0) / len(blobs))
+                wall[key].append(1000 * (time.perf_counter() - w0) / len(blobs))
+    return {
+        k: {"cpu_ms": statistics.median(cpu[k]), "wall_ms": statistics.median(wall[k]), "cpu_passes": cpu[k]}
+        for k in fns
+    }
+
+
+def openvino(path: Path, threads: int, precision: str | None = None) -> YoloOpenVinoDetector:
+    return YoloOpenVinoDetector(
+        path, name=path.stem, input_size=416, keypoints=17, threads=threads, confidence=CONFIDENCE, precision=precision
+    )
+
+
+def runtimes_versus(
+    frames: list[tuple[str, np.ndarray]], repeats: int, workdir: Path, int8: Path | None
+) -> dict[str, dict[str, Any]]:
+    """Part (e): the runtimes of the default model, with the PyTorch forward pass as the baseline."""
+    import torch
+
+    size, model = 416, "yolo11n-pose-416"
+    path = model_path(verify_model(model, MODELS_DIR), MODELS_DIR)
+    images = [f for _, f in frames]
+    blobs = [letterbox(f, size)[0] for f in images]
+    reference_det = load_detector(
+        "yolo_onnx",
+        model="yolo11n-pose-640",
+        models_dir=MODELS_DIR,
+        threads=2,
+        confidence=CONFIDENCE,
+        runtime="onnxruntime",
+    )
+    reference = [reference_det.detect(f) for f in images]
+    reference_det.close()
+    forward = torch_model(1, workdir)
+    results: dict[str, dict[str, Any]] = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        dets: dict[str, YoloOnnxDetector | YoloOpenVinoDetector] = {
+            "onnxruntime fp32": YoloOnnxDetector(
+                path, name=model, input_size=size, keypoints=17, threads=threads, confidence=CONFIDENCE
+            ),
+        }
+        ov = openvino(path, threads)
+        dets[f"OpenVINO {ov.precision} (its default here)"] = ov
+        if ov.precision != "f32":
+            dets["OpenVINO f32"] = openvino(path, threads, "f32")
+        if int8 is not None:
+            dets["OpenVINO int8 (NNCF)"] = openvino(int8, threads)
+        fns: dict[str, Callable[[np.ndarray], Any]] = {k: d.infer for k, d in dets.items()}
+        fns["PyTorch forward (ultralytics)"] = forward
+        rows = per_frame(fns, blobs, repeats)
+        base, torch_cpu = rows["onnxruntime fp32"]["cpu_ms"], rows["PyTorch forward (ultralytics)"]["cpu_ms"]
+        for key, row in rows.items():
+            row["cpu_vs_onnxruntime"] = row["cpu_ms"] / base
+            row["torch_cpu_over_this"] = torch_cpu / row["cpu_ms"]
+            if key in dets:
+                row.update(accuracy([dets[key].detect(f) for f in images], reference))
+        results[f"{size} px, {threads} thread(s)"] = rows
+        for d in dets.values():
+            d.close()
+    return results
+
+
+def print_runtimes(results: dict[str, dict[str, Any]], frames: int, repeats: int) -> None:
+    print(f"\nnetwork only, {frames} letterboxed frames a pass, medians of {repeats} passes taken in turn\n")
+    print(
+        "| 416 px | runtime | CPU ms / frame | wall ms / frame | CPU / onnxruntime's | PyTorch CPU / this |"
+        " recall | precision |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for label, rows in results.items():
+        for key, r in rows.items():
+            acc = f"{r['recall']:.3f} | {r['precision']:.3f}" if "recall" in r else "| "
+            print(
+                f"| {label} | {key} | {r['cpu_ms']:.1f} | {r['wall_ms']:.1f} | {r['cpu_vs_onnxruntime']:.2f} |"
+                f" {r['torch_cpu_over_this']:.2f}x | {acc} |"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--frames-per-clip", type=int, default=8)
     ap.add_argument("--no-int8", action="store_true")
+    ap.add_argument("--runtimes-only", action="store_true", help="run part (e) alone")
+    ap.add_argument("--repeats", type=int, default=7, help="passes over the frames in part (e)")
+    ap.add_argument("--openvino-int8", type=Path, help="an int8 model from scripts/quantize_openvino.py, for (e)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
     frames = load_frames(args.frames_per_clip)
+    runtime_frames = frames + vtest_frames(args.frames_per_clip)
+    if args.runtimes_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            runtimes = runtimes_versus(runtime_frames, args.repeats, Path(tmp), args.openvino_int8)
+        print_runtimes(runtimes, len(runtime_frames), args.repeats)
+        summary = {"frames": [n for n, _ in runtime_frames], "repeats": args.repeats, "runtimes": runtimes}
+        print(json.dumps(summary, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2))
+        return
     images = [f for _, f in frames]
     bus = images[0]
     detectors: dict[str, Detector] = {}
     for size in (640, 416, 320):
         name = f"yolo11n-pose-{size}"
         detectors[f"ort fp32 {size}"] = load_detector(
-            "yolo_onnx", model=name, models_dir=MODELS_DIR, threads=args.threads, confidence=CONFIDENCE
+            "yolo_onnx",
+            model=name,
+            models_dir=MODELS_DIR,
+            threads=args.threads,
+            confidence=CONFIDENCE,
+            runtime="onnxruntime",
         )
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_int8:
@@ -215,7 +347,12 @@ def main() -> None:
     versus: dict[str, dict[str, float]] = {}
     for size, threads in ((640, args.threads), (416, args.threads), (416, 1)):
         ort_det = load_detector(
-            "yolo_onnx", model=f"yolo11n-pose-{size}", models_dir=MODELS_DIR, threads=threads, confidence=CONFIDENCE
+            "yolo_onnx",
+            model=f"yolo11n-pose-{size}",
+            models_dir=MODELS_DIR,
+            threads=threads,
+            confidence=CONFIDENCE,
+            runtime="onnxruntime",
         )
         assert isinstance(ort_det, YoloOnnxDetector)
         torch.set_num_threads(threads)
@@ -268,6 +405,11 @@ def main() -> None:
     print("|---|---|---|---|")
     for label, v in versus.items():
         print(f"| {label} | {v['ort_ms']:.1f} | {v['torch_ms']:.1f} | {v['ratio']:.2f}x |")
+    for det in detectors.values():
+        det.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        runtimes = runtimes_versus(runtime_frames, args.repeats, Path(tmp), args.openvino_int8)
+    print_runtimes(runtimes, len(runtime_frames), args.repeats)
     result = {
         "threads": args.threads,
         "runs": args.runs,
@@ -275,12 +417,13 @@ def main() -> None:
         "rows": rows,
         "ort_vs_torch_640": ratio,
         "ort_vs_torch": versus,
+        "runtime_frames": [n for n, _ in runtime_frames],
+        "repeats": args.repeats,
+        "runtimes": runtimes,
     }
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
-    for det in detectors.values():
-        det.close()
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ This package never imports `gateway`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -62,6 +62,25 @@ class Detection:
     def foot(self) -> tuple[float, float]:
         """Bottom centre of the box: where the person stands, which is what zones are judged on."""
         return ((self.x1 + self.x2) / 2.0, self.y2)
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """Which runtime runs a YOLO model, what the config asked for, and why (for logs and status)."""
+
+    runtime: str  # "onnxruntime" or "openvino"
+    requested: str  # "auto", "onnxruntime" or "openvino"
+    # auto's measurement at load: runtime -> {"cpu_ms", "wall_ms"} per inference on a blank frame
+    measured: dict[str, dict[str, float]] = field(default_factory=dict)
+    reason: str | None = None  # why the requested or faster runtime is not the one running
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runtime": self.runtime,
+            "requested": self.requested,
+            "measured": {k: {m: round(v, 1) for m, v in ms.items()} for k, ms in self.measured.items()},
+            "reason": self.reason,
+        }
 
 
 class Detector(Protocol):

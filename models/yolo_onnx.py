@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from models.base import Detection, Image
+from models.base import Detection, Image, RuntimeChoice
 from models.errors import ModelError
 
 if TYPE_CHECKING:
@@ -102,6 +102,7 @@ class YoloOnnxDetector:
     """A YOLO pose model exported to ONNX by `python -m models.export`, run with onnxruntime on the CPU."""
 
     has_keypoints = True
+    selection: RuntimeChoice | None = None  # set by models.registry.load_detector
 
     def __init__(
         self, path: Path, *, name: str, input_size: int, keypoints: int, threads: int, confidence: float

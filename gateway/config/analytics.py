@@ -169,6 +169,13 @@ class DetectorConfig(Model):
         default="yolo_onnx", description="yolo_onnx: YOLO pose with onnxruntime; hog: OpenCV's HOG (no weights)"
     )
     model: str = Field(default="yolo11n-pose-416", description="Model manifest name (models/manifests/NAME.json)")
+    # OpenVINO spends about half of onnxruntime's CPU per frame on CPUs with bfloat16 instructions
+    # and about the same elsewhere (docs/models.md): auto measures both at start instead of guessing.
+    runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="How yolo_onnx runs its model: auto (time both at start, keep the one using less CPU),"
+        " onnxruntime, or openvino (falls back to onnxruntime when it is missing or fails to load)",
+    )
     models_dir: Path = Field(default=Path("var/models"), description="Where exported model files are")
     # One thread by default: on a 2-core box it sustains 16 mostly idle cameras and leaves a core
     # for everything else; two threads cut the latency of one frame by ~40% but not the total CPU.
