@@ -13,13 +13,23 @@ from zoneinfo import ZoneInfo
 from gateway.analytics.frames import Frame, Motion, MotionGate
 from gateway.analytics.geometry import Point, scale
 from gateway.analytics.rules import RuleEngine, RuleHit
-from gateway.analytics.tracker import Track, Tracker
+from gateway.analytics.tracker import LOW_SCORE, Track, Tracker
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, LineCrossingRule
 from models.base import Detection
 
 # How often people who stand still are looked at again: often enough that the tracker (which
 # forgets a person after two seconds unseen) keeps them, half the cost of the full rate.
 STILL_INTERVAL_S = 1.0
+
+
+def detector_confidence(settings: AnalyticsConfig) -> float:
+    """The score to load the detector with: low enough for the tracker's second association."""
+    return min(settings.detector.confidence, LOW_SCORE)
+
+
+def persons(detections: list[Detection], settings: AnalyticsConfig) -> list[Detection]:
+    """The detections that count as people: at or above the configured confidence."""
+    return [d for d in detections if d.score >= settings.detector.confidence]
 
 
 @dataclass
@@ -49,7 +59,9 @@ class CameraAnalyzer:
         self._tz = tz
         self._config_size = analytics.size() or expected_size
         self._gate = MotionGate(settings.motion)
-        self._tracker = Tracker()
+        # The detector is asked for boxes down to LOW_SCORE (detector_confidence): those under the
+        # configured confidence only keep existing tracks alive (a person half hidden by another).
+        self._tracker = Tracker(high_score=settings.detector.confidence)
         self._engine: RuleEngine | None = None
         self._frame_size: tuple[int, int] | None = None
         self._last_detect_at: float | None = None
@@ -82,7 +94,7 @@ class CameraAnalyzer:
         """Track these detections (from `frame`) and judge them; wall: the frame's epoch time."""
         self._last_detect_at = frame.at
         self.counters.detected += 1
-        self.counters.persons += len(detections)
+        self.counters.persons += len(persons(detections, self._settings))
         h, w = frame.image.shape[:2]
         if self._engine is None or self._frame_size != (w, h):
             # The first frame (or a resolution change after a camera reconfiguration) fixes the scale.

@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from adapters.rtsp import SourceError
-from gateway.analytics.analyzer import CameraAnalyzer
+from gateway.analytics.analyzer import CameraAnalyzer, detector_confidence
 from gateway.analytics.frames import Frame
 from gateway.analytics.offline import run_clip
 from gateway.analytics.rules import RuleHit
@@ -75,7 +75,8 @@ def detect(args: argparse.Namespace, config: GatewayConfig | None) -> int:
             model=detector_settings.model,
             models_dir=detector_settings.models_dir,
             threads=detector_settings.threads,
-            confidence=detector_settings.confidence,
+            confidence=detector_confidence(settings),  # low boxes for the tracker's second matching
+            runtime=detector_settings.runtime,
         )
     except ModelError as exc:
         raise GatewayError(str(exc)) from None

@@ -20,7 +20,7 @@ import av.error
 
 from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, RtspSource, SourceError
-from gateway.analytics.analyzer import AnalyzerCounters, CameraAnalyzer
+from gateway.analytics.analyzer import AnalyzerCounters, CameraAnalyzer, persons
 from gateway.analytics.frames import Frame, FrameSampler, SamplerCounters
 from gateway.analytics.rules import RuleHit
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
@@ -95,7 +95,7 @@ class FileSource:
 @dataclass
 class AnalysedFrame:
     at: float
-    detections: list[Detection]
+    detections: list[Detection]  # the persons: at or above the configured confidence
     track_ids: list[int]
 
 
@@ -159,7 +159,7 @@ def run_clip(
             detections = detector.detect(frame.image)
             result.detector_s += time.perf_counter() - t0
             tracks, hits = analyzer.analyse(frame, detections, start + frame.at)
-            result.frames.append(AnalysedFrame(frame.at, detections, [t.id for t in tracks]))
+            result.frames.append(AnalysedFrame(frame.at, persons(detections, settings), [t.id for t in tracks]))
             for hit in hits:
                 result.hits.append(hit)
                 if on_hit is not None:

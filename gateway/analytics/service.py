@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from adapters.common.media import Packet
-from gateway.analytics.analyzer import CameraAnalyzer
+from gateway.analytics.analyzer import CameraAnalyzer, detector_confidence
 from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.analytics.frames import Frame, FrameSampler
 from gateway.analytics.rules import RuleHit
@@ -44,7 +44,7 @@ from gateway.errors import GatewayError
 from gateway.pipeline.bus import BlockingSubscription, PacketBus
 from gateway.streams.hub import StreamHub
 from gateway.tasks import Watchdog
-from models.base import Detection, Detector
+from models.base import Detection, Detector, RuntimeChoice
 from models.errors import ModelError
 from models.registry import load_detector
 
@@ -65,7 +65,14 @@ DetectorFactory = Callable[[GatewayConfig], Detector]
 
 def detector_from_config(config: GatewayConfig) -> Detector:
     d = config.analytics.detector
-    return load_detector(d.backend, model=d.model, models_dir=d.models_dir, threads=d.threads, confidence=d.confidence)
+    return load_detector(
+        d.backend,
+        model=d.model,
+        models_dir=d.models_dir,
+        threads=d.threads,
+        confidence=detector_confidence(config.analytics),  # low boxes for the tracker's second matching
+        runtime=d.runtime,
+    )
 
 
 def analysed_cameras(config: GatewayConfig) -> list[CameraConfig]:
@@ -490,6 +497,8 @@ class AnalyticsService:
         stats = self.detector_stats
         elapsed = max(time.monotonic() - self._started, 1e-9)
         recent, lag = list(stats.recent_ms), list(stats.recent_lag_ms)
+        # Only the YOLO detectors have one; HOG and the tests' fakes do not.
+        selection = getattr(self._detector, "selection", None)
         cameras = {}
         for cid, feed in self._feeds.items():
             s = feed.sampler.counters if feed.sampler is not None else None
@@ -524,6 +533,8 @@ class AnalyticsService:
             if self._detector is None
             else {
                 "name": self._detector.name,
+                # which runtime runs the model, what was asked for, auto's figures, why a fallback
+                "runtime": selection.to_json() if isinstance(selection, RuntimeChoice) else None,
                 "runs": stats.runs,
                 "errors": stats.errors,
                 "median_ms": round(statistics.median(recent), 1) if recent else None,

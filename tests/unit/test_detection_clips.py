@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from gateway.analytics.analyzer import detector_confidence
 from gateway.analytics.offline import ClipResult, run_clip
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from models.base import Detector
@@ -27,7 +28,9 @@ SETTINGS = AnalyticsConfig()
 @pytest.fixture(scope="module")
 def detector() -> Iterator[Detector]:
     d = SETTINGS.detector
-    det = load_detector(d.backend, model=d.model, models_dir=REPO / d.models_dir, threads=2, confidence=d.confidence)
+    det = load_detector(
+        d.backend, model=d.model, models_dir=REPO / d.models_dir, threads=2, confidence=detector_confidence(SETTINGS)
+    )
     yield det
     det.close()
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from gateway.analytics.tracker import HISTORY, Track, Tracker, iou
+from gateway.analytics.tracker import HISTORY, Track, Tracker, assign, iou
 from models.base import Detection
 
 STEP = 0.5  # 2 analysed frames a second
@@ -166,3 +167,92 @@ def test_bad_settings_are_refused() -> None:
         Tracker(iou_threshold=0)
     with pytest.raises(ValueError):
         Tracker(min_hits=0)
+
+
+def test_assignment_is_optimal_not_greedy() -> None:
+    cost = np.array([[1.0, 2.0], [1.5, 9.0]])  # greedy takes (0, 0) first and is left with 9
+    assert assign(cost) == [(0, 1), (1, 0)]
+    assert assign(np.array([[3.0], [1.0], [2.0]])) == [(1, 0)]
+    assert assign(np.zeros((0, 3))) == []
+
+
+def test_every_track_is_kept_where_a_greedy_pick_would_drop_one() -> None:
+    """Three walkers in a row: the nearest box of the left one is also the only one the middle one can
+    reach. Greedy gives it to the left walker; the optimal assignment moves him to the far box."""
+    tracker = Tracker(max_distance=0.7)
+    for k in range(3):
+        tracker.update([person(100, 500), person(160, 500)], k * STEP)
+    tracks = tracker.update([person(120, 500), person(50, 500)], 3 * STEP)
+    assert by_x(tracks) == {1: 50.0, 2: 120.0}
+
+
+def test_people_crossing_behind_each_other_keep_their_ids() -> None:
+    """At 2 fps one walker is hidden behind the other for a second while they pass: both come out of
+    the crossing with the ids they went in with (the Kalman prediction carries the hidden one)."""
+    tracker = Tracker()
+    seen: dict[int, list[float]] = {1: [], 2: []}
+    for k in range(14):
+        right, left = person(100 + 40 * k, 500), person(620 - 40 * k, 510)
+        hidden = 6 <= k <= 7  # the two are within a body width: only the nearer one is detected
+        tracks = tracker.update([right] if hidden else [right, left], k * STEP)
+        for t in tracks:
+            if t.last_seen == k * STEP:
+                seen[t.id].append(t.foot[0])
+    assert [t.id for t in tracker.tracks()] == [1, 2]
+    assert seen[1] == sorted(seen[1]) and seen[2] == sorted(seen[2], reverse=True)
+    assert seen[2][-1] == 620 - 40 * 13
+
+
+def test_a_short_miss_is_bridged_at_the_predicted_place() -> None:
+    """A walker missed for 1.5 s reappears where the motion says: same id, no new track."""
+    tracker = Tracker(max_age_s=2.0)
+    for k in range(4):
+        tracker.update([person(100 + 30 * k, 500)], k * STEP)
+    for k in range(4, 7):
+        assert ids(tracker.update([], k * STEP)) == [1]
+    tracks = tracker.update([person(100 + 30 * 7, 500)], 7 * STEP)
+    assert ids(tracks) == [1] and tracks[0].last_seen == 7 * STEP
+    assert [t.id for t in tracker.tracks()] == [1]
+
+
+def test_low_score_boxes_keep_a_track_but_never_start_one() -> None:
+    tracker = Tracker(high_score=0.4, low_score=0.1)
+    for k in range(3):
+        tracker.update([person(100 + 20 * k, 500)], k * STEP)
+    faint = [Detection(d.x1, d.y1, d.x2, d.y2, 0.2) for d in (person(160, 500), person(700, 500))]
+    tracks = tracker.update(faint, 3 * STEP)
+    assert ids(tracks) == [1] and tracks[0].last_seen == 3 * STEP and tracks[0].detection.score == 0.2
+    assert [t.id for t in tracker.tracks()] == [1]  # the faint box far away started nothing
+    assert tracker.update([Detection(0, 0, 40, 100, 0.05)], 4 * STEP) == [tracks[0]]  # under low_score: ignored
+
+
+def test_a_low_score_box_far_from_the_track_is_not_taken() -> None:
+    tracker = Tracker(high_score=0.4, low_score=0.1)
+    for k in range(3):
+        tracker.update([person(100, 500)], k * STEP)
+    far = person(185, 500)  # within a body size (the high-score gate) but outside the stricter low gate
+    tracks = tracker.update([Detection(far.x1, far.y1, far.x2, far.y2, 0.2)], 3 * STEP)
+    assert tracks[0].last_seen == 2 * STEP
+
+
+def test_ids_are_never_reused_after_tracks_die() -> None:
+    tracker = Tracker(max_age_s=0.5)
+    seen: list[int] = []
+    for k in range(20):
+        x = 100 + 300 * (k // 4)  # a new person every 2 s, far from the last
+        seen.extend(t.id for t in tracker.update([person(x, 500)], k * STEP) if t.id not in seen)
+    assert seen == sorted(seen) == list(range(1, len(seen) + 1))
+
+
+def test_a_walker_leaving_keeps_the_id_to_the_edge_and_never_lends_it() -> None:
+    size = (640, 480)
+    tracker = Tracker()
+    for k in range(6):  # walking left 60 px a frame: the motion puts the centre out before the box is
+        tracks = tracker.update([person(320 - 60 * k, 400)], k * STEP, size)
+    assert ids(tracks) == [1]
+    edge = Detection(0, 300, 25, 400, 0.9)  # half out, centre inside; predicted centre already out
+    assert ids(tracker.update([edge], 6 * STEP, size)) == [1]
+    tracker.update([], 7 * STEP, size)
+    assert tracker.tracks() == []  # missed with its predicted centre outside: gone at once
+    tracker.update([person(15, 400)], 8 * STEP, size)
+    assert ids(tracker.update([person(45, 400)], 9 * STEP, size)) == [2]  # someone walking in: a new id
