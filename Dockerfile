@@ -41,8 +41,9 @@ COPY samples ./samples
 # The simulated site: not part of the installed gateway, run from /app with
 #   docker run --entrypoint python site-video-gateway -m sim demo  (built with WITH_DEMO=1)
 COPY sim ./sim
-# Person detection runs on onnxruntime with the models exported above (var/models, relative to
-# the working directory, which is the config's default analytics.detector.models_dir).
+# Person detection runs on OpenVINO or onnxruntime (analytics.detector.runtime) with the models
+# exported above (var/models, relative to the working directory, which is the config's default
+# analytics.detector.models_dir).
 COPY --from=models /build/var/models ./var/models
 RUN pip install --no-cache-dir ".[detection]" \
     && if [ "$WITH_DEMO" = "1" ]; then \
