@@ -63,6 +63,22 @@ HOLD_RETRY_S = 2.0
 DetectorFactory = Callable[[GatewayConfig], Detector]
 
 
+# The counters of a camera's status (below), zero before its feed runs.
+_COUNTERS = (
+    "decoded_frames",
+    "sampled_frames",
+    "decode_errors",
+    "motion_frames",
+    "detected_frames",
+    "dropped_busy",
+    "dropped_packets",
+    "persons_detected",
+    "events",
+    "events_held",
+    "events_dropped",
+)
+
+
 def detector_from_config(config: GatewayConfig) -> Detector:
     d = config.analytics.detector
     return load_detector(
@@ -135,6 +151,7 @@ class AnalyticsService:
         self._buses = buses
         self._events = events
         self._detector_factory = detector_factory
+        self._loading: asyncio.Task[None] | None = None
         self._detector: Detector | None = None
         self._tz = ZoneInfo(config.site.timezone)
         self._feeds: dict[str, CameraFeed] = {}
@@ -166,17 +183,42 @@ class AnalyticsService:
         return bool(analysed_cameras(self._config))
 
     async def start(self) -> None:
+        """Starts loading the detector and returns: `ready()` waits for it.
+
+        Loading a model (and timing its runtimes, for `runtime: auto`) takes a second or more; the
+        gateway's API, camera health and uplinks do not wait for it. A gateway restarted after a crash
+        answered 1.5-2 s later while it did, and the outage looked longer than the gateway's own gap.
+        """
         cameras = analysed_cameras(self._config)
         if not cameras:
             return
         self._loop = asyncio.get_running_loop()
         self.state = "loading"
+        self._loading = asyncio.create_task(self._load(cameras), name="analytics-load")
+
+    async def ready(self) -> None:
+        """Waits until the detector has loaded (or failed to) and the feeds run."""
+        if self._loading is not None:
+            await asyncio.shield(self._loading)
+
+    async def _load(self, cameras: list[CameraConfig]) -> None:
         try:
-            self._detector = await asyncio.to_thread(self._detector_factory, self._config)
+            detector = await asyncio.to_thread(self._detector_factory, self._config)
         except ModelError as exc:
             self.state, self.problem = "unavailable", str(exc)
             log.error("analytics unavailable, the rest of the gateway runs on: %s", exc)
             return
+        except Exception as exc:
+            # Anything else a backend raises: reported in the status and the log, never silent.
+            self.state, self.problem = "unavailable", f"the detector failed to load: {exc!r}"
+            log.exception("analytics unavailable, the rest of the gateway runs on")
+            return
+        if self._stop.is_set():
+            # Stopped while the model loaded: nothing is started.
+            detector.close()
+            self.state = "stopped"
+            return
+        self._detector = detector
         log.info("analytics: %s on %d camera(s)", self._detector.name, len(cameras))
         for camera in cameras:
             assert camera.analytics is not None
@@ -203,6 +245,8 @@ class AnalyticsService:
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._loading is not None:
+            await self.ready()
         for sub in self._subs:
             sub.close()
         with self._ready:
@@ -520,6 +564,16 @@ class AnalyticsService:
                 "line_counts": feed.analyzer.counts(),
                 "last_error": feed.last_error,
             }
+        # While the detector loads the feeds do not exist yet: their cameras are listed, with nothing done.
+        for camera in analysed_cameras(self._config) if self.state == "loading" else ():
+            if camera.id not in cameras:
+                cameras[camera.id] = {
+                    **dict.fromkeys(_COUNTERS, 0),
+                    "stream": camera.analytics.stream if camera.analytics else "main",
+                    "connected": False,
+                    "line_counts": {},
+                    "last_error": None,
+                }
         return {
             "state": self.state,
             "problem": self.problem,

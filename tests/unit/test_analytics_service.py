@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,7 @@ def feed(bus: PacketBus, clip: PeopleClip, realtime: float = 1.0) -> None:
 
 async def run_service(service: AnalyticsService, buses: dict[str, PacketBus], clip: PeopleClip) -> None:
     await service.start()
+    await service.ready()
     await asyncio.gather(*(asyncio.to_thread(feed, bus, clip, 2.0) for bus in buses.values()))
     await asyncio.sleep(0.5)
     await service.stop()
@@ -140,10 +142,53 @@ async def test_a_missing_model_leaves_the_gateway_running(store: EventStore) -> 
 
     service = AnalyticsService(cfg, {"c0": PacketBus("c0")}, store, detector_factory=broken)
     await service.start()
+    await service.ready()
     status = service.status()
     assert status["state"] == "unavailable"
     assert "models.export" in status["problem"]
     await service.stop()
+
+
+async def test_the_gateway_does_not_wait_for_the_model_to_load(store: EventStore) -> None:
+    # Loading a model takes a second or more: start() returns at once, the status says "loading" and
+    # lists the cameras, and a stop while it loads closes the late detector and starts nothing.
+    loading, release = threading.Event(), threading.Event()
+
+    class Closing(SlowFakeDetector):
+        closed = False
+
+        def close(self) -> None:
+            Closing.closed = True
+
+    def slow(_c: GatewayConfig) -> SlowFakeDetector:
+        loading.set()
+        release.wait(10)
+        return Closing(0.0)
+
+    service = AnalyticsService(config(1), {"c0": PacketBus("c0")}, store, detector_factory=slow)
+    await service.start()
+    await asyncio.to_thread(loading.wait, 10)
+    status = service.status()
+    assert status["state"] == "loading" and status["detector"] is None
+    assert status["cameras"]["c0"]["sampled_frames"] == 0 and not status["cameras"]["c0"]["connected"]
+    stopping = asyncio.create_task(service.stop())
+    await asyncio.sleep(0.1)
+    assert not stopping.done()  # the stop waits for the load, which cannot be interrupted
+    release.set()
+    await stopping
+    assert Closing.closed and service.status()["detector"] is None and service.status()["cameras"] == {}
+
+
+async def test_the_feeds_run_once_the_model_has_loaded(store: EventStore) -> None:
+    service = AnalyticsService(
+        config(1), {"c0": PacketBus("c0")}, store, detector_factory=lambda _c: SlowFakeDetector(0.0)
+    )
+    await service.start()
+    await service.ready()
+    try:
+        assert service.status()["state"] == "running" and service.status()["detector"]["name"] == "fake"
+    finally:
+        await service.stop()
 
 
 async def test_a_detector_error_costs_one_frame(people_clips: dict[str, PeopleClip], store: EventStore) -> None:
@@ -223,6 +268,7 @@ async def started_with_hits(
     announced: list[Event] = []
     service.on_event(announced.append)
     await service.start()
+    await service.ready()
     hits = ScriptedHits(service)
     monkeypatch.setattr(service._feeds["c0"].analyzer, "analyse", hits.analyse)
     return service, disk, hits, announced

@@ -205,6 +205,7 @@ async def test_the_service_reports_the_runtime_it_runs(gateway_storage_url: str)
     service = AnalyticsService(cfg, {"c0": PacketBus("c0")}, EventStore(db))
     try:
         await service.start()
+        await service.ready()
         detector = service.status()["detector"]
         assert detector["runtime"] == {"runtime": "openvino", "requested": "openvino", "measured": {}, "reason": None}
         assert "(openvino" in detector["name"]
