@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from gateway.config import CameraConfig
 from gateway.health.state import CameraStatus
+from gateway.i18n.terms import reason_text
 
 # SQLite and PostgreSQL integers are signed 64-bit: a larger id, offset or cursor is refused as a 422
 # rather than overflowing the driver (found by the schemathesis run: OverflowError, a 500).
@@ -77,6 +78,9 @@ class CameraOut(BaseModel):
     gb_channel_id: str | None
     state: str
     reason: str | None
+    reason_text: str | None = Field(
+        description="The reason in the request's language (Accept-Language); `reason` stays as the gateway words it"
+    )
     since: float = Field(description="Unix time of the last state change")
     last_packet_at: float | None
     reconnects: int
@@ -98,6 +102,7 @@ class CameraOut(BaseModel):
             gb_channel_id=camera.gb_channel_id,
             state=status.state.value,
             reason=status.reason,
+            reason_text=reason_text(status.reason) if status.reason else None,
             since=status.since,
             last_packet_at=status.last_packet_at,
             reconnects=status.reconnects,

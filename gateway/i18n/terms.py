@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from gateway.i18n import N_, gettext
+from gateway.i18n import N_, current, gettext
 
 ZONE_KINDS: Final[Mapping[str, str]] = {
     "entrance": N_("entrance"),
@@ -156,4 +156,7 @@ def reason_text(reason: str | None) -> str:
     """
     if not reason:
         return ""
+    if current() == "en":
+        # The gateway words reasons in English: the patterns' figures (a check's code) stay as written.
+        return reason
     return gettext("; ").join(_one_reason(part) for part in reason.split("; "))

@@ -14,7 +14,7 @@ import jinja2
 from gateway import audit
 from gateway.device_events import KIND_LABELS
 from gateway.i18n import N_, current, gettext
-from gateway.i18n.terms import REASONS, ROLES, reason_text, term
+from gateway.i18n.terms import ROLES, reason_text, term
 
 AUDIT_ACTIONS: Final[Mapping[str, str]] = {
     audit.LOGIN: N_("sign-in"),
@@ -63,14 +63,6 @@ def actor_text(actor: str) -> str:
     return gettext(_SYSTEM) if actor == audit.SYSTEM_ACTOR else actor
 
 
-def table_text(table: Mapping[str, str], code: str | None) -> str:
-    """`code`'s words from one of these tables in the current language; an unknown code as it is."""
-    if code is None:
-        return ""
-    words = table.get(code)
-    return gettext(words) if words is not None else code
-
-
 def device_kind(kind: str) -> str:
     """A camera's own event kind (ONVIF) in the page's language; device_events keeps both languages."""
     pair = KIND_LABELS.get(kind)
@@ -79,21 +71,14 @@ def device_kind(kind: str) -> str:
     return pair[0] if current() == "zh-CN" else pair[1]
 
 
-def reason_words() -> dict[str, str]:
-    """The state-reason phrases in the current language, for the dashboard's script (a reason that
-    changes after the page was drawn): the phrases with figures in them are shown as the API words them."""
-    return {phrase: gettext(phrase) for phrase in REASONS}
-
-
 def install_words(env: jinja2.Environment) -> None:
     env.globals.update(
         AUDIT_ACTIONS=AUDIT_ACTIONS,
         LANGUAGE_NAMES=LANGUAGE_NAMES,
-        table_text=table_text,
+        table_text=term,
         device_kind=device_kind,
         role_text=role_text,
         actor_text=actor_text,
         SYSTEM_ACTOR=audit.SYSTEM_ACTOR,
-        reason_words=reason_words,
     )
     env.filters.update(reason_text=reason_text)

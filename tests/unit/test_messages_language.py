@@ -297,3 +297,23 @@ def test_yaml_problems_in_chinese(tmp_path: Path) -> None:
         with using("en"), pytest.raises(ConfigError) as info:
             config_from_bytes(text.encode(), source="site.yaml")
         assert "invalid YAML: " in str(info.value.issues[0]) and not HAN.search(str(info.value))
+
+
+def test_a_cameras_reason_is_worded_in_the_requests_language_beside_the_machine_reason() -> None:
+    # The dashboard's refresh shows reason_text (its requests send the page's language); reason stays
+    # as the gateway words it, for programs.
+    from gateway.api.models import CameraOut
+    from gateway.health.state import CameraState, CameraStatus
+
+    config = parse_config(MINIMAL, check_secrets=False)
+    reason = "704x576 is below HD (1280x720); picture check frozen failed"
+    status = CameraStatus(config.cameras[0].id, CameraState.DEGRADED, reason, 1.0, faults=("below_hd",))
+    with using("zh-CN"):
+        zh = CameraOut.build(config.cameras[0], status)
+    with using("en"):
+        en = CameraOut.build(config.cameras[0], status)
+    assert zh.reason == en.reason == reason
+    assert zh.reason_text == "分辨率 704x576 低于高清标准（1280x720）；视频质量诊断未通过：画面冻结"
+    assert en.reason_text == reason
+    online = CameraStatus(config.cameras[0].id, CameraState.ONLINE, None, 1.0)
+    assert CameraOut.build(config.cameras[0], online).reason_text is None

@@ -16,12 +16,6 @@
     disabled: _("disabled"),
     unknown: _("unknown"),
   };
-  // The API words a reason in English (a machine field); known phrases are shown in the page's words.
-  const REASONS = JSON.parse(table.dataset.reasons || "{}");
-  function reasonText(reason) {
-    return reason.split("; ").map((part) => REASONS[part] || part).join(_("; "));
-  }
-
   function num(v, digits) {
     if (v === null || v === undefined || !isFinite(v)) return "–";
     return Number.isInteger(v) ? v.toLocaleString("en") : v.toLocaleString("en", { maximumFractionDigits: digits });
@@ -54,7 +48,8 @@
       const reason = c.reason || "";
       if (row.dataset.reason !== reason) {
         row.dataset.reason = reason;
-        set(row, "reason", reasonText(reason));
+        // The API words it in the page's language (the request sends it), figures included.
+        set(row, "reason", c.reason_text || "");
       }
       const m = c.measured;
       set(row, "codec", (m.codec || "–").toUpperCase());
