@@ -8,7 +8,7 @@ Every function takes the language explicitly or reads the current one.
 from __future__ import annotations
 
 import math
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 from babel.dates import format_date as _babel_date
 
@@ -25,10 +25,14 @@ def _lang(language: Language | None) -> Language:
 def date_text(ts: float | None, tz: tzinfo, language: Language | None = None) -> str:
     if ts is None or not math.isfinite(ts):
         return DASH
-    dt = datetime.fromtimestamp(ts, tz)
+    return day_text(datetime.fromtimestamp(ts, tz).date(), language)
+
+
+def day_text(day: date, language: Language | None = None) -> str:
+    """A calendar day: 2026年12月7日 / 2026-12-07."""
     if _lang(language) == _ZH:
-        return _babel_date(dt.date(), format="long", locale="zh_CN")
-    return dt.strftime("%Y-%m-%d")
+        return _babel_date(day, format="long", locale="zh_CN")
+    return day.isoformat()
 
 
 def datetime_text(ts: float | None, tz: tzinfo, language: Language | None = None, *, seconds: bool = True) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from gateway.i18n import current, gettext
+from gateway.i18n.formats import day_text
 from gateway.i18n.terms import CAMERA_STATES, CHECKS, FAULTS, ZONE_KINDS, reason_text, term
 from gateway.reports.findings import Names, fault_words, join_sentences, list_separator, sentence, severity_word
 from gateway.reports.model import ForwardingReport, PolicyStated, Report, TicketsReport
@@ -41,8 +43,7 @@ def period_name(label: str) -> str:
         kind, value = match.groups()
         zh = current() == "zh-CN"
         if kind == "day" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            y, m, d = (int(p) for p in value.split("-"))
-            text = _("daily report ({date})").format(date=f"{y}年{m}月{d}日" if zh else value)
+            text = _("daily report ({date})").format(date=day_text(date.fromisoformat(value)))
         elif kind == "week" and re.fullmatch(r"\d{4}-W\d{2}", value):
             text = _("weekly report ({week})").format(week=f"{value[:4]}年第{int(value[6:])}周" if zh else value)
         elif kind == "month" and re.fullmatch(r"\d{4}-\d{2}", value):
