@@ -1,6 +1,7 @@
 """Picture-check details and event messages, made by the real checks and rules, read wholly in Chinese.
 
-The checks run on frames that drive each of their branches (black, no signal, dark, overexposed, blurred,
+The checks run on real footage nobody here made (vtest.avi and tree.avi, Debian opencv-doc) and on
+frames that drive each of their branches (black, no signal, dark, overexposed, blurred,
 covered, tinted, noisy, striped, frozen, shaken, moved, tampered...); every detail they write must
 translate with no English word left, so a new wording in gateway/quality fails here until
 gateway/i18n/phrases.py knows it.
@@ -8,6 +9,7 @@ gateway/i18n/phrases.py knows it.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import cv2
@@ -22,6 +24,7 @@ from gateway.quality.frames import CheckResult, prepare
 from gateway.quality.picture import check_stripes
 from gateway.quality.scene import Reference, SceneTracker, check_scene
 from gateway.quality.temporal import Bitstream, FrozenTracker, check_shake
+from sim.footage import TREE, VTEST, read_frames
 from tests.support.scenes import scene
 
 LATIN = re.compile(r"[A-Za-z]{2,}")
@@ -91,8 +94,23 @@ def _details() -> set[str]:
     return {d for d in out if d}
 
 
+def _footage_details() -> set[str]:
+    """What the checks say of real footage nobody here made: vtest.avi (people outdoors) and tree.avi."""
+    out: set[str] = set()
+    for name in (VTEST, TREE):
+        frames = read_frames(name, limit=60)[::6]
+        frozen = FrozenTracker()
+        reference = Reference.from_prepared(prepare(frames[0]))
+        tracker = SceneTracker()
+        for frame, following in itertools.pairwise(frames):
+            results = diagnose(prepare(frame), frozen=frozen, reference=reference, second=prepare(following))
+            out.update(r.detail for r in results)
+            out.add(tracker.confirm(check_scene(prepare(frame), reference)).detail)
+    return {d for d in out if d}
+
+
 def test_every_picture_check_detail_reads_in_chinese() -> None:
-    details = _details()
+    details = _details() | _footage_details()
     assert len(details) > 40, details
     with i18n.using("zh-CN"):
         left = {d: _english_left(phrase_text(d)) for d in details}
