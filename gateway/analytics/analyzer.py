@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 from gateway.analytics.frames import Frame, Motion, MotionGate
 from gateway.analytics.geometry import Point, scale
+from gateway.analytics.regions import Look, RegionCounters, detect_regions, plan
 from gateway.analytics.rules import RuleEngine, RuleHit
 from gateway.analytics.tracker import LOW_SCORE, Track, Tracker
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, LineCrossingRule
-from models.base import Detection
+from models.base import Detection, Detector
 
 # How often people who stand still are looked at again: often enough that the tracker (which
 # forgets a person after two seconds unseen) keeps them, half the cost of the full rate.
@@ -65,30 +66,54 @@ class CameraAnalyzer:
         self._engine: RuleEngine | None = None
         self._frame_size: tuple[int, int] | None = None
         self._last_detect_at: float | None = None
+        self._last_full_at: float | None = None
         self.last_motion: Motion | None = None
         self.counters = AnalyzerCounters()
+        self.regions = RegionCounters()
 
     # -- the feeder's half -------------------------------------------------------------------------
 
-    def wants_detection(self, frame: Frame) -> bool:
-        """Motion, people still being tracked, or a refresh due. Cheap: runs on every sampled frame."""
+    def look(self, frame: Frame) -> Look | None:
+        """What the detector should look at in this frame, or None: motion, people still being
+        tracked, or a refresh due. Cheap: runs on every sampled frame."""
         self.counters.frames += 1
         motion = self.last_motion = self._gate.check(frame.image)
+        since = None if self._last_detect_at is None else frame.at - self._last_detect_at
+        refresh = self._settings.motion.refresh_s
+        # The whole frame now and then, moving or not: someone who came in unseen (during a gap, or
+        # too slowly for the gate) is in no region until the whole picture is looked at.
+        full = not self._settings.detector.regions or (
+            self._last_full_at is None or (refresh > 0 and frame.at - self._last_full_at >= refresh)
+        )
         if not self._settings.motion.enabled or motion.moving:
             self.counters.motion += motion.moving
-            return True
-        since = None if self._last_detect_at is None else frame.at - self._last_detect_at
+            return Look(motion.boxes, full)
         if self._tracker.tracks() and (since is None or since >= STILL_INTERVAL_S):
             # A person standing still makes no motion but must stay tracked (loitering, falls).
             self.counters.tracking += 1
-            return True
-        refresh = self._settings.motion.refresh_s
+            return Look((), full)
         if refresh > 0 and (since is None or since >= refresh):
             self.counters.refreshes += 1
-            return True
-        return False
+            return Look((), True)
+        return None
 
     # -- the detector's half -----------------------------------------------------------------------
+
+    def detect(self, detector: Detector, frame: Frame, look: Look) -> list[Detection]:
+        """Run the detector where `look` says, in regions around the motion and the tracked people
+        when it can (gateway/analytics/regions.py): detections in frame pixels either way."""
+        h, w = frame.image.shape[:2]
+        regions = None
+        if not look.full:
+            tracked = [t.predicted(frame.at) for t in self._tracker.tracks()]
+            d = self._settings.detector
+            side_min = round(detector.input_size / d.region_zoom)
+            regions = plan([*tracked, *look.motion], (w, h), side_min, d.max_regions)
+        if regions is None:
+            self.regions.full += 1
+            self._last_full_at = frame.at
+            return detector.detect(frame.image)
+        return detect_regions(detector, frame.image, regions, self.regions)
 
     def analyse(self, frame: Frame, detections: list[Detection], wall: float) -> tuple[list[Track], list[RuleHit]]:
         """Track these detections (from `frame`) and judge them; wall: the frame's epoch time."""

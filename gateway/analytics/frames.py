@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import av
 import av.error
@@ -29,6 +29,11 @@ _DECODERS = {"h264": "h264", "h265": "hevc"}
 # survive the speckle filter.
 MOTION_WIDTH = 320
 _SPECKLE = np.ones((3, 3), np.uint8)
+# Joins a walker's moving limbs, head and the shadow at their feet into one blob (at MOTION_WIDTH, 7 px
+# is 40 px of a 1080p picture); regions are squares of the model's side around each blob anyway.
+_JOIN = np.ones((7, 7), np.uint8)
+_MAX_BLOBS = 32  # the largest ones; more means the whole picture moves, and regions merge to it
+Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ class FrameSampler:
 class Motion:
     moving: bool
     changed_percent: float
+    boxes: tuple[Box, ...] = ()  # the moving blobs, in pixels of the frame checked, largest first
 
 
 class MotionGate:
@@ -151,8 +157,23 @@ class MotionGate:
         # distant one, is a blob that survives it.
         mask = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _SPECKLE)
         changed = float(np.count_nonzero(mask)) * 100.0 / mask.size
+        moving = changed >= self._config.min_area_percent
+        boxes = _blobs(mask, w / MOTION_WIDTH, h / small_h) if moving else ()
         # Adapt fast (half each sample, i.e. each 0.5 s at 2 fps): someone who left stops counting as
         # motion within a second instead of leaving a ghost for ten. People who stand still are kept
         # by the tracker, not by the gate.
         cv2.accumulateWeighted(grey, self._background, 0.5)
-        return Motion(changed >= self._config.min_area_percent, changed)
+        return Motion(moving, changed, boxes)
+
+
+def _blobs(mask: npt.NDArray[np.integer[Any] | np.floating[Any]], sx: float, sy: float) -> tuple[Box, ...]:
+    """Bounding boxes of the motion mask's blobs, scaled by (sx, sy) to the frame's pixels."""
+    joined = cv2.dilate(mask, _JOIN)
+    count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    rows = sorted(stats[1:count].tolist(), key=lambda r: r[cv2.CC_STAT_AREA], reverse=True)[:_MAX_BLOBS]
+    # The dilation grew each blob by up to 3 px a side (less at the picture's edge): take it back.
+    boxes = []
+    for x, y, bw, bh, _area in rows:
+        dx, dy = min(3, (bw - 1) // 2), min(3, (bh - 1) // 2)
+        boxes.append(((x + dx) * sx, (y + dy) * sy, (x + bw - dx) * sx, (y + bh - dy) * sy))
+    return tuple(boxes)

@@ -153,10 +153,11 @@ def run_clip(
             if max_seconds is not None and at > max_seconds:
                 break
             frame = sampler.offer(packet, at)
-            if frame is None or not analyzer.wants_detection(frame):
+            look = None if frame is None else analyzer.look(frame)
+            if frame is None or look is None:
                 continue
             t0 = time.perf_counter()
-            detections = detector.detect(frame.image)
+            detections = analyzer.detect(detector, frame, look)
             result.detector_s += time.perf_counter() - t0
             tracks, hits = analyzer.analyse(frame, detections, start + frame.at)
             result.frames.append(AnalysedFrame(frame.at, persons(detections, settings), [t.id for t in tracks]))

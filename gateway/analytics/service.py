@@ -37,6 +37,7 @@ from adapters.common.media import Packet
 from gateway.analytics.analyzer import CameraAnalyzer, detector_confidence
 from gateway.analytics.events import Event, EventBox, EventStore
 from gateway.analytics.frames import Frame, FrameSampler
+from gateway.analytics.regions import Look
 from gateway.analytics.rules import RuleHit
 from gateway.analytics.snapshot import event_label, render_snapshot
 from gateway.config import CameraConfig, GatewayConfig
@@ -70,6 +71,9 @@ _COUNTERS = (
     "decode_errors",
     "motion_frames",
     "detected_frames",
+    "whole_frames",
+    "region_frames",
+    "region_inferences",
     "dropped_busy",
     "dropped_packets",
     "persons_detected",
@@ -155,7 +159,7 @@ class AnalyticsService:
         self._detector: Detector | None = None
         self._tz = ZoneInfo(config.site.timezone)
         self._feeds: dict[str, CameraFeed] = {}
-        self._slots: dict[str, Frame] = {}
+        self._slots: dict[str, tuple[Frame, Look]] = {}
         self._served: dict[str, float] = {}
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -339,7 +343,8 @@ class AnalyticsService:
         assert feed.sampler is not None
         try:
             frame = feed.sampler.offer(packet)
-            if frame is None or not feed.analyzer.wants_detection(frame):
+            look = None if frame is None else feed.analyzer.look(frame)
+            if frame is None or look is None:
                 return
         except Exception as exc:  # noqa: BLE001 - a bad frame costs that frame, never the feeder
             feed.last_error = f"frame: {type(exc).__name__}: {exc}"
@@ -349,7 +354,7 @@ class AnalyticsService:
         with self._ready:
             if cid in self._slots:
                 feed.dropped_busy += 1
-            self._slots[cid] = frame
+            self._slots[cid] = (frame, look)
             self._ready.notify()
 
     # -- the detector ------------------------------------------------------------------------------
@@ -389,12 +394,12 @@ class AnalyticsService:
                 # The camera served longest ago goes first. (Not the oldest frame: a camera whose slot
                 # is refreshed just before each pick would always hold the newest one and starve.)
                 cid = min(self._slots, key=lambda c: self._served.get(c, 0.0))
-                frame = self._slots.pop(cid)
+                frame, look = self._slots.pop(cid)
                 self._served[cid] = time.monotonic()
             feed = self._feeds[cid]
             t0 = time.perf_counter()
             try:
-                detections = self._detector.detect(frame.image)
+                detections = feed.analyzer.detect(self._detector, frame, look)
             except Exception as exc:  # noqa: BLE001 - a frame the model chokes on is skipped, counted
                 self.detector_stats.errors += 1
                 feed.last_error = f"detector: {type(exc).__name__}: {exc}"
@@ -555,6 +560,10 @@ class AnalyticsService:
                 "decode_errors": s.decode_errors if s else 0,
                 "motion_frames": a.motion,
                 "detected_frames": a.detected,
+                # of those: looked at whole, or in regions, and the inferences the regions took
+                "whole_frames": feed.analyzer.regions.full,
+                "region_frames": feed.analyzer.regions.cropped,
+                "region_inferences": feed.analyzer.regions.regions,
                 "dropped_busy": feed.dropped_busy,
                 "dropped_packets": feed.dropped_packets,
                 "persons_detected": a.persons,

@@ -19,6 +19,7 @@ from gateway.analytics import service as service_module
 from gateway.analytics.events import Event, EventStore
 from gateway.analytics.frames import Frame
 from gateway.analytics.offline import FileSource
+from gateway.analytics.regions import Look
 from gateway.analytics.rules import RuleHit
 from gateway.analytics.service import AnalyticsService, cameras_needing_packets
 from gateway.config import GatewayConfig, parse_config
@@ -253,7 +254,7 @@ class ScriptedHits:
         # Noise compresses badly: each snapshot needs new pages, so a full database refuses it.
         image = self.rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
         with self.service._ready:
-            self.service._slots[self.camera] = Frame(image, time.monotonic(), time.monotonic())
+            self.service._slots[self.camera] = (Frame(image, time.monotonic(), time.monotonic()), Look(full=True))
             self.service._ready.notify()
 
 

@@ -2,12 +2,15 @@
 by `make setup`), people walking along and across a walkway and passing each other.
 
 The product's pipeline minus the decoder: every 5th frame (2 fps, the default rate) through the motion gate,
-the real YOLO pose model loaded as the service loads it (down to the tracker's low score), the tracker and
-the rules. Nobody here holds this clip's ground truth (benchmarks/bench_tracking.py says why), so the
-assertions are what identity must give whatever the detector finds: a dwell that only a held id reaches,
-crossings that one person cannot make twice the same way, ids not much above the clip's 19 people. The
-figures were measured with the tracker before issue 25 beside it (docs/analytics.md): it cut the long stays
-but one into shorter ids, so the loitering rule fired once, and it counted fewer crossings.
+the real YOLO pose model loaded as the service loads it (down to the tracker's low score) and run on the
+regions the analyzer plans (the default: crops around motion and tracked people, the whole frame on each
+refresh), the tracker and the rules, which judge in picture coordinates. Nobody here holds this clip's
+ground truth (benchmarks/bench_tracking.py says why), so the assertions are what identity must give
+whatever the detector finds: a dwell that only a held id reaches, crossings that one person cannot make
+twice the same way, ids not much above the clip's 19 people. The figures were measured with the tracker
+before issue 25 beside it (docs/analytics.md): it cut the long stays but one into shorter ids, so the
+loitering rule fired once, and it counted fewer crossings. With the whole frame only, the model found
+0.8 people a frame here; with regions 5.4 (12 stays, 31 crossings).
 """
 
 from __future__ import annotations
@@ -57,17 +60,25 @@ def run(detector: Detector) -> tuple[CameraAnalyzer, list[RuleHit], set[int]]:
     ids: set[int] = set()
     for n, image in enumerate(read_frames(VTEST)):
         frame = Frame(np.ascontiguousarray(image), n / SOURCE_FPS, 0.0)
-        if n % step or not analyzer.wants_detection(frame):
+        look = None if n % step else analyzer.look(frame)
+        if look is None:
             continue
-        tracks, new = analyzer.analyse(frame, detector.detect(frame.image), 1_700_000_000.0 + frame.at)
+        tracks, new = analyzer.analyse(frame, analyzer.detect(detector, frame, look), 1_700_000_000.0 + frame.at)
         hits.extend(new)
         ids.update(t.id for t in tracks)
     return analyzer, hits, ids
 
 
-def test_ids_stay_near_one_per_person(run: tuple[CameraAnalyzer, list[RuleHit], set[int]]) -> None:
-    _, _, ids = run
-    assert 5 <= len(ids) <= PEOPLE, sorted(ids)
+def test_most_people_are_found_and_ids_stay_near_one_per_person(
+    run: tuple[CameraAnalyzer, list[RuleHit], set[int]],
+) -> None:
+    """The regions find the walkers the whole frame shrinks below the model's reach (5.4 people a frame
+    against 0.8 with regions off, measured 2026-12-07), and the tracker keeps them at about one id each:
+    the issue's bound is 2 per person."""
+    analyzer, _, ids = run
+    assert analyzer.counters.persons >= 4 * analyzer.counters.detected, analyzer.counters
+    assert analyzer.regions.cropped >= analyzer.regions.full * 10, analyzer.regions
+    assert 12 <= len(ids) <= 2 * PEOPLE, sorted(ids)
 
 
 def test_the_long_stays_are_timed_on_one_id_each(run: tuple[CameraAnalyzer, list[RuleHit], set[int]]) -> None:

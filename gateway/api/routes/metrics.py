@@ -252,6 +252,13 @@ def _analytics(out: _Exposition, runtime: Runtime) -> None:
         [({"camera": c, "stage": stage}, v[key]) for c, v in cams.items() for stage, key in _ANALYTICS_FRAMES.items()],
     )
     out.family(
+        "gateway_analytics_inferences_total",
+        "counter",
+        "Detector inferences: on whole frames, and on regions (crops around motion and tracked people)",
+        [({"camera": c, "kind": "whole"}, v["whole_frames"]) for c, v in cams.items()]
+        + [({"camera": c, "kind": "region"}, v["region_inferences"]) for c, v in cams.items()],
+    )
+    out.family(
         "gateway_analytics_events_total",
         "counter",
         "Detection events stored",
