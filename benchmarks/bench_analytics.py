@@ -10,6 +10,7 @@ a crowd). Three runs, each measured over the same window after a warm-up:
   baseline   the same cameras, analytics off (health monitoring only)
   gated      analytics on, motion gate on (the default)
   ungated    analytics on, motion gate off (the detector sees every sampled frame)
+  whole      as gated, with regions off: the detector sees whole frames only (before issue 25)
 A run may name the detector's runtime (--runs baseline,gated@onnxruntime,gated@openvino): the
 runtimes side by side in one run of the bench; without one the config's default (auto) picks.
 Reported: gateway CPU (cores, median of 10 s windows), the CPU analytics add over the baseline,
@@ -91,6 +92,10 @@ def measure(gw: Gateway, seconds: float, names: list[str]) -> dict[str, Any]:
         fps = [(cams_after[c]["sampled_frames"] - cams_before[c]["sampled_frames"]) / elapsed for c in cams_after]
         detected = sum(cams_after[c]["detected_frames"] - cams_before[c]["detected_frames"] for c in cams_after)
         dropped = sum(cams_after[c]["dropped_busy"] - cams_before[c]["dropped_busy"] for c in cams_after)
+        inferences = sum(
+            cams_after[c][k] - cams_before[c][k] for c in cams_after for k in ("whole_frames", "region_inferences")
+        )
+        persons = sum(cams_after[c]["persons_detected"] - cams_before[c]["persons_detected"] for c in cams_after)
         sampled = sum(cams_after[c]["sampled_frames"] - cams_before[c]["sampled_frames"] for c in cams_after)
         det = after["detector"] or {}
         per_scene: dict[str, list[float]] = {}
@@ -106,10 +111,14 @@ def measure(gw: Gateway, seconds: float, names: list[str]) -> dict[str, Any]:
                 "sampled_frames": sampled,
                 "detector_frames": detected,
                 "detector_share_percent": round(100 * detected / sampled, 1) if sampled else 0.0,
+                "inferences_per_detector_frame": round(inferences / detected, 2) if detected else 0.0,
+                "persons_per_detector_frame": round(persons / detected, 2) if detected else 0.0,
                 "dropped_busy": dropped,
                 "detector_median_ms": det.get("median_ms"),
                 "lag_median_ms": det.get("median_lag_ms"),
                 "events": sum(c["events"] for c in cams_after.values()),
+                "detector": det.get("name"),
+                "runtime_choice": det.get("runtime"),
             }
         )
     return out
@@ -168,6 +177,7 @@ def main() -> None:
                         "models_dir": str(REPO / "var" / "models"),
                         **({"threads": args.threads} if args.threads else {}),
                         **({"runtime": runtime} if runtime else {}),
+                        "regions": run != "whole",
                     },
                     "motion": {"enabled": run != "ungated"},
                 }

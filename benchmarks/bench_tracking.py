@@ -16,6 +16,14 @@ gate is left out, since people move through the whole of vtest and it would pass
 The detector runs once per frame with the tracker's low threshold; the baseline (the tracker before
 issue 25, benchmarks/tracker_baseline.py) sees only the boxes at the configured confidence, as it did.
 Detections are cached in var/bench_tracking/ so that reruns time only the trackers (--fresh redoes them).
+
+Then the product's analyzer end to end (`pipelines`, skipped by --no-pipeline), for each --variants
+entry MODEL@RUNTIME:regions|whole: the motion gate, whole frames or regions (gateway/analytics/regions.py),
+the tracker. Reported per clip and rate: ids, inferences and persons per detector frame, CPU per
+analysed frame; on the people clips MOTA/IDF1 and detection recall/precision against their ground
+truth; on vtest recall/precision against two references made here by costlier detection (`reference`:
+the 640 model on the whole frame, the issue's reference, and on 2x-enlarged overlapping tiles), since
+its ground truth is not here. Takes about 10 minutes with the default five variants.
 """
 
 from __future__ import annotations
@@ -25,17 +33,21 @@ import json
 import pickle
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 import av
 import numpy as np
 
 from benchmarks import tracker_baseline
+from gateway.analytics.analyzer import CameraAnalyzer, detector_confidence, persons
+from gateway.analytics.frames import Frame
+from gateway.analytics.regions import suppress
 from gateway.analytics.tracker import LOW_SCORE, Tracker, assign, iou
-from gateway.config.analytics import AnalyticsConfig
-from models.base import Detection, Image
+from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
+from models.base import Detection, Detector, Image
 from models.registry import load_detector
 from sim.footage import VTEST, footage_path
 from sim.people_clips import PEOPLE_CLIP_NAMES, PeopleClip, make_people_clips
@@ -45,6 +57,13 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "var" / "bench_tracking"
 VTEST_PEOPLE = 19  # MOT 2015 sequence statistics of PETS09-S2L1: 19 ground-truth tracks
 MATCH_IOU = 0.5
+DEFAULT_VARIANTS = [
+    "yolo11n-pose-640@onnxruntime:whole",
+    "yolo11n-pose-416@onnxruntime:whole",
+    "yolo11n-pose-416@openvino:whole",
+    "yolo11n-pose-416@openvino:regions",
+    "yolo11n-pose-320@openvino:regions",
+]
 VISIBLE = 0.5  # ground-truth boxes less than this share inside the picture are neither hit nor missed
 
 
@@ -200,6 +219,155 @@ def detections_for(
     return detector.name, out
 
 
+def pipeline(
+    detector: Detector, images: list[Image], indices: list[int], fps_source: float, regions: bool
+) -> tuple[Run, dict[str, float], list[list[Detection]]]:
+    """The product's analyzer on these frames: motion gate, regions (or whole frames), tracker.
+
+    Frames the gate passes over count as frames without boxes, as a camera's would; the detections
+    returned are the persons of every listed frame (empty where the detector did not run).
+    """
+    settings = AnalyticsConfig.model_validate({"detector": {"regions": regions}})
+    h, w = images[indices[0]].shape[:2]
+    analyzer = CameraAnalyzer(
+        "bench", CameraAnalytics.model_validate({"image_size": f"{w}x{h}"}), settings, tz=ZoneInfo("UTC")
+    )
+    run, found = Run(), []
+    cpu0 = time.process_time()
+    for n in indices:
+        frame = Frame(images[n], n / fps_source, 0.0)
+        look = analyzer.look(frame)
+        boxes: dict[int, tuple[float, float, float, float]] = {}
+        dets: list[Detection] = []
+        if look is not None:
+            dets = analyzer.detect(detector, frame, look)
+            tracks, _ = analyzer.analyse(frame, dets, 0.0)
+            for t in tracks:
+                first, _ = run.seen.get(t.id, (frame.at, frame.at))
+                run.seen[t.id] = (first, frame.at)
+                if t.last_seen == frame.at:
+                    d = t.detection
+                    boxes[t.id] = (d.x1, d.y1, d.x2, d.y2)
+        run.frames.append(Observed(frame.at, boxes))
+        found.append(persons(dets, settings))
+    spent = time.process_time() - cpu0
+    c, r = analyzer.counters, analyzer.regions
+    cost = {
+        "detector_frames": c.detected,
+        "inferences_per_detector_frame": round((r.full + r.regions) / max(c.detected, 1), 2),
+        "persons_per_detector_frame": round(c.persons / max(c.detected, 1), 2),
+        "cpu_ms_per_analysed_frame": round(1000 * spent / len(indices), 1),
+    }
+    return run, cost, found
+
+
+def detection_scores(found: list[list[Detection]], truth: list[Truth]) -> dict[str, float]:
+    """Recall and precision of the persons reported against ground truth (IoU >= MATCH_IOU), visible people only."""
+    tp = fn = fp = 0
+    for dets, present in zip(found, truth, strict=True):
+        hyp = {i: (d.x1, d.y1, d.x2, d.y2) for i, d in enumerate(dets)}
+        matched = _match(present, hyp)
+        tp += sum(1 for p in matched if present[p][1])
+        fn += sum(1 for p, (_, visible) in present.items() if visible and p not in matched)
+        fp += len(hyp) - len(matched)
+    return {
+        "recall": round(tp / (tp + fn), 3) if tp + fn else 1.0,
+        "precision": round(tp / (tp + fp), 3) if tp + fp else 1.0,
+    }
+
+
+def reference(kind: str, images: list[Image], indices: list[int]) -> list[Truth]:
+    """Persons on vtest by a costlier detector, in place of the ground truth nobody here holds (cached).
+
+    whole-640: yolo11n-pose-640 on the whole frame (onnxruntime fp32), the issue's reference;
+    tiles-640: the same model on overlapping 320 px tiles (every 240 px) enlarged 2x to its input,
+      merged by overlap: what this model can find at all, at about 12 inferences a frame.
+    """
+    path = CACHE / f"vtest-reference-{kind}-{len(indices)}-{indices[1] - indices[0]}.pickle"
+    if path.is_file():
+        cached: list[Truth] = pickle.loads(path.read_bytes())  # our own, written below
+        return cached
+    confidence = AnalyticsConfig().detector.confidence
+    det = load_detector(
+        "yolo_onnx",
+        model="yolo11n-pose-640",
+        models_dir=AnalyticsConfig().detector.models_dir,
+        threads=2,
+        confidence=confidence,
+        runtime="onnxruntime",
+    )
+    out: list[Truth] = []
+    try:
+        for n in indices:
+            image = images[n]
+            if kind == "whole-640":
+                found = det.detect(image)
+            else:
+                h, w = image.shape[:2]
+                found = []
+                for y in sorted({*range(0, max(h - 320, 0) + 1, 240), max(h - 320, 0)}):
+                    for x in sorted({*range(0, max(w - 320, 0) + 1, 240), max(w - 320, 0)}):
+                        found += [
+                            replace(d, x1=d.x1 + x, y1=d.y1 + y, x2=d.x2 + x, y2=d.y2 + y, keypoints=None)
+                            for d in det.detect(np.ascontiguousarray(image[y : y + 320, x : x + 320]))
+                        ]
+                found = suppress(found)
+            out.append({i: ((d.x1, d.y1, d.x2, d.y2), True) for i, d in enumerate(found)})
+    finally:
+        det.close()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(out))
+    return out
+
+
+def pipelines(
+    variants: list[str], fps_list: list[float], clip_names: list[str], settings: AnalyticsConfig
+) -> dict[str, Any]:
+    """Each variant (MODEL@RUNTIME:regions|whole) through the product's analyzer on vtest and the clips."""
+    report: dict[str, Any] = {}
+    vtest = _decode(footage_path(VTEST), None)
+    with clips_locked():
+        clips = make_people_clips(clip_dir(), clip_names)
+    decoded = {name: _decode(clip.path, "h264") for name, clip in sorted(clips.items())}
+    d = settings.detector
+    for variant in variants:
+        spec, _, look = variant.partition(":")
+        model, _, runtime = spec.partition("@")
+        detector = load_detector(
+            d.backend,
+            model=model,
+            models_dir=d.models_dir,
+            threads=d.threads,
+            confidence=detector_confidence(settings),
+            runtime=runtime or "auto",
+        )
+        try:
+            for fps in fps_list:
+                step = max(1, round(10 / fps))
+                indices = list(range(0, len(vtest), step))
+                run, cost, found = pipeline(detector, vtest, indices, 10, look == "regions")
+                row = {**run.summary(), **cost, "ids_per_person": round(len(run.seen) / VTEST_PEOPLE, 2)}
+                for kind in ("whole-640", "tiles-640"):
+                    scores = detection_scores(found, reference(kind, vtest, indices))
+                    row.update({f"{k}_vs_{kind}": v for k, v in scores.items()})
+                report[f"vtest {fps:g} fps {detector.name} {look}"] = row
+                for name, clip in sorted(clips.items()):
+                    step = max(1, round(clip.fps / fps))
+                    indices = list(range(0, len(decoded[name]), step))
+                    truth = [_truth(clip, n) for n in indices]
+                    run, cost, found = pipeline(detector, decoded[name], indices, clip.fps, look == "regions")
+                    report[f"{name} {fps:g} fps {detector.name} {look}"] = {
+                        **run.summary(),
+                        **cost,
+                        **mot_metrics(truth, run),
+                        **detection_scores(found, truth),
+                    }
+                print(f"done: {variant} at {fps:g} fps", flush=True)
+        finally:
+            detector.close()
+    return report
+
+
 def _truth(clip: PeopleClip, n: int) -> Truth:
     out: Truth = {}
     for t in clip.tracks:
@@ -237,6 +405,13 @@ def main() -> None:
     parser.add_argument("--clips", nargs="*", default=list(PEOPLE_CLIP_NAMES), help="people clips to score")
     parser.add_argument("--fresh", action="store_true", help="run the detector again instead of the cache")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=DEFAULT_VARIANTS,
+        help="MODEL@RUNTIME:regions|whole runs of the product's analyzer (motion gate, regions, tracker)",
+    )
+    parser.add_argument("--no-pipeline", action="store_true", help="only the trackers on cached detections")
     args = parser.parse_args()
     confidence = settings.detector.confidence
     makers = trackers(confidence)
@@ -253,6 +428,9 @@ def main() -> None:
             summary = track(make, frames, (768, 576)).summary()
             summary["ids_per_person"] = round(summary["ids"] / VTEST_PEOPLE, 2)
             report[f"vtest {fps:g} fps {name}"] = summary
+
+    if not args.no_pipeline:
+        report.update(pipelines(args.variants, args.fps, args.clips, settings))
 
     with clips_locked():
         clips = make_people_clips(clip_dir(), args.clips)

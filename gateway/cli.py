@@ -628,6 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model manifest name (default: the config's)")
     p.add_argument("--fps", type=float, help="analysed frames a second (default: the config's)")
     p.add_argument("--no-motion-gate", action="store_true", help="run the detector on every sampled frame")
+    p.add_argument("--no-regions", action="store_true", help="run the detector on whole frames, not crops")
     p.add_argument("--seconds", type=float, help="stop after this much of the clip or stream")
     p.add_argument("--snapshots", type=Path, help="write each event's snapshot JPEG into this folder")
     p.add_argument("--json", action="store_true", help="print events as JSON lines")

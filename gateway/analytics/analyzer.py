@@ -107,8 +107,7 @@ class CameraAnalyzer:
         if not look.full:
             tracked = [t.predicted(frame.at) for t in self._tracker.tracks()]
             d = self._settings.detector
-            side_min = round(detector.input_size / d.region_zoom)
-            regions = plan([*tracked, *look.motion], (w, h), side_min, d.max_regions)
+            regions = plan([*tracked, *look.motion], (w, h), detector.input_size, d.region_zoom, d.max_regions)
         if regions is None:
             self.regions.full += 1
             self._last_full_at = frame.at

@@ -66,6 +66,9 @@ def detect(args: argparse.Namespace, config: GatewayConfig | None) -> int:
         update["fps"] = args.fps
     if args.no_motion_gate:
         update["motion"] = settings.motion.model_copy(update={"enabled": False})
+    if args.no_regions:
+        detector_settings = detector_settings.model_copy(update={"regions": False})
+        update["detector"] = detector_settings
     settings = settings.model_copy(update=update)
     if args.fps:
         analytics = analytics.model_copy(update={"fps": args.fps})
@@ -140,6 +143,12 @@ def detect(args: argparse.Namespace, config: GatewayConfig | None) -> int:
             tracks=len(result.track_ids),
             events=len(result.hits),
             seconds=f"{result.wall_s:.1f}",
+        )
+    )
+    r = result.regions
+    print(
+        _("looked at: {whole} whole frame(s), {cropped} frame(s) in regions ({inferences} crop(s))").format(
+            whole=r.full, cropped=r.cropped, inferences=r.regions
         )
     )
     for rule_id, counts in result.counts.items():

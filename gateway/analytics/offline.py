@@ -22,6 +22,7 @@ from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, RtspSource, SourceError
 from gateway.analytics.analyzer import AnalyzerCounters, CameraAnalyzer, persons
 from gateway.analytics.frames import Frame, FrameSampler, SamplerCounters
+from gateway.analytics.regions import RegionCounters
 from gateway.analytics.rules import RuleHit
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from gateway.streams.sources import url_source
@@ -106,6 +107,7 @@ class ClipResult:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     sampler: SamplerCounters = field(default_factory=SamplerCounters)
     analyzer: AnalyzerCounters = field(default_factory=AnalyzerCounters)
+    regions: RegionCounters = field(default_factory=RegionCounters)
     detector_s: float = 0.0
     wall_s: float = 0.0
 
@@ -138,7 +140,7 @@ def run_clip(
     size = (info.width, info.height) if info.width and info.height else None
     analyzer = CameraAnalyzer("clip", analytics, settings, tz=tz or ZoneInfo("UTC"), expected_size=size)
     start = time.time() if start_wall is None else start_wall
-    result = ClipResult(sampler=sampler.counters, analyzer=analyzer.counters)
+    result = ClipResult(sampler=sampler.counters, analyzer=analyzer.counters, regions=analyzer.regions)
     frame_s = 1.0 / (info.nominal_fps or 25.0)
     began = time.monotonic()
     try:

@@ -6,6 +6,8 @@ A 1080p picture letterboxed to 416 px shrinks 4.6 times: a person 120 px tall fa
 80 px). A crop around them keeps every pixel, or enlarges them up to `region_zoom` times. Frigate does
 the same ("regions"). A crop costs one inference, as the whole frame does, so:
 
+- when every interest box is at least SMALL_PX of the model's input in the whole frame, the whole
+  frame is used: one inference sees them all (a 640x360 sub stream with people near the camera);
 - interest boxes (tracked people's predicted boxes, then motion blobs) that fit one square of the
   crop side together are grouped, and one mostly inside a group's square already joins none; each
   group becomes a square of that side (or 1.25 times the group, with a margin), centred on it and
@@ -32,6 +34,9 @@ from models.base import Detection, Detector, Image
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in picture pixels
 
+# A person whose box is at least this many pixels of the model's input in the whole frame is found
+# there (YOLO11n-pose finds most people from about 60 px, few under 40: vtest.avi at three scales).
+SMALL_PX = 80
 MARGIN = 1.25  # a region's side over its box's long side: room for the arms and the next step
 # A region must see people at least this much larger than the whole frame would, or it is not worth it.
 MIN_GAIN = 1.2
@@ -86,8 +91,12 @@ def _iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def plan(interest: Sequence[Box], size: tuple[int, int], side_min: int, max_regions: int) -> list[Box] | None:
+def plan(
+    interest: Sequence[Box], size: tuple[int, int], model_side: int, zoom: float, max_regions: int
+) -> list[Box] | None:
     """The crops to run the detector on, in picture pixels; None: the whole frame instead.
+
+    `model_side`: the detector's input side; crops are at least model_side / zoom pixels.
 
     `interest` in order of weight: the tracked people first, then the motion blobs largest first, so
     that a group forms around a person, not around a speck of noise or the trail behind them.
@@ -95,6 +104,11 @@ def plan(interest: Sequence[Box], size: tuple[int, int], side_min: int, max_regi
     width, height = size
     if not interest or width <= 0 or height <= 0:
         return None
+    # Everything of interest already large enough in the whole frame: one inference sees it all.
+    whole_scale = model_side / max(width, height)
+    if all(max(b[2] - b[0], b[3] - b[1]) * whole_scale >= SMALL_PX for b in interest):
+        return None
+    side_min = model_side / zoom
     # Boxes that fit one square of side_min together share it; a box mostly inside a group's square
     # already is seen there (the trail frame differencing leaves behind a walker).
     groups: list[Box] = []
@@ -117,8 +131,7 @@ def plan(interest: Sequence[Box], size: tuple[int, int], side_min: int, max_regi
         del regions[j]
     # One inside another adds nothing (the inner one's people are whole in the outer one).
     regions = [r for r in regions if not any(o is not r and _overlap(r, o) >= _area(r) for o in regions)]
-    whole_scale = side_min / max(width, height)
-    if any(side_min / max(r[2] - r[0], r[3] - r[1], 1.0) < MIN_GAIN * whole_scale for r in regions):
+    if any(model_side / max(r[2] - r[0], r[3] - r[1], 1.0) < MIN_GAIN * whole_scale for r in regions):
         return None
     return regions
 
