@@ -15,7 +15,7 @@ the same ("regions"). A crop costs one inference, as the whole frame does, so:
 - while more than `max_regions` are left the two whose union is smallest are merged (one inference,
   a little shrunk);
 - a region shrunk about as much as the whole frame would be gains nothing: the whole frame is used;
-- a person cut by a region's inner edge (one that is not the picture's) is not kept as cut: unless
+- a person cut by a region's inner edge (one that is not the picture's) is never kept as cut: unless
   another region saw them whole, their region is grown over the cut side and looked at once more;
 - the detections of all regions, in picture pixels, go through one suppression by overlap, so a
   person seen by two regions is one.
@@ -40,7 +40,10 @@ SMALL_PX = 80
 MARGIN = 1.25  # a region's side over its box's long side: room for the arms and the next step
 # A region must see people at least this much larger than the whole frame would, or it is not worth it.
 MIN_GAIN = 1.2
-_EDGE_PX = 2.0  # a box this close to a region's inner edge was cut by it
+# A box this close to a region's inner edge was cut by it: the model ends a cut person's box a few of
+# its pixels short of the crop's edge (2 px let half-people through on the people clips).
+_EDGE = 0.02  # of the region's side
+_EDGE_MIN_PX = 4.0
 _SAME_IOU = 0.5  # two regions' boxes this alike are one person (the decoder's own NMS uses 0.45)
 _INSIDE = 0.8  # a cut box this much inside a whole one is the same person, seen whole elsewhere
 _COVERED = 0.5  # an interest box this much inside a region already planned needs none of its own
@@ -139,11 +142,12 @@ def plan(
 def _cut_sides(d: Detection, region: Box, size: tuple[int, int]) -> tuple[bool, bool, bool, bool]:
     """Which of the region's inner edges (left, top, right, bottom) the box touches."""
     width, height = size
+    edge = max(_EDGE_MIN_PX, _EDGE * max(region[2] - region[0], region[3] - region[1]))
     return (
-        region[0] > 0 and d.x1 <= region[0] + _EDGE_PX,
-        region[1] > 0 and d.y1 <= region[1] + _EDGE_PX,
-        region[2] < width and d.x2 >= region[2] - _EDGE_PX,
-        region[3] < height and d.y2 >= region[3] - _EDGE_PX,
+        region[0] > 0 and d.x1 <= region[0] + edge,
+        region[1] > 0 and d.y1 <= region[1] + edge,
+        region[2] < width and d.x2 >= region[2] - edge,
+        region[3] < height and d.y2 >= region[3] - edge,
     )
 
 
@@ -207,10 +211,11 @@ def detect_regions(
         unseen = [d for d in cut if not any(_overlap(_box(d), b) >= _INSIDE * _area(_box(d)) for b in boxes)]
         if not unseen:
             continue
-        # Seen nowhere whole: look again with the cut sides pushed out. Whatever this second look
-        # cuts is kept as it is (the picture may end there, or the person is larger than a region).
+        # Seen nowhere whole: look again with the cut sides pushed out. What this second look still
+        # cuts is left out too: a half person's foot point would put them in the wrong zone.
         retries += 1
-        whole.extend(_crop(detector, image, _grown(region, unseen, size)))
+        grown = _grown(region, unseen, size)
+        whole.extend(d for d in _crop(detector, image, grown) if not any(_cut_sides(d, grown, size)))
     if counters is not None:
         counters.cropped += 1
         counters.regions += runs + retries

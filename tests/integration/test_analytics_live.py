@@ -213,6 +213,9 @@ def test_an_empty_scene_raises_nothing_though_it_moves(site: Gateway) -> None:
     )
     cam = site.analytics()["cameras"]["empty"]
     assert cam["motion_frames"] > 0 and cam["detected_frames"] > 0, cam
+    # Every detector frame was looked at whole or in regions; the moving things made regions.
+    assert cam["whole_frames"] + cam["region_frames"] <= cam["detected_frames"] + 1, cam
+    assert cam["region_inferences"] >= cam["region_frames"] > 0, cam
     assert site.events("empty") == []
     assert cam["events"] == 0, cam
 
