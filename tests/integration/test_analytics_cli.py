@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,19 @@ def test_detect_prints_the_crossing_and_a_summary(walk: PeopleClip, rules_file: 
     [crossing] = [line for line in lines if "line_crossing" in line]
     assert "door" in crossing and "watched direction" in crossing, crossing
     assert any(line.startswith("done:") and "1 event(s)" in line for line in lines), out.stdout
+    assert "line door: towards 1" in lines, out.stdout
+    [looked] = [line for line in lines if line.startswith("looked at:")]
+    assert re.fullmatch(r"looked at: [1-9]\d* whole frame\(s\), \d+ frame\(s\) in regions \(\d+ crop\(s\)\)", looked)
+
+
+def test_detect_without_regions_looks_at_whole_frames_only_and_still_counts_the_crossing(
+    walk: PeopleClip, rules_file: Path
+) -> None:
+    out = run_cli(["detect", str(walk.path), "--rules", str(rules_file), "--no-regions"], child_env(LANGUAGE="en"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    [looked] = [line for line in lines if line.startswith("looked at:")]
+    assert looked.endswith("whole frame(s), 0 frame(s) in regions (0 crop(s))"), looked
     assert "line door: towards 1" in lines, out.stdout
 
 
