@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.analytics.frames import Frame, Motion, MotionGate
 from gateway.analytics.geometry import Point, scale
-from gateway.analytics.regions import Look, RegionCounters, detect_regions, plan
+from gateway.analytics.regions import Box, Look, RegionCounters, detect_regions, plan
 from gateway.analytics.rules import RuleEngine, RuleHit
 from gateway.analytics.tracker import LOW_SCORE, Track, Tracker
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, LineCrossingRule
@@ -31,6 +31,16 @@ def detector_confidence(settings: AnalyticsConfig) -> float:
 def persons(detections: list[Detection], settings: AnalyticsConfig) -> list[Detection]:
     """The detections that count as people: at or above the configured confidence."""
     return [d for d in detections if d.score >= settings.detector.confidence]
+
+
+def trails(tracks: list[Track], looks: int = 3) -> list[Box]:
+    """Where each tracked person stood in their last looks: their box now, moved to each foot point."""
+    out: list[Box] = []
+    for t in tracks:
+        w, h = t.detection.width, t.detection.height
+        for _at, (fx, fy) in list(t.history)[-looks:]:
+            out.append((fx - w / 2, fy - h, fx + w / 2, fy))
+    return out
 
 
 @dataclass
@@ -105,9 +115,12 @@ class CameraAnalyzer:
         h, w = frame.image.shape[:2]
         regions = None
         if not look.full:
-            tracked = [t.predicted(frame.at) for t in self._tracker.tracks()]
+            tracks = self._tracker.tracks()
+            tracked = [t.predicted(frame.at) for t in tracks]
             d = self._settings.detector
-            regions = plan([*tracked, *look.motion], (w, h), detector.input_size, d.region_zoom, d.max_regions)
+            regions = plan(
+                tracked, look.motion, (w, h), detector.input_size, d.region_zoom, d.max_regions, trails(tracks)
+            )
         if regions is None:
             self.regions.full += 1
             self._last_full_at = frame.at

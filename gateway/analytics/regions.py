@@ -95,21 +95,32 @@ def _iou(a: Box, b: Box) -> float:
 
 
 def plan(
-    interest: Sequence[Box], size: tuple[int, int], model_side: int, zoom: float, max_regions: int
+    tracked: Sequence[Box],
+    motion: Sequence[Box],
+    size: tuple[int, int],
+    model_side: int,
+    zoom: float,
+    max_regions: int,
+    trails: Sequence[Box] = (),
 ) -> list[Box] | None:
     """The crops to run the detector on, in picture pixels; None: the whole frame instead.
 
-    `model_side`: the detector's input side; crops are at least model_side / zoom pixels.
-
-    `interest` in order of weight: the tracked people first, then the motion blobs largest first, so
-    that a group forms around a person, not around a speck of noise or the trail behind them.
+    `tracked`: the tracked people's predicted boxes; `motion`: the motion blobs, largest first. The
+    people go first, so that a group forms around a person, not around a speck of noise or the trail
+    behind them. `model_side`: the detector's input side; crops are at least model_side / zoom pixels.
+    `trails`: where the tracked people were in the last looks.
     """
     width, height = size
+    interest = [*tracked, *motion]
     if not interest or width <= 0 or height <= 0:
         return None
-    # Everything of interest already large enough in the whole frame: one inference sees it all.
+    # Everything of interest already large enough in the whole frame: one inference sees it all. A
+    # blob mostly inside a tracked person, or where one just was, is that person moving an arm or the
+    # ghost the adapting background keeps of them for a look or two, not someone small: it does not count.
     whole_scale = model_side / max(width, height)
-    if all(max(b[2] - b[0], b[3] - b[1]) * whole_scale >= SMALL_PX for b in interest):
+    people = [square(t, 0.0, size) for t in [*tracked, *trails]]  # with MARGIN around each
+    unexplained = [m for m in motion if not any(_overlap(m, p) >= _COVERED * _area(m) for p in people)]
+    if all(max(b[2] - b[0], b[3] - b[1]) * whole_scale >= SMALL_PX for b in [*tracked, *unexplained]):
         return None
     side_min = model_side / zoom
     # Boxes that fit one square of side_min together share it; a box mostly inside a group's square

@@ -66,11 +66,11 @@ def contains(outer: Box, inner: Box) -> bool:
 
 
 def test_nothing_of_interest_means_the_whole_frame() -> None:
-    assert plan([], HD, 416, 1.0, 4) is None
+    assert plan([], [], HD, 416, 1.0, 4) is None
 
 
 def test_a_small_box_gets_a_square_of_the_model_side_centred_on_it() -> None:
-    (region,) = plan([(1000, 500, 1040, 600)], HD, 416, 1.0, 4) or []
+    (region,) = plan([], [(1000, 500, 1040, 600)], HD, 416, 1.0, 4) or []
     assert region == (812.0, 342.0, 1228.0, 758.0)
 
 
@@ -80,44 +80,51 @@ def test_a_square_near_the_corner_is_moved_inside_the_picture() -> None:
 
 
 def test_a_large_person_gets_a_margin_around_them() -> None:
-    (region,) = plan([(800, 200, 1000, 560)], HD, 416, 1.0, 4) or []
+    (region,) = plan([], [(800, 200, 1000, 560)], HD, 416, 1.0, 4) or []
     assert region[2] - region[0] == pytest.approx(450) and contains(region, (800, 200, 1000, 560))
 
 
 def test_when_everything_is_large_enough_in_the_whole_frame_one_inference_sees_it_all() -> None:
     near_camera = [(800, 100, 1000, 600), (1300, 300, 1500, 800)]  # 108 px of the 416 input when whole
-    assert plan(near_camera, HD, 416, 2.0, 3) is None
-    assert plan([*near_camera, (100, 100, 130, 180)], HD, 416, 2.0, 3) is not None  # and someone far away
+    assert plan([], near_camera, HD, 416, 2.0, 3) is None
+    assert plan([], [*near_camera, (100, 100, 130, 180)], HD, 416, 2.0, 3) is not None  # and someone far away
+    person = (800, 100, 1000, 600)
+    assert plan([person], [(950, 300, 990, 340)], HD, 416, 2.0, 3) is None  # the tracked person's arm moving
+    assert plan([person], [(1500, 300, 1540, 340)], HD, 416, 2.0, 3) is not None  # something small elsewhere
+    # the ghost the adapting background keeps of a walker where they just were is not someone small
+    now, before, ghost = (1000, 100, 1150, 600), (700, 100, 850, 600), (720, 500, 800, 560)
+    assert plan([now], [ghost], HD, 416, 2.0, 3) is not None
+    assert plan([now], [ghost], HD, 416, 2.0, 3, trails=[before]) is None
     sub_stream = [(200, 100, 300, 330)]  # 640x360: 150 px of the input
-    assert plan(sub_stream, (640, 360), 416, 2.0, 3) is None
+    assert plan([], sub_stream, (640, 360), 416, 2.0, 3) is None
 
 
 def test_boxes_that_fit_one_square_share_it() -> None:
     near = [(1000, 500, 1040, 600), (1100, 520, 1150, 640), (1020, 610, 1060, 700)]
-    (region,) = plan(near, HD, 416, 1.0, 4) or []
+    (region,) = plan([], near, HD, 416, 1.0, 4) or []
     assert all(contains(region, b) for b in near)
 
 
 def test_boxes_apart_get_a_square_each_and_the_cap_merges_the_nearest() -> None:
     apart = [(100, 100, 150, 250), (900, 100, 950, 250), (1700, 100, 1750, 250), (900, 800, 950, 950)]
-    regions = plan(apart, HD, 416, 1.0, 4) or []
+    regions = plan([], apart, HD, 416, 1.0, 4) or []
     assert len(regions) == 4 and all(r[2] - r[0] == 416 for r in regions)
-    capped = plan(apart, HD, 416, 1.0, 3) or []
+    capped = plan([], apart, HD, 416, 1.0, 3) or []
     assert len(capped) == 3 and all(any(contains(r, b) for r in capped) for b in apart)
     # the two top-left-most were not the pair merged: the top middle and the one below it are nearest
     assert max(r[3] - r[1] for r in capped) > 416
 
 
 def test_a_region_nearly_as_large_as_the_picture_gives_way_to_the_whole_frame() -> None:
-    assert plan([(100, 0, 1700, 1080)], HD, 416, 1.0, 4) is None
-    assert plan([(0, 0, 40, 100), (1880, 980, 1920, 1080)], HD, 416, 1.0, 1) is None
+    assert plan([], [(100, 0, 1700, 1080)], HD, 416, 1.0, 4) is None
+    assert plan([], [(0, 0, 40, 100), (1880, 980, 1920, 1080)], HD, 416, 1.0, 1) is None
 
 
 def test_a_region_inside_another_is_dropped() -> None:
     big, small = (600, 100, 1000, 900), (1200, 300, 1230, 360)
-    regions = plan([big, small], HD, 416, 1.0, 1) or []
+    regions = plan([], [big, small], HD, 416, 1.0, 1) or []
     assert len(regions) == 1
-    regions = plan([big, (700, 400, 720, 440)], HD, 100, 1.0, 4) or []
+    regions = plan([], [big, (700, 400, 720, 440)], HD, 100, 1.0, 4) or []
     assert len(regions) == 1 and contains(regions[0], big)
 
 
@@ -127,7 +134,7 @@ def test_a_region_inside_another_is_dropped() -> None:
 def test_detections_come_back_in_picture_pixels_with_their_keypoints() -> None:
     person = (1010.0, 520.0, 1050.0, 640.0)
     det, counters = BlockDetector(), RegionCounters()
-    found = detect_regions(det, picture(person), plan([person], HD, 416, 1.0, 4) or [], counters)
+    found = detect_regions(det, picture(person), plan([], [person], HD, 416, 1.0, 4) or [], counters)
     assert boxes(found) == [person]
     kpts = found[0].keypoints
     assert kpts is not None and kpts[0, 0] == pytest.approx(1030) and kpts[0, 1] == pytest.approx(520)
