@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from gateway.analytics.analyzer import CameraAnalyzer
+from gateway.analytics.analyzer import CameraAnalyzer, trails
 from gateway.analytics.frames import Frame, MotionGate
 from gateway.analytics.regions import Box, RegionCounters, detect_regions, plan, square, suppress
+from gateway.analytics.tracker import Track
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, MotionConfig
 from models.base import Detection, Image
 
@@ -230,3 +231,10 @@ def test_zoom_lets_a_region_be_smaller_than_the_model_input() -> None:
     a, det = analyzer(region_zoom=2.0), BlockDetector()
     walk(a, det, 2)
     assert (208, 208) in det.calls
+
+
+def test_trails_put_the_tracked_person_box_on_their_last_foot_points() -> None:
+    track = Track(id=1, detection=Detection(300, 100, 340, 220, 0.9), first_seen=0.0, last_seen=1.0)
+    for at, foot in [(0.0, (100.0, 200.0)), (0.5, (200.0, 210.0)), (1.0, (320.0, 220.0)), (1.5, (400.0, 220.0))]:
+        track.history.append((at, foot))
+    assert trails([track]) == [(180.0, 90.0, 220.0, 210.0), (300.0, 100.0, 340.0, 220.0), (380.0, 100.0, 420.0, 220.0)]
