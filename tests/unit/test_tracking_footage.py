@@ -10,11 +10,13 @@ whatever the detector finds: a dwell that only a held id reaches, crossings that
 twice the same way, ids not much above the clip's 19 people. The figures were measured with the tracker
 before issue 25 beside it (docs/analytics.md): it cut the long stays but one into shorter ids, so the
 loitering rule fired once, and it counted fewer crossings. With the whole frame only, the model found
-0.8 people a frame here; with regions 5.4 (12 stays, 31 crossings).
+0.8 people a frame here; with regions 5.4 (12 stays, 31 crossings over the whole clip; the test reads
+its first 56 s: 6 stays, 22 crossings).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -35,6 +37,7 @@ SETTINGS = AnalyticsConfig()
 SOURCE_FPS = 10
 PEOPLE = 19  # MOT 2015's PETS09-S2L1 ground truth has 19 tracks
 LINE_X = 450  # a line across the walkway, from the lawn's edge to the bottom of the picture
+FRAMES = 560  # the first 56 s: enough stays and crossings for two thirds of the detector's time
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +61,7 @@ def run(detector: Detector) -> tuple[CameraAnalyzer, list[RuleHit], set[int]]:
     step = round(SOURCE_FPS / SETTINGS.fps)
     hits: list[RuleHit] = []
     ids: set[int] = set()
-    for n, image in enumerate(read_frames(VTEST)):
+    for n, image in enumerate(itertools.islice(read_frames(VTEST), FRAMES)):
         frame = Frame(np.ascontiguousarray(image), n / SOURCE_FPS, 0.0)
         look = None if n % step else analyzer.look(frame)
         if look is None:
@@ -72,13 +75,13 @@ def run(detector: Detector) -> tuple[CameraAnalyzer, list[RuleHit], set[int]]:
 def test_most_people_are_found_and_ids_stay_near_one_per_person(
     run: tuple[CameraAnalyzer, list[RuleHit], set[int]],
 ) -> None:
-    """The regions find the walkers the whole frame shrinks below the model's reach (5.4 people a frame
-    against 0.8 with regions off, measured 2026-12-07), and the tracker keeps them at about one id each:
-    the issue's bound is 2 per person."""
+    """The regions find the walkers the whole frame shrinks below the model's reach (5.0 people a frame
+    in these 56 s, 5.4 over the whole clip, against 0.8 with regions off, measured 2026-12-07), and the
+    tracker keeps them at about one id each (15 ids here): the issue's bound is 2 per person."""
     analyzer, _, ids = run
     assert analyzer.counters.persons >= 4 * analyzer.counters.detected, analyzer.counters
     assert analyzer.regions.cropped >= analyzer.regions.full * 10, analyzer.regions
-    assert 12 <= len(ids) <= 2 * PEOPLE, sorted(ids)
+    assert 10 <= len(ids) <= 2 * PEOPLE, sorted(ids)
 
 
 def test_the_long_stays_are_timed_on_one_id_each(run: tuple[CameraAnalyzer, list[RuleHit], set[int]]) -> None:
