@@ -60,7 +60,7 @@ class _Vendor:
     tz_hours: int  # the device's local time zone, for LocalDateTime
     main: _Stream
     sub: _Stream
-    embed_credentials: bool = False  # put user:password@ into stream URIs, as some firmwares do
+    embed_credentials: bool = False  # put the credentials into stream URIs, as some firmwares do
     realm: str = "IP Camera"
     auth_fail_status: int = 400  # HTTP status of a NotAuthorized fault
     lost_subscription_status: int = 400  # HTTP status of the fault for a subscription it no longer knows

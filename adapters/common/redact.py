@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 
-# scheme://user:password@host -> scheme://user:***@host ; also catches URLs inside longer text
+# The password of a URL's userinfo becomes *** (scheme://user:***@host); also catches URLs inside longer text
 # (exception messages from FFmpeg/PyAV quote the URL they failed on).
 _URL_CREDENTIALS = re.compile(r"(?P<prefix>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*):(?P<secret>[^\s@/]*)@")
 # key=value or "key": "value" forms that carry secrets in query strings, headers or JSON.

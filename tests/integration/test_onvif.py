@@ -65,7 +65,7 @@ async def test_hik_like_capabilities_fallback_h265_and_stripped_credentials() ->
     main, sub = inv.profiles
     assert main.encoding is not None and main.encoding.codec == "h265" and main.encoding.width == 2560
     assert main.encoding.fps is None and main.encoding.gop == 40
-    assert (main.stream_uri, sub.stream_uri) == (MAIN, SUB)  # the device embedded user:password@
+    assert (main.stream_uri, sub.stream_uri) == (MAIN, SUB)  # the device embedded the credentials
     assert main.snapshot_uri is None  # GetSnapshotUri not supported
     assert inv.recordings is not None and inv.recordings.recordings == 1
 
