@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from benchmarks.common import REPO
-from models.base import Detection, Detector
+from models.base import Detection, Detector, iou
 from models.registry import load_detector, model_path, verify_model
 from models.yolo_onnx import YoloOnnxDetector, decode, letterbox
 from models.yolo_openvino import YoloOpenVinoDetector
@@ -82,14 +82,6 @@ def timed(fn: Callable[[], Any], runs: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def iou(a: Detection, b: Detection) -> float:
-    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = w * h
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
-
-
 def accuracy(found: list[list[Detection]], reference: list[list[Detection]]) -> dict[str, float]:
     matched = n_found = n_ref = 0
     ious: list[float] = []
@@ -98,12 +90,12 @@ def accuracy(found: list[list[Detection]], reference: list[list[Detection]]) -> 
         n_found, n_ref = n_found + len(dets), n_ref + len(refs)
         free = list(refs)
         for d in sorted(dets, key=lambda d: -d.score):
-            best = max(free, key=lambda r: iou(d, r), default=None)
-            if best is None or iou(d, best) < 0.5:
+            best = max(free, key=lambda r: iou(d.box, r.box), default=None)
+            if best is None or iou(d.box, best.box) < 0.5:
                 continue
             free.remove(best)
             matched += 1
-            ious.append(iou(d, best))
+            ious.append(iou(d.box, best.box))
             if d.keypoints is not None and best.keypoints is not None:
                 seen = best.keypoints[:, 2] >= 0.5
                 if seen.any():

@@ -45,9 +45,9 @@ from benchmarks import tracker_baseline
 from gateway.analytics.analyzer import CameraAnalyzer, detector_confidence, persons
 from gateway.analytics.frames import Frame
 from gateway.analytics.regions import suppress
-from gateway.analytics.tracker import LOW_SCORE, Tracker, assign, iou
+from gateway.analytics.tracker import LOW_SCORE, Tracker, assign
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
-from models.base import Detection, Detector, Image
+from models.base import Detection, Detector, Image, iou
 from models.registry import load_detector
 from sim.footage import VTEST, footage_path
 from sim.people_clips import PEOPLE_CLIP_NAMES, PeopleClip, make_people_clips
@@ -106,7 +106,7 @@ def track(
             run.seen[t.id] = (first, at)
             if t.last_seen == at:
                 d = t.detection
-                boxes[t.id] = (d.x1, d.y1, d.x2, d.y2)
+                boxes[t.id] = d.box
         run.frames.append(Observed(at, boxes))
     run.update_ms = 1000 * spent / max(len(detections), 1)
     return run
@@ -247,7 +247,7 @@ def pipeline(
                 run.seen[t.id] = (first, frame.at)
                 if t.last_seen == frame.at:
                     d = t.detection
-                    boxes[t.id] = (d.x1, d.y1, d.x2, d.y2)
+                    boxes[t.id] = d.box
         run.frames.append(Observed(frame.at, boxes))
         found.append(persons(dets, settings))
     spent = time.process_time() - cpu0
@@ -265,7 +265,7 @@ def detection_scores(found: list[list[Detection]], truth: list[Truth]) -> dict[s
     """Recall and precision of the persons reported against ground truth (IoU >= MATCH_IOU), visible people only."""
     tp = fn = fp = 0
     for dets, present in zip(found, truth, strict=True):
-        hyp = {i: (d.x1, d.y1, d.x2, d.y2) for i, d in enumerate(dets)}
+        hyp = {i: d.box for i, d in enumerate(dets)}
         matched = _match(present, hyp)
         tp += sum(1 for p in matched if present[p][1])
         fn += sum(1 for p, (_, visible) in present.items() if visible and p not in matched)
@@ -312,7 +312,7 @@ def reference(kind: str, images: list[Image], indices: list[int]) -> list[Truth]
                             for d in det.detect(np.ascontiguousarray(image[y : y + 320, x : x + 320]))
                         ]
                 found = suppress(found)
-            out.append({i: ((d.x1, d.y1, d.x2, d.y2), True) for i, d in enumerate(found)})
+            out.append({i: (d.box, True) for i, d in enumerate(found)})
     finally:
         det.close()
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 Image = npt.NDArray[np.uint8]  # H x W x 3, BGR, as OpenCV and PyAV's "bgr24" give it
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in image pixels
 
 # COCO keypoint order of the pose models: index -> name.
 KEYPOINT_NAMES = (
@@ -59,9 +60,24 @@ class Detection:
         return self.y2 - self.y1
 
     @property
+    def box(self) -> Box:
+        return (self.x1, self.y1, self.x2, self.y2)
+
+    @property
     def foot(self) -> tuple[float, float]:
         """Bottom centre of the box: where the person stands, which is what zones are judged on."""
         return ((self.x1 + self.x2) / 2.0, self.y2)
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 @dataclass(frozen=True)

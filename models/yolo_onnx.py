@@ -8,6 +8,7 @@ work without it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,6 +99,19 @@ def decode(
     ]
 
 
+def detect_with(
+    infer: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]],
+    image: Image,
+    input_size: int,
+    confidence: float,
+    keypoints: int,
+) -> list[Detection]:
+    """Persons in `image` by a runtime's `infer`: letterbox, the network, decode (every runtime's detect)."""
+    check_image(image)
+    blob, box = letterbox(image, input_size)
+    return decode(infer(blob), box, image.shape, confidence, keypoints)
+
+
 class YoloOnnxDetector:
     """A YOLO pose model exported to ONNX by `python -m models.export`, run with onnxruntime on the CPU."""
 
@@ -138,9 +152,7 @@ class YoloOnnxDetector:
         return output
 
     def detect(self, image: Image) -> list[Detection]:
-        check_image(image)
-        blob, box = letterbox(image, self.input_size)
-        return decode(self.infer(blob), box, image.shape, self.confidence, self.keypoints)
+        return detect_with(self.infer, image, self.input_size, self.confidence, self.keypoints)
 
     def close(self) -> None:
         self._session = None

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from models.base import Detection, Image, RuntimeChoice
 from models.errors import ModelError
-from models.yolo_onnx import check_image, decode, letterbox
+from models.yolo_onnx import detect_with
 
 
 class YoloOpenVinoDetector:
@@ -89,9 +89,7 @@ class YoloOpenVinoDetector:
         return output
 
     def detect(self, image: Image) -> list[Detection]:
-        check_image(image)
-        blob, box = letterbox(image, self.input_size)
-        return decode(self.infer(blob), box, image.shape, self.confidence, self.keypoints)
+        return detect_with(self.infer, image, self.input_size, self.confidence, self.keypoints)
 
     def close(self) -> None:
         with self._lock:

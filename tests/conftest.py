@@ -13,6 +13,7 @@ from tests.support.faulttable import TABLE
 from tests.support.ports import use_worker_ports
 
 if TYPE_CHECKING:
+    from models.base import Detector
     from sim.clips import ClipInfo
     from sim.people_clips import PeopleClip
     from tests.support.postgres import PostgresServer
@@ -26,6 +27,27 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 # kernel's ephemeral ports (tests/support/ports.py): workers never race for a port. Child processes
 # inherit the range.
 use_worker_ports()
+
+
+@pytest.fixture(scope="module")
+def detector() -> Iterator[Detector]:
+    """The product's default detector, loaded as the analytics service loads it (down to the tracker's
+    low score), with two threads: the real-footage and clip tests run it on hundreds of frames."""
+    from gateway.analytics.analyzer import detector_confidence
+    from gateway.config.analytics import AnalyticsConfig
+    from models.registry import load_detector
+
+    settings = AnalyticsConfig()
+    d = settings.detector
+    det = load_detector(
+        d.backend,
+        model=d.model,
+        models_dir=Path(__file__).resolve().parents[1] / d.models_dir,
+        threads=2,
+        confidence=detector_confidence(settings),
+    )
+    yield det
+    det.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 from gateway.analytics.frames import Frame, Motion, MotionGate
 from gateway.analytics.geometry import Point, scale
-from gateway.analytics.regions import Box, Look, RegionCounters, detect_regions, plan
+from gateway.analytics.regions import Look, RegionCounters, detect_regions, plan
 from gateway.analytics.rules import RuleEngine, RuleHit
 from gateway.analytics.tracker import LOW_SCORE, Track, Tracker
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, LineCrossingRule
-from models.base import Detection, Detector
+from models.base import Box, Detection, Detector
 
 # How often people who stand still are looked at again: often enough that the tracker (which
 # forgets a person after two seconds unseen) keeps them, half the cost of the full rate.

@@ -20,6 +20,7 @@ from av.video.codeccontext import VideoCodecContext
 
 from adapters.common.media import Packet, StreamInfo
 from gateway.config.analytics import MotionConfig
+from models.base import Box
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ _SPECKLE = np.ones((3, 3), np.uint8)
 # is 40 px of a 1080p picture); regions are squares of the model's side around each blob anyway.
 _JOIN = np.ones((7, 7), np.uint8)
 _MAX_BLOBS = 32  # the largest ones; more means the whole picture moves, and regions merge to it
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)

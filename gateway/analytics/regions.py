@@ -30,9 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from models.base import Detection, Detector, Image
-
-Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in picture pixels
+from models.base import Box, Detection, Detector, Image, iou
 
 # A person whose box is at least this many pixels of the model's input in the whole frame is found
 # there (YOLO11n-pose finds most people from about 60 px, few under 40: vtest.avi at three scales).
@@ -86,12 +84,6 @@ def _area(box: Box) -> float:
 
 def _overlap(a: Box, b: Box) -> float:
     return _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-
-
-def _iou(a: Box, b: Box) -> float:
-    inter = _overlap(a, b)
-    union = _area(a) + _area(b) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def plan(
@@ -190,15 +182,11 @@ def _crop(detector: Detector, image: Image, region: Box) -> list[Detection]:
     return [_shifted(d, x1, y1) for d in detector.detect(image[y1:y2, x1:x2])]
 
 
-def _box(d: Detection) -> Box:
-    return (d.x1, d.y1, d.x2, d.y2)
-
-
 def suppress(detections: Sequence[Detection]) -> list[Detection]:
     """One box per person across regions: the higher score wins among boxes overlapping by _SAME_IOU."""
     kept: list[Detection] = []
     for d in sorted(detections, key=lambda d: d.score, reverse=True):
-        if all(_iou(_box(d), _box(k)) < _SAME_IOU for k in kept):
+        if all(iou(d.box, k.box) < _SAME_IOU for k in kept):
             kept.append(d)
     return kept
 
@@ -218,8 +206,8 @@ def detect_regions(
             cut_in.append((region, cut))
     runs, retries = len(regions), 0
     for region, cut in cut_in:
-        boxes = [_box(k) for k in whole]
-        unseen = [d for d in cut if not any(_overlap(_box(d), b) >= _INSIDE * _area(_box(d)) for b in boxes)]
+        boxes = [k.box for k in whole]
+        unseen = [d for d in cut if not any(_overlap(d.box, b) >= _INSIDE * _area(d.box) for b in boxes)]
         if not unseen:
             continue
         # Seen nowhere whole: look again with the cut sides pushed out. What this second look still

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from models.base import Detection
+from models.base import Box, Detection, iou
 
 Point = tuple[float, float]
-Box = tuple[float, float, float, float]
 Vector = npt.NDArray[np.float64]
 
 HISTORY = 64  # foot points kept per track: 30 s at 2 fps, enough for direction and dwell displays
@@ -129,16 +128,6 @@ class Track:
         return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-def iou(a: Box, b: Box) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def _centre(box: Box) -> Point:
     return ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
 
@@ -155,10 +144,6 @@ def _size(box: Box) -> float:
 
 def _inside(p: Point, width: int, height: int) -> bool:
     return 0 <= p[0] < width and 0 <= p[1] < height
-
-
-def _box(d: Detection) -> Box:
-    return (d.x1, d.y1, d.x2, d.y2)
 
 
 class Tracker:
@@ -257,7 +242,7 @@ class Tracker:
                 det = detections[j]
                 if det.label != label:
                     continue
-                other = _box(det)
+                other = det.box
                 s2, c2 = _size(other), _centre(other)
                 ratio = max(s1, s2) / min(s1, s2)
                 if ratio > _MAX_SIZE_RATIO:
@@ -271,9 +256,9 @@ class Tracker:
         return {rows[a]: cols[b] for a, b in assign(cost) if cost[a, b] < _UNMATCHED}
 
     def _hit(self, track: Track, det: Detection, at: float) -> None:
-        box = _box(det)
+        box = det.box
         if track.motion is None:
-            track.motion = _Motion.start(_box(track.detection))
+            track.motion = _Motion.start(track.detection.box)
         track.motion.update(box, min(max(at - track.last_seen, 0.0), _PREDICT_MAX_S))
         track.velocity = (float(track.motion.mean[4]), float(track.motion.mean[5]))
         track.detection = det
@@ -289,7 +274,7 @@ class Tracker:
             first_seen=at,
             last_seen=at,
             confirmed=self.min_hits <= 1,
-            motion=_Motion.start(_box(det)),
+            motion=_Motion.start(det.box),
         )
         track.history.append((at, det.foot))
         self._next_id += 1

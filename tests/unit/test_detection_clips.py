@@ -8,31 +8,15 @@ ground truth the assertions are drawn from.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from gateway.analytics.analyzer import detector_confidence
 from gateway.analytics.offline import ClipResult, run_clip
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from models.base import Detector
-from models.registry import load_detector
 from sim.people_clips import PeopleClip
 
-REPO = Path(__file__).resolve().parents[2]
 SETTINGS = AnalyticsConfig()
-
-
-@pytest.fixture(scope="module")
-def detector() -> Iterator[Detector]:
-    d = SETTINGS.detector
-    det = load_detector(
-        d.backend, model=d.model, models_dir=REPO / d.models_dir, threads=2, confidence=detector_confidence(SETTINGS)
-    )
-    yield det
-    det.close()
 
 
 def analyse(clip: PeopleClip, detector: Detector, rules: list[dict[str, Any]]) -> ClipResult:

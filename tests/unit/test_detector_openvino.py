@@ -16,7 +16,7 @@ import pytest
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from models.base import Detection, Detector, Image
+from models.base import Detection, Detector, Image, iou
 from models.errors import ModelError
 from models.registry import RUNTIMES, load_detector
 from models.yolo_openvino import YoloOpenVinoDetector
@@ -52,21 +52,13 @@ def runtimes() -> Iterator[tuple[Detector, Detector]]:
     ov.close()
 
 
-def iou(a: Detection, b: Detection) -> float:
-    w = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    h = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = w * h
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
-
-
 def matched(sure: list[Detection], others: list[Detection]) -> list[tuple[Detection, Detection | None]]:
     """Each sure person (highest score first) with the other runtime's best-overlapping box, if any."""
     free = list(others)
     pairs: list[tuple[Detection, Detection | None]] = []
     for d in sorted(sure, key=lambda d: -d.score):
-        best = max(free, key=lambda o: iou(d, o), default=None)
-        if best is not None and iou(d, best) >= 0.5:
+        best = max(free, key=lambda o: iou(d.box, o.box), default=None)
+        if best is not None and iou(d.box, best.box) >= 0.5:
             free.remove(best)
             pairs.append((d, best))
         else:
@@ -87,7 +79,7 @@ def test_both_runtimes_find_the_same_people_on_real_footage(
         for a, b in (("onnxruntime", "openvino"), ("openvino", "onnxruntime")):
             for d, other in matched(sure[a], found[b]):
                 assert other is not None, f"frame {n * 40}: {a} sees {d}, {b} does not"
-                assert iou(d, other) >= 0.9, (n, d, other)
+                assert iou(d.box, other.box) >= 0.9, (n, d, other)
                 assert abs(d.score - other.score) <= 0.05, (n, d.score, other.score)
                 assert d.keypoints is not None and other.keypoints is not None
                 seen = d.keypoints[:, 2] >= 0.5

@@ -15,10 +15,10 @@ import pytest
 
 from gateway.analytics.analyzer import CameraAnalyzer, trails
 from gateway.analytics.frames import Frame, MotionGate
-from gateway.analytics.regions import Box, RegionCounters, detect_regions, plan, square, suppress
+from gateway.analytics.regions import RegionCounters, detect_regions, plan, square, suppress
 from gateway.analytics.tracker import Track
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics, MotionConfig
-from models.base import Detection, Image
+from models.base import Box, Detection, Image
 
 HD = (1920, 1080)
 
@@ -56,7 +56,7 @@ def picture(*people: Box, size: tuple[int, int] = HD) -> Image:
 
 
 def boxes(found: list[Detection]) -> list[Box]:
-    return sorted((d.x1, d.y1, d.x2, d.y2) for d in found)
+    return sorted(d.box for d in found)
 
 
 def contains(outer: Box, inner: Box) -> bool:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.analytics.tracker import HISTORY, Track, Tracker, assign, iou
-from models.base import Detection
+from gateway.analytics.tracker import HISTORY, Track, Tracker, assign
+from models.base import Detection, iou
 
 STEP = 0.5  # 2 analysed frames a second
 

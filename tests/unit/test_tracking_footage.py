@@ -17,37 +17,23 @@ its first 56 s: 6 stays, 22 crossings).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 
-from gateway.analytics.analyzer import CameraAnalyzer, detector_confidence
+from gateway.analytics.analyzer import CameraAnalyzer
 from gateway.analytics.frames import Frame
 from gateway.analytics.rules import RuleHit
 from gateway.config.analytics import AnalyticsConfig, CameraAnalytics
 from models.base import Detector
-from models.registry import load_detector
 from sim.footage import VTEST, read_frames
 
-REPO = Path(__file__).resolve().parents[2]
 SETTINGS = AnalyticsConfig()
 SOURCE_FPS = 10
 PEOPLE = 19  # MOT 2015's PETS09-S2L1 ground truth has 19 tracks
 LINE_X = 450  # a line across the walkway, from the lawn's edge to the bottom of the picture
 FRAMES = 560  # the first 56 s: enough stays and crossings for two thirds of the detector's time
-
-
-@pytest.fixture(scope="module")
-def detector() -> Iterator[Detector]:
-    d = SETTINGS.detector
-    det = load_detector(
-        d.backend, model=d.model, models_dir=REPO / d.models_dir, threads=2, confidence=detector_confidence(SETTINGS)
-    )
-    yield det
-    det.close()
 
 
 @pytest.fixture(scope="module")
