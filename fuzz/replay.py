@@ -1,10 +1,10 @@
 """Fuzz target `replay`: what a recording device and a platform send into a replay
-(adapters/rtsp/replay.py, adapters/rtsp/depacketize.py, adapters/gb28181/mansrtsp.py).
+(adapters/rtsp/protocol.py, adapters/rtsp/depacketize.py, adapters/gb28181/mansrtsp.py).
 
 The first byte picks the parser: the recorder's SDP (`video_of_sdp`, `stream_info_of`), a run of RTP
 packets of H.264 or H.265 (`parse_rtp`, `Depacketizer`; the rest of the input cut into packets by
 2-byte lengths, as RTP interleaved on RTSP's TCP connection frames them), or a platform's MANSRTSP
-command (`mansrtsp.parse`). Allowed: `ReplayError`, `RtpError`, `MansrtspError` (400, 413).
+command (`mansrtsp.parse`). Allowed: `RtspError`, `RtpError`, `MansrtspError` (400, 413).
 Invariants: an access unit is never empty, never holds an empty NAL unit and never passes the size
 bound; a MANSRTSP command's speed is finite and not zero, its seek not negative.
 """
@@ -18,7 +18,7 @@ from fuzz._atheris import INSTRUMENTED, instrument_imports, main
 
 with instrument_imports(include=INSTRUMENTED):
     from adapters.gb28181 import mansrtsp
-    from adapters.rtsp import depacketize, replay
+    from adapters.rtsp import depacketize, protocol
 
 
 def _rtp_run(codec: depacketize.Codec, data: bytes) -> None:
@@ -47,10 +47,10 @@ def test_one_input(data: bytes) -> None:
     kind, rest = data[0] % 4, data[1:]
     if kind == 0:
         try:
-            codec, fmtp, _control = replay.video_of_sdp(rest.decode("utf-8", "replace"))
-        except replay.ReplayError:
+            codec, fmtp, _control = protocol.video_of_sdp(rest.decode("utf-8", "replace"))
+        except protocol.RtspError:
             return
-        info = replay.stream_info_of(codec, fmtp)
+        info = protocol.stream_info_of(codec, fmtp)
         check(info.codec in ("h264", "h265"), "an unknown codec was accepted")
     elif kind in (1, 2):
         _rtp_run("h264" if kind == 1 else "h265", rest)

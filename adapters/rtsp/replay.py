@@ -18,7 +18,6 @@ nothing is dropped). Credentials never appear in a message or exception; the URL
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import math
@@ -29,23 +28,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
-from adapters.common import digest
-from adapters.common.h26x import ParameterSetError, parse_sps
 from adapters.common.media import Packet, StreamInfo
-from adapters.rtsp.depacketize import START_CODE, AccessUnit, Codec, Depacketizer, RtpError, parse_rtp
+from adapters.rtsp.depacketize import AccessUnit, Depacketizer, RtpError, parse_rtp
+from adapters.rtsp.protocol import (
+    MAX_BODY,
+    Credentials,
+    Head,
+    Response,
+    RtspError,
+    has_bye,
+    parse_head,
+    request,
+    resolve,
+    session_of,
+    stream_info_of,
+    video_of_sdp,
+)
 
 log = logging.getLogger(__name__)
 
 ONVIF_EXTENSION: Final = 0xABAC
 NTP_UNIX_OFFSET: Final = 2_208_988_800
-USER_AGENT: Final = "site-video-gateway"
-MAX_RESPONSE_HEAD: Final = 16 * 1024
-MAX_BODY: Final = 64 * 1024
 # After the recorder's RTCP BYE, the last frames may still be on their way behind it.
 BYE_LINGER_S: Final = 0.5
-_CODECS: Final = {"H264": "h264", "H265": "h265", "HEVC": "h265"}
 
 
 class ReplayError(Exception):
@@ -64,25 +71,6 @@ class ReplayFrame:
 
     packet: Packet
     recorded: float | None  # seconds since 1970, from the ONVIF replay header extension
-
-
-@dataclass(frozen=True, slots=True)
-class _Response:
-    status: int
-    headers: dict[str, list[str]]  # lower-case names
-    body: bytes
-
-    def get(self, name: str) -> str | None:
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
-
-
-@dataclass(frozen=True, slots=True)
-class _Head:
-    length: int
-    future: asyncio.Future[_Response] | None
-    status: int
-    headers: dict[str, list[str]]
 
 
 def clock_time(moment: float) -> str:
@@ -126,17 +114,14 @@ class RtspReplay:
         self._host = parts.hostname
         self._port = parts.port or 554
         self._username = username
-        self._password = password
+        self._credentials = Credentials(username, password)
         self._timeout_s = timeout_s
-        self._challenge: digest.Challenge | None = None
-        self._basic = False
-        self._nc = 0
         self._cseq = 0
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._read_task: asyncio.Task[None] | None = None
         self._keepalive_task: asyncio.Task[None] | None = None
-        self._waiting: dict[int, asyncio.Future[_Response]] = {}
+        self._waiting: dict[int, asyncio.Future[Response]] = {}
         self._lock = asyncio.Lock()  # one request at a time: some recorders serve requests in order only
         self._queue: asyncio.Queue[ReplayFrame | None] = asyncio.Queue(buffer_frames)
         self._session: str | None = None
@@ -172,23 +157,23 @@ class RtspReplay:
             headers["Require"] = "onvif-replay"
         described = await self._request("DESCRIBE", self.url, headers)
         base = described.get("content-base") or described.get("content-location") or self.url
-        codec, fmtp, control = video_of_sdp(described.body.decode("utf-8", "replace"))
+        try:
+            codec, fmtp, control = video_of_sdp(described.body.decode("utf-8", "replace"))
+        except RtspError as exc:
+            raise ReplayError(exc.reason) from None
         self._aggregate = base
-        self._control = _resolve(base, control)
+        self._control = resolve(base, control)
         self._depacketizer = Depacketizer(codec)
         setup_headers = {"Transport": "RTP/AVP/TCP;unicast;interleaved=0-1"}
         if self.onvif:
             setup_headers["Require"] = "onvif-replay"
         setup = await self._request("SETUP", self._control, setup_headers)
-        session = setup.get("session")
-        if not session:
-            raise ReplayError("the recorder's SETUP answer has no Session")
-        self._session, _, params = session.partition(";")
-        self._session = self._session.strip()
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.lower() == "timeout" and value.isdigit() and int(value) > 0:
-                self._session_timeout_s = float(value)
+        try:
+            self._session, timeout = session_of(setup)
+        except RtspError as exc:
+            raise ReplayError(exc.reason) from None
+        if timeout is not None:
+            self._session_timeout_s = timeout
         self.info = stream_info_of(codec, fmtp)
         self._keepalive_task = asyncio.create_task(self._keepalive(), name=f"rtsp-keepalive-{self.source_id}")
         return self.info
@@ -275,11 +260,14 @@ class RtspReplay:
 
     # --- requests ---------------------------------------------------------------------------------
 
-    async def _request(self, method: str, url: str, headers: dict[str, str], *, retried: bool = False) -> _Response:
+    async def _request(self, method: str, url: str, headers: dict[str, str], *, retried: bool = False) -> Response:
         async with self._lock:
             response = await self._send(method, url, headers)
         if response.status == 401 and not retried and self._username is not None:
-            self._learn_challenge(response)
+            try:
+                self._credentials.learn(response)
+            except RtspError as exc:
+                raise ReplayError(exc.reason, exc.status) from None
             return await self._request(method, url, headers, retried=True)
         if response.status == 401:
             raise ReplayError(
@@ -295,23 +283,24 @@ class RtspReplay:
             raise ReplayError(f"the recorder refused {method}", response.status)
         return response
 
-    async def _send(self, method: str, url: str, headers: dict[str, str]) -> _Response:
+    async def _send(self, method: str, url: str, headers: dict[str, str]) -> Response:
         writer = self._writer
         if writer is None or writer.is_closing() or self.ended is not None:
             raise ReplayError("the connection to the recorder is closed")
         self._cseq += 1
         cseq = self._cseq
-        lines = [f"{method} {url} RTSP/1.0", f"CSeq: {cseq}", f"User-Agent: {USER_AGENT}"]
-        if self._session is not None:
-            lines.append(f"Session: {self._session}")
-        auth = self._authorization(method, url)
-        if auth is not None:
-            lines.append(f"Authorization: {auth}")
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        future: asyncio.Future[_Response] = asyncio.get_running_loop().create_future()
+        message = request(
+            method,
+            url,
+            cseq,
+            session=self._session,
+            authorization=self._credentials.header(method, url),
+            headers=headers,
+        )
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
         self._waiting[cseq] = future
         try:
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            writer.write(message)
             await writer.drain()
             return await asyncio.wait_for(future, self._timeout_s)
         except TimeoutError:
@@ -320,39 +309,6 @@ class RtspReplay:
             raise ReplayError("the connection to the recorder was lost") from None
         finally:
             self._waiting.pop(cseq, None)
-
-    def _learn_challenge(self, response: _Response) -> None:
-        offers = response.headers.get("www-authenticate", [])
-        for offer in offers:
-            if offer.strip().lower().startswith("digest"):
-                try:
-                    self._challenge = digest.parse_challenge(offer.strip())
-                except digest.DigestError as exc:
-                    raise ReplayError(f"the recorder's challenge is unusable: {exc.reason}", 401) from None
-                self._nc = 0
-                return
-        if any(offer.strip().lower().startswith("basic") for offer in offers):
-            self._basic = True
-            return
-        raise ReplayError("the recorder asks for an authentication scheme we do not speak", 401)
-
-    def _authorization(self, method: str, url: str) -> str | None:
-        if self._username is None:
-            return None
-        if self._challenge is not None:
-            self._nc += 1
-            return digest.authorization(
-                self._challenge,
-                method=method,
-                uri=url,
-                username=self._username,
-                password=self._password or "",
-                nc=self._nc,
-            )
-        if self._basic:
-            token = base64.b64encode(f"{self._username}:{self._password or ''}".encode()).decode()
-            return f"Basic {token}"
-        return None
 
     async def _keepalive(self) -> None:
         """GET_PARAMETER at half the session timeout: a paused replay must not be dropped."""
@@ -381,13 +337,13 @@ class RtspReplay:
                     self._last_data = time.monotonic()
                     if channel == 0:
                         await self._on_rtp(data)
-                    elif channel == 1 and _has_bye(data):
+                    elif channel == 1 and has_bye(data):
                         reason = "the recorder ended the replay"
                         await self._linger(reader)
                         return
                 else:
-                    head = self._parse_head(first + await reader.readuntil(b"\r\n\r\n"))
-                    await self._read_body(reader, head)
+                    head, future = self._parse_head(first + await reader.readuntil(b"\r\n\r\n"))
+                    await self._read_body(reader, head, future)
         except asyncio.IncompleteReadError:
             pass
         except asyncio.LimitOverrunError:
@@ -412,31 +368,19 @@ class RtspReplay:
                     if channel == 0:
                         await self._on_rtp(data)
 
-    def _parse_head(self, head: bytes) -> _Head:
-        """A response's status line and headers, and the request waiting for it (None: a request from
-        the recorder, ANNOUNCE or GET_PARAMETER, read and ignored)."""
-        if len(head) > MAX_RESPONSE_HEAD:
-            raise ReplayError("the recorder sent an oversized response")
-        lines = head.decode("latin-1").split("\r\n")
-        status_line = lines[0].split(" ", 2)
-        headers: dict[str, list[str]] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, _, value = line.partition(":")
-                headers.setdefault(name.strip().lower(), []).append(value.strip())
-        length_text = (headers.get("content-length") or ["0"])[0]
-        length = int(length_text) if length_text.isdigit() else 0
-        if length > MAX_BODY:
-            raise ReplayError("the recorder sent an oversized response")
-        if not status_line[0].startswith("RTSP/") or len(status_line) < 2 or not status_line[1].isdigit():
-            # A request from the recorder (ANNOUNCE, GET_PARAMETER...): skip it and its body.
-            return _Head(length, None, 0, headers)
-        cseq_text = (headers.get("cseq") or ["0"])[0]
-        cseq = int(cseq_text) if cseq_text.isdigit() else 0
-        return _Head(length, self._waiting.get(cseq), int(status_line[1]), headers)
+    def _parse_head(self, head: bytes) -> tuple[Head, asyncio.Future[Response] | None]:
+        """A response's head and the request waiting for it (None: a request from the recorder,
+        ANNOUNCE or GET_PARAMETER, read and ignored)."""
+        try:
+            parsed = parse_head(head)
+        except RtspError as exc:
+            raise ReplayError(exc.reason.replace("server", "recorder")) from None
+        return parsed, (None if parsed.status is None else self._waiting.get(parsed.cseq))
 
-    async def _read_body(self, reader: asyncio.StreamReader, head: _Head) -> None:
-        length, future, status, headers = head.length, head.future, head.status, head.headers
+    async def _read_body(
+        self, reader: asyncio.StreamReader, head: Head, future: asyncio.Future[Response] | None
+    ) -> None:
+        length, status, headers = head.length, head.status, head.headers
         body = await reader.readexactly(length) if length else b""
         if future is not None and not future.done():
             if status == 200 and "range" in headers and self._wanted > self._generation:
@@ -446,7 +390,8 @@ class RtspReplay:
                     self._depacketizer.reset()
                 self._unwrapped = None
                 self._drop_stale()
-            future.set_result(_Response(status, headers, body))
+            assert status is not None  # a future is only found for a response
+            future.set_result(Response(status, headers, body))
 
     def _drop_stale(self) -> None:
         while not self._queue.empty():
@@ -504,83 +449,3 @@ class RtspReplay:
     def _end(self, reason: str) -> None:
         if self.ended is None:
             self.ended = reason
-
-
-def _has_bye(data: bytes) -> bool:
-    """Whether an RTCP compound packet holds a BYE (packet type 203)."""
-    offset = 0
-    while offset + 4 <= len(data):
-        if data[offset + 1] == 203:
-            return True
-        offset += 4 * (struct.unpack_from("!H", data, offset + 2)[0] + 1)
-    return False
-
-
-def _resolve(base: str, control: str | None) -> str:
-    if not control or control == "*":
-        return base
-    if control.lower().startswith("rtsp://"):
-        return control
-    return urljoin(base if base.endswith("/") else base + "/", control)
-
-
-def video_of_sdp(sdp: str) -> tuple[Codec, dict[str, str], str | None]:
-    """The video section of the recorder's SDP: its codec, fmtp parameters and control URL."""
-    in_video = False
-    payload: str | None = None
-    rtpmap: dict[str, str] = {}
-    fmtp: dict[str, str] = {}
-    control: str | None = None
-    for raw in sdp.splitlines():
-        line = raw.strip()
-        if line.startswith("m="):
-            if in_video:
-                break
-            parts = line[2:].split()
-            in_video = len(parts) >= 4 and parts[0] == "video"
-            payload = parts[3] if in_video else None
-        elif in_video and line.startswith("a=rtpmap:"):
-            pt, _, encoding = line[9:].partition(" ")
-            rtpmap[pt] = encoding.split("/", 1)[0].upper()
-        elif in_video and line.startswith("a=fmtp:"):
-            pt, _, params = line[7:].partition(" ")
-            if pt == payload:
-                for param in params.split(";"):
-                    name, _, value = param.strip().partition("=")
-                    if name:
-                        fmtp[name.lower()] = value.strip()
-        elif in_video and line.startswith("a=control:"):
-            control = line[10:].strip()
-    if payload is None:
-        raise ReplayError("the recording has no video")
-    codec = _CODECS.get(rtpmap.get(payload, ""))
-    if codec is None:
-        raise ReplayError(f"the recording's video is {rtpmap.get(payload) or 'of an unknown kind'}, not H.264/H.265")
-    if fmtp.get("packetization-mode") == "2" or int(fmtp.get("sprop-max-don-diff", "0") or 0):
-        raise ReplayError("interleaved RTP packetization is not supported")
-    return codec, fmtp, control  # type: ignore[return-value]
-
-
-def stream_info_of(codec: Codec, fmtp: dict[str, str]) -> StreamInfo:
-    """What the SDP says of the video: its parameter sets (as Annex B extradata) and their size."""
-    names = ("sprop-vps", "sprop-sps", "sprop-pps") if codec == "h265" else ("sprop-parameter-sets",)
-    nal_units: list[bytes] = []
-    for name in names:
-        for item in fmtp.get(name, "").split(","):
-            with contextlib.suppress(ValueError):
-                if item.strip():
-                    nal_units.append(base64.b64decode(item.strip(), validate=True))
-    width = height = None
-    profile = None
-    fps = None
-    sps_type = 33 if codec == "h265" else 7
-    for nal in nal_units:
-        kind = (nal[0] >> 1) & 0x3F if codec == "h265" else nal[0] & 0x1F
-        if nal and kind == sps_type:
-            try:
-                info = parse_sps(codec, nal)
-            except ParameterSetError:
-                continue
-            width, height, profile, fps = info.width, info.height, info.profile, info.fps
-    extradata = b"".join(START_CODE + nal for nal in nal_units if nal) or None
-    return StreamInfo(codec, width, height, profile, fps, Fraction(1, 90_000), extradata)
