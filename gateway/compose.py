@@ -49,7 +49,14 @@ from gateway.runtime import Runtime
 from gateway.sessions import SessionStore
 from gateway.storage.db import Database
 from gateway.streams.hub import StreamHub
-from gateway.streams.sources import Source, SourceFactory, StreamName, camera_source, rtsp_source_factory
+from gateway.streams.sources import (
+    LightSources,
+    Source,
+    SourceFactory,
+    StreamName,
+    camera_source,
+    rtsp_source_factory,
+)
 from gateway.tasks import Watchdog
 from gateway.tickets.service import TicketService
 from gateway.tickets.store import TicketStore
@@ -110,6 +117,9 @@ def camera_readers(
         workers = default_worker_count(len(enabled), settings.cameras_per_worker)
     local = cameras_needing_packets(config)
     remote = [cid for cid in enabled if cid not in local]
+    if source_factory is rtsp_source_factory and settings.rtsp_reader == "light":
+        # The forwarded cameras (gop_cameras) are those whose sound a platform may take.
+        source_factory = LightSources(frozenset(c.id for c in config.cameras if c.source.audio and c.id in gop_cameras))
     if workers == 0 or not remote:
         return ThreadReader(settings, buses, source_factory), None, 0
     processes = ProcessReader(settings, remote, workers, source_factory, buses=buses, gop_cameras=gop_cameras)

@@ -6,11 +6,13 @@ here too (:func:`url_source`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Literal, Protocol
 from urllib.parse import unquote, urlsplit
 
 from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, RtspSource, SourceError
+from adapters.rtsp.live import LightRtspSource
 from gateway.config import CameraConfig, SupervisorConfig
 
 StreamName = Literal["main", "sub"]
@@ -54,6 +56,25 @@ def camera_source(camera: CameraConfig, settings: SupervisorConfig, stream: Stre
 def rtsp_source_factory(camera: CameraConfig, settings: SupervisorConfig) -> Source:
     """The main stream's source (the readers' and worker processes' factory)."""
     return camera_source(camera, settings, "main")
+
+
+@dataclass(frozen=True)
+class LightSources:
+    """A source factory that reads a camera's main stream with the light reader (`adapters.rtsp.live`)
+    where it can: RTP over TCP, and no platform takes the camera's sound (`with_sound`). The others get
+    FFmpeg's reader, as from `rtsp_source_factory`. Picklable: worker processes are handed one."""
+
+    with_sound: frozenset[str] = frozenset()
+
+    def __call__(self, camera: CameraConfig, settings: SupervisorConfig) -> Source:
+        if camera.source.transport != "tcp" or camera.id in self.with_sound or camera.source.rtsp is None:
+            return camera_source(camera, settings, "main")
+        return LightRtspSource(
+            camera.id,
+            camera.secret_url(),
+            connect_timeout_s=settings.connect_timeout_s,
+            read_timeout_s=settings.stall_timeout_s,
+        )
 
 
 def url_source(name: str, url: str, *, transport: str = "tcp", timeout_s: float = 5.0) -> RtspSource:

@@ -1,0 +1,175 @@
+"""The light RTSP reader (adapters/rtsp/live.py) against GStreamer's RTSP server, with FFmpeg's reader
+(PyAV) as the independent reference: the same access units, the same stream figures, the same reasons
+when a camera misbehaves."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.common.media import Packet
+from adapters.rtsp import Reason, RtspSource, SourceError
+from adapters.rtsp.live import LightRtspSource
+from sim.clips import ClipInfo
+from sim.server import RtspServerProcess, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _read(source: LightRtspSource | RtspSource, count: int) -> list[Packet]:
+    try:
+        source.open()
+        return list(itertools.islice(source.packets(), count))
+    finally:
+        source.close()
+
+
+@pytest.fixture(scope="module")
+def server(sim_clips: dict[str, ClipInfo]) -> Iterator[RtspServerProcess]:
+    mounts = [("/h264", sim_clips["hd720_h264"]), ("/h265", sim_clips["hd_h265"])]
+    with RtspServerProcess(mounts) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("path", ["/h264", "/h265"])
+def test_same_access_units_as_ffmpeg(server: RtspServerProcess, path: str) -> None:
+    light, ffmpeg = LightRtspSource("l", server.url(path)), RtspSource("f", server.url(path))
+    ours, theirs = _read(light, 60), _read(ffmpeg, 60)
+    assert light.info is not None and ffmpeg.info is not None
+    for field in ("codec", "width", "height", "nominal_fps", "extradata", "time_base"):
+        assert getattr(light.info, field) == getattr(ffmpeg.info, field), field
+    # Two sessions start at different moments of the looping clip: line them up by picture content.
+    first = next(i for i, p in enumerate(theirs) if p.keyframe)
+    start = next(i for i, p in enumerate(ours) if p.data == theirs[first].data)
+    pairs = list(zip(ours[start:], theirs[first:], strict=False))
+    assert len(pairs) >= 20
+    for a, b in pairs:
+        assert (a.data, a.keyframe) == (b.data, b.keyframe)
+    # FFmpeg leaves a stamp out now and then (pts or dts); compare where it gave one.
+    ours_ts = [p.pts or 0 for p, _ in pairs]  # ours always has one (the first is 0)
+    theirs_ts = [q.dts if q.dts is not None else q.pts for _, q in pairs]
+    stamped = [(a, b) for a, b in zip(ours_ts, theirs_ts, strict=True) if b is not None]
+    assert len(stamped) >= 10
+    for (a0, b0), (a1, b1) in itertools.pairwise(stamped):
+        assert a1 - a0 == b1 - b0
+    assert all(b - a == 3600 for a, b in itertools.pairwise(ours_ts))  # 25 fps at 90 kHz
+
+
+def test_credentials_and_reasons(sim_clips: dict[str, ClipInfo]) -> None:
+    password = secrets.token_urlsafe(12)  # made per run
+    with RtspServerProcess([("/cam", sim_clips["sd_h264"])], username="viewer", password=password) as srv:
+        url = srv.url("/cam")
+        good = url.replace("rtsp://", f"rtsp://viewer:{password}@")
+        assert len(_read(LightRtspSource("a", good), 10)) == 10  # Digest, learned from the 401
+        for bad in (url, url.replace("rtsp://", "rtsp://viewer:wrong@")):
+            with pytest.raises(SourceError) as caught:
+                LightRtspSource("a", bad).open()
+            assert caught.value.reason is Reason.AUTH_FAILED
+        with pytest.raises(SourceError) as caught:
+            LightRtspSource("a", good.replace("/cam", "/nothing")).open()
+        assert caught.value.reason is Reason.NOT_FOUND
+        assert password not in str(caught.value)
+    with pytest.raises(SourceError) as caught:
+        LightRtspSource("a", f"rtsp://127.0.0.1:{free_port()}/cam").open()
+    assert caught.value.reason is Reason.REFUSED
+
+
+def test_stall_and_end(sim_clips: dict[str, ClipInfo]) -> None:
+    with RtspServerProcess([("/cam", sim_clips["sd_h264"])]) as srv:
+        source = LightRtspSource("a", srv.url("/cam"), read_timeout_s=1.0)
+        source.open()
+        packets = source.packets()
+        next(packets)
+        assert srv.pid is not None
+        os.kill(srv.pid, signal.SIGSTOP)  # the socket stays open, nothing comes
+        started = time.monotonic()
+        try:
+            with pytest.raises(SourceError) as caught:
+                for _ in packets:
+                    pass
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        assert caught.value.reason is Reason.STALLED
+        assert time.monotonic() - started < 2.5
+        source.close()
+        source = LightRtspSource("b", srv.url("/cam"))
+        source.open()
+        packets = source.packets()
+        next(packets)
+        srv.kill()
+        with pytest.raises(SourceError) as caught:
+            for _ in packets:
+                pass
+        assert caught.value.reason is Reason.ENDED
+        source.close()
+
+
+class _FakeCamera:
+    """A one-connection RTSP server that answers every request from a script (unit-style cases the
+    real server cannot be made to send)."""
+
+    def __init__(self, answers: dict[str, bytes]) -> None:
+        self.answers = answers
+        self.requests: list[str] = []
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._sock.accept()
+        with conn:
+            data = b""
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    head, data = data.split(b"\r\n\r\n", 1)
+                    method = head.split(b" ", 1)[0].decode()
+                    cseq = next(ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"cseq")).split(b":")[1]
+                    self.requests.append(method)
+                    conn.sendall(self.answers.get(method, b"RTSP/1.0 501 x\r\nCSeq:%s\r\n\r\n") % cseq.strip())
+
+
+def _describe(sdp: str) -> bytes:
+    body = sdp.replace("\n", "\r\n").encode()
+    return (
+        b"RTSP/1.0 200 OK\r\nCSeq: %s\r\nContent-Type: application/sdp\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body.replace(b"%", b"%%")
+    )
+
+
+@pytest.mark.parametrize(
+    ("sdp", "reason"),
+    [
+        ("v=0\nm=audio 0 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n", Reason.NO_VIDEO),
+        ("v=0\nm=video 0 RTP/AVP 26\na=rtpmap:26 JPEG/90000\n", Reason.UNSUPPORTED_CODEC),
+    ],
+)
+def test_what_the_sdp_offers(sdp: str, reason: Reason) -> None:
+    camera = _FakeCamera({"DESCRIBE": _describe(sdp)})
+    with pytest.raises(SourceError) as caught:
+        LightRtspSource("a", f"rtsp://127.0.0.1:{camera.port}/x").open()
+    assert caught.value.reason is reason
+
+
+def test_garbage_and_silence() -> None:
+    camera = _FakeCamera({"DESCRIBE": b"%s" + b"x" * 20_000})  # no end of head in sight
+    with pytest.raises(SourceError) as caught:
+        LightRtspSource("a", f"rtsp://127.0.0.1:{camera.port}/x").open()
+    assert caught.value.reason is Reason.PROTOCOL
+    camera = _FakeCamera({"DESCRIBE": b"HTTP/1.1 200 OK\r\nCSeq: %s\r\n\r\n"})  # not an RTSP answer
+    with pytest.raises(SourceError) as caught:
+        LightRtspSource("a", f"rtsp://127.0.0.1:{camera.port}/x", read_timeout_s=0.5).open()
+    assert caught.value.reason is Reason.TIMEOUT
