@@ -93,8 +93,12 @@ def _print_issues(path: Path, issues: Sequence[ConfigIssue]) -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.logs import setup_logging
+    from gateway.pipeline.heap import keep_heap_small, start_trimming
     from gateway.serve import serve
 
+    # Before any thread: a small site reads its cameras in threads of this process.
+    keep_heap_small()
+    start_trimming()
     config = _load(args)
     setup_logging(config.logging.level)
     host = args.host or config.server.bind
@@ -363,7 +367,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from gateway.compose import open_stores
     from gateway.reports.coverage import build_report
     from gateway.reports.period import report_period
-    from gateway.reports.render import render
+    from gateway.reports.render import DRAWN, render
     from gateway.tickets.store import TicketStore
 
     config = _load(args, check_secrets=False)
@@ -384,6 +388,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             ledger=stores.ledger,
             recordings=stores.recordings,
             tickets=TicketStore(stores.db),
+            drawn=args.format in DRAWN,
         )
     rendered = render(report, args.format)
     output: Path | None = args.output

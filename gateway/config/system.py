@@ -41,11 +41,20 @@ class SupervisorConfig(Model):
         default=None,
         ge=0,
         le=64,
-        description="Processes that read cameras (0: all in the main process); default: one per"
-        " cameras_per_worker cameras, none for a small site",
+        description="Processes that read cameras (0: all in the main process); default: none up to 50"
+        " cameras, then one per cameras_per_worker cameras",
     )
     cameras_per_worker: int = Field(
-        default=50, ge=1, le=500, description="Cameras one reader process hosts when workers is automatic"
+        default=250,
+        ge=1,
+        le=1000,
+        description="Cameras one reader process hosts when workers is automatic (each process costs ~120 MB)",
+    )
+    rtsp_reader: Literal["light", "ffmpeg"] = Field(
+        default="light",
+        description="How camera streams are read: 'light', our own RTSP reader (tens of kB a camera) for video"
+        " over TCP, with FFmpeg kept for the cameras it cannot read (RTP over UDP, sound a GB/T 28181 platform"
+        " takes); 'ffmpeg', PyAV for every camera",
     )
     quality_interval_s: float = Field(
         default=60.0,
@@ -67,7 +76,7 @@ class SupervisorConfig(Model):
 class OnvifConfig(Model):
     refresh_s: float = Field(
         default=3600.0,
-        ge=10,
+        ge=5,
         le=86400,
         description="How often each ONVIF camera's inventory and clock are read (a clock that jumps shows at the"
         " next read)",

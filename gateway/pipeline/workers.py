@@ -37,6 +37,7 @@ from gateway.config import CameraConfig, SupervisorConfig
 from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
 from gateway.pipeline.bus import GOP_CACHE_BYTES, BlockingSubscription, PacketBus
+from gateway.pipeline.heap import keep_heap_small, start_trimming
 from gateway.pipeline.readers import SnapshotFn, read_session
 from gateway.quality.sampler import SamplerSetup
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
@@ -65,6 +66,8 @@ def worker_main(
 ) -> None:
     """Entry point of a worker process. The buses of `gop_cameras` keep their group of pictures, so that
     a tap starts with it (see PacketBus)."""
+    keep_heap_small()  # before the reading threads start
+    start_trimming()
     send_lock = threading.Lock()
     packet_lock = threading.Lock()
     stops: dict[str, threading.Event] = {}
@@ -377,8 +380,13 @@ class ProcessReader:
         worker.sessions.clear()
 
 
+# Up to this many cameras a site is read in the main process: a worker process costs ~120 MB of its
+# own, and a few dozen reading threads leave the main process's event loop responsive.
+SMALL_SITE = 50
+
+
 def default_worker_count(cameras: int, per_worker: int) -> int:
-    """No worker processes for small sites; otherwise enough that none hosts more than per_worker."""
-    if cameras <= per_worker:
+    """No worker processes for a small site; otherwise enough that none hosts more than per_worker."""
+    if cameras <= SMALL_SITE:
         return 0
     return -(-cameras // per_worker)
