@@ -31,7 +31,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.integration
 
 # The site's timeouts, shorter than the defaults as a site that wants quick alarms would set them.
-CONNECT_S, STALL_S, BACKOFF_MAX_S, AUTH_RETRY_S, ONVIF_REFRESH_S = 3.0, 3.0, 2.0, 3.0, 10.0
+CONNECT_S, STALL_S, BACKOFF_MAX_S, AUTH_RETRY_S, ONVIF_REFRESH_S = 3.0, 3.0, 2.0, 3.0, 5.0
 # Polling, a busy 2-core CI machine and reconnect jitter: the margin on every bound.
 SLACK_S = 4.0
 DETECT_DROP_S = STALL_S + SLACK_S  # a connection that breaks or goes silent
