@@ -1,7 +1,14 @@
 """WebRTC live view, sender side: CPU per 1080p viewer (passthrough vs decode + re-encode), fan-out, latency.
 
-    .venv/bin/python -m benchmarks.bench_webrtc              # 3 repeats, 15 s windows, ~6 min
-    .venv/bin/python -m benchmarks.bench_webrtc --quick      # 1 repeat, 6 s windows, < 60 s
+    .venv/bin/python -m benchmarks.bench_webrtc              # 3 repeats, 15 s windows, ~9 min
+    .venv/bin/python -m benchmarks.bench_webrtc --quick      # 1 repeat, 6 s windows, < 90 s
+    .venv/bin/python -m benchmarks.bench_webrtc --busy       # also with the event loop kept busy
+
+The fan-out (ten viewers of one camera) runs on the event loop, as the gateway did before its sender
+threads (the baseline, always measured), and on sender threads (`SenderPool`, `--threads`: at most
+that many for the camera; the gateway's is THREADS_PER_CAMERA, one; 10 is a thread per viewer).
+With `--busy` each also runs with the event loop doing BUSY_S of Python every BUSY_EVERY_S; with
+`--stall`, with the event loop blocked as long in a call that releases the GIL.
 
 Everything on 127.0.0.1, no RTSP server: the 1080p H.264 simulator clip (`hd_h264`) is demuxed
 (never decoded) into memory and a thread publishes its access units at 25 fps into a camera
@@ -30,7 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from multiprocessing.connection import Connection
 from typing import Any, Final
@@ -49,6 +56,7 @@ from adapters.webrtc.track import H264PassthroughTrack
 from adapters.webrtc.transcode import MAX_WIDTH, DecodedVideoTrack
 from benchmarks.bench_gb_forward import cpu_ns
 from benchmarks.common import REPO, median
+from gateway.liveview.senders import THREADS_PER_CAMERA, SenderPool, SenderThread
 from gateway.pipeline.bus import PacketBus, Subscription
 from sim.clips import make_clips
 
@@ -58,6 +66,10 @@ CLIP: Final = "hd_h264"
 # The gateway's queue per viewer (gateway/liveview/webrtc.py VIEWER_QUEUE).
 VIEWER_QUEUE: Final = 100
 CONNECT_TIMEOUT_S: Final = 30.0
+# The "busy loop" variant: the event loop runs 20 ms of Python every 100 ms besides the viewers, as an
+# API request building a large answer or a history flush would.
+BUSY_S: Final = 0.02
+BUSY_EVERY_S: Final = 0.1
 
 AccessUnits = list[tuple[bytes, bool]]
 
@@ -68,12 +80,19 @@ class Scenario:
     viewers: int
     codec: str  # what goes on the wire: "h264" or, for transcode, "vp8"
     max_width: int = MAX_WIDTH  # transcode: wider pictures are scaled down to this before encoding
+    # Where the viewers' connections run: 0 on the event loop (the old path), else on sender threads,
+    # at most this many for the camera (`SenderPool`, as LiveViewService does).
+    threads: int = 0
+    busy: bool = False  # the event loop also does other work (BUSY_S of CPU every BUSY_EVERY_S)
+    stall: bool = False  # the event loop blocks BUSY_S every BUSY_EVERY_S without the GIL (a blocking call)
 
     @property
     def label(self) -> str:
+        where = ", in loop" if self.threads == 0 else f", {self.threads} sender thread{'s' * (self.threads > 1)}"
+        busy = (", busy loop" if self.busy else "") + (", stalled loop" if self.stall else "")
         if self.mode != "transcode":
-            return self.mode
-        return f"transcode {self.codec}" + ("" if self.max_width == MAX_WIDTH else f" @{self.max_width}")
+            return self.mode + where + busy
+        return f"transcode {self.codec}" + ("" if self.max_width == MAX_WIDTH else f" @{self.max_width}") + where + busy
 
 
 # --- the clip ----------------------------------------------------------------------------------------
@@ -205,31 +224,24 @@ async def _gateway(
     loop = asyncio.get_running_loop()
     bus = PacketBus("cam")
     offers: list[str] = await loop.run_in_executor(None, conn.recv)
-    pcs: list[RTCPeerConnection] = []
-    tracks: list[MediaStreamTrack] = []
-    subs: list[Subscription] = []
+    pool = SenderPool(lambda thread, error: None, threads_per_camera=max(scenario.threads, 1))
+    viewers: list[tuple[SenderThread | None, Subscription, MediaStreamTrack, RTCPeerConnection]] = []
     latencies: list[tuple[float, float]] = []
     answers = []
     for i, offer in enumerate(offers):
-        sub = bus.subscribe(f"webrtc:{i}", VIEWER_QUEUE)
-        track: MediaStreamTrack
-        if scenario.mode == "passthrough":
-            track = H264PassthroughTrack(source_of(sub), extradata)
-        else:
-            track = DecodedVideoTrack(source_of(sub), "h264", extradata, max_width=scenario.max_width)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        answers.append(await answer_offer(pc, offer, track, codec=scenario.codec, host_addresses=[LOCAL]))
-        if isinstance(track, H264PassthroughTrack):
-            instrument(pc, track, latencies)
-        pcs.append(pc)
-        tracks.append(track)
-        subs.append(sub)
+        # As LiveViewService: the subscription, track and connection are made on the loop that drives them.
+        thread = pool.take("cam") if scenario.threads else None
+        made = viewer(bus, i, offer, scenario, extradata, latencies)
+        sub, track, pc, answer = await (thread.run(made) if thread is not None else made)
+        answers.append(answer)
+        viewers.append((thread, sub, track, pc))
     conn.send(answers)
     deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    while not all(pc.connectionState == "connected" for pc in pcs):
+    while not all(pc.connectionState == "connected" for _t, _s, _tr, pc in viewers):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"viewers not connected: {[pc.connectionState for pc in pcs]}")
+            raise RuntimeError(f"viewers not connected: {[pc.connectionState for _t, _s, _tr, pc in viewers]}")
         await asyncio.sleep(0.05)
+    busy = asyncio.ensure_future(keep_busy(scenario.stall)) if scenario.busy or scenario.stall else None
     # Publishing starts once every viewer is connected: before that the queues would only fill,
     # drop and make each track wait for a later keyframe.
     halt = threading.Event()
@@ -239,12 +251,50 @@ async def _gateway(
     await loop.run_in_executor(None, stop.wait)
     halt.set()
     feeder.join(2)
-    for sub in subs:
+    if busy is not None:
+        busy.cancel()
+    for _thread, sub, _track, _pc in viewers:
         sub.close()
-    sent = [int(getattr(t, "frames_sent", 0)) for t in tracks]
-    control.send({"latencies": latencies, "frames_sent": sent, "dropped": bus.dropped()})
-    for pc in pcs:
-        await pc.close()
+    sent = [int(getattr(track, "frames_sent", 0)) for _t, _s, track, _pc in viewers]
+    control.send({"latencies": list(latencies), "frames_sent": sent, "dropped": bus.dropped()})
+    for thread, _sub, _track, pc in viewers:
+        await (thread.run(pc.close()) if thread is not None else pc.close())
+    await pool.stop()
+
+
+async def viewer(
+    bus: PacketBus,
+    i: int,
+    offer: str,
+    scenario: Scenario,
+    extradata: bytes | None,
+    latencies: list[tuple[float, float]],
+) -> tuple[Subscription, MediaStreamTrack, RTCPeerConnection, str]:
+    """One viewer as LiveViewService builds it, on the running loop: (subscription, track, connection, answer)."""
+    sub = bus.subscribe(f"webrtc:{i}", VIEWER_QUEUE)
+    track: MediaStreamTrack
+    if scenario.mode == "passthrough":
+        track = H264PassthroughTrack(source_of(sub), extradata)
+    else:
+        track = DecodedVideoTrack(source_of(sub), "h264", extradata, max_width=scenario.max_width)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    answer = await answer_offer(pc, offer, track, codec=scenario.codec, host_addresses=[LOCAL])
+    if isinstance(track, H264PassthroughTrack):
+        instrument(pc, track, latencies)
+    return sub, track, pc, answer
+
+
+async def keep_busy(stall: bool) -> None:
+    """The event loop's other work, BUSY_S every BUSY_EVERY_S: Python holding the GIL, as real work does,
+    or (`stall`) a blocking call that releases it, as a synchronous file or database call would."""
+    while True:
+        if stall:
+            time.sleep(BUSY_S)  # noqa: ASYNC251 - blocking the loop is what is measured
+        else:
+            until = time.perf_counter() + BUSY_S
+            while time.perf_counter() < until:
+                pass
+        await asyncio.sleep(BUSY_EVERY_S - BUSY_S)
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -396,22 +446,35 @@ def table(summaries: list[Summary]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="1 repeat, short windows, VP8 baseline only (< 60 s)")
+    ap.add_argument("--quick", action="store_true", help="1 repeat, short windows, VP8 baseline only (< 90 s)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=15, help="measured window per run")
     ap.add_argument("--warmup", type=float, default=3)
     ap.add_argument("--slices", type=int, default=5, help="the window is cut into this many; the median is quoted")
-    ap.add_argument("--fanout", type=int, default=10, help="viewers of one camera for the fan-out run")
+    ap.add_argument("--fanout", type=int, default=10, help="viewers of one camera for the fan-out runs")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        nargs="*",
+        default=sorted({THREADS_PER_CAMERA, 10}),
+        help="fan-out on sender threads, at most this many for the camera (each a run; the in-loop "
+        f"baseline always runs; the gateway's is {THREADS_PER_CAMERA}; 10: a thread per viewer)",
+    )
+    ap.add_argument("--busy", action="store_true", help="also each fan-out (in loop, threaded) with a busy event loop")
+    ap.add_argument("--stall", action="store_true", help="also each fan-out with the event loop blocked, GIL released")
     ap.add_argument(
         "--transcode",
         nargs="*",
-        default=["vp8", "h264", "h264@1920"],
-        help=f"baselines: CODEC[@MAX_WIDTH] aiortc re-encodes to (default width {MAX_WIDTH}, as the gateway)",
+        default=None,
+        help=f"baselines: CODEC[@MAX_WIDTH] aiortc re-encodes to (default width {MAX_WIDTH}, as the gateway); "
+        "default vp8 h264 h264@1920 (--quick: vp8)",
     )
     ap.add_argument("--json", type=argparse.FileType("w"))
     args = ap.parse_args()
     if args.quick:
-        args.repeats, args.seconds, args.warmup, args.slices, args.transcode = 1, 6, 2, 3, ["vp8"]
+        args.repeats, args.seconds, args.warmup, args.slices = 1, 6, 2, 3
+    if args.transcode is None:
+        args.transcode = ["vp8"] if args.quick else ["vp8", "h264", "h264@1920"]
 
     aus, extradata, mbps = load_clip()
     keys = sum(1 for _, k in aus if k)
@@ -421,7 +484,14 @@ def main() -> None:
     for spec in args.transcode:
         codec, _, width = spec.partition("@")
         scenarios.append(Scenario("transcode", 1, codec, int(width) if width else MAX_WIDTH))
-    scenarios.append(Scenario("passthrough", args.fanout, "h264"))
+    fanout = [Scenario("passthrough", args.fanout, "h264")]
+    fanout += [Scenario("passthrough", args.fanout, "h264", threads=t) for t in args.threads if t > 0]
+    plain = list(fanout)
+    if args.busy:
+        fanout += [replace(s, busy=True) for s in plain]
+    if args.stall:
+        fanout += [replace(s, stall=True) for s in plain]
+    scenarios += fanout
     runs: dict[Scenario, list[Run]] = {s: [] for s in scenarios}
     # Repeats interleave the scenarios, so a slow spell of a shared box hits them all alike.
     for rep in range(args.repeats):
@@ -445,12 +515,25 @@ def main() -> None:
         ratios[f"{base.label}/passthrough"] = base.cpu_per_viewer / one.cpu_per_viewer
         note = "" if base.fps_min >= FPS * 0.96 else f" (it kept only {base.fps_min:.1f} of {FPS} fps)"
         print(f"{base.label} / passthrough CPU per viewer: {ratios[f'{base.label}/passthrough']:.1f}x{note}")
-    fan = summaries[-1]
+    fans = summaries[1 + len(args.transcode) :]
+    fan = fans[0]  # in loop: the baseline of the threaded runs
     print(f"passthrough x{fan.viewers} CPU per viewer / x1: {fan.cpu_per_viewer / one.cpu_per_viewer:.2f}")
     if fan.viewers > 1:
         # What one more viewer costs, the fixed part (publishing thread, event loop) taken out.
         extra = (fan.sender_cores - one.sender_cores) / (fan.viewers - 1)
         print(f"passthrough, each viewer beyond the first: {extra:.4f} cores")
+    for other in fans[1:]:
+        load = ", busy loop" if "busy" in other.label else ", stalled loop" if "stalled" in other.label else ""
+        base = next(f for f in fans if f.label == "passthrough, in loop" + load)
+        if other is base or other.latency_ms_p99 is None or base.latency_ms_p99 is None:
+            continue
+        key = f"{other.label} / {base.label}"
+        ratios[f"{key} p99"] = other.latency_ms_p99 / base.latency_ms_p99
+        ratios[f"{key} CPU"] = other.sender_cores / base.sender_cores
+        print(
+            f"x{other.viewers} {key}: latency p99 {other.latency_ms_p99:.1f} vs {base.latency_ms_p99:.1f} ms "
+            f"({ratios[f'{key} p99']:.2f}x), sender CPU {ratios[f'{key} CPU']:.2f}x"
+        )
     for sm in summaries:
         if sm.fps_min < FPS * 0.96:
             print(f"WARNING: {sm.label} x{sm.viewers}: the slowest viewer got {sm.fps_min:.1f} fps, not {FPS}")

@@ -11,20 +11,28 @@ A recording is viewed the same way (`replay`): the span is replayed from the dev
 (`gateway.recordings.replay`), one replay per viewer, and sent as it comes (the device paces it). It
 does not need the camera online, and it ends with the span. Views and replays are in the audit log.
 
+Each live viewer's connection, track and bus subscription live on a sender thread of its camera
+(`gateway.liveview.senders`), never on the event loop: packing and sending a keyframe to ten viewers
+must not hold up the API, the supervisors and other cameras, nor they the video. This module keeps
+the sessions' bookkeeping (limits, timers, audit) on the event loop and hands the sender thread
+what to do with its objects. A replay's viewer stays on the event loop: its frames come from the
+replay's RTSP client there, one viewer each, paced by the recorder.
+
 A session ends on DELETE, when ICE or DTLS fails or closes, when ICE has not connected within
 `connect_timeout_s`, when the camera goes offline or its feed ends (live), when the span ends (replay),
-and at shutdown.
+when its sender thread dies, and at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamTrack
@@ -37,6 +45,7 @@ from gateway.config import CameraConfig, GatewayConfig
 from gateway.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
 from gateway.health.state import CameraStatus, StateOf, is_up
 from gateway.i18n import _
+from gateway.liveview.senders import SenderGoneError, SenderPool, SenderThread
 from gateway.pipeline.bus import Subscription
 from gateway.recordings.replay import NoRecordingError, Replay, ReplayBusyError, ReplayFailedError, Replays
 from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
@@ -54,6 +63,7 @@ Kind = Literal["live", "replay"]
 # The longest span one replay view may ask for: a page views recordings, downloads go elsewhere.
 MAX_REPLAY_S: Final = 24 * 3600
 AuditHook = Callable[[str, str, str, dict[str, Any], str | None], None]
+T = TypeVar("T")
 
 
 class TooManyViewersError(GatewayError):
@@ -79,6 +89,7 @@ class Viewer:
     feed: Feed | None = None  # live
     subscription: Subscription | None = None
     replay: Replay | None = None  # replay
+    sender: SenderThread | None = None  # whose loop drives pc, track and subscription; None: the event loop
     position: float | None = None  # the recorded instant of the last frame sent (replay)
     created_at: float = field(default_factory=time.time)
     connected_at: float | None = None
@@ -104,6 +115,7 @@ class Viewer:
             "frames_sent": getattr(self.track, "frames_sent", 0),
             "frames_dropped": self.subscription.dropped if self.subscription is not None else 0,
             "kind": self.kind,
+            "sender": self.sender.name if self.sender is not None else None,
             **({"start": replay.start, "end": replay.end, "position": self.position} if replay is not None else {}),
         }
 
@@ -128,6 +140,12 @@ class LiveViewService:
         self._snapshots: dict[str, tuple[float, bytes]] = {}
         self._snapshot_locks: dict[str, asyncio.Lock] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._senders = SenderPool(self._sender_died)
+
+    @property
+    def senders(self) -> SenderPool:
+        """The live viewers' sender threads (read them; the service takes and gives them back)."""
+        return self._senders
 
     # --- sessions ---------------------------------------------------------------------------------
 
@@ -148,10 +166,17 @@ class LiveViewService:
                 raise InvalidRequestError(_("bad SDP offer: it has no H.264 video, which this camera sends"))
             codec = "h264" if mode == "passthrough" else ("vp8" if summary.offers("vp8") else "h264")
             session_id = secrets.token_urlsafe(12)
-            subscription = feed.subscribe(f"webrtc:{session_id}", VIEWER_QUEUE)
-            track = self._track(mode, subscription, feed, info)
-            pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
-            session = Viewer(session_id, camera_id, viewer, source_ip, mode, codec, pc, track, feed, subscription)
+            sender = self._senders.take(camera_id)
+            try:
+                subscription, track, pc = await self._made_on(
+                    sender, self._make_live(session_id, mode, feed, info, sender)
+                )
+            except BaseException:
+                self._give_back(sender)
+                raise
+            session = Viewer(
+                session_id, camera_id, viewer, source_ip, mode, codec, pc, track, feed, subscription, sender=sender
+            )
             self._viewers[session_id] = session
         except BaseException:
             self._release(feed)
@@ -214,6 +239,38 @@ class LiveViewService:
         )
         return session_id, answer, mode, codec
 
+    async def _make_live(
+        self, session_id: str, mode: Mode, feed: Feed, info: StreamInfo, sender: SenderThread
+    ) -> tuple[Subscription, MediaStreamTrack, RTCPeerConnection]:
+        """A live viewer's objects, made on its sender thread's loop (the subscription wakes that loop)."""
+        subscription = feed.subscribe(f"webrtc:{session_id}", VIEWER_QUEUE)
+        # Should the thread die before the session is ended, the camera's reader must not keep
+        # waking a closed loop: the subscription is closed on the way out.
+        sender.at_exit.add(subscription.close)
+        track = self._track(mode, subscription, feed, info)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers()))
+        return subscription, track, pc
+
+    async def _made_on(
+        self, sender: SenderThread, make: Coroutine[Any, Any, tuple[Subscription, MediaStreamTrack, RTCPeerConnection]]
+    ) -> tuple[Subscription, MediaStreamTrack, RTCPeerConnection]:
+        """What `make` made on `sender`; if the caller is cancelled meanwhile (the client went away),
+        what it made is closed there, so that no subscription or connection is left behind."""
+        made = sender.run(make)
+        try:
+            return await asyncio.shield(made)
+        except asyncio.CancelledError:
+
+            def discard(done: asyncio.Future[tuple[Subscription, MediaStreamTrack, RTCPeerConnection]]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    subscription, track, pc = done.result()
+                    with contextlib.suppress(SenderGoneError):  # then its at_exit closed the subscription
+                        closing = self._run_on(sender, _teardown(sender, subscription, track, pc))
+                        closing.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+            made.add_done_callback(discard)
+            raise
+
     def _admit(self, camera_id: str, sdp: object, type: object) -> Any:
         """The offer's summary, once the viewer limits allow one more viewer of this camera."""
         live = [v for v in self._viewers.values() if v.state != "ended"]
@@ -256,7 +313,13 @@ class LiveViewService:
 
     async def _answer(self, session: Viewer, sdp: str) -> str:
         pc = session.pc
-        try:
+        main = asyncio.get_running_loop()
+
+        def state_changed() -> None:  # on the session's own loop: its state crosses as a value
+            with contextlib.suppress(RuntimeError):  # the event loop has closed: the gateway stopped
+                main.call_soon_threadsafe(self._state_changed, session, pc.connectionState)
+
+        async def answer_there() -> str:
             answer = await answer_offer(
                 pc,
                 sdp,
@@ -264,6 +327,11 @@ class LiveViewService:
                 codec=session.codec,
                 host_addresses=[str(a) for a in self._settings.ice_addresses],
             )
+            pc.on("connectionstatechange", state_changed)
+            return answer
+
+        try:
+            answer = await self._run_on(session.sender, answer_there())
         except OfferError as exc:
             self._end(session, "offer refused")
             raise InvalidRequestError(_("bad SDP offer: {detail}").format(detail=exc.detail)) from None
@@ -275,10 +343,14 @@ class LiveViewService:
         except BaseException:  # cancelled (the client went away): the viewer must not stay registered
             self._end(session, "offer abandoned")
             raise
-        pc.on("connectionstatechange", lambda: self._state_changed(session))
-        loop = asyncio.get_running_loop()
-        session.timer = loop.call_later(self._settings.connect_timeout_s, self._connect_timeout, session)
+        session.timer = main.call_later(self._settings.connect_timeout_s, self._connect_timeout, session)
         return answer
+
+    def _run_on(self, sender: SenderThread | None, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """`coro` run on the loop that owns a session's objects: its sender thread's, or this one."""
+        if sender is None:
+            return asyncio.ensure_future(coro)
+        return sender.run(coro)
 
     def _track(self, mode: Mode, subscription: Subscription, feed: Feed, info: StreamInfo) -> MediaStreamTrack:
         track: H264PassthroughTrack | DecodedVideoTrack
@@ -314,8 +386,9 @@ class LiveViewService:
             for s in self._settings.ice_servers
         ]
 
-    def _state_changed(self, session: Viewer) -> None:
-        state = session.pc.connectionState
+    def _state_changed(self, session: Viewer, state: str) -> None:
+        if session.state == "ended":
+            return
         if state == "connected" and session.connected_at is None:
             session.connected_at = time.time()
             session.state = "connected"
@@ -339,16 +412,13 @@ class LiveViewService:
         self._viewers.pop(session.id, None)
         if session.timer is not None:
             session.timer.cancel()
-        if session.subscription is not None:
-            session.subscription.close()
-        session.track.stop()
         if session.feed is not None:
             self._release(session.feed)
         if session.replay is not None:
             closing = asyncio.ensure_future(session.replay.aclose())
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
-        task = asyncio.ensure_future(session.pc.close())
+        task = asyncio.ensure_future(self._close_objects(session))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         if session.connected_at is not None:
@@ -356,6 +426,33 @@ class LiveViewService:
             action = "live_view_stop" if session.replay is None else "replay_stop"
             self._audit(action, session, {"duration_s": duration, "reason": reason})
         log.info("live view %s: ended (%s)", session.id, reason)
+
+    async def _close_objects(self, session: Viewer) -> None:
+        """Close a session's subscription, track and connection on the loop that owns them, then give
+        its sender thread back (stopped once it serves no one)."""
+        sender = session.sender
+        try:
+            await self._run_on(sender, _teardown(sender, session.subscription, session.track, session.pc))
+        except SenderGoneError:  # its thread died: nothing runs its objects any more
+            if session.subscription is not None:
+                with contextlib.suppress(RuntimeError):  # it may wake the dead loop
+                    session.subscription.close()
+        except Exception:  # aiortc closing a broken connection: the session is over anyway
+            log.warning("live view %s: closing its connection failed", session.id, exc_info=True)
+        finally:
+            if sender is not None:
+                self._give_back(sender)
+
+    def _give_back(self, sender: SenderThread) -> None:
+        task = asyncio.ensure_future(self._senders.give_back(sender))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _sender_died(self, sender: SenderThread, error: BaseException | None) -> None:
+        """A SenderPool hook, on the event loop: a sender thread died; its viewers' sessions end."""
+        for session in list(self._viewers.values()):
+            if session.sender is sender:
+                self._end(session, "its sender thread died")
 
     def _audit(self, action: str, session: Viewer, detail: dict[str, Any]) -> None:
         if self.on_audit is None:
@@ -391,8 +488,11 @@ class LiveViewService:
     async def stop(self) -> None:
         for session in list(self._viewers.values()):
             self._end(session, "gateway stopping")
-        if self._closing:
-            await asyncio.wait(set(self._closing), timeout=5)
+        # Twice: closing a session gives its thread back, which then stops.
+        for _round in range(2):
+            if self._closing:
+                await asyncio.wait(set(self._closing), timeout=5)
+        await self._senders.stop()
 
     # --- snapshots --------------------------------------------------------------------------------
 
@@ -480,3 +580,15 @@ class LiveViewService:
         for session in list(self._viewers.values()):
             if session.feed is feed:
                 self._end(session, f"camera stream ended: {feed.error or 'closed'}")
+
+
+async def _teardown(
+    sender: SenderThread | None, subscription: Subscription | None, track: MediaStreamTrack, pc: RTCPeerConnection
+) -> None:
+    """On the loop that owns them: a viewer's subscription, track and connection, closed."""
+    if subscription is not None:
+        subscription.close()
+        if sender is not None:
+            sender.at_exit.discard(subscription.close)
+    track.stop()
+    await pc.close()
