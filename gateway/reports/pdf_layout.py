@@ -225,6 +225,14 @@ class PdfWriter:
             keep = max(0, min(keep - 1, int(keep * width / max(self.width(text[:keep]), 0.01))))
         return text[:keep] + self.ellipsis
 
+    def name_id(self, name: str, ident: str, width: float) -> str:
+        """``name (id)`` for a table cell ``width`` mm wide at 7 pt, the name cut rather than the id: the id is
+        what the CSV and JSON are searched by."""
+        self.font("", 7)
+        tail = f" ({self.safe(ident)})"
+        room = width - 2.4 - self.width(tail)  # put_cell's padding
+        return (self.fit(self.safe(name), room) if room > 0 else "") + tail
+
     def put(self, x: float, y: float, text: str) -> None:
         """Write ``text`` (already made safe) with its top-left at x, y."""
         baseline = y + self.size / self.pdf.k * 0.78

@@ -1,8 +1,9 @@
 """The report as one self-contained HTML page (templates/report.html): no script, no outside resource.
 
 The template's words go through the `report` catalog (Jinja2's i18n extension); the page opens with what
-an inspector reads first (the verdict and its reasons in sentences, the key figures, the rules) and
-ends with the appendix of technical settings.
+an inspector reads first (the verdict, the key figures, the reasons grouped by kind, the rules), lists
+every camera on one line, details only the cameras that failed (the worst of them: reports/digest.py)
+and ends with the appendix of technical settings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gateway.i18n import current, gettext
 from gateway.i18n.jinja import install
 from gateway.i18n.terms import reason_text
 from gateway.reports import render_text as text
+from gateway.reports.digest import camera_sentences, digest, failing_marks, group_findings, scope_text
 from gateway.reports.model import TIMELINE_STATES, Report, hms
 from gateway.reports.render_common import (
     STATE_FILLS,
@@ -30,7 +32,6 @@ from gateway.reports.render_common import (
     retention_label,
     segments,
     size_label,
-    sorted_findings,
     state_label,
     verdict,
 )
@@ -108,10 +109,12 @@ def _bar(clock: Clock, segs: list[Segment]) -> list[dict[str, str]]:
 
 def render_html(report: Report) -> bytes:
     clock = Clock(report)
+    shown = digest(report)
     timelines = {
         cam.id: _bar(clock, segments(cam.timeline, report.start, report.end, _SVG_WIDTH, _SVG_MIN))
-        for cam in report.cameras
+        for cam in shown.drawn
     }
+    failed_ids = {cam.id for cam in shown.failed}
     gateway_bar = _bar(clock, segments(report.gateway.spans, report.start, report.end, _SVG_WIDTH, _SVG_MIN))
     fails, warns = text.counts(report)
     html = (
@@ -121,8 +124,8 @@ def render_html(report: Report) -> bytes:
             lang=current(),
             report=report,
             clock=clock,
-            findings=sorted_findings(report.findings),
-            reasons=text.reasons(report),
+            groups=group_findings(report),
+            scope=scope_text(shown, len(report.cameras)),
             verdict_sentence=text.verdict_sentence(report, clock),
             key_figures=text.key_figures(report),
             rules=text.rules(report),
@@ -136,7 +139,13 @@ def render_html(report: Report) -> bytes:
             axis=_axis(report, clock),
             states=[(state, STATE_FILLS[state], state_label(state)) for state in TIMELINE_STATES],
             zone_names={zone.id: zone.name for zone in report.zones},
-            cameras_with_events=[cam for cam in report.cameras if cam.outages or cam.incidents],
+            zone_failed={zone.id: sum(1 for c in zone.cameras if c in failed_ids) for zone in report.zones},
+            drawn=shown.drawn,
+            detailed=shown.detailed,
+            detailed_ids={cam.id for cam in shown.detailed},
+            failed_count=len(shown.failed),
+            marks=failing_marks,
+            camera_sentences=camera_sentences(report, shown.detailed),
             offset=offset_label,
             retention=retention_label,
             fps=fps_label,

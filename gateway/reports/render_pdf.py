@@ -1,10 +1,12 @@
 """The report as an A4 landscape PDF for an inspector (fpdf2, fonts embedded).
 
-The first page is what an inspector reads: the verdict and its reasons in plain sentences, the key
-figures and the policy as the rules it checks. The details follow (zones, cameras and their timelines,
-forwarding, recordings, hidden dangers, the gateway, staffing, notes), and the technical settings
-behind the rules close the report as an appendix. A Chinese report needs a font with Chinese glyphs;
-where the system has none it is written in English rather than in question marks, and says so.
+The first page is what an inspector reads: the verdict, the key figures, its reasons grouped by kind
+(the worst of each named in sentences) and the policy as the rules it checks. The details follow (zones,
+every camera on one line with its timeline, the cameras that failed worst in detail, forwarding,
+recordings, hidden dangers, the gateway, staffing, notes), and the technical settings behind the rules
+close the report as an appendix. What the pages leave out is in the CSV and JSON (reports/digest.py).
+A Chinese report needs a font with Chinese glyphs; where the system has none it is written in English
+rather than in question marks, and says so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from collections.abc import Iterator
 from gateway.i18n import current, gettext, using
 from gateway.i18n.terms import ZONE_KINDS, reason_text, term
 from gateway.reports import render_text as text
-from gateway.reports.model import Report, TicketFigures, TicketLine, hms
+from gateway.reports.digest import (
+    Digest,
+    camera_sentences,
+    digest,
+    failing_marks,
+    group_findings,
+    scope_text,
+)
+from gateway.reports.model import CameraReport, Report, TicketFigures, TicketLine, hms
 from gateway.reports.pdf_layout import FAIL, INK, MUTED, PASS, WARN, Col, PdfFonts, PdfWriter, find_fonts
 from gateway.reports.render_common import (
     fps_label,
@@ -66,8 +76,17 @@ def _dash(value: str) -> str:
     return value.replace("—", "-")
 
 
-def _first_page(w: PdfWriter) -> None:
-    """Title, facts and the verdict; the verdict in a sentence, its reasons, the key figures, the rules."""
+def _severity(w: PdfWriter, word: str, colour: tuple[int, int, int]) -> None:
+    """不合格 / 警告 / 说明 in the margin of the line that follows."""
+    w.font("B", 8.5)
+    w.ink(colour)
+    w.need(4)
+    w.put(w.pdf.l_margin, w.pdf.get_y(), w.safe(word))
+
+
+def _first_page(w: PdfWriter, shown: Digest) -> None:
+    """Title, facts and the verdict; the verdict in a sentence, the key figures, what the pages show, the
+    reasons grouped by kind, the rules."""
     report, pdf, clock = w.report, w.pdf, w.clock
     pdf.add_page()
     top = pdf.get_y()
@@ -112,18 +131,28 @@ def _first_page(w: PdfWriter) -> None:
         [Col(_("Key figure"), 50), Col(_("Value"), 30, "R"), Col(_("What it counts"), 197)],
         [(f.label, f.value, f.note) for f in text.key_figures(report)],
     )
+    w.paragraph(scope_text(shown, len(report.cameras)), colour=MUTED)
 
-    w.heading(_("Reasons"), _("every failure and warning behind the verdict"))
-    reasons = text.reasons(report)
-    if not reasons:
+    w.heading(_("Reasons"), _("every failure and warning behind the verdict, grouped by kind, the worst first"))
+    groups = group_findings(report)
+    if not groups:
         w.paragraph(_("No failures or warnings."), colour=MUTED)
-    for reason in reasons:
-        colour = {"fail": FAIL, "warn": WARN}.get(reason.severity, MUTED)
-        w.font("B", 8.5)
-        w.ink(colour)
-        w.need(4)
-        w.put(pdf.l_margin, pdf.get_y(), w.safe(reason.word))
-        w.paragraph(reason.text, size=8.5, indent=16)
+    for group in groups:
+        colour = {"fail": FAIL, "warn": WARN}.get(group.severity, MUTED)
+        if not group.more:  # a group shown whole reads as its sentences, one a line
+            for line in group.sentences:
+                _severity(w, group.word, colour)
+                w.paragraph(line, size=8.5, indent=16)
+                pdf.set_y(pdf.get_y() + 0.6)
+            continue
+        _severity(w, group.word, colour)
+        w.paragraph(_("{title} ({count})").format(title=group.title, count=group.count), 8.5, "B", INK, 16)
+        for line in group.sentences:
+            w.paragraph(f"• {line}" if w.ttf else f"- {line}", size=8.5, indent=19)
+        more = _(
+            "… and {count} more; the tables below mark each one and the CSV and JSON exports list every finding"
+        ).format(count=group.more)
+        w.paragraph(more, size=8, colour=MUTED, indent=19)
         pdf.set_y(pdf.get_y() + 0.6)
 
     w.heading(_("Rules judged against"), _("the settings behind them are listed in the appendix"))
@@ -137,7 +166,9 @@ def _first_page(w: PdfWriter) -> None:
 
 def _pdf_content(w: PdfWriter) -> None:
     report, pdf, clock = w.report, w.pdf, w.clock
-    _first_page(w)
+    shown = digest(report)
+    failed_ids = {cam.id for cam in shown.failed}
+    _first_page(w, shown)
     # The details start on a page of their own: the first page is the one an inspector files.
     pdf.add_page()
 
@@ -145,6 +176,7 @@ def _pdf_content(w: PdfWriter) -> None:
     zone_rows = []
     for zone in report.zones:
         colour = PASS if zone.passed else FAIL
+        failed = sum(1 for cam_id in zone.cameras if cam_id in failed_ids)
         zone_rows.append(
             (
                 f"{zone.name} ({zone.id})",
@@ -154,6 +186,7 @@ def _pdf_content(w: PdfWriter) -> None:
                 hms(zone.seconds.get("uncovered")),
                 hms(zone.seconds.get("unknown")),
                 str(len(zone.gaps)),
+                (str(failed), FAIL if failed else INK),
                 (verdict(zone.passed), colour),
             )
         )
@@ -161,16 +194,19 @@ def _pdf_content(w: PdfWriter) -> None:
         [
             Col(_("Zone"), 70),
             Col(_("Kind"), 26),
-            Col(_("Cameras"), 88),
+            Col(_("Cameras"), 70),
             Col(_("Coverage"), 20, "R"),
             Col(_("Uncovered"), 20, "R"),
             Col(_("Unknown"), 20, "R"),
             Col(_("Gaps"), 13, "R"),
+            Col(_("Cameras failed"), 18, "R"),
             Col(_("Result"), 20, "C"),
         ],
         zone_rows,
     )
-    gaps = [(zone, gap) for zone in report.zones for gap in longest(zone.gaps)]
+    # Gaps of the zones that failed; a passing zone's gaps are counted in its row, listed in the CSV and JSON.
+    failed_zones = [zone for zone in report.zones if not zone.passed]
+    gaps = [(zone, gap) for zone in failed_zones for gap in longest(zone.gaps)]
     if gaps:
         w.heading(_("Zone gaps"), _("uncovered stretches, with each camera's reason at the time"))
         w.table(
@@ -192,7 +228,7 @@ def _pdf_content(w: PdfWriter) -> None:
                 for zone, gap in gaps
             ),
         )
-        for zone in report.zones:
+        for zone in failed_zones:
             if note := more_note(zone.gaps):
                 w.paragraph(f"{zone.name} ({zone.id}): {note}", colour=MUTED)
 
@@ -203,10 +239,10 @@ def _pdf_content(w: PdfWriter) -> None:
         ),
     )
     w.legend()
-    bar_w = 49.0
+    bar_w = 45.0
     cols = [
-        Col(_("Camera"), 44),
-        Col(_("Zones"), 22),
+        Col(_("Camera"), 52),
+        Col(_("Zones"), 18),
         Col(_("Req. / measured"), 36),
         Col(_("Codec / fps"), 21),
         Col(_("Uptime"), 15, "R"),
@@ -222,18 +258,26 @@ def _pdf_content(w: PdfWriter) -> None:
     bars = []
     for cam in report.cameras:
         outage_s = sum(o.duration_s for o in cam.outages)
+        bad = failing_marks(cam)
+
+        def mark(value: str, *which: str, bad: frozenset[str] = bad) -> Cell:
+            return (value, FAIL) if bad.intersection(which) else value
+
         cam_rows.append(
             (
-                f"{cam.name} ({cam.id})",
+                w.name_id(cam.name, cam.id, cols[0].width),
                 ", ".join(cam.zones),
-                f"{cam.required_resolution} / {cam.measured_resolution or '-'}",
+                mark(f"{cam.required_resolution} / {cam.measured_resolution or '-'}", "resolution"),
                 f"{cam.measured_codec or '-'} / {_dash(fps_label(cam.measured_fps))}",
-                _dash(pct(cam.uptime_percent)),
+                mark(_dash(pct(cam.uptime_percent)), "uptime", "monitored"),
                 _dash(pct(cam.good_percent)),
                 f"{len(cam.outages)} / {hms(outage_s)}" if cam.outages else "0",
-                str(len(cam.incidents)),
-                _dash(offset_label(cam.clock_offset_s)),
-                (retention_label(cam.retention_days), WARN if cam.retention_days is None else INK),
+                mark(str(len(cam.incidents)), "incidents"),
+                mark(_dash(offset_label(cam.clock_offset_s)), "clock"),
+                (
+                    retention_label(cam.retention_days),
+                    FAIL if "retention" in bad else (WARN if cam.retention_days is None else INK),
+                ),
                 (verdict(cam.passed), PASS if cam.passed else FAIL),
                 "",
             )
@@ -241,41 +285,7 @@ def _pdf_content(w: PdfWriter) -> None:
         bars.append(segments(cam.timeline, report.start, report.end, bar_w - 2, 0.35))
     w.table(cols, cam_rows, bars=bars, bar_col=len(cols) - 1)
 
-    events = [cam for cam in report.cameras if cam.outages or cam.incidents]
-    w.heading(_("Outages and incidents"), _("{count} camera(s) with outages or incidents").format(count=len(events)))
-    if not events:
-        w.paragraph(_("No camera had an outage or an incident in the period."), colour=MUTED)
-    else:
-        ongoing = " " + _("(ongoing)")
-
-        def event_rows() -> Iterator[tuple[str, ...]]:
-            # The camera is named on its first row only: the table is long and the eye groups it anyway.
-            for cam in events:
-                label = f"{cam.name} ({cam.id})"
-                for o in longest(cam.outages):
-                    span = clock.span(o.start, o.end) + (ongoing if o.ongoing else "")
-                    yield (label, _("outage"), span, hms(o.duration_s), text.outage_reasons(o.reasons))
-                    label = ""
-                if note := more_note(cam.outages):
-                    yield (label, _("outages"), "", "", note)
-                for i in longest(cam.incidents):
-                    span = clock.span(i.start, i.end) + (ongoing if i.ongoing else "")
-                    fault = text.incident_fault(i.fault, report.policy)
-                    yield (label, fault, span, hms(i.duration_s), reason_text(i.detail))
-                    label = ""
-                if note := more_note(cam.incidents):
-                    yield (label, _("incidents"), "", "", note)
-
-        w.table(
-            [
-                Col(_("Camera"), 56),
-                Col(_("Type / fault"), 40),
-                Col(_("Start - end"), 66),
-                Col(_("Duration"), 18, "R"),
-                Col(_("Reasons / detail"), 97),
-            ],
-            event_rows(),
-        )
+    _pdf_failed(w, shown)
 
     _pdf_forwarding(w)
     _pdf_recordings(w)
@@ -351,6 +361,64 @@ def _pdf_content(w: PdfWriter) -> None:
             w.paragraph(f"• {note}" if w.ttf else f"- {note}")
 
     _pdf_appendix(w)
+
+
+def _pdf_failed(w: PdfWriter, shown: Digest) -> None:
+    """The cameras that failed, the worst first: their findings in sentences, their longest events."""
+    report, clock = w.report, w.clock
+    failed, detailed = len(shown.failed), len(shown.detailed)
+    if detailed < failed:
+        note = _("the worst {detailed} of {count}, with their findings, longest outages and incidents").format(
+            detailed=detailed, count=failed
+        )
+    else:
+        note = _("{count} camera(s), with their findings, longest outages and incidents").format(count=failed)
+    w.heading(_("Cameras that failed"), note)
+    if not failed:
+        w.paragraph(_("No camera failed a rule."), colour=MUTED)
+        return
+    ongoing = " " + _("(ongoing)")
+    sentences = camera_sentences(report, shown.detailed)
+    zones = {zone.id: zone.name for zone in report.zones}
+    for cam in shown.detailed:
+        where = ", ".join(zones.get(z, z) for z in cam.zones)
+        w.need(14)
+        w.paragraph(f"{cam.name} ({cam.id}{' · ' + where if where else ''})", size=9, style="B")
+        for line in sentences[cam.id]:
+            w.paragraph(f"• {line}" if w.ttf else f"- {line}", indent=3)
+
+        def event_rows(cam: CameraReport = cam) -> Iterator[tuple[str, ...]]:
+            for o in longest(cam.outages):
+                span = clock.span(o.start, o.end) + (ongoing if o.ongoing else "")
+                yield (_("outage"), span, hms(o.duration_s), text.outage_reasons(o.reasons))
+            if note := more_note(cam.outages):
+                yield (_("outages"), "", "", note)
+            for i in longest(cam.incidents):
+                span = clock.span(i.start, i.end) + (ongoing if i.ongoing else "")
+                fault = text.incident_fault(i.fault, report.policy)
+                yield (fault, span, hms(i.duration_s), reason_text(i.detail))
+            if note := more_note(cam.incidents):
+                yield (_("incidents"), "", "", note)
+
+        if cam.outages or cam.incidents:
+            w.pdf.set_y(w.pdf.get_y() + 1)
+            w.table(
+                [
+                    Col(_("Type / fault"), 56),
+                    Col(_("Start - end"), 66),
+                    Col(_("Duration"), 18, "R"),
+                    Col(_("Reasons / detail"), 137),
+                ],
+                event_rows(),
+            )
+    if detailed < failed:
+        w.paragraph(
+            _(
+                "The other {count} camera(s) that failed are marked in the table of cameras; the CSV and JSON exports"
+                " list their findings, outages and incidents."
+            ).format(count=failed - detailed),
+            colour=MUTED,
+        )
 
 
 def _pdf_appendix(w: PdfWriter) -> None:
@@ -497,9 +565,11 @@ def _pdf_recordings(w: PdfWriter) -> None:
         w.paragraph(
             _("Gaps in the recordings of {camera}: {gaps}").format(
                 camera=f"{cam.name} ({cam.id})",
-                gaps="; ".join(f"{w.clock.span(g.start, g.end)} ({hms(g.duration_s)})" for g in r.long_gaps),
+                gaps="; ".join(f"{w.clock.span(g.start, g.end)} ({hms(g.duration_s)})" for g in longest(r.long_gaps)),
             )
         )
+        if note := more_note(r.long_gaps):
+            w.paragraph(note, colour=MUTED)
 
 
 def _pdf_tickets(w: PdfWriter) -> None:

@@ -1,7 +1,7 @@
-"""The report's words for an inspector, shared by the HTML and the PDF: the verdict and its reasons in
-plain sentences, the key figures (在线率, 完好率, 高清), the policy as the rules it checks, and the
-technical settings of the appendix; and the translation of the texts the model stores in English
-(reasons the gateway recorded, notes, definitions) where they are shown.
+"""The report's words for an inspector, shared by the HTML and the PDF: the verdict in a plain sentence
+(its reasons, grouped, are reports/digest.py's), the key figures (在线率, 完好率, 高清), the policy as
+the rules it checks, and the technical settings of the appendix; and the translation of the texts the
+model stores in English (reasons the gateway recorded, notes, definitions) where they are shown.
 
 The model keeps its English texts unchanged, as the JSON export gives them; this module only shows them.
 """
@@ -15,9 +15,9 @@ from datetime import date
 from gateway.i18n import current, gettext
 from gateway.i18n.formats import day_text
 from gateway.i18n.terms import CAMERA_STATES, CHECKS, FAULTS, ZONE_KINDS, reason_text, term
-from gateway.reports.findings import Names, fault_words, join_sentences, list_separator, sentence, severity_word
+from gateway.reports.findings import fault_words, join_sentences, list_separator
 from gateway.reports.model import ForwardingReport, PolicyStated, Report, TicketsReport
-from gateway.reports.render_common import Clock, duration, num, pct, sorted_findings, verdict
+from gateway.reports.render_common import Clock, duration, num, pct, verdict
 
 _ = gettext
 
@@ -62,18 +62,6 @@ def period_text(report: Report, clock: Clock) -> str:
 
 
 # --- the verdict and its reasons ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reason:
-    severity: str  # fail | warn | info
-    word: str  # 不合格项 / 警告 / 说明, in the current language
-    text: str
-
-
-def reasons(report: Report) -> list[Reason]:
-    names = Names.of(report)
-    return [Reason(f.severity, severity_word(f.severity), sentence(f, names)) for f in sorted_findings(report.findings)]
 
 
 def counts(report: Report) -> tuple[int, int]:
