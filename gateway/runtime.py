@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -25,6 +26,7 @@ from gateway.gb28181.ledger import ForwardLedger, previous_run_end
 from gateway.gb28181.service import Gb28181Service
 from gateway.health.history import HistoryWriter, prune
 from gateway.health.policy import HealthPolicy
+from gateway.health.rollup import rollup
 from gateway.health.state import CameraStatus, HealthTracker
 from gateway.health.uptime import HistoryReader
 from gateway.inventory import InventoryService
@@ -52,6 +54,10 @@ HEARTBEAT_S = 5.0
 SNAPSHOT_AUDIT_S = 300.0
 SESSION_ROWS_KEPT_S = 7 * 86400.0
 PRUNE_EVERY_S = 6 * 3600.0
+# Each day's roll-up is made within this long of its end, ahead of the first long report that reads it;
+# the days this far back are checked, so a gateway that was stopped over a midnight catches up.
+ROLLUP_EVERY_S = 3600.0
+ROLLUP_BACK_S = 3 * 86400.0
 
 
 @dataclass
@@ -119,6 +125,7 @@ class Runtime:
         self._every(HEARTBEAT_S, self._heartbeat, "history-heartbeat")
         self._every(self.config.supervisor.sample_interval_s, self._sample, "history-sampler")
         self._every(PRUNE_EVERY_S, self._prune, "history-pruner")
+        self._every(ROLLUP_EVERY_S, self._rollup, "history-rollup")
         if not cameras:
             return
         if self.inventory.onvif_cameras():
@@ -194,6 +201,16 @@ class Runtime:
             await asyncio.to_thread(self.sessions.prune, time.time() - SESSION_ROWS_KEPT_S)
         except SQLAlchemyError as exc:
             log.error("web sessions: pruning failed: %s", exc)
+
+    async def _rollup(self) -> None:
+        """The daily roll-ups of this process's cameras for the days just over (none, mostly: stored)."""
+        now = time.time()
+        cameras = [c.id for c in self.config.cameras]
+        tz = ZoneInfo(self.config.site.timezone)
+        try:
+            await asyncio.to_thread(rollup, self.reader, cameras, now - ROLLUP_BACK_S, now, tz, now)
+        except SQLAlchemyError as exc:
+            log.error("history: daily roll-up failed: %s", getattr(exc, "orig", exc))
 
     async def _sample(self) -> None:
         self.history.record_samples(self.tracker.all())

@@ -25,6 +25,7 @@ from sqlalchemy.exc import (
     StatementError,
 )
 
+from gateway.health import rollup
 from gateway.health.state import CameraStatus
 from gateway.quality.frames import CheckResult
 from gateway.storage import schema
@@ -68,6 +69,7 @@ class HistoryWriter:
         self.failed_writes = 0
         self.rejected_rows = 0
         self._quality_last: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._beat: float | None = None  # the run's last heartbeat written
 
     def start(self, policy: dict[str, Any] | None = None) -> int:
         """Open a new run (synchronously, at start-up) and start the writer thread."""
@@ -80,6 +82,7 @@ class HistoryWriter:
             ).inserted_primary_key
         assert key is not None
         self.run_id, self.started_at = int(key[0]), now
+        self._beat = now
         self._thread = threading.Thread(target=self._writer, name="history-writer", daemon=True)
         self._thread.start()
         return self.run_id
@@ -208,6 +211,7 @@ class HistoryWriter:
         if self.failed_writes:
             log.info("history: writes work again")
             self.failed_writes = 0
+        self._beat = pending.stop or pending.heartbeat or self._beat
         return True
 
     def _failed(self, pending: _Pending, exc: BaseException) -> bool:
@@ -226,7 +230,12 @@ class HistoryWriter:
         for table, rows in self._groups(pending):
             if rows:
                 conn.execute(table.insert(), rows)
+        _invalidate_rollups(conn, pending.states)
         last_seen = pending.stop or pending.heartbeat
+        if last_seen is not None and self._beat is not None and last_seen - self._beat > rollup.STALE_RUN_S:
+            # Readers took this run for over (no heartbeat for that long) and may have rolled up days
+            # with its cameras unknown after the last heartbeat: they were watched after all.
+            rollup.forget_after(conn, self._beat)
         if last_seen is not None:
             values: dict[str, float] = {"heartbeat_at": last_seen}
             if pending.stop is not None:
@@ -243,6 +252,7 @@ class HistoryWriter:
         ]
 
     def _write_row_by_row(self, pending: _Pending) -> None:
+        states = list(pending.states)
         for table, rows in self._groups(pending):
             # Each row leaves the batch once written or refused, so that a retry after the database
             # itself failed half-way (raised to _flush) writes no row twice.
@@ -258,6 +268,7 @@ class HistoryWriter:
                 rows.pop(0)
         with self._db.engine.begin() as conn:
             self._write(conn, _Pending(heartbeat=pending.heartbeat, stop=pending.stop))
+            _invalidate_rollups(conn, states)
 
 
 def _refused(exc: SQLAlchemyError) -> bool:
@@ -269,10 +280,26 @@ def _refused(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, StatementError | InvalidRequestError)
 
 
+def _invalidate_rollups(conn: Connection, states: list[dict[str, Any]]) -> None:
+    """A state change changes its camera's history from its time on: the daily roll-ups of the days
+    it reaches are computed again when next read. Changes are nearly always of the current day, which
+    has no roll-up yet, so this deletes nothing; a late write (a clock put back, a replayed batch) does."""
+    earliest: dict[str, float] = {}
+    for row in states:
+        cid, ts = row["camera_id"], row["ts"]
+        if ts < earliest.get(cid, math.inf):
+            earliest[cid] = ts
+    rollup.invalidate(conn, earliest)
+
+
 def prune(db: Database, older_than: float) -> int:
-    """Delete stats samples and ONVIF readings older than `older_than` (Unix time); return the count."""
+    """Delete stats samples and ONVIF readings older than `older_than` (Unix time); return the count.
+
+    The daily roll-ups of those days go too (their summaries hold the days' last samples); state
+    changes are kept, so a report over those days computes them again from what is left."""
     deleted = 0
     with db.engine.begin() as conn:
         for table in (schema.camera_samples, schema.camera_inventory, schema.camera_quality):
             deleted += conn.execute(table.delete().where(table.c.ts < older_than)).rowcount
+        rollup.forget_before(conn, older_than)
     return deleted

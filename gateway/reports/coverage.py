@@ -23,10 +23,7 @@ from gateway import __version__
 from gateway.config import CameraConfig, GatewayConfig, UnitConfig, ZoneConfig
 from gateway.gb28181.catalog import selected_cameras
 from gateway.gb28181.ledger import ForwardLedger, SessionSummary, merge_spans
-from gateway.health.policy import (
-    BELOW_HD,
-    LOW_FPS,
-)
+from gateway.health.rollup import CameraHistory, fault_seconds, period_history
 from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
 from gateway.i18n import N_
 from gateway.quality.thresholds import CHECK_NAMES, QualityThresholds
@@ -38,8 +35,6 @@ from gateway.reports.model import (
     Finding,
     ForwardingReport,
     GatewayDowntime,
-    Incident,
-    Outage,
     PolicyStated,
     Report,
     Span,
@@ -76,15 +71,22 @@ def build_report(
     ledger: ForwardLedger | None = None,
     recordings: RecordingStore | None = None,
     tickets: TicketStore | None = None,
+    rollups: bool = True,
+    drawn: bool = True,
 ) -> Report:
     """The report for the whole site, or only for ``zone_ids`` (and the cameras in them).
 
     ``ledger`` (on the same database as ``reader``) gives the GB/T 28181 forwarding history; without
     it a site with uplinks still shows which cameras are configured for forwarding, with registered
     time and sessions unknown. Without ``tickets`` the report has no hidden-danger section.
+
+    Without ``drawn`` the cameras' timeline bars are left empty (JSON and CSV do not draw them) and the
+    period's settled days are read from their daily roll-ups (computed and stored when missing), which
+    spares reading every state change of the period; ``rollups=False`` reads the raw history anyway,
+    the check of them. A drawn report reads every interval to draw it, so it reads the raw history.
     """
     with without_gc():
-        return _build(config, reader, period, zone_ids, ledger, recordings, tickets)
+        return _build(config, reader, period, zone_ids, ledger, recordings, tickets, rollups, drawn)
 
 
 @contextlib.contextmanager
@@ -112,6 +114,8 @@ def _build(
     ledger: ForwardLedger | None,
     recordings: RecordingStore | None = None,
     tickets: TicketStore | None = None,
+    rollups: bool = True,
+    drawn: bool = True,
 ) -> Report:
     start, end, now = period.start, period.end, period.now
     zones = [z for z in config.zones if zone_ids is None or z.id in zone_ids]
@@ -124,12 +128,11 @@ def _build(
     runs = reader.runs_by_id(start, end, now)
     down = reader.gateway_down(start, end, now)
 
-    latest: dict[str, tuple[str | None, str | None, float | None]] = {}
     inventory: dict[str, tuple[float | None, float | None]] = {}
+    tz = ZoneInfo(config.site.timezone) if rollups else None
     with reader.engine.connect() as conn:
-        timelines = reader.timelines([c.id for c in cameras], start, end, now, conn=conn, runs=runs)
+        history = period_history(reader, conn, [c.id for c in cameras], start, end, now, tz=tz, runs=runs, whole=drawn)
         for cam in cameras:
-            latest[cam.id] = _latest_measured(conn, cam.id, start, end)
             inventory[cam.id] = _latest_inventory(conn, cam.id, end)
 
     recorded = recordings_of(config, cameras, recordings, start, min(end, now), policy) if recordings else {}
@@ -139,14 +142,11 @@ def _build(
             inventory[cid] = (inventory[cid][0], r.retained_days)
     camera_reports = [
         _camera_report(
-            cam.id, cam.name, tuple(cam.zones), cam.enabled, timelines[cam.id], policy, period, latest[cam.id],
-            inventory[cam.id],
+            cam.id, cam.name, tuple(cam.zones), cam.enabled, history[cam.id], policy, period, inventory[cam.id]
         )
         for cam in cameras
     ]  # fmt: skip
-    zone_reports = [
-        _zone_report(z, [c.id for c in cameras if z.id in c.zones], timelines, policy, period) for z in zones
-    ]
+    zone_reports = [_zone_report(z, [c.id for c in cameras if z.id in c.zones], history, policy, period) for z in zones]
 
     down_s = sum(iv.duration for iv in down)
     span = end - start
@@ -358,19 +358,17 @@ def _camera_report(
     name: str,
     zones: tuple[str, ...],
     enabled: bool,
-    timeline: list[Interval],
+    history: CameraHistory,
     policy: PolicyStated,
     period: ReportPeriod,
-    measured: tuple[str | None, str | None, float | None],
     inventory: tuple[float | None, float | None],
 ) -> CameraReport:
-    seconds, found_outages = _seconds_and_outages(timeline, period.now)
+    seconds, found_outages, incidents = history.seconds, history.outages, history.incidents
     up = seconds["online"] + seconds["degraded"]
     known = up + seconds["offline"] + seconds["disabled"]
     uptime = _percent(up, known)
     good = _percent(seconds["online"], known)
-    incidents = tuple(_incidents(timeline, period.end, period.now))
-    resolution, codec, fps = measured
+    resolution, codec, fps = history.sample or (None, None, None)
     clock_offset, retention = inventory
 
     findings: list[Finding] = []
@@ -385,10 +383,7 @@ def _camera_report(
                     camera_id, uptime, policy.uptime_target_percent, len(found_outages), seconds["offline"]
                 )
             )
-        by_fault: dict[str, float] = {}
-        for inc in incidents:
-            by_fault[inc.fault] = by_fault.get(inc.fault, 0.0) + inc.duration_s
-        for fault, total in by_fault.items():
+        for fault, total in fault_seconds(incidents).items():
             findings.append(
                 finding_of.camera_fault(
                     camera_id,
@@ -418,70 +413,12 @@ def _camera_report(
         good_percent=good,
         outages=found_outages,
         incidents=incidents,
-        timeline=tuple(_drawable(timeline, period.start, period.end)),
+        timeline=tuple(_drawable(history.timeline, period.start, period.end)) if history.timeline else (),
         clock_offset_s=clock_offset,
         retention_days=retention,
         passed=not any(f.severity == "fail" for f in findings),
         findings=tuple(findings),
     )
-
-
-def _legacy_faults(reason: str | None) -> tuple[str, ...]:
-    """Fault codes of a degraded state stored before faults had their own column."""
-    text = reason or ""
-    found = tuple(code for code, marker in ((LOW_FPS, "frame rate below"), (BELOW_HD, "below HD")) if marker in text)
-    return found or ("degraded",)
-
-
-def _incidents(timeline: list[Interval], end: float, now: float) -> list[Incident]:
-    """Each fault's stretches of degraded time (a stretch may hold several faults at once)."""
-    open_: dict[str, tuple[float, float, str]] = {}
-    found: list[Incident] = []
-    for iv in timeline:
-        if iv.state != "degraded" and not open_:
-            continue
-        faults = (iv.faults or _legacy_faults(iv.reason)) if iv.state == "degraded" else ()
-        for fault in list(open_):
-            if fault not in faults:
-                s, e, detail = open_.pop(fault)
-                found.append(Incident(fault, s, e, detail, ongoing=False))
-        for fault in faults:
-            if fault in open_ and open_[fault][1] == iv.start:
-                s, _, detail = open_[fault]
-                open_[fault] = (s, iv.end, detail)
-            else:
-                if fault in open_:
-                    s, e, detail = open_.pop(fault)
-                    found.append(Incident(fault, s, e, detail, ongoing=False))
-                open_[fault] = (iv.start, iv.end, iv.reason or fault)
-    for fault, (s, e, detail) in open_.items():
-        found.append(Incident(fault, s, e, detail, ongoing=e >= end - 1e-6 and end >= now - 1e-6))
-    return sorted(found, key=lambda i: (i.start, i.fault))
-
-
-def _seconds_and_outages(timeline: list[Interval], now: float) -> tuple[dict[str, float], tuple[Outage, ...]]:
-    """Time per state, and the runs of consecutive offline intervals (one pass: months of history)."""
-    seconds = dict.fromkeys(("online", "degraded", "offline", "disabled", UNKNOWN), 0.0)
-    found: list[Outage] = []
-    o_start = o_end = 0.0
-    reasons: dict[str, None] = {}
-    for start, end, state, reason, _ in timeline:
-        seconds[state] = seconds.get(state, 0.0) + (end - start)
-        if state == "offline":
-            if reasons and o_end == start:
-                o_end = end
-            else:
-                if reasons:
-                    found.append(Outage(o_start, o_end, tuple(reasons), False))
-                    reasons = {}
-                o_start, o_end = start, end
-            reasons[reason or "unknown"] = None
-        elif reasons:
-            found.append(Outage(o_start, o_end, tuple(reasons), False))
-            reasons = {}
-    if reasons:
-        found.append(Outage(o_start, o_end, tuple(reasons), o_end >= now - 1e-6))
-    return seconds, tuple(found)
 
 
 def _drawable(timeline: list[Interval], start: float, end: float) -> list[Span]:
@@ -514,19 +451,7 @@ def _drawable(timeline: list[Interval], start: float, end: float) -> list[Span]:
     return out
 
 
-_S = schema.camera_samples
 # Built once: constructing a statement costs more than running it against the (camera_id, ts) index.
-_LATEST_SAMPLE = (
-    select(_S.c.width, _S.c.height, _S.c.codec, _S.c.fps)
-    .where(
-        _S.c.camera_id == bindparam("cid"),
-        _S.c.ts >= bindparam("start"),
-        _S.c.ts <= bindparam("end"),
-        _S.c.width.is_not(None),
-    )
-    .order_by(_S.c.ts.desc())
-    .limit(1)
-)
 _I = schema.camera_inventory
 _LATEST_INVENTORY = (
     select(_I.c.ts, _I.c.clock_offset_s, _I.c.recording_search, _I.c.recordings_earliest)
@@ -534,15 +459,6 @@ _LATEST_INVENTORY = (
     .order_by(_I.c.ts.desc())
     .limit(1)
 )
-
-
-def _latest_measured(
-    conn: Connection, camera_id: str, start: float, end: float
-) -> tuple[str | None, str | None, float | None]:
-    row = conn.execute(_LATEST_SAMPLE, {"cid": camera_id, "start": start, "end": end}).first()
-    if row is None:
-        return None, None, None
-    return f"{row.width}x{row.height}", row.codec, row.fps
 
 
 def _latest_inventory(conn: Connection, camera_id: str, end: float) -> tuple[float | None, float | None]:
@@ -562,22 +478,21 @@ def _latest_inventory(conn: Connection, camera_id: str, end: float) -> tuple[flo
 def _zone_report(
     zone: ZoneConfig,
     camera_ids: list[str],
-    timelines: dict[str, list[Interval]],
+    history: dict[str, CameraHistory],
     policy: PolicyStated,
     period: ReportPeriod,
 ) -> ZoneReport:
     """Covered while any camera is online; else unknown while any camera is unknown; else uncovered."""
-    covered = merge_spans([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == "online"])
-    unknown = _subtract(
-        merge_spans([(iv.start, iv.end) for c in camera_ids for iv in timelines[c] if iv.state == UNKNOWN]), covered
-    )
+    cameras = [history[c] for c in camera_ids]
+    covered = merge_spans([span for c in cameras for span in c.online()])
+    unknown = _subtract(merge_spans([span for c in cameras for span in c.unknown()]), covered)
     uncovered = _subtract(_subtract([(period.start, period.end)], covered), unknown)
     seconds = {
         "covered": sum(b - a for a, b in covered),
         "uncovered": sum(b - a for a, b in uncovered),
         UNKNOWN: sum(b - a for a, b in unknown),
     }
-    gaps = [Span(a, b, "uncovered", _why(a, b, camera_ids, timelines)) for a, b in uncovered]
+    gaps = [Span(a, b, "uncovered", _why(a, b, camera_ids, history)) for a, b in uncovered]
     covered_pct = _percent(seconds["covered"], seconds["covered"] + seconds["uncovered"])
     findings: list[Finding] = []
     if not camera_ids:
@@ -621,17 +536,18 @@ def _subtract(spans: list[tuple[float, float]], cut: list[tuple[float, float]]) 
     return out
 
 
-def _why(a: float, b: float, camera_ids: list[str], timelines: dict[str, list[Interval]]) -> str:
-    """What each camera of the zone was doing during an uncovered stretch."""
+def _why(a: float, b: float, camera_ids: list[str], history: dict[str, CameraHistory]) -> str:
+    """What each camera of the zone was doing during an uncovered stretch (when no camera was online,
+    so only the time cameras were not online tells)."""
     if not camera_ids:
         return NO_CAMERA_IN_ZONE
     parts = []
     for cid in camera_ids:
-        timeline = timelines[cid]
-        i = max(0, bisect.bisect_right(timeline, a, key=lambda iv: iv.start) - 1)
+        holes = history[cid].holes
+        i = max(0, bisect.bisect_right(holes, a, key=lambda iv: iv.start) - 1)
         seen: dict[str, None] = {}
-        while i < len(timeline) and timeline[i].start < b:
-            iv = timeline[i]
+        while i < len(holes) and holes[i].start < b:
+            iv = holes[i]
             if iv.end > a:
                 seen[iv.state + (f" ({iv.reason})" if iv.reason else "")] = None
             i += 1

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
+
+import numpy as np
 
 Severity = Literal["fail", "warn", "info"]
 
@@ -343,7 +346,18 @@ class Report:
                     "cameras": list(z.cameras),
                     "seconds": {k: _num(v) for k, v in z.seconds.items()},
                     "covered_percent": _num(z.covered_percent),
-                    "gaps": [{**iso.span(g.start, g.end), "state": g.state, "detail": g.detail} for g in z.gaps],
+                    "gaps": [
+                        {
+                            "start": s,
+                            "start_iso": si,
+                            "end": e,
+                            "end_iso": ei,
+                            "duration_s": d,
+                            "state": g.state,
+                            "detail": g.detail,
+                        }
+                        for g, s, si, e, ei, d in iso.rows(z.gaps)
+                    ],
                     "passed": z.passed,
                     "findings": [_finding(f) for f in z.findings],
                 }
@@ -362,14 +376,8 @@ class Report:
                     "seconds": {k: _num(v) for k, v in c.seconds.items()},
                     "uptime_percent": _num(c.uptime_percent),
                     "good_percent": _num(c.good_percent),
-                    "outages": [
-                        {**iso.span(o.start, o.end), "reasons": list(o.reasons), "ongoing": o.ongoing}
-                        for o in c.outages
-                    ],
-                    "incidents": [
-                        {**iso.span(i.start, i.end), "fault": i.fault, "detail": i.detail, "ongoing": i.ongoing}
-                        for i in c.incidents
-                    ],
+                    "outages": outages,
+                    "incidents": incidents,
                     "clock_offset_s": _num(c.clock_offset_s),
                     "retention_days": _num(c.retention_days),
                     "passed": c.passed,
@@ -377,13 +385,24 @@ class Report:
                     "forwarding": _camera_forwarding(c.forwarding),
                     "recordings": _camera_recordings(c.recordings, iso),
                 }
-                for c in self.cameras
+                for c, outages, incidents in zip(
+                    self.cameras, _outages(self.cameras, iso), _incidents(self.cameras, iso), strict=True
+                )
             ],
             "gateway": {
                 "seconds": _num(self.gateway.seconds),
                 "percent": _num(self.gateway.percent),
                 "spans": [
-                    {**iso.span(g.start, g.end), "state": g.state, "detail": g.detail} for g in self.gateway.spans
+                    {
+                        "start": s,
+                        "start_iso": si,
+                        "end": e,
+                        "end_iso": ei,
+                        "duration_s": d,
+                        "state": g.state,
+                        "detail": g.detail,
+                    }
+                    for g, s, si, e, ei, d in iso.rows(self.gateway.spans)
                 ],
                 "runs": self.gateway.runs,
             },
@@ -405,10 +424,55 @@ def _camera_recordings(r: CameraRecordings | None, iso: _IsoFormatter) -> dict[s
         "recorded_s": _num(r.recorded_s),
         "completeness_percent": _num(r.completeness_percent),
         "days_below": [{"day": day, "percent": _num(pct)} for day, pct in r.days_below],
-        "long_gaps": [{**iso.span(g.start, g.end)} for g in r.long_gaps],
+        "long_gaps": [
+            {"start": s, "start_iso": si, "end": e, "end_iso": ei, "duration_s": d}
+            for _, s, si, e, ei, d in iso.rows(r.long_gaps)
+        ],
         "retained_days": _num(r.retained_days),
         "last_error": r.last_error,
     }
+
+
+def _outages(cameras: Sequence[CameraReport], iso: _IsoFormatter) -> list[list[dict[str, Any]]]:
+    """Every camera's outages as JSON data, formatted in one batch (100,000 of them in a long report)."""
+    found = [
+        {
+            "start": s,
+            "start_iso": si,
+            "end": e,
+            "end_iso": ei,
+            "duration_s": d,
+            "reasons": list(o.reasons),
+            "ongoing": o.ongoing,
+        }
+        for o, s, si, e, ei, d in iso.rows([o for c in cameras for o in c.outages])
+    ]
+    return _regroup(found, [len(c.outages) for c in cameras])
+
+
+def _incidents(cameras: Sequence[CameraReport], iso: _IsoFormatter) -> list[list[dict[str, Any]]]:
+    found = [
+        {
+            "start": s,
+            "start_iso": si,
+            "end": e,
+            "end_iso": ei,
+            "duration_s": d,
+            "fault": i.fault,
+            "detail": i.detail,
+            "ongoing": i.ongoing,
+        }
+        for i, s, si, e, ei, d in iso.rows([i for c in cameras for i in c.incidents])
+    ]
+    return _regroup(found, [len(c.incidents) for c in cameras])
+
+
+def _regroup(flat: list[dict[str, Any]], sizes: list[int]) -> list[list[dict[str, Any]]]:
+    groups, at = [], 0
+    for size in sizes:
+        groups.append(flat[at : at + size])
+        at += size
+    return groups
 
 
 def hms(seconds: float | None) -> str:
@@ -525,29 +589,138 @@ def _finding(f: Finding) -> dict[str, str]:
     return {"severity": f.severity, "subject": f.subject, "message": f.message}
 
 
+class _Timed(Protocol):
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+
+
+_T = TypeVar("_T", bound=_Timed)
+# Below this many milliseconds (the year 2109), x * 1000 is off by at most 2**-12 (half its ulp), so
+# its nearest whole number is round(x, 3)'s digits unless it lies about that close to a half.
+_EXACT_MS = 2.0**42
+_SECONDS = [f"{s:02d}" for s in range(60)]
+_MINUTES = [f"{s // 60:02d}:{s % 60:02d}" for s in range(3600)]  # "mm:ss" by the second of the hour
+
+
+def _round3(values: np.ndarray) -> list[float]:
+    """``[round(v, 3) for v in values]``, the same floats, at array speed: Python's round(x, 3) goes
+    through decimal digits (a third of the JSON's time once it ran per value)."""
+    ms = values * 1000.0
+    whole = np.floor(ms + 0.5)
+    # A product within 1e-3 of a half could lie on either side of it (or be a tie, rounded to even by
+    # Python): those, and what is not finite or too large, take Python's own round.
+    unsure = ~(np.abs(ms) < _EXACT_MS) | (np.abs(ms - np.floor(ms) - 0.5) < 1e-3)
+    # n / 1000 with n a whole number below 2**53 is the double nearest to the decimal n/1000: the same
+    # double round() parses back from its digits (copysign: round(-0.0001, 3) is -0.0).
+    out: list[float] = np.copysign(whole / 1000.0, values).tolist()
+    for i in np.flatnonzero(unsure).tolist():
+        out[i] = round(float(values[i]), 3)
+    return out
+
+
+def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` of whole numbers, without sorting them when they lie
+    close together (the hours of a report's times: a third of the time it took to format them)."""
+    low = int(values.min())
+    span = int(values.max()) - low + 1
+    if span > 4 * len(values) + 4096:
+        return np.unique(values, return_inverse=True)
+    present = np.zeros(span, np.bool_)
+    present[values - low] = True
+    return np.flatnonzero(present) + low, (np.cumsum(present) - 1)[values - low]
+
+
 class _IsoFormatter:
-    """Local ISO 8601 for Unix seconds, remembering the UTC offset per hour (zone lookups are slow)."""
+    """Local ISO 8601 for Unix seconds, remembering each minute's text up to the seconds (a long report
+    formats hundreds of thousands of times; zone lookups and strftime are the slow part)."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         self._tz = tz
         self._offsets: dict[int, tuple[int, str]] = {}
+        self._minutes: dict[int, tuple[str, str]] = {}
 
     def __call__(self, ts: float) -> str:
+        second = math.floor(ts)
+        minute = second // 60
+        head, suffix = self._minute(minute)
+        if not head:  # a historical offset with seconds: minutes do not line up, no shortcut
+            offset, suffix = self._offset(ts)
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second + offset)) + suffix
+        return f"{head}{_SECONDS[second - minute * 60]}{suffix}"
+
+    def _minute(self, minute: int) -> tuple[str, str]:
+        """The text of a minute up to its seconds, and the offset after them; no text for an offset
+        with seconds."""
+        known = self._minutes.get(minute)
+        if known is None:
+            offset, suffix = self._offset(minute * 60.0)
+            if offset % 60:
+                return "", ""
+            known = self._minutes[minute] = (
+                time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60 + offset)),
+                suffix,
+            )
+        return known
+
+    def _offset(self, ts: float) -> tuple[int, str]:
+        """The zone's offset (at the start of the hour: whatever the order times come in) and its text."""
         hour = int(ts // 3600)
         known = self._offsets.get(hour)
         if known is None:
-            offset = datetime.fromtimestamp(ts, self._tz).utcoffset() or timedelta(0)
+            offset = datetime.fromtimestamp(hour * 3600, self._tz).utcoffset() or timedelta(0)
             seconds = int(offset.total_seconds())
             sign = "+" if seconds >= 0 else "-"
             hh, mm = divmod(abs(seconds) // 60, 60)
             known = self._offsets[hour] = (seconds, f"{sign}{hh:02d}:{mm:02d}")
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(math.floor(ts) + known[0])) + known[1]
+        return known
 
-    def span(self, start: float, end: float) -> dict[str, Any]:
-        return {
+    def many(self, values: np.ndarray) -> list[str]:
+        """``[self(v) for v in values]``: each minute's text made once, and the seconds put in."""
+        if not len(values):
+            return []
+        if not np.isfinite(values).all():  # what __call__ refuses, it refuses here too
+            return [self(v) for v in values.tolist()]
+        seconds = np.floor(values).astype(np.int64)
+        hours, at_hour = _unique(seconds // 3600)
+        zones = [self._offset(h * 3600.0) for h in hours.tolist()]
+        if any(offset % 60 for offset, _ in zones):  # a historical offset with seconds (see __call__)
+            return [self(v) for v in values.tolist()]
+        offsets = np.array([offset for offset, _ in zones], np.int64)
+        local = seconds + offsets[at_hour]
+        # The seconds of one UTC hour fall in one local hour, or two (a half-hour offset): a text for
+        # each, by the UTC hour and which of its two local hours (the hour a DST change repeats thus
+        # gets its own offset).
+        first = (hours * 3600 + offsets) // 3600
+        which = 2 * at_hour + (local // 3600 - first[at_hour])
+        heads: list[str] = []
+        tails: list[str] = []
+        for local_hour, (_, suffix) in zip(first.tolist(), zones, strict=True):
+            heads += (time.strftime("%Y-%m-%dT%H:", time.gmtime(hour * 3600)) for hour in (local_hour, local_hour + 1))
+            tails += (suffix, suffix)
+        return [
+            f"{heads[k]}{_MINUTES[x]}{tails[k]}" for k, x in zip(which.tolist(), (local % 3600).tolist(), strict=True)
+        ]
+
+    def rows(self, items: Sequence[_T]) -> Iterator[tuple[_T, float, str, float, str, float]]:
+        """Each item with its start, end and duration as :meth:`span` gives them, formatted in one batch."""
+        starts = np.fromiter((item.start for item in items), np.float64, len(items))
+        ends = np.fromiter((item.end for item in items), np.float64, len(items))
+        isos = self.many(np.concatenate((starts, ends)))
+        count = len(items)
+        return zip(
+            items, _round3(starts), isos[:count], _round3(ends), isos[count:], _round3(ends - starts), strict=True
+        )
+
+    def span(self, start: float, end: float, **more: Any) -> dict[str, Any]:
+        found = {
             "start": round(start, 3),
             "start_iso": self(start),
             "end": round(end, 3),
             "end_iso": self(end),
             "duration_s": round(end - start, 3),
         }
+        if more:
+            found.update(more)
+        return found

@@ -1,8 +1,10 @@
 """Renders a coverage :class:`~gateway.reports.model.Report` as JSON, CSV, HTML or PDF for auditors.
 
-Every format carries the same content; times are shown in the report's time zone, durations in seconds
-(and h:mm:ss where a person reads them). Names come from the site config, so every renderer treats them
-as hostile text: HTML autoescapes, CSV neutralises formulas, PDF replaces what its fonts cannot draw.
+The JSON and CSV carry every record; the HTML and PDF, made to be read, lead with the summary and the
+reasons grouped, and detail only the cameras that failed worst (digest.py). Times are shown in the
+report's time zone, durations in seconds (and h:mm:ss where a person reads them). Names come from the
+site config, so every renderer treats them as hostile text: HTML autoescapes, CSV neutralises formulas,
+PDF replaces what its fonts cannot draw.
 
 The HTML, PDF and CSV speak the language they are rendered in (Simplified Chinese by default, or
 English): `render(report, fmt, language)`, the current language when none is given. The JSON is for
@@ -12,9 +14,10 @@ render_common and render_text hold what they share); this one chooses and names 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
+
+import orjson
 
 from gateway.errors import InvalidRequestError
 from gateway.i18n import Language, current, gettext, parse_language, using
@@ -39,6 +42,7 @@ from gateway.reports.render_pdf import PdfFonts, find_fonts, render_pdf
 __all__ = [
     "CSV_COLUMNS",
     "CSV_TITLES",
+    "DRAWN",
     "FORMATS",
     "LIST_LIMIT",
     "STATE_COLOURS",
@@ -64,6 +68,9 @@ __all__ = [
 ]
 
 FORMATS = ("json", "csv", "html", "pdf")
+# The formats that draw the cameras' timeline bars: a report made for the others needs none
+# (build_report's ``drawn``).
+DRAWN = ("html", "pdf")
 
 _MEDIA_TYPES = {
     "json": "application/json",
@@ -116,5 +123,6 @@ def filename(report: Report, ext: str) -> str:
 
 
 def render_json(report: Report) -> bytes:
-    # Compact: with an indent, the json module falls back to its pure-Python encoder (5x slower).
-    return json.dumps(report.to_dict(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    # orjson: compact UTF-8, about 7x faster than the json module on a long report (27 MB, 100,000
+    # outages). to_dict() leaves no NaN or infinity (orjson would write them as null).
+    return orjson.dumps(report.to_dict())

@@ -168,6 +168,10 @@ def _tickets(conn: Connection) -> None:
     schema.tickets.create(conn)
 
 
+def _camera_days(conn: Connection) -> None:
+    schema.camera_days.create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "users and api tokens", _initial),
     Migration(2, "gateway runs, camera state changes and stats samples", _camera_history),
@@ -184,4 +188,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "the GB/T 28181 catalog each uplink last told its platform", _uplink_catalog),
     Migration(14, "subscriptions GA/T 1400 platforms hold at this gateway", _gat1400_subscriptions),
     Migration(15, "hidden-danger tickets of camera faults", _tickets),
+    Migration(16, "daily roll-ups of camera history for long reports", _camera_days),
 )

@@ -87,6 +87,28 @@ camera_state_changes = Table(
     Column("faults", JSON, nullable=True),
 )
 
+camera_days = Table(
+    "camera_days",
+    metadata,
+    # A camera's roll-up of one closed day of the site's time zone (gateway/health/rollup.py): time per
+    # state and per fault, the day's outages, incidents and intervals, its last measured stream, all
+    # computed by the code that reads the raw history, so that long reports read one row per camera
+    # and day. A derived cache: a late state change deletes the days it touches, pruning the days it
+    # prunes; missing days are computed again when a report asks.
+    Column("camera_id", String(64), primary_key=True),
+    Column("start", Float, primary_key=True),  # the day's local midnight, UTC epoch seconds
+    Column("end", Float, nullable=False),  # the next midnight (23 or 25 hours later across DST)
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD, for people reading the table
+    Column("version", Integer, nullable=False),  # of the data's format: another one is computed again
+    Column("built_at", Float, nullable=False),
+    # The day's intervals not online (start, end, state, reason, faults), what reports read: online time
+    # is what they leave, and outages, incidents and zone gaps are made of them. Compact JSON decoded
+    # only by rollup.py, as text: SQLAlchemy's JSON type would decode every row through its processors.
+    Column("holes", Text, nullable=False),
+    # For people and other programs: time per state and fault, outages, the day's last sample (JSON).
+    Column("summary", Text, nullable=False),
+)
+
 camera_samples = Table(
     "camera_samples",
     metadata,

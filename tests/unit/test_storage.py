@@ -105,6 +105,7 @@ def test_partial_database_gets_only_missing_migrations(storage_url: str) -> None
     with Database(storage_url) as db, db.engine.begin() as conn:
         # Roll back to version 1 as an older gateway would have left it.
         for table in (
+            schema.camera_days,
             schema.tickets,
             schema.gat1400_subscriptions,
             schema.uplink_catalog,

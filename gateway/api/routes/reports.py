@@ -15,7 +15,7 @@ from gateway.auth import Role, User
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.reports.coverage import build_report
 from gateway.reports.period import report_period
-from gateway.reports.render import FORMATS, render, report_language
+from gateway.reports.render import DRAWN, FORMATS, render, report_language
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -79,6 +79,7 @@ async def coverage_report(
             ledger=runtime.ledger,
             recordings=runtime.recordings.store,
             tickets=runtime.tickets.store,
+            drawn=fmt in DRAWN,
         )
         rendered = render(report, fmt, language)
         runtime.audit.record(

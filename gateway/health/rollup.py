@@ -1,0 +1,531 @@
+"""Daily roll-ups of camera history, and each camera's history over a report's period.
+
+A roll-up is one camera's settled day (local midnight to midnight in the site's time zone): the
+day's intervals when the camera was not online (its "holes", with states, reasons and faults), cut at
+midnight from the timeline the direct path computes (HistoryReader.timelines), and a summary for
+people. Time per state, outages, incidents and zone coverage follow from the holes by the functions
+below, the same ones the direct path runs on a whole timeline: so both paths give the same figures.
+
+A JSON or CSV report reads one row per camera and day, and the raw history only for the part of its
+period not yet settled (today). Missing days are computed and stored when a report asks for them or
+by the gateway's hourly task; the history writer deletes the days a late state change reaches, and
+pruning deletes the days it prunes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.health.policy import BELOW_HD, LOW_FPS
+from gateway.health.uptime import UNKNOWN, HistoryReader, Interval, Run
+from gateway.reports.model import Incident, Outage
+from gateway.storage import schema
+
+log = logging.getLogger(__name__)
+
+# Of the stored data's format; rows of another version are computed again.
+VERSION = 1
+STATES = ("online", "degraded", "offline", "disabled", UNKNOWN)
+# A run that has neither stopped nor sent a heartbeat for this long, and was not followed by a run of
+# the same instance, is taken as over: its end (the last heartbeat) will not move any more.
+STALE_RUN_S = 3600.0
+# A day is at most 25 hours (DST): the bound that lets a late write find the days it touches by index.
+_LONGEST_DAY_S = 25 * 3600.0
+
+Measured = tuple[str | None, str | None, float | None]  # resolution, codec, fps
+
+
+@dataclass(frozen=True)
+class DaySpan:
+    day: str  # YYYY-MM-DD
+    start: float
+    end: float
+
+
+# --- the interval code both paths share -----------------------------------------------------------
+
+
+def legacy_faults(reason: str | None) -> tuple[str, ...]:
+    """Fault codes of a degraded state stored before faults had their own column."""
+    text = reason or ""
+    found = tuple(code for code, marker in ((LOW_FPS, "frame rate below"), (BELOW_HD, "below HD")) if marker in text)
+    return found or ("degraded",)
+
+
+def seconds_and_outages(timeline: Sequence[Interval], now: float) -> tuple[dict[str, float], tuple[Outage, ...]]:
+    """Time per state, and the runs of consecutive offline intervals (one pass: months of history)."""
+    seconds = dict.fromkeys(STATES, 0.0)
+    found: list[Outage] = []
+    o_start = o_end = 0.0
+    reasons: dict[str, None] = {}
+    for start, end, state, reason, _ in timeline:
+        seconds[state] = seconds.get(state, 0.0) + (end - start)
+        if state == "offline":
+            if reasons and o_end == start:
+                o_end = end
+            else:
+                if reasons:
+                    found.append(Outage(o_start, o_end, tuple(reasons), False))
+                    reasons = {}
+                o_start, o_end = start, end
+            reasons[reason or "unknown"] = None
+        elif reasons:
+            found.append(Outage(o_start, o_end, tuple(reasons), False))
+            reasons = {}
+    if reasons:
+        found.append(Outage(o_start, o_end, tuple(reasons), o_end >= now - 1e-6))
+    return seconds, tuple(found)
+
+
+def incidents(timeline: Sequence[Interval], end: float, now: float) -> tuple[Incident, ...]:
+    """Each fault's stretches of degraded time (a stretch may hold several faults at once)."""
+    open_: dict[str, tuple[float, float, str]] = {}
+    found: list[Incident] = []
+    for iv in timeline:
+        if iv.state != "degraded" and not open_:
+            continue
+        faults = (iv.faults or legacy_faults(iv.reason)) if iv.state == "degraded" else ()
+        for fault in list(open_):
+            if fault not in faults:
+                s, e, detail = open_.pop(fault)
+                found.append(Incident(fault, s, e, detail, ongoing=False))
+        for fault in faults:
+            if fault in open_ and open_[fault][1] == iv.start:
+                s, _, detail = open_[fault]
+                open_[fault] = (s, iv.end, detail)
+            else:
+                if fault in open_:
+                    s, e, detail = open_.pop(fault)
+                    found.append(Incident(fault, s, e, detail, ongoing=False))
+                open_[fault] = (iv.start, iv.end, iv.reason or fault)
+    for fault, (s, e, detail) in open_.items():
+        found.append(Incident(fault, s, e, detail, ongoing=_ongoing(e, end, now)))
+    return tuple(sorted(found, key=lambda i: (i.start, i.fault)))
+
+
+def _ongoing(incident_end: float, end: float, now: float) -> bool:
+    return incident_end >= end - 1e-6 and end >= now - 1e-6
+
+
+def fault_seconds(found: Iterable[Incident]) -> dict[str, float]:
+    by_fault: dict[str, float] = {}
+    for inc in found:
+        by_fault[inc.fault] = by_fault.get(inc.fault, 0.0) + inc.duration_s
+    return by_fault
+
+
+# --- days ----------------------------------------------------------------------------------------
+
+
+def whole_days(start: float, end: float, tz: ZoneInfo) -> list[DaySpan]:
+    """The local days that lie wholly inside [start, end)."""
+    days: list[DaySpan] = []
+    d = datetime.fromtimestamp(start, tz).date()
+    while True:
+        a, b = _midnight(d, tz), _midnight(d + timedelta(days=1), tz)
+        if b > end:
+            return days
+        if a >= start:
+            days.append(DaySpan(d.isoformat(), a, b))
+        d += timedelta(days=1)
+
+
+def local_days(start: float, end: float, tz: ZoneInfo) -> list[DaySpan]:
+    """The local days that overlap [start, end)."""
+    days: list[DaySpan] = []
+    d = datetime.fromtimestamp(start, tz).date()
+    while (a := _midnight(d, tz)) < end:
+        days.append(DaySpan(d.isoformat(), a, _midnight(d + timedelta(days=1), tz)))
+        d += timedelta(days=1)
+    return days
+
+
+def _midnight(d: date, tz: ZoneInfo) -> float:
+    return datetime.combine(d, datetime.min.time(), tz).timestamp()
+
+
+def settled_until(conn: Connection, now: float) -> float:
+    """The time up to which the stored history will not change any more (save late writes).
+
+    The end of a run that is still open is its last heartbeat so far, which moves on; it is settled
+    once the run stopped, was followed by a run of the same instance (it crashed), or is stale.
+    """
+    r = schema.gateway_runs
+    rows = conn.execute(select(r.c.instance, r.c.started_at, r.c.heartbeat_at, r.c.stopped_at)).all()
+    latest_start: dict[str, float] = {}
+    for row in rows:
+        latest_start[row.instance] = max(latest_start.get(row.instance, row.started_at), row.started_at)
+    until = now
+    for row in rows:
+        if row.stopped_at is not None or row.started_at < latest_start[row.instance]:
+            continue
+        if row.heartbeat_at < now - STALE_RUN_S:
+            continue
+        until = min(until, row.heartbeat_at)
+    return until
+
+
+# --- one camera's history over a period ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraHistory:
+    """A camera's history over a report's period: what the report reads of it."""
+
+    start: float
+    end: float
+    seconds: dict[str, float]  # per state (STATES at least), unrounded
+    outages: tuple[Outage, ...]
+    incidents: tuple[Incident, ...]
+    holes: list[Interval]  # the intervals not online, in order (one cut at a midnight is in two)
+    sample: Measured | None  # the last measured stream in the period
+    timeline: list[Interval] | None  # the whole timeline, when it was read (for drawing)
+
+    def online(self) -> list[tuple[float, float]]:
+        spans, t = [], self.start
+        for hole in self.holes:
+            if hole.start > t:
+                spans.append((t, hole.start))
+            t = hole.end
+        if t < self.end:
+            spans.append((t, self.end))
+        return spans
+
+    def unknown(self) -> list[tuple[float, float]]:
+        return [(h.start, h.end) for h in self.holes if h.state == UNKNOWN]
+
+
+def from_timeline(
+    timeline: list[Interval], start: float, end: float, now: float, sample: Measured | None, *, keep: bool
+) -> CameraHistory:
+    """The direct path: everything from the period's whole timeline (kept, to draw it, if ``keep``)."""
+    seconds, outages = seconds_and_outages(timeline, now)
+    found = incidents(timeline, end, now)
+    return CameraHistory(start, end, seconds, outages, found, holes_of(timeline), sample, timeline if keep else None)
+
+
+def from_holes(holes: list[Interval], start: float, end: float, now: float, sample: Measured | None) -> CameraHistory:
+    """The same figures from the time not online alone, by the same functions: online time between two
+    holes ends an outage or an incident as it would, by not touching the next hole; online time itself
+    is what the holes leave of the period."""
+    seconds, outages = seconds_and_outages(holes, now)
+    seconds["online"] = (end - start) - sum(v for k, v in seconds.items() if k != "online")
+    return CameraHistory(start, end, seconds, outages, incidents(holes, end, now), holes, sample, None)
+
+
+def holes_of(timeline: Iterable[Interval]) -> list[Interval]:
+    return [iv for iv in timeline if iv.state != "online"]
+
+
+# --- storing and reading roll-ups ----------------------------------------------------------------
+
+_D = schema.camera_days
+_HOLE = 5  # values per hole in a stored day: start, end, state, reason, faults
+
+
+def _flat(holes: list[Interval]) -> list[Any]:
+    """A day's holes as one flat list, as stored: each nested list would be one more object to parse,
+    and a 90-day report parses 90,000 days."""
+    flat: list[Any] = []
+    for iv in holes:
+        flat += (iv.start, iv.end, iv.state, iv.reason, list(iv.faults) if iv.faults else None)
+    return flat
+
+
+def _decode_holes(flat: list[Any]) -> list[Interval]:
+    values = iter(flat)  # zipped with itself: _HOLE values at a time, without indexing
+    return [
+        Interval(start, end, state, reason, tuple(faults) if faults else ())
+        for start, end, state, reason, faults in zip(values, values, values, values, values, strict=True)
+    ]
+
+
+def _summary(timeline: list[Interval], day: DaySpan, sample: tuple[float, Measured] | None) -> str:
+    """What the day was, for people and programs reading the table (reports read the holes)."""
+    seconds, outages = seconds_and_outages(timeline, float("inf"))
+    found = incidents(timeline, day.end, float("inf"))
+    return _dumps(
+        {
+            "seconds": {k: round(v, 3) for k, v in seconds.items()},
+            "faults": {k: round(v, 3) for k, v in fault_seconds(found).items()},
+            "outages": len(outages),
+            "longest_outage_s": round(max((o.duration_s for o in outages), default=0.0), 3),
+            "incidents": len(found),
+            "sample": None
+            if sample is None
+            else dict(zip(("ts", "resolution", "codec", "fps"), (sample[0], *sample[1]), strict=True)),
+        }
+    )
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _stored(conn: Connection, camera_ids: Sequence[str], days: Sequence[DaySpan]) -> dict[tuple[str, float], list[Any]]:
+    """The stored days' holes (flat, as parsed), by camera and day start."""
+    if not days or not camera_ids:
+        return {}
+    ends = {d.start: d.end for d in days}
+    query = select(_D.c.camera_id, _D.c.start, _D.c.end, _D.c.holes).where(
+        _D.c.start >= days[0].start, _D.c.start < days[-1].end, _D.c.version == VERSION
+    )
+    if len(camera_ids) <= 20:
+        query = query.where(_D.c.camera_id.in_(camera_ids))
+    wanted = set(camera_ids)
+    rows = [row for row in conn.execute(query).all() if row[0] in wanted and ends.get(row[1]) == row[2]]
+    # One parse for all rows: a json.loads call per row costs more than the parsing itself.
+    parsed = orjson.loads("[" + ",".join(row[3] for row in rows) + "]")
+    return {(row[0], row[1]): flat for row, flat in zip(rows, parsed, strict=True)}
+
+
+def _samples(
+    conn: Connection, camera_ids: set[str], start: float, end: float
+) -> dict[str, list[tuple[float, Measured]]]:
+    """Every measured sample of the cameras within [start, end], oldest first (for cutting into days)."""
+    s = schema.camera_samples
+    rows = conn.execute(
+        select(s.c.camera_id, s.c.ts, s.c.width, s.c.height, s.c.codec, s.c.fps)
+        .where(s.c.ts >= start, s.c.ts <= end, s.c.width.is_not(None))
+        .order_by(s.c.camera_id, s.c.ts)
+    ).all()
+    found: dict[str, list[tuple[float, Measured]]] = {}
+    for cid, ts, width, height, codec, fps in rows:
+        if cid in camera_ids:
+            found.setdefault(cid, []).append((ts, (f"{width}x{height}", codec, fps)))
+    return found
+
+
+def _last_of(samples: list[tuple[float, Measured]], start: float, end: float) -> tuple[float, Measured] | None:
+    """The last sample within [start, end] (both included, as a window reads them)."""
+    for found in reversed(samples):
+        if found[0] <= end:
+            return found if found[0] >= start else None
+    return None
+
+
+_S = schema.camera_samples
+# Built once: constructing a statement costs more than running it against the (camera_id, ts) index.
+_LAST_SAMPLE = (
+    select(_S.c.width, _S.c.height, _S.c.codec, _S.c.fps)
+    .where(
+        _S.c.camera_id == bindparam("cid"),
+        _S.c.ts >= bindparam("start"),
+        _S.c.ts <= bindparam("end"),
+        _S.c.width.is_not(None),
+    )
+    .order_by(_S.c.ts.desc())
+    .limit(1)
+)
+
+
+def last_sample(conn: Connection, camera_id: str, start: float, end: float) -> Measured | None:
+    """The last measured stream of a camera within [start, end] (both included): one index seek, so
+    reports read it from the samples whatever the period (a day's is in its roll-up's summary)."""
+    row = conn.execute(_LAST_SAMPLE, {"cid": camera_id, "start": start, "end": end}).first()
+    if row is None:
+        return None
+    width, height, codec, fps = row
+    return f"{width}x{height}", codec, fps
+
+
+def cut(timeline: list[Interval], start: float, end: float) -> list[Interval]:
+    """The part of a timeline within [start, end): what a window of its own gives."""
+    out: list[Interval] = []
+    for iv in timeline:
+        if iv.end <= start:
+            continue
+        if iv.start >= end:
+            break
+        if iv.start < start or iv.end > end:
+            iv = iv._replace(start=max(iv.start, start), end=min(iv.end, end))
+        out.append(iv)
+    return out
+
+
+@dataclass(frozen=True)
+class _Computed:
+    holes: list[Interval]
+    summary: str
+
+
+def compute_days(
+    reader: HistoryReader,
+    conn: Connection,
+    camera_ids: Sequence[str],
+    days: Sequence[DaySpan],
+    now: float,
+    runs: dict[int, Run] | None = None,
+) -> dict[tuple[str, float], _Computed]:
+    """The roll-ups of settled ``days`` (in order) for the cameras, from the raw history: one window
+    from the first to the last, cut at each midnight."""
+    if not days or not camera_ids:
+        return {}
+    start, end = days[0].start, days[-1].end
+    timelines = reader.timelines(list(camera_ids), start, end, now, conn=conn, runs=runs)
+    samples = _samples(conn, set(camera_ids), start, end)
+    out: dict[tuple[str, float], _Computed] = {}
+    for cid in camera_ids:
+        timeline, mine = timelines[cid], samples.get(cid, [])
+        for d in days:
+            day = cut(timeline, d.start, d.end)
+            out[(cid, d.start)] = _Computed(holes_of(day), _summary(day, d, _last_of(mine, d.start, d.end)))
+    return out
+
+
+def store_days(conn: Connection, computed: dict[tuple[str, float], _Computed], days: Sequence[DaySpan]) -> None:
+    if not computed:
+        return
+    by_start = {d.start: d for d in days}
+    conn.execute(
+        delete(_D).where(_D.c.camera_id == bindparam("cid"), _D.c.start == bindparam("day_start")),
+        [{"cid": cid, "day_start": start} for cid, start in computed],
+    )
+    built = time.time()
+    conn.execute(
+        _D.insert(),
+        [
+            {
+                "camera_id": cid,
+                "start": start,
+                "end": by_start[start].end,
+                "day": by_start[start].day,
+                "version": VERSION,
+                "built_at": built,
+                "holes": _dumps(_flat(found.holes)),
+                "summary": found.summary,
+            }
+            for (cid, start), found in computed.items()
+        ],
+    )
+
+
+def _fill(
+    reader: HistoryReader,
+    conn: Connection,
+    camera_ids: Sequence[str],
+    days: Sequence[DaySpan],
+    stored: dict[tuple[str, float], Any],
+    now: float,
+    runs: dict[int, Run] | None,
+) -> tuple[dict[tuple[str, float], _Computed], list[DaySpan]]:
+    """The roll-ups missing from ``stored``, computed in one window over the days that miss any."""
+    wanted = [d for d in days if any((cid, d.start) not in stored for cid in camera_ids)]
+    if not wanted:
+        return {}, wanted
+    cids = [cid for cid in camera_ids if any((cid, d.start) not in stored for d in wanted)]
+    computed = compute_days(reader, conn, cids, wanted, now, runs)
+    return {k: v for k, v in computed.items() if k not in stored}, wanted
+
+
+def _keep(reader: HistoryReader, computed: dict[tuple[str, float], _Computed], days: Sequence[DaySpan]) -> None:
+    """Store roll-ups a report computed; a report made without storing them is still right."""
+    if not computed:
+        return
+    try:
+        with reader.engine.begin() as conn:
+            store_days(conn, computed, days)
+    except SQLAlchemyError as exc:
+        # The statement's parameters (every row) stay out of the log: the driver's own words suffice.
+        log.warning("history: could not store %d daily roll-up(s): %s", len(computed), getattr(exc, "orig", exc))
+
+
+def rollup(reader: HistoryReader, camera_ids: Sequence[str], start: float, end: float, tz: ZoneInfo, now: float) -> int:
+    """Compute and store the missing roll-ups of the settled days that overlap [start, end); how many.
+
+    For the gateway's hourly task (runtime.py) and the benchmark; reports do the same for the days they
+    read."""
+    with reader.engine.connect() as conn:
+        days = [d for d in local_days(start, end, tz) if d.end <= settled_until(conn, now)]
+        fresh, wanted = _fill(reader, conn, camera_ids, days, _stored(conn, camera_ids, days), now, None)
+    _keep(reader, fresh, wanted)
+    return len(fresh)
+
+
+def invalidate(conn: Connection, earliest: dict[str, float]) -> None:
+    """Forget the roll-ups of the days a late state change touches: those ending after its time."""
+    if not earliest:
+        return
+    conn.execute(
+        delete(_D).where(
+            _D.c.camera_id == bindparam("cid"),
+            _D.c.start > bindparam("floor"),
+            _D.c.end > bindparam("ts"),
+        ),
+        [{"cid": cid, "floor": ts - _LONGEST_DAY_S, "ts": ts} for cid, ts in earliest.items()],
+    )
+
+
+def forget_after(conn: Connection, since: float) -> None:
+    """Delete the roll-ups of every camera's days that end after ``since``."""
+    conn.execute(delete(_D).where(_D.c.end > since))
+
+
+def forget_before(conn: Connection, older_than: float) -> int:
+    """Delete the roll-ups of days that begin before ``older_than`` (their samples were pruned)."""
+    return int(conn.execute(delete(_D).where(_D.c.start < older_than)).rowcount or 0)
+
+
+# --- a report's period --------------------------------------------------------------------------
+
+
+def period_history(
+    reader: HistoryReader,
+    conn: Connection,
+    camera_ids: Sequence[str],
+    start: float,
+    end: float,
+    now: float,
+    *,
+    tz: ZoneInfo | None,
+    runs: dict[int, Run] | None = None,
+    whole: bool = True,
+) -> dict[str, CameraHistory]:
+    """Every camera's history over a report's period: the settled days from their roll-ups (computed
+    and stored when missing; the first and last cut at the period's edges), the rest (today) from the
+    raw history. All from the raw history when no time zone is given, or for ``whole`` timelines (to
+    draw): reading every interval anyway, the roll-ups would only add to it."""
+    ids = list(camera_ids)
+    days: list[DaySpan] = []
+    if tz is not None and not whole:
+        settled = settled_until(conn, now)
+        days = [d for d in local_days(start, end, tz) if d.end <= settled]
+    if not days:
+        timelines = reader.timelines(ids, start, end, now, conn=conn, runs=runs)
+        return {
+            cid: from_timeline(timelines[cid], start, end, now, last_sample(conn, cid, start, end), keep=whole)
+            for cid in ids
+        }
+    stored: dict[tuple[str, float], Any] = _stored(conn, ids, days)
+    if len(stored) < len(ids) * len(days):
+        fresh, wanted = _fill(reader, conn, ids, days, stored, now, runs)
+        _keep(reader, fresh, wanted)
+        stored.update({k: _flat(v.holes) for k, v in fresh.items()})
+    last = min(days[-1].end, end)
+    tail = reader.timelines(ids, last, end, now, conn=conn, runs=runs) if last < end else {}
+    out: dict[str, CameraHistory] = {}
+    for cid in ids:
+        # The days at the edges are cut where the period begins and ends (the same intervals a window
+        # beginning or ending there has); the days between are decoded in one go.
+        holes = cut(_decode_holes(stored[(cid, days[0].start)]), start, end)
+        if len(days) > 1:
+            between: list[Any] = []
+            for d in days[1:-1]:
+                between += stored[(cid, d.start)]
+            holes += _decode_holes(between)
+            holes += cut(_decode_holes(stored[(cid, days[-1].start)]), start, end)
+        if cid in tail:
+            holes += holes_of(tail[cid])
+        out[cid] = from_holes(holes, start, end, now, last_sample(conn, cid, start, end))
+    return out
