@@ -1,12 +1,14 @@
 """Monitoring cost: N camera streams watched by the gateway vs decoding them (what peers do).
 
-    .venv/bin/python -m benchmarks.bench_monitoring --streams 200
+    .venv/bin/python -m benchmarks.bench_monitoring --streams 500 --compare-ffmpeg
 
 Both sides read the same 1080p25 H.264 streams from a real local RTSP server (GStreamer). The
 gateway's processes are counted (main and camera reader processes); the server's CPU is printed
 for context. The decoding baseline
 runs in the same invocation with PyAV (thread_type AUTO), on fewer streams because decoding 200 is
-beyond this machine, and is reported per stream.
+beyond this machine, and is reported per stream. With --compare-ffmpeg the gateway runs a second
+time, in the same invocation, as it read cameras before the light reader (supervisor.rtsp_reader
+ffmpeg, 50 cameras per worker process): the baseline of the memory figures.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
-from benchmarks.common import REPO, Gateway, cpu_share, median, rss_mb, threads
+from benchmarks.common import REPO, Gateway, cpu_share, median, rss_mb, threads, tree
 from sim.clips import make_clips
 from sim.server import RtspServerProcess
 
@@ -46,6 +49,51 @@ def measure(pid: int, seconds: float, repeats: int) -> list[float]:
     return [cpu_share(pid, seconds / repeats) for _ in range(repeats)]
 
 
+def run_gateway(
+    workdir: Path,
+    cams: list[dict[str, Any]],
+    streams: int,
+    seconds: float,
+    supervisor: dict[str, Any],
+    server_pid: int,
+) -> dict[str, object]:
+    """Start the gateway on `cams`, wait for all online, measure; the figures of one run."""
+    workdir.mkdir()
+    gateway = Gateway(workdir, cams, **supervisor)
+    started = time.monotonic()
+    try:
+        gateway.start(timeout_s=300)
+        ready_s: float | None = None
+        try:
+            gateway.wait_all(timeout=300)
+            ready_s = time.monotonic() - started  # from the command, not from the API answering
+        except RuntimeError as exc:
+            print(f"not all online within 300 s: {exc}", flush=True)
+        time.sleep(10)  # settle: every session past its first second
+        server_cpu = cpu_share(server_pid, 5)
+        shares = measure(gateway.pid, seconds, 5)
+        rss = rss_mb(gateway.pid)
+        n_threads = threads(gateway.pid)
+        processes = len(tree(gateway.pid))
+        online = sum(1 for c in gateway.cameras().values() if c["state"] in ("online", "degraded"))
+    finally:
+        gateway.stop()
+    figures: dict[str, object] = {
+        "reader": supervisor.get("rtsp_reader", "light"),
+        "gateway_cpu_cores": round(median(shares), 4),
+        "gateway_cpu_per_stream_pct": round(100 * median(shares) / streams, 3),
+        "gateway_rss_mb": round(rss, 1),
+        "gateway_rss_per_stream_mb": round(rss / streams, 2),
+        "gateway_threads": n_threads,
+        "gateway_processes": processes,
+        "online_at_end": online,
+        "all_online_after_start_s": None if ready_s is None else round(ready_s, 1),
+        "server_cpu_cores": round(server_cpu, 3),
+    }
+    print(json.dumps(figures), flush=True)  # as each run ends: a later run that fails loses nothing
+    return figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--streams", type=int, default=200)
@@ -55,6 +103,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="supervisor.workers (default: automatic)")
     ap.add_argument("--read-batch", type=float, default=None, help="supervisor.read_batch_s (default: 0.5)")
     ap.add_argument("--quality-interval", type=float, default=None, help="supervisor.quality_interval_s (default: 60)")
+    ap.add_argument("--compare-ffmpeg", action="store_true", help="also run the gateway with FFmpeg's reader")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -73,28 +122,12 @@ def main() -> None:
             "read_batch_s": args.read_batch,
             "quality_interval_s": args.quality_interval,
         }
-        gateway = Gateway(Path(tmp), cams, **{k: v for k, v in overrides.items() if v is not None})
-        gateway.start()
-        try:
-            ready_s = gateway.wait_all()
-            time.sleep(10)  # settle: every session past its first second
-            server_cpu = cpu_share(server.pid or 0, 5)
-            shares = measure(gateway.pid, args.seconds, 5)
-            rss = rss_mb(gateway.pid)
-            n_threads = threads(gateway.pid)
-            online = sum(1 for c in gateway.cameras().values() if c["state"] in ("online", "degraded"))
-        finally:
-            gateway.stop()
-        results.update(
-            gateway_cpu_cores=round(median(shares), 4),
-            gateway_cpu_per_stream_pct=round(100 * median(shares) / args.streams, 3),
-            gateway_rss_mb=round(rss, 1),
-            gateway_rss_per_stream_mb=round(rss / args.streams, 2),
-            gateway_threads=n_threads,
-            online_at_end=online,
-            all_online_after_s=round(ready_s, 1),
-            server_cpu_cores=round(server_cpu, 3),
-        )
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        results.update(run_gateway(Path(tmp) / "light", cams, args.streams, args.seconds, overrides, server.pid or 0))
+        if args.compare_ffmpeg:
+            before = {"rtsp_reader": "ffmpeg", "cameras_per_worker": 50, **overrides}
+            baseline = run_gateway(Path(tmp) / "ffmpeg", cams, args.streams, args.seconds, before, server.pid or 0)
+            results.update({f"ffmpeg_{k}": v for k, v in baseline.items()})
 
         decoder = subprocess.Popen(
             [sys.executable, "-c", DECODER, *urls[: args.decode_streams]], stdout=subprocess.PIPE, text=True
@@ -113,7 +146,10 @@ def main() -> None:
             baseline_decode_streams=args.decode_streams,
             baseline_cpu_per_stream_pct=round(100 * per_stream_decode, 2),
             baseline_rss_per_stream_mb=round(drss / args.decode_streams, 1),
-            cpu_ratio_baseline_over_gateway=round(per_stream_decode / (median(shares) / args.streams), 1),
+            cpu_ratio_baseline_over_gateway=round(
+                per_stream_decode / (float(results["gateway_cpu_cores"]) / args.streams),  # type: ignore[arg-type]
+                1,
+            ),
         )
 
     print(json.dumps(results, indent=2))

@@ -20,7 +20,7 @@ from gateway.health.state import MeasuredStream
 from gateway.health.stats import StreamStats
 from gateway.pipeline.bus import PacketBus
 from gateway.pipeline.pacing import Pacer
-from gateway.quality.sampler import KeyframeSampler, SamplerSetup
+from gateway.quality.sampler import KeyframeSampler, SamplerSetup, StartBudget
 from gateway.streams.sources import Source, SourceFactory, rtsp_source_factory
 
 # How long closing waits for session threads to leave native code (decoder, OpenCV). A thread still
@@ -33,6 +33,10 @@ CLOSE_WAIT_S = 5.0
 PUBLISH_INTERVAL_S = 1.0
 
 SnapshotFn = Callable[[int, MeasuredStream, float], None]
+
+# First quality samples of this process's sessions: 20 at once (a small site's cameras all sample at
+# connect), then 4 a second (two keyframe decodes each, ~0.25 cores), for a large site starting up.
+QUALITY_STARTS = StartBudget(per_s=4.0, burst=20)
 
 
 def read_session(
@@ -52,7 +56,7 @@ def read_session(
         pacer = Pacer(settings.read_batch_s)
         if quality is None:
             quality = SamplerSetup(settings.quality_interval_s)
-        sampler = KeyframeSampler.from_setup(info, quality) if quality.interval_s > 0 else None
+        sampler = KeyframeSampler.from_setup(info, quality, QUALITY_STARTS) if quality.interval_s > 0 else None
         time_base = float(info.time_base)
         next_publish = 0.0
         for packet in source.packets():
