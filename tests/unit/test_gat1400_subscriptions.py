@@ -262,7 +262,10 @@ async def test_notifications_are_built_sent_and_settled(tmp_path: Path, db: Data
     mock = Platform()
     platform, dest = await subscription(tmp_path, db, mock, ReceiveAddr="/VIID/SubscribeNotifications")
     try:
-        report = await dest.deliver([message(1), message(2, boxes=False), message(3)])
+        # One instant for message 1 throughout: the notification id holds its time to the second, and
+        # two calls of time.time() straddled a second once (CI, 2026-12-07).
+        at1 = time.time()
+        report = await dest.deliver([message(1, at=at1), message(2, boxes=False), message(3)])
         assert report.delivered == [2, 1, 3] and report.failure is None and report.rejected == []
         (post,) = mock.posts
         notes = post["SubscribeNotificationListObject"]["SubscribeNotificationObject"]
@@ -272,10 +275,10 @@ async def test_notifications_are_built_sent_and_settled(tmp_path: Path, db: Data
         assert first["PersonObjectList"]["PersonObject"][0]["DeviceID"] == GATE
         assert first["FaceObjectList"]["FaceObject"][0]["DeviceID"] == GATE
         # Stable per message (a resend is the same notification), different per subscription slot.
-        at = datetime.fromtimestamp(float(message(1).payload["at"]), platform.tz).replace(tzinfo=None)
-        assert dest.notification_id(message(1, at=message(1).payload["at"]), at) == first["NotificationID"]
+        at = datetime.fromtimestamp(float(message(1, at=at1).payload["at"]), platform.tz).replace(tzinfo=None)
+        assert dest.notification_id(message(1, at=at1), at) == first["NotificationID"]
         other = SubscriptionDestination(platform, platform.stored.save(sub("s2"), None, None, None))
-        assert other.notification_id(message(1), at) != first["NotificationID"]
+        assert other.notification_id(message(1, at=at1), at) != first["NotificationID"]
         assert platform.stored.load()[0].sent == 2
     finally:
         await platform.client.close()
