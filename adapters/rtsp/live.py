@@ -80,10 +80,6 @@ class LightRtspSource:
         self._early: list[bytes] = []  # RTP that came before the PLAY answer
         self.info: StreamInfo | None = None
 
-    @property
-    def audio_wanted(self) -> bool:
-        return False
-
     # --- the Source contract ----------------------------------------------------------------------
 
     def open(self) -> StreamInfo:
@@ -302,9 +298,7 @@ def _connect_error(exc: OSError) -> SourceError:
 
 
 def _answer_error(exc: RtspError) -> SourceError:
-    if exc.status == 401:
-        return SourceError(Reason.AUTH_FAILED, str(exc))
-    if exc.status in (403,):
+    if exc.status in (401, 403):
         return SourceError(Reason.AUTH_FAILED, str(exc))
     if exc.status == 404:
         return SourceError(Reason.NOT_FOUND, str(exc))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.common.media import Packet
+from adapters.common.redact import with_credentials
 from adapters.rtsp import Reason, RtspSource, SourceError
 from adapters.rtsp.live import LightRtspSource
 from sim.clips import ClipInfo
@@ -77,9 +78,9 @@ def test_credentials_and_reasons(sim_clips: dict[str, ClipInfo]) -> None:
     password = secrets.token_urlsafe(12)  # made per run
     with RtspServerProcess([("/cam", sim_clips["sd_h264"])], username="viewer", password=password) as srv:
         url = srv.url("/cam")
-        good = url.replace("rtsp://", f"rtsp://viewer:{password}@")
+        good = with_credentials(url, "viewer", password)
         assert len(_read(LightRtspSource("a", good), 10)) == 10  # Digest, learned from the 401
-        for bad in (url, url.replace("rtsp://", "rtsp://viewer:wrong@")):
+        for bad in (url, with_credentials(url, "viewer", "wrong")):
             with pytest.raises(SourceError) as caught:
                 LightRtspSource("a", bad).open()
             assert caught.value.reason is Reason.AUTH_FAILED
