@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import REPO, Gateway, cpu_share, median, rss_mb, threads, tree
+from benchmarks.common import REPO, Gateway, cpu_seconds, cpu_share, median, rss_mb, threads, tree
 from sim.clips import make_clips
 from sim.server import RtspServerProcess
 
@@ -45,8 +45,16 @@ DECODER = textwrap.dedent(
 )
 
 
-def measure(pid: int, seconds: float, repeats: int) -> list[float]:
-    return [cpu_share(pid, seconds / repeats) for _ in range(repeats)]
+def measure(pid: int, seconds: float, repeats: int) -> tuple[list[float], list[float]]:
+    """Shares of a core over `repeats` windows: the gateway's processes together, and its main one alone."""
+    shares, main = [], []
+    for _ in range(repeats):
+        c0, m0, t0 = cpu_seconds(pid), cpu_seconds(pid, alone=True), time.monotonic()
+        time.sleep(seconds / repeats)
+        elapsed = time.monotonic() - t0
+        shares.append((cpu_seconds(pid) - c0) / elapsed)
+        main.append((cpu_seconds(pid, alone=True) - m0) / elapsed)
+    return shares, main
 
 
 def run_gateway(
@@ -71,7 +79,7 @@ def run_gateway(
             print(f"not all online within 300 s: {exc}", flush=True)
         time.sleep(10)  # settle: every session past its first second
         server_cpu = cpu_share(server_pid, 5)
-        shares = measure(gateway.pid, seconds, 5)
+        shares, main_shares = measure(gateway.pid, seconds, 5)
         rss = rss_mb(gateway.pid)
         n_threads = threads(gateway.pid)
         processes = len(tree(gateway.pid))
@@ -81,6 +89,7 @@ def run_gateway(
     figures: dict[str, object] = {
         "reader": supervisor.get("rtsp_reader", "light"),
         "gateway_cpu_cores": round(median(shares), 4),
+        "main_process_cpu_cores": round(median(main_shares), 4),
         "gateway_cpu_per_stream_pct": round(100 * median(shares) / streams, 3),
         "gateway_rss_mb": round(rss, 1),
         "gateway_rss_per_stream_mb": round(rss / streams, 2),
@@ -136,7 +145,7 @@ def main() -> None:
             assert decoder.stdout is not None
             decoder.stdout.readline()
             time.sleep(5)
-            dshares = measure(decoder.pid, args.seconds, 5)
+            dshares, _ = measure(decoder.pid, args.seconds, 5)
             drss = rss_mb(decoder.pid)
         finally:
             decoder.kill()

@@ -5,7 +5,8 @@
 What a worker process does, without the gateway around it: N threads each run `read_session` (the
 readers' loop: stream figures, bursts, picture-quality samples) on the same 1080p25 H.264 streams from
 a real local RTSP server (GStreamer), with the heap settings of gateway/pipeline/heap.py. Each
-reader, with the quality checks off and on, runs in a fresh process, alternating, --repeats times:
+reader (FFmpeg's; the light one keeping every picture's bytes, as before it skimmed; the light one as
+it runs), with the quality checks off and on, runs in a fresh process, alternating, --repeats times:
 the anonymous memory the sessions added (smaps_rollup) and the process's CPU over --seconds, after
 --settle seconds. Medians; the FFmpeg rows are the baseline.
 """
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import REPO
 
@@ -32,6 +34,13 @@ def _anon_mb() -> float:
         if line.startswith("Anonymous:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+class _Whole:
+    """The light reader as it was before it skimmed: every picture's bytes (read_session sees no `skim`)."""
+
+    def __init__(self, source: Any) -> None:
+        self.open, self.packets, self.close = source.open, source.packets, source.close
 
 
 def child(reader: str, urls: list[str], quality_s: float, settle_s: float, seconds: float) -> None:
@@ -48,7 +57,9 @@ def child(reader: str, urls: list[str], quality_s: float, settle_s: float, secon
     stop = threading.Event()
     before = _anon_mb()
     for i, url in enumerate(urls):
-        source = LightRtspSource(f"c{i}", url) if reader == "light" else RtspSource(f"c{i}", url)
+        source: Any = RtspSource(f"c{i}", url) if reader == "ffmpeg" else LightRtspSource(f"c{i}", url)
+        if reader == "light-whole":
+            source = _Whole(source)
         threading.Thread(
             target=read_session,
             args=(source, settings, stop, lambda _m, _at: None, None, SamplerSetup(quality_s)),
@@ -80,7 +91,7 @@ def main() -> None:
         urls = [server.url(f"/cam{i % 10}") for i in range(args.sessions)]
         for _ in range(args.repeats):
             for quality in (0.0, 60.0):
-                for reader in ("ffmpeg", "light"):
+                for reader in ("ffmpeg", "light-whole", "light"):
                     cmd = [sys.executable, "-m", "benchmarks.bench_reader", CHILD, reader, str(quality)]
                     cmd += [str(args.settle), str(args.seconds), *urls]
                     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True, cwd=REPO)

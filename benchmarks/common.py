@@ -35,10 +35,11 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its descendants, all threads included."""
+def cpu_seconds(pid: int, *, alone: bool = False) -> float:
+    """User + system CPU time of a process and its descendants (`alone`: of the process only), all
+    threads included."""
     total = 0.0
-    for p in tree(pid):
+    for p in [pid] if alone else tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

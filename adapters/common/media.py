@@ -24,10 +24,13 @@ class Packet:
     keyframe: bool
     data: bytes
     arrival: float  # time.monotonic() when read
+    # A skimmed packet (a P-frame of a camera nobody views, from the light reader) carries no bytes, only
+    # their number; 0 for every other packet, whose size is its data's.
+    skimmed_size: int = 0
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.skimmed_size or len(self.data)
 
     @property
     def is_audio(self) -> bool:

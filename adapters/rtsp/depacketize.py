@@ -30,6 +30,7 @@ _H264_FU_A: Final = 28
 _H265_AP: Final = 48
 _H265_FU: Final = 49
 _H265_PACI: Final = 50
+_RTP_HEAD: Final = struct.Struct("!BBHI")
 
 
 class RtpError(ValueError):
@@ -77,132 +78,241 @@ def parse_rtp(data: bytes) -> RtpPacket:
 
 @dataclass(slots=True)
 class AccessUnit:
-    """The NAL units of one picture (one RTP timestamp), with the first packet's header extension."""
+    """The NAL units of one picture (one RTP timestamp), with the first packet's header extension.
+
+    A skimmed unit (`Depacketizer.skim`) kept no bytes: only how many NAL units and bytes it had."""
 
     timestamp: int
     nal_units: list[bytes] = field(default_factory=list)
-    size: int = 0
+    size: int = 0  # bytes of its NAL units, without start codes
     keyframe: bool = False
     damaged: bool = False
     first: RtpPacket | None = None
+    count: int = 0  # NAL units
+    sliced: bool = False  # its first slice came (which decides whether it is skimmed)
+    skimmed: bool = False
 
     def annex_b(self) -> bytes:
         return b"".join(START_CODE + nal for nal in self.nal_units)
 
+    @property
+    def annex_b_size(self) -> int:
+        """The length of `annex_b()`, also for a skimmed unit."""
+        return self.size + len(START_CODE) * self.count
+
+
+_NOTHING: Final[tuple[AccessUnit, ...]] = ()
+
 
 class Depacketizer:
-    """Feed RTP packets in arrival order with `push`; it returns the access units they complete."""
+    """Feed RTP packets in arrival order with `push` (or `feed_rtp`, straight from a receive buffer); they
+    return the access units the packet completes.
+
+    With `skim` set, a picture that is not a keyframe keeps no bytes, only its size: the reader of a
+    camera nobody views or forwards needs the sizes and timestamps of its P-frames, and copying and
+    joining their bytes was most of what reading cost (docs/benchmarks.md, "A light stream reader").
+    Keyframes are always kept whole (their parameter sets and the quality samples need them). Whether a
+    picture is skimmed is decided at its first slice (a coded picture's slices are all of one kind in
+    both codecs), so `skim` may change at any time and takes effect from the next picture."""
 
     def __init__(self, codec: Codec) -> None:
         if codec not in ("h264", "h265"):
             raise ValueError(f"cannot depacketize {codec}")
         self.codec: Codec = codec
+        self.skim = False
+        self._h264 = codec == "h264"
         self._unit: AccessUnit | None = None
         self._fragment: bytearray | None = None
+        self._fragment_size = -1  # a skimmed fragmented NAL unit: its bytes so far; -1 when none
+        self._fragment_key = False
         self._next_seq: int | None = None
         self.lost = 0  # packets missing from the sequence
 
     def push(self, packet: RtpPacket) -> list[AccessUnit]:
-        done: list[AccessUnit] = []
-        if self._next_seq is not None and packet.seq != self._next_seq:
-            self.lost += (packet.seq - self._next_seq) % 65536
-            self._fragment = None  # its middle is gone
+        return list(
+            self.feed(packet.payload, 0, len(packet.payload), packet.seq, packet.timestamp, packet.marker, packet)
+        )
+
+    def feed_rtp(self, buf: bytes, start: int, end: int) -> tuple[AccessUnit, ...]:
+        """The RTP packet buf[start:end], read in place (the live reader's path: no copy of its header or,
+        when skimmed, its payload). A packet that cannot be RTP is dropped, as `parse_rtp` would refuse it."""
+        if end - start < 12:
+            return _NOTHING
+        first, second, seq, timestamp = _RTP_HEAD.unpack_from(buf, start)
+        if first >> 6 != 2:
+            return _NOTHING
+        offset = start + 12 + 4 * (first & 0x0F)
+        if first & 0x10:
+            if end < offset + 4:
+                return _NOTHING
+            offset += 4 + 4 * int.from_bytes(buf[offset + 2 : offset + 4], "big")
+        if first & 0x20:
+            if end <= offset or buf[end - 1] > end - offset:
+                return _NOTHING
+            end -= buf[end - 1]
+        if offset > end:
+            return _NOTHING
+        return self.feed(buf, offset, end, seq, timestamp, bool(second & 0x80))
+
+    def feed(
+        self, buf: bytes, start: int, end: int, seq: int, timestamp: int, marker: bool, first: RtpPacket | None = None
+    ) -> tuple[AccessUnit, ...]:
+        """One RTP packet's payload, buf[start:end], with its header's fields."""
+        done = _NOTHING
+        if self._next_seq is not None and seq != self._next_seq:
+            self.lost += (seq - self._next_seq) % 65536
+            self._fragment, self._fragment_size = None, -1  # its middle is gone
             if self._unit is not None:
                 self._unit.damaged = True
-        self._next_seq = (packet.seq + 1) % 65536
+        self._next_seq = (seq + 1) & 0xFFFF
         unit = self._unit
-        if unit is not None and unit.timestamp != packet.timestamp:
-            done.append(unit)
+        if unit is not None and unit.timestamp != timestamp:
+            if unit.count:
+                done = (unit,)
             unit = None
         if unit is None:
-            unit = self._unit = AccessUnit(packet.timestamp, first=packet)
-        for nal in self._nal_units(packet.payload):
-            self._add(unit, nal)
-        if packet.marker or unit.size > MAX_ACCESS_UNIT:
-            done.append(unit)
+            unit = self._unit = AccessUnit(timestamp, first=first)
+        if start < end:
+            if self._h264:
+                self._h264_payload(unit, buf, start, end)
+            else:
+                self._h265_payload(unit, buf, start, end)
+        if marker or unit.size > MAX_ACCESS_UNIT:
             self._unit = None
-            self._fragment = None
-        return [u for u in done if u.nal_units]
+            self._fragment, self._fragment_size = None, -1
+            if unit.count:
+                done = (*done, unit)
+        return done
 
     def flush(self) -> list[AccessUnit]:
         """What is left when the stream ends (a last picture without the marker)."""
-        unit, self._unit, self._fragment = self._unit, None, None
-        return [unit] if unit is not None and unit.nal_units else []
+        unit, self._unit, self._fragment, self._fragment_size = self._unit, None, None, -1
+        return [unit] if unit is not None and unit.count else []
 
     def reset(self) -> None:
         """After a seek: what was half-read belongs to the old position."""
         self._unit = None
-        self._fragment = None
+        self._fragment, self._fragment_size = None, -1
         self._next_seq = None
 
-    def _add(self, unit: AccessUnit, nal: bytes) -> None:
-        if not nal:
-            return
-        unit.nal_units.append(nal)
-        unit.size += len(nal)
-        if self.codec == "h264":
-            unit.keyframe = unit.keyframe or nal[0] & 0x1F == _H264_IDR
-        else:
-            unit.keyframe = unit.keyframe or 16 <= (nal[0] >> 1) & 0x3F <= 21  # BLA, IDR, CRA
+    # --- inside: each NAL unit is classified by its type, (vcl, key) --------------------------------
 
-    def _nal_units(self, payload: bytes) -> list[bytes]:
-        if self.codec == "h264":
-            return self._h264(payload)
-        return self._h265(payload)
-
-    def _h264(self, payload: bytes) -> list[bytes]:
-        if not payload:
-            return []
-        kind = payload[0] & 0x1F
+    def _h264_payload(self, unit: AccessUnit, buf: bytes, start: int, end: int) -> None:
+        kind = buf[start] & 0x1F
         if 1 <= kind <= 23:
-            return [payload]
-        if kind == _H264_STAP_A:
-            return _aggregated(payload, 1)
-        if kind == _H264_FU_A and len(payload) > 2:
-            indicator, header = payload[0], payload[1]
-            return self._fragmented(
-                bytes([(indicator & 0xE0) | (header & 0x1F)]), payload[2:], bool(header & 0x80), bool(header & 0x40)
+            self._whole(unit, buf, start, end, kind <= 5, kind == _H264_IDR)
+        elif kind == _H264_STAP_A:
+            for s, e in _aggregated(buf, start + 1, end):
+                k = buf[s] & 0x1F
+                self._whole(unit, buf, s, e, 1 <= k <= 5, k == _H264_IDR)
+        elif kind == _H264_FU_A and end - start > 2:
+            indicator, header = buf[start], buf[start + 1]
+            k = header & 0x1F
+            self._fragmented(
+                unit,
+                bytes([(indicator & 0xE0) | k]),
+                buf,
+                start + 2,
+                end,
+                bool(header & 0x80),
+                bool(header & 0x40),
+                1 <= k <= 5,
+                k == _H264_IDR,
             )
-        return []  # interleaved-mode types, refused by the SDP check; nothing to pass on
+        # else: interleaved-mode types, refused by the SDP check; nothing to pass on
 
-    def _h265(self, payload: bytes) -> list[bytes]:
-        if len(payload) < 2:
-            return []
-        kind = (payload[0] >> 1) & 0x3F
+    def _h265_payload(self, unit: AccessUnit, buf: bytes, start: int, end: int) -> None:
+        if end - start < 2:
+            return
+        kind = (buf[start] >> 1) & 0x3F
         if kind < _H265_AP:
-            return [payload]
-        if kind == _H265_AP:
-            return _aggregated(payload, 2)
-        if kind == _H265_FU and len(payload) > 3:
-            header = payload[2]
-            nal_header = bytes([(payload[0] & 0x81) | ((header & 0x3F) << 1), payload[1]])
-            return self._fragmented(nal_header, payload[3:], bool(header & 0x80), bool(header & 0x40))
-        return []  # PACI and reserved types carry nothing we forward
+            self._whole(unit, buf, start, end, kind < 32, 16 <= kind <= 21)
+        elif kind == _H265_AP:
+            for s, e in _aggregated(buf, start + 2, end):
+                k = (buf[s] >> 1) & 0x3F
+                self._whole(unit, buf, s, e, k < 32, 16 <= k <= 21)  # BLA, IDR, CRA
+        elif kind == _H265_FU and end - start > 3:
+            header = buf[start + 2]
+            k = header & 0x3F
+            nal_header = bytes([(buf[start] & 0x81) | (k << 1), buf[start + 1]])
+            self._fragmented(
+                unit, nal_header, buf, start + 3, end, bool(header & 0x80), bool(header & 0x40), k < 32, 16 <= k <= 21
+            )
+        # else: PACI and reserved types carry nothing we forward
 
-    def _fragmented(self, nal_header: bytes, body: bytes, start: bool, end: bool) -> list[bytes]:
-        if start:
-            self._fragment = bytearray(nal_header)
-        if self._fragment is None:
-            return []  # the start was lost: drop the rest of this NAL unit
-        self._fragment += body
-        if len(self._fragment) > MAX_ACCESS_UNIT:
-            self._fragment = None
-            return []
-        if not end:
-            return []
-        nal, self._fragment = bytes(self._fragment), None
-        return [nal]
+    def _skims(self, unit: AccessUnit, vcl: bool, key: bool) -> bool:
+        """Whether this NAL unit's bytes are left out: the picture's first slice decides."""
+        if unit.skimmed:
+            if key:
+                unit.keyframe = unit.damaged = True  # not a stream a camera sends: a keyframe without bytes
+            return True
+        if vcl and not unit.sliced:
+            unit.sliced = True
+            if self.skim and not key:
+                unit.skimmed = True
+                unit.nal_units.clear()
+                return True
+        return False
+
+    def _whole(self, unit: AccessUnit, buf: bytes, start: int, end: int, vcl: bool, key: bool) -> None:
+        if start >= end:
+            return
+        unit.count += 1
+        unit.size += end - start
+        if not self._skims(unit, vcl, key):
+            unit.nal_units.append(buf[start:end])
+            if key:
+                unit.keyframe = True
+
+    def _fragmented(
+        self,
+        unit: AccessUnit,
+        nal_header: bytes,
+        buf: bytes,
+        start: int,
+        end: int,
+        first: bool,
+        last: bool,
+        vcl: bool,
+        key: bool,
+    ) -> None:
+        if first:
+            self._fragment, self._fragment_size = None, -1
+            if self._skims(unit, vcl, key):
+                self._fragment_size = len(nal_header)
+            else:
+                self._fragment = bytearray(nal_header)
+                self._fragment_key = key
+        if self._fragment is not None:
+            self._fragment += buf[start:end]
+            size = len(self._fragment)
+        elif self._fragment_size >= 0:
+            self._fragment_size += end - start
+            size = self._fragment_size
+        else:
+            return  # the start was lost: drop the rest of this NAL unit
+        if size > MAX_ACCESS_UNIT:
+            self._fragment, self._fragment_size = None, -1
+            return
+        if not last:
+            return
+        if self._fragment is not None:
+            unit.nal_units.append(bytes(self._fragment))
+            unit.keyframe = unit.keyframe or self._fragment_key  # only once whole: a lost middle is no IDR
+        unit.count += 1
+        unit.size += size
+        self._fragment, self._fragment_size = None, -1
 
 
-def _aggregated(payload: bytes, header_size: int) -> list[bytes]:
-    """The NAL units of a STAP-A / AP: each behind a 16-bit size."""
-    out: list[bytes] = []
-    offset = header_size
-    while offset + 2 <= len(payload):
-        (size,) = struct.unpack_from("!H", payload, offset)
+def _aggregated(buf: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """Where the NAL units of a STAP-A / AP lie (from behind its header): each behind a 16-bit size."""
+    out: list[tuple[int, int]] = []
+    offset = start
+    while offset + 2 <= end:
+        size = (buf[offset] << 8) | buf[offset + 1]
         offset += 2
-        if size == 0 or offset + size > len(payload):
+        if size == 0 or offset + size > end:
             break
-        out.append(payload[offset : offset + size])
+        out.append((offset, offset + size))
         offset += size
     return out

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
@@ -59,9 +59,16 @@ def read_session(
         sampler = KeyframeSampler.from_setup(info, quality, QUALITY_STARTS) if quality.interval_s > 0 else None
         time_base = float(info.time_base)
         next_publish = 0.0
+        skimmer = source if isinstance(source, Skimming) else None
         for packet in source.packets():
             if stop.is_set():
                 return
+            if skimmer is not None:
+                # P-frames' bytes only while somebody takes the packets (the GOP cache, a viewer, a
+                # platform): measuring needs only their sizes.
+                wanted = bus is not None and (bus.keeps_gop or bool(bus.subscribers))
+                if skimmer.skim == wanted:
+                    skimmer.skim = not wanted
             if packet.is_audio:
                 # The camera's sound is measured by nobody and paced by the video: it only passes
                 # through, to the consumers that asked for it.
@@ -77,13 +84,17 @@ def read_session(
                 if sampler is not None and (reference := sampler.take_new_reference()) is not None:
                     snapshot = replace(snapshot, new_reference=reference)
                 emit(snapshot, time.time())
+            # A picture skimmed just before somebody came is not passed on: it has no bytes, and a
+            # consumer starts at a keyframe anyway (a GOP cache never sees one: it never skims).
             if bus is not None and bus.keeps_gop:
-                bus.publish(packet)  # kept for the next session's start, whoever listens now
+                if not packet.skimmed_size:
+                    bus.publish(packet)  # kept for the next session's start, whoever listens now
                 if bus.subscribers:
                     continue
             elif bus is not None and bus.subscribers:
                 # Someone forwards or views this camera: every packet goes out as it arrives.
-                bus.publish(packet)
+                if not packet.skimmed_size:
+                    bus.publish(packet)
                 continue
             ts = packet.dts if packet.dts is not None else packet.pts
             nap = pacer.nap_after(ts * time_base if ts is not None else None, packet.arrival)
@@ -95,6 +106,13 @@ def read_session(
             bus.forget_gop()
     if not stop.is_set():
         raise SourceError(Reason.ENDED, "the stream ended")
+
+
+@runtime_checkable
+class Skimming(Protocol):
+    """A source that can leave out the bytes of pictures other than keyframes (the light reader)."""
+
+    skim: bool
 
 
 class Reader(Protocol):

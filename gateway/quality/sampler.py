@@ -156,9 +156,9 @@ class KeyframeSampler:
             if packet.keyframe:
                 return self._hold(packet)
             if packet.pts is not None and packet.pts == pending.last_pts and pending.p_sizes:
-                pending.p_sizes[-1] += len(packet.data)  # another slice of the same picture
+                pending.p_sizes[-1] += packet.size  # another slice of the same picture
             else:
-                pending.p_sizes.append(len(packet.data))
+                pending.p_sizes.append(packet.size)
                 pending.last_pts = packet.pts
             if packet.arrival - pending.since > pending.thresholds.frozen_pair_max_s:
                 return self._finish(None)

@@ -107,3 +107,73 @@ def test_interleaved_mode_payloads_pass_nothing_on() -> None:
     assert feed(dep, [rtp(1, 0, bytes([25]) + SLICE, marker=True)]) == []  # STAP-B
     with pytest.raises(ValueError):
         Depacketizer("mjpeg")  # type: ignore[arg-type]
+
+
+def _picture_stream(codec: str) -> list[bytes]:
+    """Three pictures: a keyframe with its parameter sets, then two P-frames of two slices each, sent in
+    every form (single NAL units, aggregation, fragments)."""
+    if codec == "h264":
+        params, key, slice_ = stap_a(SPS, PPS), IDR, SLICE
+        fragments = fu_a
+    else:
+        params = bytes([48 << 1, 0x01]) + b"".join(
+            struct.pack("!H", len(n)) + n for n in (bytes([0x40, 0x01, 1]), bytes([0x42, 0x01, 2]))
+        )
+        key, slice_ = bytes([19 << 1, 0x01]) + bytes(range(150)), bytes([1 << 1, 0x01]) + bytes(range(90))
+
+        def fragments(nal: bytes, size: int) -> list[bytes]:
+            body = nal[2:]
+            return [
+                bytes([49 << 1, 0x01, (0x80 if i == 0 else 0) | (0x40 if i + size >= len(body) else 0) | (nal[0] >> 1)])
+                + body[i : i + size]
+                for i in range(0, len(body), size)
+            ]
+
+    payloads: list[tuple[int, bytes, bool]] = [(0, params, False)]
+    payloads += [(0, p, False) for p in fragments(key, 40)]
+    payloads[-1] = (0, payloads[-1][1], True)
+    for ts in (3600, 7200):
+        payloads += [(ts, p, False) for p in fragments(slice_, 30)]
+        payloads.append((ts, slice_, True))
+    return [rtp(seq, ts, payload, marker=marker) for seq, (ts, payload, marker) in enumerate(payloads, 1)]
+
+
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_skimmed_pictures_keep_their_sizes_and_keyframes_stay_whole(codec: str) -> None:
+    packets = _picture_stream(codec)
+    whole = Depacketizer(codec)  # type: ignore[arg-type]
+    full = [u for data in packets for u in whole.push(parse_rtp(data))]
+    skimming = Depacketizer(codec)  # type: ignore[arg-type]
+    skimming.skim = True
+    skimmed = [u for data in packets for u in skimming.feed_rtp(data, 0, len(data))]
+    assert [u.timestamp for u in full] == [u.timestamp for u in skimmed] == [0, 3600, 7200]
+    assert [u.keyframe for u in skimmed] == [True, False, False]
+    # The keyframe comes whole, byte for byte; the P-frames without bytes but with the size they had.
+    assert skimmed[0].annex_b() == full[0].annex_b() and not skimmed[0].skimmed
+    for a, b in zip(full[1:], skimmed[1:], strict=True):
+        assert b.skimmed and b.nal_units == [] and b.annex_b_size == len(a.annex_b()) == a.annex_b_size
+
+
+def test_skim_takes_effect_from_the_next_picture() -> None:
+    packets = _picture_stream("h264")
+    dep = Depacketizer("h264")
+    units = []
+    for i, data in enumerate(packets):
+        if i == len(packets) - 2:
+            dep.skim = True  # in the middle of the second P-frame: it stays whole
+        units += dep.feed_rtp(data, 0, len(data))
+    assert [u.skimmed for u in units] == [False, False, False]
+    later = rtp(100, 10800, SLICE, marker=True)
+    assert [u.skimmed for u in dep.feed_rtp(later, 0, len(later))] == [True]
+
+
+def test_feed_rtp_reads_in_place_what_parse_rtp_reads() -> None:
+    ntp = struct.pack("!Q", 0x1234567890ABCDEF) + bytes([0x80, 0, 0, 0])
+    data = bytearray(rtp(9, 1, SLICE, marker=True, extension=ntp) + b"\x00\x00\x03")
+    data[0] |= 0x20
+    framed = b"$\x00" + struct.pack("!H", len(data)) + bytes(data) + b"junk"  # as inside an RTSP connection
+    (unit,) = Depacketizer("h264").feed_rtp(framed, 4, 4 + len(data))
+    assert unit.nal_units == [SLICE] and unit.timestamp == 1
+    # What parse_rtp refuses is dropped.
+    for bad in (b"\x80\x60", b"\x40" + rtp(1, 1, SLICE)[1:]):
+        assert Depacketizer("h264").feed_rtp(bad, 0, len(bad)) == ()
