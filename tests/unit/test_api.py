@@ -222,3 +222,24 @@ def test_metrics(client: TestClient, tokens: dict[str, str]) -> None:
     assert 'gateway_camera_up{camera="cam1"} 0' in lines
     assert 'gateway_camera_state{camera="cam2",state="disabled"} 1' in lines
     assert "# TYPE gateway_camera_reconnects_total counter" in lines
+
+
+def test_metric_values_are_exact() -> None:
+    # A byte counter past a million was written with six digits ("1.23457e+07"): Prometheus saw it move
+    # in steps of hundreds, and the GB/T 28181 live test saw it disagree with the uplink's own count.
+    from gateway.api.routes.metrics import _Exposition
+
+    out = _Exposition()
+    samples: list[tuple[dict[str, str], float | None]] = [
+        ({"n": "a"}, 12_345_678),
+        ({"n": "b"}, 9_007_199_254_740_993),
+        ({"n": "c"}, 2.5),
+        ({"n": "d"}, 1e6),
+        ({"n": "e"}, 0.1),
+        ({"n": "f"}, float("inf")),
+        ({"n": "g"}, float("nan")),
+        ({"n": "h"}, True),
+    ]
+    out.family("x", "counter", "help", samples)
+    values = [line.split(" ")[1] for line in out.render().splitlines()[2:]]
+    assert values == ["12345678", "9007199254740993", "2.5", "1000000", "0.1", "+Inf", "NaN", "1"]

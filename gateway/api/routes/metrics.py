@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
@@ -21,6 +23,20 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def _number(value: float) -> str:
+    """A sample value, exact: counters of bytes pass a million within minutes, and `:g` kept six digits
+    (a counter that moves in steps of hundreds, and rates that jump)."""
+    if isinstance(value, int):
+        return str(int(value))  # bool too
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
 class _Exposition:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -32,7 +48,8 @@ class _Exposition:
             if value is None:
                 continue
             text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-            self.lines.append(f"{name}{{{text}}} {value:g}" if text else f"{name} {value:g}")
+            number = _number(value)
+            self.lines.append(f"{name}{{{text}}} {number}" if text else f"{name} {number}")
 
     def render(self) -> str:
         return "\n".join(self.lines) + "\n"
