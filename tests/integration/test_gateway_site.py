@@ -159,6 +159,7 @@ def test_uptime_survives_a_gateway_crash(lone_camera: tuple[RtspServerProcess, S
     restarted_at = time.time()
     site.proc.start()
     site.wait_for({"cam": "online"})
+    online_at = time.time()
     time.sleep(2)
     end = time.time()
     runs = site.get(f"/api/v1/gateway/runs?from={first_start - 1}&to={end}")
@@ -168,8 +169,9 @@ def test_uptime_survives_a_gateway_crash(lone_camera: tuple[RtspServerProcess, S
     # The crashed run ends at its last heartbeat (every 5 s), never after the crash.
     assert crashed_at - 5.5 <= first["end"] <= crashed_at
     gap = [d for d in runs["down"] if d["start"] >= first_start]
-    # The gap ends when the new run starts, after the process has started up (imports take a moment).
-    assert len(gap) == 1 and restarted_at <= gap[0]["end"] <= restarted_at + 5
+    # The gap ends when the new run starts: after the process has started up (imports take a moment, 7 s
+    # on a loaded CI box), before it answered.
+    assert len(gap) == 1 and restarted_at <= gap[0]["end"] <= online_at and gap[0]["end"] == second["start"]
     # The gateway's downtime is unknown for the camera, not an outage.
     assert uptime["outages"] == []
     assert uptime["down_s"] == 0

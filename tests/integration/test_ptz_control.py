@@ -140,6 +140,7 @@ def ptz_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 def test_the_platform_moves_the_camera_and_stores_and_calls_presets(ptz_site: Ptzsite) -> None:
     s = ptz_site
+    _wait_free(s)
     start = s.position()
     assert s.control(build_ptz_cmd(PtzMove(pan="right", pan_speed=255)), 1) == 200
     wait_until("the camera to pan right", lambda: s.position().pan > start.pan + 0.3, 5, interval=0.1)
@@ -176,7 +177,7 @@ def test_malformed_and_misaddressed_commands_are_refused(ptz_site: Ptzsite) -> N
 
 def test_a_person_moves_the_camera_and_each_command_is_audited(ptz_site: Ptzsite) -> None:
     s = ptz_site
-    time.sleep(IDLE_RELEASE_S + 0.5)  # the platform's hold lapses
+    _wait_free(s)  # the platform's hold lapses
     start = s.position()
     assert s.api("POST", "/api/v1/cameras/dome/ptz/move", json={"pan": -1, "zoom": 0.5}).status_code == 204
     wait_until("the camera to pan left", lambda: s.position().pan < start.pan - 0.3, 5, interval=0.1)
@@ -202,9 +203,16 @@ def test_a_person_moves_the_camera_and_each_command_is_audited(ptz_site: Ptzsite
 
 def test_a_move_without_a_stop_ends_by_itself(ptz_site: Ptzsite) -> None:
     s = ptz_site
-    time.sleep(IDLE_RELEASE_S + 0.5)
+    _wait_free(s)
     assert s.api("POST", "/api/v1/cameras/dome/ptz/move", json={"tilt": -0.2}).status_code == 204
     wait_until("the safety stop", lambda: not _moving(s), 6, interval=0.2)
+
+
+def _wait_free(s: Ptzsite) -> None:
+    """Until nobody holds the camera: each test starts free of the hold the one before it left, whichever
+    test of this module ran before it on this worker."""
+    holder = lambda: s.api("GET", "/api/v1/cameras/dome/ptz").json()["holder"]  # noqa: E731
+    wait_until("the hold to lapse", lambda: holder() is None, IDLE_RELEASE_S + 5, interval=0.2)
 
 
 def _moving(s: Ptzsite) -> bool:
@@ -224,7 +232,7 @@ def _run(work: Coroutine[Any, Any, T]) -> T:
 def test_the_camera_page_pad_moves_the_camera(ptz_site: Ptzsite) -> None:
     """Headless chromium on the camera page: hold the right arrow, the camera pans; let go, it stops."""
     s = ptz_site
-    time.sleep(IDLE_RELEASE_S + 0.5)
+    _wait_free(s)
     with browser_support.page(1366, 900) as (page, errors):
         page.goto(f"{s.site.proc.base}/login?next=/cameras/dome")
         page.fill("#name", "it-admin")
@@ -258,7 +266,7 @@ def _answer(s: Ptzsite, cmd: str, sn: int) -> Any:
 
 def test_the_guard_position_brings_the_camera_back_and_the_position_is_told(ptz_site: Ptzsite) -> None:
     s = ptz_site
-    time.sleep(IDLE_RELEASE_S + 0.5)  # the person's hold lapses
+    _wait_free(s)  # the person's hold lapses
     assert s.control(build_ptz_cmd(Preset("set", 9)), 40) == 200
     wait_until("preset 9 on the camera", lambda: any(n == "9" for n, _ in s.camera.presets.values()), 5)
     home = s.position()
@@ -291,6 +299,7 @@ def test_the_guard_position_brings_the_camera_back_and_the_position_is_told(ptz_
 
 def test_focus_far_moves_the_focus_and_unknown_switches_are_refused(ptz_site: Ptzsite) -> None:
     s = ptz_site
+    _wait_free(s)
     before, _moving_now = s.camera.motion.focus()
     assert s.control(build_ptz_cmd(FocusIris(focus="far", focus_speed=200)), 50) == 200
     wait_until("the focus to move far", lambda: s.camera.motion.focus()[0] > before + 0.05, 5, interval=0.1)
@@ -381,6 +390,7 @@ def _near(a: float, b: float, within: float = 0.02) -> bool:
 
 def test_cruise_and_scan_are_carried_out_until_a_stop(ptz_site: Ptzsite) -> None:
     s = ptz_site
+    _wait_free(s)
     stop = build_ptz_cmd(PtzMove())
     assert s.control(build_ptz_cmd(Preset("set", 21)), 80) == 200
     wait_until("preset 21", lambda: any(n == "21" for n, _ in s.camera.presets.values()), 5)
