@@ -209,7 +209,9 @@ def build_runtime(
         ptz=ptz,
         snapshot=lambda camera_id, max_age_s: live.snapshot(camera_id, max_age_s),
     )
-    live = LiveViewService(config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays)
+    live = LiveViewService(
+        config, streams, camera_state, on_audit=live_view_auditor(audit, users), replays=replays, watchdog=watchdog
+    )
     outbox = build_outbox(config, db, watchdog)
     outbox.health_source = tracker.all
     references = QualityReferences(db)

@@ -142,6 +142,17 @@ class Watchdog:
         else:
             log.warning("%s %s failed again (%d restarts): %s", part.kind, part.name, part.restarts, reason)
 
+    def noted(self, name: str, kind: str, exc: BaseException | None) -> None:
+        """One of a part's own threads died, and the part made a new one itself (the live view's sender
+        threads: the next viewer gets a new thread). Counted and shown as the watchdog's own restarts
+        are; logged by the part. The part is listed from its first failure on."""
+        reason = "ended unexpectedly" if exc is None else f"{type(exc).__name__}: {exc}"[:300]
+        part = self._register(name, kind)
+        with self._lock:
+            part.running = True
+            part.restarts += 1
+            part.last_failure, part.last_failure_at = reason, time.time()
+
     def forget(self, name: str) -> None:
         """Stop listing a part whose task was cancelled for good (an ended GA/T 1400 subscription)."""
         with self._lock:

@@ -49,6 +49,7 @@ from gateway.liveview.senders import SenderGoneError, SenderPool, SenderThread
 from gateway.pipeline.bus import Subscription
 from gateway.recordings.replay import NoRecordingError, Replay, ReplayBusyError, ReplayFailedError, Replays
 from gateway.streams.hub import Feed, StreamHub, StreamUnavailableError
+from gateway.tasks import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ Mode = Literal["passthrough", "transcoded"]
 Kind = Literal["live", "replay"]
 # The longest span one replay view may ask for: a page views recordings, downloads go elsewhere.
 MAX_REPLAY_S: Final = 24 * 3600
+# How the sender threads' deaths are listed with the gateway's parts (GET /api/v1/gateway/parts).
+SENDERS_PART: Final = "live-view-senders"
 AuditHook = Callable[[str, str, str, dict[str, Any], str | None], None]
 T = TypeVar("T")
 
@@ -128,8 +131,10 @@ class LiveViewService:
         state_of: StateOf,
         on_audit: AuditHook | None = None,
         replays: Replays | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._config = config
+        self._watchdog = watchdog
         self._replays = replays
         self._settings = config.live_view
         self._hub = hub
@@ -449,7 +454,10 @@ class LiveViewService:
         task.add_done_callback(self._closing.discard)
 
     def _sender_died(self, sender: SenderThread, error: BaseException | None) -> None:
-        """A SenderPool hook, on the event loop: a sender thread died; its viewers' sessions end."""
+        """A SenderPool hook, on the event loop: a sender thread died; its viewers' sessions end, and
+        the death is shown with the gateway's parts (`live-view-senders`)."""
+        if self._watchdog is not None:
+            self._watchdog.noted(SENDERS_PART, "thread", error)
         for session in list(self._viewers.values()):
             if session.sender is sender:
                 self._end(session, "its sender thread died")

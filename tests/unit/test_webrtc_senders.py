@@ -24,6 +24,7 @@ from gateway.liveview.senders import SenderGoneError, SenderPool, SenderThread
 from gateway.liveview.webrtc import LiveViewService
 from gateway.pipeline.bus import PacketBus
 from gateway.streams.hub import StreamHub
+from gateway.tasks import Watchdog
 
 LOCAL = "127.0.0.1"
 CAMERAS = ("gate", "hall")
@@ -48,7 +49,12 @@ def pictures(count: int) -> tuple[list[tuple[bytes, bool]], bytes]:
 
 
 @pytest.fixture
-async def live() -> AsyncIterator[tuple[LiveViewService, dict[str, PacketBus]]]:
+def watchdog() -> Watchdog:
+    return Watchdog()
+
+
+@pytest.fixture
+async def live(watchdog: Watchdog) -> AsyncIterator[tuple[LiveViewService, dict[str, PacketBus]]]:
     config = parse_config(
         {
             "site": {"id": "s1", "name": "Site", "unit": {"name": "U", "headcount": 1}},
@@ -60,7 +66,7 @@ async def live() -> AsyncIterator[tuple[LiveViewService, dict[str, PacketBus]]]:
     for bus in buses.values():
         bus.info = StreamInfo("h264", 64, 48, None, 25.0, TB, None)
     hub = StreamHub(config.supervisor, buses, is_local=lambda _c: True)
-    service = LiveViewService(config, hub, lambda _c: CameraState.ONLINE)
+    service = LiveViewService(config, hub, lambda _c: CameraState.ONLINE, watchdog=watchdog)
     try:
         yield service, buses
     finally:
@@ -127,9 +133,10 @@ def publish(bus: PacketBus, aus: list[tuple[bytes, bool]]) -> None:
 
 
 async def test_a_sender_thread_that_dies_ends_its_sessions_and_is_replaced(
-    live: tuple[LiveViewService, dict[str, PacketBus]],
+    live: tuple[LiveViewService, dict[str, PacketBus]], watchdog: Watchdog
 ) -> None:
     service, buses = live
+    assert [p.name for p in watchdog.parts()] == []
     session_id, pc = await connect(service, "gate")
     try:
         (sender,) = service.senders.threads("gate")
@@ -137,6 +144,10 @@ async def test_a_sender_thread_that_dies_ends_its_sessions_and_is_replaced(
         await wait_for("session ended", lambda: service.session(session_id) is None)
         assert not sender.alive and isinstance(sender.error, SystemExit)
         assert service.senders.deaths == 1 and sender not in service.senders.threads("gate")
+        # Shown with the gateway's parts (GET /api/v1/gateway/parts, /metrics): a restart, with its reason.
+        (part,) = watchdog.parts()
+        assert (part.name, part.kind, part.restarts, part.running) == ("live-view-senders", "thread", 1, True)
+        assert part.last_failure == "SystemExit: 3" and part.down_since is None
         assert not buses["gate"].subscribers  # the dead loop's subscription does not stay on the bus
         again, pc2 = await connect(service, "gate")
         try:
