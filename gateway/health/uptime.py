@@ -12,9 +12,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Text, bindparam, select, type_coerce
+from sqlalchemy import Connection, Engine, Select, Text, bindparam, select, type_coerce
 
 from gateway.storage import schema
+from gateway.storage.batch import PerDialect, ids_param, ids_table
 from gateway.storage.db import Database
 
 UNKNOWN = "unknown"
@@ -157,17 +158,18 @@ class HistoryReader:
         conn: Connection | None = None,
         runs: dict[int, Run] | None = None,
     ) -> dict[str, list[Interval]]:
-        """Each camera's states over the window, read with one query for the window's changes (plus
-        one small indexed query per camera for its state when the window opens). ``runs`` (all runs
-        that may matter, by id) may be given by a caller that has them already."""
+        """Each camera's states over the window, read with one query for the window's changes and one
+        for every camera's state when the window opens. ``runs`` (all runs that may matter, by id) may
+        be given by a caller that has them already."""
         if conn is None:
             with self._db.engine.connect() as own:
                 return self.timelines(camera_ids, start, end, now, conn=own, runs=runs)
         wanted = set(camera_ids)
         changes: dict[str, list[tuple[int, float, str, str | None, tuple[str, ...]]]] = {cid: [] for cid in camera_ids}
-        for cid in camera_ids:
-            for row in conn.execute(_BEFORE, {"cid": cid, "start": start}).all():
-                changes[cid].append((row[1], row[2], row[3], row[4], _faults(row[5])))
+        if camera_ids:
+            before = conn.execute(_BEFORE.on(conn), {**ids_param(camera_ids), "start": start}).all()
+            for cid, run_id, ts, state, reason, faults in before:
+                changes[cid].append((run_id, ts, state, reason, _faults(faults)))
         inside = _INSIDE_FEW if len(camera_ids) <= 20 else _INSIDE_ALL
         params: dict[str, Any] = {"start": start, "end": end, "cids": camera_ids}
         for cid, run_id, ts, state, reason, faults in conn.execute(inside, params).all():
@@ -207,12 +209,23 @@ _C = schema.camera_state_changes
 # The faults column is read as text and decoded only where present (most rows have none): SQLAlchemy's
 # JSON type would decode every row of a months-long report. PostgreSQL's driver hands over lists.
 _COLUMNS = (_C.c.camera_id, _C.c.run_id, _C.c.ts, _C.c.state, _C.c.reason, type_coerce(_C.c.faults, Text))
-_BEFORE = (
-    select(*_COLUMNS)
-    .where(_C.c.camera_id == bindparam("cid"), _C.c.ts < bindparam("start"))
-    .order_by(_C.c.ts.desc(), _C.c.id.desc())
-    .limit(1)
-)
+
+
+def _build_before(dialect: str) -> Select[Any]:
+    ids = ids_table(dialect)
+    inner = _C.alias("inner")
+    # Each camera's last change before the window: one seek of the (camera_id, ts) index each.
+    last = (
+        select(inner.c.id)
+        .where(inner.c.camera_id == ids.c.value, inner.c.ts < bindparam("start"))
+        .order_by(inner.c.ts.desc(), inner.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*_COLUMNS).select_from(ids.join(_C, _C.c.id == last))
+
+
+_BEFORE = PerDialect(_build_before)
 _INSIDE_ALL = (
     select(*_COLUMNS)
     .where(_C.c.ts >= bindparam("start"), _C.c.ts < bindparam("end"))

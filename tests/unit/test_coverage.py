@@ -195,6 +195,32 @@ def test_report_counts_each_gap_and_incident(db: Database) -> None:
     assert data["start_iso"].endswith("+08:00") and data["zones"][1]["gaps"][0]["duration_s"] == 300.0
 
 
+def test_each_camera_has_its_own_last_onvif_reading_up_to_the_end(db: Database) -> None:
+    """Read for all cameras in one query: each gets its last good reading up to the period's end."""
+    history(db)
+    five_days = T0 + 900 - 5 * 86400
+    rows = [
+        {"camera_id": cid, "ts": T0 + at, "ok": ok, "clock_offset_s": offset, "recording_search": search,
+         "recordings_earliest": earliest}
+        for cid, at, ok, offset, search, earliest in (
+            # gate-1: an older reading, the last one before the end, and a later one the report ignores.
+            ("gate-1", -50, True, 1.0, None, None),
+            ("gate-1", 900, True, 9.0, True, five_days),
+            ("gate-1", 1500, True, 99.0, None, None),
+            # gate-2: its last reading failed, so the one before it counts; no recording search.
+            ("gate-2", 100, True, -2.5, False, None),
+            ("gate-2", 200, False, None, None, None),
+        )
+    ]  # fmt: skip
+    with db.engine.begin() as conn:
+        conn.execute(schema.camera_inventory.insert(), rows)
+    report = build_report(site(), HistoryReader(db), ReportPeriod(T0, T0 + 1000, "custom", T0 + 2000))
+    cams = {c.id: c for c in report.cameras}
+    assert (cams["gate-1"].clock_offset_s, cams["gate-1"].retention_days) == (9.0, 5.0)
+    assert (cams["gate-2"].clock_offset_s, cams["gate-2"].retention_days) == (-2.5, None)
+    assert (cams["store-1"].clock_offset_s, cams["store-1"].retention_days) == (None, None)  # never read
+
+
 def test_timeline_bar_keeps_a_short_outage_visible(db: Database) -> None:
     run = add_run(db, T0, T0 + 86400, T0 + 86400)
     add_states(

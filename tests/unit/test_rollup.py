@@ -136,6 +136,25 @@ def test_a_report_from_rollups_equals_the_report_from_raw_history(storage_url: s
     assert direct["cameras"][0]["outages"] or direct["cameras"][1]["outages"]  # the history has something to show
 
 
+def test_days_stored_under_another_time_zone_are_not_read_as_this_ones(storage_url: str) -> None:
+    """A site whose time zone changed has days cut at other midnights in the table: they are passed
+    over, this zone's days computed and stored beside them, and the report is the raw history's."""
+    rng = random.Random(7)
+    first_day = datetime(2025, 10, 27, tzinfo=ZoneInfo("UTC")).timestamp()
+    now = first_day + 6 * DAY + 3600
+    period = ReportPeriod(first_day + 3600, now, "custom", now)
+    with Database(storage_url) as db:
+        random_history(db, rng, ZoneInfo("UTC"), first_day, 6, now)
+        reader = HistoryReader(db)
+        build_report(site("Asia/Shanghai"), reader, period, drawn=False)  # stores Shanghai's days
+        config = site("America/New_York")
+        direct = comparable(build_report(config, reader, period, rollups=False, drawn=False))
+        computed = build_report(config, reader, period, drawn=False)
+        stored = build_report(config, reader, period, drawn=False)  # both zones' days in the table
+    assert comparable(computed) == direct
+    assert comparable(stored) == direct
+
+
 def test_days_are_local_and_whole_and_dst_days_have_their_length() -> None:
     tz = ZoneInfo("America/New_York")
     start = datetime(2025, 11, 1, 12, tzinfo=tz).timestamp()
