@@ -27,6 +27,17 @@ Figures are medians over --repeats runs, in one process on this machine:
   json/csv/html/pdf     build + render to each format
   roll-ups              computing and storing every day's roll-up once (the first long report, or
                         `gateway history rollup`), and one more day's (the daily upkeep)
+
+--pages measures instead what a person opens: the report (with its timeline bars) gets synthetic
+forwarding, recordings and hidden-danger sections for every camera (`with_sections`: two uplinks, one
+camera in 20 not forwarded and one in 50 forwarded by an uplink never registered; recordings audited
+every day, one camera in 8 with days below the target and long gaps, one in 40 not verifiable, one in
+25 kept too briefly; a hidden-danger ticket per camera and month, 2 % of them open at the end, a third
+of those overdue), is pickled once, and is rendered to HTML and PDF in Chinese in a fresh process per
+render, median of --repeats rounds. With --baseline DIR (a checkout of other code: `git archive HEAD |
+tar -x -C DIR`) each round renders the same report with that code too, in turns:
+
+    .venv/bin/python -m benchmarks.bench_report --pages --baseline /tmp/before --repeats 3
 """
 
 from __future__ import annotations
@@ -34,11 +45,17 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import pickle
 import random
 import sqlite3
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,7 +66,18 @@ from gateway.config import GatewayConfig
 from gateway.health.rollup import rollup, whole_days
 from gateway.health.uptime import HistoryReader
 from gateway.reports.coverage import ReportPeriod, build_report, without_gc
-from gateway.reports.model import Report
+from gateway.reports.model import (
+    CameraForwarding,
+    CameraRecordings,
+    CameraReport,
+    ForwardingReport,
+    Report,
+    Span,
+    TicketFigures,
+    TicketLine,
+    TicketsReport,
+    UplinkReport,
+)
 from gateway.reports.render import render
 from gateway.storage import schema
 from gateway.storage.db import Database
@@ -217,6 +245,185 @@ def rollup_costs(
     print(f"{'roll up one more day (daily)':<34}{day_s:>9.2f}s   ({len(ids):,} cameras)")
 
 
+def _figures(lines: list[TicketLine], target_s: float) -> TicketFigures:
+    acked = [t.acknowledge_s for t in lines if t.acknowledge_s is not None]
+    repaired = [t.repair_s for t in lines if t.repair_s is not None]
+    return TicketFigures(
+        opened=len(lines),
+        due=len(lines),
+        acknowledged_in_target=sum(1 for s in acked if s <= target_s),
+        acknowledge_median_s=statistics.median(acked) if acked else None,
+        acknowledge_worst_s=max(acked) if acked else None,
+        repaired=len(repaired),
+        repair_median_s=statistics.median(repaired) if repaired else None,
+        repair_worst_s=max(repaired) if repaired else None,
+        open_at_end=sum(1 for t in lines if t.open_at_end),
+        overdue_at_end=sum(1 for t in lines if t.overdue),
+        oldest_open_s=None,
+    )
+
+
+def with_sections(report: Report, seed: int = 26) -> Report:
+    """``report`` with forwarding, recordings and hidden-danger sections for every camera (see --pages)."""
+    rng = random.Random(seed)
+    days = max(1, round((report.end - report.start) / DAY))
+    target_s = 1800.0
+    cams: list[CameraReport] = []
+    lines: list[TicketLine] = []
+    for index, cam in enumerate(report.cameras):
+        uplinks = () if index % 20 == 7 else (("dead",) if index % 50 == 3 else ("city", "district"))
+        registered = 0.0 if uplinks == ("dead",) else (report.end - report.start) * 0.995
+        forwarding = CameraForwarding(
+            uplinks,
+            registered,
+            99.5 if registered else 0.0,
+            rng.randrange(200),
+            rng.uniform(0, 9e5),
+            rng.randrange(10**11),
+        )
+        short = index % 8 == 5
+        below = tuple(
+            (f"2025-10-{1 + d % 28:02d}", rng.uniform(80, 98.9)) for d in range(rng.randrange(1, 6) if short else 0)
+        )
+        gaps = tuple(
+            Span(s, s + rng.uniform(600, 7200), "missing", "")
+            for s in sorted(
+                rng.uniform(report.start, report.end - 7200) for _ in range(rng.randrange(1, 8) if short else 0)
+            )
+        )
+        audited = days * DAY
+        recorded = audited - sum(g.duration_s for g in gaps)
+        recordings = CameraRecordings(
+            source="recorder nvr1, channel ch1",
+            verifiable=index % 40 != 11,
+            days=days,
+            audited_s=audited,
+            recorded_s=recorded,
+            completeness_percent=100.0 * recorded / audited,
+            days_below=below,
+            long_gaps=gaps,
+            retained_days=60.0 if index % 25 == 9 else 120.0,
+            last_error=None,
+        )
+        cams.append(replace(cam, forwarding=forwarding, recordings=recordings))
+        for month in range(max(1, days // 30)):
+            since = report.start + (month * 30 + rng.uniform(0, 29)) * DAY
+            still_open = rng.random() < 0.02
+            ack = rng.uniform(60, 3 * target_s)
+            overdue = still_open and rng.random() < 1 / 3
+            lines.append(
+                TicketLine(
+                    id=len(lines) + 1,
+                    camera_id=cam.id,
+                    zone_id=cam.zones[0] if cam.zones else None,
+                    fault=rng.choice(("offline", "picture", "below_hd")),
+                    detail="the stream ended",
+                    since=since,
+                    opened_at=since + 600,
+                    first_told_at=since + 600,
+                    reopened=0,
+                    acknowledged_at=None if overdue else since + 600 + ack,
+                    acknowledged_by=None if overdue else "li",
+                    note=None,
+                    closed_at=None if still_open else since + 600 + ack + 3600,
+                    state_at_end="open" if still_open else "closed",
+                    acknowledge_s=None if overdue else ack,
+                    repair_s=None if still_open else 600 + ack + 3600,
+                    overdue=overdue,
+                )
+            )
+    lines.sort(key=lambda t: (not t.open_at_end, not t.overdue, t.opened_at))
+    by_camera: dict[str, list[TicketLine]] = {}
+    by_zone: dict[str, list[TicketLine]] = {zone.id: [] for zone in report.zones}
+    for line in lines:
+        by_camera.setdefault(line.camera_id, []).append(line)
+        by_zone.setdefault(line.zone_id or "", []).append(line)
+    forwarded = [c for c in cams if c.forwarding is not None and c.forwarding.forwarded]
+    uplink_ids = {
+        u: tuple(c.id for c in forwarded if c.forwarding and u in c.forwarding.uplinks)
+        for u in ("city", "district", "dead")
+    }
+    forwarding_section = ForwardingReport(
+        uplinks=tuple(
+            UplinkReport(
+                u, ids, 0.0 if u == "dead" else (report.end - report.start) * 0.995, 0.0 if u == "dead" else 99.5
+            )
+            for u, ids in uplink_ids.items()
+        ),
+        cameras=len(cams),
+        forwarded=len(forwarded),
+        registered=len(forwarded) - len(uplink_ids["dead"]),
+        key_area_cameras=len(cams),
+        key_area_forwarded=len(forwarded),
+        history=True,
+        definition="forwarded: configured for an uplink",
+    )
+    tickets = TicketsReport(
+        acknowledge_target_s=target_s,
+        site=_figures(lines, target_s),
+        zones={zone: _figures(found, target_s) for zone, found in by_zone.items()},
+        cameras={cam: _figures(found, target_s) for cam, found in by_camera.items()},
+        tickets=tuple(lines),
+        definition="tickets: synthetic",
+    )
+    return replace(report, cameras=tuple(cams), forwarding=forwarding_section, tickets=tickets)
+
+
+# Renders a pickled report with the code on the path it is given (a fresh process: the baseline's modules
+# and the working tree's never meet) and prints its time, size and pages.
+_RENDER = """
+import io, json, pickle, sys, time
+sys.path.insert(0, sys.argv[1])
+import pypdf
+from gateway.reports.render import render
+with open(sys.argv[2], "rb") as f:
+    report = pickle.load(f)
+t0 = time.perf_counter()
+body = render(report, sys.argv[3], "zh-CN").body
+took = time.perf_counter() - t0
+pages = len(pypdf.PdfReader(io.BytesIO(body)).pages) if sys.argv[3] == "pdf" else 0
+print(json.dumps({"s": took, "bytes": len(body), "pages": pages}))
+"""
+
+
+def render_apart(tree: Path, pickled: Path, fmt: str) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(
+        [sys.executable, "-c", _RENDER, str(tree), str(pickled), fmt], capture_output=True, text=True, env=env, cwd=tree
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def render_pages(report: Report, baseline: Path | None, repeats: int) -> None:
+    """--pages: HTML and PDF of ``report`` with every section, by this tree and by ``baseline``, in turns."""
+    report = with_sections(report)
+    trees = {"after": Path(__file__).resolve().parents[1]}
+    if baseline is not None:
+        trees = {"before": baseline.resolve(), **trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        pickled = Path(tmp) / "report.pickle"
+        pickled.write_bytes(pickle.dumps(report))
+        runs: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for _ in range(repeats):
+            for fmt in ("html", "pdf"):
+                for name, tree in trees.items():
+                    runs.setdefault((name, fmt), []).append(render_apart(tree, pickled, fmt))
+    tickets = report.tickets
+    assert tickets is not None
+    print(
+        f"\n{len(report.cameras)} cameras with forwarding, recordings and {len(tickets.tickets):,} tickets"
+        f" ({sum(t.open_at_end for t in tickets.tickets)} open at the end), Chinese, medians of {repeats}"
+    )
+    for (name, fmt), found in runs.items():
+        took = statistics.median(r["s"] for r in found)
+        size = found[-1]["bytes"] / 1e6
+        extra = f", {int(found[-1]['pages'])} pages" if fmt == "pdf" else ""
+        print(f"{name + ' ' + fmt:<34}{took:>9.2f}s   ({size:.2f} MB{extra})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cameras", type=int, default=1000)
@@ -224,6 +431,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--history", choices=sorted(PROFILES), default="typical")
     parser.add_argument("--db", type=Path, help="default /tmp/bench_report-<history>.db")
+    parser.add_argument("--pages", action="store_true", help="HTML and PDF with every section (see above)")
+    parser.add_argument("--baseline", type=Path, help="with --pages: a checkout to render the same report with")
     args = parser.parse_args()
     args.db = args.db or Path(f"/tmp/bench_report-{args.history}.db")
 
@@ -241,6 +450,9 @@ def main() -> None:
 
     with Database(url) as db:
         reader = HistoryReader(db)
+        if args.pages:
+            render_pages(build_report(config, reader, period), args.baseline, args.repeats)
+            return
         raw = sqlite3.connect(args.db)
 
         def read_rows() -> int:

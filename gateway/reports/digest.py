@@ -3,7 +3,10 @@
 The pages lead with the summary and the findings grouped by what was found (how many cameras or zones,
 the worst ones named), list every camera on one line, and give the detail (its findings in sentences,
 its longest outages and incidents, its timeline) only to the cameras that failed, the worst first, up
-to :data:`DETAILED`. The CSV and JSON exports are not made from this: they keep every record.
+to :data:`DETAILED`. The forwarding, recordings and hidden-danger sections lead with their counts and,
+past :data:`DETAILED` entries (:data:`TICKETS_LISTED` tickets), list only the entries that failed or
+matter, the worst first, with a line counting the rest (:func:`listed`). The CSV and JSON exports are
+not made from this: they keep every record.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gateway.i18n import N_, gettext
 from gateway.reports.findings import Names, fault_words, join_sentences, sentence, severity_word
-from gateway.reports.model import CameraReport, Finding, Report
-from gateway.reports.render_common import sorted_findings
+from gateway.reports.model import CameraReport, Finding, Report, TicketFigures, TicketLine, TicketsReport, hms
+from gateway.reports.render_common import LIST_LIMIT, pct, size_label, sorted_findings
 
 _ = gettext
 
@@ -221,3 +224,280 @@ def scope_text(d: Digest, cameras: int) -> str:
         " JSON exports of this report."
     )
     return join_sentences((shown, full))
+
+
+# ------------------------------------------------------------------ forwarding, recordings, hidden dangers
+
+# The hidden-danger tickets the pages list on a large site: those still open at the period's end, the
+# overdue first (the model's order); a site with no more tickets than this lists every one.
+TICKETS_LISTED = 20
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Listed(Generic[T]):
+    """The rows a table of the pages shows of its ``total`` entries.
+
+    A table of no more than its limit shows every entry, in the report's order; a longer one shows only
+    the entries that failed or matter (``failing``), the worst first, up to the limit, and counts the rest:
+    ``more`` of those not listed, ``passed`` that did not fail. The CSV and JSON list every entry.
+    """
+
+    rows: tuple[T, ...]
+    total: int
+    failing: int
+
+    @property
+    def whole(self) -> bool:
+        return len(self.rows) == self.total
+
+    @property
+    def more(self) -> int:
+        return 0 if self.whole else self.failing - len(self.rows)
+
+    @property
+    def passed(self) -> int:
+        return 0 if self.whole else self.total - self.failing
+
+
+def listed(
+    entries: Sequence[T], failed: Callable[[T], bool], worst: Callable[[T], Any], limit: int = DETAILED
+) -> Listed[T]:
+    """Every entry of a short table; the worst ``limit`` of those that ``failed`` of a long one."""
+    failing = [entry for entry in entries if failed(entry)]
+    if len(entries) <= limit:
+        return Listed(tuple(entries), len(entries), len(failing))
+    return Listed(tuple(sorted(failing, key=worst)[:limit]), len(entries), len(failing))
+
+
+def _key_area(report: Report) -> frozenset[str]:
+    kinds = {zone.id: zone.kind for zone in report.zones}
+    return frozenset(cam.id for cam in report.cameras if any(kinds.get(z) == "key_area" for z in cam.zones))
+
+
+def forwarding_failed(cam: CameraReport) -> bool:
+    """An enabled camera the city network could not see: not forwarded, or forwarded by uplinks that were
+    never registered while the history was read."""
+    f = cam.forwarding
+    if f is None or not cam.enabled:
+        return False
+    return not f.forwarded or f.registered_s == 0
+
+
+def forwarding_rows(report: Report, limit: int = DETAILED) -> Listed[CameraReport]:
+    """The forwarding table's cameras: not forwarded before never registered, key-area cameras first."""
+    key_area = _key_area(report)
+
+    def worst(cam: CameraReport) -> tuple[int, int, float]:
+        f = cam.forwarding
+        assert f is not None
+        return (int(f.forwarded), int(cam.id not in key_area), f.registered_percent or 0.0)
+
+    cams = [cam for cam in report.cameras if cam.forwarding is not None]
+    return listed(cams, forwarding_failed, worst, limit)
+
+
+def recordings_failed(cam: CameraReport, policy_days: int) -> bool:
+    """Recordings that fall short (a day below the target, a long gap, kept too briefly, a failed search,
+    no day audited) or cannot be verified at all."""
+    r = cam.recordings
+    if r is None:
+        return False
+    short = r.retained_days is not None and r.retained_days < policy_days
+    return not r.verifiable or not r.days or bool(r.days_below or r.long_gaps or r.last_error) or short
+
+
+def recordings_rows(report: Report, limit: int = DETAILED) -> Listed[CameraReport]:
+    """The recordings table's cameras: those that fall short, the least complete first, then those that
+    cannot be verified."""
+    days = report.policy.retention_days
+
+    def worst(cam: CameraReport) -> tuple[int, float, int, int]:
+        r = cam.recordings
+        assert r is not None
+        hard = bool(r.days_below or r.long_gaps) or (r.retained_days is not None and r.retained_days < days)
+        complete = r.completeness_percent if r.completeness_percent is not None else 100.0
+        return (0 if hard else 1, complete, -len(r.days_below), -len(r.long_gaps))
+
+    cams = [cam for cam in report.cameras if cam.recordings is not None]
+    return listed(cams, lambda cam: recordings_failed(cam, days), worst, limit)
+
+
+def tickets_matter(f: TicketFigures) -> bool:
+    """Hidden dangers still open at the period's end, or acknowledged later than the target."""
+    return bool(f.open_at_end or f.overdue_at_end or f.acknowledged_in_target < f.due)
+
+
+def _tickets_worst(item: tuple[str, TicketFigures]) -> tuple[int, int, int, int]:
+    f = item[1]
+    return (-f.overdue_at_end, -f.open_at_end, -(f.due - f.acknowledged_in_target), -f.opened)
+
+
+def ticket_zone_rows(tickets: TicketsReport, limit: int = DETAILED) -> Listed[tuple[str, TicketFigures]]:
+    return listed(list(tickets.zones.items()), lambda item: tickets_matter(item[1]), _tickets_worst, limit)
+
+
+def ticket_camera_rows(tickets: TicketsReport, limit: int = DETAILED) -> Listed[tuple[str, TicketFigures]]:
+    return listed(list(tickets.cameras.items()), lambda item: tickets_matter(item[1]), _tickets_worst, limit)
+
+
+def ticket_lines(tickets: TicketsReport, limit: int = TICKETS_LISTED) -> Listed[TicketLine]:
+    """The tickets listed: every one of a short list; of a long one those open at the end, overdue first."""
+    order = {id(t): index for index, t in enumerate(tickets.tickets)}
+    return listed(tickets.tickets, lambda t: t.open_at_end, lambda t: (not t.overdue, order[id(t)]), limit)
+
+
+def id_list(ids: Sequence[str], limit: int = DETAILED) -> str:
+    """``a, b, c``; past ``limit``: the first ``limit`` and how many more."""
+    if len(ids) <= limit:
+        return ", ".join(ids)
+    return _("{names} and {count} more").format(names=", ".join(ids[:limit]), count=len(ids) - limit)
+
+
+def forwarding_totals(report: Report) -> str:
+    """What the platforms took of the forwarded cameras, all together."""
+    figures = [cam.forwarding for cam in report.cameras if cam.forwarding is not None]
+    return _(
+        "The platforms opened {sessions} live session(s) of them, {duration} in all, and were sent {size}."
+    ).format(
+        sessions=sum(f.sessions for f in figures),
+        duration=hms(sum(f.session_s for f in figures)),
+        size=size_label(sum(f.bytes_sent for f in figures)),
+    )
+
+
+def recordings_summary(report: Report) -> str:
+    """How many cameras' recordings were audited and what fell short, with the completeness of them all."""
+    recs = [cam.recordings for cam in report.cameras if cam.recordings is not None]
+    days = report.policy.retention_days
+    checked = [r for r in recs if r.verifiable]
+    audited = sum(r.audited_s for r in checked)
+    recorded = sum(r.recorded_s for r in checked)
+    return _(
+        "{count} camera(s) say where their recordings live, {unverifiable} of them in a way that cannot be"
+        " verified. Of the others, {below} had days below the target, {gaps} had long gaps ({gap_count} in all)"
+        " and {short} kept their recordings too briefly; {percent} of the audited time was recorded."
+    ).format(
+        count=len(recs),
+        unverifiable=len(recs) - len(checked),
+        below=sum(1 for r in checked if r.days_below),
+        gaps=sum(1 for r in checked if r.long_gaps),
+        gap_count=sum(len(r.long_gaps) for r in checked),
+        short=sum(1 for r in checked if r.retained_days is not None and r.retained_days < days),
+        percent=pct(100.0 * recorded / audited if audited else None),
+    )
+
+
+def days_below_text(days: Sequence[tuple[str, float]], limit: int = LIST_LIMIT) -> str:
+    """A camera's days below the target: every one, or the ``limit`` worst (in date order) and how many more."""
+    if len(days) <= limit:
+        return ", ".join(f"{day} ({pct(p)})" for day, p in days)
+    shown = sorted(sorted(days, key=lambda d: d[1])[:limit])
+    text = ", ".join(f"{day} ({pct(p)})" for day, p in shown)
+    return _("{days} and {count} more day(s)").format(days=text, count=len(days) - limit)
+
+
+@dataclass(frozen=True)
+class ListedText:
+    """What the pages say around a table that lists some of its entries: before it and after it."""
+
+    head: str  # '' when every entry is listed
+    more: str  # '' when no entry that failed is left out
+
+
+def _listed_text(rows: Listed[Any], head: str, none: str, more: str) -> ListedText:
+    if rows.whole:
+        return ListedText("", "")
+    if not rows.failing:
+        return ListedText(none.format(count=rows.total), "")
+    first = head.format(listed=len(rows.rows), count=rows.total, failed=rows.failing, passed=rows.passed)
+    return ListedText(first, more.format(count=rows.more) if rows.more else "")
+
+
+def forwarding_text(rows: Listed[CameraReport]) -> ListedText:
+    return _listed_text(
+        rows,
+        _(
+            "{listed} of the {count} camera(s) are listed: the worst of the {failed} not forwarded or never"
+            " registered, key-area cameras first. The {passed} forwarded and registered are counted, not listed."
+        ),
+        _(
+            "Every enabled camera of the {count} is forwarded and was registered: counted, not listed; the CSV and"
+            " JSON exports list every camera."
+        ),
+        _(
+            "… and {count} more camera(s) not forwarded or never registered; the CSV and JSON exports list every"
+            " camera."
+        ),
+    )
+
+
+def recordings_text(rows: Listed[CameraReport]) -> ListedText:
+    return _listed_text(
+        rows,
+        _(
+            "{listed} of the {count} camera(s) are listed: the worst of the {failed} whose recordings fall short or"
+            " cannot be verified, the least complete first. The {passed} that met every rule are counted, not listed."
+        ),
+        _(
+            "The recordings of all {count} camera(s) met every rule: counted, not listed; the CSV and JSON exports"
+            " list every camera."
+        ),
+        _(
+            "… and {count} more camera(s) whose recordings fall short or cannot be verified; the CSV and JSON"
+            " exports list every camera."
+        ),
+    )
+
+
+def ticket_zones_text(rows: Listed[tuple[str, TicketFigures]]) -> ListedText:
+    return _listed_text(
+        rows,
+        _(
+            "Zones: {listed} of {count} listed, the worst of the {failed} with hidden dangers open at the end or"
+            " acknowledged late, the most overdue first; the {passed} others are counted in the first line."
+        ),
+        _(
+            "Zones: none of the {count} had a hidden danger open at the end or acknowledged late; they are counted"
+            " in the first line, not listed."
+        ),
+        _(
+            "… and {count} more zone(s) with hidden dangers open at the end or acknowledged late; the CSV and JSON"
+            " exports list every zone."
+        ),
+    )
+
+
+def ticket_cameras_text(rows: Listed[tuple[str, TicketFigures]]) -> ListedText:
+    return _listed_text(
+        rows,
+        _(
+            "Cameras: {listed} of the {count} with tickets listed, the worst of the {failed} with hidden dangers"
+            " open at the end or acknowledged late, the most overdue first; the {passed} others are counted in the"
+            " first line."
+        ),
+        _(
+            "Cameras: none of the {count} with tickets had one open at the end or acknowledged late; they are"
+            " counted in the first line, not listed."
+        ),
+        _(
+            "… and {count} more camera(s) with hidden dangers open at the end or acknowledged late; the CSV and"
+            " JSON exports list every camera."
+        ),
+    )
+
+
+def ticket_lines_text(rows: Listed[TicketLine]) -> ListedText:
+    return _listed_text(
+        rows,
+        _(
+            "{listed} of the {count} tickets are listed: of the {failed} open at the end, the overdue first. The"
+            " other {passed} are counted in the figures above, not listed."
+        ),
+        _(
+            "None of the {count} tickets was open at the end: they are counted in the figures above, not listed;"
+            " the CSV and JSON exports list every one."
+        ),
+        _("… and {count} more ticket(s) open at the end; the CSV and JSON exports list every one."),
+    )

@@ -17,7 +17,27 @@ from gateway.i18n import current, gettext
 from gateway.i18n.jinja import install
 from gateway.i18n.terms import reason_text
 from gateway.reports import render_text as text
-from gateway.reports.digest import camera_sentences, digest, failing_marks, group_findings, scope_text
+from gateway.reports.digest import (
+    camera_sentences,
+    days_below_text,
+    digest,
+    failing_marks,
+    forwarding_rows,
+    forwarding_text,
+    forwarding_totals,
+    group_findings,
+    id_list,
+    recordings_rows,
+    recordings_summary,
+    recordings_text,
+    scope_text,
+    ticket_camera_rows,
+    ticket_cameras_text,
+    ticket_lines,
+    ticket_lines_text,
+    ticket_zone_rows,
+    ticket_zones_text,
+)
 from gateway.reports.model import TIMELINE_STATES, Report, hms
 from gateway.reports.render_common import (
     STATE_FILLS,
@@ -38,9 +58,6 @@ from gateway.reports.render_common import (
 from gateway.reports.tickets import UNKNOWN_NOTE
 
 _ = gettext
-
-# The pages a person reads list this many tickets (open ones first); the CSV and JSON list them all.
-TICKETS_LISTED = 100
 
 _TEMPLATES = Path(__file__).with_name("templates")
 # The HTML bar is drawn in a 1000-unit viewBox; a span under 1.5 units (~2 px on a laptop) is folded.
@@ -117,6 +134,12 @@ def render_html(report: Report) -> bytes:
     failed_ids = {cam.id for cam in shown.failed}
     gateway_bar = _bar(clock, segments(report.gateway.spans, report.start, report.end, _SVG_WIDTH, _SVG_MIN))
     fails, warns = text.counts(report)
+    forwarded = forwarding_rows(report)
+    recorded = recordings_rows(report)
+    tickets = report.tickets
+    zone_tickets = ticket_zone_rows(tickets) if tickets is not None else None
+    camera_tickets = ticket_camera_rows(tickets) if tickets is not None else None
+    lines = ticket_lines(tickets) if tickets is not None else None
     html = (
         _environment()
         .get_template("report.html")
@@ -167,7 +190,20 @@ def render_html(report: Report) -> bytes:
             ticket_state=text.ticket_state,
             resolution=text.resolution,
             unknown_note=text.note(UNKNOWN_NOTE),
-            tickets_listed=TICKETS_LISTED,
+            id_list=id_list,
+            days_below=days_below_text,
+            forwarding_rows=forwarded,
+            forwarding_listed=forwarding_text(forwarded),
+            forwarding_totals=forwarding_totals(report) if report.forwarding is not None else "",
+            recordings_rows=recorded,
+            recordings_listed=recordings_text(recorded),
+            recordings_summary=recordings_summary(report) if recorded.total else "",
+            ticket_zones=zone_tickets,
+            ticket_zones_listed=ticket_zones_text(zone_tickets) if zone_tickets is not None else None,
+            ticket_cameras=camera_tickets,
+            ticket_cameras_listed=ticket_cameras_text(camera_tickets) if camera_tickets is not None else None,
+            ticket_lines=lines,
+            ticket_lines_listed=ticket_lines_text(lines) if lines is not None else None,
         )
     )
     return html.encode("utf-8")

@@ -19,11 +19,26 @@ from gateway.i18n.terms import ZONE_KINDS, reason_text, term
 from gateway.reports import render_text as text
 from gateway.reports.digest import (
     Digest,
+    ListedText,
     camera_sentences,
+    days_below_text,
     digest,
     failing_marks,
+    forwarding_rows,
+    forwarding_text,
+    forwarding_totals,
     group_findings,
+    id_list,
+    recordings_rows,
+    recordings_summary,
+    recordings_text,
     scope_text,
+    ticket_camera_rows,
+    ticket_cameras_text,
+    ticket_lines,
+    ticket_lines_text,
+    ticket_zone_rows,
+    ticket_zones_text,
 )
 from gateway.reports.model import CameraReport, Report, TicketFigures, TicketLine, hms
 from gateway.reports.pdf_layout import FAIL, INK, MUTED, PASS, WARN, Col, PdfFonts, PdfWriter, find_fonts
@@ -45,8 +60,6 @@ __all__ = ["PdfFonts", "find_fonts", "render_pdf"]
 
 _ = gettext
 
-# The pages a person reads list this many tickets (open ones first); the CSV and JSON list them all.
-TICKETS_LISTED = 100
 Cell = str | tuple[str, tuple[int, int, int]]
 
 
@@ -436,6 +449,16 @@ def _pdf_appendix(w: PdfWriter) -> None:
         )
 
 
+def _listed_head(w: PdfWriter, text: ListedText) -> None:
+    if text.head:
+        w.paragraph(text.head, colour=MUTED)
+
+
+def _listed_more(w: PdfWriter, text: ListedText) -> None:
+    if text.more:
+        w.paragraph(text.more, colour=MUTED)
+
+
 def _pdf_forwarding(w: PdfWriter) -> None:
     report = w.report
     forwarding = report.forwarding
@@ -449,7 +472,7 @@ def _pdf_forwarding(w: PdfWriter) -> None:
             colour=MUTED,
         )
         return
-    w.paragraph(text.forwarding_summary(forwarding))
+    w.paragraph(f"{text.forwarding_summary(forwarding)} {forwarding_totals(report)}")
     w.paragraph(text.note(forwarding.definition), colour=MUTED)
     pdf = w.pdf
     pdf.set_y(pdf.get_y() + 1)
@@ -467,18 +490,20 @@ def _pdf_forwarding(w: PdfWriter) -> None:
         (
             (
                 u.id,
-                ", ".join(u.cameras) or _("none"),
+                id_list(u.cameras, 5) or _("none"),  # one line: the cell is cut at its width
                 registered(u.registered_s, u.registered_percent),
                 hms(u.registered_s),
             )
             for u in forwarding.uplinks
         ),
     )
+    shown = forwarding_rows(report)
+    listed = forwarding_text(shown)
+    _listed_head(w, listed)
     rows: list[tuple[Cell, ...]] = []
-    for cam in report.cameras:
+    for cam in shown.rows:
         f = cam.forwarding
-        if f is None:
-            continue
+        assert f is not None
         uplinks: Cell = ", ".join(f.uplinks) if f.forwarded else (_("not forwarded"), WARN)
         rows.append(
             (
@@ -490,24 +515,26 @@ def _pdf_forwarding(w: PdfWriter) -> None:
                 size_label(f.bytes_sent),
             )
         )
-    w.table(
-        [
-            Col(_("Camera"), 80),
-            Col(_("Uplinks"), 87),
-            Col(_("Registered"), 30, "R"),
-            Col(_("Sessions"), 20, "R"),
-            Col(_("Session time"), 30, "R"),
-            Col(_("Sent"), 30, "R"),
-        ],
-        rows,
-    )
+    if rows:
+        w.table(
+            [
+                Col(_("Camera"), 80),
+                Col(_("Uplinks"), 87),
+                Col(_("Registered"), 30, "R"),
+                Col(_("Sessions"), 20, "R"),
+                Col(_("Session time"), 30, "R"),
+                Col(_("Sent"), 30, "R"),
+            ],
+            rows,
+        )
+    _listed_more(w, listed)
 
 
 def _pdf_recordings(w: PdfWriter) -> None:
     report = w.report
-    recorded = [cam for cam in report.cameras if cam.recordings is not None]
+    shown = recordings_rows(report)
     w.heading(_("Recordings"), _("what the recording devices hold, searched by the recording audit"))
-    if not recorded:
+    if not shown.total:
         w.paragraph(
             _(
                 "Not configured: no camera says where its recordings live, so retention can only be what the"
@@ -526,8 +553,11 @@ def _pdf_recordings(w: PdfWriter) -> None:
         ),
         colour=MUTED,
     )
+    w.paragraph(recordings_summary(report))
+    listed = recordings_text(shown)
+    _listed_head(w, listed)
     rows: list[tuple[Cell, ...]] = []
-    for cam in recorded:
+    for cam in shown.rows:
         r = cam.recordings
         assert r is not None
         source = text.recording_source(r.source)
@@ -535,7 +565,7 @@ def _pdf_recordings(w: PdfWriter) -> None:
             unverifiable = _("{source}: not verifiable").format(source=source)
             rows.append((f"{cam.name} ({cam.id})", (unverifiable, WARN), "-", "-", "-", "-"))
             continue
-        below = ", ".join(f"{day} ({pct(p)})" for day, p in r.days_below) or "-"
+        below = days_below_text(r.days_below) or "-"
         failed = _("{source}; last search failed").format(source=source)
         rows.append(
             (
@@ -547,18 +577,20 @@ def _pdf_recordings(w: PdfWriter) -> None:
                 below,
             )
         )
-    w.table(
-        [
-            Col(_("Camera"), 60),
-            Col(_("Where"), 70),
-            Col(_("Recording completeness"), 24, "R"),
-            Col(_("Long gaps"), 22, "R"),
-            Col(_("Days kept"), 30, "R"),
-            Col(_("Days below target"), 71),
-        ],
-        rows,
-    )
-    for cam in recorded:
+    if rows:
+        w.table(
+            [
+                Col(_("Camera"), 60),
+                Col(_("Where"), 70),
+                Col(_("Recording completeness"), 24, "R"),
+                Col(_("Long gaps"), 22, "R"),
+                Col(_("Days kept"), 30, "R"),
+                Col(_("Days below target"), 71),
+            ],
+            rows,
+        )
+    _listed_more(w, listed)
+    for cam in shown.rows:
         r = cam.recordings
         if r is None or not r.long_gaps:
             continue
@@ -602,13 +634,14 @@ def _pdf_tickets(w: PdfWriter) -> None:
 
     zones = {z.id: z.name for z in report.zones}
     names = {c.id: c.name for c in report.cameras}
+    zone_rows, camera_rows = ticket_zone_rows(section), ticket_camera_rows(section)
+    zones_listed, cameras_listed = ticket_zones_text(zone_rows), ticket_cameras_text(camera_rows)
+    _listed_head(w, zones_listed)
+    _listed_head(w, cameras_listed)
     rows = [cells(_("All cameras of the report"), section.site)]
+    rows += [cells(_("Zone {zone}").format(zone=f"{zones.get(zid, zid)} ({zid})"), f) for zid, f in zone_rows.rows]
     rows += [
-        cells(_("Zone {zone}").format(zone=f"{zones.get(zid, zid)} ({zid})"), f) for zid, f in section.zones.items()
-    ]
-    rows += [
-        cells(_("Camera {camera}").format(camera=f"{names.get(cid, cid)} ({cid})"), f)
-        for cid, f in section.cameras.items()
+        cells(_("Camera {camera}").format(camera=f"{names.get(cid, cid)} ({cid})"), f) for cid, f in camera_rows.rows
     ]
     w.table(
         [
@@ -623,9 +656,13 @@ def _pdf_tickets(w: PdfWriter) -> None:
         ],
         rows,
     )
+    _listed_more(w, zones_listed)
+    _listed_more(w, cameras_listed)
     if not section.tickets:
         return
-    listed = section.tickets[:TICKETS_LISTED]
+    lines = ticket_lines(section)
+    lines_listed = ticket_lines_text(lines)
+    listed = lines.rows
     clock = w.clock
 
     def ticket_row(t: TicketLine) -> tuple[Cell, ...]:
@@ -656,6 +693,10 @@ def _pdf_tickets(w: PdfWriter) -> None:
             end,
         )
 
+    _listed_head(w, lines_listed)
+    if not listed:
+        _listed_more(w, lines_listed)
+        return
     w.table(
         [
             Col("#", 12, "R"),
@@ -669,13 +710,7 @@ def _pdf_tickets(w: PdfWriter) -> None:
         ],
         (ticket_row(t) for t in listed),
     )
-    if len(section.tickets) > len(listed):
-        w.paragraph(
-            _("The first {listed} of {count} tickets; the CSV and JSON exports list every one.").format(
-                listed=len(listed), count=len(section.tickets)
-            ),
-            colour=MUTED,
-        )
+    _listed_more(w, lines_listed)
     if any(t.state_at_end == "unknown" for t in listed):
         w.paragraph(_("Not known: a ticket {note}.").format(note=text.note(UNKNOWN_NOTE)), colour=MUTED)
     for t in listed:
