@@ -37,7 +37,6 @@ from gateway.reports.render_common import (
 )
 from gateway.reports.render_csv import CSV_COLUMNS, CSV_TITLES, csv_safe, render_csv
 from gateway.reports.render_html import render_html
-from gateway.reports.render_pdf import PdfFonts, find_fonts, render_pdf
 
 __all__ = [
     "CSV_COLUMNS",
@@ -49,12 +48,10 @@ __all__ = [
     "STATE_FILLS",
     "STATE_LABELS",
     "Clock",
-    "PdfFonts",
     "Rendered",
     "Segment",
     "csv_safe",
     "filename",
-    "find_fonts",
     "longest",
     "more_note",
     "render",
@@ -120,6 +117,14 @@ def filename(report: Report, ext: str) -> str:
     last = report.local(max(report.start, report.end - 1.0)).strftime("%Y%m%d")
     site = re.sub(r"[^A-Za-z0-9._-]+", "_", report.site_id).strip("._") or "site"
     return f"coverage-{site}-{first}-{last}.{ext}"
+
+
+def render_pdf(report: Report) -> bytes:
+    # Imported when a PDF is first asked for: fpdf and its font tools took 0.3 s of every start of the
+    # gateway and of each command-line call, for a format most of them never write.
+    from gateway.reports.render_pdf import render_pdf as write_pdf
+
+    return write_pdf(report)
 
 
 def render_json(report: Report) -> bytes:

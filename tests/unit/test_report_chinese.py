@@ -18,7 +18,8 @@ from gateway import i18n
 from gateway.errors import InvalidRequestError
 from gateway.reports import findings as finding_of
 from gateway.reports.model import Finding, Report
-from gateway.reports.render import CSV_COLUMNS, PdfFonts, render, render_pdf, report_language
+from gateway.reports.render import CSV_COLUMNS, render, report_language
+from gateway.reports.render_pdf import PdfFonts, render_pdf
 from gateway.reports.render_text import period_name
 from tests.support.i18n_words import foreign_words, readable_text
 from tests.support.reportdata import big_report, forwarded_report, sample_report

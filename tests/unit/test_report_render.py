@@ -20,15 +20,8 @@ from gateway.reports import findings as finding_of
 from gateway.reports.coverage import FORWARDING_DEFINITION
 from gateway.reports.digest import DETAILED, SHOWN, digest, group_findings
 from gateway.reports.model import CameraReport, Finding, Outage, Report
-from gateway.reports.render import (
-    FORMATS,
-    LIST_LIMIT,
-    STATE_FILLS,
-    PdfFonts,
-    render,
-    render_pdf,
-    size_label,
-)
+from gateway.reports.render import FORMATS, LIST_LIMIT, STATE_FILLS, render, size_label
+from gateway.reports.render_pdf import PdfFonts, render_pdf
 from tests.support.reportdata import at, big_report, forwarded_report, sample_report, with_camera
 
 CAMERA_IDS = ("cam-gate-hd", "cam-east", "cam-store", "cam-lobby")
