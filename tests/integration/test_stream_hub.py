@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from tests.support.gbplatform import (
     uplink_config,
 )
 from tests.support.ports import free_port
+from tests.support.storage import new_url
 from tests.support.waiting import wait_until
 from tests.support.webrtc import offer_viewer, receive_frames
 
@@ -63,49 +66,81 @@ async def _view(site: Site, camera_id: str) -> int:
         await pc.close()
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
-def test_onvif_and_rtsp_cameras_give_snapshots_and_live_video(
-    workers: int, tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
-) -> None:
+CHANNELS = {"side-gate": "12010000001320000009", "front": "12010000001320000010"}
+
+
+@dataclass
+class HubSite:
+    site: Site
+    rtsp: RtspServerProcess
+    platform: FakePlatform
+
+
+# One site per way of reading (in the gateway's process, by worker processes) for the tests of the ONVIF
+# and the RTSP camera: live view and snapshots, then the platform's INVITEs, on the same two sessions.
+@pytest.fixture(scope="module", params=[0, 2], ids=["in-process", "worker-processes"])
+def hub_site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sim_clips: dict[str, ClipInfo]
+) -> Iterator[HubSite]:
+    tmp = tmp_path_factory.mktemp("hub")
     password = secrets.token_urlsafe(10)
+    platform = FakePlatform(password=secrets.token_urlsafe(12))
+    platform.start()
+    sip_port = free_port(socket.SOCK_DGRAM)
+    platform.gateway = (LOCAL, sip_port)
     mounts = [("/main", sim_clips["hd_h264"]), ("/sub", sim_clips["sd_h264"])]
-    with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
-        # Behind NAT: the device names an address of its own (127.0.0.2, where nothing listens), which the
-        # gateway must read on the address it was given, never follow.
-        behind_nat = {k: rtsp.url(p).replace("127.0.0.1", "127.0.0.2") for k, p in (("main", "/main"), ("sub", "/sub"))}
-        device = OnvifDeviceServer(
-            "generic", "admin", password, main_uri=behind_nat["main"], sub_uri=behind_nat["sub"], auth="wsse"
-        )
-        with device:
-            cams = [
-                _onvif_camera("side-gate", device),
-                camera("front", rtsp.url("/main"), credentials={"username": "admin", "password": {"env": "IT_PW"}}),
-            ]
-            site = Site(tmp_path, gateway_storage_url, cams, child_env(IT_PW=password))
-            config = yaml.safe_load(site.path.read_text())
-            # Two cameras are enough to make the worker processes read both (none is forwarded or analysed).
-            config["supervisor"]["workers"] = workers
-            site.path.write_text(yaml.safe_dump(config))
-            site.proc.start()
-            try:
-                site.wait_for({"side-gate": "online", "front": "online"}, timeout=30)
-                # Both cameras' health readers play the same mount: two sessions, and no more after.
-                assert rtsp.plays("/main") == 2
-                for cid in ("side-gate", "front"):
-                    resp = httpx.get(
-                        f"{site.proc.base}/api/v1/cameras/{cid}/snapshot",
-                        headers={"Authorization": f"Bearer {site.token}"},
-                        timeout=20,
-                    )
-                    assert resp.status_code == 200, (cid, resp.text)
-                    assert resp.content[:2] == b"\xff\xd8", cid  # a JPEG
-                    assert asyncio.run(_view(site, cid)) == 5, cid
-                assert rtsp.plays("/main") == 2, "a snapshot or a viewer opened a second session"
-                log = site.log_path.read_text()
-            finally:
-                site.proc.stop()
+    try:
+        with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
+            # Behind NAT: the device names an address of its own (127.0.0.2, where nothing listens), which
+            # the gateway must read on the address it was given, never follow.
+            behind_nat = {
+                k: rtsp.url(p).replace("127.0.0.1", "127.0.0.2") for k, p in (("main", "/main"), ("sub", "/sub"))
+            }
+            device = OnvifDeviceServer(
+                "generic", "admin", password, main_uri=behind_nat["main"], sub_uri=behind_nat["sub"], auth="wsse"
+            )
+            with device:
+                credentials = {"username": "admin", "password": {"env": "IT_PW"}}
+                cams = [
+                    {**_onvif_camera("side-gate", device), "gb_channel_id": CHANNELS["side-gate"]},
+                    {**camera("front", rtsp.url("/main"), credentials=credentials), "gb_channel_id": CHANNELS["front"]},
+                ]
+                env = child_env(IT_PW=password, IT_GB_PASSWORD=platform.password or "")
+                site = Site(tmp, new_url(request, tmp), cams, env)
+                config = yaml.safe_load(site.path.read_text())
+                config["site"]["unit"]["gb_id"] = UNIT_ID
+                # Two cameras are enough to make the worker processes read both (none is analysed).
+                config["supervisor"]["workers"] = request.param
+                config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port)]}
+                site.path.write_text(yaml.safe_dump(config))
+                site.proc.start()
+                try:
+                    assert platform.registered.wait(15), site.proc.log()[-3000:]
+                    site.wait_for({"side-gate": "online", "front": "online"}, timeout=30)
+                    yield HubSite(site, rtsp, platform)
+                    log = site.log_path.read_text()
+                finally:
+                    site.proc.stop()
+    finally:
+        platform.close()
     assert "not supported yet" not in log
     assert password not in log
+
+
+def test_onvif_and_rtsp_cameras_give_snapshots_and_live_video(hub_site: HubSite) -> None:
+    site, rtsp = hub_site.site, hub_site.rtsp
+    # Both cameras' health readers play the same mount: two sessions, and no more after.
+    assert rtsp.plays("/main") == 2
+    for cid in ("side-gate", "front"):
+        resp = httpx.get(
+            f"{site.proc.base}/api/v1/cameras/{cid}/snapshot",
+            headers={"Authorization": f"Bearer {site.token}"},
+            timeout=20,
+        )
+        assert resp.status_code == 200, (cid, resp.text)
+        assert resp.content[:2] == b"\xff\xd8", cid  # a JPEG
+        assert asyncio.run(_view(site, cid)) == 5, cid
+    assert rtsp.plays("/main") == 2, "a snapshot or a viewer opened a second session"
 
 
 def test_analytics_and_live_view_share_one_sub_stream_session(
@@ -143,59 +178,22 @@ def test_analytics_and_live_view_share_one_sub_stream_session(
             site.proc.stop()
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "worker-processes"])
-def test_gb28181_invite_plays_an_onvif_and_an_rtsp_camera(
-    workers: int, tmp_path: Path, gateway_storage_url: str, sim_clips: dict[str, ClipInfo]
-) -> None:
+def test_gb28181_invite_plays_an_onvif_and_an_rtsp_camera(hub_site: HubSite) -> None:
     """The city platform INVITEs the channels of a camera known only by its ONVIF address and of an RTSP
     camera; with worker processes both are read there and tapped for the sessions."""
-    password = secrets.token_urlsafe(10)
-    platform = FakePlatform(password=secrets.token_urlsafe(12))
-    platform.start()
-    sip_port = free_port(socket.SOCK_DGRAM)
-    platform.gateway = (LOCAL, sip_port)
-    channels = {"side-gate": "12010000001320000009", "front": "12010000001320000010"}
-    mounts = [("/main", sim_clips["hd720_h264"]), ("/sub", sim_clips["sd_h264"])]
+    platform, rtsp = hub_site.platform, hub_site.rtsp
     received: dict[str, int] = {}
-    try:
-        with RtspServerProcess(mounts, username="admin", password=password) as rtsp:
-            device = OnvifDeviceServer(
-                "generic", "admin", password, main_uri=rtsp.url("/main"), sub_uri=rtsp.url("/sub"), auth="wsse"
-            )
-            with device:
-                credentials = {"username": "admin", "password": {"env": "IT_PW"}}
-                cams = [
-                    {**_onvif_camera("side-gate", device), "gb_channel_id": channels["side-gate"]},
-                    {**camera("front", rtsp.url("/main"), credentials=credentials), "gb_channel_id": channels["front"]},
-                ]
-                env = child_env(IT_PW=password, IT_GB_PASSWORD=platform.password or "")
-                site = Site(tmp_path, gateway_storage_url, cams, env)
-                config = yaml.safe_load(site.path.read_text())
-                config["site"]["unit"]["gb_id"] = UNIT_ID
-                config["supervisor"]["workers"] = workers
-                config["uplinks"] = {"gb28181": [uplink_config(platform.port, sip_port)]}
-                site.path.write_text(yaml.safe_dump(config))
-                site.proc.start()
-                try:
-                    assert platform.registered.wait(15), site.proc.log()[-3000:]
-                    site.wait_for({"side-gate": "online", "front": "online"}, timeout=30)
-                    for n, (cid, channel) in enumerate(channels.items()):
-                        media = UdpMedia()
-                        try:
-                            call = platform.invite(channel, play_offer(media.port, ssrc=f"010000000{n}"))
-                            assert platform.final_of(call).status == 200, cid
-                            platform.ack(call)
-                            wait_until(f"the first media packet of {cid}", media.first_at, 15, interval=0.05)
-                            assert platform.bye(call).status == 200
-                            received[cid] = len(media.packets())
-                        finally:
-                            media.close()
-                    # Both health readers play the one mount; the sessions opened nothing more.
-                    assert rtsp.plays("/main") == 2
-                    log = site.proc.log()
-                finally:
-                    site.proc.stop()
-    finally:
-        platform.close()
+    for n, (cid, channel) in enumerate(CHANNELS.items()):
+        media = UdpMedia()
+        try:
+            call = platform.invite(channel, play_offer(media.port, ssrc=f"010000000{n}"))
+            assert platform.final_of(call).status == 200, cid
+            platform.ack(call)
+            wait_until(f"the first media packet of {cid}", media.first_at, 15, interval=0.05)
+            assert platform.bye(call).status == 200
+            received[cid] = len(media.packets())
+        finally:
+            media.close()
+    # Both health readers play the one mount; the sessions opened nothing more.
+    assert rtsp.plays("/main") == 2
     assert all(count > 10 for count in received.values()), received
-    assert "not supported yet" not in log and password not in log
