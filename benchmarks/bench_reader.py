@@ -5,8 +5,10 @@
 What a worker process does, without the gateway around it: N threads each run `read_session` (the
 readers' loop: stream figures, bursts, picture-quality samples) on the same 1080p25 H.264 streams from
 a real local RTSP server (GStreamer), with the heap settings of gateway/pipeline/heap.py. Each
-reader (FFmpeg's; the light one keeping every picture's bytes, as before it skimmed; the light one as
-it runs), with the quality checks off and on, runs in a fresh process, alternating, --repeats times:
+reader (FFmpeg's; the light one keeping every picture's bytes, as before it skimmed; the light one
+skimming on a thread per session, as before the reading loop; the light one as the gateway runs it,
+every session on one thread), with the quality checks off and on, runs in a fresh process, alternating,
+--repeats times:
 the anonymous memory the sessions added (smaps_rollup) and the process's CPU over --seconds, after
 --settle seconds. Medians; the FFmpeg rows are the baseline.
 """
@@ -48,6 +50,7 @@ def child(reader: str, urls: list[str], quality_s: float, settle_s: float, secon
     from adapters.rtsp.live import LightRtspSource
     from gateway.config import SupervisorConfig
     from gateway.pipeline.heap import keep_heap_small, start_trimming
+    from gateway.pipeline.loop import ReadingLoop
     from gateway.pipeline.readers import read_session
     from gateway.quality.sampler import SamplerSetup
 
@@ -55,6 +58,8 @@ def child(reader: str, urls: list[str], quality_s: float, settle_s: float, secon
     start_trimming()
     settings = SupervisorConfig(quality_interval_s=quality_s)
     stop = threading.Event()
+    # The gateway's: one thread reads every session nobody views (gateway.pipeline.loop).
+    loop = ReadingLoop(settings.read_batch_s) if reader == "light" else None
     before = _anon_mb()
     for i, url in enumerate(urls):
         source: Any = RtspSource(f"c{i}", url) if reader == "ffmpeg" else LightRtspSource(f"c{i}", url)
@@ -62,7 +67,7 @@ def child(reader: str, urls: list[str], quality_s: float, settle_s: float, secon
             source = _Whole(source)
         threading.Thread(
             target=read_session,
-            args=(source, settings, stop, lambda _m, _at: None, None, SamplerSetup(quality_s)),
+            args=(source, settings, stop, lambda _m, _at: None, None, SamplerSetup(quality_s), loop),
             daemon=True,
         ).start()
     time.sleep(settle_s)
@@ -91,7 +96,7 @@ def main() -> None:
         urls = [server.url(f"/cam{i % 10}") for i in range(args.sessions)]
         for _ in range(args.repeats):
             for quality in (0.0, 60.0):
-                for reader in ("ffmpeg", "light-whole", "light"):
+                for reader in ("ffmpeg", "light-whole", "light-thread", "light"):
                     cmd = [sys.executable, "-m", "benchmarks.bench_reader", CHILD, reader, str(quality)]
                     cmd += [str(args.settle), str(args.seconds), *urls]
                     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True, cwd=REPO)

@@ -22,6 +22,7 @@ import contextlib
 import errno
 import socket
 import time
+from collections import deque
 from collections.abc import Iterator
 from fractions import Fraction
 from typing import Final
@@ -82,6 +83,9 @@ class LightRtspSource:
         self._last_ts: int | None = None
         self._unwrapped = 0
         self._early: list[bytes] = []  # RTP that came before the PLAY answer
+        self._ready: deque[Packet] = deque()  # parsed, not yet given
+        self._last_video: float | None = None  # set when reading starts
+        self._next_keepalive = 0.0
         self.info: StreamInfo | None = None
         self._skim = False
 
@@ -135,60 +139,113 @@ class LightRtspSource:
         return self.info
 
     def packets(self) -> Iterator[Packet]:
-        """Access units until the stream ends or fails; failures raise SourceError."""
-        depacketizer, sock = self._depacketizer, self._sock
-        if depacketizer is None or sock is None:
-            raise SourceError(Reason.PROTOCOL, "packets() called before open()")
-        for data in self._early:
-            for unit in depacketizer.feed_rtp(data, 0, len(data)):
-                yield self._packet(unit)
-        self._early.clear()
-        next_keepalive = time.monotonic() + self._keepalive_s
-        last_video = time.monotonic()
-        buf = self._buf
-        offset = 0
+        """Access units until the stream ends or fails; failures raise SourceError. Leaving the loop early
+        loses nothing: what was read and not yet given comes from the next `packets()` or `poll()`."""
+        self._start_reading()
         while True:
-            size = len(buf)
-            # Everything already received, then one more read: bursts are parsed without a system
-            # call per RTP packet.
-            while offset < size:
-                if buf[offset] == 0x24:  # '$': an interleaved RTP/RTCP packet
-                    if size - offset < 4:
-                        break
-                    channel, length = buf[offset + 1], (buf[offset + 2] << 8) | buf[offset + 3]
-                    end = offset + 4 + length
-                    if end > size:
-                        break
-                    start, offset = offset + 4, end
-                    if channel == 0:
-                        last_video = time.monotonic()
-                        for unit in depacketizer.feed_rtp(buf, start, end):
-                            yield self._packet(unit)
-                    elif channel == 1 and has_bye(buf[start:end]):
-                        raise SourceError(Reason.ENDED, "the camera ended the stream")
-                else:  # an answer to a keep-alive, or a request from the server: read and ignored
-                    stop = buf.find(b"\r\n\r\n", offset)
-                    if stop < 0:
-                        if size - offset > MAX_HEAD:
-                            raise SourceError(Reason.PROTOCOL, "the camera sent an oversized message")
-                        break
-                    try:
-                        head = parse_head(buf[offset : stop + 4])
-                    except RtspError as exc:
-                        raise SourceError(Reason.PROTOCOL, exc.reason) from None
-                    if stop + 4 + head.length > size:
-                        break
-                    offset = stop + 4 + head.length
-                    if head.status is not None and head.status >= 400 and self._keepalive_method == "GET_PARAMETER":
-                        self._keepalive_method = "OPTIONS"  # some cameras know only OPTIONS
-            now = time.monotonic()
-            if now - last_video > self._read_timeout_s:
-                raise SourceError(Reason.STALLED, f"no video for {self._read_timeout_s:g} s")
-            if now >= next_keepalive:
-                next_keepalive = now + self._keepalive_s
-                self._send(self._keepalive_method, self._aggregate, {})
-            buf = self._buf = buf[offset:] + self._receive(sock)
-            offset = 0
+            while self._ready:
+                yield self._ready.popleft()
+            self._timers(time.monotonic())
+            self._buf += self._receive(self._opened_sock())
+            self._parse()
+
+    def poll(self) -> list[Packet]:
+        """Without waiting: the access units of what has arrived (for one thread reading many sessions,
+        `gateway.pipeline.loop`). The socket must be non-blocking (`blocking(False)`); failures, a stall
+        included, raise SourceError as in `packets()`."""
+        self._start_reading()
+        sock = self._opened_sock()
+        while True:
+            try:
+                data = sock.recv(RECV_BYTES)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                raise SourceError(Reason.ENDED, f"the connection failed: {_text(exc)}") from None
+            if not data:
+                self._parse()
+                raise SourceError(Reason.ENDED, "the camera closed the connection")
+            self._buf += data
+            if len(data) < RECV_BYTES:
+                break  # drained: no second call to learn that nothing more is there
+        self._parse()
+        self._timers(time.monotonic())
+        out = list(self._ready)
+        self._ready.clear()
+        return out
+
+    def blocking(self, flag: bool) -> None:
+        """Blocking reads with the read timeout (`packets()`), or none at all (`poll()`)."""
+        sock = self._opened_sock()
+        if flag:
+            sock.settimeout(self._read_timeout_s)
+        else:
+            sock.setblocking(False)
+
+    def _opened_sock(self) -> socket.socket:
+        if self._sock is None or self._depacketizer is None:
+            raise SourceError(Reason.PROTOCOL, "read before open()")
+        return self._sock
+
+    def _start_reading(self) -> None:
+        if self._last_video is not None:
+            return
+        depacketizer = self._depacketizer
+        if depacketizer is None or self._sock is None:
+            raise SourceError(Reason.PROTOCOL, "read before open()")
+        now = time.monotonic()
+        self._last_video, self._next_keepalive = now, now + self._keepalive_s
+        for data in self._early:
+            self._ready.extend(self._packet(unit) for unit in depacketizer.feed_rtp(data, 0, len(data)))
+        self._early.clear()
+
+    def _timers(self, now: float) -> None:
+        assert self._last_video is not None
+        if now - self._last_video > self._read_timeout_s:
+            raise SourceError(Reason.STALLED, f"no video for {self._read_timeout_s:g} s")
+        if now >= self._next_keepalive:
+            self._next_keepalive = now + self._keepalive_s
+            self._send(self._keepalive_method, self._aggregate, {})
+
+    def _parse(self) -> None:
+        """Every whole message in the buffer: access units to `_ready`, keep-alive answers read and
+        ignored; what is cut off stays for the next read. Bursts are parsed without a call per packet."""
+        depacketizer = self._depacketizer
+        assert depacketizer is not None
+        buf, ready = self._buf, self._ready
+        size, offset = len(buf), 0
+        while offset < size:
+            if buf[offset] == 0x24:  # '$': an interleaved RTP/RTCP packet
+                if size - offset < 4:
+                    break
+                channel, length = buf[offset + 1], (buf[offset + 2] << 8) | buf[offset + 3]
+                end = offset + 4 + length
+                if end > size:
+                    break
+                start, offset = offset + 4, end
+                if channel == 0:
+                    self._last_video = time.monotonic()
+                    for unit in depacketizer.feed_rtp(buf, start, end):
+                        ready.append(self._packet(unit))
+                elif channel == 1 and has_bye(buf[start:end]):
+                    self._buf = buf[offset:]
+                    raise SourceError(Reason.ENDED, "the camera ended the stream")
+            else:  # an answer to a keep-alive, or a request from the server: read and ignored
+                stop = buf.find(b"\r\n\r\n", offset)
+                if stop < 0:
+                    if size - offset > MAX_HEAD:
+                        raise SourceError(Reason.PROTOCOL, "the camera sent an oversized message")
+                    break
+                try:
+                    head = parse_head(buf[offset : stop + 4])
+                except RtspError as exc:
+                    raise SourceError(Reason.PROTOCOL, exc.reason) from None
+                if stop + 4 + head.length > size:
+                    break
+                offset = stop + 4 + head.length
+                if head.status is not None and head.status >= 400 and self._keepalive_method == "GET_PARAMETER":
+                    self._keepalive_method = "OPTIONS"  # some cameras know only OPTIONS
+        self._buf = buf[offset:] if offset else buf
 
     def close(self) -> None:
         sock, self._sock = self._sock, None

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
+from adapters.common.media import Packet, StreamInfo
 from adapters.rtsp import Reason, SourceError
 from gateway.config import CameraConfig, SupervisorConfig
 from gateway.health.state import MeasuredStream
 from gateway.health.stats import StreamStats
 from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.loop import ReadingLoop
 from gateway.pipeline.pacing import Pacer
 from gateway.quality.sampler import KeyframeSampler, SamplerSetup, StartBudget
 from gateway.streams.sources import Source, SourceFactory, rtsp_source_factory
@@ -39,6 +41,77 @@ SnapshotFn = Callable[[int, MeasuredStream, float], None]
 QUALITY_STARTS = StartBudget(per_s=4.0, burst=20)
 
 
+class SessionMeter:
+    """What a reader does with each packet of one session: measure it (the stream figures, the quality
+    samples), hand a snapshot to `emit` once a second, pass it to the camera's bus when someone listens,
+    and say how long the reader may sleep after it (bursts, when nobody needs packets as they come)."""
+
+    def __init__(
+        self,
+        info: StreamInfo,
+        source: Source,
+        settings: SupervisorConfig,
+        emit: Callable[[MeasuredStream, float], None],
+        bus: PacketBus | None,
+        quality: SamplerSetup | None,
+    ) -> None:
+        if quality is None:
+            quality = SamplerSetup(settings.quality_interval_s)
+        self._stats = StreamStats(info)
+        self._pacer = Pacer(settings.read_batch_s)
+        self._sampler = KeyframeSampler.from_setup(info, quality, QUALITY_STARTS) if quality.interval_s > 0 else None
+        self._time_base = float(info.time_base)
+        self._next_publish = 0.0
+        self._skimmer = source if isinstance(source, Skimming) else None
+        self._emit = emit
+        self._bus = bus
+
+    @property
+    def realtime(self) -> bool:
+        """Whether somebody takes the camera's packets (the GOP cache, a viewer, a platform): then every
+        packet goes out as it arrives, never in bursts."""
+        bus = self._bus
+        return bus is not None and (bus.keeps_gop or bool(bus.subscribers))
+
+    def take(self, packet: Packet) -> float:
+        """One packet; how long the reader may sleep after it (0: read on)."""
+        bus, stats, sampler = self._bus, self._stats, self._sampler
+        if self._skimmer is not None:
+            # P-frames' bytes only while somebody takes the packets: measuring needs only their sizes.
+            wanted = self.realtime
+            if self._skimmer.skim == wanted:
+                self._skimmer.skim = not wanted
+        if packet.is_audio:
+            # The camera's sound is measured by nobody and paced by the video: it only passes
+            # through, to the consumers that asked for it.
+            if bus is not None and (bus.wants_audio or bus.keeps_gop):
+                bus.publish(packet)
+            return 0.0
+        stats.add(packet)
+        if sampler is not None and (verdicts := sampler.offer(packet)) is not None:
+            stats.quality, stats.quality_at = verdicts, time.time()
+        if packet.arrival >= self._next_publish:
+            self._next_publish = packet.arrival + PUBLISH_INTERVAL_S
+            snapshot = stats.snapshot()
+            if sampler is not None and (reference := sampler.take_new_reference()) is not None:
+                snapshot = replace(snapshot, new_reference=reference)
+            self._emit(snapshot, time.time())
+        # A picture skimmed just before somebody came is not passed on: it has no bytes, and a
+        # consumer starts at a keyframe anyway (a GOP cache never sees one: it never skims).
+        if bus is not None and bus.keeps_gop:
+            if not packet.skimmed_size:
+                bus.publish(packet)  # kept for the next session's start, whoever listens now
+            if bus.subscribers:
+                return 0.0
+        elif bus is not None and bus.subscribers:
+            # Someone forwards or views this camera: every packet goes out as it arrives.
+            if not packet.skimmed_size:
+                bus.publish(packet)
+            return 0.0
+        ts = packet.dts if packet.dts is not None else packet.pts
+        return self._pacer.nap_after(ts * self._time_base if ts is not None else None, packet.arrival)
+
+
 def read_session(
     source: Source,
     settings: SupervisorConfig,
@@ -46,60 +119,26 @@ def read_session(
     emit: Callable[[MeasuredStream, float], None],
     bus: PacketBus | None = None,
     quality: SamplerSetup | None = None,
+    loop: ReadingLoop | None = None,
 ) -> None:
-    """Blocking: read one session until it fails (raises SourceError) or `stop` is set (returns)."""
+    """Blocking: read one session until it fails (raises SourceError) or `stop` is set (returns).
+
+    With a `loop`, a light RTSP session is read by the loop's thread while nobody takes its packets, and
+    by this thread (which meanwhile only waits) while somebody does."""
     try:
         info = source.open()
         if bus is not None:
             bus.info = info
-        stats = StreamStats(info)
-        pacer = Pacer(settings.read_batch_s)
-        if quality is None:
-            quality = SamplerSetup(settings.quality_interval_s)
-        sampler = KeyframeSampler.from_setup(info, quality, QUALITY_STARTS) if quality.interval_s > 0 else None
-        time_base = float(info.time_base)
-        next_publish = 0.0
-        skimmer = source if isinstance(source, Skimming) else None
-        for packet in source.packets():
-            if stop.is_set():
-                return
-            if skimmer is not None:
-                # P-frames' bytes only while somebody takes the packets (the GOP cache, a viewer, a
-                # platform): measuring needs only their sizes.
-                wanted = bus is not None and (bus.keeps_gop or bool(bus.subscribers))
-                if skimmer.skim == wanted:
-                    skimmer.skim = not wanted
-            if packet.is_audio:
-                # The camera's sound is measured by nobody and paced by the video: it only passes
-                # through, to the consumers that asked for it.
-                if bus is not None and (bus.wants_audio or bus.keeps_gop):
-                    bus.publish(packet)
-                continue
-            stats.add(packet)
-            if sampler is not None and (verdicts := sampler.offer(packet)) is not None:
-                stats.quality, stats.quality_at = verdicts, time.time()
-            if packet.arrival >= next_publish:
-                next_publish = packet.arrival + PUBLISH_INTERVAL_S
-                snapshot = stats.snapshot()
-                if sampler is not None and (reference := sampler.take_new_reference()) is not None:
-                    snapshot = replace(snapshot, new_reference=reference)
-                emit(snapshot, time.time())
-            # A picture skimmed just before somebody came is not passed on: it has no bytes, and a
-            # consumer starts at a keyframe anyway (a GOP cache never sees one: it never skims).
-            if bus is not None and bus.keeps_gop:
-                if not packet.skimmed_size:
-                    bus.publish(packet)  # kept for the next session's start, whoever listens now
-                if bus.subscribers:
-                    continue
-            elif bus is not None and bus.subscribers:
-                # Someone forwards or views this camera: every packet goes out as it arrives.
-                if not packet.skimmed_size:
-                    bus.publish(packet)
-                continue
-            ts = packet.dts if packet.dts is not None else packet.pts
-            nap = pacer.nap_after(ts * time_base if ts is not None else None, packet.arrival)
-            if nap:
-                stop.wait(nap)
+        meter = SessionMeter(info, source, settings, emit, bus, quality)
+        pollable = source if loop is not None and isinstance(source, Pollable) else None
+        while not stop.is_set():
+            if pollable is not None and loop is not None and not meter.realtime:
+                pollable.blocking(False)
+                if loop.serve(pollable, meter, stop):
+                    return
+                pollable.blocking(True)
+            if not _read_here(source, meter, stop, leave_when_idle=pollable is not None):
+                break  # the stream ended
     finally:
         source.close()
         if bus is not None:
@@ -108,11 +147,33 @@ def read_session(
         raise SourceError(Reason.ENDED, "the stream ended")
 
 
+def _read_here(source: Source, meter: SessionMeter, stop: threading.Event, *, leave_when_idle: bool) -> bool:
+    """Read in this thread until stopped (True), the stream ends (False), or, `leave_when_idle`, nobody
+    takes the packets any more (True: the loop reads on)."""
+    for packet in source.packets():
+        if stop.is_set():
+            return True
+        nap = meter.take(packet)
+        if leave_when_idle and not meter.realtime:
+            return True
+        if nap:
+            stop.wait(nap)
+    return False
+
+
 @runtime_checkable
 class Skimming(Protocol):
     """A source that can leave out the bytes of pictures other than keyframes (the light reader)."""
 
     skim: bool
+
+
+@runtime_checkable
+class Pollable(Protocol):
+    """A source one thread can read among many (`gateway.pipeline.loop`): the light reader."""
+
+    def poll(self) -> list[Packet]: ...
+    def blocking(self, flag: bool) -> None: ...
 
 
 class Reader(Protocol):
@@ -143,6 +204,7 @@ class ThreadReader:
         self._source_factory = source_factory
         self._stops: dict[str, threading.Event] = {}
         self._threads: set[threading.Thread] = set()
+        self._loop = ReadingLoop(settings.read_batch_s) if settings.read_batch_s > 0 else None
 
     async def run_session(
         self, camera: CameraConfig, session: int, on_snapshot: SnapshotFn, quality: SamplerSetup | None = None
@@ -155,7 +217,7 @@ class ThreadReader:
 
         def target() -> None:
             source = self._source_factory(camera, self._settings)
-            read_session(source, self._settings, stop, emit, self._buses.get(camera.id), quality)
+            read_session(source, self._settings, stop, emit, self._buses.get(camera.id), quality, self._loop)
 
         await run_in_daemon_thread(target, name=f"camera-{camera.id}", track=self._threads)
 

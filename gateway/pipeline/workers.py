@@ -38,6 +38,7 @@ from gateway.errors import SecretUnavailableError
 from gateway.health.state import MeasuredStream
 from gateway.pipeline.bus import GOP_CACHE_BYTES, BlockingSubscription, PacketBus
 from gateway.pipeline.heap import keep_heap_small, start_trimming
+from gateway.pipeline.loop import ReadingLoop
 from gateway.pipeline.readers import SnapshotFn, read_session
 from gateway.quality.sampler import SamplerSetup
 from gateway.streams.sources import SourceFactory, rtsp_source_factory
@@ -68,6 +69,7 @@ def worker_main(
     a tap starts with it (see PacketBus)."""
     keep_heap_small()  # before the reading threads start
     start_trimming()
+    loop = ReadingLoop(settings.read_batch_s, "reading-loop") if settings.read_batch_s > 0 else None
     send_lock = threading.Lock()
     packet_lock = threading.Lock()
     stops: dict[str, threading.Event] = {}
@@ -100,7 +102,11 @@ def worker_main(
         try:
             source = source_factory(camera, settings)
             bus = bus_of(camera.id)
-            read_session(source, settings, stop, lambda m, at: send(("snap", camera.id, number, m, at)), bus, quality)
+
+            def emit(measured: MeasuredStream, at: float) -> None:
+                send(("snap", camera.id, number, measured, at))
+
+            read_session(source, settings, stop, emit, bus, quality, loop)
         except SourceError as exc:
             reason, detail = exc.reason.value, exc.detail
         except SecretUnavailableError as exc:

@@ -19,8 +19,14 @@ from adapters.common.media import Packet
 from adapters.common.redact import with_credentials
 from adapters.rtsp import Reason, RtspSource, SourceError
 from adapters.rtsp.live import LightRtspSource
+from gateway.config import SupervisorConfig
+from gateway.health.state import MeasuredStream
+from gateway.pipeline.bus import PacketBus
+from gateway.pipeline.loop import ReadingLoop
+from gateway.pipeline.readers import read_session
 from sim.clips import ClipInfo
 from sim.server import RtspServerProcess, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +205,63 @@ def test_garbage_and_silence() -> None:
     with pytest.raises(SourceError) as caught:
         LightRtspSource("a", f"rtsp://127.0.0.1:{camera.port}/x", read_timeout_s=0.5).open()
     assert caught.value.reason is Reason.TIMEOUT
+
+
+def _session(
+    source: LightRtspSource, loop: ReadingLoop, bus: PacketBus | None, stop: threading.Event
+) -> tuple[threading.Thread, list[MeasuredStream], list[BaseException]]:
+    snaps: list[MeasuredStream] = []
+    failed: list[BaseException] = []
+    settings = SupervisorConfig(quality_interval_s=0, stall_timeout_s=1.5)
+
+    def run() -> None:
+        try:
+            read_session(source, settings, stop, lambda m, _at: snaps.append(m), bus, None, loop)
+        except BaseException as exc:  # noqa: BLE001 - kept for the test to look at
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, snaps, failed
+
+
+def test_read_by_the_loop_and_on_its_thread_while_viewed(server: RtspServerProcess) -> None:
+    """A monitored session is read by the process's reading loop; a viewer takes it to its own thread
+    (every packet as it comes, with its bytes) and leaving gives it back; the figures never see a gap."""
+    loop, bus, stop = ReadingLoop(0.5), PacketBus("cam"), threading.Event()
+    thread, snaps, failed = _session(LightRtspSource("cam", server.url("/h264")), loop, bus, stop)
+    try:
+        wait_until("read by the loop", lambda: loop.sessions() == 1 and len(snaps) >= 3, 15)
+        sub = bus.subscribe_blocking("viewer", 1000)
+        wait_until("taken back by its thread", lambda: loop.sessions() == 0, 5)
+        got = [p for _ in range(40) if (p := sub.get(5)) is not None]
+        assert len(got) == 40 and all(p.data and not p.skimmed_size for p in got)
+        sub.close()
+        wait_until("given back to the loop", lambda: loop.sessions() == 1, 5)
+        seen = len(snaps)
+        wait_until("read on by the loop", lambda: len(snaps) >= seen + 2, 5)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and failed == [], failed
+    last = snaps[-1]
+    assert last.fps is not None and abs(last.fps - 25) < 1.5, last
+    assert last.gaps == 0 and last.ts_jumps == 0, last
+
+
+def test_a_stall_in_the_loop_ends_the_session_on_its_thread(sim_clips: dict[str, ClipInfo]) -> None:
+    with RtspServerProcess([("/cam", sim_clips["sd_h264"])]) as srv:
+        loop, stop = ReadingLoop(0.5), threading.Event()
+        thread, snaps, failed = _session(LightRtspSource("a", srv.url("/cam"), read_timeout_s=1.5), loop, None, stop)
+        wait_until("read by the loop", lambda: loop.sessions() == 1 and len(snaps) >= 2, 15)
+        assert srv.pid is not None
+        os.kill(srv.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            thread.join(10)
+        finally:
+            os.kill(srv.pid, signal.SIGCONT)
+        assert len(failed) == 1 and isinstance(failed[0], SourceError), failed
+        assert failed[0].reason is Reason.STALLED
+        assert time.monotonic() - started < 1.5 + 0.5 + 1.0  # the timeout, one round of the loop, slack
+        assert loop.sessions() == 0
