@@ -155,7 +155,9 @@ def test_probe_onvif_url(camera_site: dict[str, Any], password: str) -> None:
     [stream] = result["streams"]
     assert stream["ok"] and stream["width"] == 1920 and stream["url"].startswith("rtsp://admin:***@")
     assert password not in done.stdout
-    wrong = run_cli(["probe", f"onvif://admin:nope@127.0.0.1:{port}"], env)
+    # A wrong password, from the environment as a right one would come (never written into a URL here).
+    wrong_env = child_env(CAM_PW=secrets.token_urlsafe(8), LANGUAGE="en")
+    wrong = run_cli(["probe", "--password-env", "CAM_PW", f"onvif://admin@127.0.0.1:{port}"], wrong_env)
     assert wrong.returncode == 1 and "auth failed" in wrong.stdout
 
 

@@ -10,12 +10,14 @@ implementations we read agree on (adapters/gat1400/subscribe.py says which).
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 
+from adapters.common.redact import with_credentials
 from adapters.gat1400.client import ViidClient, ViidSettings
 from adapters.gat1400.objects import Gat1400ProtocolError, parse_time, parse_time_any, parse_time_value
 from adapters.gat1400.subscribe import (
@@ -99,7 +101,7 @@ def test_lenient_where_platforms_differ() -> None:
         ({"SubscribeID": "a/b"}, "SubscribeID"),
         ({"SubscribeID": True}, "SubscribeID"),
         ({"ReceiveAddr": "ftp://10.0.0.1/x"}, "http(s)"),
-        ({"ReceiveAddr": "http://user:pw@10.0.0.1/x"}, "credentials"),
+        ({"ReceiveAddr": with_credentials("http://10.0.0.1/x", "user", secrets.token_urlsafe(6))}, "credentials"),
         ({"ReceiveAddr": "http://10.0.0.1:99999/x"}, "not a URL"),
         ({"ReceiveAddr": "//10.0.0.1/x"}, "http(s)"),
         ({"Title": "x" * 300}, "Title"),
