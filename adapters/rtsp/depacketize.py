@@ -52,28 +52,38 @@ class RtpPacket:
 
 
 def parse_rtp(data: bytes) -> RtpPacket:
-    if len(data) < 12:
-        raise RtpError("RTP packet shorter than its header")
-    first, second, seq, timestamp, ssrc = struct.unpack_from("!BBHII", data)
-    if first >> 6 != 2:
-        raise RtpError("not RTP version 2")
-    offset = 12 + 4 * (first & 0x0F)
+    first, second, seq, timestamp, begin, end = rtp_span(data, 0, len(data))
+    (ssrc,) = struct.unpack_from("!I", data, 8)
     profile: int | None = None
     extension = b""
     if first & 0x10:
-        if len(data) < offset + 4:
-            raise RtpError("RTP header extension cut short")
-        profile, words = struct.unpack_from("!HH", data, offset)
-        extension = data[offset + 4 : offset + 4 + 4 * words]
-        offset += 4 + 4 * words
-    end = len(data)
-    if first & 0x20:
-        if end <= offset or data[-1] > end - offset:
-            raise RtpError("bad RTP padding")
-        end -= data[-1]
-    if offset > end:
+        at = 12 + 4 * (first & 0x0F)
+        profile, words = struct.unpack_from("!HH", data, at)
+        extension = data[at + 4 : at + 4 + 4 * words]
+    return RtpPacket(second & 0x7F, seq, timestamp, ssrc, bool(second & 0x80), data[begin:end], profile, extension)
+
+
+def rtp_span(buf: bytes, start: int, end: int) -> tuple[int, int, int, int, int, int]:
+    """The RTP packet buf[start:end] read in place (RFC 3550 section 5.1): its first two bytes, sequence
+    number, timestamp, and where its payload begins and ends (past the CSRCs, the header extension and
+    before the padding). RtpError when it cannot be one."""
+    if end - start < 12:
         raise RtpError("RTP packet shorter than its header")
-    return RtpPacket(second & 0x7F, seq, timestamp, ssrc, bool(second & 0x80), data[offset:end], profile, extension)
+    first, second, seq, timestamp = _RTP_HEAD.unpack_from(buf, start)
+    if first >> 6 != 2:
+        raise RtpError("not RTP version 2")
+    begin = start + 12 + 4 * (first & 0x0F)
+    if first & 0x10:
+        if end < begin + 4:
+            raise RtpError("RTP header extension cut short")
+        begin += 4 + 4 * ((buf[begin + 2] << 8) | buf[begin + 3])
+    if first & 0x20:
+        if end <= begin or buf[end - 1] > end - begin:
+            raise RtpError("bad RTP padding")
+        end -= buf[end - 1]
+    if begin > end:
+        raise RtpError("RTP packet shorter than its header")
+    return first, second, seq, timestamp, begin, end
 
 
 @dataclass(slots=True)
@@ -136,23 +146,11 @@ class Depacketizer:
     def feed_rtp(self, buf: bytes, start: int, end: int) -> tuple[AccessUnit, ...]:
         """The RTP packet buf[start:end], read in place (the live reader's path: no copy of its header or,
         when skimmed, its payload). A packet that cannot be RTP is dropped, as `parse_rtp` would refuse it."""
-        if end - start < 12:
+        try:
+            _first, second, seq, timestamp, begin, stop = rtp_span(buf, start, end)
+        except RtpError:
             return _NOTHING
-        first, second, seq, timestamp = _RTP_HEAD.unpack_from(buf, start)
-        if first >> 6 != 2:
-            return _NOTHING
-        offset = start + 12 + 4 * (first & 0x0F)
-        if first & 0x10:
-            if end < offset + 4:
-                return _NOTHING
-            offset += 4 + 4 * int.from_bytes(buf[offset + 2 : offset + 4], "big")
-        if first & 0x20:
-            if end <= offset or buf[end - 1] > end - offset:
-                return _NOTHING
-            end -= buf[end - 1]
-        if offset > end:
-            return _NOTHING
-        return self.feed(buf, offset, end, seq, timestamp, bool(second & 0x80))
+        return self.feed(buf, begin, stop, seq, timestamp, bool(second & 0x80))
 
     def feed(
         self, buf: bytes, start: int, end: int, seq: int, timestamp: int, marker: bool, first: RtpPacket | None = None

@@ -190,13 +190,13 @@ class LightRtspSource:
     def _start_reading(self) -> None:
         if self._last_video is not None:
             return
+        self._opened_sock()
         depacketizer = self._depacketizer
-        if depacketizer is None or self._sock is None:
-            raise SourceError(Reason.PROTOCOL, "read before open()")
+        assert depacketizer is not None  # checked by _opened_sock
         now = time.monotonic()
         self._last_video, self._next_keepalive = now, now + self._keepalive_s
         for data in self._early:
-            self._ready.extend(self._packet(unit) for unit in depacketizer.feed_rtp(data, 0, len(data)))
+            self._ready.extend(self._packet(unit, now) for unit in depacketizer.feed_rtp(data, 0, len(data)))
         self._early.clear()
 
     def _timers(self, now: float) -> None:
@@ -214,6 +214,9 @@ class LightRtspSource:
         assert depacketizer is not None
         buf, ready = self._buf, self._ready
         size, offset = len(buf), 0
+        # One reading of the clock for the whole burst: it arrived in one receive (or a few, back to back).
+        now = time.monotonic()
+        video = False
         while offset < size:
             if buf[offset] == 0x24:  # '$': an interleaved RTP/RTCP packet
                 if size - offset < 4:
@@ -224,9 +227,9 @@ class LightRtspSource:
                     break
                 start, offset = offset + 4, end
                 if channel == 0:
-                    self._last_video = time.monotonic()
+                    video = True
                     for unit in depacketizer.feed_rtp(buf, start, end):
-                        ready.append(self._packet(unit))
+                        ready.append(self._packet(unit, now))
                 elif channel == 1 and has_bye(buf[start:end]):
                     self._buf = buf[offset:]
                     raise SourceError(Reason.ENDED, "the camera ended the stream")
@@ -246,6 +249,8 @@ class LightRtspSource:
                 if head.status is not None and head.status >= 400 and self._keepalive_method == "GET_PARAMETER":
                     self._keepalive_method = "OPTIONS"  # some cameras know only OPTIONS
         self._buf = buf[offset:] if offset else buf
+        if video:
+            self._last_video = now
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
@@ -261,7 +266,7 @@ class LightRtspSource:
 
     # --- inside -----------------------------------------------------------------------------------
 
-    def _packet(self, unit: AccessUnit) -> Packet:
+    def _packet(self, unit: AccessUnit, arrival: float) -> Packet:
         # Timestamps from zero, unwrapped past 2^32, as FFmpeg gives them: only their differences count.
         ts = unit.timestamp
         if self._last_ts is not None:
@@ -280,7 +285,7 @@ class LightRtspSource:
             _CLOCK,
             unit.keyframe,
             b"" if skimmed else unit.annex_b(),
-            time.monotonic(),
+            arrival,
             unit.annex_b_size if skimmed else 0,
         )
 
