@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from pydantic import Field, IPvAnyAddress, model_validator
 
 from gateway.config.base import Model
 from gateway.config.secrets import SecretRef
 from gateway.i18n import _
+
+# Two by default: on the 2-core edge box two threads cut the keyframe fan-out's tail to 0.6x (their
+# `sendto` and SRTP run without the GIL) at the same CPU; ten convoy on the GIL (docs/webrtc.md).
+SENDER_THREADS_PER_CAMERA: Final = 2
 
 
 class IceServer(Model):
@@ -38,6 +44,12 @@ class LiveViewConfig(Model):
         description="Local addresses offered as ICE host candidates (default: every interface but loopback)",
     )
     connect_timeout_s: float = Field(default=30.0, ge=5, le=300, description="A session whose ICE never connects ends")
+    sender_threads_per_camera: int = Field(
+        default=SENDER_THREADS_PER_CAMERA,
+        ge=1,
+        le=16,
+        description="Sender threads one camera's live viewers are shared out on",
+    )
 
 
 class PtzConfig(Model):

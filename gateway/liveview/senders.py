@@ -7,8 +7,9 @@ bus subscription are made on, and only ever driven by, the loop of one sender th
 hands it work with `run` / `call` and never touches those objects itself.
 
 A camera's viewers are served by threads of their own (`SenderPool.take`), at most
-`threads_per_camera` for one camera (one by default), the least busy first; no thread serves two
-cameras, so one camera's keyframe never waits for another's. A thread with no viewer left is stopped.
+`threads_per_camera` for one camera (`live_view.sender_threads_per_camera`, two by default), the
+least busy first; no thread serves two cameras, so one camera's keyframe never waits for
+another's. A thread with no viewer left is stopped.
 
 A thread that dies (its loop raised out of `run_forever`: a BaseException in a callback) is reported
 to `on_died` on the main loop, which ends its viewers' sessions; the pool forgets it, so the next
@@ -26,14 +27,16 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, TypeVar
 
+from gateway.config.liveview import SENDER_THREADS_PER_CAMERA
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# One thread serves all of a camera's viewers. A thread per viewer lets their sends overlap (`sendto`
-# runs without the GIL), but on the 2-core box it cost 1.6x the CPU for no steady gain in latency
-# (docs/webrtc.md, "Benchmarks"): the GIL and the cores, not the loop, bound a keyframe's fan-out.
-THREADS_PER_CAMERA: Final = 1
+# A camera's viewers are shared out on this many threads, so that while one thread's Python holds the
+# GIL the other's `sendto` and SRTP (which release it) use the second core. A thread per viewer
+# convoys on the GIL instead: 1.6x the CPU for no gain (docs/webrtc.md, "Benchmarks").
+THREADS_PER_CAMERA: Final = SENDER_THREADS_PER_CAMERA
 # How long a stopping thread may take to close what is left on its loop before it is given up on.
 STOP_TIMEOUT_S: Final = 5.0
 

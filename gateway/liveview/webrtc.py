@@ -145,7 +145,7 @@ class LiveViewService:
         self._snapshots: dict[str, tuple[float, bytes]] = {}
         self._snapshot_locks: dict[str, asyncio.Lock] = {}
         self._closing: set[asyncio.Task[None]] = set()
-        self._senders = SenderPool(self._sender_died)
+        self._senders = SenderPool(self._sender_died, self._settings.sender_threads_per_camera)
 
     @property
     def senders(self) -> SenderPool:

@@ -19,6 +19,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from adapters.common.media import Packet, StreamInfo
 from adapters.webrtc import restrict_host_addresses
 from gateway.config import parse_config
+from gateway.config.liveview import SENDER_THREADS_PER_CAMERA
+from gateway.errors import ConfigError
 from gateway.health.state import CameraState
 from gateway.liveview.senders import SenderGoneError, SenderPool, SenderThread
 from gateway.liveview.webrtc import LiveViewService
@@ -124,6 +126,34 @@ async def test_a_cameras_viewers_are_served_while_the_event_loop_is_blocked(
         await other_pc.close()
     # A thread that serves no one any more is stopped.
     await wait_for("sender stopped", lambda: not sender.alive and not service.senders.threads("gate"))
+
+
+async def test_a_cameras_viewers_are_shared_out_on_its_threads(
+    live: tuple[LiveViewService, dict[str, PacketBus]],
+) -> None:
+    service, _buses = live
+    assert service.senders.threads_per_camera == SENDER_THREADS_PER_CAMERA == 2  # the config's default
+    first, pc1 = await connect(service, "gate")
+    second, pc2 = await connect(service, "gate")
+    try:
+        names = [(service.session(s) or {})["sender"] for s in (first, second)]
+        assert names[0] != names[1]
+        assert sorted(names) == sorted(t.name for t in service.senders.threads("gate"))
+    finally:
+        for sid in (first, second):
+            await service.close_session(sid, "test")
+        await pc1.close()
+        await pc2.close()
+
+
+def test_sender_threads_per_camera_is_configured_and_checked() -> None:
+    site = {"id": "s1", "name": "Site", "unit": {"name": "U", "headcount": 1}}
+    config = parse_config({"site": site, "live_view": {"sender_threads_per_camera": 1}})
+    hub = StreamHub(config.supervisor, {}, is_local=lambda _c: True)
+    assert LiveViewService(config, hub, lambda _c: CameraState.ONLINE).senders.threads_per_camera == 1
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"site": site, "live_view": {"sender_threads_per_camera": 0}})
+    assert [i.path for i in caught.value.issues] == ["live_view.sender_threads_per_camera"]
 
 
 def publish(bus: PacketBus, aus: list[tuple[bytes, bool]]) -> None:
