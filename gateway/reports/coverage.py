@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import gc
 import math
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -552,11 +553,16 @@ def _zone_report(
     )
 
 
+_FIRST = operator.itemgetter(0)
+
+
 def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """merge_spans (touching spans join) with the open span in locals: a zone over 90 days has
     hundreds of spans per camera."""
     out: list[tuple[float, float]] = []
-    ordered = iter(sorted(spans))
+    # By start alone: floats compare faster than tuples, and the order among equal starts does not
+    # change the union.
+    ordered = iter(sorted(spans, key=_FIRST))
     for a, b in ordered:
         if b > a:
             open_a, open_b = a, b
@@ -600,12 +606,13 @@ def _why(a: float, b: float, camera_ids: list[str], history: dict[str, CameraHis
     parts = []
     for cid in camera_ids:
         holes = history[cid].holes
-        i = max(0, bisect.bisect_right(holes, a, key=lambda iv: iv.start) - 1)
+        starts = holes.starts
+        i = max(0, bisect.bisect_right(starts, a) - 1)
         seen: dict[str, None] = {}
-        while i < len(holes) and holes[i].start < b:
-            iv = holes[i]
-            if iv.end > a:
-                seen[iv.state + (f" ({iv.reason})" if iv.reason else "")] = None
+        while i < len(starts) and starts[i] < b:
+            if holes.ends[i] > a:
+                reason = holes.reasons[i]
+                seen[holes.states[i] + (f" ({reason})" if reason else "")] = None
             i += 1
             if len(seen) > 3:
                 break

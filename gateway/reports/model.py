@@ -323,7 +323,14 @@ class Report:
         seconds (to the millisecond) and as local ISO 8601. The timeline bars are left out: they are
         for drawing (HTML, PDF), would be half of a long report, and say nothing the outages and
         incidents do not; GET /api/v1/cameras/{id}/timeline gives a camera's exact intervals."""
-        iso = _IsoFormatter(ZoneInfo(self.timezone))
+        iso = IsoFormatter(ZoneInfo(self.timezone))
+        return self.json_data(iso, _outages(self.cameras, iso), _incidents(self.cameras, iso))
+
+    def json_data(
+        self, iso: IsoFormatter, outage_lists: Sequence[object], incident_lists: Sequence[object]
+    ) -> dict[str, Any]:
+        """:meth:`to_dict` with each camera's outages and incidents as given, in the order of the cameras:
+        lists of dicts, or their JSON text (``orjson.Fragment``), which render_json writes in bulk."""
         policy = asdict(self.policy)
         policy["quality_thresholds"] = {k: _num(v) for k, v in self.policy.quality_thresholds.items()}
         return {
@@ -347,22 +354,11 @@ class Report:
                     "cameras": list(z.cameras),
                     "seconds": {k: _num(v) for k, v in z.seconds.items()},
                     "covered_percent": _num(z.covered_percent),
-                    "gaps": [
-                        {
-                            "start": s,
-                            "start_iso": si,
-                            "end": e,
-                            "end_iso": ei,
-                            "duration_s": d,
-                            "state": g.state,
-                            "detail": g.detail,
-                        }
-                        for g, s, si, e, ei, d in iso.rows(z.gaps)
-                    ],
+                    "gaps": gaps,
                     "passed": z.passed,
                     "findings": [_finding(f) for f in z.findings],
                 }
-                for z in self.zones
+                for z, gaps in zip(self.zones, _gaps(self.zones, iso), strict=True)
             ],
             "cameras": [
                 {
@@ -386,9 +382,7 @@ class Report:
                     "forwarding": _camera_forwarding(c.forwarding),
                     "recordings": _camera_recordings(c.recordings, iso),
                 }
-                for c, outages, incidents in zip(
-                    self.cameras, _outages(self.cameras, iso), _incidents(self.cameras, iso), strict=True
-                )
+                for c, outages, incidents in zip(self.cameras, outage_lists, incident_lists, strict=True)
             ],
             "gateway": {
                 "seconds": _num(self.gateway.seconds),
@@ -414,7 +408,7 @@ class Report:
         }
 
 
-def _camera_recordings(r: CameraRecordings | None, iso: _IsoFormatter) -> dict[str, Any] | None:
+def _camera_recordings(r: CameraRecordings | None, iso: IsoFormatter) -> dict[str, Any] | None:
     if r is None:
         return None
     return {
@@ -434,7 +428,7 @@ def _camera_recordings(r: CameraRecordings | None, iso: _IsoFormatter) -> dict[s
     }
 
 
-def _outages(cameras: Sequence[CameraReport], iso: _IsoFormatter) -> list[list[dict[str, Any]]]:
+def _outages(cameras: Sequence[CameraReport], iso: IsoFormatter) -> list[list[dict[str, Any]]]:
     """Every camera's outages as JSON data, formatted in one batch (100,000 of them in a long report)."""
     found = [
         {
@@ -451,7 +445,24 @@ def _outages(cameras: Sequence[CameraReport], iso: _IsoFormatter) -> list[list[d
     return _regroup(found, [len(c.outages) for c in cameras])
 
 
-def _incidents(cameras: Sequence[CameraReport], iso: _IsoFormatter) -> list[list[dict[str, Any]]]:
+def _gaps(zones: Sequence[ZoneReport], iso: IsoFormatter) -> list[list[dict[str, Any]]]:
+    """Every zone's gaps, formatted in one batch (a batch costs about as much as a few hundred gaps)."""
+    found = [
+        {
+            "start": s,
+            "start_iso": si,
+            "end": e,
+            "end_iso": ei,
+            "duration_s": d,
+            "state": g.state,
+            "detail": g.detail,
+        }
+        for g, s, si, e, ei, d in iso.rows([g for z in zones for g in z.gaps])
+    ]
+    return _regroup(found, [len(z.gaps) for z in zones])
+
+
+def _incidents(cameras: Sequence[CameraReport], iso: IsoFormatter) -> list[list[dict[str, Any]]]:
     found = [
         {
             "start": s,
@@ -544,7 +555,7 @@ def _ticket_figures(f: TicketFigures) -> dict[str, Any]:
     }
 
 
-def _tickets(t: TicketsReport | None, iso: _IsoFormatter) -> dict[str, Any] | None:
+def _tickets(t: TicketsReport | None, iso: IsoFormatter) -> dict[str, Any] | None:
     if t is None:
         return None
 
@@ -602,12 +613,18 @@ _T = TypeVar("_T", bound=_Timed)
 # its nearest whole number is round(x, 3)'s digits unless it lies about that close to a half.
 _EXACT_MS = 2.0**42
 _SECONDS = [f"{s:02d}" for s in range(60)]
-_MINUTES = [f"{s // 60:02d}:{s % 60:02d}" for s in range(3600)]  # "mm:ss" by the second of the hour
+MINUTES = [f"{s // 60:02d}:{s % 60:02d}" for s in range(3600)]  # "mm:ss" by the second of the hour
 
 
-def _round3(values: np.ndarray) -> list[float]:
+def round3(values: np.ndarray) -> list[float]:
     """``[round(v, 3) for v in values]``, the same floats, at array speed: Python's round(x, 3) goes
     through decimal digits (a third of the JSON's time once it ran per value)."""
+    found: list[float] = round3_array(values).tolist()
+    return found
+
+
+def round3_array(values: np.ndarray) -> np.ndarray:
+    """:func:`round3` as an array (render_json has orjson write it without a Python float each)."""
     ms = values * 1000.0
     whole = np.floor(ms + 0.5)
     # A product within 1e-3 of a half could lie on either side of it (or be a tie, rounded to even by
@@ -615,7 +632,7 @@ def _round3(values: np.ndarray) -> list[float]:
     unsure = ~(np.abs(ms) < _EXACT_MS) | (np.abs(ms - np.floor(ms) - 0.5) < 1e-3)
     # n / 1000 with n a whole number below 2**53 is the double nearest to the decimal n/1000: the same
     # double round() parses back from its digits (copysign: round(-0.0001, 3) is -0.0).
-    out: list[float] = np.copysign(whole / 1000.0, values).tolist()
+    out: np.ndarray = np.copysign(whole / 1000.0, values)
     for i in np.flatnonzero(unsure).tolist():
         out[i] = round(float(values[i]), 3)
     return out
@@ -636,7 +653,18 @@ def _unique(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _START, _END = operator.attrgetter("start"), operator.attrgetter("end")
 
 
-class _IsoFormatter:
+@dataclass(frozen=True)
+class IsoParts:
+    """Local ISO 8601 texts of many times, each in three pieces: ``heads[which[i]]`` (date and hour,
+    ``2026-11-20T03:``), ``MINUTES[second[i]]`` (``mm:ss``) and ``tails[which[i]]`` (offset, ``+08:00``)."""
+
+    heads: list[str]
+    tails: list[str]
+    which: np.ndarray
+    second: np.ndarray  # of the local hour
+
+
+class IsoFormatter:
     """Local ISO 8601 for Unix seconds, remembering each minute's text up to the seconds (a long report
     formats hundreds of thousands of times; zone lookups and strftime are the slow part)."""
 
@@ -682,15 +710,27 @@ class _IsoFormatter:
 
     def many(self, values: np.ndarray) -> list[str]:
         """``[self(v) for v in values]``: each minute's text made once, and the seconds put in."""
-        if not len(values):
-            return []
-        if not np.isfinite(values).all():  # what __call__ refuses, it refuses here too
+        parts = self.parts(values)
+        if parts is None:
             return [self(v) for v in values.tolist()]
+        heads, tails = parts.heads, parts.tails
+        return [
+            f"{heads[k]}{MINUTES[x]}{tails[k]}"
+            for k, x in zip(parts.which.tolist(), parts.second.tolist(), strict=True)
+        ]
+
+    def parts(self, values: np.ndarray) -> IsoParts | None:
+        """The texts of :meth:`many` in pieces, each hour's made once; None where only :meth:`__call__`
+        can say them (a time that is not finite, an offset with seconds)."""
+        if not len(values):
+            return IsoParts([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if not np.isfinite(values).all():  # what __call__ refuses, it refuses there too
+            return None
         seconds = np.floor(values).astype(np.int64)
         hours, at_hour = _unique(seconds // 3600)
         zones = [self._offset(h * 3600.0) for h in hours.tolist()]
         if any(offset % 60 for offset, _ in zones):  # a historical offset with seconds (see __call__)
-            return [self(v) for v in values.tolist()]
+            return None
         offsets = np.array([offset for offset, _ in zones], np.int64)
         local = seconds + offsets[at_hour]
         # The seconds of one UTC hour fall in one local hour, or two (a half-hour offset): a text for
@@ -703,9 +743,7 @@ class _IsoFormatter:
         for local_hour, (_, suffix) in zip(first.tolist(), zones, strict=True):
             heads += (time.strftime("%Y-%m-%dT%H:", time.gmtime(hour * 3600)) for hour in (local_hour, local_hour + 1))
             tails += (suffix, suffix)
-        return [
-            f"{heads[k]}{_MINUTES[x]}{tails[k]}" for k, x in zip(which.tolist(), (local % 3600).tolist(), strict=True)
-        ]
+        return IsoParts(heads, tails, which, local % 3600)
 
     def rows(self, items: Sequence[_T]) -> Iterator[tuple[_T, float, str, float, str, float]]:
         """Each item with its start, end and duration as :meth:`span` gives them, formatted in one batch."""
@@ -714,9 +752,7 @@ class _IsoFormatter:
         ends = np.fromiter(map(_END, items), np.float64, len(items))
         isos = self.many(np.concatenate((starts, ends)))
         count = len(items)
-        return zip(
-            items, _round3(starts), isos[:count], _round3(ends), isos[count:], _round3(ends - starts), strict=True
-        )
+        return zip(items, round3(starts), isos[:count], round3(ends), isos[count:], round3(ends - starts), strict=True)
 
     def span(self, start: float, end: float, **more: Any) -> dict[str, Any]:
         found = {

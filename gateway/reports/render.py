@@ -8,7 +8,7 @@ PDF replaces what its fonts cannot draw.
 
 The HTML, PDF and CSV speak the language they are rendered in (Simplified Chinese by default, or
 English): `render(report, fmt, language)`, the current language when none is given. The JSON is for
-programs and has no language. Each format lives in its own module (render_csv, render_html, render_pdf;
+programs and has no language. Each format lives in its own module (render_json, render_csv, render_html, render_pdf;
 render_common and render_text hold what they share); this one chooses and names the file.
 """
 
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import orjson
 
 from gateway.errors import InvalidRequestError
 from gateway.i18n import Language, current, gettext, parse_language, using
@@ -37,6 +35,7 @@ from gateway.reports.render_common import (
 )
 from gateway.reports.render_csv import CSV_COLUMNS, CSV_TITLES, csv_safe, render_csv
 from gateway.reports.render_html import render_html
+from gateway.reports.render_json import render_json
 
 __all__ = [
     "CSV_COLUMNS",
@@ -125,9 +124,3 @@ def render_pdf(report: Report) -> bytes:
     from gateway.reports.render_pdf import render_pdf as write_pdf
 
     return write_pdf(report)
-
-
-def render_json(report: Report) -> bytes:
-    # orjson: compact UTF-8, about 7x faster than the json module on a long report (27 MB, 100,000
-    # outages). to_dict() leaves no NaN or infinity (orjson would write them as null).
-    return orjson.dumps(report.to_dict())

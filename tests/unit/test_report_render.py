@@ -11,6 +11,8 @@ from datetime import datetime
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import orjson
 import pypdf
 import pytest
 
@@ -19,7 +21,7 @@ from gateway.errors import InvalidRequestError
 from gateway.reports import findings as finding_of
 from gateway.reports.coverage import FORWARDING_DEFINITION
 from gateway.reports.digest import DETAILED, SHOWN, digest, group_findings
-from gateway.reports.model import CameraReport, Finding, Outage, Report
+from gateway.reports.model import CameraReport, Finding, Incident, IsoFormatter, Outage, Report
 from gateway.reports.render import FORMATS, LIST_LIMIT, STATE_FILLS, render, size_label
 from gateway.reports.render_pdf import PdfFonts, render_pdf
 from tests.support.reportdata import at, big_report, forwarded_report, sample_report, with_camera
@@ -113,6 +115,49 @@ def test_json_times_are_the_standard_librarys_in_a_zone_with_summer_time() -> No
         assert (data["start"], data["end"]) == (round(outage.start, 3), round(outage.end, 3))
         assert data["duration_s"] == round(outage.end - outage.start, 3)
     assert {data["start_iso"][-6:] for data in found} == {"+01:00", "+02:00"}
+
+
+def dict_json(report: Report) -> bytes:
+    """The JSON as it was written before the outages and incidents were written as text: to_dict's."""
+    return orjson.dumps(report.to_dict())
+
+
+def test_json_is_to_dicts_byte_for_byte() -> None:
+    # The outages and incidents are written as text by the column (render_json.py); every byte must be
+    # what orjson writes of to_dict's data: key order, floats, escapes, ongoing, empty lists, the
+    # offsets of a zone with summer time and one with a half-hour offset.
+    rng = random.Random(11)
+    reasons = ("the stream ended", 'say "why"\\', "断流\n", "connection refused")
+    faults = (("below_hd", "704x576 is below HD (1920x1080)"), ("quality:frozen", "画面冻结 \t"), ("low_fps", ""))
+    report = sample_report()
+    cameras = []
+    for index, cam in enumerate(report.cameras):
+        count = 0 if index == 2 else rng.randrange(1, 300)
+        starts = sorted(1_767_225_600 + rng.uniform(0, 365 * 86400) for _ in range(count))
+        starts += [float(round(s)) + rng.choice((0.0005, 0.0015, 0.9995, 0.25, 0.0)) for s in starts[:50]]
+        outages = tuple(
+            Outage(s, s + rng.choice((0.0, 60.0, rng.uniform(0, 7200))), tuple(rng.sample(reasons, 2)), k == 0)
+            for k, s in enumerate(starts)
+        )
+        incidents = tuple(
+            Incident(fault, s, s + rng.uniform(0, 900), detail, ongoing=k % 7 == 3)
+            for k, s in enumerate(starts[::3])
+            for fault, detail in [rng.choice(faults)]
+        )
+        cameras.append(replace(cam, outages=outages, incidents=incidents if index != 1 else ()))
+    report = replace(report, cameras=tuple(cameras))
+    for timezone in ("Asia/Shanghai", "Europe/Berlin", "Asia/Kolkata", "America/St_Johns"):
+        zoned = replace(report, timezone=timezone)
+        assert render(zoned, "json").body == dict_json(zoned), timezone
+
+
+def test_json_of_times_in_an_offset_with_seconds_is_to_dicts() -> None:
+    # Shanghai's local mean time (+08:05:43, before 1901): no minute lines up, each time is formatted
+    # by itself.
+    starts = [-2_500_000_000.0 + k * 3601.5 for k in range(5)]
+    assert IsoFormatter(ZoneInfo("Asia/Shanghai")).parts(np.array(starts)) is None
+    report = with_camera(sample_report(), "cam-east", outages=tuple(Outage(s, s + 61, ("x",), False) for s in starts))
+    assert render(report, "json").body == dict_json(report)
 
 
 # ------------------------------------------------------------------------------------------------- csv
