@@ -45,16 +45,20 @@ class _Whole:
         self.open, self.packets, self.close = source.open, source.packets, source.close
 
 
-def child(reader: str, urls: list[str], quality_s: float, settle_s: float, seconds: float) -> None:
+READERS = ("ffmpeg", "light-whole", "light-thread", "light")
+HEAPS = ("gateway", "small-maps")
+
+
+def child(reader: str, urls: list[str], quality_s: float, settle_s: float, seconds: float, heap: str) -> None:
     from adapters.rtsp import RtspSource
     from adapters.rtsp.live import LightRtspSource
     from gateway.config import SupervisorConfig
-    from gateway.pipeline.heap import keep_heap_small, start_trimming
+    from gateway.pipeline.heap import READERS_HEAP, SMALL_MAPS, keep_heap_small, start_trimming
     from gateway.pipeline.loop import ReadingLoop
     from gateway.pipeline.readers import read_session
     from gateway.quality.sampler import SamplerSetup
 
-    keep_heap_small()
+    keep_heap_small(settings=READERS_HEAP if heap == "gateway" else SMALL_MAPS)
     start_trimming()
     settings = SupervisorConfig(quality_interval_s=quality_s)
     stop = threading.Event()
@@ -85,6 +89,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--settle", type=float, default=20.0, help="past every session's first quality sample")
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--readers", nargs="+", choices=READERS, default=list(READERS))
+    ap.add_argument("--quality", nargs="+", choices=("off", "on"), default=["off", "on"])
+    ap.add_argument(
+        "--heaps",
+        nargs="+",
+        choices=HEAPS,
+        default=["gateway"],
+        help="C heap settings: the gateway's (frames on the heap), or every buffer over 128 KiB mapped (before)",
+    )
     args = ap.parse_args()
 
     from sim.clips import make_clips
@@ -95,25 +108,26 @@ def main() -> None:
     with RtspServerProcess([(f"/cam{i}", clip) for i in range(10)]) as server:
         urls = [server.url(f"/cam{i % 10}") for i in range(args.sessions)]
         for _ in range(args.repeats):
-            for quality in (0.0, 60.0):
-                for reader in ("ffmpeg", "light-whole", "light-thread", "light"):
-                    cmd = [sys.executable, "-m", "benchmarks.bench_reader", CHILD, reader, str(quality)]
-                    cmd += [str(args.settle), str(args.seconds), *urls]
-                    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True, cwd=REPO)
-                    runs.setdefault(f"{reader}, quality {'on' if quality else 'off'}", []).append(
-                        json.loads(out.stdout.strip().splitlines()[-1])
-                    )
+            for quality in args.quality:
+                for reader in args.readers:
+                    for heap in args.heaps:
+                        interval = "60" if quality == "on" else "0"
+                        cmd = [sys.executable, "-m", "benchmarks.bench_reader", CHILD, reader, interval, heap]
+                        cmd += [str(args.settle), str(args.seconds), *urls]
+                        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True, cwd=REPO)
+                        name = f"{reader}, quality {quality}" + (f", heap {heap}" if len(args.heaps) > 1 else "")
+                        runs.setdefault(name, []).append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"{args.sessions} sessions in one process, medians of {args.repeats}:")
-    print(f"{'reader':<24}{'MB per session':>16}{'cores':>8}")
+    print(f"{'reader':<44}{'MB per session':>16}{'cores':>8}")
     for name, results in runs.items():
         mb = statistics.median(r["anon_mb_per_session"] for r in results)
         cores = statistics.median(r["cores"] for r in results)
-        print(f"{name:<24}{mb:>16.3f}{cores:>8.3f}")
+        print(f"{name:<44}{mb:>16.3f}{cores:>8.3f}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == CHILD:
-        _, _, reader, quality, settle, seconds, *urls = sys.argv
-        child(reader, urls, float(quality), float(settle), float(seconds))
+        _, _, reader, quality, heap, settle, seconds, *urls = sys.argv
+        child(reader, urls, float(quality), float(settle), float(seconds), heap)
     else:
         main()

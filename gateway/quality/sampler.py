@@ -31,6 +31,10 @@ from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, QualityT
 log = logging.getLogger(__name__)
 
 _DECODERS = {"h264": "h264", "h265": "hevc"}
+# One sample's pictures at a time in a process, whatever thread reads the session (the reading loop,
+# a viewed camera's own thread, FFmpeg's reader): the C heap then keeps one sample's frame buffers
+# for the next, not one set per reading thread (gateway.pipeline.heap). A sample holds it ~15 ms.
+_PICTURES = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -182,17 +186,20 @@ class KeyframeSampler:
         pending = self._pending
         first = pending is None
         thresholds, night = self._thresholds_now() if pending is None else (pending.thresholds, pending.night)
-        try:
-            frames = self._decode(data)
-        except (av.error.FFmpegError, ValueError) as exc:
-            if first:
-                return _not_checkable(f"keyframe did not decode: {type(exc).__name__}")
-            return self._finish(None)
-        if not frames:
-            return _not_checkable("keyframe gave no picture") if first else self._finish(None)
-        # bgr24 is always 8-bit; PyAV's type covers every pixel format.
-        image = cast("npt.NDArray[np.uint8]", frames[-1].to_ndarray(format="bgr24"))
-        prepared = prepare(image, thresholds)
+        with _PICTURES:
+            try:
+                frames = self._decode(data)
+            except (av.error.FFmpegError, ValueError) as exc:
+                if first:
+                    return _not_checkable(f"keyframe did not decode: {type(exc).__name__}")
+                return self._finish(None)
+            if not frames:
+                return _not_checkable("keyframe gave no picture") if first else self._finish(None)
+            # bgr24 is always 8-bit; PyAV's type covers every pixel format.
+            image = cast("npt.NDArray[np.uint8]", frames[-1].to_ndarray(format="bgr24"))
+            del frames  # the decoder's buffers go back to the heap before prepare takes its own
+            prepared = prepare(image, thresholds)
+            del image
         if not first:
             results = self._finish(prepared)
             if arrival >= self._next:
