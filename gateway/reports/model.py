@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import operator
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
@@ -429,54 +429,31 @@ def _camera_recordings(r: CameraRecordings | None, iso: IsoFormatter) -> dict[st
 
 
 def _outages(cameras: Sequence[CameraReport], iso: IsoFormatter) -> list[list[dict[str, Any]]]:
-    """Every camera's outages as JSON data, formatted in one batch (100,000 of them in a long report)."""
-    found = [
-        {
-            "start": s,
-            "start_iso": si,
-            "end": e,
-            "end_iso": ei,
-            "duration_s": d,
-            "reasons": list(o.reasons),
-            "ongoing": o.ongoing,
-        }
-        for o, s, si, e, ei, d in iso.rows([o for c in cameras for o in c.outages])
-    ]
-    return _regroup(found, [len(c.outages) for c in cameras])
+    return _timed([c.outages for c in cameras], iso, lambda o: {"reasons": list(o.reasons), "ongoing": o.ongoing})
 
 
 def _gaps(zones: Sequence[ZoneReport], iso: IsoFormatter) -> list[list[dict[str, Any]]]:
-    """Every zone's gaps, formatted in one batch (a batch costs about as much as a few hundred gaps)."""
-    found = [
-        {
-            "start": s,
-            "start_iso": si,
-            "end": e,
-            "end_iso": ei,
-            "duration_s": d,
-            "state": g.state,
-            "detail": g.detail,
-        }
-        for g, s, si, e, ei, d in iso.rows([g for z in zones for g in z.gaps])
-    ]
-    return _regroup(found, [len(z.gaps) for z in zones])
+    return _timed([z.gaps for z in zones], iso, lambda g: {"state": g.state, "detail": g.detail})
 
 
 def _incidents(cameras: Sequence[CameraReport], iso: IsoFormatter) -> list[list[dict[str, Any]]]:
+    return _timed(
+        [c.incidents for c in cameras],
+        iso,
+        lambda i: {"fault": i.fault, "detail": i.detail, "ongoing": i.ongoing},
+    )
+
+
+def _timed(
+    groups: Sequence[Sequence[_T]], iso: IsoFormatter, fields: Callable[[_T], dict[str, Any]]
+) -> list[list[dict[str, Any]]]:
+    """Each group's items as JSON data: their times (seconds and local ISO), duration, then `fields`,
+    formatted in one batch (100,000 outages in a long report; a batch costs about a few hundred rows)."""
     found = [
-        {
-            "start": s,
-            "start_iso": si,
-            "end": e,
-            "end_iso": ei,
-            "duration_s": d,
-            "fault": i.fault,
-            "detail": i.detail,
-            "ongoing": i.ongoing,
-        }
-        for i, s, si, e, ei, d in iso.rows([i for c in cameras for i in c.incidents])
+        {"start": s, "start_iso": si, "end": e, "end_iso": ei, "duration_s": d, **fields(item)}
+        for item, s, si, e, ei, d in iso.rows([item for group in groups for item in group])
     ]
-    return _regroup(found, [len(c.incidents) for c in cameras])
+    return _regroup(found, [len(group) for group in groups])
 
 
 def _regroup(flat: list[dict[str, Any]], sizes: list[int]) -> list[list[dict[str, Any]]]:
