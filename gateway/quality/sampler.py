@@ -35,6 +35,12 @@ _DECODERS = {"h264": "h264", "h265": "hevc"}
 # a viewed camera's own thread, FFmpeg's reader): the C heap then keeps one sample's frame buffers
 # for the next, not one set per reading thread (gateway.pipeline.heap). A sample holds it ~15 ms.
 _PICTURES = threading.Lock()
+# How long a sample waits for it. A decode stuck inside FFmpeg must not stop every other session of
+# the process (the reading loop reads them all on one thread): past this the sample is given up, said
+# as not checkable, and tried again after an interval. Samples of hundreds of cameras queue well
+# under it (about 8 a second per process, ~15 ms each).
+PICTURES_WAIT_S = 0.1
+BUSY = "no picture decoder free in time: another camera's sample in this process is stuck"
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,10 @@ class KeyframeSampler:
         pending = self._pending
         first = pending is None
         thresholds, night = self._thresholds_now() if pending is None else (pending.thresholds, pending.night)
-        with _PICTURES:
+        if not _PICTURES.acquire(timeout=PICTURES_WAIT_S):
+            _warn_busy()
+            return _not_checkable(BUSY) if first else self._finish(None)
+        try:
             try:
                 frames = self._decode(data)
             except (av.error.FFmpegError, ValueError) as exc:
@@ -200,6 +209,8 @@ class KeyframeSampler:
             del frames  # the decoder's buffers go back to the heap before prepare takes its own
             prepared = prepare(image, thresholds)
             del image
+        finally:
+            _PICTURES.release()
         if not first:
             results = self._finish(prepared)
             if arrival >= self._next:
@@ -251,6 +262,17 @@ class KeyframeSampler:
         frames = list(decoder.decode(av.Packet(data)))
         frames.extend(decoder.decode(None))  # flush: an isolated keyframe is complete on its own
         return frames
+
+
+_busy_warned = [0.0]
+
+
+def _warn_busy() -> None:
+    # Once a minute at most: every camera of the process would say it at each sample.
+    now = time.monotonic()
+    if now - _busy_warned[0] >= 60:
+        _busy_warned[0] = now
+        log.warning("quality samples: %s; samples are given up until it is free", BUSY)
 
 
 def _not_checkable(detail: str) -> tuple[CheckResult, ...]:

@@ -10,10 +10,12 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import pytest
 
 from adapters.common.media import Packet, StreamInfo
+from gateway.quality import sampler as sampler_module
 from gateway.quality.frames import CheckResult
-from gateway.quality.sampler import KeyframeSampler
+from gateway.quality.sampler import BUSY, KeyframeSampler
 
 FPS = 25
 TB = Fraction(1, FPS)
@@ -56,7 +58,8 @@ class CountingSampler(KeyframeSampler):
                 CountingSampler.running -= 1
 
 
-def test_samples_of_sessions_on_different_threads_decode_one_at_a_time() -> None:
+def test_samples_of_sessions_on_different_threads_decode_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sampler_module, "PICTURES_WAIT_S", 30.0)  # the waits here are the point, not a stuck decode
     units = encode()
     alone = verdicts(KeyframeSampler(INFO, interval_s=0.01), units, "alone")
     assert alone is not None
@@ -79,10 +82,27 @@ def test_samples_of_sessions_on_different_threads_decode_one_at_a_time() -> None
     assert results == [alone] * threads
 
 
-def verdicts(sampler: KeyframeSampler, units: list[bytes], camera: str) -> list[tuple[str, str, str]] | None:
+def verdicts(
+    sampler: KeyframeSampler, units: list[bytes], camera: str, start: float = 0.0
+) -> list[tuple[str, str, str]] | None:
     """The sample's verdict from the clip (two keyframes: the 1st and 4th pictures): each check's
     name, state and detail (a score can be NaN, never equal to itself)."""
     out: tuple[CheckResult, ...] | None = None
     for n, unit in enumerate(units):
-        out = sampler.offer(Packet(camera, "h264", n, n, TB, n % 3 == 0, unit, n / FPS)) or out
+        out = sampler.offer(Packet(camera, "h264", n, n, TB, n % 3 == 0, unit, start + n / FPS)) or out
     return [(c.name, c.state, c.detail) for c in out] if out is not None else None
+
+
+def test_a_sample_gives_way_to_a_stuck_one_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sampler_module, "PICTURES_WAIT_S", 0.05)
+    units = encode()
+    sampler = KeyframeSampler(INFO, interval_s=0.01)
+    with sampler_module._PICTURES:  # another camera's decode, stuck
+        first = sampler.offer(Packet("cam", "h264", 0, 0, TB, True, units[0], 0.0))
+        assert first is None  # held until the next packet shows the picture is whole
+        busy = sampler.offer(Packet("cam", "h264", 1, 1, TB, False, units[1], 1 / FPS))
+    assert busy is not None and {(c.state, c.detail) for c in busy} == {("not_checkable", BUSY)}
+    # Free again: the next sample (an interval later) is taken as usual.
+    assert verdicts(sampler, units, "cam", start=1.0) == verdicts(
+        KeyframeSampler(INFO, interval_s=0.01), units, "alone"
+    )
