@@ -31,16 +31,41 @@ from gateway.quality.thresholds import CHECK_NAMES, DEFAULT_THRESHOLDS, QualityT
 log = logging.getLogger(__name__)
 
 _DECODERS = {"h264": "h264", "h265": "hevc"}
-# One sample's pictures at a time in a process, whatever thread reads the session (the reading loop,
-# a viewed camera's own thread, FFmpeg's reader): the C heap then keeps one sample's frame buffers
-# for the next, not one set per reading thread (gateway.pipeline.heap). A sample holds it ~15 ms.
-_PICTURES = threading.Lock()
-# How long a sample waits for it. A decode stuck inside FFmpeg must not stop every other session of
-# the process (the reading loop reads them all on one thread): past this the sample is given up, said
-# as not checkable, and tried again after an interval. Samples of hundreds of cameras queue well
-# under it (about 8 a second per process, ~15 ms each).
-PICTURES_WAIT_S = 0.1
+# A decode held longer than this is stuck (inside FFmpeg): a sample takes ~15-40 ms, and the most
+# that queue at once (a start burst of 20, gateway.pipeline.readers) clear in under a second.
+STUCK_S = 2.0
 BUSY = "no picture decoder free in time: another camera's sample in this process is stuck"
+
+
+class _Pictures:
+    """One sample's pictures at a time in a process, whatever thread reads the session (the reading
+    loop, a viewed camera's own thread, FFmpeg's reader): the C heap then keeps one sample's frame
+    buffers for the next, not a set per reading thread (gateway.pipeline.heap).
+
+    A decode stuck inside FFmpeg must not stop every other session of the process (the reading loop
+    reads them all on one thread): a sample waits at most STUCK_S, and none waits at all once the
+    holder has had it that long. A sample given up is said as not checkable and tried again an
+    interval later."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since: float | None = None  # when the holder took it; read without the lock (a hint)
+
+    def take(self) -> bool:
+        since = self._since
+        if since is not None and time.monotonic() - since > STUCK_S:
+            return False
+        if not self._lock.acquire(timeout=STUCK_S):
+            return False
+        self._since = time.monotonic()
+        return True
+
+    def give(self) -> None:
+        self._since = None
+        self._lock.release()
+
+
+_PICTURES = _Pictures()
 
 
 @dataclass(frozen=True)
@@ -192,7 +217,7 @@ class KeyframeSampler:
         pending = self._pending
         first = pending is None
         thresholds, night = self._thresholds_now() if pending is None else (pending.thresholds, pending.night)
-        if not _PICTURES.acquire(timeout=PICTURES_WAIT_S):
+        if not _PICTURES.take():
             _warn_busy()
             return _not_checkable(BUSY) if first else self._finish(None)
         try:
@@ -210,7 +235,7 @@ class KeyframeSampler:
             prepared = prepare(image, thresholds)
             del image
         finally:
-            _PICTURES.release()
+            _PICTURES.give()
         if not first:
             results = self._finish(prepared)
             if arrival >= self._next:

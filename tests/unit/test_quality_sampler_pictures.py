@@ -59,7 +59,7 @@ class CountingSampler(KeyframeSampler):
 
 
 def test_samples_of_sessions_on_different_threads_decode_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sampler_module, "PICTURES_WAIT_S", 30.0)  # the waits here are the point, not a stuck decode
+    monkeypatch.setattr(sampler_module, "STUCK_S", 30.0)  # the waits here are the point, not a stuck decode
     units = encode()
     alone = verdicts(KeyframeSampler(INFO, interval_s=0.01), units, "alone")
     assert alone is not None
@@ -94,15 +94,29 @@ def verdicts(
 
 
 def test_a_sample_gives_way_to_a_stuck_one_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sampler_module, "PICTURES_WAIT_S", 0.05)
     units = encode()
-    sampler = KeyframeSampler(INFO, interval_s=0.01)
-    with sampler_module._PICTURES:  # another camera's decode, stuck
-        first = sampler.offer(Packet("cam", "h264", 0, 0, TB, True, units[0], 0.0))
-        assert first is None  # held until the next packet shows the picture is whole
-        busy = sampler.offer(Packet("cam", "h264", 1, 1, TB, False, units[1], 1 / FPS))
-    assert busy is not None and {(c.state, c.detail) for c in busy} == {("not_checkable", BUSY)}
-    # Free again: the next sample (an interval later) is taken as usual.
-    assert verdicts(sampler, units, "cam", start=1.0) == verdicts(
-        KeyframeSampler(INFO, interval_s=0.01), units, "alone"
-    )
+    pictures = sampler_module._PICTURES
+    monkeypatch.setattr(sampler_module, "STUCK_S", 0.05)
+    assert pictures.take()  # another camera's decode, stuck
+    try:
+        busy = one_sample(KeyframeSampler(INFO, interval_s=0.01), units)  # waited STUCK_S, gave up
+        # Once the holder has had it past STUCK_S nobody waits at all: with STUCK_S at 30 s, a wait
+        # would take 30 s.
+        monkeypatch.setattr(sampler_module, "STUCK_S", 30.0)
+        pictures._since = time.monotonic() - 60  # give() clears it (monkeypatch would put it back after)
+        asked = time.monotonic()
+        at_once = one_sample(KeyframeSampler(INFO, interval_s=0.01), units)
+        assert time.monotonic() - asked < 10
+    finally:
+        pictures.give()
+    for verdict in (busy, at_once):
+        assert verdict is not None and {(c.state, c.detail) for c in verdict} == {("not_checkable", BUSY)}
+    # Free again: a sample is taken as usual.
+    alone = verdicts(KeyframeSampler(INFO, interval_s=0.01), units, "alone")
+    assert alone is not None and verdicts(KeyframeSampler(INFO, interval_s=0.01), units, "cam") == alone
+
+
+def one_sample(sampler: KeyframeSampler, units: list[bytes]) -> tuple[CheckResult, ...] | None:
+    """The first keyframe offered, then the packet that shows it whole: its decode is tried then."""
+    assert sampler.offer(Packet("cam", "h264", 0, 0, TB, True, units[0], 0.0)) is None
+    return sampler.offer(Packet("cam", "h264", 1, 1, TB, False, units[1], 1 / FPS))
