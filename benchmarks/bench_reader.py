@@ -11,6 +11,10 @@ every session on one thread), with the quality checks off and on, runs in a fres
 --repeats times:
 the anonymous memory the sessions added (smaps_rollup) and the process's CPU over --seconds, after
 --settle seconds. Medians; the FFmpeg rows are the baseline.
+
+`--readers`, `--quality` and `--heaps` pick a part of the matrix; `--heaps gateway small-maps` also runs
+each with the heap before the quality samples were taken one at a time (every buffer over 128 KiB
+mapped), beside the gateway's.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from gateway.config.base import Model
 from gateway.config.secrets import SecretRef
 from gateway.i18n import _
 
-# Two by default: on the 2-core edge box two threads cut the keyframe fan-out's tail to 0.6x (their
-# `sendto` and SRTP run without the GIL) at the same CPU; ten convoy on the GIL (docs/webrtc.md).
+# Two by default: on the 2-core edge box two threads cut the keyframe fan-out's tail to about 0.7x
+# (their `sendto` and SRTP run without the GIL) at the same CPU; more convoy on the GIL (docs/webrtc.md).
 SENDER_THREADS_PER_CAMERA: Final = 2
 
 
