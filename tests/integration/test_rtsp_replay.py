@@ -15,6 +15,7 @@ import av
 import pytest
 
 from adapters.common.h26x import iter_nal_units
+from adapters.common.redact import with_credentials
 from adapters.rtsp.replay import ReplayError, ReplayFrame, RtspReplay
 from gateway.recordings.replay import ReplayBusyError, Replays
 from gateway.recordings.sources import PlaybackOnly
@@ -172,4 +173,5 @@ def test_refusals_are_clear_errors(tmp_path: Path, sim_clips: dict[str, ClipInfo
     for error in (wrong, anonymous, missing, closed):
         assert password not in str(error)
     with pytest.raises(ReplayError):
-        RtspReplay(f"rtsp://u:{password}@127.0.0.1/cam", source_id="x")  # credentials never in the URL
+        # Credentials never in the URL.
+        RtspReplay(with_credentials("rtsp://127.0.0.1/cam", "u", password), source_id="x")

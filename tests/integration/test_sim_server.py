@@ -128,7 +128,7 @@ def test_digest_auth(sim_clips: dict[str, ClipInfo]) -> None:
             open_rtsp(srv.url("/sd"))
         with pytest.raises(av.error.HTTPUnauthorizedError):
             open_rtsp(with_credentials(srv.url("/sd"), "viewer", "wrong"))
-        with open_rtsp(srv.url("/sd").replace("rtsp://", f"rtsp://viewer:{password}@")) as container:
+        with open_rtsp(with_credentials(srv.url("/sd"), "viewer", password)) as container:
             assert len(read_packets(container, 5)) == 5
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adapters.common.redact import with_credentials
 from gateway.cli import main
 from gateway.config import load_config, parse_config
 from gateway.errors import ConfigError
@@ -39,7 +40,7 @@ def test_minimal_config_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.server.bind == "127.0.0.1"
     assert config.storage.url.startswith("sqlite:///")
     assert str(config.hd_min_resolution()) == "1280x720"  # not a key unit
-    assert config.cameras[0].secret_url() == f"rtsp://u:{password}@cam.example:8554/a"
+    assert config.cameras[0].secret_url() == with_credentials("rtsp://cam.example:8554/a", "u", password)
     assert config.cameras[0].display_url() == "rtsp://u:***@cam.example:8554/a"
 
 
@@ -109,12 +110,12 @@ def test_secret_from_file(tmp_path: Path) -> None:
     secret.write_text(from_file + "\n")
     cam = {**MINIMAL["cameras"][0], "credentials": {"username": "u", "password": {"file": str(secret)}}}
     config = parse_config({**MINIMAL, "cameras": [cam]})
-    assert config.cameras[0].secret_url() == f"rtsp://u:{from_file}@cam.example:8554/a"
+    assert config.cameras[0].secret_url() == with_credentials("rtsp://cam.example:8554/a", "u", from_file)
 
 
 def test_password_inline_in_url_is_refused_and_not_echoed() -> None:
     inline = secrets.token_hex(8)  # made per run
-    cam = {**MINIMAL["cameras"][0], "source": {"rtsp": f"rtsp://admin:{inline}@cam.example/x"}}
+    cam = {**MINIMAL["cameras"][0], "source": {"rtsp": with_credentials("rtsp://cam.example/x", "admin", inline)}}
     with pytest.raises(ConfigError) as info:
         parse_config({**MINIMAL, "cameras": [cam]}, check_secrets=False)
     assert _paths(info.value) == ["cameras[0].source"]

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element
 
 import pytest
 
+from adapters.common.redact import with_credentials
 from adapters.onvif.recordings import (
     MAX_RESULT_CALLS,
     NS_REPLAY,
@@ -42,6 +43,9 @@ T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
 # What a device may embed in the URIs it reports (made up per run: no credential is written down).
 DEVICE_PW = secrets.token_urlsafe(8)
+NOT_RTSP = with_credentials("http://10.0.0.5/x", "admin", DEVICE_PW)
+# with_credentials refuses a port past 65535, so the bad one goes in after.
+BAD_PORT = with_credentials("rtsp://10.0.0.5/x", "admin", DEVICE_PW).replace("10.0.0.5/", "10.0.0.5:99999/")
 
 
 def data(name: str) -> bytes:
@@ -523,7 +527,7 @@ async def test_replay_uri_of_a_real_answer_is_rebased_onto_the_configured_host()
     ("advertised", "configured", "expected"),
     [
         (
-            f"rtsp://admin:{DEVICE_PW}@192.168.1.10:10554/Streaming/tracks/101?starttime=x",
+            with_credentials("rtsp://192.168.1.10:10554/Streaming/tracks/101?starttime=x", "admin", DEVICE_PW),
             "http://cam.example.org:8080",
             "rtsp://cam.example.org:10554/Streaming/tracks/101?starttime=x",
         ),
@@ -546,12 +550,8 @@ async def test_replay_uri_drops_credentials_and_the_device_host(
     "answer",
     [
         envelope("<trp:GetReplayUriResponse/>"),
-        envelope(
-            f"<trp:GetReplayUriResponse><trp:Uri>http://admin:{DEVICE_PW}@10.0.0.5/x</trp:Uri></trp:GetReplayUriResponse>"
-        ),
-        envelope(
-            f"<trp:GetReplayUriResponse><trp:Uri>rtsp://admin:{DEVICE_PW}@10.0.0.5:99999/x</trp:Uri></trp:GetReplayUriResponse>"
-        ),
+        envelope(f"<trp:GetReplayUriResponse><trp:Uri>{NOT_RTSP}</trp:Uri></trp:GetReplayUriResponse>"),
+        envelope(f"<trp:GetReplayUriResponse><trp:Uri>{BAD_PORT}</trp:Uri></trp:GetReplayUriResponse>"),
     ],
     ids=["no uri", "not rtsp", "bad port"],
 )

@@ -11,6 +11,7 @@ from string import Template
 
 import pytest
 
+from adapters.common.redact import with_credentials
 from adapters.onvif.client import (
     _encoding_media1,
     _encoding_media2,
@@ -169,7 +170,8 @@ def test_soap11_fault_is_understood() -> None:
 
 def test_error_detail_never_carries_the_password() -> None:
     pw = secrets.token_hex(8)  # made per run
-    err = OnvifError("unreachable", f"rtsp://admin:{pw}@cam.example/ failed; password={pw}", secrets=(pw,))
+    url = with_credentials("rtsp://cam.example/", "admin", pw)
+    err = OnvifError("unreachable", f"{url} failed; password={pw}", secrets=(pw,))
     assert pw not in str(err)
     assert pw not in err.detail
     with pytest.raises(ValueError, match="unknown"):
@@ -307,8 +309,8 @@ def test_media2_encoder_shape() -> None:
 
 def test_stream_uris_are_read_on_the_configured_host_never_the_advertised_one() -> None:
     # A camera behind NAT names its private address; the gateway talks to the address it was given.
-    advertised = (
-        f"rtsp://admin:{secrets.token_urlsafe(8)}@192.168.1.64:554/Streaming/Channels/101?transportmode=unicast"
+    advertised = with_credentials(
+        "rtsp://192.168.1.64:554/Streaming/Channels/101?transportmode=unicast", "admin", secrets.token_urlsafe(8)
     )
     assert on_host(advertised, "203.0.113.7") == "rtsp://203.0.113.7:554/Streaming/Channels/101?transportmode=unicast"
     assert on_host("rtsp://10.0.0.5/a", "::1") == "rtsp://[::1]/a"
@@ -320,7 +322,8 @@ def test_stream_uris_are_read_on_the_configured_host_never_the_advertised_one() 
 def test_stream_uri_credentials_are_stripped() -> None:
     pw = secrets.token_hex(8)  # made per run
     assert (
-        _strip_credentials(f"rtsp://admin:{pw}@cam.example:554/Streaming/101") == "rtsp://cam.example:554/Streaming/101"
+        _strip_credentials(with_credentials("rtsp://cam.example:554/Streaming/101", "admin", pw))
+        == "rtsp://cam.example:554/Streaming/101"
     )
     assert _strip_credentials("rtsp://10.0.0.5/a?b=1") == "rtsp://10.0.0.5/a?b=1"
     assert _strip_credentials(None) is None

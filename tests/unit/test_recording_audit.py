@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from adapters.common.redact import with_credentials
 from gateway.config import parse_config
 from gateway.errors import ConfigError
 from gateway.health.uptime import HistoryReader
@@ -28,7 +29,7 @@ from tests.support.configs import MINIMAL
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A playback URL with a password in it, which the config must refuse (made up per run).
-WITH_CREDENTIALS = f"rtsp://u:{secrets.token_urlsafe(6)}@nvr/x" + "?s={start}&e={end}"
+WITH_CREDENTIALS = with_credentials("rtsp://nvr/x?s={start}&e={end}", "u", secrets.token_urlsafe(6))
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

@@ -29,7 +29,8 @@ def test_mask_url(url: str, expected: str) -> None:
 
 
 def test_mask_text_finds_urls_and_key_values_inside_messages() -> None:
-    text = f"Connection refused: 'rtsp://root:{PW}@cam3.example/live' password={PW} token: gw_abc"
+    url = with_credentials("rtsp://cam3.example/live", "root", PW)
+    text = f"Connection refused: '{url}' password={PW} token: gw_abc"
     masked = mask_text(text)
     assert PW not in masked
     assert "gw_abc" not in masked
@@ -48,12 +49,12 @@ def test_with_credentials_quotes_special_characters() -> None:
 
 def test_logging_filter_masks_message_args_and_exceptions() -> None:
     record = logging.LogRecord(
-        "x", logging.ERROR, __file__, 1, "open %s failed", (f"rtsp://u:{PW}@cam.example/x",), None
+        "x", logging.ERROR, __file__, 1, "open %s failed", (with_credentials("rtsp://cam.example/x", "u", PW),), None
     )
     assert RedactingFilter().filter(record)
     assert record.getMessage() == "open rtsp://u:***@cam.example/x failed"
     try:
-        raise ValueError(f"cannot open rtsp://u:{PW}@cam.example/x")
+        raise ValueError("cannot open " + with_credentials("rtsp://cam.example/x", "u", PW))
     except ValueError:
         import sys
 
