@@ -6,7 +6,7 @@
 
 The fan-out (ten viewers of one camera) runs on the event loop, as the gateway did before its sender
 threads (the baseline, always measured), and on sender threads (`SenderPool`, `--threads`: at most
-that many for the camera; the gateway's is THREADS_PER_CAMERA, two; 10 is a thread per viewer).
+that many for the camera; the gateway's is SENDER_THREADS_PER_CAMERA, two; 10 is a thread per viewer).
 With `--busy` each also runs with the event loop doing BUSY_S of Python every BUSY_EVERY_S; with
 `--stall`, with the event loop blocked as long in a call that releases the GIL.
 
@@ -56,7 +56,8 @@ from adapters.webrtc.track import H264PassthroughTrack
 from adapters.webrtc.transcode import MAX_WIDTH, DecodedVideoTrack
 from benchmarks.bench_gb_forward import cpu_ns
 from benchmarks.common import REPO, median
-from gateway.liveview.senders import THREADS_PER_CAMERA, SenderPool, SenderThread
+from gateway.config.liveview import SENDER_THREADS_PER_CAMERA
+from gateway.liveview.senders import SenderPool, SenderThread
 from gateway.pipeline.bus import PacketBus, Subscription
 from sim.clips import make_clips
 
@@ -487,9 +488,9 @@ def main() -> None:
         "--threads",
         type=int,
         nargs="*",
-        default=sorted({1, THREADS_PER_CAMERA, 10}),
+        default=sorted({1, SENDER_THREADS_PER_CAMERA, 10}),
         help="fan-out on sender threads, at most this many for the camera (each a run; the in-loop "
-        f"baseline always runs; the gateway's is {THREADS_PER_CAMERA}; 10: a thread per viewer)",
+        f"baseline always runs; the gateway's is {SENDER_THREADS_PER_CAMERA}; 10: a thread per viewer)",
     )
     ap.add_argument("--busy", action="store_true", help="also each fan-out (in loop, threaded) with a busy event loop")
     ap.add_argument("--stall", action="store_true", help="also each fan-out with the event loop blocked, GIL released")

@@ -33,10 +33,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A camera's viewers are shared out on this many threads, so that while one thread's Python holds the
-# GIL the other's `sendto` and SRTP (which release it) use the second core. A thread per viewer
-# convoys on the GIL instead: 1.6x the CPU for no gain (docs/webrtc.md, "Benchmarks").
-THREADS_PER_CAMERA: Final = SENDER_THREADS_PER_CAMERA
 # How long a stopping thread may take to close what is left on its loop before it is given up on.
 STOP_TIMEOUT_S: Final = 5.0
 
@@ -151,7 +147,7 @@ class SenderPool:
     def __init__(
         self,
         on_died: Callable[[SenderThread, BaseException | None], None],
-        threads_per_camera: int = THREADS_PER_CAMERA,
+        threads_per_camera: int = SENDER_THREADS_PER_CAMERA,
     ) -> None:
         if threads_per_camera < 1:
             raise ValueError("threads_per_camera must be at least 1")

@@ -44,11 +44,10 @@ class HeapSettings:
 # more, 256 gives back a third of the gain. But every frame-sized buffer of a quality sample is then
 # mapped, faulted in page by page and unmapped: 18.5 ms of system CPU a sample.
 SMALL_MAPS = HeapSettings(128 * 1024, None)
-# A 1080p picture's buffers (3-6 MB) come from the heaps and stay there for the next sample: 4.5 ms
-# of system CPU a sample. Safe for memory because a process decodes one sample at a time
-# (gateway.quality.sampler), so the heaps keep one sample's buffers, not one per reading thread.
-FRAMES_ON_HEAP = HeapSettings(8 * 1024 * 1024, 64 * 1024 * 1024)
-READERS_HEAP = FRAMES_ON_HEAP
+# The readers': a 1080p picture's buffers (3-6 MB) come from the heaps and stay there for the next
+# sample: 4.5 ms of system CPU a sample. Safe for memory because a process decodes one sample at a
+# time (gateway.quality.sampler), so the heaps keep one sample's buffers, not one per reading thread.
+READERS_HEAP = HeapSettings(8 * 1024 * 1024, 64 * 1024 * 1024)
 
 
 # How often freed memory at the top and in the middle of the heaps is handed back (malloc_trim). The

@@ -50,15 +50,19 @@ class _Pictures:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._since: float | None = None  # when the holder took it; read without the lock (a hint)
+        self._warned_at = -60.0
 
     def take(self) -> bool:
         since = self._since
-        if since is not None and time.monotonic() - since > STUCK_S:
-            return False
-        if not self._lock.acquire(timeout=STUCK_S):
-            return False
-        self._since = time.monotonic()
-        return True
+        if (since is None or time.monotonic() - since <= STUCK_S) and self._lock.acquire(timeout=STUCK_S):
+            self._since = time.monotonic()
+            return True
+        # Once a minute at most: every camera of the process would say it at each sample.
+        now = time.monotonic()
+        if now - self._warned_at >= 60:
+            self._warned_at = now
+            log.warning("quality samples: %s; samples are given up until it is free", BUSY)
+        return False
 
     def give(self) -> None:
         self._since = None
@@ -218,7 +222,6 @@ class KeyframeSampler:
         first = pending is None
         thresholds, night = self._thresholds_now() if pending is None else (pending.thresholds, pending.night)
         if not _PICTURES.take():
-            _warn_busy()
             return _not_checkable(BUSY) if first else self._finish(None)
         try:
             try:
@@ -287,17 +290,6 @@ class KeyframeSampler:
         frames = list(decoder.decode(av.Packet(data)))
         frames.extend(decoder.decode(None))  # flush: an isolated keyframe is complete on its own
         return frames
-
-
-_busy_warned = [0.0]
-
-
-def _warn_busy() -> None:
-    # Once a minute at most: every camera of the process would say it at each sample.
-    now = time.monotonic()
-    if now - _busy_warned[0] >= 60:
-        _busy_warned[0] = now
-        log.warning("quality samples: %s; samples are given up until it is free", BUSY)
 
 
 def _not_checkable(detail: str) -> tuple[CheckResult, ...]:
